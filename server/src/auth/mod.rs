@@ -1,0 +1,4 @@
+//! Credentials: secret hashing, encryption at rest, (later) tokens and the identity provider.
+
+pub mod sealed;
+pub mod secrets;

@@ -1,0 +1,179 @@
+//! What must exist after start: the operator's bootstrap client, and in sandbox mode on an
+//! empty database, a demo merchant to try everything with.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::domain::account::{Branding, FeeMethod, FeeRule, Funding, MethodType, ProcessorConfig};
+use crate::domain::money::{Amount, Currency};
+use crate::store::{Db, accounts, app_clients, clients, meta};
+
+/// `GOVIFI_BOOTSTRAP_CLIENT_ID` / `_SECRET`: an admin app client with exactly these credentials.
+pub async fn ensure_bootstrap_client(db: &Db, config: &Config) -> anyhow::Result<()> {
+    if let Some(bootstrap) = &config.bootstrap_client {
+        app_clients::ensure(db, &bootstrap.client_id, &bootstrap.client_secret, "bootstrap").await?;
+        tracing::info!(client_id = %bootstrap.client_id, "bootstrap app client is ready");
+    }
+    Ok(())
+}
+
+const DEMO_KEY: &str = "sandbox_demo";
+
+/// The sandbox demo's ids, kept in `meta` so later starts can name them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Demo {
+    pub app_client_id: String,
+    pub account_uid: String,
+    /// Known only at the start that created them (or from the bootstrap variables).
+    #[serde(skip)]
+    pub app_client_secret: Option<String>,
+    #[serde(skip)]
+    pub redirect_signing_secret: Option<String>,
+}
+
+/// In sandbox mode, creates the demo on an empty database (exactly once, even with several
+/// processes starting together) and returns it; `None` outside sandbox mode or while another
+/// process is still creating it.
+pub async fn ensure_sandbox_demo(state: &AppState) -> anyhow::Result<Option<Demo>> {
+    let config = state.config();
+    let db = state.db();
+    if !config.sandbox {
+        return Ok(None);
+    }
+    let bootstrap_secret =
+        |id: &str| config.bootstrap_client.as_ref().filter(|b| b.client_id == id).map(|b| b.client_secret.clone());
+    if !meta::set_if_absent(db, DEMO_KEY, "creating").await? {
+        let stored = meta::get(db, DEMO_KEY).await?.unwrap_or_default();
+        return Ok(serde_json::from_str::<Demo>(&stored).ok().map(|mut demo| {
+            demo.app_client_secret = bootstrap_secret(&demo.app_client_id);
+            demo
+        }));
+    }
+    match create_demo(state).await {
+        Ok(demo) => {
+            meta::set(db, DEMO_KEY, &serde_json::to_string(&demo)?).await?;
+            Ok(Some(demo))
+        }
+        Err(e) => {
+            // Let the next start try again.
+            let _ = meta::delete(db, DEMO_KEY).await;
+            Err(e)
+        }
+    }
+}
+
+async fn create_demo(state: &AppState) -> anyhow::Result<Demo> {
+    let config = state.config();
+    let db = state.db();
+    let (app_client_id, app_client_secret) = match &config.bootstrap_client {
+        Some(b) => (b.client_id.clone(), b.client_secret.clone()),
+        None => {
+            let (client, secret) = app_clients::create(db, "sandbox demo").await?;
+            (client.client_id, secret)
+        }
+    };
+    let tenant = clients::insert(db, "Demo City Hall", Some("payments@demo-city.example"), &Map::new()).await?;
+    let amount = |minor| Amount::new(minor).expect("static amount");
+    let (account, redirect_secret) = accounts::insert(
+        db,
+        &config.master_key,
+        accounts::NewAccount {
+            client_id: tenant.id,
+            name: "Utility payments".into(),
+            currency: Currency::parse("USD").expect("USD is a currency"),
+            processor: ProcessorConfig::Sandbox { credentials: None },
+            enabled_methods: MethodType::ALL.to_vec(),
+            // A typical convenience-fee schedule: debit cards flat, credit by percentage, ACH flat.
+            fee_rules: vec![
+                FeeRule {
+                    method: FeeMethod::Card,
+                    card_funding: Some(Funding::Debit),
+                    percent_bps: 0,
+                    fixed_amount: amount(395),
+                    min_fee: None,
+                    max_fee: None,
+                },
+                FeeRule {
+                    method: FeeMethod::Card,
+                    card_funding: None,
+                    percent_bps: 295,
+                    fixed_amount: amount(0),
+                    min_fee: Some(amount(195)),
+                    max_fee: None,
+                },
+                FeeRule {
+                    method: FeeMethod::Ach,
+                    card_funding: None,
+                    percent_bps: 0,
+                    fixed_amount: amount(150),
+                    min_fee: None,
+                    max_fee: None,
+                },
+                FeeRule {
+                    method: FeeMethod::ApplePay,
+                    card_funding: None,
+                    percent_bps: 295,
+                    fixed_amount: amount(0),
+                    min_fee: Some(amount(195)),
+                    max_fee: None,
+                },
+            ],
+            branding: Branding {
+                display_name: Some("City of Example — Utilities".into()),
+                logo_url: None,
+                primary_color: Some("#1A5FB4".into()),
+            },
+            allowed_origins: vec!["http://localhost:3000".into()],
+            statement_descriptor: Some("CITY OF EXAMPLE UTIL".into()),
+            reject_avs_mismatch: false,
+            metadata: Map::new(),
+        },
+    )
+    .await?;
+    Ok(Demo {
+        app_client_id,
+        account_uid: account.uid,
+        app_client_secret: Some(app_client_secret),
+        redirect_signing_secret: Some(redirect_secret),
+    })
+}
+
+/// Prints where things are, and in sandbox mode the demo's credentials.
+pub async fn announce(state: &AppState) -> anyhow::Result<()> {
+    let config = state.config();
+    let url = &config.public_url;
+    let mut out = String::new();
+    out.push_str("\n== Govifi is running ==\n");
+    out.push_str(&format!("  API console:  {url}/docs\n  OpenAPI:      {url}/openapi.json\n"));
+    out.push_str(&format!("  Health:       {url}/healthz  {url}/readyz  {url}/metrics\n"));
+    out.push_str(&format!("  Database:     {}\n", state.db().backend().name()));
+    if let Some(demo) = ensure_sandbox_demo(state).await? {
+        out.push_str(&format!("  Sandbox mode: demo page {url}/demo\n\n"));
+        out.push_str(&format!("  App client id:      {}\n", demo.app_client_id));
+        match &demo.app_client_secret {
+            Some(secret) => out.push_str(&format!("  App client secret:  {secret}\n")),
+            None => out.push_str(
+                "  App client secret:  (shown at the first start only; make another with \
+                 `govifi-server app-client create --name NAME`)\n",
+            ),
+        }
+        out.push_str(&format!("  Demo account uid:   {}\n", demo.account_uid));
+        if let Some(secret) = &demo.redirect_signing_secret {
+            out.push_str(&format!("  Redirect signing secret: {secret}  (shown once)\n"));
+        }
+        if let Some(secret) = &demo.app_client_secret {
+            out.push_str(&format!(
+                "\n  Get a token:\n    curl -s -X POST {url}/oauth2/token -u '{}:{secret}' \\\n      \
+                 -d grant_type=client_credentials -d scope={}\n",
+                demo.app_client_id,
+                app_clients::ADMIN_SCOPE
+            ));
+        }
+    } else if config.sandbox {
+        out.push_str("  Sandbox mode: the demo is being created by another process\n");
+    }
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! The `GOVIFI_*` variables of SPEC §10, parsed once into typed configuration.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// The 32-byte key that encrypts secrets at rest (signing keys, processor credentials).
+#[derive(Clone)]
+pub struct MasterKey(pub [u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    pub fn parse(b64: &str) -> anyhow::Result<Self> {
+        let bytes = STANDARD.decode(b64.trim()).context("GOVIFI_MASTER_KEY is not valid base64")?;
+        let key: [u8; 32] =
+            bytes.try_into().map_err(|_| anyhow::anyhow!("GOVIFI_MASTER_KEY must decode to exactly 32 bytes"))?;
+        Ok(MasterKey(key))
+    }
+
+    pub fn generate() -> Self {
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        MasterKey(key)
+    }
+
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+}
+
+/// Credentials of an app client that must exist after start (automation).
+#[derive(Clone)]
+pub struct BootstrapClient {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for BootstrapClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapClient").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `GOVIFI_BIND`
+    pub bind: SocketAddr,
+    /// `GOVIFI_PUBLIC_URL`, without a trailing slash: base of `hosted_url`, `embed_url` and `iss`.
+    pub public_url: String,
+    /// `GOVIFI_DATABASE_URL`
+    pub database_url: String,
+    /// `GOVIFI_MASTER_KEY`
+    pub master_key: MasterKey,
+    /// `GOVIFI_SANDBOX`
+    pub sandbox: bool,
+    /// `GOVIFI_ASSETS_DIR`: the element's build output (Trunk's `dist`).
+    pub assets_dir: PathBuf,
+    /// `GOVIFI_OAUTH_ISSUER` and `GOVIFI_OAUTH_JWKS_URL`
+    pub external_issuer: Option<ExternalIssuer>,
+    /// `GOVIFI_BOOTSTRAP_CLIENT_ID` and `GOVIFI_BOOTSTRAP_CLIENT_SECRET`
+    pub bootstrap_client: Option<BootstrapClient>,
+    /// `GOVIFI_SMTP_URL`
+    pub smtp_url: Option<String>,
+    /// `GOVIFI_WEBHOOK_ALLOW_PRIVATE`
+    pub webhook_allow_private: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExternalIssuer {
+    pub issuer: String,
+    pub jwks_url: String,
+}
+
+/// Where local state lives when nothing else is configured (SQLite file, generated master key).
+pub const DATA_DIR: &str = "data";
+
+/// The workspace's build output, used when `GOVIFI_ASSETS_DIR` is not set.
+pub fn default_assets_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("dist")
+}
+
+impl Config {
+    /// Reads the process environment (after `.env`, which `main` loads).
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Parses configuration from any variable source (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let bind: SocketAddr = match get("GOVIFI_BIND") {
+            Some(v) => v.parse().with_context(|| format!("GOVIFI_BIND={v:?} is not an address like 127.0.0.1:8080"))?,
+            None => "127.0.0.1:8080".parse().expect("static address"),
+        };
+        let public_url = match get("GOVIFI_PUBLIC_URL") {
+            Some(v) => {
+                let v = v.trim_end_matches('/').to_owned();
+                if !(v.starts_with("http://") || v.starts_with("https://")) {
+                    bail!("GOVIFI_PUBLIC_URL={v:?} must start with http:// or https://");
+                }
+                v
+            }
+            None => format!("http://{bind}"),
+        };
+        let sandbox = parse_bool(&get, "GOVIFI_SANDBOX", true)?;
+        let database_url =
+            get("GOVIFI_DATABASE_URL").unwrap_or_else(|| format!("sqlite://{DATA_DIR}/govifi.db?mode=rwc"));
+        let master_key = match get("GOVIFI_MASTER_KEY") {
+            Some(v) => MasterKey::parse(&v)?,
+            None => load_or_generate_master_key(Path::new(DATA_DIR))?,
+        };
+        let assets_dir = get("GOVIFI_ASSETS_DIR").map(PathBuf::from).unwrap_or_else(default_assets_dir);
+        let external_issuer = match (get("GOVIFI_OAUTH_ISSUER"), get("GOVIFI_OAUTH_JWKS_URL")) {
+            (Some(issuer), Some(jwks_url)) => {
+                Some(ExternalIssuer { issuer: issuer.trim_end_matches('/').to_owned(), jwks_url })
+            }
+            (None, None) => None,
+            _ => bail!("GOVIFI_OAUTH_ISSUER and GOVIFI_OAUTH_JWKS_URL must be set together"),
+        };
+        let bootstrap_client = match (get("GOVIFI_BOOTSTRAP_CLIENT_ID"), get("GOVIFI_BOOTSTRAP_CLIENT_SECRET")) {
+            (Some(client_id), Some(client_secret)) => {
+                if client_secret.len() < 16 {
+                    bail!("GOVIFI_BOOTSTRAP_CLIENT_SECRET must be at least 16 characters");
+                }
+                Some(BootstrapClient { client_id, client_secret })
+            }
+            _ => None,
+        };
+        let smtp_url = get("GOVIFI_SMTP_URL");
+        let webhook_allow_private = parse_bool(&get, "GOVIFI_WEBHOOK_ALLOW_PRIVATE", sandbox)?;
+        Ok(Config {
+            bind,
+            public_url,
+            database_url,
+            master_key,
+            sandbox,
+            assets_dir,
+            external_issuer,
+            bootstrap_client,
+            smtp_url,
+            webhook_allow_private,
+        })
+    }
+}
+
+fn parse_bool(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> anyhow::Result<bool> {
+    match get(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if matches!(v.as_str(), "true" | "1" | "yes" | "on") => Ok(true),
+        Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "off") => Ok(false),
+        Some(v) => bail!("{name}={v:?} must be true or false"),
+    }
+}
+
+/// Without `GOVIFI_MASTER_KEY`, a key is kept in `data/master.key` (created on first start).
+fn load_or_generate_master_key(dir: &Path) -> anyhow::Result<MasterKey> {
+    let path = dir.join("master.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        return MasterKey::parse(&text).with_context(|| format!("in {}", path.display()));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let key = MasterKey::generate();
+    write_private(&path, &key.to_base64())?;
+    tracing::warn!(
+        path = %path.display(),
+        "GOVIFI_MASTER_KEY is not set: generated a master key into this file. Back it up, or set \
+         GOVIFI_MASTER_KEY in production; secrets stored with it cannot be read without it."
+    );
+    Ok(key)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        map.entry("GOVIFI_MASTER_KEY".into()).or_insert_with(|| MasterKey::generate().to_base64());
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(c.sandbox);
+        assert!(c.webhook_allow_private, "sandbox allows private webhook targets by default");
+        assert!(c.database_url.starts_with("sqlite://data/"));
+        assert!(c.external_issuer.is_none() && c.bootstrap_client.is_none() && c.smtp_url.is_none());
+    }
+
+    #[test]
+    fn public_url_loses_its_trailing_slash_and_production_denies_private_webhooks() {
+        let c = parse(&[("GOVIFI_PUBLIC_URL", "https://pay.example.gov/"), ("GOVIFI_SANDBOX", "false")]).unwrap();
+        assert_eq!(c.public_url, "https://pay.example.gov");
+        assert!(!c.sandbox && !c.webhook_allow_private);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = parse(&[("GOVIFI_BIND", "nowhere")]).unwrap_err().to_string();
+        assert!(err.contains("GOVIFI_BIND"), "{err}");
+        let err = parse(&[("GOVIFI_MASTER_KEY", "c2hvcnQ=")]).unwrap_err().to_string();
+        assert!(err.contains("32 bytes"), "{err}");
+        let err = parse(&[("GOVIFI_OAUTH_ISSUER", "https://cognito")]).unwrap_err().to_string();
+        assert!(err.contains("GOVIFI_OAUTH_JWKS_URL"), "{err}");
+        let err = parse(&[("GOVIFI_SANDBOX", "maybe")]).unwrap_err().to_string();
+        assert!(err.contains("GOVIFI_SANDBOX"), "{err}");
+    }
+
+    #[test]
+    fn a_generated_master_key_is_kept_for_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_generate_master_key(dir.path()).unwrap();
+        let second = load_or_generate_master_key(dir.path()).unwrap();
+        assert_eq!(first.0, second.0);
+    }
+}

@@ -1,0 +1,61 @@
+//! Timestamps: unix milliseconds in storage, RFC 3339 UTC on the wire (`2026-06-11T18:30:00Z`).
+
+use serde::{Serialize, Serializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ToSchema)]
+#[schema(value_type = String, format = DateTime, example = "2026-06-11T18:30:00Z")]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp(crate::store::now_ms())
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn unix_seconds(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    pub fn plus_seconds(self, seconds: i64) -> Self {
+        Timestamp(self.0.saturating_add(seconds.saturating_mul(1000)))
+    }
+
+    /// RFC 3339 in UTC, whole seconds.
+    pub fn to_rfc3339(self) -> String {
+        let dt = OffsetDateTime::from_unix_timestamp(self.unix_seconds()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        dt.format(&Rfc3339).unwrap_or_default()
+    }
+
+    /// Parses an RFC 3339 date-time (any offset; fractions kept to the millisecond).
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        let dt = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+        Some(Timestamp((dt.unix_timestamp_nanos() / 1_000_000) as i64))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_whole_seconds_in_utc_and_parses_offsets() {
+        let t = Timestamp(1_781_202_600_123);
+        assert_eq!(t.to_rfc3339(), "2026-06-11T18:30:00Z");
+        assert_eq!(Timestamp::parse_rfc3339("2026-06-11T18:30:00Z").unwrap().0, 1_781_202_600_000);
+        assert_eq!(Timestamp::parse_rfc3339("2026-06-11T20:30:00.5+02:00").unwrap().0, 1_781_202_600_500);
+        assert!(Timestamp::parse_rfc3339("2026-06-11").is_none());
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-06-11T18:30:00Z\"");
+    }
+}

@@ -1,0 +1,166 @@
+//! `Json<T>`: axum's JSON extractor, but every rejection answers SPEC §2's error object.
+//!
+//! - body over the limit → 413 `payload_too_large`
+//! - not JSON at all → 400 `invalid_json`
+//! - a property the type does not know (types use `deny_unknown_fields`) → 400 `unknown_field`,
+//!   `param` naming it with its path (`payment_method.card.pin`)
+//! - a required property missing → 400 `parameter_missing`; a wrong type or value → 400
+//!   `parameter_invalid`, each with `param`
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ErrorType};
+
+/// Request and response bodies: 64 KiB at most (SPEC §2).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = content_type.to_str().unwrap_or("").to_ascii_lowercase();
+            let is_json =
+                ct.starts_with("application/json") || (ct.starts_with("application/") && ct.contains("+json"));
+            if !is_json {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorType::InvalidRequestError,
+                    "unsupported_media_type",
+                    "Send the body as application/json",
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large()
+            } else {
+                ApiError::bad_request("invalid_json", "The request body could not be read")
+            }
+        })?;
+        parse(&bytes).map(Json)
+    }
+}
+
+/// Parses a JSON body into `T`, mapping serde's errors onto the spec's codes.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.len() > BODY_LIMIT {
+        return Err(ApiError::payload_too_large());
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        classify(&path, &inner)
+    })?;
+    Ok(value)
+}
+
+fn classify(path: &str, err: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let message = strip_position(&err.to_string());
+    match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {message}"))
+        }
+        Category::Data => {
+            // serde_path_to_error's path is "." at the top level.
+            let at = |field: &str| {
+                if path.is_empty() || path == "." { field.to_owned() } else { format!("{path}.{field}") }
+            };
+            if let Some(field) = backticked(&message, "unknown field `") {
+                // The path already ends at the unknown property.
+                let param =
+                    if path == field || path.ends_with(&format!(".{field}")) { path.to_owned() } else { at(&field) };
+                ApiError::bad_request("unknown_field", format!("Unknown property: {param}")).with_param(param)
+            } else if let Some(field) = backticked(&message, "missing field `") {
+                ApiError::missing(at(&field))
+            } else if path.is_empty() || path == "." {
+                ApiError::bad_request("parameter_invalid", format!("The body has the wrong shape: {message}"))
+            } else {
+                ApiError::invalid(path, format!("{path}: {message}"))
+            }
+        }
+    }
+}
+
+/// The name in ``prefix`name` ...`` from a serde message.
+fn backticked(message: &str, prefix: &str) -> Option<String> {
+    let rest = &message[message.find(prefix)? + prefix.len()..];
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+/// serde_json appends " at line 1 column 7"; the caller sees `param` instead.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Card {
+        number: String,
+        exp_month: u8,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        amount: i64,
+        card: Option<Card>,
+    }
+
+    fn code_and_param(body: &str) -> (String, Option<String>) {
+        match parse::<Body>(body.as_bytes()).unwrap_err() {
+            ApiError::Client(e) => (e.code.to_owned(), e.param),
+            ApiError::Internal(e) => panic!("internal: {e}"),
+        }
+    }
+
+    #[test]
+    fn maps_serde_errors_to_spec_codes_with_params() {
+        assert_eq!(code_and_param("{\"amount\": 1,"), ("invalid_json".into(), None));
+        assert_eq!(code_and_param("not json"), ("invalid_json".into(), None));
+        assert_eq!(code_and_param(r#"{"amount":1,"colour":"red"}"#), ("unknown_field".into(), Some("colour".into())));
+        assert_eq!(
+            code_and_param(r#"{"amount":1,"card":{"number":"4242","exp_month":1,"pin":"1"}}"#),
+            ("unknown_field".into(), Some("card.pin".into()))
+        );
+        assert_eq!(code_and_param(r#"{}"#), ("parameter_missing".into(), Some("amount".into())));
+        assert_eq!(code_and_param(r#"{"amount":"ten"}"#), ("parameter_invalid".into(), Some("amount".into())));
+        assert_eq!(
+            code_and_param(r#"{"amount":1,"card":{"number":"4242","exp_month":300}}"#),
+            ("parameter_invalid".into(), Some("card.exp_month".into()))
+        );
+        assert_eq!(code_and_param("[1,2]").0, "parameter_invalid");
+        assert!(parse::<Body>(br#"{"amount": 5}"#).is_ok());
+    }
+}

@@ -1,0 +1,109 @@
+//! `govifi-server`: serve (the default), or operator commands.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use server::app::{self, AppState};
+use server::store::{Db, app_clients};
+use server::{Config, telemetry};
+
+#[derive(Parser)]
+#[command(name = "govifi-server", version, about = "Govifi Payments server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the APIs and pages (the default).
+    Serve,
+    /// Manage OAuth 2.0 app clients.
+    AppClient {
+        #[command(subcommand)]
+        command: AppClientCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppClientCommand {
+    /// Create an app client with the admin scope; prints its id and secret once.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    // A missing .env is normal; a malformed one is worth saying.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("error: reading .env: {e}");
+        return ExitCode::FAILURE;
+    }
+    telemetry::init_logging();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::AppClient { command: AppClientCommand::Create { name } } => {
+            let name = name.trim();
+            anyhow::ensure!(!name.is_empty() && name.len() <= 200, "--name must be 1 to 200 characters");
+            let db = Db::connect(&config.database_url, 2).await?;
+            db.migrate().await?;
+            let (client, secret) = app_clients::create(&db, name).await?;
+            println!("client_id:     {}", client.client_id);
+            println!("client_secret: {secret}");
+            println!("scope:         {}", app_clients::ADMIN_SCOPE);
+            println!("(the secret is shown only now; it is stored hashed)");
+            db.close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn serve(mut config: Config) -> anyhow::Result<()> {
+    let listener =
+        tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    let local = listener.local_addr()?;
+    // With GOVIFI_BIND=…:0 (tests, tools) the default public URL takes the port actually bound.
+    if config.bind.port() == 0 && config.public_url == format!("http://{}", config.bind) {
+        config.public_url = format!("http://{local}");
+    }
+    let state = AppState::init(config).await?;
+    let cfg = state.config();
+    tracing::info!(
+        address = %local,
+        public_url = %cfg.public_url,
+        database = state.db().backend().name(),
+        sandbox = cfg.sandbox,
+        "govifi-server listening"
+    );
+    // Tools that start the server on port 0 read the address from this line.
+    println!("govifi-server listening on http://{local}");
+    server::bootstrap::announce(&state).await?;
+    let router = app::router(state.clone());
+    app::serve(listener, router, app::shutdown_signal()).await?;
+    state.db().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! The element merchants include: `/sdk/govifi-payment.js` (a stable path) and the
+//! content-hashed WASM and JS it loads from `/assets/`, all public to any origin (SPEC §6).
+
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sha2::{Digest, Sha256};
+use tower_http::services::ServeDir;
+
+use crate::app::AppState;
+
+/// The loader script, made at start from whatever Trunk built into the assets folder.
+#[derive(Debug, Clone)]
+pub struct ElementBundle {
+    /// The JavaScript served at `/sdk/govifi-payment.js`.
+    pub loader: String,
+    /// Strong validator of `loader`.
+    pub etag: String,
+    /// False when no build was found: the loader then only reports that.
+    pub built: bool,
+}
+
+impl ElementBundle {
+    /// Finds Trunk's output (`govifi-payment-<hash>.js` with its `_bg.wasm`) in `dir`.
+    pub fn discover(dir: &Path) -> Self {
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+            })
+            .unwrap_or_default();
+        // Trunk writes `govifi-payment-<hash>.js` and `govifi-payment-<hash>_bg.wasm`; the glue's
+        // own default would look for the unhashed WASM name, so the loader names it.
+        let glue = names.iter().find(|n| n.starts_with("govifi-payment-") && n.ends_with(".js"));
+        let wasm = glue.map(|g| format!("{}_bg.wasm", g.trim_end_matches(".js"))).filter(|w| names.contains(w));
+        let (loader, built) = match (glue, wasm) {
+            (Some(glue), Some(wasm)) => (
+                format!(
+                    "// <govifi-payment>: this path is stable; the files it loads are content-hashed.\n\
+                     import init from \"/assets/{glue}\";\n\
+                     await init({{ module_or_path: new URL(\"/assets/{wasm}\", import.meta.url) }});\n"
+                ),
+                true,
+            ),
+            _ => {
+                tracing::warn!(dir = %dir.display(), "the element is not built here: run `cargo xtask run` or `cargo xtask dist`");
+                (
+                    "throw new Error(\"Govifi: the <govifi-payment> element has not been built on this server\");\n"
+                        .to_owned(),
+                    false,
+                )
+            }
+        };
+        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(loader.as_bytes()))[..32]);
+        ElementBundle { loader, etag, built }
+    }
+}
+
+pub fn router(assets_dir: PathBuf) -> Router<AppState> {
+    // Hashed names never change content: cache forever. Trunk's index.html is not part of the API.
+    let files = ServeDir::new(assets_dir).append_index_html_on_directories(false);
+    Router::new()
+        .route("/sdk/govifi-payment.js", get(loader))
+        .nest_service("/assets", files)
+        .layer(middleware::from_fn(public_asset_headers))
+}
+
+async fn loader(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let bundle = state.element();
+    let not_modified = headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == bundle.etag.as_bytes());
+    let status = if !bundle.built {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if not_modified {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    };
+    let body = if status == StatusCode::NOT_MODIFIED { String::new() } else { bundle.loader.clone() };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            // Revalidate every time, so a deploy's new hashes are picked up at once.
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::ETAG, bundle.etag.as_str()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Any origin may load the element's files as modules; hashed files are immutable.
+async fn public_asset_headers(req: Request, next: Next) -> Response {
+    let is_hashed_asset = req.uri().path().starts_with("/assets/");
+    let is_index = req.uri().path().ends_with(".html") || req.uri().path().ends_with('/');
+    let is_snippet = req.uri().path().starts_with("/assets/snippets/");
+    if is_hashed_asset && is_index {
+        return crate::error::ApiError::not_found("asset").into_response();
+    }
+    let mut response = next.run(req).await;
+    let success = response.status().is_success();
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if is_hashed_asset && success {
+        // wasm-bindgen names snippet folders after the crate, not the content: revalidate those.
+        let value = if is_snippet { "no-cache" } else { "public, max-age=31536000, immutable" };
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    response
+}

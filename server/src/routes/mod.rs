@@ -1,0 +1,58 @@
+//! One module per resource, each with its own `router()`; the OpenAPI document is built from
+//! the same routers, so it grows with every route.
+
+pub mod assets;
+pub mod ops;
+pub mod pages;
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Govifi Payments API",
+        description = "Hosted checkout sessions, the browser calls of the `<govifi-payment>` element, \
+                       and the platform API (accounts, payments, refunds, customers, wallets, terminals, webhooks).",
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The four credential kinds of SPEC §3, named as routes refer to them.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |format: &str, description: &str| {
+            let mut http = Http::new(HttpAuthScheme::Bearer);
+            http.bearer_format = Some(format.to_owned());
+            http.description = Some(description.to_owned());
+            SecurityScheme::Http(http)
+        };
+        components.add_security_scheme(
+            "admin_token",
+            bearer(
+                "JWT",
+                "OAuth 2.0 access token from POST /oauth2/token (client credentials) with the \
+                 com.govineer.payments/admin scope. Account-scoped routes also need X-Payment-Account-Uid.",
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            bearer("gk_...", "An account API key; it identifies its payment account and carries scopes."),
+        );
+        components.add_security_scheme(
+            "session_credential",
+            bearer("cs_..._secret_...", "A hosted session's client_secret, for the browser calls of that session."),
+        );
+        components.add_security_scheme(
+            "wallet_credential",
+            bearer("ws_..._secret_...", "A wallet session's client_secret, for a customer's saved methods."),
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! Operations: liveness, readiness, metrics, the OpenAPI document and the API console.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::extract::Json;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` when a dependency does not answer.
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<&'static str>,
+}
+
+/// Liveness: the process is up and serving.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok", database: None })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = Health, description = "Database unreachable"))
+)]
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let db = state.db();
+    if db.ping().await {
+        (StatusCode::OK, Json(Health { status: "ok", database: Some(db.backend().name()) }))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database: Some(db.backend().name()) }))
+    }
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
+)]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let pool = state.db().pool();
+    metrics::gauge!("govifi_db_pool_connections").set(pool.size() as f64);
+    metrics::gauge!("govifi_db_pool_idle_connections").set(pool.num_idle() as f64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics().render())
+}

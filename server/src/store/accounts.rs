@@ -1,0 +1,161 @@
+//! Payment accounts (`pa_`): one merchant configuration.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde_json::{Map, Value};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, json_column, now_ms, to_json_text};
+use crate::auth::sealed;
+use crate::config::MasterKey;
+use crate::domain::account::{Branding, FeeRule, MethodType, ProcessorConfig};
+use crate::domain::ids::new_id;
+use crate::domain::money::Currency;
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub uid: String,
+    pub client_id: String,
+    pub name: String,
+    pub currency: Currency,
+    pub processor_type: String,
+    pub has_processor_credentials: bool,
+    pub enabled_methods: Vec<MethodType>,
+    pub fee_rules: Vec<FeeRule>,
+    pub branding: Branding,
+    pub allowed_origins: Vec<String>,
+    pub statement_descriptor: Option<String>,
+    pub reject_avs_mismatch: bool,
+    pub metadata: Map<String, Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The redirect signing secret, sealed under the master key.
+    pub(crate) redirect_secret_sealed: String,
+}
+
+/// What creating an account takes (validated by the caller).
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub client_id: String,
+    pub name: String,
+    pub currency: Currency,
+    pub processor: ProcessorConfig,
+    pub enabled_methods: Vec<MethodType>,
+    pub fee_rules: Vec<FeeRule>,
+    pub branding: Branding,
+    pub allowed_origins: Vec<String>,
+    pub statement_descriptor: Option<String>,
+    pub reject_avs_mismatch: bool,
+    pub metadata: Map<String, Value>,
+}
+
+pub const COLUMNS: &str = "uid, client_id, name, currency, processor_type, processor_credentials, enabled_methods, \
+     fee_rules, branding, allowed_origins, statement_descriptor, reject_avs_mismatch, redirect_secret, metadata, \
+     created_at, updated_at";
+
+pub fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
+    let currency: String = row.try_get("currency")?;
+    Ok(Account {
+        uid: row.try_get("uid")?,
+        client_id: row.try_get("client_id")?,
+        name: row.try_get("name")?,
+        currency: Currency::parse(&currency)
+            .ok_or_else(|| sqlx::Error::Decode(format!("stored currency {currency:?}").into()))?,
+        processor_type: row.try_get("processor_type")?,
+        has_processor_credentials: row.try_get::<Option<String>, _>("processor_credentials")?.is_some(),
+        enabled_methods: json_column(row, "enabled_methods")?,
+        fee_rules: json_column(row, "fee_rules")?,
+        branding: json_column(row, "branding")?,
+        allowed_origins: json_column(row, "allowed_origins")?,
+        statement_descriptor: row.try_get("statement_descriptor")?,
+        reject_avs_mismatch: row.try_get::<i64, _>("reject_avs_mismatch")? != 0,
+        redirect_secret_sealed: row.try_get("redirect_secret")?,
+        metadata: json_column(row, "metadata")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Account {
+    /// The redirect signing secret, unsealed (for signing success redirects).
+    pub fn redirect_secret(&self, key: &MasterKey) -> anyhow::Result<String> {
+        sealed::open_string(key, &redirect_secret_context(&self.uid), &self.redirect_secret_sealed)
+    }
+}
+
+/// `grs_` + 43 base64url characters (32 random bytes).
+pub fn new_redirect_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("grs_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub fn redirect_secret_context(uid: &str) -> String {
+    format!("payment_account.redirect_secret:{uid}")
+}
+
+pub fn processor_credentials_context(uid: &str) -> String {
+    format!("payment_account.processor_credentials:{uid}")
+}
+
+/// Creates an account; returns it with its redirect signing secret (shown once).
+pub async fn insert(db: &Db, key: &MasterKey, new: NewAccount) -> Result<(Account, String), sqlx::Error> {
+    let uid = new_id("pa");
+    let now = now_ms();
+    let secret = new_redirect_secret();
+    let sealed_secret = sealed::seal(key, &redirect_secret_context(&uid), secret.as_bytes());
+    let sealed_credentials = new.processor.credentials().map(|c| {
+        sealed::seal(key, &processor_credentials_context(&uid), Value::Object(c.clone()).to_string().as_bytes())
+    });
+    sqlx::query(
+        "INSERT INTO payment_accounts (uid, client_id, name, currency, processor_type, processor_credentials, \
+         enabled_methods, fee_rules, branding, allowed_origins, statement_descriptor, reject_avs_mismatch, \
+         redirect_secret, metadata, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(&uid)
+    .bind(&new.client_id)
+    .bind(&new.name)
+    .bind(new.currency.as_str())
+    .bind(new.processor.kind())
+    .bind(&sealed_credentials)
+    .bind(to_json_text(&new.enabled_methods))
+    .bind(to_json_text(&new.fee_rules))
+    .bind(to_json_text(&new.branding))
+    .bind(to_json_text(&new.allowed_origins))
+    .bind(&new.statement_descriptor)
+    .bind(new.reject_avs_mismatch as i64)
+    .bind(&sealed_secret)
+    .bind(to_json_text(&new.metadata))
+    .bind(now)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    let account = Account {
+        uid,
+        client_id: new.client_id,
+        name: new.name,
+        currency: new.currency,
+        processor_type: new.processor.kind().to_owned(),
+        has_processor_credentials: sealed_credentials.is_some(),
+        enabled_methods: new.enabled_methods,
+        fee_rules: new.fee_rules,
+        branding: new.branding,
+        allowed_origins: new.allowed_origins,
+        statement_descriptor: new.statement_descriptor,
+        reject_avs_mismatch: new.reject_avs_mismatch,
+        metadata: new.metadata,
+        created_at: now,
+        updated_at: now,
+        redirect_secret_sealed: sealed_secret,
+    };
+    Ok((account, secret))
+}
+
+pub async fn get(db: &Db, uid: &str) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM payment_accounts WHERE uid = $1");
+    let row = sqlx::query(&sql).bind(uid).fetch_optional(db.pool()).await?;
+    row.as_ref().map(from_row).transpose()
+}

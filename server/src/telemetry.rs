@@ -1,0 +1,137 @@
+//! Request ids, structured logs and Prometheus metrics.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing::Instrument;
+
+use crate::domain::ids;
+use crate::error::ApiError;
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being served, as given to the client in `X-Request-Id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The current request's id, for error bodies (`error.request_id`).
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Logs to stderr: human-readable by default, one JSON object a line with `GOVIFI_LOG_FORMAT=json`.
+/// `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let json = std::env::var("GOVIFI_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every app in a test process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (e.g. by a host application); keep ours
+            // rendering what it can rather than failing start-up.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Outermost middleware: gives every request an id (we never trust a client-sent one), makes it
+/// visible to error bodies and every log line of the request, records metrics, and returns it in
+/// `X-Request-Id`. Error responses that axum or a layer produced in plain text are rewritten into
+/// SPEC §2's error object here, so no route ever answers in another shape.
+pub async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = ids::new_id("req");
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", request_id = %id, %method, path = %path);
+    let started = Instant::now();
+
+    let mut response = REQUEST_ID
+        .scope(id.clone(), async move {
+            let response = next.run(req).await;
+            normalize_error(response)
+        })
+        .instrument(span.clone())
+        .await;
+
+    let status = response.status();
+    let elapsed = started.elapsed();
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request");
+        }
+    });
+    // Label by route template, never the raw path: ids in paths would explode the series.
+    let route = response.extensions().get::<MatchedRoute>().map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
+    let labels = [("method", method.to_string()), ("route", route), ("status", status.as_u16().to_string())];
+    metrics::counter!("govifi_http_requests_total", &labels).increment(1);
+    metrics::histogram!("govifi_http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// The route template that served a request, carried out on the response for metrics.
+#[derive(Clone)]
+struct MatchedRoute(String);
+
+/// Route-level middleware (runs after routing, where `MatchedPath` is known).
+pub async fn record_route(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let mut response = next.run(req).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(MatchedRoute(route));
+    }
+    response
+}
+
+/// Rewrites an error response that is not ours into the spec's error object. Axum's routing,
+/// extractors and layers answer in plain text or with no body at all; every deliberate
+/// answer (our JSON errors, RFC 6749 token errors, pages, scripts) has its own content type.
+fn normalize_error(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !(content_type.is_empty() || content_type.starts_with("text/plain")) {
+        return response;
+    }
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let (parts, _) = response.into_parts();
+    let mut rewritten = ApiError::from_status(status).into_response();
+    rewritten.extensions_mut().extend(parts.extensions);
+    for (name, value) in [(header::RETRY_AFTER, retry_after), (header::ALLOW, allow)] {
+        if let Some(value) = value {
+            rewritten.headers_mut().insert(name, value);
+        }
+    }
+    rewritten
+}

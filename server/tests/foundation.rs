@@ -1,0 +1,352 @@
+//! The skeleton: operations endpoints, the error shape of every rejection, the element's
+//! assets, pages' headers, start-up bootstrap, storage settings and graceful shutdown.
+
+mod support;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use server::app;
+use server::bootstrap::ensure_sandbox_demo;
+use server::store::{accounts, app_clients};
+use sqlx::Row;
+use support::{Database, TestApp, TestResponse};
+use tower::ServiceExt;
+
+/// A body type like the API's: unknown properties are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Probe {
+    amount: i64,
+    card: Option<ProbeCard>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ProbeCard {
+    number: String,
+}
+
+/// A route using our `Json` extractor, mounted under the production middleware.
+async fn probe_router() -> axum::Router {
+    app::with_middleware(axum::Router::new().route(
+        "/probe",
+        post(|server::extract::Json(p): server::extract::Json<Probe>| async move { p.amount.to_string() }),
+    ))
+}
+
+async fn post_probe(body: Vec<u8>, content_type: Option<&str>) -> TestResponse {
+    let mut req = axum::http::Request::post("/probe");
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let response = probe_router().await.oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
+    TestResponse::read(response).await
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_invalid_json_with_the_request_id() {
+    let r = post_probe(b"{\"amount\": ".to_vec(), Some("application/json")).await;
+    let error = r.assert_error(400, "invalid_json");
+    assert_eq!(error["type"], "invalid_request_error");
+}
+
+#[tokio::test]
+async fn an_unknown_field_is_400_unknown_field_naming_it() {
+    let r = post_probe(br#"{"amount": 5, "colour": "red"}"#.to_vec(), Some("application/json")).await;
+    let error = r.assert_error(400, "unknown_field");
+    assert_eq!(error["param"], "colour");
+    let r = post_probe(br#"{"amount": 5, "card": {"number": "1", "pin": "0000"}}"#.to_vec(), None).await;
+    assert_eq!(r.assert_error(400, "unknown_field")["param"], "card.pin");
+}
+
+#[tokio::test]
+async fn a_wrong_type_or_missing_field_names_the_param() {
+    let r = post_probe(br#"{"amount": "five"}"#.to_vec(), Some("application/json")).await;
+    assert_eq!(r.assert_error(400, "parameter_invalid")["param"], "amount");
+    let r = post_probe(br#"{}"#.to_vec(), Some("application/json")).await;
+    assert_eq!(r.assert_error(400, "parameter_missing")["param"], "amount");
+}
+
+#[tokio::test]
+async fn a_65_kib_body_is_413_payload_too_large() {
+    let padding = "x".repeat(65 * 1024);
+    let body = format!(r#"{{"amount": 5, "pad": "{padding}"}}"#).into_bytes();
+    let r = post_probe(body, Some("application/json")).await;
+    r.assert_error(413, "payload_too_large");
+    // Just under the limit is read (and then judged on its content).
+    let body = format!(r#"{{"amount": 5, "pad": "{}"}}"#, "x".repeat(60 * 1024)).into_bytes();
+    post_probe(body, Some("application/json")).await.assert_error(400, "unknown_field");
+}
+
+#[tokio::test]
+async fn a_non_json_content_type_is_refused_in_our_shape() {
+    let r = post_probe(b"amount=5".to_vec(), Some("application/x-www-form-urlencoded")).await;
+    r.assert_error(415, "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn a_handler_panic_is_never_reached_by_bad_input_and_internal_errors_hide_details() {
+    let router = app::with_middleware(axum::Router::new().route(
+        "/boom",
+        get(|| async {
+            Err::<(), _>(server::error::ApiError::Internal(anyhow::anyhow!("secret detail: db password")))
+        }),
+    ));
+    let response = router.oneshot(axum::http::Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+    let r = TestResponse::read(response).await;
+    r.assert_error(500, "api_error");
+    assert!(!r.text().contains("secret detail"), "internals never reach the client: {}", r.text());
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_requests_in_flight() {
+    let router = axum::Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            "done"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app::serve(listener, router, async move {
+        let _ = stop_rx.await;
+    }));
+    let in_flight = tokio::spawn(async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop_tx.send(()).unwrap();
+    let response = in_flight.await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("done"), "{response}");
+    tokio::time::timeout(Duration::from_secs(5), server).await.expect("server stops").unwrap().unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+}
+
+db_tests! {
+    async fn health_and_readiness(app) {
+        let r = app.get("/healthz").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json()["status"], "ok");
+        assert!(r.header("x-request-id").unwrap().starts_with("req_"));
+        let r = app.get("/readyz").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let expected = match app.db.kind { Database::Sqlite => "sqlite", Database::Postgres => "postgres" };
+        assert_eq!(r.json()["database"], expected);
+    }
+
+    async fn readiness_fails_when_the_database_is_gone(app) {
+        app.db().close().await;
+        let r = app.get("/readyz").await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.json()["status"], "unavailable");
+        assert_eq!(app.get("/healthz").await.status, StatusCode::OK, "liveness does not depend on the database");
+    }
+
+    async fn request_ids_differ_per_request(app) {
+        let a = app.get("/healthz").await;
+        let b = app.get("/healthz").await;
+        assert_ne!(a.header("x-request-id"), b.header("x-request-id"));
+        // A client cannot choose its request id (ids are ours, for logs and support).
+        let r = app.send(Method::GET, "/healthz", &[("x-request-id", "req_mine")], Body::empty()).await;
+        assert_ne!(r.header("x-request-id"), Some("req_mine"));
+    }
+
+    async fn metrics_are_prometheus_text_labelled_by_route(app) {
+        app.get("/healthz").await;
+        let r = app.get("/metrics").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+        let text = r.text();
+        assert!(text.contains("# TYPE govifi_http_requests_total counter"), "{text}");
+        assert!(text.contains(r#"route="/healthz""#), "{text}");
+        assert!(text.contains("govifi_http_request_duration_seconds_bucket"), "{text}");
+        assert!(text.contains("govifi_db_pool_connections"), "{text}");
+    }
+
+    async fn openapi_is_3_1_and_describes_the_routes_and_credentials(app) {
+        let r = app.get("/openapi.json").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let doc = r.json();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert!(doc["paths"]["/healthz"]["get"].is_object(), "{doc}");
+        assert!(doc["paths"]["/readyz"]["get"].is_object());
+        let schemes = &doc["components"]["securitySchemes"];
+        for scheme in ["admin_token", "api_key", "session_credential", "wallet_credential"] {
+            assert_eq!(schemes[scheme]["scheme"], "bearer", "{scheme}");
+        }
+    }
+
+    async fn the_api_console_is_served_by_us(app) {
+        let r = app.get("/docs/").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let html = r.text();
+        assert!(html.contains("swagger-ui"), "{html}");
+        assert!(!html.contains("https://"), "no CDN: every asset comes from this server");
+        let init = app.get("/docs/swagger-initializer.js").await;
+        assert_eq!(init.status, StatusCode::OK);
+        assert!(init.text().contains("/openapi.json"));
+        assert_eq!(app.get("/docs/swagger-ui-bundle.js").await.status, StatusCode::OK);
+    }
+
+    async fn unknown_routes_and_methods_answer_the_error_object(app) {
+        app.get("/no/such/route").await.assert_error(404, "resource_missing");
+        let r = app.send(Method::DELETE, "/healthz", &[], Body::empty()).await;
+        r.assert_error(405, "method_not_allowed");
+        assert!(r.header("allow").is_some());
+    }
+
+    async fn the_element_script_loads_its_hashed_files_from_any_origin(app) {
+        let r = app.get("/sdk/govifi-payment.js").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.header("content-type").unwrap().starts_with("text/javascript"));
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(r.header("cache-control"), Some("no-cache"));
+        assert!(r.text().contains("import init from \"/assets/govifi-payment-0123abcd.js\""), "{}", r.text());
+        assert!(r.text().contains("new URL(\"/assets/govifi-payment-0123abcd_bg.wasm\", import.meta.url)"), "{}", r.text());
+        let etag = r.header("etag").unwrap().to_owned();
+        let again = app.send(Method::GET, "/sdk/govifi-payment.js", &[("if-none-match", &etag)], Body::empty()).await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+
+        let wasm = app.get("/assets/govifi-payment-0123abcd_bg.wasm").await;
+        assert_eq!(wasm.status, StatusCode::OK);
+        assert_eq!(wasm.header("content-type"), Some("application/wasm"));
+        assert_eq!(wasm.header("cache-control"), Some("public, max-age=31536000, immutable"));
+        assert_eq!(wasm.header("access-control-allow-origin"), Some("*"));
+        app.get("/assets/index.html").await.assert_error(404, "resource_missing");
+        app.get("/assets/nothing-here.js").await.assert_error(404, "resource_missing");
+    }
+
+    async fn pages_send_a_strict_content_security_policy(app) {
+        let r = app.get("/demo").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let html = r.text();
+        assert!(html.contains(r#"<script type="module" src="/sdk/govifi-payment.js"></script>"#));
+        assert!(!html.contains("<script>"), "no inline script");
+        let css = html.split("href=\"").nth(1).unwrap().split('"').next().unwrap();
+        let sheet = app.get(css).await;
+        assert_eq!(sheet.status, StatusCode::OK);
+        assert!(sheet.header("cache-control").unwrap().contains("immutable"));
+    }
+
+    async fn migrations_can_run_again(app) {
+        app.db().migrate().await.expect("second run is a no-op");
+        app.db().migrate().await.expect("third run too");
+    }
+
+    async fn the_sandbox_demo_is_created_exactly_once(app) {
+        let (a, b) = tokio::join!(ensure_sandbox_demo(&app.state), ensure_sandbox_demo(&app.state));
+        let created: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+        assert!(!created.is_empty());
+        let fresh: Vec<_> = created.iter().filter(|d| d.redirect_signing_secret.is_some()).collect();
+        assert_eq!(fresh.len(), 1, "exactly one call created the demo");
+        let demo = fresh[0];
+        assert!(demo.redirect_signing_secret.as_ref().unwrap().starts_with("grs_"));
+        assert_eq!(demo.redirect_signing_secret.as_ref().unwrap().len(), 4 + 43);
+        let account = accounts::get(app.db(), &demo.account_uid).await.unwrap().expect("demo account exists");
+        assert_eq!(account.currency.as_str(), "USD");
+        let unsealed = account.redirect_secret(&app.state.config().master_key).unwrap();
+        assert_eq!(Some(&unsealed), demo.redirect_signing_secret.as_ref());
+        let client = app_clients::find(app.db(), &demo.app_client_id).await.unwrap().expect("demo app client");
+        assert!(server::auth::secrets::verify_secret(demo.app_client_secret.as_ref().unwrap(), &client.secret_hash));
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM payment_accounts").fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(count, 1);
+        // A later start names the demo again but cannot show its secrets.
+        let later = ensure_sandbox_demo(&app.state).await.unwrap().unwrap();
+        assert_eq!(later.account_uid, demo.account_uid);
+        assert!(later.redirect_signing_secret.is_none() && later.app_client_secret.is_none());
+        // The signing secret is sealed at rest, not stored readable.
+        let stored: String = sqlx::query("SELECT redirect_secret FROM payment_accounts").fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert!(!stored.contains(demo.redirect_signing_secret.as_ref().unwrap()));
+    }
+
+    async fn outside_sandbox_there_is_no_demo(app) {
+        let db = support::TestDatabase::create(app.db.kind).await.unwrap();
+        let config = support::test_config(&db.url, app.assets.path(), &[("GOVIFI_SANDBOX", "false")]);
+        let state = server::AppState::init(config).await.unwrap();
+        assert!(ensure_sandbox_demo(&state).await.unwrap().is_none());
+        let router = server::router(state);
+        let r = TestResponse::read(router.oneshot(axum::http::Request::get("/demo").body(Body::empty()).unwrap()).await.unwrap()).await;
+        r.assert_error(404, "resource_missing");
+    }
+
+    async fn the_bootstrap_client_exists_with_its_secret_and_follows_changes(app) {
+        let secret_a = "bootstrap-secret-aaaaaaaaaaaaaaaa";
+        let secret_b = "bootstrap-secret-bbbbbbbbbbbbbbbb";
+        for secret in [secret_a, secret_b] {
+            let config = support::test_config(&app.db.url, app.assets.path(), &[
+                ("GOVIFI_BOOTSTRAP_CLIENT_ID", "automation"),
+                ("GOVIFI_BOOTSTRAP_CLIENT_SECRET", secret),
+            ]);
+            server::bootstrap::ensure_bootstrap_client(app.db(), &config).await.unwrap();
+            let client = app_clients::find(app.db(), "automation").await.unwrap().unwrap();
+            assert!(server::auth::secrets::verify_secret(secret, &client.secret_hash));
+            assert!(client.scopes.iter().any(|s| s == app_clients::ADMIN_SCOPE));
+        }
+        let client = app_clients::find(app.db(), "automation").await.unwrap().unwrap();
+        assert!(!server::auth::secrets::verify_secret(secret_a, &client.secret_hash), "the old secret no longer works");
+    }
+
+    async fn the_cli_creates_an_app_client_and_stores_only_a_hash(app) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_govifi-server"))
+            .args(["app-client", "create", "--name", "CLI test"])
+            .env("GOVIFI_DATABASE_URL", &app.db.url)
+            .env("GOVIFI_MASTER_KEY", server::config::MasterKey::generate().to_base64())
+            .current_dir(app.assets.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_owned();
+        let (id, secret) = (field("client_id:"), field("client_secret:"));
+        let client = app_clients::find(app.db(), &id).await.unwrap().expect("created");
+        assert_eq!(client.name, "CLI test");
+        assert!(server::auth::secrets::verify_secret(&secret, &client.secret_hash));
+        let stored: String = sqlx::query("SELECT secret_hash FROM app_clients WHERE client_id = $1").bind(&id).fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_ne!(stored, secret);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_runs_in_wal_mode_with_full_sync() {
+    let app = TestApp::spawn(Database::Sqlite).await.unwrap();
+    let mut conn = app.db().pool().acquire().await.unwrap();
+    let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap().get(0);
+    assert_eq!(mode, "wal");
+    let sync: i64 = sqlx::query("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap().get(0);
+    assert_eq!(sync, 2, "synchronous = FULL");
+    let fk: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap().get(0);
+    assert_eq!(fk, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_build_the_script_says_so() {
+    let db = support::TestDatabase::create(Database::Sqlite).await.unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let state = server::AppState::init(support::test_config(&db.url, empty.path(), &[])).await.unwrap();
+    let router = server::router(state);
+    let response =
+        router.oneshot(axum::http::Request::get("/sdk/govifi-payment.js").body(Body::empty()).unwrap()).await.unwrap();
+    let r = TestResponse::read(response).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().contains("has not been built"), "{}", r.text());
+}

@@ -1,0 +1,230 @@
+//! Test harness: a fresh database per test, on SQLite and (with `GOVIFI_TEST_POSTGRES_URL`) on
+//! PostgreSQL, and requests through the full router (`oneshot`) or a real server on port 0.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use server::config::MasterKey;
+use server::store::Db;
+use server::{AppState, Config};
+use sqlx::{Connection, Executor};
+use tower::ServiceExt;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each test body once on SQLite and once on PostgreSQL (`name::sqlite`, `name::postgres`).
+/// Without `GOVIFI_TEST_POSTGRES_URL` the PostgreSQL run says so and returns.
+#[macro_export]
+macro_rules! db_tests {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app = $crate::support::TestApp::spawn($crate::support::Database::Sqlite).await.expect("sqlite app");
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($app) = $crate::support::TestApp::spawn($crate::support::Database::Postgres).await else {
+                    eprintln!("skipped on PostgreSQL: GOVIFI_TEST_POSTGRES_URL is not set");
+                    return;
+                };
+                $body
+            }
+        }
+    )*};
+}
+
+pub const PUBLIC_URL: &str = "http://checkout.test";
+
+/// A fresh database: an SQLite file in a temporary folder, or a new PostgreSQL database that is
+/// dropped when the guard goes.
+pub struct TestDatabase {
+    pub url: String,
+    pub kind: Database,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(kind: Database) -> Option<Self> {
+        match kind {
+            Database::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("govifi.db").display());
+                Some(TestDatabase { url, kind, _dir: Some(dir), pg_admin: None })
+            }
+            Database::Postgres => {
+                let admin = std::env::var("GOVIFI_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty())?;
+                sqlx::any::install_default_drivers();
+                let name = format!("govifi_test_{}", server::domain::ids::random_base62(16).to_ascii_lowercase());
+                let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect to GOVIFI_TEST_POSTGRES_URL");
+                conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+                conn.close().await.ok();
+                let mut url = url::Url::parse(&admin).expect("GOVIFI_TEST_POSTGRES_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                Some(TestDatabase { url: url.to_string(), kind, _dir: None, pg_admin: Some((admin, name)) })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Drop runs inside the test's runtime; drop the database from a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async move {
+                    if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
+                        let _ = conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A configuration for tests; `extra` overrides any variable.
+pub fn test_config(database_url: &str, assets_dir: &std::path::Path, extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("GOVIFI_DATABASE_URL".into(), database_url.to_owned()),
+        ("GOVIFI_MASTER_KEY".into(), MasterKey::generate().to_base64()),
+        ("GOVIFI_PUBLIC_URL".into(), PUBLIC_URL.into()),
+        ("GOVIFI_ASSETS_DIR".into(), assets_dir.display().to_string()),
+        ("GOVIFI_SANDBOX".into(), "true".into()),
+    ]);
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration parses")
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub db: TestDatabase,
+    pub assets: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// A migrated app on a fresh database; `None` for PostgreSQL when it is not configured.
+    pub async fn spawn(kind: Database) -> Option<Self> {
+        Self::spawn_with(kind, &[]).await
+    }
+
+    pub async fn spawn_with(kind: Database, extra: &[(&str, &str)]) -> Option<Self> {
+        let db = TestDatabase::create(kind).await?;
+        let assets = fake_assets();
+        let config = test_config(&db.url, assets.path(), extra);
+        let state = AppState::init(config).await.expect("app starts");
+        let router = server::router(state.clone());
+        Some(TestApp { state, router, db, assets })
+    }
+
+    pub fn db(&self) -> &Db {
+        self.state.db()
+    }
+
+    pub async fn request(&self, req: Request<Body>) -> TestResponse {
+        let response = self.router.clone().oneshot(req).await.expect("router answers");
+        TestResponse::read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Body) -> TestResponse {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.request(req.body(body).unwrap()).await
+    }
+}
+
+/// A folder shaped like Trunk's output, with stand-in files.
+pub fn fake_assets() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("govifi-payment-0123abcd.js"), "export default async function init() {}\n").unwrap();
+    std::fs::write(dir.path().join("govifi-payment-0123abcd_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(dir.path().join("index.html"), "<!doctype html>").unwrap();
+    dir
+}
+
+pub fn assets_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().to_path_buf()
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub async fn read(response: axum::response::Response) -> Self {
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes().to_vec();
+        TestResponse { status: parts.status, headers: parts.headers, body }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts SPEC §2's error object with this status and code, and that `request_id` is the
+    /// response's `X-Request-Id`; returns the error object.
+    pub fn assert_error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text());
+        let body = self.json();
+        let error = body.get("error").unwrap_or_else(|| panic!("no error object: {body}")).clone();
+        assert_eq!(error["code"], code, "code; body: {body}");
+        let kinds = [
+            "invalid_request_error",
+            "authentication_error",
+            "permission_error",
+            "card_error",
+            "idempotency_error",
+            "rate_limit_error",
+            "api_error",
+        ];
+        assert!(kinds.contains(&error["type"].as_str().unwrap_or("")), "type: {body}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "message: {body}");
+        let request_id = self.header("x-request-id").expect("X-Request-Id header");
+        assert!(request_id.starts_with("req_"), "{request_id}");
+        assert_eq!(error["request_id"], request_id, "error.request_id equals X-Request-Id");
+        error
+    }
+}
+
+pub fn header(name: &'static str, value: &str) -> (HeaderName, HeaderValue) {
+    (HeaderName::from_static(name), HeaderValue::from_str(value).unwrap())
+}

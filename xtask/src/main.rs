@@ -1,0 +1,305 @@
+//! `cargo xtask run | test | dist`: the project's front door (see README.md).
+
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+  run    install what is missing, build the element, start govifi-server (SQLite, sandbox)
+  test   fmt, clippy, tests on SQLite (and PostgreSQL with GOVIFI_TEST_POSTGRES_URL), the
+         element's release build, browser tests in Chromium; ends with a summary
+  dist   install what is missing and build the element into dist/ (release)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(),
+        Some("test") => test(),
+        Some("dist") => dist().map(|_| ()),
+        Some("-h" | "--help" | "help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}").into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+}
+
+/// Progress line, visible among cargo's output.
+pub fn say(message: &str) {
+    println!("\n==> {message}");
+}
+
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Runs a command with inherited output; an error unless it exits successfully.
+pub fn run_ok(cmd: &mut Command) -> Result<()> {
+    let program = Path::new(cmd.get_program()).file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let shown = format!("{program} {}", args.join(" "));
+    let status = cmd.status().map_err(|e| format!("cannot start `{shown}`: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{shown}` failed ({status})").into()) }
+}
+
+/// Cargo's target directory (honours CARGO_TARGET_DIR and config).
+fn target_dir() -> Result<PathBuf> {
+    let out = cargo().args(["metadata", "--format-version", "1", "--no-deps"]).output()?;
+    let text = String::from_utf8(out.stdout)?;
+    let key = "\"target_directory\":\"";
+    let start = text.find(key).ok_or("cargo metadata has no target_directory")? + key.len();
+    let end = text[start..].find('"').ok_or("malformed cargo metadata")? + start;
+    Ok(PathBuf::from(&text[start..end]))
+}
+
+/// Builds the element with Trunk (release, offline) into dist/; returns its gzipped size.
+fn dist() -> Result<BundleSize> {
+    tools::ensure_frontend_tools()?;
+    say("building the <govifi-payment> element (trunk build --release)");
+    run_ok(
+        Command::new("trunk")
+            .args(["build", "--release", "--config", "Trunk.toml"])
+            .current_dir(workspace_root())
+            .env("PATH", tools::tool_path())
+            .env("TRUNK_SKIP_VERSION_CHECK", "true")
+            .env("NO_COLOR", "true"),
+    )?;
+    let size = BundleSize::measure(&workspace_root().join("dist"))?;
+    println!("{size}");
+    Ok(size)
+}
+
+/// The element as a browser downloads it: WASM + JS, gzipped.
+pub struct BundleSize {
+    wasm_gz: u64,
+    js_gz: u64,
+}
+
+impl BundleSize {
+    fn measure(dist: &Path) -> Result<Self> {
+        let mut size = BundleSize { wasm_gz: 0, js_gz: 0 };
+        size.add_dir(dist)?;
+        if size.wasm_gz == 0 {
+            return Err("dist/ holds no govifi-payment WASM".into());
+        }
+        Ok(size)
+    }
+
+    /// Counts the element's WASM, its JS glue and the snippets the glue imports.
+    fn add_dir(&mut self, dir: &Path) -> Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if path.is_dir() {
+                self.add_dir(&path)?;
+            } else if name.ends_with("_bg.wasm") {
+                self.wasm_gz += gzipped_len(&path)?;
+            } else if name.ends_with(".js") {
+                self.js_gz += gzipped_len(&path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for BundleSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total = self.wasm_gz + self.js_gz;
+        write!(
+            f,
+            "element size (gzip -9): wasm {} B + js {} B = {} B ({:.1} kB; budget 100 kB)",
+            self.wasm_gz,
+            self.js_gz,
+            total,
+            total as f64 / 1000.0
+        )
+    }
+}
+
+fn gzipped_len(path: &Path) -> Result<u64> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&std::fs::read(path)?)?;
+    Ok(encoder.finish()?.len() as u64)
+}
+
+/// Sandbox credentials kept between runs, so every `cargo xtask run` can print a working pair.
+fn sandbox_bootstrap() -> Result<(String, String)> {
+    let path = workspace_root().join("data/sandbox-bootstrap.env");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let get = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
+        if let (Some(id), Some(secret)) = (get("GOVIFI_BOOTSTRAP_CLIENT_ID"), get("GOVIFI_BOOTSTRAP_CLIENT_SECRET")) {
+            return Ok((id, secret));
+        }
+    }
+    let random = |n: usize| -> Result<String> {
+        use std::io::Read;
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let mut urandom = std::fs::File::open("/dev/urandom")?;
+        let mut out = String::with_capacity(n);
+        let mut byte = [0u8; 1];
+        while out.len() < n {
+            urandom.read_exact(&mut byte)?;
+            // 252 = 7 × 36: dropping the rest keeps every character equally likely.
+            if byte[0] < 252 {
+                out.push(ALPHABET[byte[0] as usize % ALPHABET.len()] as char);
+            }
+        }
+        Ok(out)
+    };
+    let (id, secret) = (random(26)?, random(48)?);
+    std::fs::create_dir_all(path.parent().expect("data/ has a parent"))?;
+    std::fs::write(
+        &path,
+        format!(
+            "# Made by `cargo xtask run`: the sandbox's app client, printed at every start.\n\
+             GOVIFI_BOOTSTRAP_CLIENT_ID={id}\nGOVIFI_BOOTSTRAP_CLIENT_SECRET={secret}\n"
+        ),
+    )?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok((id, secret))
+}
+
+/// `cargo xtask run`: tools, element, server (SQLite under ./data, sandbox mode).
+fn run() -> Result<()> {
+    dist()?;
+    say("building govifi-server");
+    run_ok(cargo().args(["build", "-p", "server", "--bin", "govifi-server"]))?;
+    let binary = target_dir()?.join("debug/govifi-server");
+    let (client_id, client_secret) = sandbox_bootstrap()?;
+    say("starting govifi-server (Ctrl-C stops it)");
+    let mut cmd = Command::new(binary);
+    cmd.current_dir(workspace_root())
+        .env("GOVIFI_ASSETS_DIR", workspace_root().join("dist"))
+        .env("GOVIFI_BOOTSTRAP_CLIENT_ID", client_id)
+        .env("GOVIFI_BOOTSTRAP_CLIENT_SECRET", client_secret);
+    if std::env::var_os("GOVIFI_SANDBOX").is_none() {
+        cmd.env("GOVIFI_SANDBOX", "true");
+    }
+    run_ok(&mut cmd)
+}
+
+enum Outcome {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+struct StepReport {
+    name: &'static str,
+    outcome: Outcome,
+    took: Duration,
+    note: Option<String>,
+}
+
+/// `cargo xtask test`: every check, in order; a failing step does not hide the later ones
+/// (unless they depend on it). Ends with a summary.
+fn test() -> Result<()> {
+    let started = Instant::now();
+    let mut reports: Vec<StepReport> = Vec::new();
+    let mut step = |name: &'static str, f: &mut dyn FnMut() -> Result<Option<String>>| -> bool {
+        say(name);
+        let t = Instant::now();
+        let (outcome, note) = match f() {
+            Ok(note) => (Outcome::Passed, note),
+            Err(e) => (Outcome::Failed(e.to_string()), None),
+        };
+        let passed = matches!(outcome, Outcome::Passed);
+        reports.push(StepReport { name, outcome, took: t.elapsed(), note });
+        passed
+    };
+
+    step("format (cargo fmt --check)", &mut || run_ok(cargo().args(["fmt", "--all", "--", "--check"])).map(|_| None));
+    step("lints (cargo clippy -D warnings)", &mut || {
+        run_ok(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])).map(|_| None)
+    });
+    let postgres = std::env::var("GOVIFI_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty());
+    step("tests (SQLite, and PostgreSQL when GOVIFI_TEST_POSTGRES_URL is set)", &mut || {
+        match &postgres {
+            Some(_) => println!("PostgreSQL: on (GOVIFI_TEST_POSTGRES_URL is set)"),
+            None => println!("PostgreSQL: off (set GOVIFI_TEST_POSTGRES_URL to run every storage test there too)"),
+        }
+        run_ok(cargo().args(["test", "--workspace", "--exclude", "frontend"]))?;
+        Ok(Some(if postgres.is_some() { "sqlite + postgres".into() } else { "sqlite only".into() }))
+    });
+    let built = step("element release build (trunk)", &mut || dist().map(|size| Some(size.to_string())));
+
+    if built {
+        step("browser tests (Chromium, end2end/)", &mut || {
+            let chromium = tools::ensure_chromium()?;
+            tools::ensure_node_modules()?;
+            run_ok(cargo().args(["build", "-p", "server", "--bin", "govifi-server"]))?;
+            let server = target_dir()?.join("debug/govifi-server");
+            let dir = workspace_root().join("end2end");
+            let mut files: Vec<String> = std::fs::read_dir(dir.join("tests"))?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".test.mjs"))
+                .map(|n| format!("tests/{n}"))
+                .collect();
+            files.sort();
+            run_ok(
+                Command::new("node")
+                    .args(["--test", "--test-concurrency=1"])
+                    .args(&files)
+                    .current_dir(&dir)
+                    .env("GOVIFI_SERVER_BIN", server)
+                    .env("GOVIFI_ASSETS_DIR", workspace_root().join("dist"))
+                    .env("CHROMIUM_PATH", chromium),
+            )?;
+            Ok(Some(format!("{} files", files.len())))
+        });
+    } else {
+        reports.push(StepReport {
+            name: "browser tests (Chromium, end2end/)",
+            outcome: Outcome::Skipped("the element did not build".into()),
+            took: Duration::ZERO,
+            note: None,
+        });
+    }
+
+    println!("\n== cargo xtask test: summary ({:.0?}) ==", started.elapsed());
+    let mut failed = 0;
+    for r in &reports {
+        let (tag, detail) = match &r.outcome {
+            Outcome::Passed => ("PASS", r.note.clone().unwrap_or_default()),
+            Outcome::Failed(why) => {
+                failed += 1;
+                ("FAIL", why.clone())
+            }
+            Outcome::Skipped(why) => {
+                failed += 1;
+                ("SKIP", why.clone())
+            }
+        };
+        println!("  {tag}  {:<70} {:>7.1}s  {detail}", r.name, r.took.as_secs_f64());
+    }
+    if failed == 0 {
+        println!("all {} steps passed", reports.len());
+        Ok(())
+    } else {
+        Err(format!("{failed} of {} steps did not pass", reports.len()).into())
+    }
+}
