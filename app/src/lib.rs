@@ -1,6 +1,7 @@
 //! Shared between the browser and the server: wire types, money, card checks.
 //! The Leptos components live behind the `ui` feature so the server does not compile them.
 
+pub mod card;
 pub mod launch;
 pub mod money;
 

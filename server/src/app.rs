@@ -14,11 +14,16 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::external::ExternalJwks;
+use crate::auth::tokens::Tokens;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
+use crate::processor::Processor;
+use crate::processor::sandbox::Sandbox;
 use crate::routes::{self, ApiDoc, assets::ElementBundle};
 use crate::store::Db;
+use crate::store::accounts::Account;
 use crate::telemetry;
 
 /// Everything a handler may need; cheap to clone.
@@ -30,6 +35,8 @@ struct Inner {
     db: Db,
     metrics: PrometheusHandle,
     element: ElementBundle,
+    tokens: Tokens,
+    sandbox: Arc<Sandbox>,
 }
 
 impl AppState {
@@ -43,7 +50,10 @@ impl AppState {
 
     pub fn with_db(config: Config, db: Db) -> Self {
         let element = ElementBundle::discover(&config.assets_dir);
-        AppState(Arc::new(Inner { config, db, metrics: telemetry::metrics_handle(), element }))
+        let external = config.external_issuer.as_ref().map(|e| ExternalJwks::new(e.issuer.clone(), e.jwks_url.clone()));
+        let tokens = Tokens::new(db.clone(), config.master_key.clone(), config.public_url.clone(), external);
+        let sandbox = Arc::new(Sandbox::new(db.clone()));
+        AppState(Arc::new(Inner { config, db, metrics: telemetry::metrics_handle(), element, tokens, sandbox }))
     }
 
     pub fn config(&self) -> &Config {
@@ -61,11 +71,27 @@ impl AppState {
     pub fn element(&self) -> &ElementBundle {
         &self.0.element
     }
+
+    /// The processor an account uses. Every account is on the sandbox today; real connectors
+    /// will be chosen by `account.processor_type` here.
+    pub fn processor(&self, _account: &Account) -> Arc<dyn Processor> {
+        self.0.sandbox.clone()
+    }
+
+    /// The identity provider: signing keys, token issuance and verification.
+    pub fn tokens(&self) -> &Tokens {
+        &self.0.tokens
+    }
 }
 
 /// The API routes with their OpenAPI description.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::ops::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::ops::router())
+        .merge(routes::oauth::router())
+        .merge(routes::clients::router())
+        .merge(routes::accounts::router())
+        .merge(routes::customers::router())
 }
 
 /// The OpenAPI document of every route.

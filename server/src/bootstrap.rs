@@ -2,7 +2,6 @@
 //! empty database, a demo merchant to try everything with.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 
 use crate::app::AppState;
 use crate::config::Config;
@@ -74,7 +73,7 @@ async fn create_demo(state: &AppState) -> anyhow::Result<Demo> {
             (client.client_id, secret)
         }
     };
-    let tenant = clients::insert(db, "Demo City Hall", Some("payments@demo-city.example"), &Map::new()).await?;
+    let tenant = clients::insert(db, "Demo City Hall", Some("payments@demo-city.example"), &Default::default()).await?;
     let amount = |minor| Amount::new(minor).expect("static amount");
     let (account, redirect_secret) = accounts::insert(
         db,
@@ -128,7 +127,7 @@ async fn create_demo(state: &AppState) -> anyhow::Result<Demo> {
             allowed_origins: vec!["http://localhost:3000".into()],
             statement_descriptor: Some("CITY OF EXAMPLE UTIL".into()),
             reject_avs_mismatch: false,
-            metadata: Map::new(),
+            metadata: Default::default(),
         },
     )
     .await?;

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod processor;
 pub mod routes;
 pub mod store;
 pub mod telemetry;

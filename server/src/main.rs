@@ -24,6 +24,17 @@ enum Command {
         #[command(subcommand)]
         command: AppClientCommand,
     },
+    /// Manage the identity provider's token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Start signing with a new key; older keys stay published until their tokens expire.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -75,6 +86,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("client_secret: {secret}");
             println!("scope:         {}", app_clients::ADMIN_SCOPE);
             println!("(the secret is shown only now; it is stored hashed)");
+            db.close().await;
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Rotate } => {
+            let db = Db::connect(&config.database_url, 2).await?;
+            db.migrate().await?;
+            let keys = server::auth::keys::KeyStore::new(db.clone(), config.master_key.clone());
+            let kid = keys.rotate().await?;
+            println!("signing with new key {kid}; earlier keys stay in the JWKS until their last tokens expire");
             db.close().await;
             Ok(())
         }

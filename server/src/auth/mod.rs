@@ -1,4 +1,8 @@
-//! Credentials: secret hashing, encryption at rest, (later) tokens and the identity provider.
+//! Credentials: the identity provider (signing keys, tokens, an external issuer), secret
+//! hashing, and encryption at rest.
 
+pub mod external;
+pub mod keys;
 pub mod sealed;
 pub mod secrets;
+pub mod tokens;

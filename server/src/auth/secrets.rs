@@ -18,6 +18,20 @@ pub fn verify_secret(secret: &str, stored_hash: &str) -> bool {
     presented.as_bytes().ct_eq(stored_hash.as_bytes()).into()
 }
 
+/// A stable, non-reversible fingerprint of a payment instrument (same card → same value on this
+/// installation), keyed by the master key so it cannot be brute-forced from a leaked table.
+pub fn fingerprint(master: &crate::config::MasterKey, kind: &str, value: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(&master.0).expect("HMAC takes any key length");
+    mac.update(b"govifi.fingerprint.");
+    mac.update(kind.as_bytes());
+    mac.update(b":");
+    mac.update(value.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,5 +44,15 @@ mod tests {
         assert!(verify_secret("s3cret-value-with-entropy", &stored));
         assert!(!verify_secret("s3cret-value-with-entropz", &stored));
         assert!(!verify_secret("", &stored));
+    }
+
+    #[test]
+    fn fingerprints_are_stable_keyed_and_opaque() {
+        let key = crate::config::MasterKey::generate();
+        let a = fingerprint(&key, "card", "4242424242424242");
+        assert_eq!(a, fingerprint(&key, "card", "4242424242424242"));
+        assert_ne!(a, fingerprint(&key, "card", "5555555555554444"));
+        assert_ne!(a, fingerprint(&crate::config::MasterKey::generate(), "card", "4242424242424242"));
+        assert!(!a.contains("4242") && a.len() == 16);
     }
 }

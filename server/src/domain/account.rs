@@ -47,6 +47,17 @@ pub enum Funding {
     Any,
 }
 
+impl Funding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Funding::Credit => "credit",
+            Funding::Debit => "debit",
+            Funding::Prepaid => "prepaid",
+            Funding::Any => "any",
+        }
+    }
+}
+
 /// One fee rule; the first rule that matches a payment sets its fee (SPEC §7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

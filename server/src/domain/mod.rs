@@ -1,6 +1,10 @@
 //! Types that parse, so a bad value never travels further than the edge.
 
 pub mod account;
+pub mod card;
 pub mod ids;
 pub mod money;
+pub mod odata;
+pub mod payment_method;
 pub mod time;
+pub mod validate;

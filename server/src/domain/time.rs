@@ -26,6 +26,12 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(seconds.saturating_mul(1000)))
     }
 
+    /// (year, month) in UTC, for card expiry checks.
+    pub fn year_month(self) -> (u32, u32) {
+        let dt = OffsetDateTime::from_unix_timestamp(self.unix_seconds()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        (dt.year() as u32, dt.month() as u8 as u32)
+    }
+
     /// RFC 3339 in UTC, whole seconds.
     pub fn to_rfc3339(self) -> String {
         let dt = OffsetDateTime::from_unix_timestamp(self.unix_seconds()).unwrap_or(OffsetDateTime::UNIX_EPOCH);

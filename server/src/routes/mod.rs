@@ -1,7 +1,12 @@
 //! One module per resource, each with its own `router()`; the OpenAPI document is built from
 //! the same routers, so it grows with every route.
 
+pub mod accounts;
 pub mod assets;
+pub mod clients;
+pub mod customers;
+pub mod list;
+pub mod oauth;
 pub mod ops;
 pub mod pages;
 
@@ -17,6 +22,10 @@ use utoipa::{Modify, OpenApi};
     ),
     modifiers(&SecuritySchemes),
     tags(
+        (name = "identity", description = "OAuth 2.0 client credentials and the token signing keys"),
+        (name = "clients", description = "Tenants (admin token)"),
+        (name = "payment accounts", description = "Merchant configurations and their API keys (admin token)"),
+        (name = "customers", description = "Customers and their saved payment methods"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

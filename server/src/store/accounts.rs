@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -13,6 +13,7 @@ use crate::config::MasterKey;
 use crate::domain::account::{Branding, FeeRule, MethodType, ProcessorConfig};
 use crate::domain::ids::new_id;
 use crate::domain::money::Currency;
+use crate::domain::validate::Metadata;
 
 #[derive(Debug, Clone)]
 pub struct Account {
@@ -28,7 +29,7 @@ pub struct Account {
     pub allowed_origins: Vec<String>,
     pub statement_descriptor: Option<String>,
     pub reject_avs_mismatch: bool,
-    pub metadata: Map<String, Value>,
+    pub metadata: Metadata,
     pub created_at: i64,
     pub updated_at: i64,
     /// The redirect signing secret, sealed under the master key.
@@ -48,7 +49,7 @@ pub struct NewAccount {
     pub allowed_origins: Vec<String>,
     pub statement_descriptor: Option<String>,
     pub reject_avs_mismatch: bool,
-    pub metadata: Map<String, Value>,
+    pub metadata: Metadata,
 }
 
 pub const COLUMNS: &str = "uid, client_id, name, currency, processor_type, processor_credentials, enabled_methods, \
@@ -158,4 +159,75 @@ pub async fn get(db: &Db, uid: &str) -> Result<Option<Account>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM payment_accounts WHERE uid = $1");
     let row = sqlx::query(&sql).bind(uid).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// Every column a PATCH may change, given as the caller wants it stored.
+#[derive(Debug, Default)]
+pub struct AccountChanges {
+    pub name: Option<String>,
+    pub processor: Option<ProcessorConfig>,
+    pub enabled_methods: Option<Vec<MethodType>>,
+    pub fee_rules: Option<Vec<FeeRule>>,
+    pub branding: Option<Branding>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub statement_descriptor: Option<Option<String>>,
+    pub reject_avs_mismatch: Option<bool>,
+    pub metadata: Option<Metadata>,
+}
+
+pub async fn update(
+    db: &Db,
+    key: &MasterKey,
+    uid: &str,
+    changes: AccountChanges,
+) -> Result<Option<Account>, sqlx::Error> {
+    let mut patch = super::Patch::default();
+    if let Some(name) = changes.name {
+        patch.text("name", Some(name));
+    }
+    if let Some(processor) = &changes.processor {
+        patch.text("processor_type", Some(processor.kind().to_owned()));
+        let sealed = processor.credentials().map(|c| {
+            sealed::seal(key, &processor_credentials_context(uid), Value::Object(c.clone()).to_string().as_bytes())
+        });
+        patch.text("processor_credentials", sealed);
+    }
+    if let Some(v) = &changes.enabled_methods {
+        patch.json("enabled_methods", v);
+    }
+    if let Some(v) = &changes.fee_rules {
+        patch.json("fee_rules", v);
+    }
+    if let Some(v) = &changes.branding {
+        patch.json("branding", v);
+    }
+    if let Some(v) = &changes.allowed_origins {
+        patch.json("allowed_origins", v);
+    }
+    if let Some(v) = changes.statement_descriptor {
+        patch.text("statement_descriptor", v);
+    }
+    if let Some(v) = changes.reject_avs_mismatch {
+        patch.int("reject_avs_mismatch", Some(v as i64));
+    }
+    if let Some(v) = &changes.metadata {
+        patch.json("metadata", v);
+    }
+    if !patch.apply(db, "payment_accounts", "uid", uid, None).await? {
+        return Ok(None);
+    }
+    get(db, uid).await
+}
+
+/// A new redirect signing secret (the old one stops verifying at once); returns it.
+pub async fn rotate_redirect_secret(db: &Db, key: &MasterKey, uid: &str) -> Result<Option<String>, sqlx::Error> {
+    let secret = new_redirect_secret();
+    let sealed_secret = sealed::seal(key, &redirect_secret_context(uid), secret.as_bytes());
+    let done = sqlx::query("UPDATE payment_accounts SET redirect_secret = $1, updated_at = $2 WHERE uid = $3")
+        .bind(sealed_secret)
+        .bind(now_ms())
+        .bind(uid)
+        .execute(db.pool())
+        .await?;
+    Ok((done.rows_affected() == 1).then_some(secret))
 }

@@ -1,18 +1,18 @@
 //! Tenants (`cli_`).
 
-use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Db, now_ms};
 use crate::domain::ids::new_id;
+use crate::domain::validate::Metadata;
 
 #[derive(Debug, Clone)]
 pub struct Client {
     pub id: String,
     pub name: String,
     pub contact_email: Option<String>,
-    pub metadata: Map<String, Value>,
+    pub metadata: Metadata,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -34,7 +34,7 @@ pub async fn insert(
     db: &Db,
     name: &str,
     contact_email: Option<&str>,
-    metadata: &Map<String, Value>,
+    metadata: &Metadata,
 ) -> Result<Client, sqlx::Error> {
     let now = now_ms();
     let client = Client {
@@ -52,7 +52,7 @@ pub async fn insert(
     .bind(&client.id)
     .bind(&client.name)
     .bind(&client.contact_email)
-    .bind(Value::Object(client.metadata.clone()).to_string())
+    .bind(super::to_json_text(&client.metadata))
     .bind(now)
     .bind(now)
     .execute(db.pool())
@@ -64,4 +64,52 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Client>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// What a PATCH may change; `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub contact_email: Option<Option<String>>,
+    pub metadata: Option<Metadata>,
+}
+
+/// Applies the changes given (and only those); `None` when there is no such client.
+pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> Result<Option<Client>, sqlx::Error> {
+    let mut patch = super::Patch::default();
+    if let Some(name) = changes.name {
+        patch.text("name", Some(name));
+    }
+    if let Some(email) = changes.contact_email {
+        patch.text("contact_email", email);
+    }
+    if let Some(metadata) = &changes.metadata {
+        patch.json("metadata", metadata);
+    }
+    if !patch.apply(db, "clients", "id", id, None).await? {
+        return Ok(None);
+    }
+    get(db, id).await
+}
+
+pub enum Deleted {
+    Yes,
+    NotFound,
+    InUse,
+}
+
+/// Deletes a client that has no payment accounts (the foreign key guarantees it under races).
+pub async fn delete(db: &Db, id: &str) -> Result<Deleted, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM clients WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM payment_accounts WHERE client_id = $1)",
+    )
+    .bind(id)
+    .execute(db.pool())
+    .await;
+    match done {
+        Ok(d) if d.rows_affected() == 1 => Ok(Deleted::Yes),
+        Ok(_) => Ok(if get(db, id).await?.is_some() { Deleted::InUse } else { Deleted::NotFound }),
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Ok(Deleted::InUse),
+        Err(e) => Err(e),
+    }
 }

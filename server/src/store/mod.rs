@@ -6,9 +6,14 @@
 //! differ (a handful of OData operators), [`Backend`] says which one is in use.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod app_clients;
 pub mod clients;
+pub mod customers;
+pub mod events;
 pub mod meta;
+pub mod odata;
+pub mod payment_methods;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -45,7 +50,10 @@ impl Backend {
 }
 
 /// The schema, oldest first. Each file means the same on both databases.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/0001_init.sql")),
+    (2, "identity", include_str!("../../migrations/0002_identity.sql")),
+];
 
 #[derive(Clone)]
 pub struct Db {
@@ -156,6 +164,86 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
 /// Milliseconds since the Unix epoch: the one time representation in storage.
 pub fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+/// A bind parameter's value (the `Any` driver's portable types).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Text(String),
+    Int(i64),
+    /// NULL typed as text (PostgreSQL wants the type of every parameter).
+    NullText,
+    NullInt,
+}
+
+/// Binds values in order.
+pub fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    binds: &'q [Bind],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s.as_str()),
+            Bind::Int(n) => q.bind(*n),
+            Bind::NullText => q.bind(Option::<String>::None),
+            Bind::NullInt => q.bind(Option::<i64>::None),
+        };
+    }
+    q
+}
+
+/// An UPDATE of just the columns a PATCH names, so concurrent PATCHes of different fields do
+/// not undo each other.
+#[derive(Debug, Default)]
+pub struct Patch {
+    sets: Vec<(&'static str, Bind)>,
+}
+
+impl Patch {
+    pub fn set(&mut self, column: &'static str, value: Bind) -> &mut Self {
+        self.sets.push((column, value));
+        self
+    }
+
+    pub fn text(&mut self, column: &'static str, value: Option<String>) -> &mut Self {
+        self.set(column, value.map_or(Bind::NullText, Bind::Text))
+    }
+
+    pub fn int(&mut self, column: &'static str, value: Option<i64>) -> &mut Self {
+        self.set(column, value.map_or(Bind::NullInt, Bind::Int))
+    }
+
+    pub fn json<T: serde::Serialize>(&mut self, column: &'static str, value: &T) -> &mut Self {
+        self.set(column, Bind::Text(to_json_text(value)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+
+    /// Runs `UPDATE table SET … , updated_at = now WHERE {key} = $k [AND extra]`; true if a row matched.
+    pub async fn apply(
+        &self,
+        db: &Db,
+        table: &str,
+        key: &str,
+        id: &str,
+        extra_condition: Option<(&str, Bind)>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut binds: Vec<Bind> = self.sets.iter().map(|(_, v)| v.clone()).collect();
+        let mut assignments: Vec<String> =
+            self.sets.iter().enumerate().map(|(i, (col, _))| format!("{col} = ${}", i + 1)).collect();
+        binds.push(Bind::Int(now_ms()));
+        assignments.push(format!("updated_at = ${}", binds.len()));
+        binds.push(Bind::Text(id.to_owned()));
+        let mut sql = format!("UPDATE {table} SET {} WHERE {key} = ${}", assignments.join(", "), binds.len());
+        if let Some((column, value)) = extra_condition {
+            binds.push(value);
+            sql.push_str(&format!(" AND {column} = ${}", binds.len()));
+        }
+        let done = bind_all(sqlx::query(&sql), &binds).execute(db.pool()).await?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 /// Reads a JSON text column into a value.

@@ -1,0 +1,181 @@
+//! The identity provider's RS256 signing keys: made once (lazily), sealed under the master key,
+//! rotatable; a retired key stays published until every token it signed has expired.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde::Serialize;
+use sqlx::Row;
+use tokio::sync::RwLock;
+
+use super::sealed;
+use super::tokens::{LEEWAY_SECONDS, TOKEN_TTL_SECONDS};
+use crate::config::MasterKey;
+use crate::domain::ids::random_base62;
+use crate::store::{Db, now_ms};
+
+/// How long after retirement a key stays in the JWKS: its last tokens' lifetime plus leeway.
+const PUBLISH_AFTER_RETIREMENT_MS: i64 = (TOKEN_TTL_SECONDS + LEEWAY_SECONDS + 60) * 1000;
+
+pub struct SigningKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    pub n: String,
+    pub e: String,
+    pub retired_at: Option<i64>,
+}
+
+impl SigningKey {
+    fn published_at(&self, now: i64) -> bool {
+        self.retired_at.is_none_or(|t| now < t + PUBLISH_AFTER_RETIREMENT_MS)
+    }
+}
+
+/// A public key as the JWKS lists it (RFC 7517).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Jwk {
+    pub kty: &'static str,
+    pub kid: String,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    pub alg: &'static str,
+    pub n: String,
+    pub e: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+pub struct KeyStore {
+    db: Db,
+    master: MasterKey,
+    /// Keys are immutable once made (retirement aside), so loaded ones are kept.
+    cache: RwLock<HashMap<String, Arc<SigningKey>>>,
+}
+
+fn context(kid: &str) -> String {
+    format!("signing_key:{kid}")
+}
+
+impl KeyStore {
+    pub fn new(db: Db, master: MasterKey) -> Self {
+        KeyStore { db, master, cache: RwLock::new(HashMap::new()) }
+    }
+
+    /// The key new tokens are signed with: the newest unretired one, made now if there is none.
+    pub async fn active(&self) -> anyhow::Result<Arc<SigningKey>> {
+        let newest = sqlx::query(
+            "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1",
+        )
+        .fetch_optional(self.db.pool())
+        .await?;
+        let kid: String = match newest {
+            Some(row) => row.try_get(0)?,
+            None => self.generate().await?,
+        };
+        self.get(&kid).await?.context("the active signing key vanished")
+    }
+
+    /// Makes a new key and retires every other one (they stay published for a while).
+    pub async fn rotate(&self) -> anyhow::Result<String> {
+        let kid = self.generate().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND kid <> $2")
+            .bind(now_ms())
+            .bind(&kid)
+            .execute(self.db.pool())
+            .await?;
+        self.cache.write().await.clear();
+        Ok(kid)
+    }
+
+    /// A published key by id (for verification).
+    pub async fn published(&self, kid: &str) -> anyhow::Result<Option<Arc<SigningKey>>> {
+        let key = self.get(kid).await?;
+        Ok(key.filter(|k| k.published_at(now_ms())))
+    }
+
+    /// Every key a verifier may meet.
+    pub async fn jwks(&self) -> anyhow::Result<Jwks> {
+        // A fresh installation publishes the key it will sign with.
+        self.active().await?;
+        let horizon = now_ms() - PUBLISH_AFTER_RETIREMENT_MS;
+        let rows = sqlx::query(
+            "SELECT kid, public_n, public_e FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1 \
+             ORDER BY created_at DESC",
+        )
+        .bind(horizon)
+        .fetch_all(self.db.pool())
+        .await?;
+        let keys = rows
+            .iter()
+            .map(|r| {
+                Ok(Jwk {
+                    kty: "RSA",
+                    kid: r.try_get("kid")?,
+                    use_: "sig",
+                    alg: "RS256",
+                    n: r.try_get("public_n")?,
+                    e: r.try_get("public_e")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Jwks { keys })
+    }
+
+    async fn get(&self, kid: &str) -> anyhow::Result<Option<Arc<SigningKey>>> {
+        if let Some(k) = self.cache.read().await.get(kid) {
+            return Ok(Some(k.clone()));
+        }
+        let row =
+            sqlx::query("SELECT kid, private_key, public_n, public_e, retired_at FROM signing_keys WHERE kid = $1")
+                .bind(kid)
+                .fetch_optional(self.db.pool())
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sealed_der: String = row.try_get("private_key")?;
+        let der = sealed::open(&self.master, &context(kid), &sealed_der)?;
+        let (n, e): (String, String) = (row.try_get("public_n")?, row.try_get("public_e")?);
+        let key = Arc::new(SigningKey {
+            kid: kid.to_owned(),
+            encoding: EncodingKey::from_rsa_der(&der),
+            decoding: DecodingKey::from_rsa_components(&n, &e).context("stored public key")?,
+            n,
+            e,
+            retired_at: row.try_get("retired_at")?,
+        });
+        self.cache.write().await.insert(kid.to_owned(), key.clone());
+        Ok(Some(key))
+    }
+
+    async fn generate(&self) -> anyhow::Result<String> {
+        // RSA key generation takes a while: keep it off the async workers.
+        let private = tokio::task::spawn_blocking(|| rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048))
+            .await?
+            .context("generating an RSA key")?;
+        let der = private.to_pkcs1_der().context("encoding the RSA key")?;
+        let kid = random_base62(20);
+        let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
+        let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, private_key, public_n, public_e, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&kid)
+        .bind(sealed::seal(&self.master, &context(&kid), der.as_bytes()))
+        .bind(&n)
+        .bind(&e)
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await?;
+        tracing::info!(%kid, "generated a new token signing key");
+        Ok(kid)
+    }
+}

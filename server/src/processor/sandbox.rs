@@ -1,0 +1,246 @@
+//! The sandbox processor: deterministic, like an acquirer in test mode (SPEC §9).
+//!
+//! It keeps its own records (tokens now; authorizations with the checkout) in `sandbox_*`
+//! tables, as an external acquirer would on its side. It never stores a card number: a token
+//! remembers only the test behaviour and what may be shown.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Instrument, Processor, ProcessorError, Tokenized};
+use crate::domain::account::Funding;
+use crate::domain::card::Card;
+use crate::domain::ids::random_base62;
+use crate::store::{Db, now_ms, to_json_text};
+
+/// What a test instrument does when charged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Behaviour {
+    Approve,
+    Decline {
+        code: String,
+    },
+    /// A processing error the customer may retry.
+    ProcessingError,
+    /// Approved, but the ZIP check fails.
+    AvsZipMismatch,
+    /// Needs a customer challenge before it is approved.
+    StepUp,
+    /// ACH: accepted now, settles later.
+    AchSettles,
+    /// ACH: accepted now, returned later with this code (R01, R02, R03).
+    AchReturns {
+        code: String,
+        return_code: String,
+    },
+}
+
+/// The test cards of SPEC §9 (others that pass the checks are approved).
+pub fn card_behaviour(number: &str) -> Behaviour {
+    let decline = |code: &str| Behaviour::Decline { code: code.to_owned() };
+    match number {
+        "4000000000000002" => decline("generic_decline"),
+        "4000000000009995" => decline("insufficient_funds"),
+        "4000000000000127" => decline("incorrect_cvc"),
+        "4000000000000069" => decline("expired_card"),
+        "4000000000000119" => Behaviour::ProcessingError,
+        "4000000000000036" => Behaviour::AvsZipMismatch,
+        "4000002760003184" => Behaviour::StepUp,
+        _ => Behaviour::Approve,
+    }
+}
+
+/// The sandbox's BIN table: funding by the leading digits; credit where it does not know.
+pub fn funding_of(bin: &str) -> Funding {
+    const TABLE: &[(&str, Funding)] = &[
+        ("400005", Funding::Debit),   // 4000 0566 5566 5556 (Visa debit)
+        ("520082", Funding::Debit),   // 5200 8282 8282 8210 (Mastercard debit)
+        ("510510", Funding::Prepaid), // 5105 1051 0510 5100 (Mastercard prepaid)
+    ];
+    TABLE.iter().find(|(prefix, _)| bin.starts_with(prefix)).map_or(Funding::Credit, |(_, f)| *f)
+}
+
+/// The test bank accounts of SPEC §9 (routing 110000000).
+pub fn ach_behaviour(routing: &str, account: &str) -> Behaviour {
+    let returns = |code: &str, r: &str| Behaviour::AchReturns { code: code.to_owned(), return_code: r.to_owned() };
+    match (routing, account) {
+        (_, "000111111116") => returns("no_account", "R03"),
+        (_, "000111111113") => returns("account_closed", "R02"),
+        (_, "000222222227") => returns("insufficient_funds", "R01"),
+        _ => Behaviour::AchSettles,
+    }
+}
+
+pub fn bank_name(routing: &str) -> Option<&'static str> {
+    match routing {
+        "110000000" => Some("Govifi Sandbox Bank"),
+        "021000021" => Some("JPMorgan Chase"),
+        "011000015" => Some("Federal Reserve Bank of Boston"),
+        _ => None,
+    }
+}
+
+/// Apple Pay test tokens.
+pub fn apple_pay_behaviour(token: &str) -> Option<(Behaviour, Tokenized)> {
+    let details = |last4: &str| Tokenized {
+        token: String::new(),
+        brand: Some("visa".into()),
+        last4: last4.into(),
+        exp_month: Some(12),
+        exp_year: Some(2030),
+        funding: Some(Funding::Credit),
+        bank_name: None,
+        account_type: None,
+    };
+    match token {
+        "tok_applepay_visa" => Some((Behaviour::Approve, details("4242"))),
+        "tok_applepay_decline" => Some((Behaviour::Decline { code: "generic_decline".into() }, details("0002"))),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredDetails {
+    brand: Option<String>,
+    last4: String,
+    exp_month: Option<u32>,
+    exp_year: Option<u32>,
+    funding: Option<Funding>,
+    bank_name: Option<String>,
+    account_type: Option<String>,
+}
+
+pub struct Sandbox {
+    db: Db,
+}
+
+impl Sandbox {
+    pub fn new(db: Db) -> Self {
+        Sandbox { db }
+    }
+
+    fn card_details(card: &Card) -> Tokenized {
+        Tokenized {
+            token: String::new(),
+            brand: Some(card.number.brand().as_str().to_owned()),
+            last4: card.number.last4().to_owned(),
+            exp_month: Some(card.exp_month),
+            exp_year: Some(card.exp_year),
+            funding: Some(funding_of(card.number.bin())),
+            bank_name: None,
+            account_type: None,
+        }
+    }
+
+    /// What an instrument does, and how it shows.
+    pub async fn resolve(&self, instrument: Instrument<'_>) -> Result<(Behaviour, Tokenized), ProcessorError> {
+        match instrument {
+            Instrument::Card(card) => Ok((card_behaviour(card.number.expose()), Self::card_details(card))),
+            Instrument::Bank(bank) => Ok((
+                ach_behaviour(&bank.routing_number, bank.account_number()),
+                Tokenized {
+                    token: String::new(),
+                    brand: None,
+                    last4: bank.last4().to_owned(),
+                    exp_month: None,
+                    exp_year: None,
+                    funding: None,
+                    bank_name: bank_name(&bank.routing_number).map(str::to_owned),
+                    account_type: Some(bank.account_type.as_str().to_owned()),
+                },
+            )),
+            Instrument::ApplePay { token } => {
+                apple_pay_behaviour(token).ok_or(ProcessorError::Refused("unknown Apple Pay token"))
+            }
+            Instrument::Saved { token } => {
+                let row = sqlx::query("SELECT behaviour, details FROM sandbox_tokens WHERE token = $1")
+                    .bind(token)
+                    .fetch_optional(self.db.pool())
+                    .await
+                    .map_err(anyhow::Error::from)?
+                    .ok_or(ProcessorError::Refused("unknown token"))?;
+                let behaviour: Behaviour =
+                    serde_json::from_str(&row.try_get::<String, _>("behaviour").map_err(anyhow::Error::from)?)
+                        .map_err(anyhow::Error::from)?;
+                let d: StoredDetails =
+                    serde_json::from_str(&row.try_get::<String, _>("details").map_err(anyhow::Error::from)?)
+                        .map_err(anyhow::Error::from)?;
+                Ok((
+                    behaviour,
+                    Tokenized {
+                        token: token.to_owned(),
+                        brand: d.brand,
+                        last4: d.last4,
+                        exp_month: d.exp_month,
+                        exp_year: d.exp_year,
+                        funding: d.funding,
+                        bank_name: d.bank_name,
+                        account_type: d.account_type,
+                    },
+                ))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Processor for Sandbox {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn card_funding(&self, bin: &str) -> Funding {
+        funding_of(bin)
+    }
+
+    async fn tokenize(&self, instrument: Instrument<'_>) -> Result<Tokenized, ProcessorError> {
+        if let Instrument::Saved { .. } = instrument {
+            return self.resolve(instrument).await.map(|(_, t)| t);
+        }
+        let (behaviour, mut details) = self.resolve(instrument).await?;
+        details.token = format!("tok_sbx_{}", random_base62(24));
+        let stored = StoredDetails {
+            brand: details.brand.clone(),
+            last4: details.last4.clone(),
+            exp_month: details.exp_month,
+            exp_year: details.exp_year,
+            funding: details.funding,
+            bank_name: details.bank_name.clone(),
+            account_type: details.account_type.clone(),
+        };
+        sqlx::query("INSERT INTO sandbox_tokens (token, behaviour, details, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&details.token)
+            .bind(to_json_text(&behaviour))
+            .bind(to_json_text(&stored))
+            .bind(now_ms())
+            .execute(self.db.pool())
+            .await
+            .map_err(anyhow::Error::from)?;
+        Ok(details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_cards_behave_as_listed() {
+        assert_eq!(card_behaviour("4242424242424242"), Behaviour::Approve);
+        assert_eq!(card_behaviour("4000000000009995"), Behaviour::Decline { code: "insufficient_funds".into() });
+        assert_eq!(card_behaviour("4000000000000119"), Behaviour::ProcessingError);
+        assert_eq!(card_behaviour("4000000000000036"), Behaviour::AvsZipMismatch);
+        assert_eq!(card_behaviour("4000002760003184"), Behaviour::StepUp);
+        assert_eq!(funding_of("400005"), Funding::Debit);
+        assert_eq!(funding_of("424242"), Funding::Credit);
+        assert_eq!(funding_of("510510"), Funding::Prepaid);
+        assert!(
+            matches!(ach_behaviour("110000000", "000111111116"), Behaviour::AchReturns { ref return_code, .. } if return_code == "R03")
+        );
+        assert_eq!(ach_behaviour("110000000", "000123456789"), Behaviour::AchSettles);
+        assert!(apple_pay_behaviour("tok_applepay_visa").is_some());
+        assert!(apple_pay_behaviour("tok_other").is_none());
+    }
+}

@@ -1,0 +1,84 @@
+//! Lists: the OData options of a request, and the `{"value": [...]}` answer with
+//! `@odata.count` and `@odata.nextLink`.
+
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::domain::odata::{self, Query, Resource};
+use crate::error::ApiError;
+
+/// A resource that can be listed, with its OData allowlist.
+pub trait Listable: Send + Sync + 'static {
+    const RESOURCE: &'static Resource;
+}
+
+/// The parsed OData options of a list request (400/501 before the handler runs).
+pub struct ListQuery<R> {
+    pub query: Query,
+    path: String,
+    _resource: PhantomData<R>,
+}
+
+impl<R: Listable, S: Send + Sync> FromRequestParts<S> for ListQuery<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = odata::parse_query(parts.uri.query(), R::RESOURCE)?;
+        Ok(ListQuery { query, path: parts.uri.path().to_owned(), _resource: PhantomData })
+    }
+}
+
+/// Characters kept as they are in a next link's values (readable filters, nothing unsafe).
+const LINK_VALUE: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'\'').remove(b',').remove(b':');
+
+impl<R> ListQuery<R> {
+    /// The answer: each item serialised, `$select` applied, count and next link when due.
+    pub fn respond<T: Serialize>(&self, items: &[T], count: Option<i64>, has_more: bool) -> Value {
+        let value: Vec<Value> = items
+            .iter()
+            .map(|item| {
+                let v = serde_json::to_value(item).unwrap_or(Value::Null);
+                match (&self.query.select, v) {
+                    (Some(fields), Value::Object(map)) => {
+                        Value::Object(map.into_iter().filter(|(k, _)| fields.contains(k)).collect::<Map<_, _>>())
+                    }
+                    (_, v) => v,
+                }
+            })
+            .collect();
+        let mut out = Map::new();
+        out.insert("value".into(), Value::Array(value));
+        if let Some(count) = count {
+            out.insert("@odata.count".into(), count.into());
+        }
+        if has_more {
+            out.insert("@odata.nextLink".into(), self.next_link().into());
+        }
+        Value::Object(out)
+    }
+
+    fn next_link(&self) -> String {
+        let q = &self.query;
+        let mut parts: Vec<String> = q
+            .raw
+            .iter()
+            .filter(|(k, _)| k != "$top")
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, LINK_VALUE)))
+            .collect();
+        parts.push(format!("$top={}", q.top));
+        parts.push(format!("$skip={}", q.skip + q.top));
+        format!("{}?{}", self.path, parts.join("&"))
+    }
+}
+
+/// `{"value": [...]}` for small lists that are not paged.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ValueList<T> {
+    pub value: Vec<T>,
+}

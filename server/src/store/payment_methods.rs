@@ -1,0 +1,144 @@
+//! Saved payment methods (`pm_`): display details and the processor's sealed token.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, now_ms};
+use crate::auth::sealed;
+use crate::config::MasterKey;
+use crate::domain::ids::new_id;
+use crate::processor::Tokenized;
+
+#[derive(Debug, Clone)]
+pub struct SavedMethod {
+    pub id: String,
+    pub account_uid: String,
+    pub customer_id: String,
+    pub kind: String,
+    pub brand: Option<String>,
+    pub last4: String,
+    pub exp_month: Option<i64>,
+    pub exp_year: Option<i64>,
+    pub funding: Option<String>,
+    pub bank_name: Option<String>,
+    pub account_type: Option<String>,
+    pub usage: String,
+    pub fingerprint: String,
+    pub created_at: i64,
+    processor_token: String,
+}
+
+pub const COLUMNS: &str = "id, account_uid, customer_id, type, brand, last4, exp_month, exp_year, funding, bank_name, \
+                           account_type, usage, fingerprint, processor_token, created_at";
+
+fn token_context(id: &str) -> String {
+    format!("payment_method.processor_token:{id}")
+}
+
+pub fn from_row(row: &AnyRow) -> Result<SavedMethod, sqlx::Error> {
+    Ok(SavedMethod {
+        id: row.try_get("id")?,
+        account_uid: row.try_get("account_uid")?,
+        customer_id: row.try_get("customer_id")?,
+        kind: row.try_get("type")?,
+        brand: row.try_get("brand")?,
+        last4: row.try_get("last4")?,
+        exp_month: row.try_get("exp_month")?,
+        exp_year: row.try_get("exp_year")?,
+        funding: row.try_get("funding")?,
+        bank_name: row.try_get("bank_name")?,
+        account_type: row.try_get("account_type")?,
+        usage: row.try_get("usage")?,
+        fingerprint: row.try_get("fingerprint")?,
+        processor_token: row.try_get("processor_token")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl SavedMethod {
+    /// The processor's token, unsealed, for charging.
+    pub fn processor_token(&self, key: &MasterKey) -> anyhow::Result<String> {
+        sealed::open_string(key, &token_context(&self.id), &self.processor_token)
+    }
+}
+
+pub struct NewSavedMethod<'a> {
+    pub account_uid: &'a str,
+    pub customer_id: &'a str,
+    pub kind: &'a str,
+    pub tokenized: &'a Tokenized,
+    pub usage: &'a str,
+    pub fingerprint: String,
+}
+
+/// Saves a method (inside the caller's transaction).
+pub async fn insert(
+    conn: &mut sqlx::AnyConnection,
+    key: &MasterKey,
+    new: NewSavedMethod<'_>,
+) -> Result<SavedMethod, sqlx::Error> {
+    let id = new_id("pm");
+    let t = new.tokenized;
+    let sealed_token = sealed::seal(key, &token_context(&id), t.token.as_bytes());
+    let m = SavedMethod {
+        id,
+        account_uid: new.account_uid.to_owned(),
+        customer_id: new.customer_id.to_owned(),
+        kind: new.kind.to_owned(),
+        brand: t.brand.clone(),
+        last4: t.last4.clone(),
+        exp_month: t.exp_month.map(i64::from),
+        exp_year: t.exp_year.map(i64::from),
+        funding: t.funding.map(|f| f.as_str().to_owned()),
+        bank_name: t.bank_name.clone(),
+        account_type: t.account_type.clone(),
+        usage: new.usage.to_owned(),
+        fingerprint: new.fingerprint,
+        created_at: now_ms(),
+        processor_token: sealed_token,
+    };
+    sqlx::query(
+        "INSERT INTO payment_methods (id, account_uid, customer_id, type, brand, last4, exp_month, exp_year, funding, \
+         bank_name, account_type, usage, fingerprint, processor_token, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&m.id)
+    .bind(&m.account_uid)
+    .bind(&m.customer_id)
+    .bind(&m.kind)
+    .bind(&m.brand)
+    .bind(&m.last4)
+    .bind(m.exp_month)
+    .bind(m.exp_year)
+    .bind(&m.funding)
+    .bind(&m.bank_name)
+    .bind(&m.account_type)
+    .bind(&m.usage)
+    .bind(&m.fingerprint)
+    .bind(&m.processor_token)
+    .bind(m.created_at)
+    .execute(conn)
+    .await?;
+    Ok(m)
+}
+
+pub async fn get(db: &Db, account_uid: &str, customer_id: &str, id: &str) -> Result<Option<SavedMethod>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payment_methods WHERE id = $1 AND customer_id = $2 AND account_uid = $3 AND deleted_at IS NULL"
+    );
+    let row = sqlx::query(&sql).bind(id).bind(customer_id).bind(account_uid).fetch_optional(db.pool()).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Detaches a saved method (inside the caller's transaction); false if it was not there.
+pub async fn remove(conn: &mut sqlx::AnyConnection, customer_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE payment_methods SET deleted_at = $1 WHERE id = $2 AND customer_id = $3 AND deleted_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(customer_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

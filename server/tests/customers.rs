@@ -1,0 +1,158 @@
+//! Customers and their saved payment methods: sanitized, tokenized, evented.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Row;
+use support::{Auth, TestApp};
+
+async fn setup(app: &TestApp) -> (String, String) {
+    let token = app.admin_token().await;
+    let uid = app.create_account(&token, json!({})).await["uid"].as_str().unwrap().to_owned();
+    let key = app.api_key(&token, &uid, &["customers.write"]).await;
+    (uid, key)
+}
+
+async fn events_of(app: &TestApp, uid: &str) -> Vec<(String, Value)> {
+    sqlx::query("SELECT type, data FROM events WHERE account_uid = $1 ORDER BY created_at, id")
+        .bind(uid)
+        .fetch_all(app.db().pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<String, _>(0), serde_json::from_str(&r.get::<String, _>(1)).unwrap()))
+        .collect()
+}
+
+fn card(number: &str) -> Value {
+    json!({"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+           "billing": {"cardholder_name": "Alex Doe", "postal_code": "94107"}})
+}
+
+db_tests! {
+    async fn customers_crud_with_an_event(app) {
+        let (uid, key) = setup(&app).await;
+        let r = app.call(Method::POST, "/api/customers", Auth::Bearer(&key),
+            Some(json!({"email": "alex@example.com", "name": "Alex Doe", "phone": "+1 (415) 555-0100", "reference": "ACCT-4471", "metadata": {"ward": "3"}}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let customer = r.json();
+        let id = customer["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("cus_"));
+        assert_eq!(customer["object"], "customer");
+        let events = events_of(&app, &uid).await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, "customer.created");
+        assert_eq!(events[0].1, customer, "the event carries the customer as the API shows it");
+
+        let patched = app.call(Method::PATCH, format!("/api/customers/{id}"), Auth::Bearer(&key), Some(json!({"phone": null, "name": "Alex Q. Doe"}))).await.json();
+        assert!(patched["phone"].is_null());
+        assert_eq!(patched["name"], "Alex Q. Doe");
+        assert_eq!(patched["email"], "alex@example.com");
+
+        let post = |body: Value| app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(body));
+        assert_eq!(post(json!({"email": "not-an-email"})).await.assert_error(400, "parameter_invalid")["param"], "email");
+        assert_eq!(post(json!({"phone": "call me"})).await.assert_error(400, "parameter_invalid")["param"], "phone");
+
+        assert_eq!(app.call(Method::DELETE, format!("/api/customers/{id}"), Auth::Bearer(&key), None).await.status, StatusCode::NO_CONTENT);
+        app.call(Method::GET, format!("/api/customers/{id}"), Auth::Bearer(&key), None).await.assert_error(404, "resource_missing");
+        let list = app.call(Method::GET, "/api/customers", Auth::Bearer(&key), None).await.json();
+        assert_eq!(list["value"], json!([]));
+    }
+
+    async fn saved_cards_are_sanitized_tokenized_and_never_stored_readable(app) {
+        let (uid, key) = setup(&app).await;
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({"name": "Alex"}))).await.json();
+        let cus_id = cus["id"].as_str().unwrap();
+        let path = format!("/api/customers/{cus_id}/payment-methods");
+
+        let r = app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "off_session", "payment_method": card("4000 0566 5566 5556")}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let pm = r.json();
+        assert!(pm["id"].as_str().unwrap().starts_with("pm_"));
+        assert_eq!(pm["object"], "payment_method");
+        assert_eq!(pm["type"], "card");
+        assert_eq!(pm["brand"], "visa");
+        assert_eq!(pm["last4"], "5556");
+        assert_eq!(pm["exp_month"], 12);
+        assert_eq!(pm["exp_year"], 2031);
+        assert_eq!(pm["funding"], "debit", "from the sandbox BIN table");
+        assert_eq!(pm["usage"], "off_session");
+        assert_eq!(pm["customer_id"], cus_id);
+        let keys: Vec<&String> = pm.as_object().unwrap().keys().collect();
+        for forbidden in ["number", "cvc", "token", "processor_token"] {
+            assert!(!keys.iter().any(|k| k.as_str() == forbidden), "{forbidden} in {pm}");
+        }
+        assert!(support::card_numbers_in(&pm.to_string()).is_empty());
+
+        // The same card again: the same fingerprint; another card: another.
+        let again = app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "on_session", "payment_method": card("4000056655665556")}))).await.json();
+        assert_eq!(again["fingerprint"], pm["fingerprint"]);
+        let mc = app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "on_session", "payment_method": card("5555555555554444")}))).await.json();
+        assert_ne!(mc["fingerprint"], pm["fingerprint"]);
+        assert_eq!(mc["brand"], "mastercard");
+
+        let ach = app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "off_session", "payment_method":
+            {"type": "ach", "ach": {"routing_number": "110000000", "account_number": "000123456789", "account_type": "checking", "account_holder_name": "Alex Doe"}}}))).await;
+        assert_eq!(ach.status, StatusCode::CREATED, "{}", ach.text());
+        let ach = ach.json();
+        assert_eq!(ach["type"], "ach");
+        assert_eq!(ach["last4"], "6789");
+        assert_eq!(ach["bank_name"], "Govifi Sandbox Bank");
+        assert_eq!(ach["account_type"], "checking");
+        assert!(!ach.to_string().contains("000123456789"));
+
+        let list = app.call(Method::GET, &path, Auth::Bearer(&key), None).await.json();
+        assert_eq!(list["value"].as_array().unwrap().len(), 4);
+
+        // Nothing that looks like a card number, and no full account number, anywhere in the database.
+        let stored = support::all_stored_text(app.db()).await;
+        assert_eq!(support::card_numbers_in(&stored), Vec::<String>::new());
+        assert!(!stored.contains("000123456789"));
+        let events: Vec<String> = events_of(&app, &uid).await.into_iter().map(|(t, _)| t).collect();
+        assert_eq!(events.iter().filter(|t| *t == "payment_method.saved").count(), 4);
+    }
+
+    async fn bad_instruments_answer_card_errors_before_the_processor(app) {
+        let (_uid, key) = setup(&app).await;
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({}))).await.json();
+        let path = format!("/api/customers/{}/payment-methods", cus["id"].as_str().unwrap());
+        let save = |pm: Value| app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "on_session", "payment_method": pm})));
+        let e = save(card("4242424242424241")).await.assert_error(402, "incorrect_number");
+        assert_eq!(e["type"], "card_error");
+        save(json!({"type": "card", "card": {"number": "4242424242424242", "exp_month": 1, "exp_year": 2020}})).await.assert_error(402, "invalid_expiry");
+        save(json!({"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "1"}})).await.assert_error(402, "invalid_cvc");
+        let e = save(json!({"type": "ach", "ach": {"routing_number": "110000001", "account_number": "000123456789", "account_type": "checking", "account_holder_name": "A"}})).await
+            .assert_error(400, "invalid_routing_number");
+        assert_eq!(e["param"], "payment_method.ach.routing_number");
+        save(json!({"type": "apple_pay", "apple_pay": {"token": "tok_applepay_visa"}})).await.assert_error(400, "parameter_invalid");
+        let e = save(json!({"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "pin": "1"}})).await
+            .assert_error(400, "unknown_field");
+        assert!(e["param"].as_str().unwrap().ends_with("pin"), "{e}");
+        let r = app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"payment_method": card("4242424242424242")}))).await;
+        assert_eq!(r.assert_error(400, "parameter_missing")["param"], "usage");
+        let listed = app.call(Method::GET, &path, Auth::Bearer(&key), None).await.json();
+        assert_eq!(listed["value"], json!([]), "nothing was saved");
+    }
+
+    async fn removing_methods_and_customers(app) {
+        let (uid, key) = setup(&app).await;
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({}))).await.json();
+        let cus_id = cus["id"].as_str().unwrap();
+        let path = format!("/api/customers/{cus_id}/payment-methods");
+        let pm = app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "on_session", "payment_method": card("4242424242424242")}))).await.json();
+        let pm_id = pm["id"].as_str().unwrap();
+        let r = app.call(Method::DELETE, format!("{path}/{pm_id}"), Auth::Bearer(&key), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        app.call(Method::DELETE, format!("{path}/{pm_id}"), Auth::Bearer(&key), None).await.assert_error(404, "resource_missing");
+        assert_eq!(app.call(Method::GET, &path, Auth::Bearer(&key), None).await.json()["value"], json!([]));
+        let removed = events_of(&app, &uid).await.into_iter().find(|(t, _)| t == "payment_method.removed").expect("event");
+        assert_eq!(removed.1["id"], pm_id);
+
+        app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "on_session", "payment_method": card("4242424242424242")}))).await;
+        app.call(Method::DELETE, format!("/api/customers/{cus_id}"), Auth::Bearer(&key), None).await;
+        let live: i64 = sqlx::query("SELECT COUNT(*) FROM payment_methods WHERE customer_id = $1 AND deleted_at IS NULL")
+            .bind(cus_id).fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(live, 0, "a deleted customer's methods go with them");
+    }
+}
