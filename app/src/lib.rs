@@ -4,6 +4,7 @@
 pub mod card;
 pub mod launch;
 pub mod money;
+pub mod wire;
 
 #[cfg(feature = "ui")]
 pub mod ui;

@@ -3,10 +3,13 @@
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
+pub mod checkout;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod jobs;
+pub mod mail;
 pub mod processor;
 pub mod routes;
 pub mod store;

@@ -121,8 +121,12 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     // Tools that start the server on port 0 read the address from this line.
     println!("govifi-server listening on http://{local}");
     server::bootstrap::announce(&state).await?;
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let jobs = server::jobs::spawn(state.clone(), jobs_stopped);
     let router = app::router(state.clone());
     app::serve(listener, router, app::shutdown_signal()).await?;
+    let _ = stop_jobs.send(true);
+    let _ = jobs.await;
     state.db().close().await;
     tracing::info!("stopped");
     Ok(())

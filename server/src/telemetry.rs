@@ -91,7 +91,10 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     metrics::counter!("govifi_http_requests_total", &labels).increment(1);
     metrics::histogram!("govifi_http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
 
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    // An idempotent replay already names the request that produced it.
+    if !response.headers().contains_key(REQUEST_ID_HEADER)
+        && let Ok(value) = HeaderValue::from_str(&id)
+    {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response

@@ -48,6 +48,16 @@ pub enum Funding {
 }
 
 impl Funding {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "credit" => Funding::Credit,
+            "debit" => Funding::Debit,
+            "prepaid" => Funding::Prepaid,
+            "any" => Funding::Any,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Funding::Credit => "credit",

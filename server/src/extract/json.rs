@@ -68,6 +68,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Reads an already-parsed JSON value into `T`, with the same error mapping.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        classify(&path, &inner)
+    })
+}
+
 fn classify(path: &str, err: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     let message = strip_position(&err.to_string());

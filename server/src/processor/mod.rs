@@ -4,9 +4,11 @@
 pub mod sandbox;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::account::Funding;
 use crate::domain::card::{BankAccount, Card};
+use crate::domain::payment_method::Billing;
 
 /// What is being paid with, as the processor receives it.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +25,7 @@ pub enum Instrument<'a> {
 }
 
 /// A tokenized instrument: the processor's token and what may be shown of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tokenized {
     pub token: String,
     pub brand: Option<String>,
@@ -44,6 +46,59 @@ pub enum ProcessorError {
     Unavailable(#[from] anyhow::Error),
 }
 
+/// One charge attempt. `reference` is the caller's idempotency key: the same reference never
+/// charges twice, and [`Processor::lookup`] finds the attempt after a crash.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizeRequest<'a> {
+    pub reference: &'a str,
+    /// What to charge: the amount plus any fee, in minor units.
+    pub amount: i64,
+    pub currency: &'a str,
+    pub instrument: Instrument<'a>,
+    /// Capture at once (a sale) or only authorize.
+    pub capture: bool,
+    pub billing: Option<&'a Billing>,
+    /// The customer passed a challenge (step-up) for this payment.
+    pub challenge_passed: bool,
+    /// Decline instead of approving when the address check fails.
+    pub reject_avs_mismatch: bool,
+    /// Also return a reusable token for the instrument.
+    pub save: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Approved {
+        processor_ref: String,
+        avs_result: Option<String>,
+        /// ACH: accepted, settles later.
+        pending: bool,
+        captured: bool,
+    },
+    Declined {
+        processor_ref: String,
+        decline_code: String,
+    },
+    /// The issuer wants the customer challenged first; nothing was charged.
+    ChallengeRequired,
+}
+
+/// What an attempt came to, with the instrument's display details (and a token when asked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    pub outcome: Outcome,
+    pub details: Tokenized,
+}
+
+/// Where an accepted ACH debit stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    Pending,
+    Settled,
+    Returned { code: String, return_code: String },
+}
+
 #[async_trait]
 pub trait Processor: Send + Sync {
     fn name(&self) -> &'static str;
@@ -53,4 +108,13 @@ pub trait Processor: Send + Sync {
 
     /// Stores an instrument for later charges; returns its token and display details.
     async fn tokenize(&self, instrument: Instrument<'_>) -> Result<Tokenized, ProcessorError>;
+
+    /// Authorizes (and with `capture`, captures) a charge, idempotently by `reference`.
+    async fn authorize(&self, request: AuthorizeRequest<'_>) -> Result<Charge, ProcessorError>;
+
+    /// What became of the attempt with this reference, if the processor ever saw it.
+    async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError>;
+
+    /// Where an ACH debit stands at `now` (unix ms).
+    async fn settlement(&self, processor_ref: &str, now: i64) -> Result<Settlement, ProcessorError>;
 }

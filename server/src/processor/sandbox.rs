@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Instrument, Processor, ProcessorError, Tokenized};
+use super::{AuthorizeRequest, Charge, Instrument, Outcome, Processor, ProcessorError, Settlement, Tokenized};
 use crate::domain::account::Funding;
 use crate::domain::card::Card;
 use crate::domain::ids::random_base62;
@@ -112,8 +112,15 @@ struct StoredDetails {
     account_type: Option<String>,
 }
 
+/// How long an accepted ACH debit stays `processing` in the sandbox before it settles or returns.
+pub const ACH_SETTLE_MS: i64 = 10_000;
+
 pub struct Sandbox {
     db: Db,
+}
+
+fn unavailable(e: impl Into<anyhow::Error>) -> ProcessorError {
+    ProcessorError::Unavailable(e.into())
 }
 
 impl Sandbox {
@@ -219,6 +226,100 @@ impl Processor for Sandbox {
             .await
             .map_err(anyhow::Error::from)?;
         Ok(details)
+    }
+
+    async fn authorize(&self, req: AuthorizeRequest<'_>) -> Result<Charge, ProcessorError> {
+        // An acquirer answers a reference it has seen with what it answered then.
+        if let Some(charge) = self.lookup(req.reference).await? {
+            return Ok(charge);
+        }
+        let (behaviour, details) = self.resolve(req.instrument).await?;
+        let processor_ref = format!("ch_sbx_{}", random_base62(24));
+        let avs = match req.instrument {
+            Instrument::Card(_) | Instrument::Saved { .. } if details.exp_month.is_some() => {
+                Some(if req.billing.and_then(|b| b.postal_code.as_ref()).is_some() { "pass" } else { "unavailable" })
+            }
+            _ => None,
+        };
+        let approved = |avs: Option<&str>, pending: bool| Outcome::Approved {
+            processor_ref: processor_ref.clone(),
+            avs_result: avs.map(str::to_owned),
+            pending,
+            captured: req.capture && !pending,
+        };
+        let declined =
+            |code: &str| Outcome::Declined { processor_ref: processor_ref.clone(), decline_code: code.to_owned() };
+        let outcome = match &behaviour {
+            Behaviour::Approve => approved(avs, false),
+            Behaviour::Decline { code } => declined(code),
+            Behaviour::ProcessingError => declined("processing_error"),
+            Behaviour::AvsZipMismatch if req.reject_avs_mismatch => declined("incorrect_zip"),
+            Behaviour::AvsZipMismatch => approved(Some("zip_mismatch"), false),
+            Behaviour::StepUp if req.challenge_passed => approved(avs, false),
+            Behaviour::StepUp => Outcome::ChallengeRequired,
+            Behaviour::AchSettles | Behaviour::AchReturns { .. } => approved(None, true),
+        };
+        let mut charge = Charge { outcome, details };
+        if req.save && matches!(charge.outcome, Outcome::Approved { .. }) {
+            let token = match req.instrument {
+                Instrument::Saved { token } => token.to_owned(),
+                other => self.tokenize(other).await?.token,
+            };
+            charge.details.token = token;
+        }
+        let now = now_ms();
+        let settle_at =
+            matches!(behaviour, Behaviour::AchSettles | Behaviour::AchReturns { .. }).then_some(now + ACH_SETTLE_MS);
+        sqlx::query(
+            "INSERT INTO sandbox_charges (reference, processor_ref, charge, behaviour, amount, settle_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(req.reference)
+        .bind(&processor_ref)
+        .bind(to_json_text(&charge))
+        .bind(to_json_text(&behaviour))
+        .bind(req.amount)
+        .bind(settle_at)
+        .bind(now)
+        .execute(self.db.pool())
+        .await
+        .map_err(unavailable)?;
+        // Whoever inserted first decided the outcome; everyone gets that one.
+        self.lookup(req.reference).await?.ok_or_else(|| unavailable(anyhow::anyhow!("charge vanished")))
+    }
+
+    async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError> {
+        let row = sqlx::query("SELECT charge FROM sandbox_charges WHERE reference = $1")
+            .bind(reference)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(unavailable)?;
+        match row {
+            Some(r) => {
+                let text: String = r.try_get(0).map_err(unavailable)?;
+                Ok(Some(serde_json::from_str(&text).map_err(unavailable)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn settlement(&self, processor_ref: &str, now: i64) -> Result<Settlement, ProcessorError> {
+        let row = sqlx::query("SELECT behaviour, settle_at FROM sandbox_charges WHERE processor_ref = $1")
+            .bind(processor_ref)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(unavailable)?
+            .ok_or(ProcessorError::Refused("unknown charge"))?;
+        let behaviour: Behaviour =
+            serde_json::from_str(&row.try_get::<String, _>(0).map_err(unavailable)?).map_err(unavailable)?;
+        let settle_at: Option<i64> = row.try_get(1).map_err(unavailable)?;
+        if settle_at.is_some_and(|t| now < t) {
+            return Ok(Settlement::Pending);
+        }
+        Ok(match behaviour {
+            Behaviour::AchReturns { code, return_code } => Settlement::Returned { code, return_code },
+            _ => Settlement::Settled,
+        })
     }
 }
 

@@ -3,12 +3,17 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod browser;
 pub mod clients;
 pub mod customers;
+pub mod events;
 pub mod list;
 pub mod oauth;
 pub mod ops;
+pub mod outbox;
 pub mod pages;
+pub mod payments;
+pub mod sessions;
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -22,6 +27,10 @@ use utoipa::{Modify, OpenApi};
     ),
     modifiers(&SecuritySchemes),
     tags(
+        (name = "hosted sessions", description = "Checkout sessions, the merchant's side"),
+        (name = "browser", description = "The browser calls of a session (the <govifi-payment> element)"),
+        (name = "payments", description = "Payments and their ledger"),
+        (name = "events", description = "Everything that happened, as events"),
         (name = "identity", description = "OAuth 2.0 client credentials and the token signing keys"),
         (name = "clients", description = "Tenants (admin token)"),
         (name = "payment accounts", description = "Merchant configurations and their API keys (admin token)"),

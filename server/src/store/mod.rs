@@ -11,9 +11,12 @@ pub mod app_clients;
 pub mod clients;
 pub mod customers;
 pub mod events;
+pub mod idempotency;
 pub mod meta;
 pub mod odata;
 pub mod payment_methods;
+pub mod payments;
+pub mod sessions;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -53,6 +56,7 @@ impl Backend {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (2, "identity", include_str!("../../migrations/0002_identity.sql")),
+    (3, "checkout", include_str!("../../migrations/0003_checkout.sql")),
 ];
 
 #[derive(Clone)]

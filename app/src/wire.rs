@@ -1,0 +1,160 @@
+//! The JSON the element and the server exchange on the browser calls (SPEC §5). One definition
+//! for both sides, so they cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItem {
+    pub name: String,
+    pub quantity: i64,
+    pub unit_amount: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// How the merchant shows on the checkout.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MerchantView {
+    pub display_name: Option<String>,
+    pub logo_url: Option<String>,
+    pub primary_color: Option<String>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChallengeState {
+    pub required: bool,
+    pub satisfied: bool,
+    /// Where the code goes, masked (`a***@example.com`).
+    pub destination_hint: Option<String>,
+}
+
+/// A saved method as the checkout may show it: brand and last 4, never more.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedMethodView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub brand: Option<String>,
+    pub last4: String,
+    pub exp_month: Option<i64>,
+    pub exp_year: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<String>,
+}
+
+/// `GET /v1/hosted-sessions/{id}/config`: the sanitized session.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionConfig {
+    pub session_id: String,
+    /// active | processing | completed | expired
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub line_items: Vec<LineItem>,
+    pub tax_amount: Option<i64>,
+    pub shipping_amount: Option<i64>,
+    pub merchant: MerchantView,
+    pub allowed_methods: Vec<String>,
+    pub setup_future_usage: String,
+    pub required_avs_fields: Vec<String>,
+    pub locale: String,
+    pub expires_at: String,
+    pub cancel_url: String,
+    pub layout: String,
+    pub challenge: ChallengeState,
+    pub saved_payment_methods: Vec<SavedMethodView>,
+}
+
+/// `POST quote-fee` body.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    /// card | ach | apple_pay
+    pub payment_method_type: String,
+    /// 6 to 8 digits
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_bin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_payment_method_id: Option<String>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeeQuote {
+    pub fee_quote_id: String,
+    pub amount: i64,
+    pub fee_amount: i64,
+    pub total_amount: i64,
+    pub currency: String,
+    pub disclosure: String,
+    pub expires_at: String,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChallengeSent {
+    pub destination_hint: String,
+    pub expires_at: String,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeVerify {
+    pub code: String,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChallengeVerified {
+    pub verified: bool,
+}
+
+/// `POST confirm` success.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmResult {
+    /// succeeded | processing (ACH settles later)
+    pub status: String,
+    pub session_id: String,
+    pub payment_id: String,
+    pub amount: i64,
+    pub fee_amount: i64,
+    pub total_amount: i64,
+    pub currency: String,
+    pub redirect_url: String,
+}
+
+/// SPEC §2's error object, as the browser reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    pub error: ErrorObject,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorObject {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub param: Option<String>,
+    #[serde(default)]
+    pub decline_code: Option<String>,
+    #[serde(default)]
+    pub attempts_remaining: Option<i64>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}

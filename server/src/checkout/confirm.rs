@@ -1,0 +1,714 @@
+//! Confirm, exactly once (SPEC §5).
+//!
+//! 1. Checks that need no lock: session state, the fee quote, the instrument (402s, 400s), AVS,
+//!    step-up.
+//! 2. The claim: one conditional UPDATE moves the session `active → processing` for this attempt
+//!    (only at the quoted version, with attempts left), and the attempt is recorded — one
+//!    transaction. Every other confirm now fails the claim.
+//! 3. The processor call, with the attempt id as its idempotency key.
+//! 4. [`finish_attempt`]: in one transaction, the payment (or the failed attempt), its ledger,
+//!    the consent record, the saved method, the events, the idempotency answer, and the session
+//!    `processing → completed` (or back to `active`).
+//!
+//! A crash between 2 and 4 leaves the session `processing`; [`recover_stuck`] asks the processor
+//! about the attempt and finishes it the same way. The unique index on payments' `attempt_id`
+//! (and on a session's live payment) makes a second payment impossible even then.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{merchant_view, wallet_unlocked};
+use crate::app::AppState;
+use crate::auth::secrets::fingerprint;
+use crate::domain::account::{Funding, MethodType};
+use crate::domain::card::{BankAccount, Card, card_error};
+use crate::domain::fees::fee_for;
+use crate::domain::ids::{has_shape, new_id};
+use crate::domain::money::Amount;
+use crate::domain::payment_method::{Billing, PaymentMethodInput};
+use crate::domain::session::{AvsField, FutureUsage, signed_success_url};
+use crate::domain::time::Timestamp;
+use crate::error::{ApiError, ApiResult, ErrorType};
+use crate::extract::idempotency::Idempotency;
+use crate::processor::{AuthorizeRequest, Charge, Instrument, Outcome, ProcessorError};
+use crate::routes::customers::PaymentMethodObject;
+use crate::routes::payments::PaymentObject;
+use crate::store::accounts::Account;
+use crate::store::customers::{self, NewCustomer};
+use crate::store::payment_methods::{self, NewSavedMethod};
+use crate::store::payments::{self, Consent, MethodDetails};
+use crate::store::sessions::{self, MAX_CONFIRM_ATTEMPTS, Session};
+use crate::store::{events, now_ms};
+
+/// `POST /v1/hosted-sessions/{id}/confirm`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    #[serde(default)]
+    pub fee_quote_id: Option<String>,
+    pub payment_method: PaymentMethodInput,
+    #[serde(default)]
+    pub save_payment_method: bool,
+}
+
+/// Who confirmed, for the consent record.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What an attempt needs to be finished by anyone, later (stored with the attempt).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub amount: i64,
+    pub fee_amount: i64,
+    pub total_amount: i64,
+    pub currency: String,
+    pub method_type: String,
+    pub save: bool,
+    pub consent: Consent,
+}
+
+pub struct Quote {
+    pub id: String,
+    pub method_type: String,
+    pub saved_method: Option<String>,
+    pub rule_index: Option<i64>,
+    pub session_version: i64,
+    pub amount: i64,
+    pub fee_amount: i64,
+    pub total_amount: i64,
+    pub disclosure: String,
+    pub expires_at: i64,
+}
+
+async fn load_quote(state: &AppState, session_id: &str, id: &str) -> ApiResult<Option<Quote>> {
+    use sqlx::Row;
+    if !has_shape(id, "fq") {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT id, method_type, saved_method, rule_index, session_version, amount, fee_amount, total_amount, \
+         disclosure, expires_at FROM fee_quotes WHERE id = $1 AND session_id = $2",
+    )
+    .bind(id)
+    .bind(session_id)
+    .fetch_optional(state.db().pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(Quote {
+        id: r.try_get("id")?,
+        method_type: r.try_get("method_type")?,
+        saved_method: r.try_get("saved_method")?,
+        rule_index: r.try_get("rule_index")?,
+        session_version: r.try_get("session_version")?,
+        amount: r.try_get("amount")?,
+        fee_amount: r.try_get("fee_amount")?,
+        total_amount: r.try_get("total_amount")?,
+        disclosure: r.try_get("disclosure")?,
+        expires_at: r.try_get("expires_at")?,
+    }))
+}
+
+pub fn stale(message: &str) -> ApiError {
+    ApiError::conflict("quote_stale", message)
+}
+
+fn authentication_required() -> ApiError {
+    card_error("authentication_required", "The customer must pass a verification challenge first")
+}
+
+/// The refusal for a session that is not (or no longer) open for a confirm.
+pub fn closed(s: &Session, now: i64) -> Option<ApiError> {
+    match s.status_at(now) {
+        "expired" => Some(ApiError::new(
+            StatusCode::GONE,
+            ErrorType::InvalidRequestError,
+            "session_expired",
+            "This checkout session has expired",
+        )),
+        "completed" => Some(ApiError::conflict("already_confirmed", "This checkout session is already paid")),
+        "processing" => {
+            Some(ApiError::conflict("confirm_in_progress", "A payment for this session is being processed"))
+        }
+        _ => None,
+    }
+}
+
+/// The instrument after its checks, ready for the processor.
+enum Checked {
+    Card(Card),
+    Bank(BankAccount),
+    ApplePay(String),
+    Saved { token: String },
+}
+
+fn require_avs(session: &Session, billing: Option<&Billing>) -> ApiResult<()> {
+    for field in &session.required_avs_fields {
+        let (param, present) = match field {
+            AvsField::Cardholder => ("cardholder_name", billing.and_then(|b| b.cardholder_name.as_deref())),
+            AvsField::Zip => ("postal_code", billing.and_then(|b| b.postal_code.as_deref())),
+            AvsField::Address => ("address_line1", billing.and_then(|b| b.address_line1.as_deref())),
+        };
+        if present.is_none_or(|v| v.trim().is_empty()) {
+            return Err(ApiError::missing(format!("payment_method.billing.{param}")));
+        }
+    }
+    Ok(())
+}
+
+fn allowed(session: &Session, kind: MethodType) -> ApiResult<()> {
+    if session.allowed_methods.contains(&kind) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("payment_method.type", format!("{} is not offered on this checkout", kind.as_str())))
+    }
+}
+
+/// The whole confirm; the answer is a response because idempotent replays are answers too.
+pub async fn confirm(
+    state: &AppState,
+    session: Session,
+    account: &Account,
+    request: ConfirmRequest,
+    client: Client,
+    idempotency: Idempotency,
+) -> Response {
+    match run(state, session, account, request, client, &idempotency).await {
+        Ok(response) => response,
+        Err(err) => {
+            // Answers worth repeating for the same key are stored; conflicts, limits and internal
+            // errors are not, so a retry runs again.
+            let status = err.status();
+            let body_response = err.into_response();
+            let keep = matches!(status.as_u16(), 400 | 402 | 410 | 422);
+            if idempotency.is_claimed() {
+                if keep {
+                    let (parts, body) = body_response.into_parts();
+                    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    let stored = async {
+                        let mut conn = state.db().pool().acquire().await?;
+                        idempotency.finish(&mut conn, parts.status, &text).await
+                    };
+                    if let Err(e) = stored.await {
+                        tracing::warn!(error = %e, "could not store an idempotent answer");
+                        idempotency.abandon(state.db()).await;
+                    }
+                    return Response::from_parts(parts, axum::body::Body::from(bytes));
+                }
+                idempotency.abandon(state.db()).await;
+            }
+            body_response
+        }
+    }
+}
+
+async fn run(
+    state: &AppState,
+    session: Session,
+    account: &Account,
+    req: ConfirmRequest,
+    client: Client,
+    idempotency: &Idempotency,
+) -> ApiResult<Response> {
+    let now = now_ms();
+    let session = super::expire_if_due(state, session, now).await?;
+    if let Some(refusal) = closed(&session, now) {
+        return Err(refusal);
+    }
+
+    // The fee quote binds the confirm to what the customer was shown.
+    let quote_id = req.fee_quote_id.as_deref().ok_or_else(|| ApiError::missing("fee_quote_id"))?;
+    let quote = load_quote(state, &session.id, quote_id)
+        .await?
+        .ok_or_else(|| ApiError::invalid("fee_quote_id", "fee_quote_id names no quote of this session"))?;
+    if quote.expires_at <= now {
+        return Err(stale("The fee quote has expired; ask for a new one"));
+    }
+    if quote.session_version != session.version || quote.amount != session.amount {
+        return Err(stale("The amount changed since the fee was quoted; ask for a new quote"));
+    }
+
+    // The instrument, checked before anything is charged.
+    let processor = state.processor(account);
+    let year_month = Timestamp(now).year_month();
+    let billing = req.payment_method.billing();
+    let (checked, kind, funding) = match &req.payment_method {
+        PaymentMethodInput::Card { card, billing } => {
+            allowed(&session, MethodType::Card)?;
+            let card = card.check(year_month, true)?;
+            require_avs(&session, billing.as_ref())?;
+            let funding = processor.card_funding(card.number.bin8()).await;
+            (Checked::Card(card), MethodType::Card, Some(funding))
+        }
+        PaymentMethodInput::Ach { ach, .. } => {
+            allowed(&session, MethodType::Ach)?;
+            (Checked::Bank(ach.check("payment_method.ach")?), MethodType::Ach, None)
+        }
+        PaymentMethodInput::ApplePay { apple_pay, .. } => {
+            allowed(&session, MethodType::ApplePay)?;
+            let token = apple_pay.token.trim();
+            if token.is_empty() || token.len() > 4096 {
+                return Err(ApiError::invalid("payment_method.apple_pay.token", "token is required"));
+            }
+            (Checked::ApplePay(token.to_owned()), MethodType::ApplePay, None)
+        }
+        PaymentMethodInput::Saved { saved } => {
+            if !wallet_unlocked(&session) {
+                return Err(if session.customer_id.is_some() {
+                    authentication_required()
+                } else {
+                    ApiError::invalid(
+                        "payment_method.saved.payment_method_id",
+                        "this session has no customer with saved methods",
+                    )
+                });
+            }
+            let customer_id = session.customer_id.as_deref().unwrap_or_default();
+            let method = if has_shape(&saved.payment_method_id, "pm") {
+                payment_methods::get(state.db(), &session.account_uid, customer_id, &saved.payment_method_id).await?
+            } else {
+                None
+            };
+            let method = method.ok_or_else(|| {
+                ApiError::invalid(
+                    "payment_method.saved.payment_method_id",
+                    "no such saved payment method for this customer",
+                )
+            })?;
+            // A saved method was checked (and address-verified) when it was saved.
+            let kind = if method.kind == "ach" { MethodType::Ach } else { MethodType::Card };
+            allowed(&session, kind)?;
+            let funding = method.funding.as_deref().and_then(Funding::parse);
+            let token = method.processor_token(&state.config().master_key)?;
+            (Checked::Saved { token }, kind, funding)
+        }
+    };
+
+    // The quote was for this method, and the instrument falls under the quoted fee rule.
+    let quoted_saved = quote.saved_method.as_deref();
+    let method_matches = match &req.payment_method {
+        PaymentMethodInput::Saved { saved } => quoted_saved == Some(saved.payment_method_id.as_str()),
+        _ => quoted_saved.is_none() && quote.method_type == kind.as_str(),
+    };
+    if !method_matches {
+        return Err(stale("The fee was quoted for another payment method; ask for a new quote"));
+    }
+    let amount = Amount::new(session.amount).unwrap_or_default();
+    let fee = fee_for(&account.fee_rules, kind, funding, amount);
+    if fee.rule_index.map(|i| i as i64) != quote.rule_index || fee.amount.minor() != quote.fee_amount {
+        return Err(stale("This card falls under a different fee than the one quoted; ask for a new quote"));
+    }
+
+    // Step-up before anything reaches the processor.
+    if session.risk_demands_challenge() && !session.challenge_satisfied {
+        return Err(authentication_required());
+    }
+
+    let save = req.save_payment_method
+        && session.setup_future_usage != FutureUsage::Off
+        && matches!(checked, Checked::Card(_) | Checked::Bank(_));
+    let mandate =
+        (session.setup_future_usage == FutureUsage::OffSession && save).then(|| mandate_text(account, &session));
+    let record = AttemptRecord {
+        amount: session.amount,
+        fee_amount: quote.fee_amount,
+        total_amount: quote.total_amount,
+        currency: session.currency.clone(),
+        method_type: kind.as_str().to_owned(),
+        save,
+        consent: Consent {
+            fee_quote_id: quote.id.clone(),
+            fee_amount: quote.fee_amount,
+            disclosure: quote.disclosure.clone(),
+            mandate,
+            accepted_at: Timestamp(now).to_rfc3339(),
+            ip: client.ip,
+            user_agent: client.user_agent,
+        },
+    };
+
+    // The claim: one conditional UPDATE, and the attempt, in one transaction.
+    let attempt_id = new_id("att");
+    let mut tx = state.db().begin_write().await?;
+    if !sessions::claim_for_confirm(&mut tx, &session.id, quote.session_version, &attempt_id, now).await? {
+        drop(tx);
+        return Err(claim_refusal(state, &session.id, &quote, now).await?);
+    }
+    sqlx::query("INSERT INTO confirm_attempts (id, session_id, status, request, created_at) VALUES ($1, $2, 'processing', $3, $4)")
+        .bind(&attempt_id)
+        .bind(&session.id)
+        .bind(crate::store::to_json_text(&record))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+
+    let instrument = match &checked {
+        Checked::Card(card) => Instrument::Card(card),
+        Checked::Bank(bank) => Instrument::Bank(bank),
+        Checked::ApplePay(token) => Instrument::ApplePay { token },
+        Checked::Saved { token, .. } => Instrument::Saved { token },
+    };
+    let fingerprint_value = match &checked {
+        Checked::Card(card) => Some(fingerprint(&state.config().master_key, "card", card.number.expose())),
+        Checked::Bank(bank) => Some(fingerprint(
+            &state.config().master_key,
+            "ach",
+            &format!("{}:{}", bank.routing_number, bank.account_number()),
+        )),
+        _ => None,
+    };
+    let charge = processor
+        .authorize(AuthorizeRequest {
+            reference: &attempt_id,
+            amount: quote.total_amount,
+            currency: &session.currency,
+            instrument,
+            capture: true,
+            billing,
+            challenge_passed: session.challenge_satisfied,
+            reject_avs_mismatch: account.reject_avs_mismatch,
+            save,
+        })
+        .await;
+    let charge = match charge {
+        Ok(charge) => charge,
+        Err(ProcessorError::Refused(why)) => {
+            // The processor refused the instrument outright (e.g. an Apple Pay token it cannot use).
+            tracing::info!(attempt = %attempt_id, reason = why, "processor refused the instrument");
+            Charge {
+                outcome: Outcome::Declined {
+                    processor_ref: String::new(),
+                    decline_code: "invalid_payment_method".into(),
+                },
+                details: crate::processor::Tokenized::default(),
+            }
+        }
+        Err(ProcessorError::Unavailable(e)) => {
+            // The attempt's fate is unknown: the session stays `processing` and recovery asks the
+            // processor about it later.
+            tracing::error!(error = format!("{e:#}"), attempt = %attempt_id, "processor unavailable during confirm");
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorType::ApiError,
+                "processor_unavailable",
+                "The payment processor did not answer; the payment will be resolved shortly",
+            ));
+        }
+    };
+    finish_attempt(state, &session, account, &attempt_id, &record, charge, fingerprint_value, Some(idempotency)).await
+}
+
+/// Why a claim failed, read back from the session.
+async fn claim_refusal(state: &AppState, id: &str, quote: &Quote, now: i64) -> ApiResult<ApiError> {
+    let Some(s) = sessions::get(state.db(), id).await? else { return Ok(ApiError::not_found("hosted session")) };
+    if let Some(refusal) = closed(&s, now) {
+        return Ok(refusal);
+    }
+    if s.version != quote.session_version {
+        return Ok(stale("The amount changed since the fee was quoted; ask for a new quote"));
+    }
+    if s.confirm_attempts >= MAX_CONFIRM_ATTEMPTS {
+        let until = ((s.expires_at - now) / 1000).max(1) as u64;
+        return Ok(ApiError::rate_limited(until).with_param("confirm"));
+    }
+    Ok(ApiError::conflict("confirm_in_progress", "A payment for this session is being processed"))
+}
+
+fn mandate_text(account: &Account, s: &Session) -> String {
+    let name = s
+        .branding
+        .as_ref()
+        .and_then(|b| b.display_name.clone())
+        .or_else(|| account.branding.display_name.clone())
+        .unwrap_or_else(|| account.name.clone());
+    if s.locale == "es" {
+        format!(
+            "Autorizo a {name} a cobrar este método de pago para pagos futuros según sus condiciones, hasta que revoque esta autorización."
+        )
+    } else {
+        format!(
+            "I authorize {name} to charge this payment method for future payments under its terms until I revoke this authorization."
+        )
+    }
+}
+
+fn method_details(kind: &str, charge: &Charge) -> MethodDetails {
+    let d = &charge.details;
+    MethodDetails {
+        kind: kind.to_owned(),
+        brand: d.brand.clone(),
+        last4: (!d.last4.is_empty()).then(|| d.last4.clone()),
+        exp_month: d.exp_month,
+        exp_year: d.exp_year,
+        bank_name: d.bank_name.clone(),
+        account_type: d.account_type.clone(),
+        funding: d.funding.map(|f| f.as_str().to_owned()),
+    }
+}
+
+/// Finishes an attempt the processor has answered, in one transaction. Used by the confirm
+/// itself and by crash recovery; whichever comes second finds the session no longer held by the
+/// attempt and changes nothing.
+#[allow(clippy::too_many_arguments)]
+pub async fn finish_attempt(
+    state: &AppState,
+    session: &Session,
+    account: &Account,
+    attempt_id: &str,
+    record: &AttemptRecord,
+    charge: Charge,
+    fingerprint_value: Option<String>,
+    idempotency: Option<&Idempotency>,
+) -> ApiResult<Response> {
+    let now = now_ms();
+    let mut tx = state.db().begin_write().await?;
+    match &charge.outcome {
+        Outcome::Approved { processor_ref, avs_result, pending, captured } => {
+            let mut payment = payments::new_payment(&session.account_uid, &session.currency, &account.processor_type);
+            payment.status = if *pending {
+                "processing"
+            } else if *captured {
+                "captured"
+            } else {
+                "authorized"
+            }
+            .into();
+            payment.amount = record.amount;
+            payment.fee_amount = record.fee_amount;
+            payment.total_amount = record.total_amount;
+            payment.amount_captured = if *captured { record.total_amount } else { 0 };
+            payment.payment_method = method_details(&record.method_type, &charge);
+            payment.avs_result = avs_result.clone();
+            payment.session_id = Some(session.id.clone());
+            payment.attempt_id = Some(attempt_id.to_owned());
+            payment.processor_ref = Some(processor_ref.clone());
+            payment.reference = session.reference.clone();
+            payment.description = session.description.clone();
+            payment.metadata = session.metadata.clone();
+            payment.consent = Some(record.consent.clone());
+
+            // The customer the payment (and any saved method) belongs to.
+            let mut customer_id = session.customer_id.clone();
+            if record.save && customer_id.is_none() {
+                let customer = customers::insert(
+                    &mut tx,
+                    &session.account_uid,
+                    NewCustomer { email: session.customer_email.clone(), ..Default::default() },
+                )
+                .await?;
+                let view = crate::routes::customers::CustomerObject::from(customer.clone());
+                events::record(&mut tx, &session.account_uid, "customer.created", &view).await?;
+                customer_id = Some(customer.id);
+            }
+            payment.customer_id = customer_id.clone();
+
+            if !sessions::complete(
+                &mut tx,
+                &session.id,
+                attempt_id,
+                &payment.id,
+                record.fee_amount,
+                record.total_amount,
+                now,
+            )
+            .await?
+            {
+                // Someone else (recovery, or the request itself) finished this attempt first.
+                drop(tx);
+                return already_finished(state, &session.id, now).await;
+            }
+            payments::insert(&mut tx, &payment).await?;
+            payments::record_transaction(&mut tx, &payment.id, "authorization", record.total_amount).await?;
+            if *captured {
+                payments::record_transaction(&mut tx, &payment.id, "capture", record.total_amount).await?;
+            }
+            if let (true, Some(customer_id), false) = (record.save, &customer_id, charge.details.token.is_empty()) {
+                let usage =
+                    if session.setup_future_usage == FutureUsage::OffSession { "off_session" } else { "on_session" };
+                let print = fingerprint_value.unwrap_or_else(|| charge.details.token.clone());
+                let saved = payment_methods::insert(
+                    &mut tx,
+                    &state.config().master_key,
+                    NewSavedMethod {
+                        account_uid: &session.account_uid,
+                        customer_id,
+                        kind: &record.method_type,
+                        tokenized: &charge.details,
+                        usage,
+                        fingerprint: print,
+                    },
+                )
+                .await?;
+                events::record(
+                    &mut tx,
+                    &session.account_uid,
+                    "payment_method.saved",
+                    &PaymentMethodObject::from(saved),
+                )
+                .await?;
+            }
+            let view = PaymentObject::from(payment.clone());
+            if *pending {
+                events::record(&mut tx, &session.account_uid, "payment.processing", &view).await?;
+            } else {
+                events::record(&mut tx, &session.account_uid, "payment.authorized", &view).await?;
+                if *captured {
+                    events::record(&mut tx, &session.account_uid, "payment.captured", &view).await?;
+                    events::record(&mut tx, &session.account_uid, "payment.succeeded", &view).await?;
+                }
+            }
+            let completed = sessions::get_on(&mut tx, &session.id).await?.expect("completed session exists");
+            events::record(
+                &mut tx,
+                &session.account_uid,
+                "checkout.session.completed",
+                &merchant_view(state, &completed, now)?,
+            )
+            .await?;
+            set_attempt(&mut tx, attempt_id, "succeeded", now).await?;
+
+            let secret = account.redirect_secret(&state.config().master_key)?;
+            let result = app::wire::ConfirmResult {
+                status: if *pending { "processing" } else { "succeeded" }.into(),
+                session_id: session.id.clone(),
+                payment_id: payment.id.clone(),
+                amount: record.amount,
+                fee_amount: record.fee_amount,
+                total_amount: record.total_amount,
+                currency: session.currency.clone(),
+                redirect_url: signed_success_url(&session.success_url, &session.id, &payment.id, now / 1000, &secret),
+            };
+            let body = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
+            if let Some(idem) = idempotency {
+                idem.finish(&mut tx, StatusCode::OK, &body).await?;
+            }
+            tx.commit().await?;
+            tracing::info!(session = %session.id, payment = %payment.id, status = %payment.status, "checkout completed");
+            metrics::counter!("govifi_confirms_total", "outcome" => "succeeded").increment(1);
+            Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+        }
+        Outcome::Declined { processor_ref, decline_code } => {
+            if !sessions::release(&mut tx, &session.id, attempt_id, now).await? {
+                drop(tx);
+                return already_finished(state, &session.id, now).await;
+            }
+            let mut payment = payments::new_payment(&session.account_uid, &session.currency, &account.processor_type);
+            payment.status = "failed".into();
+            payment.amount = record.amount;
+            payment.fee_amount = record.fee_amount;
+            payment.total_amount = record.total_amount;
+            payment.payment_method = method_details(&record.method_type, &charge);
+            payment.decline_code = Some(decline_code.clone());
+            payment.session_id = Some(session.id.clone());
+            payment.attempt_id = Some(attempt_id.to_owned());
+            payment.processor_ref = (!processor_ref.is_empty()).then(|| processor_ref.clone());
+            payment.customer_id = session.customer_id.clone();
+            payment.reference = session.reference.clone();
+            payment.description = session.description.clone();
+            payment.metadata = session.metadata.clone();
+            payments::insert(&mut tx, &payment).await?;
+            payments::record_transaction(&mut tx, &payment.id, "failure", record.total_amount).await?;
+            events::record(&mut tx, &session.account_uid, "payment.failed", &PaymentObject::from(payment)).await?;
+            set_attempt(&mut tx, attempt_id, "declined", now).await?;
+            tx.commit().await?;
+            metrics::counter!("govifi_confirms_total", "outcome" => "declined").increment(1);
+            Err(decline(decline_code))
+        }
+        Outcome::ChallengeRequired => {
+            if !sessions::release(&mut tx, &session.id, attempt_id, now).await? {
+                drop(tx);
+                return already_finished(state, &session.id, now).await;
+            }
+            set_attempt(&mut tx, attempt_id, "challenge_required", now).await?;
+            tx.commit().await?;
+            Err(authentication_required())
+        }
+    }
+}
+
+/// 402 `card_declined` with the processor's reason.
+pub fn decline(code: &str) -> ApiError {
+    let message = match code {
+        "insufficient_funds" => "The card has insufficient funds",
+        "incorrect_cvc" => "The card's security code is incorrect",
+        "expired_card" => "The card has expired",
+        "processing_error" => "An error occurred while processing the card; try again",
+        "incorrect_zip" => "The card's postal code did not match",
+        "no_account" | "account_closed" => "The bank account cannot be debited",
+        _ => "The payment was declined",
+    };
+    card_error("card_declined", message).with_extra("decline_code", code)
+}
+
+async fn set_attempt(conn: &mut sqlx::AnyConnection, id: &str, status: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE confirm_attempts SET status = $1, finished_at = $2 WHERE id = $3")
+        .bind(status)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The answer when another path finished the attempt first.
+async fn already_finished(state: &AppState, id: &str, now: i64) -> ApiResult<Response> {
+    let s = sessions::get(state.db(), id).await?.ok_or_else(|| ApiError::not_found("hosted session"))?;
+    Err(closed(&s, now)
+        .unwrap_or_else(|| ApiError::conflict("confirm_in_progress", "This payment attempt was already resolved")))
+}
+
+/// Sessions held in `processing` for longer than this are considered crashed mid-confirm.
+pub const STUCK_AFTER_MS: i64 = 60_000;
+
+/// Resolves confirms a crash left half done: asks the processor about each attempt and
+/// finishes it (payment and completion, or back to active). Safe to run in every process.
+pub async fn recover_stuck(state: &AppState, now: i64) -> ApiResult<usize> {
+    let mut resolved = 0;
+    for (session_id, attempt_id) in sessions::stuck_in_processing(state.db(), now - STUCK_AFTER_MS, 50).await? {
+        match recover_one(state, &session_id, &attempt_id).await {
+            Ok(true) => resolved += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(session = %session_id, attempt = %attempt_id, error = %e, "recovery will retry"),
+        }
+    }
+    Ok(resolved)
+}
+
+async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -> ApiResult<bool> {
+    use sqlx::Row;
+    let Some(session) = sessions::get(state.db(), session_id).await? else { return Ok(false) };
+    let account = crate::store::accounts::get(state.db(), &session.account_uid)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("session without account"))?;
+    let row = sqlx::query("SELECT request FROM confirm_attempts WHERE id = $1")
+        .bind(attempt_id)
+        .fetch_optional(state.db().pool())
+        .await?;
+    let record: Option<AttemptRecord> =
+        row.map(|r| serde_json::from_str(&r.get::<String, _>(0))).transpose().map_err(anyhow::Error::from)?;
+    let processor = state.processor(&account);
+    let charge = processor.lookup(attempt_id).await.map_err(|e| anyhow::anyhow!("processor lookup: {e}"))?;
+    match (charge, record) {
+        (Some(charge), Some(record)) => {
+            tracing::warn!(session = %session_id, attempt = %attempt_id, "recovering a confirm from the processor's record");
+            // Either outcome (a payment or a decline) is written now; the answer went nowhere.
+            let _ = finish_attempt(state, &session, &account, attempt_id, &record, charge, None, None).await;
+            Ok(true)
+        }
+        _ => {
+            // The processor never saw it: nothing was charged. Reopen the session.
+            tracing::warn!(session = %session_id, attempt = %attempt_id, "reopening a session whose confirm never reached the processor");
+            let now = now_ms();
+            let mut tx = state.db().begin_write().await?;
+            let released = sessions::release(&mut tx, session_id, attempt_id, now).await?;
+            set_attempt(&mut tx, attempt_id, "abandoned", now).await?;
+            tx.commit().await?;
+            Ok(released)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The session credential (`cs_<id>_secret_<random>`) on the browser calls (SPEC §3, §5):
+//! valid for its own session only, from allowed origins only, and rate limited per credential.
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::header;
+use axum::http::request::Parts;
+
+use super::auth::{Kind, bearer};
+use crate::app::AppState;
+use crate::auth::secrets::verify_secret;
+use crate::domain::ids::has_shape;
+use crate::error::ApiError;
+use crate::store::accounts::{self, Account};
+use crate::store::sessions::{self, Session};
+
+/// A browser call authenticated by its session's client secret.
+#[derive(Debug, Clone)]
+pub struct SessionAuth {
+    pub session: Session,
+    pub account: Account,
+}
+
+/// The origins a session's browser calls may come from: the platform's own and the account's.
+pub fn origin_allowed(state: &AppState, account: &Account, origin: &str) -> bool {
+    let own = url::Url::parse(&state.config().public_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    origin == own || account.allowed_origins.iter().any(|o| o == origin)
+}
+
+impl FromRequestParts<AppState> for SessionAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let credential = match bearer(parts)? {
+            (Kind::Session, credential) => credential.to_owned(),
+            (Kind::Wallet, _) => {
+                return Err(ApiError::forbidden("insufficient_scope", "A wallet credential cannot make payments"));
+            }
+            _ => return Err(ApiError::unauthenticated("This route takes the session's client_secret")),
+        };
+        let invalid = || ApiError::unauthenticated("The session credential is invalid");
+        let (session_id, _) = credential.split_once("_secret_").ok_or_else(invalid)?;
+        if !has_shape(session_id, "cs") {
+            return Err(invalid());
+        }
+        let session = sessions::get(state.db(), session_id).await?.ok_or_else(invalid)?;
+        if !verify_secret(&credential, &session.secret_hash) {
+            return Err(invalid());
+        }
+        let path_id = RawPathParams::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|params| params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()));
+        if path_id.as_deref() != Some(session_id) {
+            return Err(ApiError::forbidden("session_mismatch", "This credential belongs to another session"));
+        }
+        let account = accounts::get(state.db(), &session.account_uid)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("session {} has no account", session.id))?;
+        // Requests without Origin (same-origin GETs, server tools) are not refused for that.
+        if let Some(origin) = parts.headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            if !origin_allowed(state, &account, origin) {
+                return Err(ApiError::forbidden("origin_not_allowed", "This site may not use this checkout session"));
+            }
+        }
+        if let Err(not_until) = state.limiter().check_key(&session.id) {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            return Err(ApiError::rate_limited(wait.as_secs() + 1));
+        }
+        Ok(SessionAuth { session, account })
+    }
+}

@@ -1,0 +1,54 @@
+//! Background work, in every server process (each step is safe to run concurrently: every state
+//! change is a conditional update): expire overdue sessions, recover confirms a crash left
+//! `processing`, settle ACH debits, forget old idempotency keys, trim rate-limiter memory.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::AppState;
+use crate::checkout;
+use crate::store::{idempotency, now_ms};
+
+const TICK: Duration = Duration::from_secs(1);
+const HOUSEKEEPING_EVERY: u32 = 60;
+
+/// Runs one pass of every job (tests call this directly).
+pub async fn tick(state: &AppState, housekeeping: bool) {
+    let now = now_ms();
+    if let Err(e) = checkout::expire_overdue(state).await {
+        tracing::warn!(error = %e, "expiring sessions failed");
+    }
+    if let Err(e) = checkout::confirm::recover_stuck(state, now).await {
+        tracing::warn!(error = %e, "recovering confirms failed");
+    }
+    if let Err(e) = checkout::settlement::settle_due(state, now).await {
+        tracing::warn!(error = %e, "settling ACH debits failed");
+    }
+    if housekeeping {
+        // An in-progress key older than recovery's horizon belongs to a crashed request.
+        if let Err(e) = idempotency::purge(state.db(), now, 10 * checkout::confirm::STUCK_AFTER_MS).await {
+            tracing::warn!(error = %e, "purging idempotency keys failed");
+        }
+        state.limiter().retain_recent();
+    }
+}
+
+/// Starts the loop; it stops when `shutdown` turns true.
+pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut n: u32 = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            n = n.wrapping_add(1);
+            tick(&state, n % HOUSEKEEPING_EVERY == 0).await;
+        }
+    })
+}

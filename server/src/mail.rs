@@ -1,0 +1,55 @@
+//! Mail to customers (challenge codes): by SMTP with lettre when `GOVIFI_SMTP_URL` is set,
+//! otherwise into the sandbox outbox (`GET /api/outbox`).
+
+use anyhow::Context;
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::domain::ids::new_id;
+use crate::store::{Db, now_ms};
+
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+    Outbox,
+}
+
+impl Mailer {
+    /// `smtp://host:port` (plain; for a local relay), `smtp://…?tls=required`, or `smtps://…`.
+    pub fn from_config(smtp_url: Option<&str>, public_url: &str) -> anyhow::Result<Self> {
+        let Some(url) = smtp_url else { return Ok(Mailer::Outbox) };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .with_context(|| "GOVIFI_SMTP_URL is not a valid smtp:// or smtps:// URL")?
+            .build();
+        let host = url::Url::parse(public_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+        let domain = if host.contains('.') { host } else { "govifi.localhost".to_owned() };
+        let from: Mailbox = format!("Govifi Payments <no-reply@{domain}>").parse().context("sender address")?;
+        Ok(Mailer::Smtp { transport, from })
+    }
+
+    pub async fn send(&self, db: &Db, to: &str, subject: &str, body: &str) -> anyhow::Result<()> {
+        match self {
+            Mailer::Smtp { transport, from } => {
+                let message = Message::builder()
+                    .from(from.clone())
+                    .to(to.parse().context("recipient address")?)
+                    .subject(subject)
+                    .body(body.to_owned())
+                    .context("building the message")?;
+                transport.send(message).await.context("sending by SMTP")?;
+                Ok(())
+            }
+            Mailer::Outbox => {
+                sqlx::query("INSERT INTO outbox_messages (id, recipient, subject, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(new_id("msg"))
+                    .bind(to)
+                    .bind(subject)
+                    .bind(body)
+                    .bind(now_ms())
+                    .execute(db.pool())
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The browser calls of a hosted session (SPEC §5), authenticated by the session credential:
+//! `/v1/hosted-sessions/{id}/config | quote-fee | challenge/send | challenge/verify | confirm`.
+
+use std::time::Duration;
+
+use app::wire::{ChallengeSent, ChallengeVerified, ChallengeVerify, FeeQuote, QuoteRequest, SessionConfig};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::checkout::confirm::{self, Client, ConfirmRequest, closed};
+use crate::checkout::{browser_config, challenge, expire_if_due, saved_methods, wallet_unlocked};
+use crate::domain::account::{Funding, MethodType};
+use crate::domain::fees::{disclosure, fee_for};
+use crate::domain::ids::{has_shape, new_id};
+use crate::domain::money::Amount;
+use crate::domain::time::Timestamp;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::idempotency::{Idempotency, IdempotencyKey, fingerprint};
+use crate::extract::session::{SessionAuth, origin_allowed};
+use crate::extract::{ClientAddr, Json, parse_json_value};
+use crate::store::{accounts, now_ms, sessions};
+
+pub const QUOTE_TTL_MS: i64 = 15 * 60 * 1000;
+
+pub fn router(state: AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(config))
+        .routes(routes!(quote_fee))
+        .routes(routes!(challenge_send))
+        .routes(routes!(challenge_verify))
+        .routes(routes!(confirm_session))
+        .layer(cors(state))
+}
+
+/// CORS for the platform's origin and the session's account's allowed origins only. (Requests
+/// from other origins are also refused outright by the credential check: 403.)
+fn cors(state: AppState) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::async_predicate(move |origin: HeaderValue, parts: &axum::http::request::Parts| {
+            let state = state.clone();
+            let session_id = parts.uri.path().split('/').nth(3).map(str::to_owned);
+            async move {
+                let (Ok(origin), Some(id)) = (origin.to_str(), session_id) else { return false };
+                if !has_shape(&id, "cs") {
+                    return false;
+                }
+                let Ok(Some(session)) = sessions::get(state.db(), &id).await else { return false };
+                match accounts::get(state.db(), &session.account_uid).await {
+                    Ok(Some(account)) => origin_allowed(&state, &account, origin),
+                    _ => false,
+                }
+            }
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key")])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// The sanitized configuration. After the session ends it still answers, with its status.
+#[utoipa::path(
+    get, path = "/v1/hosted-sessions/{id}/config", tag = "browser",
+    security(("session_credential" = [])),
+    responses((status = 200, body = SessionConfig), (status = 401), (status = 403), (status = 429))
+)]
+async fn config(auth: SessionAuth, State(state): State<AppState>) -> ApiResult<Response> {
+    let now = now_ms();
+    let session = expire_if_due(&state, auth.session, now).await?;
+    let config = browser_config(&state, &session, &auth.account, now).await?;
+    let mut response = axum::Json(config).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Quotes the fee for a method (and card BIN): what the customer sees before paying.
+#[utoipa::path(
+    post, path = "/v1/hosted-sessions/{id}/quote-fee", tag = "browser",
+    security(("session_credential" = [])),
+    request_body = QuoteRequest,
+    responses((status = 200, body = FeeQuote), (status = 400), (status = 409), (status = 410))
+)]
+async fn quote_fee(
+    auth: SessionAuth,
+    State(state): State<AppState>,
+    Json(req): Json<QuoteRequest>,
+) -> ApiResult<Json<FeeQuote>> {
+    let now = now_ms();
+    let session = expire_if_due(&state, auth.session, now).await?;
+    if let Some(refusal) = closed(&session, now) {
+        return Err(refusal);
+    }
+    let account = auth.account;
+    let kind = match req.payment_method_type.as_str() {
+        "card" => MethodType::Card,
+        "ach" => MethodType::Ach,
+        "apple_pay" => MethodType::ApplePay,
+        _ => {
+            return Err(ApiError::invalid("payment_method_type", "payment_method_type must be card, ach or apple_pay"));
+        }
+    };
+    let processor = state.processor(&account);
+    let mut saved_method = None;
+    let (bin, funding): (Option<String>, Option<Funding>) = match (&req.saved_payment_method_id, kind) {
+        (Some(id), _) => {
+            if !wallet_unlocked(&session) {
+                return Err(ApiError::invalid(
+                    "saved_payment_method_id",
+                    "saved methods are not available on this checkout yet",
+                ));
+            }
+            let method = saved_methods(&state, &session)
+                .await?
+                .into_iter()
+                .find(|m| &m.id == id)
+                .ok_or_else(|| ApiError::invalid("saved_payment_method_id", "no such saved payment method"))?;
+            if method.kind != kind.as_str() {
+                return Err(ApiError::invalid(
+                    "payment_method_type",
+                    "payment_method_type does not match the saved method",
+                ));
+            }
+            saved_method = Some(method.id.clone());
+            (None, method.funding.as_deref().and_then(Funding::parse))
+        }
+        (None, MethodType::Card) => {
+            let bin = req.card_bin.as_deref().ok_or_else(|| ApiError::missing("card_bin"))?;
+            if !(6..=8).contains(&bin.len()) || !bin.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::invalid("card_bin", "card_bin must be 6 to 8 digits"));
+            }
+            (Some(bin.to_owned()), Some(processor.card_funding(bin).await))
+        }
+        (None, _) => (None, None),
+    };
+    if !session.allowed_methods.contains(&kind) {
+        return Err(ApiError::invalid(
+            "payment_method_type",
+            format!("{} is not offered on this checkout", kind.as_str()),
+        ));
+    }
+    let amount = Amount::new(session.amount).unwrap_or_default();
+    let fee = fee_for(&account.fee_rules, kind, funding, amount);
+    let total = amount.checked_add(fee.amount).ok_or_else(|| ApiError::invalid("amount", "the total is too large"))?;
+    let text = disclosure(fee.amount, total, &session.currency, kind, &session.locale);
+    let id = new_id("fq");
+    let expires_at = now + QUOTE_TTL_MS;
+    sqlx::query(
+        "INSERT INTO fee_quotes (id, session_id, method_type, card_bin, funding, saved_method, rule_index, \
+         session_version, amount, fee_amount, total_amount, currency, disclosure, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&id)
+    .bind(&session.id)
+    .bind(kind.as_str())
+    .bind(&bin)
+    .bind(funding.map(|f| f.as_str()))
+    .bind(&saved_method)
+    .bind(fee.rule_index.map(|i| i as i64))
+    .bind(session.version)
+    .bind(amount.minor())
+    .bind(fee.amount.minor())
+    .bind(total.minor())
+    .bind(&session.currency)
+    .bind(&text)
+    .bind(expires_at)
+    .bind(now)
+    .execute(state.db().pool())
+    .await?;
+    Ok(Json(FeeQuote {
+        fee_quote_id: id,
+        amount: amount.minor(),
+        fee_amount: fee.amount.minor(),
+        total_amount: total.minor(),
+        currency: session.currency.clone(),
+        disclosure: text,
+        expires_at: Timestamp(expires_at).to_rfc3339(),
+    }))
+}
+
+/// Sends a 6-digit code to the customer's email (at most 3 every 10 minutes).
+#[utoipa::path(
+    post, path = "/v1/hosted-sessions/{id}/challenge/send", tag = "browser",
+    security(("session_credential" = [])),
+    responses((status = 202, body = ChallengeSent), (status = 400), (status = 410), (status = 429))
+)]
+async fn challenge_send(
+    auth: SessionAuth,
+    State(state): State<AppState>,
+) -> ApiResult<(StatusCode, Json<ChallengeSent>)> {
+    let session = expire_if_due(&state, auth.session, now_ms()).await?;
+    let (hint, expires_at) = challenge::send(&state, &session).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ChallengeSent { destination_hint: hint, expires_at: challenge::expiry_text(expires_at) }),
+    ))
+}
+
+/// Checks the code: `{verified: true}`, or 400 `invalid_code` with `attempts_remaining`; after
+/// five wrong codes the challenge locks (429).
+#[utoipa::path(
+    post, path = "/v1/hosted-sessions/{id}/challenge/verify", tag = "browser",
+    security(("session_credential" = [])),
+    request_body = ChallengeVerify,
+    responses((status = 200, body = ChallengeVerified), (status = 400), (status = 410), (status = 429))
+)]
+async fn challenge_verify(
+    auth: SessionAuth,
+    State(state): State<AppState>,
+    Json(body): Json<ChallengeVerify>,
+) -> ApiResult<Json<ChallengeVerified>> {
+    let session = expire_if_due(&state, auth.session, now_ms()).await?;
+    challenge::verify(&state, &session, &body.code).await?;
+    Ok(Json(ChallengeVerified { verified: true }))
+}
+
+/// Pays the session, exactly once. With `Idempotency-Key`, a retry answers the first result
+/// byte for byte without charging again.
+#[utoipa::path(
+    post, path = "/v1/hosted-sessions/{id}/confirm", tag = "browser",
+    security(("session_credential" = [])),
+    params(("Idempotency-Key" = Option<String>, Header)),
+    request_body = ConfirmRequest,
+    responses(
+        (status = 200, body = app::wire::ConfirmResult),
+        (status = 400), (status = 402, description = "card_error: declined, incorrect_number, invalid_expiry, invalid_cvc, authentication_required"),
+        (status = 409, description = "already_confirmed, confirm_in_progress, quote_stale, idempotency_in_progress"),
+        (status = 410), (status = 422), (status = 429)
+    )
+)]
+async fn confirm_session(
+    auth: SessionAuth,
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
+    Json(raw): Json<Value>,
+) -> Response {
+    let print = fingerprint("POST", "confirm", &raw);
+    let idempotency = match Idempotency::claim(state.db(), format!("confirm:{}", auth.session.id), key, &print).await {
+        Ok(i) => i,
+        Err(replay) => return replay,
+    };
+    let request: ConfirmRequest = match parse_json_value(raw) {
+        Ok(r) => r,
+        Err(e) => {
+            idempotency.abandon(state.db()).await;
+            return e.into_response();
+        }
+    };
+    let client = Client {
+        ip: peer.map(|p| p.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+    };
+    confirm::confirm(&state, auth.session, &auth.account, request, client, idempotency).await
+}

@@ -1,0 +1,345 @@
+//! Hosted sessions (`cs_`). Every state change is one conditional UPDATE on the current status
+//! (and, where it matters, the version or the attempt that holds the session), so concurrent
+//! requests and server processes can never both win.
+
+use app::wire::LineItem;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, json_column, to_json_text};
+use crate::auth::sealed;
+use crate::config::MasterKey;
+use crate::domain::account::{Branding, MethodType};
+use crate::domain::session::{AvsField, FraudSignals, FutureUsage, RiskLevel};
+use crate::domain::validate::Metadata;
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub account_uid: String,
+    pub status: String,
+    pub version: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub reference: Option<String>,
+    pub line_items: Option<Vec<LineItem>>,
+    pub tax_amount: Option<i64>,
+    pub shipping_amount: Option<i64>,
+    pub customer_id: Option<String>,
+    pub customer_email: Option<String>,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub layout: String,
+    pub allowed_methods: Vec<MethodType>,
+    pub setup_future_usage: FutureUsage,
+    pub required_avs_fields: Vec<AvsField>,
+    pub locale: String,
+    pub branding: Option<Branding>,
+    pub fraud_signals: Option<FraudSignals>,
+    pub metadata: Metadata,
+    pub secret_hash: String,
+    pub secret_sealed: String,
+    pub confirm_attempts: i64,
+    pub processing_attempt: Option<String>,
+    pub processing_since: Option<i64>,
+    pub challenge_satisfied: bool,
+    pub payment_id: Option<String>,
+    pub fee_amount: Option<i64>,
+    pub total_amount: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+pub const MAX_CONFIRM_ATTEMPTS: i64 = 10;
+
+impl Session {
+    /// The status as of `now`: an active session past its expiry is expired, even before the
+    /// expiry job has written it down.
+    pub fn status_at(&self, now: i64) -> &str {
+        if self.status == "active" && self.expires_at <= now { "expired" } else { &self.status }
+    }
+
+    pub fn client_secret(&self, key: &MasterKey) -> anyhow::Result<String> {
+        sealed::open_string(key, &secret_context(&self.id), &self.secret_sealed)
+    }
+
+    /// True when the customer must pass a challenge before confirming (`risk_level: high`).
+    pub fn risk_demands_challenge(&self) -> bool {
+        self.fraud_signals.as_ref().and_then(|f| f.risk_level) == Some(RiskLevel::High)
+    }
+}
+
+pub fn secret_context(session_id: &str) -> String {
+    format!("hosted_session.client_secret:{session_id}")
+}
+
+pub const COLUMNS: &str = "id, account_uid, status, version, amount, currency, description, reference, line_items, \
+     tax_amount, shipping_amount, customer_id, customer_email, success_url, cancel_url, layout, allowed_methods, \
+     setup_future_usage, required_avs_fields, locale, branding, fraud_signals, metadata, secret_hash, secret_sealed, \
+     confirm_attempts, processing_attempt, processing_since, challenge_satisfied, payment_id, fee_amount, \
+     total_amount, created_at, updated_at, expires_at, completed_at";
+
+fn optional_json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<Option<T>, sqlx::Error> {
+    match row.try_get::<Option<String>, _>(column)? {
+        Some(text) => {
+            serde_json::from_str(&text).map(Some).map_err(|e| sqlx::Error::Decode(format!("{column}: {e}").into()))
+        }
+        None => Ok(None),
+    }
+}
+
+pub fn from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
+    Ok(Session {
+        id: row.try_get("id")?,
+        account_uid: row.try_get("account_uid")?,
+        status: row.try_get("status")?,
+        version: row.try_get("version")?,
+        amount: row.try_get("amount")?,
+        currency: row.try_get("currency")?,
+        description: row.try_get("description")?,
+        reference: row.try_get("reference")?,
+        line_items: optional_json(row, "line_items")?,
+        tax_amount: row.try_get("tax_amount")?,
+        shipping_amount: row.try_get("shipping_amount")?,
+        customer_id: row.try_get("customer_id")?,
+        customer_email: row.try_get("customer_email")?,
+        success_url: row.try_get("success_url")?,
+        cancel_url: row.try_get("cancel_url")?,
+        layout: row.try_get("layout")?,
+        allowed_methods: json_column(row, "allowed_methods")?,
+        setup_future_usage: FutureUsage::parse(&row.try_get::<String, _>("setup_future_usage")?),
+        required_avs_fields: json_column(row, "required_avs_fields")?,
+        locale: row.try_get("locale")?,
+        branding: optional_json(row, "branding")?,
+        fraud_signals: optional_json(row, "fraud_signals")?,
+        metadata: json_column(row, "metadata")?,
+        secret_hash: row.try_get("secret_hash")?,
+        secret_sealed: row.try_get("secret_sealed")?,
+        confirm_attempts: row.try_get("confirm_attempts")?,
+        processing_attempt: row.try_get("processing_attempt")?,
+        processing_since: row.try_get("processing_since")?,
+        challenge_satisfied: row.try_get::<i64, _>("challenge_satisfied")? != 0,
+        payment_id: row.try_get("payment_id")?,
+        fee_amount: row.try_get("fee_amount")?,
+        total_amount: row.try_get("total_amount")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        expires_at: row.try_get("expires_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, s: &Session) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO hosted_sessions (id, account_uid, status, version, amount, currency, description, reference, \
+         line_items, tax_amount, shipping_amount, customer_id, customer_email, success_url, cancel_url, layout, \
+         allowed_methods, setup_future_usage, required_avs_fields, locale, branding, fraud_signals, metadata, \
+         secret_hash, secret_sealed, created_at, updated_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+         $22, $23, $24, $25, $26, $27, $28)",
+    )
+    .bind(&s.id)
+    .bind(&s.account_uid)
+    .bind(&s.status)
+    .bind(s.version)
+    .bind(s.amount)
+    .bind(&s.currency)
+    .bind(&s.description)
+    .bind(&s.reference)
+    .bind(s.line_items.as_ref().map(to_json_text))
+    .bind(s.tax_amount)
+    .bind(s.shipping_amount)
+    .bind(&s.customer_id)
+    .bind(&s.customer_email)
+    .bind(&s.success_url)
+    .bind(&s.cancel_url)
+    .bind(&s.layout)
+    .bind(to_json_text(&s.allowed_methods))
+    .bind(s.setup_future_usage.as_str())
+    .bind(to_json_text(&s.required_avs_fields))
+    .bind(&s.locale)
+    .bind(s.branding.as_ref().map(to_json_text))
+    .bind(s.fraud_signals.as_ref().map(to_json_text))
+    .bind(to_json_text(&s.metadata))
+    .bind(&s.secret_hash)
+    .bind(&s.secret_sealed)
+    .bind(s.created_at)
+    .bind(s.updated_at)
+    .bind(s.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<Session>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM hosted_sessions WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Session>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM hosted_sessions WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The new values of a PATCH, written only if the session is still active at `version`.
+pub struct AmountChange<'a> {
+    pub amount: i64,
+    pub line_items: Option<&'a [LineItem]>,
+    pub tax_amount: Option<i64>,
+    pub shipping_amount: Option<i64>,
+    pub description: Option<&'a str>,
+    pub metadata: &'a Metadata,
+}
+
+/// Applies a PATCH computed from the session at `version`; bumps the version (older quotes go
+/// stale). False when the session changed, left `active` or expired meanwhile.
+pub async fn update_if_unchanged(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: i64,
+    now: i64,
+    change: AmountChange<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE hosted_sessions SET amount = $1, line_items = $2, tax_amount = $3, shipping_amount = $4, \
+         description = $5, metadata = $6, version = version + 1, updated_at = $7 \
+         WHERE id = $8 AND version = $9 AND status = 'active' AND expires_at > $7",
+    )
+    .bind(change.amount)
+    .bind(change.line_items.map(to_json_text))
+    .bind(change.tax_amount)
+    .bind(change.shipping_amount)
+    .bind(change.description)
+    .bind(to_json_text(change.metadata))
+    .bind(now)
+    .bind(id)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// active → expired, if it is still active (and, when `only_if_due`, past its expiry).
+pub async fn mark_expired(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: i64,
+    only_if_due: bool,
+) -> Result<bool, sqlx::Error> {
+    let sql = if only_if_due {
+        "UPDATE hosted_sessions SET status = 'expired', updated_at = $1 WHERE id = $2 AND status = 'active' AND expires_at <= $1"
+    } else {
+        "UPDATE hosted_sessions SET status = 'expired', updated_at = $1, expires_at = $1 WHERE id = $2 AND status = 'active'"
+    };
+    let done = sqlx::query(sql).bind(now).bind(id).execute(conn).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sessions past their expiry that are still marked active (oldest first).
+pub async fn due_for_expiry(db: &Db, now: i64, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id FROM hosted_sessions WHERE status = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| r.try_get(0)).collect()
+}
+
+/// The atomic claim of a confirm: active → processing, only if the session is active, not
+/// expired, at the quoted version, and has attempts left. Counts the attempt.
+pub async fn claim_for_confirm(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: i64,
+    attempt_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE hosted_sessions SET status = 'processing', processing_attempt = $1, processing_since = $2, \
+         confirm_attempts = confirm_attempts + 1, updated_at = $2 \
+         WHERE id = $3 AND status = 'active' AND expires_at > $2 AND version = $4 AND confirm_attempts < $5",
+    )
+    .bind(attempt_id)
+    .bind(now)
+    .bind(id)
+    .bind(version)
+    .bind(MAX_CONFIRM_ATTEMPTS)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// processing → completed, only for the attempt that holds the session.
+pub async fn complete(
+    conn: &mut AnyConnection,
+    id: &str,
+    attempt_id: &str,
+    payment_id: &str,
+    fee_amount: i64,
+    total_amount: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE hosted_sessions SET status = 'completed', payment_id = $1, fee_amount = $2, total_amount = $3, \
+         completed_at = $4, updated_at = $4, processing_attempt = NULL \
+         WHERE id = $5 AND status = 'processing' AND processing_attempt = $6",
+    )
+    .bind(payment_id)
+    .bind(fee_amount)
+    .bind(total_amount)
+    .bind(now)
+    .bind(id)
+    .bind(attempt_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// processing → active again (a decline, or an attempt the processor never saw).
+pub async fn release(conn: &mut AnyConnection, id: &str, attempt_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE hosted_sessions SET status = 'active', processing_attempt = NULL, processing_since = NULL, updated_at = $1 \
+         WHERE id = $2 AND status = 'processing' AND processing_attempt = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(attempt_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sessions held in `processing` since before `before` (a crashed or stuck confirm).
+pub async fn stuck_in_processing(db: &Db, before: i64, limit: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, processing_attempt FROM hosted_sessions WHERE status = 'processing' AND processing_since < $1 \
+         ORDER BY processing_since LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .filter_map(|r| match (r.try_get::<String, _>(0), r.try_get::<Option<String>, _>(1)) {
+            (Ok(id), Ok(Some(attempt))) => Some(Ok((id, attempt))),
+            (Err(e), _) | (_, Err(e)) => Some(Err(e)),
+            _ => None,
+        })
+        .collect()
+}
+
+pub async fn mark_challenge_satisfied(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE hosted_sessions SET challenge_satisfied = 1, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
