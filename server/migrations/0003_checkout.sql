@@ -110,11 +110,12 @@ CREATE INDEX payments_status ON payments (status, updated_at);
 CREATE TABLE payment_transactions (
     id          TEXT PRIMARY KEY,
     payment_id  TEXT NOT NULL REFERENCES payments (id),
+    position    BIGINT NOT NULL,                -- 1, 2, … within the payment: the ledger's order
     type        TEXT NOT NULL,                  -- authorization | capture | void | refund | settlement | failure
     amount      BIGINT NOT NULL,
     created_at  BIGINT NOT NULL
 );
-CREATE INDEX payment_transactions_payment ON payment_transactions (payment_id, created_at);
+CREATE UNIQUE INDEX payment_transactions_payment ON payment_transactions (payment_id, position);
 
 -- Idempotency-Key records: the first request's fingerprint and, once done, its exact answer.
 CREATE TABLE idempotency_keys (

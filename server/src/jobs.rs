@@ -48,7 +48,7 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
                 return;
             }
             n = n.wrapping_add(1);
-            tick(&state, n % HOUSEKEEPING_EVERY == 0).await;
+            tick(&state, n.is_multiple_of(HOUSEKEEPING_EVERY)).await;
         }
     })
 }

@@ -10,7 +10,7 @@ use crate::store::{Db, now_ms};
 
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+    Smtp { transport: Box<AsyncSmtpTransport<Tokio1Executor>>, from: Mailbox },
     Outbox,
 }
 
@@ -21,6 +21,7 @@ impl Mailer {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .with_context(|| "GOVIFI_SMTP_URL is not a valid smtp:// or smtps:// URL")?
             .build();
+        let transport = Box::new(transport);
         let host = url::Url::parse(public_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         let domain = if host.contains('.') { host } else { "govifi.localhost".to_owned() };
         let from: Mailbox = format!("Govifi Payments <no-reply@{domain}>").parse().context("sender address")?;

@@ -38,6 +38,13 @@ pub fn init_logging() {
     let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
 }
 
+/// Logs for tests: through libtest's capture (shown for failing tests), `warn` unless `RUST_LOG`.
+pub fn init_test_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
 /// The process-wide Prometheus recorder (installed once, shared by every app in a test process).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -193,8 +193,10 @@ pub async fn record_transaction(
     kind: &str,
     amount: i64,
 ) -> Result<(), sqlx::Error> {
+    // The next position in this payment's ledger (unique: a racing writer fails rather than interleaves).
     sqlx::query(
-        "INSERT INTO payment_transactions (id, payment_id, type, amount, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO payment_transactions (id, payment_id, type, amount, created_at, position) \
+         SELECT $1, $2, $3, $4, $5, COALESCE(MAX(position), 0) + 1 FROM payment_transactions WHERE payment_id = $2",
     )
     .bind(new_id("txn"))
     .bind(payment_id)
@@ -217,7 +219,7 @@ pub struct Transaction {
 
 pub async fn transactions(db: &Db, payment_id: &str) -> Result<Vec<Transaction>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, type, amount, created_at FROM payment_transactions WHERE payment_id = $1 ORDER BY created_at, id",
+        "SELECT id, type, amount, created_at FROM payment_transactions WHERE payment_id = $1 ORDER BY position",
     )
     .bind(payment_id)
     .fetch_all(db.pool())

@@ -130,6 +130,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(kind: Database, extra: &[(&str, &str)]) -> Option<Self> {
+        server::telemetry::init_test_logging();
         let db = TestDatabase::create(kind).await?;
         let assets = fake_assets();
         let config = test_config(&db.url, assets.path(), extra);
@@ -365,4 +366,218 @@ pub async fn all_stored_text(db: &Db) -> String {
         }
     }
     out
+}
+
+/// A merchant ready to take payments: account (USD, card/ACH/Apple Pay, a convenience-fee
+/// schedule, one allowed origin), an all-scopes API key.
+pub struct Merchant {
+    pub token: String,
+    pub uid: String,
+    pub key: String,
+    pub redirect_secret: String,
+}
+
+pub const MERCHANT_ORIGIN: &str = "https://shop.example";
+
+impl TestApp {
+    pub async fn merchant(&self) -> Merchant {
+        self.merchant_with(serde_json::json!({})).await
+    }
+
+    pub async fn merchant_with(&self, extra: Value) -> Merchant {
+        let token = self.admin_token().await;
+        let mut fields = serde_json::json!({
+            "fee_rules": [
+                {"method": "card", "card_funding": "debit", "fixed_amount": 395},
+                {"method": "card", "percent_bps": 295, "min_fee": 195},
+                {"method": "ach", "fixed_amount": 150}
+            ],
+            "allowed_origins": [MERCHANT_ORIGIN],
+            "branding": {"display_name": "City of Example Utilities", "primary_color": "#1A5FB4"}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            fields[k] = v.clone();
+        }
+        let account = self.create_account(&token, fields).await;
+        let uid = account["uid"].as_str().unwrap().to_owned();
+        let redirect_secret = account["redirect_signing_secret"].as_str().unwrap().to_owned();
+        let key = self.api_key(&token, &uid, &["*"]).await;
+        Merchant { token, uid, key, redirect_secret }
+    }
+
+    /// A session with the spec's required fields plus `extra`; returns the creation answer.
+    pub async fn session(&self, m: &Merchant, extra: Value) -> Value {
+        let mut body = serde_json::json!({
+            "amount": 14227, "currency": "USD",
+            "success_url": "https://shop.example/receipt?session_id={CHECKOUT_SESSION_ID}",
+            "cancel_url": "https://shop.example/billing"
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        let r = self.call(Method::POST, "/v1/hosted-sessions", Auth::Bearer(&m.key), Some(body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()
+    }
+
+    /// A browser call with the session credential (and an Origin, if given).
+    pub async fn browser(
+        &self,
+        method: Method,
+        session: &Value,
+        tail: &str,
+        origin: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        self.browser_with(
+            method,
+            session["session_id"].as_str().unwrap(),
+            session["client_secret"].as_str().unwrap(),
+            tail,
+            origin,
+            &[],
+            body,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn browser_with(
+        &self,
+        method: Method,
+        session_id: &str,
+        credential: &str,
+        tail: &str,
+        origin: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/v1/hosted-sessions/{session_id}/{tail}"))
+            .header("authorization", format!("Bearer {credential}"));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Body::from(serde_json::to_vec(&v).unwrap())
+            }
+            None => Body::empty(),
+        };
+        self.request(req.body(body).unwrap()).await
+    }
+
+    /// A fee quote for a method (and BIN); returns its id.
+    pub async fn quote(&self, session: &Value, method: &str, bin: Option<&str>) -> String {
+        let mut body = serde_json::json!({"payment_method_type": method});
+        if let Some(bin) = bin {
+            body["card_bin"] = bin.into();
+        }
+        let r = self.browser(Method::POST, session, "quote-fee", None, Some(body)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["fee_quote_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Quotes and confirms with a card number (the BIN of the number quoted).
+    pub async fn pay_card(&self, session: &Value, number: &str, key: Option<&str>) -> TestResponse {
+        let quote = self.quote(session, "card", Some(&number[..6])).await;
+        let body = serde_json::json!({"fee_quote_id": quote, "payment_method": card(number)});
+        let headers: Vec<(&str, &str)> = key.map(|k| vec![("idempotency-key", k)]).unwrap_or_default();
+        self.browser_with(
+            Method::POST,
+            session["session_id"].as_str().unwrap(),
+            session["client_secret"].as_str().unwrap(),
+            "confirm",
+            None,
+            &headers,
+            Some(body),
+        )
+        .await
+    }
+
+    /// Every event of an account, oldest first: (type, object).
+    pub async fn events(&self, uid: &str) -> Vec<(String, Value)> {
+        use sqlx::Row;
+        sqlx::query("SELECT type, data FROM events WHERE account_uid = $1 ORDER BY created_at, id")
+            .bind(uid)
+            .fetch_all(self.db().pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<String, _>(0), serde_json::from_str(&r.get::<String, _>(1)).unwrap()))
+            .collect()
+    }
+}
+
+/// A card payment method with billing details.
+pub fn card(number: &str) -> Value {
+    let cvc = if number.starts_with("34") || number.starts_with("37") { "1234" } else { "123" };
+    serde_json::json!({"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": cvc},
+                       "billing": {"cardholder_name": "Alex Doe", "postal_code": "94107", "address_line1": "1 Main St"}})
+}
+
+pub fn ach(account: &str) -> Value {
+    serde_json::json!({"type": "ach", "ach": {"routing_number": "110000000", "account_number": account,
+                       "account_type": "checking", "account_holder_name": "Alex Doe"}})
+}
+
+pub const BOOTSTRAP_ID: &str = "multi-process-tests";
+pub const BOOTSTRAP_SECRET: &str = "multi-process-secret-0123456789";
+
+/// A real `govifi-server` process on the test's database (several may share it).
+pub struct ServerProcess {
+    pub url: String,
+    child: tokio::process::Child,
+}
+
+impl ServerProcess {
+    pub async fn start(app: &TestApp) -> ServerProcess {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_govifi-server"))
+            .env("GOVIFI_BIND", "127.0.0.1:0")
+            .env("GOVIFI_DATABASE_URL", &app.db.url)
+            .env("GOVIFI_MASTER_KEY", app.state.config().master_key.to_base64())
+            .env("GOVIFI_PUBLIC_URL", PUBLIC_URL)
+            .env("GOVIFI_ASSETS_DIR", app.assets.path())
+            .env("GOVIFI_BOOTSTRAP_CLIENT_ID", BOOTSTRAP_ID)
+            .env("GOVIFI_BOOTSTRAP_CLIENT_SECRET", BOOTSTRAP_SECRET)
+            .env("RUST_LOG", "warn")
+            .current_dir(app.assets.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("govifi-server starts");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("govifi-server listening on ") {
+                    return url.trim().to_owned();
+                }
+            }
+            panic!("govifi-server exited before listening");
+        })
+        .await
+        .expect("govifi-server listens within 30 s");
+        // Keep draining its output so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ServerProcess { url, child }
+    }
+
+    /// SIGTERM, then wait for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait()).await;
+    }
 }

@@ -1,0 +1,138 @@
+//! No card number in any log line or readable column: every kind of payment runs with all logs
+//! captured at TRACE, then the logs and every text column are scanned for 13–19-digit runs that
+//! pass the Luhn check.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use support::{Auth, Database, TestApp, ach, card};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn run_every_flow(app: &TestApp) {
+    let m = app.merchant().await;
+    // Card: approved, declined, step-up, AVS, errors; saved during checkout.
+    let s = app.session(&m, json!({"customer_email": "leak@example.com", "setup_future_usage": "on_session"})).await;
+    for number in ["4000000000000002", "4000000000009995", "4242424242424241"] {
+        let q = app.quote(&s, "card", Some(&number[..6])).await;
+        let r = app
+            .browser(
+                Method::POST,
+                &s,
+                "confirm",
+                None,
+                Some(json!({"fee_quote_id": q, "payment_method": card(number)})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.text());
+    }
+    let q = app.quote(&s, "card", Some("400000")).await;
+    app.browser(
+        Method::POST,
+        &s,
+        "confirm",
+        None,
+        Some(json!({"fee_quote_id": q, "payment_method": card("4000002760003184")})),
+    )
+    .await;
+    let q = app.quote(&s, "card", Some("555555")).await;
+    let r = app
+        .browser(
+            Method::POST,
+            &s,
+            "confirm",
+            None,
+            Some(json!({"fee_quote_id": q, "payment_method": card("5555555555554444"), "save_payment_method": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // ACH and a saved card on the platform API.
+    let s = app.session(&m, json!({})).await;
+    let q = app.quote(&s, "ach", None).await;
+    let r = app
+        .browser(
+            Method::POST,
+            &s,
+            "confirm",
+            None,
+            Some(json!({"fee_quote_id": q, "payment_method": ach("000123456789")})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let customer =
+        app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"name": "Leak"}))).await.json();
+    let r = app
+        .call(
+            Method::POST,
+            format!("/api/customers/{}/payment-methods", customer["id"].as_str().unwrap()),
+            Auth::Bearer(&m.key),
+            Some(json!({"usage": "off_session", "payment_method": card("378282246310005")})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // A malformed body that carries a card number must not echo it either.
+    let s = app.session(&m, json!({})).await;
+    let r = app.browser(Method::POST, &s, "confirm", None, Some(json!({"payment_method": {"type": "card", "card": {"number": "6011111111111117", "exp_month": "twelve"}}}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(support::card_numbers_in(&r.text()).is_empty(), "{}", r.text());
+    server::jobs::tick(&app.state, true).await;
+}
+
+#[test]
+fn the_scanner_finds_card_numbers() {
+    assert_eq!(support::card_numbers_in("card=4242424242424242;"), vec!["4242424242424242".to_owned()]);
+    assert_eq!(support::card_numbers_in("amex 378282246310005 end"), vec!["378282246310005".to_owned()]);
+    assert!(
+        support::card_numbers_in("4242424242424241 and ts 1781202600123").is_empty(),
+        "Luhn-invalid or short runs are not cards"
+    );
+}
+
+async fn scan(kind: Database) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // Current-thread runtime: every task of the app logs through this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let Some(app) = TestApp::spawn(kind).await else {
+        eprintln!("skipped on PostgreSQL: GOVIFI_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    run_every_flow(&app).await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("checkout completed"), "the logs were captured ({} bytes)", logs.len());
+    assert_eq!(support::card_numbers_in(&logs), Vec::<String>::new(), "card numbers in the logs");
+    assert!(!logs.contains("000123456789"), "a bank account number in the logs");
+    let stored = support::all_stored_text(app.db()).await;
+    assert_eq!(support::card_numbers_in(&stored), Vec::<String>::new(), "card numbers in the database");
+    assert!(!stored.contains("000123456789"), "a bank account number in the database");
+}
+
+#[tokio::test]
+async fn no_card_number_in_logs_or_database_sqlite() {
+    scan(Database::Sqlite).await;
+}
+
+#[tokio::test]
+async fn no_card_number_in_logs_or_database_postgres() {
+    scan(Database::Postgres).await;
+}

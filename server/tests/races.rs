@@ -1,0 +1,316 @@
+//! Exactly once: concurrent confirms, idempotent retries, a crash between claim and completion,
+//! and two server processes sharing one database.
+
+mod support;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use server::domain::account::Funding;
+use server::processor::{AuthorizeRequest, Charge, Instrument, Processor, ProcessorError, Settlement, Tokenized};
+use sqlx::Row;
+use support::{Auth, TestApp, card};
+
+fn sid(s: &Value) -> &str {
+    s["session_id"].as_str().unwrap()
+}
+
+fn confirm_request(s: &Value, quote: &str, key: &str, number: &str) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::post(format!("/v1/hosted-sessions/{}/confirm", sid(s)))
+        .header("authorization", format!("Bearer {}", s["client_secret"].as_str().unwrap()))
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(axum::body::Body::from(json!({"fee_quote_id": quote, "payment_method": card(number)}).to_string()))
+        .unwrap()
+}
+
+/// Live payments of a session (not failed) and charges the processor approved for it.
+async fn payments_and_charges(app: &TestApp, session_id: &str) -> (i64, i64) {
+    let payments: i64 = sqlx::query("SELECT COUNT(*) FROM payments WHERE session_id = $1 AND status <> 'failed'")
+        .bind(session_id)
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap()
+        .get(0);
+    let charges: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM sandbox_charges c JOIN confirm_attempts a ON a.id = c.reference \
+         WHERE a.session_id = $1 AND c.charge LIKE '%approved%'",
+    )
+    .bind(session_id)
+    .fetch_one(app.db().pool())
+    .await
+    .unwrap()
+    .get(0);
+    (payments, charges)
+}
+
+db_tests! {
+    async fn fifty_concurrent_confirms_make_one_payment(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let calls = (0..50).map(|i| app.request(confirm_request(&s, &quote, &format!("key-{i}"), "4242424242424242")));
+        let answers = futures_util::future::join_all(calls).await;
+        let ok: Vec<_> = answers.iter().filter(|r| r.status == StatusCode::OK).collect();
+        assert_eq!(ok.len(), 1, "exactly one confirm succeeds: {:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+        // The per-credential burst (30) lets thirty through to race; the rest are rate limited.
+        let mut conflicts = 0;
+        for r in answers.iter().filter(|r| r.status != StatusCode::OK) {
+            let code = r.json()["error"]["code"].as_str().unwrap().to_owned();
+            match (r.status, code.as_str()) {
+                (StatusCode::CONFLICT, "confirm_in_progress" | "already_confirmed") => conflicts += 1,
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited") => {}
+                _ => panic!("unexpected answer: {}", r.text()),
+            }
+        }
+        // Everything the limiter let through (its burst, less the quote call) raced.
+        assert!(conflicts >= 25, "the admitted confirms raced for the session ({conflicts} lost)");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1), "one payment, one charge");
+        let completed = app.events(&m.uid).await.iter().filter(|(t, _)| t == "checkout.session.completed").count();
+        assert_eq!(completed, 1);
+    }
+
+    async fn twenty_confirms_with_one_key_charge_once_and_answer_alike(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let calls = (0..20).map(|_| app.request(confirm_request(&s, &quote, "the-one-key", "4242424242424242")));
+        let answers = futures_util::future::join_all(calls).await;
+        let successes: Vec<&support::TestResponse> = answers.iter().filter(|r| r.status == StatusCode::OK).collect();
+        assert!(!successes.is_empty());
+        for r in &answers {
+            if r.status == StatusCode::OK {
+                assert_eq!(r.body, successes[0].body, "every success is the same answer, byte for byte");
+            } else {
+                assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+                assert_eq!(r.json()["error"]["code"], "idempotency_in_progress");
+            }
+        }
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
+        // Later retries replay it too.
+        let replay = app.request(confirm_request(&s, &quote, "the-one-key", "4242424242424242")).await;
+        assert_eq!(replay.status, StatusCode::OK);
+        assert_eq!(replay.body, successes[0].body);
+        assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+        // The same key with another body is refused.
+        let other = app.request(confirm_request(&s, &quote, "the-one-key", "5555555555554444")).await;
+        other.assert_error(422, "idempotency_key_reused");
+    }
+
+    async fn a_declined_attempt_replays_its_decline_without_charging_again(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("400000")).await;
+        let first = app.request(confirm_request(&s, &quote, "decline-key", "4000000000000002")).await;
+        first.assert_error(402, "card_declined");
+        let again = app.request(confirm_request(&s, &quote, "decline-key", "4000000000000002")).await;
+        assert_eq!(again.status, StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(again.body, first.body, "byte for byte");
+        assert_eq!(again.header("x-request-id"), first.header("x-request-id"), "the replay names the request it repeats");
+        let attempts: i64 = sqlx::query("SELECT confirm_attempts FROM hosted_sessions WHERE id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(attempts, 1, "the replay did not reach the processor");
+        // A new key is a new attempt, and the session is still payable.
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        assert_eq!(app.request(confirm_request(&s, &quote, "second-key", "4242424242424242")).await.status, StatusCode::OK);
+    }
+
+    async fn a_crash_after_the_charge_is_recovered_into_exactly_one_payment(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let stalling = Arc::new(Stall { inner: app.state.sandbox(), charge_first: true });
+        let crashed = server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), stalling);
+        let router = server::router(crashed);
+        let request = confirm_request(&s, &quote, "crash-key", "4242424242424242");
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        wait_for_charge(&app, sid(&s)).await;
+        task.abort(); // the process dies mid-confirm
+        let _ = task.await;
+        let status: String = sqlx::query("SELECT status FROM hosted_sessions WHERE id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(status, "processing");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 1), "charged, not yet recorded");
+        // Too soon: a confirm in flight elsewhere is not touched.
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, server::store::now_ms()).await.unwrap(), 0);
+        // Later, recovery (in any process) asks the processor and finishes the attempt.
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 0, "once");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
+        let session = app.call(Method::GET, format!("/v1/hosted-sessions/{}", sid(&s)), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(session["status"], "completed");
+        let payment = app.call(Method::GET, format!("/api/payments/{}", session["payment_id"].as_str().unwrap()), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(payment["status"], "captured");
+        assert_eq!(payment["consent"]["fee_quote_id"], quote, "the consent survived the crash");
+        assert_eq!(app.events(&m.uid).await.iter().filter(|(t, _)| t == "checkout.session.completed").count(), 1);
+        // The customer's retry: nothing more is charged.
+        let quote2 = quote.clone();
+        let r = app.request(confirm_request(&s, &quote2, "retry-key", "4242424242424242")).await;
+        r.assert_error(409, "already_confirmed");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
+    }
+
+    async fn a_crash_before_the_processor_reopens_the_session(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let stalling = Arc::new(Stall { inner: app.state.sandbox(), charge_first: false });
+        let router = server::router(server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), stalling));
+        let request = confirm_request(&s, &quote, "k1", "4242424242424242");
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        wait_for_status(&app, sid(&s), "processing").await;
+        task.abort();
+        let _ = task.await;
+        // Meanwhile other confirms are refused, not run twice.
+        app.request(confirm_request(&s, &quote, "k2", "4242424242424242")).await.assert_error(409, "confirm_in_progress");
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 0), "nothing was charged");
+        let attempt: String = sqlx::query("SELECT status FROM confirm_attempts WHERE session_id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(attempt, "abandoned");
+        let r = app.request(confirm_request(&s, &quote, "k3", "4242424242424242")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
+    }
+
+    async fn a_late_finish_after_recovery_changes_nothing(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let slow = Arc::new(Gate { inner: app.state.sandbox(), gate: gate.clone() });
+        let router = server::router(server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), slow));
+        let request = confirm_request(&s, &quote, "slow-key", "4242424242424242");
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        wait_for_charge(&app, sid(&s)).await;
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        gate.notify_one();
+        let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;
+        late.assert_error(409, "already_confirmed");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
+        assert_eq!(app.events(&m.uid).await.iter().filter(|(t, _)| t == "payment.succeeded").count(), 1);
+    }
+
+    async fn two_server_processes_sharing_the_database_make_one_payment(app) {
+        let a = support::ServerProcess::start(&app).await;
+        let b = support::ServerProcess::start(&app).await;
+        let http = reqwest::Client::new();
+        let token: Value = http.post(format!("{}/oauth2/token", a.url)).basic_auth(support::BOOTSTRAP_ID, Some(support::BOOTSTRAP_SECRET))
+            .form(&[("grant_type", "client_credentials")]).send().await.unwrap().json().await.unwrap();
+        let token = token["access_token"].as_str().unwrap().to_owned();
+        let client: Value = http.post(format!("{}/api/clients", b.url)).bearer_auth(&token).json(&json!({"name": "Two"})).send().await.unwrap().json().await.unwrap();
+        let account: Value = http.post(format!("{}/api/paymentaccounts", a.url)).bearer_auth(&token)
+            .json(&json!({"client_id": client["id"], "name": "Shared", "currency": "USD"})).send().await.unwrap().json().await.unwrap();
+        let uid = account["uid"].as_str().unwrap();
+        let session: Value = http.post(format!("{}/v1/hosted-sessions", b.url)).bearer_auth(&token).header("x-payment-account-uid", uid)
+            .json(&json!({"amount": 5000, "currency": "USD", "success_url": "https://a.example/s", "cancel_url": "https://a.example/c"}))
+            .send().await.unwrap().json().await.unwrap();
+        let secret = session["client_secret"].as_str().unwrap().to_owned();
+        let id = session["session_id"].as_str().unwrap().to_owned();
+        let quote: Value = http.post(format!("{}/v1/hosted-sessions/{id}/quote-fee", a.url)).bearer_auth(&secret)
+            .json(&json!({"payment_method_type": "card", "card_bin": "424242"})).send().await.unwrap().json().await.unwrap();
+        let quote = quote["fee_quote_id"].as_str().unwrap().to_owned();
+        let calls = (0..50).map(|i| {
+            let base = if i % 2 == 0 { &a.url } else { &b.url };
+            http.post(format!("{base}/v1/hosted-sessions/{id}/confirm")).bearer_auth(&secret).header("idempotency-key", format!("p-{i}"))
+                .json(&json!({"fee_quote_id": quote, "payment_method": card("4242424242424242")})).send()
+        });
+        let answers = futures_util::future::join_all(calls).await;
+        let statuses: Vec<u16> = answers.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+        assert_eq!(payments_and_charges(&app, &id).await, (1, 1));
+        a.stop().await;
+        b.stop().await;
+    }
+}
+
+async fn wait_for_charge(app: &TestApp, session_id: &str) {
+    for _ in 0..500 {
+        let (_, charges) = payments_and_charges(app, session_id).await;
+        if charges > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the processor never charged");
+}
+
+async fn wait_for_status(app: &TestApp, session_id: &str, status: &str) {
+    for _ in 0..500 {
+        let s: String = sqlx::query("SELECT status FROM hosted_sessions WHERE id = $1")
+            .bind(session_id)
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap()
+            .get(0);
+        if s == status {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the session never became {status}");
+}
+
+/// A processor that hangs forever, after (or instead of) charging: a server dying mid-call.
+struct Stall {
+    inner: Arc<server::processor::sandbox::Sandbox>,
+    charge_first: bool,
+}
+
+#[async_trait]
+impl Processor for Stall {
+    fn name(&self) -> &'static str {
+        "stall"
+    }
+    async fn card_funding(&self, bin: &str) -> Funding {
+        self.inner.card_funding(bin).await
+    }
+    async fn tokenize(&self, i: Instrument<'_>) -> Result<Tokenized, ProcessorError> {
+        self.inner.tokenize(i).await
+    }
+    async fn authorize(&self, r: AuthorizeRequest<'_>) -> Result<Charge, ProcessorError> {
+        if self.charge_first {
+            self.inner.authorize(r).await?;
+        }
+        std::future::pending().await
+    }
+    async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError> {
+        self.inner.lookup(reference).await
+    }
+    async fn settlement(&self, r: &str, now: i64) -> Result<Settlement, ProcessorError> {
+        self.inner.settlement(r, now).await
+    }
+}
+
+/// A processor that charges, then waits for the test to let its answer through.
+struct Gate {
+    inner: Arc<server::processor::sandbox::Sandbox>,
+    gate: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl Processor for Gate {
+    fn name(&self) -> &'static str {
+        "gate"
+    }
+    async fn card_funding(&self, bin: &str) -> Funding {
+        self.inner.card_funding(bin).await
+    }
+    async fn tokenize(&self, i: Instrument<'_>) -> Result<Tokenized, ProcessorError> {
+        self.inner.tokenize(i).await
+    }
+    async fn authorize(&self, r: AuthorizeRequest<'_>) -> Result<Charge, ProcessorError> {
+        let charge = self.inner.authorize(r).await?;
+        self.gate.notified().await;
+        Ok(charge)
+    }
+    async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError> {
+        self.inner.lookup(reference).await
+    }
+    async fn settlement(&self, r: &str, now: i64) -> Result<Settlement, ProcessorError> {
+        self.inner.settlement(r, now).await
+    }
+}
