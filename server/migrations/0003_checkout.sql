@@ -159,6 +159,16 @@ CREATE TABLE sandbox_charges (
     charge        TEXT NOT NULL,                -- JSON: outcome and display details
     behaviour     TEXT NOT NULL,                -- JSON: what the test instrument does
     amount        BIGINT NOT NULL,
+    captured      BIGINT NOT NULL DEFAULT 0,
+    refunded      BIGINT NOT NULL DEFAULT 0,
+    voided        BIGINT NOT NULL DEFAULT 0,
     settle_at     BIGINT,                       -- ACH: when it settles or returns
+    created_at    BIGINT NOT NULL
+);
+
+CREATE TABLE sandbox_refunds (
+    reference     TEXT PRIMARY KEY,             -- the caller's idempotency key for the refund
+    processor_ref TEXT NOT NULL,
+    amount        BIGINT NOT NULL,
     created_at    BIGINT NOT NULL
 );

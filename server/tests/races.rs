@@ -164,6 +164,8 @@ db_tests! {
         let _ = task.await;
         // Meanwhile other confirms are refused, not run twice.
         app.request(confirm_request(&s, &quote, "k2", "4242424242424242")).await.assert_error(409, "confirm_in_progress");
+        app.call(Method::PATCH, format!("/v1/hosted-sessions/{}", sid(&s)), Auth::Bearer(&m.key), Some(json!({"amount": 100}))).await
+            .assert_error(409, "confirm_in_progress");
         let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
         assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
         assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 0), "nothing was charged");
@@ -280,6 +282,15 @@ impl Processor for Stall {
     async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError> {
         self.inner.lookup(reference).await
     }
+    async fn capture(&self, r: &str, amount: i64) -> Result<(), ProcessorError> {
+        self.inner.capture(r, amount).await
+    }
+    async fn void(&self, r: &str) -> Result<(), ProcessorError> {
+        self.inner.void(r).await
+    }
+    async fn refund(&self, r: &str, amount: i64, reference: &str) -> Result<(), ProcessorError> {
+        self.inner.refund(r, amount, reference).await
+    }
     async fn settlement(&self, r: &str, now: i64) -> Result<Settlement, ProcessorError> {
         self.inner.settlement(r, now).await
     }
@@ -309,6 +320,15 @@ impl Processor for Gate {
     }
     async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError> {
         self.inner.lookup(reference).await
+    }
+    async fn capture(&self, r: &str, amount: i64) -> Result<(), ProcessorError> {
+        self.inner.capture(r, amount).await
+    }
+    async fn void(&self, r: &str) -> Result<(), ProcessorError> {
+        self.inner.void(r).await
+    }
+    async fn refund(&self, r: &str, amount: i64, reference: &str) -> Result<(), ProcessorError> {
+        self.inner.refund(r, amount, reference).await
     }
     async fn settlement(&self, r: &str, now: i64) -> Result<Settlement, ProcessorError> {
         self.inner.settlement(r, now).await

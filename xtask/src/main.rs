@@ -13,7 +13,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   run    install what is missing, build the element, start govifi-server (SQLite, sandbox)
   test   fmt, clippy, tests on SQLite (and PostgreSQL with GOVIFI_TEST_POSTGRES_URL), the
          element's release build, browser tests in Chromium; ends with a summary
-  dist   install what is missing and build the element into dist/ (release)";
+  dist   install what is missing and build the element into dist/ (release)
+  bench  confirms/s with p50/p99 on SQLite and PostgreSQL beside each database's one-row-insert
+         transaction rate; the element's gzipped size  [--seconds N] [--concurrency N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
         Some("run") => run(),
         Some("test") => test(),
         Some("dist") => dist().map(|_| ()),
+        Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -139,6 +142,28 @@ fn gzipped_len(path: &Path) -> Result<u64> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(&std::fs::read(path)?)?;
     Ok(encoder.finish()?.len() as u64)
+}
+
+/// `cargo xtask bench`: the confirm benchmark (release build) and the element's size.
+fn bench(args: &[String]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["bench", "-p", "server", "--bench", "confirm", "--"]).args(args);
+    if std::env::var_os("GOVIFI_TEST_POSTGRES_URL").is_none() && std::env::var_os("GOVIFI_BENCH_POSTGRES_URL").is_none()
+    {
+        // The local PostgreSQL of this machine kind, when it answers.
+        let local = std::net::TcpStream::connect_timeout(&"127.0.0.1:5432".parse()?, std::time::Duration::from_secs(1));
+        if local.is_ok() {
+            cmd.env("GOVIFI_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+        }
+    }
+    say("confirm benchmark (cargo bench, release build)");
+    run_ok(&mut cmd)?;
+    let size = dist()?;
+    println!(
+        "
+{size}"
+    );
+    Ok(())
 }
 
 /// Sandbox credentials kept between runs, so every `cargo xtask run` can print a working pair.

@@ -179,29 +179,25 @@ pub async fn confirm(
     match run(state, session, account, request, client, &idempotency).await {
         Ok(response) => response,
         Err(err) => {
-            // Answers worth repeating for the same key are stored; conflicts, limits and internal
-            // errors are not, so a retry runs again.
+            // Answers worth repeating for the same key are stored; conflicts, limits, internal
+            // errors and the step-up request are not, so a retry (after the challenge) runs again.
             let status = err.status();
-            let body_response = err.into_response();
-            let keep = matches!(status.as_u16(), 400 | 402 | 410 | 422);
-            if idempotency.is_claimed() {
-                if keep {
-                    let (parts, body) = body_response.into_parts();
-                    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
-                    let stored = async {
-                        let mut conn = state.db().pool().acquire().await?;
-                        idempotency.finish(&mut conn, parts.status, &text).await
-                    };
-                    if let Err(e) = stored.await {
-                        tracing::warn!(error = %e, "could not store an idempotent answer");
-                        idempotency.abandon(state.db()).await;
-                    }
-                    return Response::from_parts(parts, axum::body::Body::from(bytes));
-                }
+            let keep = matches!(status.as_u16(), 400 | 402 | 410 | 422) && err.code() != "authentication_required";
+            let response = err.into_response();
+            if !idempotency.is_keyed() {
+                return response;
+            }
+            if !keep {
+                idempotency.abandon(state.db()).await;
+                return response;
+            }
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            if let Err(e) = idempotency.store_answer(state.db(), parts.status, &String::from_utf8_lossy(&bytes)).await {
+                tracing::warn!(error = %e, "could not store an idempotent answer");
                 idempotency.abandon(state.db()).await;
             }
-            body_response
+            Response::from_parts(parts, axum::body::Body::from(bytes))
         }
     }
 }
@@ -331,9 +327,13 @@ async fn run(
         },
     };
 
-    // The claim: one conditional UPDATE, and the attempt, in one transaction.
+    // The claim: the idempotency key, one conditional UPDATE, and the attempt, in one transaction.
     let attempt_id = new_id("att");
     let mut tx = state.db().begin_write().await?;
+    if let Some(answer) = idempotency.take_in(&mut tx).await? {
+        // Another request with this key got here first.
+        return Ok(answer);
+    }
     if !sessions::claim_for_confirm(&mut tx, &session.id, quote.session_version, &attempt_id, now).await? {
         drop(tx);
         return Err(claim_refusal(state, &session.id, &quote, now).await?);
@@ -523,10 +523,12 @@ pub async fn finish_attempt(
                 return already_finished(state, &session.id, now).await;
             }
             payments::insert(&mut tx, &payment).await?;
-            payments::record_transaction(&mut tx, &payment.id, "authorization", record.total_amount).await?;
+            let mut ledger = vec![("authorization", record.total_amount)];
             if *captured {
-                payments::record_transaction(&mut tx, &payment.id, "capture", record.total_amount).await?;
+                ledger.push(("capture", record.total_amount));
             }
+            payments::record_initial(&mut tx, &payment.id, &ledger).await?;
+            let mut news: Vec<(&str, String)> = Vec::new();
             if let (true, Some(customer_id), false) = (record.save, &customer_id, charge.details.token.is_empty()) {
                 let usage =
                     if session.setup_future_usage == FutureUsage::OffSession { "off_session" } else { "on_session" };
@@ -544,32 +546,29 @@ pub async fn finish_attempt(
                     },
                 )
                 .await?;
-                events::record(
-                    &mut tx,
-                    &session.account_uid,
-                    "payment_method.saved",
-                    &PaymentMethodObject::from(saved),
-                )
-                .await?;
+                news.push(("payment_method.saved", events::data(&PaymentMethodObject::from(saved))));
             }
-            let view = PaymentObject::from(payment.clone());
+            let view = events::data(&PaymentObject::from(payment.clone()));
             if *pending {
-                events::record(&mut tx, &session.account_uid, "payment.processing", &view).await?;
+                news.push(("payment.processing", view));
             } else {
-                events::record(&mut tx, &session.account_uid, "payment.authorized", &view).await?;
+                news.push(("payment.authorized", view.clone()));
                 if *captured {
-                    events::record(&mut tx, &session.account_uid, "payment.captured", &view).await?;
-                    events::record(&mut tx, &session.account_uid, "payment.succeeded", &view).await?;
+                    news.push(("payment.captured", view.clone()));
+                    news.push(("payment.succeeded", view));
                 }
             }
-            let completed = sessions::get_on(&mut tx, &session.id).await?.expect("completed session exists");
-            events::record(
-                &mut tx,
-                &session.account_uid,
-                "checkout.session.completed",
-                &merchant_view(state, &completed, now)?,
-            )
-            .await?;
+            // The session as it now stands (just completed by this transaction).
+            let mut completed = session.clone();
+            completed.status = "completed".into();
+            completed.payment_id = Some(payment.id.clone());
+            completed.fee_amount = Some(record.fee_amount);
+            completed.total_amount = Some(record.total_amount);
+            completed.completed_at = Some(now);
+            completed.updated_at = now;
+            completed.processing_attempt = None;
+            news.push(("checkout.session.completed", events::data(&merchant_view(state, &completed, now)?)));
+            events::record_all(&mut tx, &session.account_uid, &news).await?;
             set_attempt(&mut tx, attempt_id, "succeeded", now).await?;
 
             let secret = account.redirect_secret(&state.config().master_key)?;

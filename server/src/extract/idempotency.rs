@@ -6,6 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use sqlx::AnyConnection;
 
 use crate::error::{ApiError, ErrorType};
@@ -59,68 +61,136 @@ fn canonical(v: &Value) -> String {
     }
 }
 
-/// A request's hold on its idempotency key (or nothing, without the header).
-#[derive(Debug, Clone)]
+/// A request's idempotency key (or nothing, without the header) and whether it holds it.
+#[derive(Debug)]
 pub struct Idempotency {
-    claimed: Option<(String, String)>,
+    key: Option<Held>,
 }
 
-impl Idempotency {
-    /// Claims `key` in `scope`. A finished earlier request is answered again, byte for byte,
-    /// as the `Err` response; another body with the key is 422; a key still in use is 409.
-    pub async fn claim(db: &Db, scope: String, key: Option<String>, fingerprint: &str) -> Result<Self, Response> {
-        let Some(key) = key else { return Ok(Idempotency { claimed: None }) };
-        match idempotency::claim(db, &scope, &key, fingerprint).await {
-            Ok(idempotency::Claim::New) => Ok(Idempotency { claimed: Some((scope, key)) }),
-            Ok(idempotency::Claim::Replay { status, body, request_id }) => {
-                let mut response = (
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-                    [(header::CONTENT_TYPE, "application/json")],
-                    body,
-                )
-                    .into_response();
-                response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-                // The answer names the request that produced it.
-                if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-                    response.headers_mut().insert(REQUEST_ID_HEADER, id);
-                }
-                Err(response)
+#[derive(Debug)]
+struct Held {
+    scope: String,
+    key: String,
+    fingerprint: String,
+    taken: AtomicBool,
+}
+
+/// The answer for a key this request cannot have: its first request's answer again, byte for
+/// byte; 409 while that request runs; 422 when the key was used with another body.
+fn refusal(claim: idempotency::Claim) -> Option<Response> {
+    match claim {
+        idempotency::Claim::New => None,
+        idempotency::Claim::Replay { status, body, request_id } => {
+            let mut response = (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            // The answer names the request that produced it.
+            if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                response.headers_mut().insert(REQUEST_ID_HEADER, id);
             }
-            Ok(idempotency::Claim::Mismatch) => Err(ApiError::new(
+            Some(response)
+        }
+        idempotency::Claim::Mismatch => Some(
+            ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorType::IdempotencyError,
                 "idempotency_key_reused",
                 "This Idempotency-Key was used with a different request",
             )
-            .into_response()),
-            Ok(idempotency::Claim::InProgress) => Err(ApiError::new(
+            .into_response(),
+        ),
+        idempotency::Claim::InProgress => Some(
+            ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorType::IdempotencyError,
                 "idempotency_in_progress",
                 "A request with this Idempotency-Key is still being processed; retry shortly",
             )
-            .into_response()),
+            .into_response(),
+        ),
+    }
+}
+
+impl Idempotency {
+    fn held(scope: String, key: String, fingerprint: &str, taken: bool) -> Self {
+        Idempotency {
+            key: Some(Held { scope, key, fingerprint: fingerprint.to_owned(), taken: AtomicBool::new(taken) }),
+        }
+    }
+
+    /// Takes `key` in `scope` now; the `Err` is the answer when it cannot (see [`refusal`]).
+    pub async fn claim(db: &Db, scope: String, key: Option<String>, fingerprint: &str) -> Result<Self, Response> {
+        let Some(key) = key else { return Ok(Idempotency { key: None }) };
+        match idempotency::claim(db, &scope, &key, fingerprint).await {
+            Ok(claim) => match refusal(claim) {
+                Some(answer) => Err(answer),
+                None => Ok(Self::held(scope, key, fingerprint, true)),
+            },
             Err(e) => Err(ApiError::from(e).into_response()),
         }
     }
 
-    pub fn is_claimed(&self) -> bool {
-        self.claimed.is_some()
+    /// Looks at `key` without taking it (the request takes it later, with [`Self::take_in`],
+    /// inside the transaction that claims the work).
+    pub async fn check(db: &Db, scope: String, key: Option<String>, fingerprint: &str) -> Result<Self, Response> {
+        let Some(key) = key else { return Ok(Idempotency { key: None }) };
+        match idempotency::inspect(db, &scope, &key, fingerprint).await {
+            Ok(claim) => match refusal(claim) {
+                Some(answer) => Err(answer),
+                None => Ok(Self::held(scope, key, fingerprint, false)),
+            },
+            Err(e) => Err(ApiError::from(e).into_response()),
+        }
     }
 
-    /// Stores the answer (call inside the transaction that makes the change it reports).
+    /// Takes the key inside the caller's transaction. `Some(answer)`: another request took it
+    /// meanwhile; give up the transaction and answer that.
+    pub async fn take_in(&self, conn: &mut AnyConnection) -> Result<Option<Response>, sqlx::Error> {
+        let Some(h) = &self.key else { return Ok(None) };
+        if h.taken.load(Ordering::SeqCst) || idempotency::take(conn, &h.scope, &h.key, &h.fingerprint).await? {
+            h.taken.store(true, Ordering::SeqCst);
+            return Ok(None);
+        }
+        let claim = idempotency::inspect_on(conn, &h.scope, &h.key, &h.fingerprint).await?;
+        // A key that vanished again counts as in use: the retry will find it free.
+        Ok(Some(
+            refusal(claim).unwrap_or_else(|| refusal(idempotency::Claim::InProgress).expect("in progress refuses")),
+        ))
+    }
+
+    pub fn is_keyed(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Stores the answer in the transaction that makes the change it reports (the key is held).
     pub async fn finish(&self, conn: &mut AnyConnection, status: StatusCode, body: &str) -> Result<(), sqlx::Error> {
-        if let Some((scope, key)) = &self.claimed {
+        if let Some(h) = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst)) {
             let request_id = crate::telemetry::current_request_id().unwrap_or_default();
-            idempotency::finish(conn, scope, key, status.as_u16(), body, &request_id).await?;
+            idempotency::finish(conn, &h.scope, &h.key, status.as_u16(), body, &request_id).await?;
         }
         Ok(())
     }
 
+    /// Stores an answer given without any change (a refusal worth repeating for this key).
+    pub async fn store_answer(&self, db: &Db, status: StatusCode, body: &str) -> Result<(), sqlx::Error> {
+        let Some(h) = &self.key else { return Ok(()) };
+        let request_id = crate::telemetry::current_request_id().unwrap_or_default();
+        if h.taken.load(Ordering::SeqCst) {
+            let mut conn = db.pool().acquire().await?;
+            idempotency::finish(&mut conn, &h.scope, &h.key, status.as_u16(), body, &request_id).await
+        } else {
+            idempotency::answer_free(db, &h.scope, &h.key, &h.fingerprint, status.as_u16(), body, &request_id).await
+        }
+    }
+
     /// Lets the key be used again (the request ended with nothing worth repeating).
     pub async fn abandon(&self, db: &Db) {
-        if let Some((scope, key)) = &self.claimed
-            && let Err(e) = idempotency::abandon(db, scope, key).await
+        if let Some(h) = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst))
+            && let Err(e) = idempotency::abandon(db, &h.scope, &h.key).await
         {
             tracing::warn!(error = %e, "could not release an idempotency key");
         }

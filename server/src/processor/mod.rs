@@ -115,6 +115,15 @@ pub trait Processor: Send + Sync {
     /// What became of the attempt with this reference, if the processor ever saw it.
     async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError>;
 
+    /// Captures an authorized charge (up to what was authorized), once.
+    async fn capture(&self, processor_ref: &str, amount: i64) -> Result<(), ProcessorError>;
+
+    /// Releases an authorization that was not captured.
+    async fn void(&self, processor_ref: &str) -> Result<(), ProcessorError>;
+
+    /// Refunds part of a captured charge, idempotently by `reference`; never more than is left.
+    async fn refund(&self, processor_ref: &str, amount: i64, reference: &str) -> Result<(), ProcessorError>;
+
     /// Where an ACH debit stands at `now` (unix ms).
     async fn settlement(&self, processor_ref: &str, now: i64) -> Result<Settlement, ProcessorError>;
 }

@@ -229,10 +229,6 @@ impl Processor for Sandbox {
     }
 
     async fn authorize(&self, req: AuthorizeRequest<'_>) -> Result<Charge, ProcessorError> {
-        // An acquirer answers a reference it has seen with what it answered then.
-        if let Some(charge) = self.lookup(req.reference).await? {
-            return Ok(charge);
-        }
         let (behaviour, details) = self.resolve(req.instrument).await?;
         let processor_ref = format!("ch_sbx_{}", random_base62(24));
         let avs = match req.instrument {
@@ -270,9 +266,14 @@ impl Processor for Sandbox {
         let now = now_ms();
         let settle_at =
             matches!(behaviour, Behaviour::AchSettles | Behaviour::AchReturns { .. }).then_some(now + ACH_SETTLE_MS);
-        sqlx::query(
-            "INSERT INTO sandbox_charges (reference, processor_ref, charge, behaviour, amount, settle_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reference) DO NOTHING",
+        // An ACH debit pulls the funds at once (it may come back later).
+        let captured = match &charge.outcome {
+            Outcome::Approved { captured: true, .. } | Outcome::Approved { pending: true, .. } => req.amount,
+            _ => 0,
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO sandbox_charges (reference, processor_ref, charge, behaviour, amount, settle_at, created_at, \
+             captured) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (reference) DO NOTHING",
         )
         .bind(req.reference)
         .bind(&processor_ref)
@@ -281,10 +282,14 @@ impl Processor for Sandbox {
         .bind(req.amount)
         .bind(settle_at)
         .bind(now)
+        .bind(captured)
         .execute(self.db.pool())
         .await
         .map_err(unavailable)?;
-        // Whoever inserted first decided the outcome; everyone gets that one.
+        if inserted.rows_affected() == 1 {
+            return Ok(charge);
+        }
+        // An acquirer answers a reference it has seen with what it answered the first time.
         self.lookup(req.reference).await?.ok_or_else(|| unavailable(anyhow::anyhow!("charge vanished")))
     }
 
@@ -301,6 +306,61 @@ impl Processor for Sandbox {
             }
             None => Ok(None),
         }
+    }
+
+    async fn capture(&self, processor_ref: &str, amount: i64) -> Result<(), ProcessorError> {
+        let done = sqlx::query(
+            "UPDATE sandbox_charges SET captured = $1 WHERE processor_ref = $2 AND captured = 0 AND voided = 0 \
+             AND $1 > 0 AND $1 <= amount AND charge LIKE '%\"result\":\"approved\"%'",
+        )
+        .bind(amount)
+        .bind(processor_ref)
+        .execute(self.db.pool())
+        .await
+        .map_err(unavailable)?;
+        if done.rows_affected() == 1 { Ok(()) } else { Err(ProcessorError::Refused("not capturable")) }
+    }
+
+    async fn void(&self, processor_ref: &str) -> Result<(), ProcessorError> {
+        let done = sqlx::query(
+            "UPDATE sandbox_charges SET voided = 1 WHERE processor_ref = $1 AND captured = 0 AND voided = 0",
+        )
+        .bind(processor_ref)
+        .execute(self.db.pool())
+        .await
+        .map_err(unavailable)?;
+        if done.rows_affected() == 1 { Ok(()) } else { Err(ProcessorError::Refused("not voidable")) }
+    }
+
+    async fn refund(&self, processor_ref: &str, amount: i64, reference: &str) -> Result<(), ProcessorError> {
+        let mut tx = self.db.begin_write().await.map_err(unavailable)?;
+        let new = sqlx::query(
+            "INSERT INTO sandbox_refunds (reference, processor_ref, amount, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(reference)
+        .bind(processor_ref)
+        .bind(amount)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if new.rows_affected() == 0 {
+            return Ok(()); // this refund was made already
+        }
+        let done = sqlx::query(
+            "UPDATE sandbox_charges SET refunded = refunded + $1 WHERE processor_ref = $2 AND $1 > 0 AND refunded + $1 <= captured",
+        )
+        .bind(amount)
+        .bind(processor_ref)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if done.rows_affected() == 0 {
+            return Err(ProcessorError::Refused("refund exceeds what is captured"));
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
     }
 
     async fn settlement(&self, processor_ref: &str, now: i64) -> Result<Settlement, ProcessorError> {

@@ -245,16 +245,14 @@ async fn confirm_session(
     Json(raw): Json<Value>,
 ) -> Response {
     let print = fingerprint("POST", "confirm", &raw);
-    let idempotency = match Idempotency::claim(state.db(), format!("confirm:{}", auth.session.id), key, &print).await {
+    // The key is looked at now and taken inside the claim's transaction (one commit fewer).
+    let idempotency = match Idempotency::check(state.db(), format!("confirm:{}", auth.session.id), key, &print).await {
         Ok(i) => i,
         Err(replay) => return replay,
     };
     let request: ConfirmRequest = match parse_json_value(raw) {
         Ok(r) => r,
-        Err(e) => {
-            idempotency.abandon(state.db()).await;
-            return e.into_response();
-        }
+        Err(e) => return e.into_response(),
     };
     let client = Client {
         ip: peer.map(|p| p.ip().to_string()),

@@ -25,3 +25,32 @@ pub async fn record<T: Serialize>(
         .await?;
     Ok(id)
 }
+
+/// Records several events about one account in one statement (in the order given).
+pub async fn record_all(
+    conn: &mut AnyConnection,
+    account_uid: &str,
+    items: &[(&str, String)],
+) -> Result<(), sqlx::Error> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let rows: Vec<String> = (0..items.len())
+        .map(|i| format!("(${}, ${}, ${}, ${}, ${})", i * 5 + 1, i * 5 + 2, i * 5 + 3, i * 5 + 4, i * 5 + 5))
+        .collect();
+    let sql = format!("INSERT INTO events (id, account_uid, type, data, created_at) VALUES {}", rows.join(", "));
+    let mut q = sqlx::query(&sql);
+    // Ids sort in creation order within the same millisecond (events list by created_at, id).
+    let base = new_id("evt");
+    for (i, (kind, data)) in items.iter().enumerate() {
+        q = q.bind(format!("{base}{i:02}")).bind(account_uid).bind(*kind).bind(data.as_str()).bind(now);
+    }
+    q.execute(conn).await?;
+    Ok(())
+}
+
+/// JSON of a resource, for [`record_all`].
+pub fn data<T: Serialize>(object: &T) -> String {
+    to_json_text(object)
+}

@@ -1,7 +1,8 @@
-//! `Idempotency-Key` records. The first request with a key claims it (a primary-key insert, so
-//! two racing requests cannot both claim it); its answer is stored, and later requests with the
-//! same key and the same body get that answer byte for byte.
+//! `Idempotency-Key` records. A request takes its key with a primary-key insert (so two racing
+//! requests cannot both take it); its answer is stored, and later requests with the same key and
+//! the same body get that answer byte for byte.
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Db, now_ms};
@@ -11,7 +12,7 @@ pub const RETENTION_MS: i64 = 48 * 3600 * 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This request owns the key: do the work, then `finish` (or `abandon`).
+    /// The key is free (or, after a take, this request holds it).
     New,
     /// The key's first request finished with this answer.
     Replay { status: u16, body: String, request_id: Option<String> },
@@ -21,30 +22,9 @@ pub enum Claim {
     Mismatch,
 }
 
-pub async fn claim(db: &Db, scope: &str, key: &str, fingerprint: &str) -> Result<Claim, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at) VALUES ($1, $2, $3, 'in_progress', $4) \
-         ON CONFLICT (scope, key) DO NOTHING",
-    )
-    .bind(scope)
-    .bind(key)
-    .bind(fingerprint)
-    .bind(now_ms())
-    .execute(db.pool())
-    .await?;
-    if inserted.rows_affected() == 1 {
-        return Ok(Claim::New);
-    }
-    let Some(row) =
-        sqlx::query("SELECT fingerprint, state, status_code, body FROM idempotency_keys WHERE scope = $1 AND key = $2")
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(db.pool())
-            .await?
-    else {
-        // Abandoned between our insert and select: the caller may simply retry.
-        return Ok(Claim::InProgress);
-    };
+const SELECT: &str = "SELECT fingerprint, state, status_code, body FROM idempotency_keys WHERE scope = $1 AND key = $2";
+
+fn read_claim(row: &AnyRow, fingerprint: &str) -> Result<Claim, sqlx::Error> {
     let stored: String = row.try_get(0)?;
     if stored != fingerprint {
         return Ok(Claim::Mismatch);
@@ -63,8 +43,58 @@ pub async fn claim(db: &Db, scope: &str, key: &str, fingerprint: &str) -> Result
     Ok(Claim::Replay { status: status as u16, body, request_id })
 }
 
-/// Records the answer of the request that owns the key (inside the caller's transaction when
-/// the answer must be written with the change it reports).
+/// What a key says now, without taking it (`New` when it is free).
+pub async fn inspect(db: &Db, scope: &str, key: &str, fingerprint: &str) -> Result<Claim, sqlx::Error> {
+    match sqlx::query(SELECT).bind(scope).bind(key).fetch_optional(db.pool()).await? {
+        Some(row) => read_claim(&row, fingerprint),
+        None => Ok(Claim::New),
+    }
+}
+
+/// What a key says, read on the caller's connection (after a failed take: it exists, or was
+/// released a moment ago, which a retry sorts out).
+pub async fn inspect_on(
+    conn: &mut AnyConnection,
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Claim, sqlx::Error> {
+    match sqlx::query(SELECT).bind(scope).bind(key).fetch_optional(conn).await? {
+        Some(row) => read_claim(&row, fingerprint),
+        None => Ok(Claim::InProgress),
+    }
+}
+
+/// Takes a free key (inside the caller's transaction, when given one); false if it is taken.
+pub async fn take(conn: &mut AnyConnection, scope: &str, key: &str, fingerprint: &str) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at) VALUES ($1, $2, $3, 'in_progress', $4) \
+         ON CONFLICT (scope, key) DO NOTHING",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(fingerprint)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Takes the key now, or says why not.
+pub async fn claim(db: &Db, scope: &str, key: &str, fingerprint: &str) -> Result<Claim, sqlx::Error> {
+    let mut conn = db.pool().acquire().await?;
+    if take(&mut conn, scope, key, fingerprint).await? {
+        return Ok(Claim::New);
+    }
+    match sqlx::query(SELECT).bind(scope).bind(key).fetch_optional(&mut *conn).await? {
+        Some(row) => read_claim(&row, fingerprint),
+        // Released between our insert and select: the caller may simply retry.
+        None => Ok(Claim::InProgress),
+    }
+}
+
+/// Records the answer of the request that holds the key (inside the transaction that makes the
+/// change it reports, where there is one).
 pub async fn finish(
     conn: &mut AnyConnection,
     scope: &str,
@@ -85,6 +115,31 @@ pub async fn finish(
     Ok(())
 }
 
+/// Stores the answer of a request that was refused before it took its key.
+pub async fn answer_free(
+    db: &Db,
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+    status: u16,
+    body: &str,
+    request_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, state, status_code, body, created_at) \
+         VALUES ($1, $2, $3, 'done', $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(fingerprint)
+    .bind(status as i64)
+    .bind(format!("{request_id}\n{body}"))
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
 /// Releases a key whose request ended without an answer worth repeating (a conflict, a rate
 /// limit, an internal error): a retry with it runs again.
 pub async fn abandon(db: &Db, scope: &str, key: &str) -> Result<(), sqlx::Error> {
@@ -96,7 +151,7 @@ pub async fn abandon(db: &Db, scope: &str, key: &str) -> Result<(), sqlx::Error>
     Ok(())
 }
 
-/// Forgets keys past their retention, and releases claims left `in_progress` by a crash.
+/// Forgets keys past their retention, and releases keys left `in_progress` by a crash.
 pub async fn purge(db: &Db, now: i64, stale_in_progress_ms: i64) -> Result<u64, sqlx::Error> {
     let old = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(now - RETENTION_MS)

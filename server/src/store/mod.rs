@@ -20,6 +20,7 @@ pub mod sessions;
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -63,6 +64,35 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite: write transactions queue here, in this process, rather than in SQLite's busy
+    /// handler (which sleeps in growing steps and turns contention into long tails).
+    write_queue: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction (on SQLite, holding this process's place in the write queue).
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -101,7 +131,8 @@ impl Db {
             .connect_with(options)
             .await
             .with_context(|| format!("connecting to the {} database", backend.name()))?;
-        Ok(Db { pool, backend })
+        let write_queue = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Db { pool, backend, write_queue })
     }
 
     /// Applies pending migrations (safe to call from several processes at once on PostgreSQL:
@@ -130,11 +161,16 @@ impl Db {
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can fail with
     /// "database is locked" when another writer commits in between, and the busy timeout does
     /// not help there.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let turn = match &self.write_queue {
+            Some(queue) => Some(queue.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _turn: turn })
     }
 
     /// True when the database answers a trivial query.

@@ -208,6 +208,33 @@ pub async fn record_transaction(
     Ok(())
 }
 
+/// The first ledger entries of a new payment, in one statement (positions 1, 2, …).
+pub async fn record_initial(
+    conn: &mut AnyConnection,
+    payment_id: &str,
+    entries: &[(&str, i64)],
+) -> Result<(), sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let rows: Vec<String> = (0..entries.len())
+        .map(|i| {
+            format!("(${}, ${}, ${}, ${}, ${}, ${})", i * 6 + 1, i * 6 + 2, i * 6 + 3, i * 6 + 4, i * 6 + 5, i * 6 + 6)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO payment_transactions (id, payment_id, type, amount, created_at, position) VALUES {}",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for (i, (kind, amount)) in entries.iter().enumerate() {
+        q = q.bind(new_id("txn")).bind(payment_id).bind(*kind).bind(*amount).bind(now).bind(i as i64 + 1);
+    }
+    q.execute(conn).await?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Transaction {
     pub id: String,
