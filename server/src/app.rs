@@ -141,6 +141,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(routes::ops::router())
         .merge(routes::sessions::router())
         .merge(routes::browser::router(state.clone()))
+        .merge(routes::wallets::router(state.clone()))
         .merge(routes::payments::router())
         .merge(routes::events::router())
         .merge(routes::outbox::router())

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod idempotency;
 mod json;
 pub mod session;
+pub mod wallet;
 
 pub use json::{BODY_LIMIT, Json, from_value as parse_json_value, parse as parse_json};
 

@@ -38,26 +38,41 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .layer(cors(state))
 }
 
-/// CORS for the platform's origin and the session's account's allowed origins only. (Requests
-/// from other origins are also refused outright by the credential check: 403.)
-fn cors(state: AppState) -> CorsLayer {
+/// CORS for the platform's origin and the allowed origins of the account behind the session in
+/// the path (hosted or wallet). Requests from other origins are also refused outright by the
+/// credential check (403), so this only decides what browsers may read.
+pub fn cors(state: AppState) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::async_predicate(move |origin: HeaderValue, parts: &axum::http::request::Parts| {
             let state = state.clone();
-            let session_id = parts.uri.path().split('/').nth(3).map(str::to_owned);
+            let mut segments = parts.uri.path().split('/').skip(2);
+            let (kind, id) = (segments.next().map(str::to_owned), segments.next().map(str::to_owned));
             async move {
-                let (Ok(origin), Some(id)) = (origin.to_str(), session_id) else { return false };
-                if !has_shape(&id, "cs") {
-                    return false;
-                }
-                let Ok(Some(session)) = sessions::get(state.db(), &id).await else { return false };
-                match accounts::get(state.db(), &session.account_uid).await {
+                let (Ok(origin), Some(kind), Some(id)) = (origin.to_str(), kind, id) else { return false };
+                let account_uid = match kind.as_str() {
+                    "hosted-sessions" if has_shape(&id, "cs") => {
+                        sessions::get(state.db(), &id).await.ok().flatten().map(|s| s.account_uid)
+                    }
+                    "wallet-sessions" if has_shape(&id, "ws") => {
+                        use sqlx::Row;
+                        sqlx::query("SELECT account_uid FROM wallet_sessions WHERE id = $1")
+                            .bind(&id)
+                            .fetch_optional(state.db().pool())
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|r| r.try_get::<String, _>(0).ok())
+                    }
+                    _ => None,
+                };
+                let Some(uid) = account_uid else { return false };
+                match accounts::get(state.db(), &uid).await {
                     Ok(Some(account)) => origin_allowed(&state, &account, origin),
                     _ => false,
                 }
             }
         }))
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key")])
         .expose_headers([
             HeaderName::from_static("x-request-id"),

@@ -383,10 +383,23 @@ async fn save_method(
     Json(body): Json<SaveMethod>,
 ) -> ApiResult<(StatusCode, Json<PaymentMethodObject>)> {
     let customer = find(&state, &auth.account.uid, &id).await?;
+    let saved = save_payment_method(&state, &auth.account, &customer.id, &body.payment_method, body.usage).await?;
+    Ok((StatusCode::CREATED, Json(saved)))
+}
+
+/// Tokenizes an instrument with the account's processor and saves it for the customer, with its
+/// `payment_method.saved` event (shared by the platform API and wallet sessions).
+pub async fn save_payment_method(
+    state: &AppState,
+    account: &crate::store::accounts::Account,
+    customer_id: &str,
+    method: &PaymentMethodInput,
+    usage: Usage,
+) -> ApiResult<PaymentMethodObject> {
     let master = &state.config().master_key;
-    let processor = state.processor(&auth.account);
+    let processor = state.processor(account);
     let now = crate::domain::time::Timestamp::now().year_month();
-    let (kind, tokenized, print) = match &body.payment_method {
+    let (kind, tokenized, print) = match method {
         PaymentMethodInput::Card { card, .. } => {
             // Saving is not a charge: the CVC is optional here.
             let card = card.check(now, false)?;
@@ -414,19 +427,36 @@ async fn save_method(
         &mut tx,
         master,
         NewSavedMethod {
-            account_uid: &auth.account.uid,
-            customer_id: &customer.id,
+            account_uid: &account.uid,
+            customer_id,
             kind,
             tokenized: &tokenized,
-            usage: body.usage.as_str(),
+            usage: usage.as_str(),
             fingerprint: print,
         },
     )
     .await?;
     let object = PaymentMethodObject::from(saved);
-    events::record(&mut tx, &auth.account.uid, "payment_method.saved", &object).await?;
+    events::record(&mut tx, &account.uid, "payment_method.saved", &object).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(object)))
+    Ok(object)
+}
+
+/// Detaches a customer's saved method, with its `payment_method.removed` event.
+pub async fn remove_payment_method(state: &AppState, account_uid: &str, customer_id: &str, pm: &str) -> ApiResult<()> {
+    let method = if ids::has_shape(pm, "pm") {
+        payment_methods::get(state.db(), account_uid, customer_id, pm).await?
+    } else {
+        None
+    };
+    let method = method.ok_or_else(|| ApiError::not_found("payment method"))?;
+    let mut tx = state.db().begin_write().await?;
+    if !payment_methods::remove(&mut tx, customer_id, &method.id).await? {
+        return Err(ApiError::not_found("payment method"));
+    }
+    events::record(&mut tx, account_uid, "payment_method.removed", &PaymentMethodObject::from(method)).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Lists a customer's saved methods (brand, last 4, expiry; never more).
@@ -474,17 +504,6 @@ async fn remove_method(
     Path((id, pm)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let customer = find(&state, &auth.account.uid, &id).await?;
-    let method = if ids::has_shape(&pm, "pm") {
-        payment_methods::get(state.db(), &auth.account.uid, &customer.id, &pm).await?
-    } else {
-        None
-    };
-    let method = method.ok_or_else(|| ApiError::not_found("payment method"))?;
-    let mut tx = state.db().begin_write().await?;
-    if !payment_methods::remove(&mut tx, &customer.id, &method.id).await? {
-        return Err(ApiError::not_found("payment method"));
-    }
-    events::record(&mut tx, &auth.account.uid, "payment_method.removed", &PaymentMethodObject::from(method)).await?;
-    tx.commit().await?;
+    remove_payment_method(&state, &auth.account.uid, &customer.id, &pm).await?;
     Ok(StatusCode::NO_CONTENT)
 }

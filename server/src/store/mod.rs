@@ -58,6 +58,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (2, "identity", include_str!("../../migrations/0002_identity.sql")),
     (3, "checkout", include_str!("../../migrations/0003_checkout.sql")),
+    (4, "wallets", include_str!("../../migrations/0004_wallets.sql")),
 ];
 
 #[derive(Clone)]

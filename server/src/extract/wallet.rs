@@ -1,0 +1,96 @@
+//! The wallet credential (`ws_<id>_secret_<random>`): a customer managing their saved methods,
+//! for its own wallet session only, from allowed origins, until it expires.
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::header;
+use axum::http::request::Parts;
+use sqlx::Row;
+
+use super::auth::{Kind, bearer};
+use super::session::origin_allowed;
+use crate::app::AppState;
+use crate::auth::secrets::verify_secret;
+use crate::domain::ids::has_shape;
+use crate::error::{ApiError, ErrorType};
+use crate::store::accounts::{self, Account};
+use crate::store::now_ms;
+
+#[derive(Debug, Clone)]
+pub struct WalletSession {
+    pub id: String,
+    pub account_uid: String,
+    pub customer_id: String,
+    pub return_url: String,
+    pub locale: String,
+    pub expires_at: i64,
+}
+
+/// A call authenticated by a wallet session's client secret.
+#[derive(Debug, Clone)]
+pub struct WalletAuth {
+    pub wallet: WalletSession,
+    pub account: Account,
+}
+
+impl FromRequestParts<AppState> for WalletAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let credential = match bearer(parts)? {
+            (Kind::Wallet, credential) => credential.to_owned(),
+            _ => return Err(ApiError::unauthenticated("This route takes a wallet session's client_secret")),
+        };
+        let invalid = || ApiError::unauthenticated("The wallet credential is invalid");
+        let (wallet_id, _) = credential.split_once("_secret_").ok_or_else(invalid)?;
+        if !has_shape(wallet_id, "ws") {
+            return Err(invalid());
+        }
+        let row = sqlx::query(
+            "SELECT id, account_uid, customer_id, return_url, locale, secret_hash, expires_at FROM wallet_sessions WHERE id = $1",
+        )
+        .bind(wallet_id)
+        .fetch_optional(state.db().pool())
+        .await?
+        .ok_or_else(invalid)?;
+        let secret_hash: String = row.try_get("secret_hash")?;
+        if !verify_secret(&credential, &secret_hash) {
+            return Err(invalid());
+        }
+        let wallet = WalletSession {
+            id: row.try_get("id")?,
+            account_uid: row.try_get("account_uid")?,
+            customer_id: row.try_get("customer_id")?,
+            return_url: row.try_get("return_url")?,
+            locale: row.try_get("locale")?,
+            expires_at: row.try_get("expires_at")?,
+        };
+        let path_id = RawPathParams::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|params| params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()));
+        if path_id.as_deref() != Some(wallet.id.as_str()) {
+            return Err(ApiError::forbidden("session_mismatch", "This credential belongs to another wallet session"));
+        }
+        if wallet.expires_at <= now_ms() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::GONE,
+                ErrorType::InvalidRequestError,
+                "session_expired",
+                "This wallet session has expired",
+            ));
+        }
+        let account = accounts::get(state.db(), &wallet.account_uid)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("wallet {} has no account", wallet.id))?;
+        if let Some(origin) = parts.headers.get(header::ORIGIN)
+            && !origin_allowed(state, &account, origin.to_str().unwrap_or(""))
+        {
+            return Err(ApiError::forbidden("origin_not_allowed", "This site may not use this wallet session"));
+        }
+        if let Err(not_until) = state.limiter().check_key(&wallet.id) {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            return Err(ApiError::rate_limited(wait.as_secs() + 1));
+        }
+        Ok(WalletAuth { wallet, account })
+    }
+}

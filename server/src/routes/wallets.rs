@@ -1,0 +1,254 @@
+//! Wallet sessions (SPEC §7): the merchant makes one for a customer; with its credential the
+//! element (wallet mode) lists, adds and removes that customer's saved methods.
+
+use app::wire::{MerchantView, SavedMethodView};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::customers::{PaymentMethodObject, Usage, remove_payment_method, save_payment_method};
+use super::list::ValueList;
+use crate::app::AppState;
+use crate::auth::secrets::hash_secret;
+use crate::domain::ids::{has_shape, new_id, random_base62};
+use crate::domain::payment_method::PaymentMethodInput;
+use crate::domain::session::{check_locale, check_return_url, mask_email};
+use crate::domain::time::Timestamp;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Json;
+use crate::extract::auth::{CustomersWrite, Merchant};
+use crate::extract::wallet::WalletAuth;
+use crate::store::{customers, now_ms};
+
+pub fn router(state: AppState) -> OpenApiRouter<AppState> {
+    let browser = OpenApiRouter::new()
+        .routes(routes!(wallet_config))
+        .routes(routes!(list_wallet_methods, add_wallet_method))
+        .routes(routes!(remove_wallet_method))
+        .layer(super::browser::cors(state));
+    OpenApiRouter::new().routes(routes!(create_wallet_session)).merge(browser)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWalletSession {
+    customer_id: String,
+    /// Where the customer goes when done.
+    return_url: String,
+    /// 300 to 86400; default 1800.
+    #[serde(default)]
+    expires_in_seconds: Option<i64>,
+    /// en (default) or es.
+    #[serde(default)]
+    locale: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WalletSessionObject {
+    id: String,
+    wallet_session_id: String,
+    object: &'static str,
+    customer_id: String,
+    client_secret: String,
+    return_url: String,
+    locale: String,
+    wallet_url: String,
+    expires_at: Timestamp,
+    created_at: Timestamp,
+}
+
+/// Creates a wallet session for a customer (admin token + account header, or an API key with
+/// `customers.write`).
+#[utoipa::path(
+    post, path = "/v1/wallet-sessions", tag = "wallets",
+    security(("admin_token" = []), ("api_key" = ["customers.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    request_body = CreateWalletSession,
+    responses((status = 201, body = WalletSessionObject), (status = 400), (status = 401), (status = 403))
+)]
+async fn create_wallet_session(
+    auth: Merchant<CustomersWrite>,
+    State(state): State<AppState>,
+    Json(body): Json<CreateWalletSession>,
+) -> ApiResult<(StatusCode, Json<WalletSessionObject>)> {
+    let customer = if has_shape(&body.customer_id, "cus") {
+        customers::get(state.db(), &auth.account.uid, &body.customer_id).await?
+    } else {
+        None
+    };
+    let customer =
+        customer.ok_or_else(|| ApiError::invalid("customer_id", "customer_id names no customer of this account"))?;
+    check_return_url("return_url", &body.return_url, state.config().sandbox)?;
+    let expires_in = body.expires_in_seconds.unwrap_or(1800);
+    if !(300..=86_400).contains(&expires_in) {
+        return Err(ApiError::invalid("expires_in_seconds", "expires_in_seconds must be from 300 to 86400"));
+    }
+    let locale = body.locale.unwrap_or_else(|| "en".into());
+    check_locale(&locale)?;
+    let now = now_ms();
+    let id = new_id("ws");
+    let secret = format!("{id}_secret_{}", random_base62(32));
+    let expires_at = now + expires_in * 1000;
+    sqlx::query(
+        "INSERT INTO wallet_sessions (id, account_uid, customer_id, return_url, locale, secret_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(&auth.account.uid)
+    .bind(&customer.id)
+    .bind(&body.return_url)
+    .bind(&locale)
+    .bind(hash_secret(&secret))
+    .bind(now)
+    .bind(expires_at)
+    .execute(state.db().pool())
+    .await?;
+    let base = &state.config().public_url;
+    Ok((
+        StatusCode::CREATED,
+        Json(WalletSessionObject {
+            wallet_session_id: id.clone(),
+            object: "wallet_session",
+            customer_id: customer.id,
+            wallet_url: format!("{base}/wallet/{id}#ws={secret}"),
+            client_secret: secret,
+            return_url: body.return_url,
+            locale,
+            expires_at: Timestamp(expires_at),
+            created_at: Timestamp(now),
+            id,
+        }),
+    ))
+}
+
+/// What the element shows in wallet mode.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WalletConfig {
+    wallet_session_id: String,
+    merchant: MerchantView,
+    /// Masked (`a***@example.com`).
+    customer_email_hint: Option<String>,
+    locale: String,
+    return_url: String,
+    expires_at: String,
+    /// Methods that can be saved: card and/or ach, as the account enables them.
+    methods: Vec<String>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/wallet-sessions/{id}/config", tag = "wallets",
+    security(("wallet_credential" = [])),
+    responses((status = 200, body = WalletConfig), (status = 401), (status = 403), (status = 410))
+)]
+async fn wallet_config(auth: WalletAuth, State(state): State<AppState>) -> ApiResult<Json<WalletConfig>> {
+    let customer = customers::get(state.db(), &auth.account.uid, &auth.wallet.customer_id).await?;
+    let branding = auth.account.branding.clone();
+    Ok(Json(WalletConfig {
+        wallet_session_id: auth.wallet.id.clone(),
+        merchant: MerchantView {
+            display_name: branding.display_name.or_else(|| Some(auth.account.name.clone())),
+            logo_url: branding.logo_url,
+            primary_color: branding.primary_color,
+        },
+        customer_email_hint: customer.and_then(|c| c.email).as_deref().map(mask_email),
+        locale: auth.wallet.locale.clone(),
+        return_url: auth.wallet.return_url.clone(),
+        expires_at: Timestamp(auth.wallet.expires_at).to_rfc3339(),
+        methods: auth
+            .account
+            .enabled_methods
+            .iter()
+            .map(|m| m.as_str())
+            .filter(|m| *m == "card" || *m == "ach")
+            .map(str::to_owned)
+            .collect(),
+    }))
+}
+
+fn view(m: PaymentMethodObject) -> SavedMethodView {
+    SavedMethodView {
+        id: m.id,
+        kind: m.kind,
+        brand: m.brand,
+        last4: m.last4,
+        exp_month: m.exp_month,
+        exp_year: m.exp_year,
+        bank_name: m.bank_name,
+        account_type: m.account_type,
+    }
+}
+
+/// The customer's saved methods: brand and last 4, never more.
+#[utoipa::path(
+    get, path = "/v1/wallet-sessions/{id}/payment-methods", tag = "wallets",
+    security(("wallet_credential" = [])),
+    responses((status = 200, body = ValueList<SavedMethodView>), (status = 401), (status = 410))
+)]
+async fn list_wallet_methods(
+    auth: WalletAuth,
+    State(state): State<AppState>,
+) -> ApiResult<Json<ValueList<SavedMethodView>>> {
+    let sql = format!(
+        "SELECT {} FROM payment_methods WHERE customer_id = $1 AND account_uid = $2 AND deleted_at IS NULL ORDER BY created_at DESC",
+        crate::store::payment_methods::COLUMNS
+    );
+    let rows =
+        sqlx::query(&sql).bind(&auth.wallet.customer_id).bind(&auth.account.uid).fetch_all(state.db().pool()).await?;
+    let value = rows
+        .iter()
+        .map(crate::store::payment_methods::from_row)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(|m| view(PaymentMethodObject::from(m)))
+        .collect();
+    Ok(Json(ValueList { value }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddWalletMethod {
+    /// card or ach, as in confirm.
+    payment_method: PaymentMethodInput,
+    /// Default on_session.
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+/// Saves a new method to the customer's wallet.
+#[utoipa::path(
+    post, path = "/v1/wallet-sessions/{id}/payment-methods", tag = "wallets",
+    security(("wallet_credential" = [])),
+    request_body = AddWalletMethod,
+    responses((status = 201, body = SavedMethodView), (status = 400), (status = 402), (status = 410))
+)]
+async fn add_wallet_method(
+    auth: WalletAuth,
+    State(state): State<AppState>,
+    Json(body): Json<AddWalletMethod>,
+) -> ApiResult<(StatusCode, Json<SavedMethodView>)> {
+    if !matches!(body.payment_method, PaymentMethodInput::Card { .. } | PaymentMethodInput::Ach { .. }) {
+        return Err(ApiError::invalid("payment_method.type", "a wallet saves card or ach methods"));
+    }
+    let usage = body.usage.unwrap_or(Usage::OnSession);
+    let saved =
+        save_payment_method(&state, &auth.account, &auth.wallet.customer_id, &body.payment_method, usage).await?;
+    Ok((StatusCode::CREATED, Json(view(saved))))
+}
+
+/// Removes a saved method from the customer's wallet.
+#[utoipa::path(
+    delete, path = "/v1/wallet-sessions/{id}/payment-methods/{pm}", tag = "wallets",
+    security(("wallet_credential" = [])),
+    responses((status = 204), (status = 404), (status = 410))
+)]
+async fn remove_wallet_method(
+    auth: WalletAuth,
+    State(state): State<AppState>,
+    Path((_id, pm)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    remove_payment_method(&state, &auth.account.uid, &auth.wallet.customer_id, &pm).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

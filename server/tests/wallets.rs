@@ -1,0 +1,152 @@
+//! Wallet sessions: a customer lists, adds and removes saved methods with a `ws_` credential.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::{Auth, MERCHANT_ORIGIN, PUBLIC_URL, TestApp, card};
+
+async fn wallet(app: &TestApp, key: &str, customer: &str) -> Value {
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/wallet-sessions",
+            Auth::Bearer(key),
+            Some(json!({"customer_id": customer, "return_url": "https://shop.example/account", "locale": "es"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()
+}
+
+/// A wallet call: `/v1/wallet-sessions/{id}/{tail}` with a credential (and an Origin).
+async fn wallet_call(
+    app: &TestApp,
+    id: &str,
+    credential: &str,
+    method: Method,
+    tail: &str,
+    origin: Option<&str>,
+    body: Option<Value>,
+) -> support::TestResponse {
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(format!("/v1/wallet-sessions/{id}/{tail}"))
+        .header("authorization", format!("Bearer {credential}"));
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            axum::body::Body::from(v.to_string())
+        }
+        None => axum::body::Body::empty(),
+    };
+    app.request(req.body(body).unwrap()).await
+}
+
+async fn call(app: &TestApp, w: &Value, method: Method, tail: &str, body: Option<Value>) -> support::TestResponse {
+    wallet_call(
+        app,
+        w["wallet_session_id"].as_str().unwrap(),
+        w["client_secret"].as_str().unwrap(),
+        method,
+        tail,
+        None,
+        body,
+    )
+    .await
+}
+
+db_tests! {
+    async fn a_customer_manages_their_saved_methods(app) {
+        let m = app.merchant().await;
+        let customer = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "wally@example.com"}))).await.json();
+        let cus = customer["id"].as_str().unwrap();
+        let w = wallet(&app, &m.key, cus).await;
+        let id = w["wallet_session_id"].as_str().unwrap();
+        assert!(id.starts_with("ws_"));
+        assert_eq!(w["object"], "wallet_session");
+        let secret = w["client_secret"].as_str().unwrap();
+        assert!(secret.starts_with(&format!("{id}_secret_")));
+        assert_eq!(w["wallet_url"], format!("{PUBLIC_URL}/wallet/{id}#ws={secret}"));
+        assert!(!support::all_stored_text(app.db()).await.contains(secret), "stored hashed");
+
+        let config = call(&app, &w, Method::GET, "config", None).await;
+        assert_eq!(config.status, StatusCode::OK, "{}", config.text());
+        let config = config.json();
+        assert_eq!(config["customer_email_hint"], "w***@example.com");
+        assert_eq!(config["locale"], "es");
+        assert_eq!(config["methods"], json!(["card", "ach"]));
+        assert_eq!(config["merchant"]["display_name"], "City of Example Utilities");
+
+        assert_eq!(call(&app, &w, Method::GET, "payment-methods", None).await.json(), json!({"value": []}));
+        let added = call(&app, &w, Method::POST, "payment-methods", Some(json!({"payment_method": card("4242424242424242")}))).await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.text());
+        let added = added.json();
+        assert_eq!(added["brand"], "visa");
+        assert_eq!(added["last4"], "4242");
+        assert!(added.get("fingerprint").is_none() && added.get("number").is_none(), "brand and last4, never more: {added}");
+        let listed = call(&app, &w, Method::GET, "payment-methods", None).await.json();
+        assert_eq!(listed["value"][0]["id"], added["id"]);
+        // The merchant sees it on the customer.
+        let merchant_view = app.call(Method::GET, format!("/api/customers/{cus}/payment-methods"), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(merchant_view["value"][0]["usage"], "on_session");
+        let pm = added["id"].as_str().unwrap();
+        assert_eq!(call(&app, &w, Method::DELETE, &format!("payment-methods/{pm}"), None).await.status, StatusCode::NO_CONTENT);
+        call(&app, &w, Method::DELETE, &format!("payment-methods/{pm}"), None).await.assert_error(404, "resource_missing");
+        let types: Vec<String> = app.events(&m.uid).await.into_iter().map(|(t, _)| t).collect();
+        assert!(types.contains(&"payment_method.saved".to_owned()) && types.contains(&"payment_method.removed".to_owned()));
+        call(&app, &w, Method::POST, "payment-methods", Some(json!({"payment_method": card("4242424242424241")}))).await.assert_error(402, "incorrect_number");
+        call(&app, &w, Method::POST, "payment-methods", Some(json!({"payment_method": {"type": "apple_pay", "apple_pay": {"token": "tok_applepay_visa"}}}))).await
+            .assert_error(400, "parameter_invalid");
+    }
+
+    async fn the_wallet_credential_is_checked(app) {
+        let m = app.merchant().await;
+        let a = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "a@example.com"}))).await.json();
+        let b = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "b@example.com"}))).await.json();
+        let wa = wallet(&app, &m.key, a["id"].as_str().unwrap()).await;
+        let wb = wallet(&app, &m.key, b["id"].as_str().unwrap()).await;
+        // B's method is not A's to remove.
+        let pm_b = app.call(Method::POST, format!("/api/customers/{}/payment-methods", b["id"].as_str().unwrap()), Auth::Bearer(&m.key),
+            Some(json!({"usage": "on_session", "payment_method": card("5555555555554444")}))).await.json();
+        call(&app, &wa, Method::DELETE, &format!("payment-methods/{}", pm_b["id"].as_str().unwrap()), None).await.assert_error(404, "resource_missing");
+        // A's credential on B's wallet path.
+        wallet_call(&app, wb["wallet_session_id"].as_str().unwrap(), wa["client_secret"].as_str().unwrap(), Method::GET, "payment-methods", None, None).await
+            .assert_error(403, "session_mismatch");
+        // Other kinds of credential: 401.
+        let session = app.session(&m, json!({})).await;
+        for wrong in [session["client_secret"].as_str().unwrap(), m.key.as_str(), m.token.as_str()] {
+            wallet_call(&app, wa["wallet_session_id"].as_str().unwrap(), wrong, Method::GET, "payment-methods", None, None).await
+                .assert_error(401, "unauthenticated");
+        }
+        // Origins.
+        let ok = wallet_call(&app, wa["wallet_session_id"].as_str().unwrap(), wa["client_secret"].as_str().unwrap(), Method::GET, "config", Some(MERCHANT_ORIGIN), None).await;
+        assert_eq!(ok.status, StatusCode::OK);
+        assert_eq!(ok.header("access-control-allow-origin"), Some(MERCHANT_ORIGIN));
+        wallet_call(&app, wa["wallet_session_id"].as_str().unwrap(), wa["client_secret"].as_str().unwrap(), Method::GET, "config", Some("https://evil.example"), None).await
+            .assert_error(403, "origin_not_allowed");
+        // Expiry.
+        sqlx::query("UPDATE wallet_sessions SET expires_at = $1").bind(server::store::now_ms() - 1).execute(app.db().pool()).await.unwrap();
+        call(&app, &wa, Method::GET, "payment-methods", None).await.assert_error(410, "session_expired");
+    }
+
+    async fn creating_a_wallet_session_is_checked(app) {
+        let m = app.merchant().await;
+        let post = |body: Value| app.call(Method::POST, "/v1/wallet-sessions", Auth::Bearer(&m.key), Some(body));
+        assert_eq!(post(json!({"customer_id": "cus_nobody", "return_url": "https://a.example"})).await.assert_error(400, "parameter_invalid")["param"], "customer_id");
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({}))).await.json();
+        let id = cus["id"].as_str().unwrap();
+        assert_eq!(post(json!({"customer_id": id, "return_url": "nope"})).await.assert_error(400, "parameter_invalid")["param"], "return_url");
+        assert_eq!(post(json!({"customer_id": id, "return_url": "https://a.example", "expires_in_seconds": 10})).await.assert_error(400, "parameter_invalid")["param"], "expires_in_seconds");
+        assert_eq!(post(json!({"customer_id": id})).await.assert_error(400, "parameter_missing")["param"], "return_url");
+        let reader = app.api_key(&m.token, &m.uid, &["customers.read"]).await;
+        app.call(Method::POST, "/v1/wallet-sessions", Auth::Bearer(&reader), Some(json!({"customer_id": id, "return_url": "https://a.example"}))).await
+            .assert_error(403, "insufficient_scope");
+        let other = app.merchant().await;
+        app.call(Method::POST, "/v1/wallet-sessions", Auth::Bearer(&other.key), Some(json!({"customer_id": id, "return_url": "https://a.example"}))).await
+            .assert_error(400, "parameter_invalid");
+    }
+}
