@@ -2,6 +2,8 @@
 //! The Leptos components live behind the `ui` feature so the server does not compile them.
 
 pub mod card;
+pub mod color;
+pub mod i18n;
 pub mod launch;
 pub mod money;
 pub mod wire;

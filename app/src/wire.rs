@@ -158,3 +158,79 @@ pub struct ErrorObject {
     #[serde(default)]
     pub request_id: Option<String>,
 }
+
+/// `POST confirm`, as the element sends it (the server's parser checks it: one shape, two sides).
+#[derive(Clone, PartialEq, Serialize)]
+pub struct ConfirmBody {
+    pub fee_quote_id: String,
+    pub payment_method: PaymentMethodBody,
+    pub save_payment_method: bool,
+}
+
+#[derive(Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PaymentMethodBody {
+    Card { card: CardBody, billing: BillingBody },
+    Ach { ach: AchBody },
+    ApplePay { apple_pay: TokenBody },
+    Saved { saved: SavedBody },
+}
+
+#[derive(Clone, PartialEq, Serialize)]
+pub struct CardBody {
+    pub number: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+    pub cvc: String,
+}
+
+#[derive(Clone, Default, PartialEq, Serialize)]
+pub struct BillingBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cardholder_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_line1: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Serialize)]
+pub struct AchBody {
+    pub routing_number: String,
+    pub account_number: String,
+    pub account_type: String,
+    pub account_holder_name: String,
+}
+
+#[derive(Clone, PartialEq, Serialize)]
+pub struct TokenBody {
+    pub token: String,
+}
+
+#[derive(Clone, PartialEq, Serialize)]
+pub struct SavedBody {
+    pub payment_method_id: String,
+}
+
+/// `POST /v1/wallet-sessions/{id}/payment-methods`
+#[derive(Clone, PartialEq, Serialize)]
+pub struct WalletAddBody {
+    pub payment_method: PaymentMethodBody,
+}
+
+/// `GET /v1/wallet-sessions/{id}/config`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WalletConfig {
+    pub wallet_session_id: String,
+    pub merchant: MerchantView,
+    pub customer_email_hint: Option<String>,
+    pub locale: String,
+    pub return_url: String,
+    pub expires_at: String,
+    pub methods: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ValueList<T> {
+    pub value: Vec<T>,
+}

@@ -1,16 +1,21 @@
 //! Defines `<govifi-payment>`: a custom element whose checkout (Leptos) renders inside an open
 //! shadow root, so the merchant's CSS cannot break it while tests and assistive tools still reach it.
+//!
+//! Attributes: `session-id` + `client-secret` (a `cs_` or `ws_` credential). Without them the
+//! credential comes from `#cs=`/`#ws=` in the address (removed at once), or, on the embed page
+//! (`data-parent-origins`), from a `postMessage` by an allowed parent frame.
 
 use app::launch::{credential_from_fragment, session_id_of_credential};
-use app::ui::{Checkout, Launch};
+use app::ui::{Env, Govifi, Launch, js};
 use leptos::prelude::*;
+use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{HtmlElement, ShadowRootInit, ShadowRootMode};
+use web_sys::{HtmlElement, MessageEvent, ShadowRootInit, ShadowRootMode};
 
 const ELEMENT_CSS: &str = include_str!("../../style/element.css");
 
-// Leptos has no custom-element helper; this is the whole of the JavaScript we write by hand.
+// Leptos has no custom-element helper; this is the JavaScript that defines the element.
 #[wasm_bindgen(inline_js = r#"
 export function define(mount) {
   if (customElements.get("govifi-payment")) return;
@@ -48,14 +53,68 @@ fn mount_element(host: HtmlElement) {
     if shadow.append_child(&container).is_err() {
         return;
     }
-    leptos::mount::mount_to(container.unchecked_into(), move || view! { <Checkout launch=launch.clone() /> }).forget();
+    let container: HtmlElement = container.unchecked_into();
+    let env = Env {
+        host: SendWrapper::new(host.clone()),
+        api_base: js::api_base(),
+        parent_origins: launch.parent_origins.clone(),
+    };
+    if launch.client_secret.is_none() && !launch.parent_origins.is_empty() {
+        wait_for_parent(container, launch, env);
+    } else {
+        render(container, launch, env);
+    }
 }
 
-/// The credential from the element's attributes, else from `#cs=` in the address, which is then
-/// removed at once so it does not linger in history, bookmarks, screenshots or shared links.
+fn render(container: HtmlElement, launch: Launch, env: Env) {
+    leptos::mount::mount_to(container, move || view! { <Govifi launch=launch.clone() env=env.clone() /> }).forget();
+}
+
+/// The embed page: the credential arrives from the framing page, which must be one of the
+/// account's allowed origins. The element says it is ready, to each of them.
+fn wait_for_parent(container: HtmlElement, launch: Launch, env: Env) {
+    let allowed = launch.parent_origins.clone();
+    let announce_to = allowed.clone();
+    let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if !allowed.iter().any(|o| *o == event.origin()) {
+            return;
+        }
+        let data = event.data();
+        let get = |k: &str| js_sys::Reflect::get(&data, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
+        if get("type").as_deref() != Some("govifi:credential") {
+            return;
+        }
+        let Some(secret) = get("client_secret").filter(|s| session_id_of_credential(s).is_some()) else { return };
+        let mut launch = launch.clone();
+        launch.session_id = session_id_of_credential(&secret).map(str::to_owned);
+        launch.client_secret = Some(secret);
+        // Events go back only to the frame that sent the credential.
+        launch.parent_origins = vec![event.origin()];
+        let env = Env { parent_origins: launch.parent_origins.clone(), ..env.clone() };
+        if container.child_element_count() == 0 {
+            render(container.clone(), launch, env);
+        }
+    });
+    if let Some(window) = web_sys::window() {
+        let _ = window.add_event_listener_with_callback("message", handler.as_ref().unchecked_ref());
+    }
+    handler.forget();
+    for origin in &announce_to {
+        js::post_to_parent(origin, &js::object(&[("type", "govifi-embed-ready")]));
+    }
+}
+
+/// The credential from the element's attributes, else from `#cs=`/`#ws=` in the address, which
+/// is then removed at once so it does not linger in history, bookmarks, screenshots or links.
 fn read_launch(host: &HtmlElement) -> Launch {
     let attribute = |name: &str| host.get_attribute(name).filter(|v| !v.trim().is_empty());
-    let mut launch = Launch { session_id: attribute("session-id"), client_secret: attribute("client-secret") };
+    let mut launch = Launch {
+        session_id: attribute("session-id").or_else(|| attribute("wallet-session-id")),
+        client_secret: attribute("client-secret"),
+        parent_origins: attribute("data-parent-origins")
+            .map(|v| v.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
+    };
     let Some(window) = web_sys::window() else {
         return launch;
     };
@@ -71,6 +130,9 @@ fn read_launch(host: &HtmlElement) -> Launch {
             launch.session_id = session_id_of_credential(&credential).map(str::to_owned);
             launch.client_secret = Some(credential);
         }
+    }
+    if launch.session_id.is_none() {
+        launch.session_id = launch.client_secret.as_deref().and_then(session_id_of_credential).map(str::to_owned);
     }
     launch
 }

@@ -162,6 +162,11 @@ impl Idempotency {
         ))
     }
 
+    /// No key at all (a request without the header).
+    pub fn none() -> Self {
+        Idempotency { key: None }
+    }
+
     pub fn is_keyed(&self) -> bool {
         self.key.is_some()
     }

@@ -113,7 +113,9 @@ async fn create_session(
             Err(replay) => return replay,
         };
     match create(&state, &auth.account, raw, &idempotency).await {
-        Ok(response) => response,
+        Ok((_, text)) => {
+            (StatusCode::CREATED, [(axum::http::header::CONTENT_TYPE, "application/json")], text).into_response()
+        }
         Err(e) => {
             idempotency.abandon(state.db()).await;
             e.into_response()
@@ -121,12 +123,14 @@ async fn create_session(
     }
 }
 
-async fn create(
+/// Creates a session for `account` from a request body; the object and its JSON text (what the
+/// API answers). Also used by the sandbox demo, which plays a merchant's back end.
+pub async fn create(
     state: &AppState,
     account: &accounts::Account,
     raw: Value,
     idempotency: &Idempotency,
-) -> ApiResult<Response> {
+) -> ApiResult<(SessionObject, String)> {
     let body: CreateSession = parse_json_value(raw)?;
     let sandbox = state.config().sandbox;
     if body.currency != account.currency {
@@ -263,7 +267,7 @@ async fn create(
     sessions::insert(&mut tx, &session).await?;
     idempotency.finish(&mut tx, StatusCode::CREATED, &text).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, [(axum::http::header::CONTENT_TYPE, "application/json")], text).into_response())
+    Ok((view, text))
 }
 
 /// Lists the account's sessions (OData: id, status, amount, currency, customer_id, reference,

@@ -1,0 +1,78 @@
+//! The little JavaScript the checkout needs that web-sys does not cover: where the element was
+//! loaded from, Apple Pay, DOM events out of the shadow root, and messages to a parent frame.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(inline_js = r#"
+export function apiBase() {
+  // This module is served by the Govifi server: its origin is the API's.
+  return new URL(import.meta.url).origin;
+}
+export function applePayAvailable() {
+  try { return !!(window.ApplePaySession && window.ApplePaySession.canMakePayments()); } catch (e) { return false; }
+}
+export function applePayToken(label, amount, currency) {
+  return new Promise((resolve, reject) => {
+    const session = new window.ApplePaySession(3, {
+      countryCode: "US", currencyCode: currency,
+      supportedNetworks: ["visa", "masterCard", "amex", "discover"],
+      merchantCapabilities: ["supports3DS"],
+      total: { label, amount },
+    });
+    session.onvalidatemerchant = () => session.completeMerchantValidation({});
+    session.onpaymentauthorized = (event) => {
+      const token = event.payment && event.payment.token;
+      session.completePayment(window.ApplePaySession.STATUS_SUCCESS);
+      resolve(typeof token === "string" ? token : JSON.stringify(token && token.paymentData ? token.paymentData : token));
+    };
+    session.oncancel = () => reject(new Error("cancelled"));
+    session.begin();
+  });
+}
+export function emit(host, name, detail) {
+  host.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
+}
+export function postToParent(origin, message) {
+  if (origin && window.parent && window.parent !== window) window.parent.postMessage(message, origin);
+}
+export function randomKey() {
+  return (window.crypto && window.crypto.randomUUID) ? window.crypto.randomUUID() : String(Date.now()) + Math.random();
+}
+export function nowMs() { return Date.now(); }
+export function parseTime(rfc3339) { return Date.parse(rfc3339); }
+export function goTo(url) { window.location.assign(url); }
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = apiBase)]
+    pub fn api_base() -> String;
+    #[wasm_bindgen(js_name = applePayAvailable)]
+    pub fn apple_pay_available() -> bool;
+    #[wasm_bindgen(js_name = applePayToken, catch)]
+    fn apple_pay_token_promise(label: &str, amount: &str, currency: &str) -> Result<js_sys::Promise, JsValue>;
+    pub fn emit(host: &web_sys::HtmlElement, name: &str, detail: &JsValue);
+    #[wasm_bindgen(js_name = postToParent)]
+    pub fn post_to_parent(origin: &str, message: &JsValue);
+    #[wasm_bindgen(js_name = randomKey)]
+    pub fn random_key() -> String;
+    #[wasm_bindgen(js_name = nowMs)]
+    pub fn now_ms() -> f64;
+    #[wasm_bindgen(js_name = parseTime)]
+    pub fn parse_time(rfc3339: &str) -> f64;
+    #[wasm_bindgen(js_name = goTo)]
+    pub fn go_to(url: &str);
+}
+
+/// Runs the Apple Pay sheet; the payment token, or `None` if the customer cancelled.
+pub async fn apple_pay_token(label: &str, amount: &str, currency: &str) -> Option<String> {
+    let promise = apple_pay_token_promise(label, amount, currency).ok()?;
+    wasm_bindgen_futures::JsFuture::from(promise).await.ok()?.as_string()
+}
+
+/// `{key: value, …}` for event details and messages.
+pub fn object(entries: &[(&str, &str)]) -> JsValue {
+    let obj = js_sys::Object::new();
+    for (k, v) in entries {
+        let _ = js_sys::Reflect::set(&obj, &JsValue::from_str(k), &JsValue::from_str(v));
+    }
+    obj.into()
+}

@@ -1,0 +1,184 @@
+// The hosted checkout page: paying, declines, checks before any request, ACH, ended sessions,
+// Spanish, and paying with the keyboard alone.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { launchBrowser, startMerchantSite, startServer } from "../support/harness.mjs";
+import { api, fillCard, inElement, merchant, session } from "../support/govifi.mjs";
+
+let server, site, browser, m;
+
+before(async () => {
+  server = await startServer();
+  site = await startMerchantSite(() => `<!doctype html><html lang="en"><head><title>Receipt</title></head><body><h1>Thanks</h1></body></html>`);
+  m = await merchant(server);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.stop();
+  await server?.stop();
+});
+
+const receiptSession = (fields = {}) =>
+  session(server, m, { success_url: `${site.url}/receipt?session_id={CHECKOUT_SESSION_ID}`, ...fields });
+
+test("pays 4242 on the hosted page: fee and total first, then the signed success URL", async () => {
+  const s = await receiptSession({ required_avs_fields: ["zip"] });
+  const page = await browser.newPage();
+  await page.goto(s.hosted_url);
+  await inElement(page, "#gv-number").waitFor();
+  assert.ok(!page.url().includes("#"), "the credential left the address bar");
+  const pay = inElement(page, "button.pay");
+  assert.ok(await pay.isDisabled(), "no paying before the fee is known");
+  await fillCard(page, "4242 4242 4242 4242");
+  await inElement(page, ".total-amount").waitFor();
+  assert.equal(await inElement(page, ".fee-amount").textContent(), "$4.20");
+  assert.equal(await inElement(page, ".total-amount").textContent(), "$146.47");
+  assert.match(await inElement(page, ".disclosure").textContent(), /convenience fee of \$4\.20/);
+  assert.equal((await pay.textContent()).trim(), "Pay $146.47");
+  assert.ok(await pay.isEnabled());
+  await pay.click();
+  await page.waitForURL(new RegExp(`^${site.url}/receipt`), { timeout: 15000 });
+  const landed = page.url();
+  assert.ok(landed.includes(`session_id=${s.session_id}`) && landed.includes("govifi_sig="), landed);
+  assert.ok(!landed.includes("_secret_"), "the credential never rides along");
+  const verdict = await api(server, "POST", "/v1/hosted-sessions/verify-redirect", { token: m.token, account: m.uid, body: { url: landed } });
+  assert.deepEqual(verdict.body, { valid: true });
+  await page.close();
+});
+
+test("a decline shows its reason and the customer pays with another card", async () => {
+  const s = await receiptSession();
+  const page = await browser.newPage();
+  await page.goto(s.hosted_url);
+  await fillCard(page, "4000 0000 0000 0002");
+  await inElement(page, ".total-amount").waitFor();
+  await inElement(page, "button.pay").click();
+  const alert = inElement(page, ".form-message");
+  await page.waitForFunction(() => document.querySelector("govifi-payment").shadowRoot.querySelector(".form-message").textContent.includes("declined"));
+  assert.match(await alert.textContent(), /Your payment was declined/);
+  await inElement(page, "#gv-number").fill("4000 0000 0000 9995");
+  await page.waitForFunction(() => !document.querySelector("govifi-payment").shadowRoot.querySelector("button.pay").disabled);
+  await inElement(page, "button.pay").click();
+  await page.waitForFunction(() => document.querySelector("govifi-payment").shadowRoot.querySelector(".form-message").textContent.includes("insufficient"));
+  assert.match(await alert.textContent(), /insufficient funds/);
+  await inElement(page, "#gv-number").fill("4242 4242 4242 4242");
+  await page.waitForFunction(() => !document.querySelector("govifi-payment").shadowRoot.querySelector("button.pay").disabled);
+  await inElement(page, "button.pay").click();
+  await page.waitForURL(new RegExp(`^${site.url}/receipt`), { timeout: 15000 });
+  await page.close();
+});
+
+test("a Luhn-invalid number is refused before any request", async () => {
+  const s = await receiptSession();
+  const page = await browser.newPage();
+  const confirms = [];
+  page.on("request", (r) => r.url().endsWith("/confirm") && confirms.push(r.url()));
+  await page.goto(s.hosted_url);
+  await fillCard(page, "4242 4242 4242 4241");
+  await inElement(page, ".total-amount").waitFor();
+  await inElement(page, "button.pay").click();
+  const number = inElement(page, "#gv-number");
+  await page.waitForFunction(() => document.querySelector("govifi-payment").shadowRoot.querySelector("#gv-number").getAttribute("aria-invalid") === "true");
+  assert.equal(await number.getAttribute("aria-describedby"), "gv-number-error");
+  assert.match(await inElement(page, "#gv-number-error").textContent(), /valid card number/);
+  const focused = await page.evaluate(() => document.querySelector("govifi-payment").shadowRoot.activeElement?.id);
+  assert.equal(focused, "gv-number", "focus moves to the first error");
+  assert.deepEqual(confirms, [], "no confirm was sent");
+  await page.close();
+});
+
+test("a bank account (ACH) payment ends processing", async () => {
+  const s = await receiptSession();
+  const page = await browser.newPage();
+  await page.goto(s.hosted_url);
+  await inElement(page, "#gv-tab-ach").click();
+  await inElement(page, "#gv-holder").fill("Alex Doe");
+  await inElement(page, "#gv-routing").fill("110000000");
+  await inElement(page, "#gv-account").fill("000123456789");
+  await inElement(page, ".total-amount").waitFor();
+  assert.equal(await inElement(page, ".fee-amount").textContent(), "$1.50");
+  await inElement(page, "button.pay").click();
+  await page.waitForURL(new RegExp(`^${site.url}/receipt`), { timeout: 15000 });
+  const got = await api(server, "GET", `/v1/hosted-sessions/${s.session_id}`, { token: m.token, account: m.uid });
+  const payment = await api(server, "GET", `/api/payments/${got.body.payment_id}`, { token: m.token, account: m.uid });
+  assert.equal(payment.body.status, "processing");
+  await page.close();
+});
+
+test("a bad routing number is caught in the browser", async () => {
+  const s = await receiptSession();
+  const page = await browser.newPage();
+  await page.goto(s.hosted_url);
+  await inElement(page, "#gv-tab-ach").click();
+  await inElement(page, "#gv-holder").fill("Alex Doe");
+  await inElement(page, "#gv-routing").fill("110000001");
+  await inElement(page, "#gv-account").fill("000123456789");
+  await inElement(page, ".total-amount").waitFor();
+  await inElement(page, "button.pay").click();
+  await inElement(page, "#gv-routing-error").waitFor();
+  assert.equal(await inElement(page, "#gv-routing").getAttribute("aria-invalid"), "true");
+  await page.close();
+});
+
+test("an expired session says so and links back to the merchant", async () => {
+  const s = await receiptSession();
+  await api(server, "POST", `/v1/hosted-sessions/${s.session_id}/expire`, { token: m.token, account: m.uid });
+  const page = await browser.newPage();
+  await page.goto(s.hosted_url);
+  await inElement(page, ".ended").waitFor();
+  assert.match(await inElement(page, ".ended").textContent(), /This checkout has expired/);
+  assert.equal(await inElement(page, "a.button").getAttribute("href"), "https://shop.example/billing");
+  await page.close();
+});
+
+test("an already-paid session says so", async () => {
+  const s = await receiptSession();
+  const page = await browser.newPage();
+  await page.goto(s.hosted_url);
+  await fillCard(page, "4242 4242 4242 4242");
+  await inElement(page, ".total-amount").waitFor();
+  await inElement(page, "button.pay").click();
+  await page.waitForURL(new RegExp(`^${site.url}/receipt`), { timeout: 15000 });
+  await page.goto(s.hosted_url);
+  await inElement(page, ".ended").waitFor();
+  assert.match(await inElement(page, ".ended").textContent(), /already been made/);
+  await page.close();
+});
+
+test("the Spanish locale speaks Spanish", async () => {
+  const s = await receiptSession({ locale: "es", required_avs_fields: ["zip"] });
+  const page = await browser.newPage();
+  await page.goto(s.hosted_url);
+  await inElement(page, "#gv-number").waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.lang), "es");
+  assert.equal(await inElement(page, "label[for=gv-number]").textContent(), "Número de tarjeta");
+  assert.equal(await inElement(page, "#gv-tab-ach").textContent(), "Cuenta bancaria");
+  await fillCard(page, "4242 4242 4242 4242");
+  await inElement(page, ".total-amount").waitFor();
+  assert.equal(await inElement(page, ".total-amount").textContent(), "$146,47");
+  assert.match(await inElement(page, "button.pay").textContent(), /Pagar \$146,47/);
+  assert.match(await inElement(page, ".cancel").textContent(), /Cancelar/);
+  await page.close();
+});
+
+test("pays with the keyboard alone", async () => {
+  const s = await receiptSession();
+  const page = await browser.newPage();
+  await page.goto(s.hosted_url);
+  await inElement(page, "#gv-number").waitFor();
+  const active = () => page.evaluate(() => document.querySelector("govifi-payment").shadowRoot.activeElement?.id ?? null);
+  for (let i = 0; i < 10 && (await active()) !== "gv-number"; i++) await page.keyboard.press("Tab");
+  assert.equal(await active(), "gv-number", "Tab reaches the card number");
+  await page.keyboard.type("4242424242424242");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("1230");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("123");
+  await inElement(page, ".total-amount").waitFor();
+  await page.waitForFunction(() => !document.querySelector("govifi-payment").shadowRoot.querySelector("button.pay").disabled);
+  await page.keyboard.press("Enter");
+  await page.waitForURL(new RegExp(`^${site.url}/receipt`), { timeout: 15000 });
+  await page.close();
+});
