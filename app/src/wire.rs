@@ -181,6 +181,8 @@ pub struct CardBody {
     pub number: String,
     pub exp_month: u32,
     pub exp_year: u32,
+    /// Saving a card to a wallet does not need it.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub cvc: String,
 }
 

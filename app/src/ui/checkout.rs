@@ -162,6 +162,12 @@ impl Ctx {
         spawn_local(async move {
             if let Ok(config) = ctx.client.get_value().get::<SessionConfig>("config").await {
                 let stage = stage_for(&config.status);
+                // Saved methods unlocked by a challenge: offer the first one.
+                let had_saved =
+                    ctx.config.with_untracked(|c| c.as_ref().is_some_and(|c| !c.saved_payment_methods.is_empty()));
+                if !had_saved && ctx.saved.get_untracked().is_none() {
+                    ctx.saved.set(config.saved_payment_methods.first().map(|m| m.id.clone()));
+                }
                 ctx.config.set(Some(config));
                 if ctx.stage.get_untracked() != Stage::Open || stage != Stage::Open {
                     ctx.stage.set(stage);

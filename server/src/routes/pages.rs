@@ -168,11 +168,14 @@ async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>) -> R
     } else {
         format!("Pay {}", merchant_name(&session, &account))
     };
-    let body = "<main class=\"narrow\"><govifi-payment></govifi-payment></main>";
+    let body = format!(
+        "<main class=\"narrow\"><h1 class=\"visually-hidden\">{}</h1><govifi-payment></govifi-payment></main>",
+        esc(&title)
+    );
     page(
         StatusCode::OK,
         "'none'",
-        document(&session.locale, &title, "checkout-page", body, &["/sdk/govifi-payment.js"]),
+        document(&session.locale, &title, "checkout-page", &body, &["/sdk/govifi-payment.js"]),
     )
 }
 
@@ -185,7 +188,8 @@ async fn embed_page(State(state): State<AppState>, Path(id): Path<String>) -> Re
     parents.extend(account.allowed_origins.iter().cloned());
     let ancestors = parents.join(" ");
     let body = format!(
-        "<main class=\"embed\"><govifi-payment session-id=\"{}\" data-parent-origins=\"{}\"></govifi-payment></main>",
+        "<main class=\"embed\"><h1 class=\"visually-hidden\">{}</h1><govifi-payment session-id=\"{}\" data-parent-origins=\"{}\"></govifi-payment></main>",
+        esc(&merchant_name(&session, &account)),
         esc(&session.id),
         esc(&ancestors)
     );
@@ -210,8 +214,10 @@ async fn wallet_page(State(state): State<AppState>, Path(id): Path<String>) -> R
     let Ok(Some(row)) = row else { return not_found_page() };
     let locale: String = row.try_get(0).unwrap_or_else(|_| "en".into());
     let title = if locale == "es" { "Sus métodos de pago" } else { "Your payment methods" };
-    let body = "<main class=\"narrow\"><govifi-payment></govifi-payment></main>";
-    page(StatusCode::OK, "'none'", document(&locale, title, "checkout-page", body, &["/sdk/govifi-payment.js"]))
+    let body = format!(
+        "<main class=\"narrow\"><h1 class=\"visually-hidden\">{title}</h1><govifi-payment></govifi-payment></main>"
+    );
+    page(StatusCode::OK, "'none'", document(&locale, title, "checkout-page", &body, &["/sdk/govifi-payment.js"]))
 }
 
 // ----- The sandbox demo: the server plays a merchant -----

@@ -1,0 +1,104 @@
+// Accessibility and layout: axe-core finds nothing in each state of the hosted page (form,
+// error, success); screenshots at 1280 and 320 px; no horizontal scrolling at 320 px.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { launchBrowser, startMerchantSite, startServer } from "../support/harness.mjs";
+import { fillCard, inElement, merchant, session } from "../support/govifi.mjs";
+
+const require = createRequire(import.meta.url);
+const AXE = require.resolve("axe-core/axe.min.js");
+export const SCREENSHOTS = join(import.meta.dirname, "..", "test-results", "screenshots");
+
+let server, site, browser, m;
+
+before(async () => {
+  server = await startServer();
+  site = await startMerchantSite(() => "<!doctype html><html lang=\"en\"><head><title>Receipt</title></head><body>ok</body></html>");
+  m = await merchant(server);
+  browser = await launchBrowser();
+  mkdirSync(SCREENSHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.stop();
+  await server?.stop();
+});
+
+/** axe-core's violations on the page (it looks inside open shadow roots). */
+async function violations(page) {
+  await page.addScriptTag({ path: AXE });
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(" ")) }));
+  });
+}
+
+async function newPage(width) {
+  // Axe is injected as a script: the test context lets it past the page's (strict) CSP.
+  const context = await browser.newContext({ bypassCSP: true, viewport: { width, height: 900 } });
+  return context.newPage();
+}
+
+test("axe finds no violations in the form, error and success states", async () => {
+  const s = await session(server, m, {
+    success_url: `${site.url}/receipt?session_id={CHECKOUT_SESSION_ID}`,
+    required_avs_fields: ["cardholder", "zip"],
+    line_items: [{ name: "Water", quantity: 2, unit_amount: 5000 }, { name: "Sewer", quantity: 1, unit_amount: 4227 }],
+    amount: null,
+  });
+  const page = await newPage(1280);
+  await page.goto(s.hosted_url);
+  await fillCard(page, "4242 4242 4242 4242");
+  await inElement(page, "#gv-name").fill("Alex Doe");
+  await inElement(page, ".total-amount").waitFor();
+  assert.deepEqual(await violations(page), [], "form state");
+
+  // Error state: a field error and a decline message.
+  await inElement(page, "#gv-number").fill("4242 4242 4242 4241");
+  await inElement(page, "button.pay").click();
+  await inElement(page, "#gv-number-error").waitFor();
+  assert.deepEqual(await violations(page), [], "field error state");
+  await inElement(page, "#gv-number").fill("4000 0000 0000 0002");
+  await page.waitForFunction(() => !document.querySelector("govifi-payment").shadowRoot.querySelector("button.pay").disabled);
+  await inElement(page, "button.pay").click();
+  await page.waitForFunction(() => document.querySelector("govifi-payment").shadowRoot.querySelector(".form-message").textContent.includes("declined"));
+  assert.deepEqual(await violations(page), [], "decline state");
+
+  await page.context().close();
+
+  // Success state: the receipt. (With layout "hosted" it shows while the browser leaves for the
+  // success URL; with "embedded" it stays, which lets axe look at it.)
+  const done = await session(server, m, { layout: "embedded" });
+  const receiptPage = await newPage(1280);
+  await receiptPage.goto(done.hosted_url);
+  await fillCard(receiptPage, "4242 4242 4242 4242");
+  await inElement(receiptPage, ".total-amount").waitFor();
+  await inElement(receiptPage, "button.pay").click();
+  await inElement(receiptPage, ".receipt").waitFor();
+  assert.deepEqual(await violations(receiptPage), [], "success state");
+  await receiptPage.context().close();
+});
+
+test("screenshots at 1280 and 320 px; the form fits 320 px without horizontal scrolling", async () => {
+  for (const width of [1280, 320]) {
+    const s = await session(server, m, { required_avs_fields: ["zip"] });
+    const page = await newPage(width);
+    await page.goto(s.hosted_url);
+    await fillCard(page, "4242 4242 4242 4242");
+    await inElement(page, ".total-amount").waitFor();
+    const path = join(SCREENSHOTS, `hosted-${width}.png`);
+    await page.screenshot({ path, fullPage: true });
+    console.log(`screenshot: ${path}`);
+    const widths = await page.evaluate(() => {
+      const host = document.querySelector("govifi-payment");
+      return { page: document.documentElement.scrollWidth, viewport: window.innerWidth, element: host.scrollWidth, section: host.shadowRoot.querySelector(".govifi").scrollWidth };
+    });
+    assert.ok(widths.page <= widths.viewport, `no horizontal scroll at ${width}px: ${JSON.stringify(widths)}`);
+    assert.ok(widths.section <= widths.viewport, `the checkout fits at ${width}px: ${JSON.stringify(widths)}`);
+    await page.context().close();
+  }
+});

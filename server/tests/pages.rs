@@ -1,0 +1,155 @@
+//! The pages: hosted, embed, wallet, demo and receipt; their headers and what they embed. And
+//! the contract between the element's request bodies and the server's parsers.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use support::{Auth, MERCHANT_ORIGIN, PUBLIC_URL};
+
+db_tests! {
+    async fn the_hosted_page_is_a_strict_shell_that_is_never_framed(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({"locale": "es"})).await;
+        let id = s["session_id"].as_str().unwrap();
+        let r = app.get(&format!("/{id}")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self' 'wasm-unsafe-eval'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+        let html = r.text();
+        assert!(html.contains("<html lang=\"es\">"), "{html}");
+        assert!(html.contains("<title>Pagar a City of Example Utilities</title>"));
+        assert!(html.contains("<govifi-payment></govifi-payment>"));
+        assert!(!html.contains("_secret_"), "the page never carries the credential");
+        assert!(!html.contains("<script>"), "no inline script");
+        for missing in ["/cs_doesnotexist", "/not-a-session", "/embed/cs_nope", "/wallet/ws_nope"] {
+            let r = app.get(missing).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{missing}");
+            assert!(r.text().contains("Checkout not found"));
+        }
+    }
+
+    async fn the_embed_page_may_be_framed_by_allowed_origins_only(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({"layout": "embedded", "branding": {"display_name": "Tom & Jerry's <Shop>"}})).await;
+        let r = app.get(&format!("/embed/{}", s["session_id"].as_str().unwrap())).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(csp.contains(&format!("frame-ancestors {PUBLIC_URL} {MERCHANT_ORIGIN}")), "{csp}");
+        assert!(r.header("x-frame-options").is_none());
+        let html = r.text();
+        assert!(html.contains(&format!("data-parent-origins=\"{PUBLIC_URL} {MERCHANT_ORIGIN}\"")), "{html}");
+        assert!(html.contains("Tom &amp; Jerry&#39;s &lt;Shop&gt;"), "merchant text is escaped: {html}");
+        assert!(!html.contains("<Shop>"));
+    }
+
+    async fn the_wallet_page(app) {
+        let m = app.merchant().await;
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({}))).await.json();
+        let w = app.call(Method::POST, "/v1/wallet-sessions", Auth::Bearer(&m.key),
+            Some(json!({"customer_id": cus["id"], "return_url": "https://shop.example/account"}))).await.json();
+        let r = app.get(&format!("/wallet/{}", w["wallet_session_id"].as_str().unwrap())).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+        assert!(r.text().contains("<govifi-payment></govifi-payment>"));
+    }
+
+    async fn the_demo_creates_sessions_and_its_receipt_checks_signatures(app) {
+        let form = "amount=5000&description=Test&email=demo%40example.com&locale=en&risk=low&save=off";
+        let req = axum::http::Request::post("/demo").header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(form)).unwrap();
+        let r = app.request(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let html = r.text();
+        assert!(html.contains("id=\"hosted-link\" href=\"http://checkout.test/cs_"), "{html}");
+        assert!(html.contains("<govifi-payment id=\"embedded\" session-id=\"cs_"));
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(!csp.contains("unsafe-inline"));
+        let script = html.split("<script type=\"module\" src=\"").nth(2).unwrap().split('"').next().unwrap();
+        let js = app.get(script).await;
+        assert_eq!(js.status, StatusCode::OK);
+        assert!(js.text().contains("govifi-success"));
+        // The receipt page verifies the signature with the demo account's secret.
+        let demo = server::bootstrap::ensure_sandbox_demo(&app.state).await.unwrap().unwrap();
+        let account = server::store::accounts::get(app.db(), &demo.account_uid).await.unwrap().unwrap();
+        let secret = account.redirect_secret(&app.state.config().master_key).unwrap();
+        let sig = server::domain::session::redirect_signature(&secret, 1700000000, "cs_a", "pay_b");
+        let good = app.get(&format!("/demo/receipt?govifi_session_id=cs_a&govifi_payment_id=pay_b&govifi_ts=1700000000&govifi_sig={sig}")).await;
+        assert!(good.text().contains("Signature verified"), "{}", good.text());
+        let bad = app.get(&format!("/demo/receipt?govifi_session_id=cs_a&govifi_payment_id=pay_c&govifi_ts=1700000000&govifi_sig={sig}")).await;
+        assert!(bad.text().contains("NOT valid"));
+        let none = app.get("/demo/receipt").await;
+        assert!(none.text().contains("NOT valid"));
+    }
+
+    async fn the_favicon_is_served(app) {
+        let r = app.get("/favicon.ico").await;
+        assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+        let target = r.header("location").unwrap().to_owned();
+        let icon = app.get(&target).await;
+        assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+    }
+}
+
+/// The element builds its request bodies from `app::wire`; the server parses them with its own
+/// types. Both sides must agree on every shape.
+#[test]
+fn the_elements_bodies_parse_on_the_server() {
+    use app::wire::*;
+    let card = ConfirmBody {
+        fee_quote_id: "fq_1".into(),
+        payment_method: PaymentMethodBody::Card {
+            card: CardBody { number: "4242424242424242".into(), exp_month: 12, exp_year: 2030, cvc: "123".into() },
+            billing: BillingBody {
+                cardholder_name: Some("Alex".into()),
+                postal_code: Some("94107".into()),
+                address_line1: None,
+            },
+        },
+        save_payment_method: true,
+    };
+    let ach = ConfirmBody {
+        fee_quote_id: "fq_1".into(),
+        payment_method: PaymentMethodBody::Ach {
+            ach: AchBody {
+                routing_number: "110000000".into(),
+                account_number: "000123456789".into(),
+                account_type: "checking".into(),
+                account_holder_name: "A".into(),
+            },
+        },
+        save_payment_method: false,
+    };
+    let apple = ConfirmBody {
+        fee_quote_id: "fq_1".into(),
+        payment_method: PaymentMethodBody::ApplePay { apple_pay: TokenBody { token: "tok_applepay_visa".into() } },
+        save_payment_method: false,
+    };
+    let saved = ConfirmBody {
+        fee_quote_id: "fq_1".into(),
+        payment_method: PaymentMethodBody::Saved { saved: SavedBody { payment_method_id: "pm_1".into() } },
+        save_payment_method: false,
+    };
+    for body in [card, ach, apple, saved] {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let parsed = server::extract::parse_json::<server::checkout::confirm::ConfirmRequest>(&bytes);
+        assert!(parsed.is_ok(), "{}: {:?}", String::from_utf8_lossy(&bytes), parsed.err().map(|e| e.code()));
+    }
+    let wallet_add = WalletAddBody {
+        payment_method: PaymentMethodBody::Card {
+            card: CardBody { number: "4242424242424242".into(), exp_month: 12, exp_year: 2030, cvc: String::new() },
+            billing: BillingBody::default(),
+        },
+    };
+    let bytes = serde_json::to_vec(&wallet_add).unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains("cvc"), "an empty CVC is left out");
+    let quote = QuoteRequest {
+        payment_method_type: "card".into(),
+        card_bin: Some("424242".into()),
+        saved_payment_method_id: None,
+    };
+    assert!(server::extract::parse_json::<QuoteRequest>(&serde_json::to_vec(&quote).unwrap()).is_ok());
+}
