@@ -22,6 +22,14 @@ impl Brand {
         }
     }
 
+    /// The brand named by [`Brand::as_str`] (a saved method's `brand`); anything else is Unknown.
+    pub fn from_name(name: &str) -> Brand {
+        [Brand::Visa, Brand::Mastercard, Brand::Amex, Brand::Discover]
+            .into_iter()
+            .find(|b| b.as_str() == name)
+            .unwrap_or(Brand::Unknown)
+    }
+
     /// How people write the brand.
     pub fn display_name(self) -> &'static str {
         match self {
@@ -184,6 +192,15 @@ mod tests {
         assert_eq!(brand_of("6011111111111117"), Brand::Discover);
         assert_eq!(brand_of("4"), Brand::Visa, "known from the first digit");
         assert_eq!(brand_of("9999"), Brand::Unknown);
+    }
+
+    #[test]
+    fn brands_by_name() {
+        for b in [Brand::Visa, Brand::Mastercard, Brand::Amex, Brand::Discover] {
+            assert_eq!(Brand::from_name(b.as_str()), b);
+        }
+        assert_eq!(Brand::from_name("diners"), Brand::Unknown);
+        assert_eq!(Brand::from_name("VISA"), Brand::Unknown, "names are the API's lower-case ones");
     }
 
     #[test]

@@ -1,24 +1,27 @@
 //! The JSON the element and the server exchange on the browser calls (SPEC §5). One definition
 //! for both sides, so they cannot drift apart.
+//!
+//! The server reads and writes these with serde; the element with miniserde (`Mini…` derives),
+//! whose non-generic code keeps the WASM small. miniserde knows only `rename`, so the shapes stay
+//! plain: an absent optional field is `null`, which serde reads as `None`.
 
+use miniserde::{Deserialize as MiniDeserialize, Serialize as MiniSerialize};
 use serde::{Deserialize, Serialize};
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineItem {
     pub name: String,
     pub quantity: i64,
     pub unit_amount: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sku: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
 /// How the merchant shows on the checkout.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct MerchantView {
     pub display_name: Option<String>,
     pub logo_url: Option<String>,
@@ -26,7 +29,7 @@ pub struct MerchantView {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct ChallengeState {
     pub required: bool,
     pub satisfied: bool,
@@ -36,7 +39,7 @@ pub struct ChallengeState {
 
 /// A saved method as the checkout may show it: brand and last 4, never more.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct SavedMethodView {
     pub id: String,
     #[serde(rename = "type")]
@@ -45,15 +48,13 @@ pub struct SavedMethodView {
     pub last4: String,
     pub exp_month: Option<i64>,
     pub exp_year: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bank_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_type: Option<String>,
 }
 
 /// `GET /v1/hosted-sessions/{id}/config`: the sanitized session.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct SessionConfig {
     pub session_id: String,
     /// active | processing | completed | expired
@@ -78,20 +79,18 @@ pub struct SessionConfig {
 
 /// `POST quote-fee` body.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniSerialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteRequest {
     /// card | ach | apple_pay
     pub payment_method_type: String,
     /// 6 to 8 digits
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_bin: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saved_payment_method_id: Option<String>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct FeeQuote {
     pub fee_quote_id: String,
     pub amount: i64,
@@ -103,28 +102,28 @@ pub struct FeeQuote {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct ChallengeSent {
     pub destination_hint: String,
     pub expires_at: String,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniSerialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeVerify {
     pub code: String,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct ChallengeVerified {
     pub verified: bool,
 }
 
 /// `POST confirm` success.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct ConfirmResult {
     /// succeeded | processing (ACH settles later)
     pub status: String,
@@ -138,37 +137,34 @@ pub struct ConfirmResult {
 }
 
 /// SPEC §2's error object, as the browser reads it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct ErrorEnvelope {
     pub error: ErrorObject,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct ErrorObject {
     #[serde(rename = "type")]
     pub kind: String,
     pub code: String,
     pub message: String,
-    #[serde(default)]
     pub param: Option<String>,
-    #[serde(default)]
     pub decline_code: Option<String>,
-    #[serde(default)]
     pub attempts_remaining: Option<i64>,
-    #[serde(default)]
     pub request_id: Option<String>,
 }
 
 /// `POST confirm`, as the element sends it (the server's parser checks it: one shape, two sides).
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, MiniSerialize)]
 pub struct ConfirmBody {
     pub fee_quote_id: String,
     pub payment_method: PaymentMethodBody,
     pub save_payment_method: bool,
 }
 
-#[derive(Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// `{"type": "card", "card": {…}, "billing": {…}}` and so on (serialized by hand below: miniserde
+/// derives only unit variants).
+#[derive(Clone, PartialEq)]
 pub enum PaymentMethodBody {
     Card { card: CardBody, billing: BillingBody },
     Ach { ach: AchBody },
@@ -176,27 +172,23 @@ pub enum PaymentMethodBody {
     Saved { saved: SavedBody },
 }
 
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, MiniSerialize)]
 pub struct CardBody {
     pub number: String,
     pub exp_month: u32,
     pub exp_year: u32,
     /// Saving a card to a wallet does not need it.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub cvc: String,
+    pub cvc: Option<String>,
 }
 
-#[derive(Clone, Default, PartialEq, Serialize)]
+#[derive(Clone, Default, PartialEq, MiniSerialize)]
 pub struct BillingBody {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cardholder_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub address_line1: Option<String>,
 }
 
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, MiniSerialize)]
 pub struct AchBody {
     pub routing_number: String,
     pub account_number: String,
@@ -204,24 +196,24 @@ pub struct AchBody {
     pub account_holder_name: String,
 }
 
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, MiniSerialize)]
 pub struct TokenBody {
     pub token: String,
 }
 
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, MiniSerialize)]
 pub struct SavedBody {
     pub payment_method_id: String,
 }
 
 /// `POST /v1/wallet-sessions/{id}/payment-methods`
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, MiniSerialize)]
 pub struct WalletAddBody {
     pub payment_method: PaymentMethodBody,
 }
 
 /// `GET /v1/wallet-sessions/{id}/config`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, MiniDeserialize)]
 pub struct WalletConfig {
     pub wallet_session_id: String,
     pub merchant: MerchantView,
@@ -232,7 +224,27 @@ pub struct WalletConfig {
     pub methods: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, MiniDeserialize)]
 pub struct ValueList<T> {
     pub value: Vec<T>,
+}
+
+impl MiniSerialize for PaymentMethodBody {
+    fn begin(&self) -> miniserde::ser::Fragment<'_> {
+        let entries: Vec<(&'static str, &dyn MiniSerialize)> = match self {
+            PaymentMethodBody::Card { card, billing } => vec![("type", &"card"), ("card", card), ("billing", billing)],
+            PaymentMethodBody::Ach { ach } => vec![("type", &"ach"), ("ach", ach)],
+            PaymentMethodBody::ApplePay { apple_pay } => vec![("type", &"apple_pay"), ("apple_pay", apple_pay)],
+            PaymentMethodBody::Saved { saved } => vec![("type", &"saved"), ("saved", saved)],
+        };
+        miniserde::ser::Fragment::Map(Box::new(Entries(entries.into_iter())))
+    }
+}
+
+struct Entries<'a>(std::vec::IntoIter<(&'static str, &'a dyn MiniSerialize)>);
+
+impl miniserde::ser::Map for Entries<'_> {
+    fn next(&mut self) -> Option<(std::borrow::Cow<'_, str>, &dyn MiniSerialize)> {
+        self.0.next().map(|(k, v)| (std::borrow::Cow::Borrowed(k), v))
+    }
 }

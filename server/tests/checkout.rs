@@ -51,7 +51,7 @@ db_tests! {
         assert_eq!(c["status"], "active");
         assert_eq!(c["amount"], 14227);
         assert_eq!(c["currency"], "USD");
-        assert_eq!(c["merchant"], json!({"display_name": "City of Example Utilities", "logo_url": "https://shop.example/logo.png", "primary_color": "#1A5FB4"}));
+        assert_eq!(c["merchant"], json!({"display_name": "City of Example Utilities", "logo_url": "https://shop.example/logo.png", "primary_color": "#1a5fb4"}), "the brand colour, checked for contrast");
         assert_eq!(c["allowed_methods"], json!(["card", "ach", "apple_pay"]));
         assert_eq!(c["required_avs_fields"], json!(["zip"]));
         assert_eq!(c["locale"], "es");
@@ -68,6 +68,31 @@ db_tests! {
         for leak in ["alex@example.com", "hidden-123", "203.0.113.9", "receipt", "_secret_"] {
             assert!(!text.contains(leak), "{leak} leaked: {text}");
         }
+    }
+
+    // The element reads these answers with miniserde (`app::wire`); each must parse there.
+    async fn the_element_reads_every_answer(app) {
+        use app::wire::{ConfirmResult, ErrorEnvelope, FeeQuote, SessionConfig};
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({
+            "line_items": [{"name": "Water", "quantity": 2, "unit_amount": 5000}, {"name": "Sewer", "quantity": 1, "unit_amount": 4227, "sku": "SEW-1"}]
+        })).await;
+        let config = app.browser(Method::GET, &s, "config", None, None).await.text();
+        let config: SessionConfig = miniserde::json::from_str(&config).unwrap_or_else(|_| panic!("config: {config}"));
+        assert_eq!((config.amount, config.line_items.len(), config.line_items[1].sku.as_deref()), (14227, 2, Some("SEW-1")));
+        assert_eq!(config.merchant.display_name.as_deref(), Some("City of Example Utilities"));
+        let quote = app.browser(Method::POST, &s, "quote-fee", None, Some(json!({"payment_method_type": "ach"}))).await.text();
+        let quote: FeeQuote = miniserde::json::from_str(&quote).unwrap_or_else(|_| panic!("quote: {quote}"));
+        assert_eq!(quote.amount, 14227);
+        let declining = app.quote(&s, "card", Some("400000")).await;
+        let declined = confirm(&app, &s, &declining, card("4000000000009995")).await.text();
+        let declined: ErrorEnvelope = miniserde::json::from_str(&declined).unwrap_or_else(|_| panic!("error: {declined}"));
+        assert_eq!((declined.error.code.as_str(), declined.error.decline_code.as_deref()), ("card_declined", Some("insufficient_funds")));
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let done = confirm(&app, &s, &quote, card("4242424242424242")).await.text();
+        let done: ConfirmResult = miniserde::json::from_str(&done).unwrap_or_else(|_| panic!("confirm: {done}"));
+        assert_eq!(done.status, "succeeded");
+        assert!(done.payment_id.starts_with("pay_"));
     }
 
     async fn quotes_apply_the_fee_rules(app) {
@@ -430,7 +455,7 @@ db_tests! {
         let pm_id = pm["id"].as_str().unwrap();
         let s = app.session(&m, json!({"customer_id": cus})).await;
         let c = app.browser(Method::GET, &s, "config", None, None).await.json();
-        assert_eq!(c["saved_payment_methods"], json!([{"id": pm_id, "type": "card", "brand": "visa", "last4": "5556", "exp_month": 12, "exp_year": 2031}]));
+        assert_eq!(c["saved_payment_methods"], json!([{"id": pm_id, "type": "card", "brand": "visa", "last4": "5556", "exp_month": 12, "exp_year": 2031, "bank_name": null, "account_type": null}]));
         let q = app.browser(Method::POST, &s, "quote-fee", None, Some(json!({"payment_method_type": "card", "saved_payment_method_id": pm_id}))).await.json();
         assert_eq!(q["fee_amount"], 395, "the saved debit card's fee");
         let r = confirm(&app, &s, q["fee_quote_id"].as_str().unwrap(), json!({"type": "saved", "saved": {"payment_method_id": pm_id}})).await;

@@ -75,6 +75,8 @@ db_tests! {
 
         let config = call(&app, &w, Method::GET, "config", None).await;
         assert_eq!(config.status, StatusCode::OK, "{}", config.text());
+        let wire: app::wire::WalletConfig = miniserde::json::from_str(&config.text()).expect("the element reads the config");
+        assert_eq!(wire.methods, ["card", "ach"]);
         let config = config.json();
         assert_eq!(config["customer_email_hint"], "w***@example.com");
         assert_eq!(config["locale"], "es");
@@ -88,7 +90,11 @@ db_tests! {
         assert_eq!(added["brand"], "visa");
         assert_eq!(added["last4"], "4242");
         assert!(added.get("fingerprint").is_none() && added.get("number").is_none(), "brand and last4, never more: {added}");
-        let listed = call(&app, &w, Method::GET, "payment-methods", None).await.json();
+        let listed = call(&app, &w, Method::GET, "payment-methods", None).await.text();
+        let wire: app::wire::ValueList<app::wire::SavedMethodView> =
+            miniserde::json::from_str(&listed).expect("the element reads the list");
+        assert_eq!((wire.value[0].brand.as_deref(), wire.value[0].last4.as_str()), (Some("visa"), "4242"));
+        let listed: Value = serde_json::from_str(&listed).unwrap();
         assert_eq!(listed["value"][0]["id"], added["id"]);
         // The merchant sees it on the customer.
         let merchant_view = app.call(Method::GET, format!("/api/customers/{cus}/payment-methods"), Auth::Bearer(&m.key), None).await.json();

@@ -1,18 +1,20 @@
 //! The browser calls, with the credential in the Authorization header (never anywhere else).
+//! JSON is miniserde's (see `crate::wire`). The network code is not generic: a call answers the
+//! body's text and [`json`] reads it as the expected type, so the async machinery is compiled
+//! once rather than once per answer type.
 
-use gloo_net::http::{Request, RequestBuilder};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use gloo_net::http::{Method, RequestBuilder};
+use miniserde::{Deserialize, Serialize};
 
 use crate::wire::{ErrorEnvelope, ErrorObject};
 
 /// Why a call did not give the answer hoped for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
-    /// No answer (offline, blocked by CORS, server down).
+    /// No answer (offline, blocked by CORS, server down) or one we cannot read.
     Network,
     /// An answer in the spec's error shape.
-    Api { status: u16, error: ErrorObject },
+    Api { status: u16, error: Box<ErrorObject> },
 }
 
 impl Failure {
@@ -24,6 +26,19 @@ impl Failure {
     }
 }
 
+/// A successful answer's body, or why there is none.
+pub type Answer = Result<String, Failure>;
+
+/// JSON text of a value.
+pub fn to_json<T: Serialize>(value: &T) -> String {
+    miniserde::json::to_string(value)
+}
+
+/// The answer as the type the caller expects.
+pub fn json<T: Deserialize>(answer: Answer) -> Result<T, Failure> {
+    miniserde::json::from_str(&answer?).map_err(|_| Failure::Network)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     /// `https://checkout.example/v1/hosted-sessions/cs_…` (or a wallet session).
@@ -32,44 +47,39 @@ pub struct Client {
 }
 
 impl Client {
-    fn authorized(&self, builder: RequestBuilder) -> RequestBuilder {
-        builder.header("Authorization", &format!("Bearer {}", self.credential))
-    }
-
-    async fn run<T: DeserializeOwned>(&self, request: Result<Request, gloo_net::Error>) -> Result<T, Failure> {
+    async fn call(&self, method: Method, tail: &str, body: Option<String>, idempotency_key: Option<String>) -> Answer {
+        let mut builder = RequestBuilder::new(&format!("{}/{tail}", self.base))
+            .method(method)
+            .header("Authorization", &format!("Bearer {}", self.credential));
+        if let Some(key) = idempotency_key {
+            builder = builder.header("Idempotency-Key", &key);
+        }
+        let request = match body {
+            Some(body) => builder.header("Content-Type", "application/json").body(body),
+            None => builder.build(),
+        };
         let response = request.map_err(|_| Failure::Network)?.send().await.map_err(|_| Failure::Network)?;
         let status = response.status();
         let text = response.text().await.map_err(|_| Failure::Network)?;
         if (200..300).contains(&status) {
-            let text = if text.is_empty() { "null" } else { &text };
-            return serde_json::from_str(text).map_err(|_| Failure::Network);
+            return Ok(text);
         }
-        match serde_json::from_str::<ErrorEnvelope>(&text) {
-            Ok(envelope) => Err(Failure::Api { status, error: envelope.error }),
+        match miniserde::json::from_str::<ErrorEnvelope>(&text) {
+            Ok(envelope) => Err(Failure::Api { status, error: Box::new(envelope.error) }),
             Err(_) => Err(Failure::Network),
         }
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, tail: &str) -> Result<T, Failure> {
-        let request = self.authorized(Request::get(&format!("{}/{tail}", self.base))).build();
-        self.run(request).await
+    pub async fn get(&self, tail: &str) -> Answer {
+        self.call(Method::GET, tail, None, None).await
     }
 
-    pub async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        tail: &str,
-        body: &B,
-        idempotency_key: Option<&str>,
-    ) -> Result<T, Failure> {
-        let mut builder = self.authorized(Request::post(&format!("{}/{tail}", self.base)));
-        if let Some(key) = idempotency_key {
-            builder = builder.header("Idempotency-Key", key);
-        }
-        self.run(builder.json(body)).await
+    /// A POST with a JSON body (`body` is JSON text, see [`to_json`]).
+    pub async fn post(&self, tail: &str, body: String, idempotency_key: Option<String>) -> Answer {
+        self.call(Method::POST, tail, Some(body), idempotency_key).await
     }
 
-    pub async fn delete(&self, tail: &str) -> Result<(), Failure> {
-        let request = self.authorized(Request::delete(&format!("{}/{tail}", self.base))).build();
-        self.run::<Option<serde_json::Value>>(request).await.map(|_| ())
+    pub async fn delete(&self, tail: &str) -> Answer {
+        self.call(Method::DELETE, tail, None, None).await
     }
 }

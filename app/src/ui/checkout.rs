@@ -1,15 +1,21 @@
 //! The hosted-session checkout: what a paying customer sees and does.
+//!
+//! Its parts are plain functions answering `AnyView`, built with `super::dom` (one element type)
+//! and `super::rx` (one type per kind of reactive closure): Leptos compiles its rendering code
+//! once per type, and this keeps the element within its size budget.
 
 use std::time::Duration;
 
-use leptos::html;
+use leptos::ev::{Event, KeyboardEvent};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
 
-use super::api::{Client, Failure};
+use super::api::{self, Client, Failure};
+use super::dom::{El, el, group, nothing, part};
+use super::rx::{Flag, go, rx_flag, rx_maybe, rx_memo, rx_part, rx_text};
 use super::{Env, js};
 use crate::card::{self, Brand};
-use crate::color::accessible_primary;
+use crate::color::DEFAULT_PRIMARY;
 use crate::i18n::{Lang, decline_message, t, tf};
 use crate::money::format_amount;
 use crate::wire::{
@@ -50,6 +56,14 @@ impl Tab {
             Tab::Card => "card",
             Tab::Ach => "ach",
             Tab::ApplePay => "apple_pay",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Card => "tab_card",
+            Tab::Ach => "tab_ach",
+            Tab::ApplePay => "tab_apple_pay",
         }
     }
 }
@@ -110,7 +124,6 @@ struct Ctx {
     env: StoredValue<Env>,
     config: RwSignal<Option<SessionConfig>>,
     stage: RwSignal<Stage>,
-    lang: Memo<Lang>,
     tab: RwSignal<Tab>,
     saved: RwSignal<Option<String>>,
     form: Form,
@@ -128,12 +141,30 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The session's language (tracked).
+    fn lang(&self) -> Lang {
+        self.config.with(|c| c.as_ref().map(|c| Lang::parse(&c.locale)).unwrap_or_default())
+    }
+
+    fn lang_now(&self) -> Lang {
+        self.config.with_untracked(|c| c.as_ref().map(|c| Lang::parse(&c.locale)).unwrap_or_default())
+    }
+
     fn t(&self, key: &str) -> &'static str {
-        t(self.lang.get_untracked(), key)
+        t(self.lang_now(), key)
+    }
+
+    fn say(&self, key: &str) {
+        self.message.set(Some(self.t(key).to_owned()));
     }
 
     fn cfg<R>(&self, f: impl FnOnce(&SessionConfig) -> R) -> Option<R> {
         self.config.with_untracked(|c| c.as_ref().map(f))
+    }
+
+    /// An amount in the session's currency, formatted once (not tracked).
+    fn money_now(&self, minor: i64) -> String {
+        untrack(|| self.money(minor))
     }
 
     fn money(&self, minor: i64) -> String {
@@ -141,6 +172,21 @@ impl Ctx {
             Some(c) => format_amount(minor, &c.currency, &c.locale),
             None => String::new(),
         })
+    }
+
+    fn client(&self) -> Client {
+        self.client.get_value()
+    }
+
+    fn emit(&self, name: &str, detail: &[(&str, &str)]) {
+        self.env.with_value(|env| env.emit(name, detail));
+    }
+
+    /// Moves to another stage (only a real change re-renders the checkout).
+    fn go_to(&self, stage: Stage) {
+        if self.stage.with_untracked(|s| *s != stage) {
+            self.stage.set(stage);
+        }
     }
 
     /// What the quote must be for: the method, and for a new card its BIN.
@@ -159,8 +205,8 @@ impl Ctx {
 
     fn reload(&self) {
         let ctx = *self;
-        spawn_local(async move {
-            if let Ok(config) = ctx.client.get_value().get::<SessionConfig>("config").await {
+        go!(async move {
+            if let Ok(config) = api::json::<SessionConfig>(ctx.client().get("config").await) {
                 let stage = stage_for(&config.status);
                 // Saved methods unlocked by a challenge: offer the first one.
                 let had_saved =
@@ -169,22 +215,19 @@ impl Ctx {
                     ctx.saved.set(config.saved_payment_methods.first().map(|m| m.id.clone()));
                 }
                 ctx.config.set(Some(config));
-                if ctx.stage.get_untracked() != Stage::Open || stage != Stage::Open {
-                    ctx.stage.set(stage);
-                }
+                ctx.go_to(stage);
             }
         });
     }
 }
 
-#[component]
-pub fn Checkout(client: Client, env: Env) -> impl IntoView {
+/// The checkout for a hosted session.
+pub fn checkout(client: Client, env: Env) -> AnyView {
     let ctx = Ctx {
         client: StoredValue::new(client),
         env: StoredValue::new(env),
         config: RwSignal::new(None),
         stage: RwSignal::new(Stage::Loading),
-        lang: Memo::new(|_| Lang::En),
         tab: RwSignal::new(Tab::Card),
         saved: RwSignal::new(None),
         form: Form::new(),
@@ -199,17 +242,13 @@ pub fn Checkout(client: Client, env: Env) -> impl IntoView {
         now: RwSignal::new(js::now_ms()),
         apple_pay: js::apple_pay_available(),
     };
-    let config = ctx.config;
-    let ctx = Ctx {
-        lang: Memo::new(move |_| config.with(|c| c.as_ref().map(|c| Lang::parse(&c.locale)).unwrap_or_default())),
-        ..ctx
-    };
 
     // Load the session.
-    spawn_local(async move {
-        match ctx.client.get_value().get::<SessionConfig>("config").await {
+    go!(async move {
+        match api::json::<SessionConfig>(ctx.client().get("config").await) {
             Ok(config) => {
-                let primary = accessible_primary(config.merchant.primary_color.as_deref());
+                // The server sends the brand colour already made readable (see app::color).
+                let primary = config.merchant.primary_color.clone().unwrap_or_else(|| DEFAULT_PRIMARY.to_owned());
                 ctx.env.with_value(|env| {
                     let _ = env.host.style().set_property("--govifi-primary", &primary);
                 });
@@ -226,8 +265,8 @@ pub fn Checkout(client: Client, env: Env) -> impl IntoView {
                 }
                 let status = config.status.clone();
                 ctx.config.set(Some(config));
-                ctx.stage.set(stage);
-                ctx.env.with_value(|env| env.emit("govifi-ready", &[("status", &status)]));
+                ctx.go_to(stage);
+                ctx.emit("govifi-ready", &[("status", &status)]);
             }
             Err(failure) => {
                 let key = match &failure {
@@ -236,10 +275,8 @@ pub fn Checkout(client: Client, env: Env) -> impl IntoView {
                     Failure::Network => "origin_blocked",
                     _ => "generic_error",
                 };
-                ctx.stage.set(Stage::Failed(key));
-                ctx.env.with_value(|env| {
-                    env.emit("govifi-error", &[("code", failure.code()), ("message", t(Lang::En, key))])
-                });
+                ctx.go_to(Stage::Failed(key));
+                ctx.emit("govifi-error", &[("code", failure.code()), ("message", t(Lang::En, key))]);
             }
         }
     });
@@ -252,23 +289,20 @@ pub fn Checkout(client: Client, env: Env) -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        let expires = config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at)));
+        let expires = ctx.config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at)));
         if let Some(expires) = expires
             && ctx.now.get() >= expires
             && ctx.stage.get_untracked() == Stage::Open
             && !ctx.submitting.get_untracked()
         {
-            ctx.stage.set(Stage::Expired);
+            ctx.go_to(Stage::Expired);
         }
     });
 
     // The fee quote follows the method (and the card's BIN).
     Effect::new(move |_| {
         let key = ctx.quote_key();
-        if ctx.stage.get() != Stage::Open {
-            return;
-        }
-        if key == ctx.quoted_for.get_untracked() {
+        if ctx.stage.get() != Stage::Open || key == ctx.quoted_for.get_untracked() {
             return;
         }
         ctx.quoted_for.set(key.clone());
@@ -292,8 +326,9 @@ pub fn Checkout(client: Client, env: Env) -> impl IntoView {
             _ => QuoteRequest { payment_method_type: key.clone(), card_bin: None, saved_payment_method_id: None },
         };
         ctx.quoting.set(true);
-        spawn_local(async move {
-            let result = ctx.client.get_value().post::<_, FeeQuote>("quote-fee", &request, None).await;
+        let body = api::to_json(&request);
+        go!(async move {
+            let result = api::json::<FeeQuote>(ctx.client().post("quote-fee", body, None).await);
             // An answer for a method the customer has since left is dropped.
             if ctx.quoted_for.get_untracked().as_deref() == Some(key.as_str()) {
                 ctx.quoting.set(false);
@@ -305,50 +340,51 @@ pub fn Checkout(client: Client, env: Env) -> impl IntoView {
         });
     });
 
-    let stage = Memo::new(move |_| ctx.stage.get());
-    view! {
-        <section class="govifi" aria-labelledby="gv-title">
-            {move || match stage.get() {
-                Stage::Loading => view! {
-                    <p id="gv-title" class="notice" role="status">{t(Lang::En, "loading")}</p>
-                }.into_any(),
-                Stage::Failed(key) => view! {
-                    <h2 id="gv-title" class="title">{t(Lang::En, "secure_checkout")}</h2>
-                    <p class="notice error-box" role="alert">{t(Lang::En, key)}</p>
-                }.into_any(),
-                Stage::Open => view! { <Open ctx=ctx /> }.into_any(),
-                Stage::Done(result) => view! { <Receipt ctx=ctx result=result /> }.into_any(),
-                Stage::Expired => view! { <Ended ctx=ctx title="expired_title" body="expired_body" link=true /> }.into_any(),
-                Stage::Paid => view! { <Ended ctx=ctx title="paid_title" body="paid_body" link=false /> }.into_any(),
-                Stage::InProgress => view! { <Ended ctx=ctx title="in_progress_title" body="processing_body" link=false /> }.into_any(),
-            }}
-            <p class="brand-line">{move || t(ctx.lang.get(), "powered_by")}</p>
-        </section>
-    }
+    el("section")
+        .class("govifi")
+        .attr("aria-labelledby", "gv-title")
+        .part(rx_part!(match ctx.stage.get() {
+            Stage::Loading => notice("status", t(Lang::En, "loading")),
+            Stage::Failed(key) => group(vec![
+                el("h2").id("gv-title").class("title").text(t(Lang::En, "secure_checkout")).view(),
+                el("p").class("notice error-box").attr("role", "alert").text(t(Lang::En, key)).view(),
+            ]),
+            Stage::Open => untrack(|| open(ctx)),
+            Stage::Done(result) => untrack(|| receipt(ctx, result)),
+            Stage::Expired => untrack(|| ended(ctx, "expired_title", "expired_body", true)),
+            Stage::Paid => untrack(|| ended(ctx, "paid_title", "paid_body", false)),
+            Stage::InProgress => untrack(|| ended(ctx, "in_progress_title", "processing_body", false)),
+        }))
+        .el(el("p").class("brand-line").text_rx(rx_text!(t(ctx.lang(), "powered_by"))))
+        .view()
 }
 
-/// What a refused call means for the customer.
+/// The one line shown while loading (`role` status) or when the checkout cannot start.
+fn notice(role: &'static str, text: &'static str) -> AnyView {
+    el("p").id("gv-title").class("notice").attr("role", role).text(text).view()
+}
+
 fn handle_failure(ctx: Ctx, failure: Failure) {
-    let lang = ctx.lang.get_untracked();
+    let lang = ctx.lang_now();
     let Failure::Api { status, error } = failure else {
-        ctx.message.set(Some(t(lang, "network_error").to_owned()));
+        ctx.say("network_error");
         return;
     };
     let field = |f: &'static str, k: &'static str| {
         ctx.form.errors.update(|e| e.push((f, k)));
-        ctx.message.set(Some(t(lang, "err_fix_fields").to_owned()));
+        ctx.say("err_fix_fields");
     };
     match (status, error.code.as_str()) {
-        (410, _) => ctx.stage.set(Stage::Expired),
-        (409, "already_confirmed") => ctx.stage.set(Stage::Paid),
+        (410, _) => ctx.go_to(Stage::Expired),
+        (409, "already_confirmed") => ctx.go_to(Stage::Paid),
         (409, "confirm_in_progress" | "idempotency_in_progress") => {
-            ctx.message.set(Some(t(lang, "processing").to_owned()));
+            ctx.say("processing");
             ctx.reload();
         }
         (409, "quote_stale") => {
             ctx.quoted_for.set(None);
             ctx.quote.set(None);
-            ctx.message.set(Some(t(lang, "quote_stale").to_owned()));
+            ctx.say("quote_stale");
             ctx.reload();
             // Ask again for the current method.
             let key = ctx.tab.get_untracked();
@@ -363,11 +399,11 @@ fn handle_failure(ctx: Ctx, failure: Failure) {
         (400, "invalid_routing_number") => field("routing", "err_routing"),
         (402, "authentication_required") => {
             ctx.step_up.set(true);
-            ctx.message.set(Some(t(lang, "step_up_needed").to_owned()));
+            ctx.say("step_up_needed");
         }
-        (429, _) => ctx.message.set(Some(t(lang, "rate_limited").to_owned())),
+        (429, _) => ctx.say("rate_limited"),
         (400, "parameter_missing") => {
-            let param = error.param.unwrap_or_default();
+            let param = error.param.as_deref().unwrap_or_default();
             let target = if param.ends_with("postal_code") {
                 "postal"
             } else if param.ends_with("cardholder_name") {
@@ -378,280 +414,285 @@ fn handle_failure(ctx: Ctx, failure: Failure) {
                 ""
             };
             if target.is_empty() {
-                ctx.message.set(Some(t(lang, "generic_error").to_owned()));
+                ctx.say("generic_error");
             } else {
                 field(target, "err_required");
             }
         }
-        _ => ctx.message.set(Some(t(lang, "generic_error").to_owned())),
+        _ => ctx.say("generic_error"),
     }
-    ctx.env.with_value(|env| env.emit("govifi-error", &[("code", &error.code), ("message", &error.message)]));
+    ctx.emit("govifi-error", &[("code", &error.code), ("message", &error.message)]);
 }
 
-#[component]
-fn Ended(ctx: Ctx, title: &'static str, body: &'static str, link: bool) -> impl IntoView {
-    let cancel = ctx.cfg(|c| c.cancel_url.clone()).unwrap_or_default();
-    let lang = ctx.lang.get_untracked();
-    view! {
-        <Header ctx=ctx />
-        <div class="ended" role="alert">
-            <h3 class="subtitle">{t(lang, title)}</h3>
-            <p>{t(lang, body)}</p>
-        </div>
-        {link.then(|| view! { <a class="button secondary" href=cancel>{t(lang, "return_to_merchant")}</a> })}
+fn ended(ctx: Ctx, title: &'static str, body: &'static str, link: bool) -> AnyView {
+    let lang = ctx.lang_now();
+    let mut parts = vec![
+        header(ctx),
+        el("div")
+            .class("ended")
+            .attr("role", "alert")
+            .el(el("h3").class("subtitle").text(t(lang, title)))
+            .el(el("p").text(t(lang, body)))
+            .view(),
+    ];
+    if link {
+        let cancel = ctx.cfg(|c| c.cancel_url.clone()).unwrap_or_default();
+        parts.push(el("a").class("button secondary").attr("href", cancel).text(t(lang, "return_to_merchant")).view());
     }
+    group(parts)
 }
 
-#[component]
-fn Header(ctx: Ctx) -> impl IntoView {
+fn header(ctx: Ctx) -> AnyView {
     let (name, logo) = ctx
         .cfg(|c| (c.merchant.display_name.clone().unwrap_or_default(), c.merchant.logo_url.clone()))
         .unwrap_or_default();
-    let alt = name.clone();
-    view! {
-        <header class="header">
-            {logo.map(|src| view! { <img class="logo" src=src alt=alt /> })}
-            <h2 id="gv-title" class="title">{name}</h2>
-        </header>
+    let mut header = el("header").class("header");
+    if let Some(src) = logo {
+        header = header.el(el("img").class("logo").attr("src", src).attr("alt", name.clone()));
     }
+    header.el(el("h2").id("gv-title").class("title").text(name)).view()
 }
 
-#[component]
-fn Summary(ctx: Ctx) -> impl IntoView {
-    let Some(c) = ctx.config.get_untracked() else { return ().into_any() };
-    let lang = ctx.lang.get_untracked();
-    let money = move |m: i64| format_amount(m, &c.currency, &c.locale);
-    let items = c.line_items.clone();
-    let rows = items
-        .into_iter()
+/// A label and its value (amount due, fee, total, receipt lines).
+fn row(class: &'static str, label: &'static str, value: El) -> AnyView {
+    el("p").class(class).el(el("span").text(label)).el(value).view()
+}
+
+fn summary(ctx: Ctx) -> AnyView {
+    let Some(c) = ctx.config.get_untracked() else { return nothing() };
+    let lang = ctx.lang_now();
+    let money = |m: i64| format_amount(m, &c.currency, &c.locale);
+    let mut lines: Vec<(String, String)> = c
+        .line_items
+        .iter()
         .map(|i| {
             let label = if i.quantity > 1 { format!("{} × {}", i.name, i.quantity) } else { i.name.clone() };
-            view! { <li><span>{label}</span><span>{money(i.quantity * i.unit_amount)}</span></li> }
+            (label, money(i.quantity * i.unit_amount))
         })
-        .collect_view();
-    let tax = c
-        .tax_amount
-        .filter(|t| *t > 0)
-        .map(|a| view! { <li><span>{t(lang, "tax")}</span><span>{money(a)}</span></li> });
-    let shipping = c
-        .shipping_amount
-        .filter(|s| *s > 0)
-        .map(|a| view! { <li><span>{t(lang, "shipping")}</span><span>{money(a)}</span></li> });
-    view! {
-        <div class="summary" aria-label=t(lang, "order_summary")>
-            {c.description.clone().map(|d| view! { <p class="description">{d}</p> })}
-            <ul class="lines">{rows}{tax}{shipping}</ul>
-            <p class="amount-due"><span>{t(lang, "amount_due")}</span><strong>{money(c.amount)}</strong></p>
-        </div>
+        .collect();
+    for (key, amount) in [("tax", c.tax_amount), ("shipping", c.shipping_amount)] {
+        if let Some(a) = amount.filter(|a| *a > 0) {
+            lines.push((t(lang, key).to_owned(), money(a)));
+        }
     }
-    .into_any()
+    let lines =
+        lines.into_iter().map(|(label, amount)| el("li").el(el("span").text(label)).el(el("span").text(amount)).view());
+    let mut summary = el("div").class("summary").attr("aria-label", t(lang, "order_summary"));
+    if let Some(d) = c.description.clone() {
+        summary = summary.el(el("p").class("description").text(d));
+    }
+    summary
+        .el(el("ul").class("lines").kids(lines))
+        .child(row("amount-due", t(lang, "amount_due"), el("strong").text(money(c.amount))))
+        .view()
 }
 
-#[component]
-fn Open(ctx: Ctx) -> impl IntoView {
-    let lang = ctx.lang.get_untracked();
-    let cfg = ctx.config.get_untracked().expect("open with a config");
-    let methods = cfg.allowed_methods.clone();
-    let usage = cfg.setup_future_usage.clone();
-    let layout = cfg.layout.clone();
-    let cancel_url = cfg.cancel_url.clone();
-    let merchant = cfg.merchant.display_name.clone().unwrap_or_default();
-    let challenge_needed = Memo::new(move |_| {
+fn open(ctx: Ctx) -> AnyView {
+    let lang = ctx.lang_now();
+    let Some(cfg) = ctx.config.get_untracked() else { return nothing() };
+    let challenge_needed = rx_memo!(
         ctx.config.with(|c| c.as_ref().is_some_and(|c| c.challenge.required && !c.challenge.satisfied))
             || ctx.step_up.get()
-    });
-    let has_saved =
-        Memo::new(move |_| ctx.config.with(|c| c.as_ref().is_some_and(|c| !c.saved_payment_methods.is_empty())));
-    let refs = Refs::default();
+    );
+    let has_saved = rx_memo!(ctx.config.with(|c| c.as_ref().is_some_and(|c| !c.saved_payment_methods.is_empty())));
+    let new_method = rx_memo!(ctx.saved.with(Option::is_none));
     let tabs: Vec<Tab> = [Tab::Card, Tab::Ach, Tab::ApplePay]
         .into_iter()
-        .filter(|t| methods.iter().any(|m| m == t.key()))
+        .filter(|t| cfg.allowed_methods.iter().any(|m| m == t.key()))
         .filter(|t| *t != Tab::ApplePay || ctx.apple_pay)
         .collect();
-
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        submit(ctx, refs, None);
-    };
-    let save_label = match usage.as_str() {
+    let merchant = cfg.merchant.display_name.clone().unwrap_or_default();
+    let save = match cfg.setup_future_usage.as_str() {
         "off_session" => Some(("autopay_consent", Some(tf(lang, "autopay_mandate", &[("merchant", &merchant)])))),
         "on_session" => Some(("save_method", None)),
         _ => None,
     };
-    let cancel = if layout == "embedded" {
-        view! {
-            <button type="button" class="link" on:click=move |_| ctx.env.with_value(|e| e.emit("govifi-cancel", &[]))>
-                {t(lang, "cancel")}
-            </button>
-        }
-        .into_any()
+    let cancel = if cfg.layout == "embedded" {
+        el("button").attr("type", "button").class("link").on("click", move |_| ctx.emit("govifi-cancel", &[]))
     } else {
-        view! { <a class="link" href=cancel_url>{t(lang, "cancel")}</a> }.into_any()
+        el("a").class("link").attr("href", cfg.cancel_url.clone())
     };
-
-    view! {
-        <Header ctx=ctx />
-        <Summary ctx=ctx />
-        <Countdown ctx=ctx />
-        <Show when=move || challenge_needed.get()>
-            <Challenge ctx=ctx />
-        </Show>
-        <form class="pay-form" novalidate on:submit=on_submit>
-            <Show when=move || has_saved.get()>
-                <SavedMethods ctx=ctx />
-            </Show>
-            <Show when=move || ctx.saved.get().is_none()>
-                <Tabs ctx=ctx tabs=tabs.clone() />
-                {move || match ctx.tab.get() {
-                    Tab::Card => view! { <CardFields ctx=ctx refs=refs /> }.into_any(),
-                    Tab::Ach => view! { <AchFields ctx=ctx refs=refs /> }.into_any(),
-                    Tab::ApplePay => view! { <p class="hint">{t(lang, "apple_pay_button")}</p> }.into_any(),
-                }}
-                {save_label.clone().map(|(label, mandate)| view! {
-                    <div class="check">
-                        <input id="gv-save" type="checkbox" prop:checked=move || ctx.save.get()
-                            on:change=move |ev| ctx.save.set(event_target_checked(&ev)) />
-                        <label for="gv-save">{t(lang, label)}</label>
-                    </div>
-                    {mandate.map(|m| view! { <p class="mandate">{m}</p> })}
-                })}
-            </Show>
-            <FeeLine ctx=ctx />
-            <div class="form-message" role="alert" aria-live="assertive">
-                {move || ctx.message.get()}
-            </div>
-            <PayButton ctx=ctx challenge_needed=challenge_needed refs=refs />
-        </form>
-        <p class="cancel">{cancel}</p>
-    }
+    let form = el("form")
+        .class("pay-form")
+        .attr("novalidate", "")
+        .on("submit", move |ev| {
+            ev.prevent_default();
+            submit(ctx, None);
+        })
+        .part(rx_part!(if has_saved.get() { saved_methods(ctx) } else { nothing() }))
+        .part(rx_part!(if new_method.get() {
+            untrack(|| new_method_fields(ctx, &tabs, save.clone()))
+        } else {
+            nothing()
+        }))
+        .child(fee_line(ctx))
+        .el(el("div")
+            .class("form-message")
+            .attr("role", "alert")
+            .attr("aria-live", "assertive")
+            .text_rx(rx_text!(ctx.message.get().unwrap_or_default())))
+        .child(pay_button(ctx));
+    group(vec![
+        header(ctx),
+        summary(ctx),
+        countdown(ctx),
+        part(rx_part!(if challenge_needed.get() { untrack(|| challenge(ctx)) } else { nothing() })),
+        form.view(),
+        el("p").class("cancel").el(cancel.text(t(lang, "cancel"))).view(),
+    ])
 }
 
-#[derive(Clone, Copy, Default)]
-struct Refs {
-    number: NodeRef<html::Input>,
-    exp: NodeRef<html::Input>,
-    cvc: NodeRef<html::Input>,
-    name: NodeRef<html::Input>,
-    postal: NodeRef<html::Input>,
-    address: NodeRef<html::Input>,
-    routing: NodeRef<html::Input>,
-    account: NodeRef<html::Input>,
-    holder: NodeRef<html::Input>,
-}
-
-impl Refs {
-    fn focus(&self, field: &str) {
-        let target = match field {
-            "number" => self.number,
-            "exp" => self.exp,
-            "cvc" => self.cvc,
-            "name" => self.name,
-            "postal" => self.postal,
-            "address" => self.address,
-            "routing" => self.routing,
-            "account" => self.account,
-            _ => self.holder,
-        };
-        if let Some(input) = target.get_untracked() {
-            let _ = input.focus();
+/// A new method: the tabs, the chosen method's fields and the save (or autopay) consent.
+fn new_method_fields(ctx: Ctx, tabs: &[Tab], save: Option<(&'static str, Option<String>)>) -> AnyView {
+    let lang = ctx.lang_now();
+    let mut parts = vec![
+        tab_list(ctx, tabs.to_vec()),
+        part(rx_part!(match ctx.tab.get() {
+            Tab::Card => untrack(|| card_fields(ctx)),
+            Tab::Ach => untrack(|| ach_fields(ctx)),
+            Tab::ApplePay => el("p").class("hint").text(t(lang, "apple_pay_button")).view(),
+        })),
+    ];
+    if let Some((label, mandate)) = save {
+        parts.push(
+            el("div")
+                .class("check")
+                .el(el("input")
+                    .id("gv-save")
+                    .attr("type", "checkbox")
+                    .prop_flag("checked", rx_flag!(ctx.save.get()))
+                    .on("change", move |ev| ctx.save.set(event_target_checked(&ev))))
+                .el(el("label").attr("for", "gv-save").text(t(lang, label)))
+                .view(),
+        );
+        if let Some(m) = mandate {
+            parts.push(el("p").class("mandate").text(m).view());
         }
     }
+    group(parts)
 }
 
-#[component]
-fn Countdown(ctx: Ctx) -> impl IntoView {
-    let remaining = Memo::new(move |_| {
+fn countdown(ctx: Ctx) -> AnyView {
+    let remaining = move || {
         let expires = ctx.config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at))).unwrap_or(f64::MAX);
         ((expires - ctx.now.get()) / 1000.0).floor() as i64
-    });
-    view! {
-        <Show when=move || { let r = remaining.get(); (0..=300).contains(&r) }>
-            <p class="countdown" role="timer" aria-live="off">
-                {move || {
-                    let r = remaining.get().max(0);
-                    format!("{} {}:{:02}", t(ctx.lang.get(), "expires_in"), r / 60, r % 60)
-                }}
-            </p>
-        </Show>
-    }
+    };
+    let shown = rx_memo!((0..=300).contains(&remaining()));
+    part(rx_part!(if shown.get() {
+        el("p")
+            .class("countdown")
+            .attr("role", "timer")
+            .attr("aria-live", "off")
+            .text_rx(rx_text!({
+                let r = remaining().max(0);
+                format!("{} {}:{:02}", t(ctx.lang(), "expires_in"), r / 60, r % 60)
+            }))
+            .view()
+    } else {
+        nothing()
+    }))
 }
 
-#[component]
-fn Tabs(ctx: Ctx, tabs: Vec<Tab>) -> impl IntoView {
-    let lang = ctx.lang.get_untracked();
+fn tab_list(ctx: Ctx, tabs: Vec<Tab>) -> AnyView {
+    let lang = ctx.lang_now();
     if tabs.len() < 2 {
-        return ().into_any();
+        return nothing();
     }
-    let order = tabs.clone();
-    let on_key = move |ev: leptos::ev::KeyboardEvent| {
-        let current = order.iter().position(|t| *t == ctx.tab.get_untracked()).unwrap_or(0);
-        let next = match ev.key().as_str() {
-            "ArrowRight" => (current + 1) % order.len(),
-            "ArrowLeft" => (current + order.len() - 1) % order.len(),
-            _ => return,
-        };
-        ev.prevent_default();
-        ctx.tab.set(order[next]);
-    };
-    let buttons = tabs
-        .into_iter()
-        .map(|tab| {
-            let label = match tab {
-                Tab::Card => t(lang, "tab_card"),
-                Tab::Ach => t(lang, "tab_ach"),
-                Tab::ApplePay => t(lang, "tab_apple_pay"),
-            };
-            view! {
-                <button type="button" role="tab" id=format!("gv-tab-{}", tab.key())
-                    aria-selected=move || if ctx.tab.get() == tab { "true" } else { "false" }
-                    tabindex=move || if ctx.tab.get() == tab { "0" } else { "-1" }
-                    class=move || if ctx.tab.get() == tab { "tab selected" } else { "tab" }
-                    on:click=move |_| { ctx.tab.set(tab); ctx.message.set(None); }>
-                    {label}
-                </button>
-            }
+    let buttons: Vec<AnyView> = tabs
+        .iter()
+        .map(|&tab| {
+            el("button")
+                .attr("type", "button")
+                .attr("role", "tab")
+                .id(format!("gv-tab-{}", tab.key()))
+                .attr_rx("aria-selected", rx_text!(if ctx.tab.get() == tab { "true" } else { "false" }))
+                .attr_rx("tabindex", rx_text!(if ctx.tab.get() == tab { "0" } else { "-1" }))
+                .attr_rx("class", rx_text!(if ctx.tab.get() == tab { "tab selected" } else { "tab" }))
+                .on("click", move |_| {
+                    ctx.tab.set(tab);
+                    ctx.message.set(None);
+                })
+                .text(t(lang, tab.label()))
+                .view()
         })
-        .collect_view();
-    view! {
-        <div class="tabs" role="tablist" aria-label=t(lang, "pay_with") on:keydown=on_key>{buttons}</div>
+        .collect();
+    el("div")
+        .class("tabs")
+        .attr("role", "tablist")
+        .attr("aria-label", t(lang, "pay_with"))
+        .on("keydown", move |ev| {
+            let key = ev.unchecked_ref::<KeyboardEvent>().key();
+            let current = tabs.iter().position(|t| *t == ctx.tab.get_untracked()).unwrap_or(0);
+            let next = match key.as_str() {
+                "ArrowRight" => (current + 1) % tabs.len(),
+                "ArrowLeft" => (current + tabs.len() - 1) % tabs.len(),
+                _ => return,
+            };
+            ev.prevent_default();
+            ctx.tab.set(tabs[next]);
+            ctx.env.with_value(|env| env.focus(&format!("gv-tab-{}", tabs[next].key())));
+        })
+        .kids(buttons)
+        .view()
+}
+
+/// One input the customer types into: the form field it feeds (its id is `gv-` and the field),
+/// its label and hints.
+struct Input {
+    field: &'static str,
+    label: &'static str,
+    autocomplete: &'static str,
+    numeric: bool,
+    placeholder: Option<&'static str>,
+    format: Option<fn(&str) -> String>,
+}
+
+impl Input {
+    const fn text(field: &'static str, label: &'static str, autocomplete: &'static str) -> Self {
+        Input { field, label, autocomplete, numeric: false, placeholder: None, format: None }
     }
-    .into_any()
+
+    const fn numeric(self, placeholder: Option<&'static str>, format: fn(&str) -> String) -> Self {
+        Input { numeric: true, placeholder, format: Some(format), ..self }
+    }
 }
 
 /// One labelled input with its error message tied to it.
-#[component]
-fn Field(
-    ctx: Ctx,
-    id: &'static str,
-    field: &'static str,
-    label: &'static str,
-    value: RwSignal<String>,
-    node: NodeRef<html::Input>,
-    #[prop(optional)] autocomplete: &'static str,
-    #[prop(optional)] inputmode: &'static str,
-    #[prop(optional)] placeholder: &'static str,
-    #[prop(optional)] format: Option<fn(&str) -> String>,
-) -> impl IntoView {
-    let lang = ctx.lang.get_untracked();
+fn field(ctx: Ctx, input: Input, value: RwSignal<String>) -> AnyView {
+    let lang = ctx.lang_now();
     let form = ctx.form;
+    let Input { field, label, autocomplete, numeric, placeholder, format } = input;
+    let id = format!("gv-{field}");
     let error_id = format!("{id}-error");
-    let error_id_attr = error_id.clone();
-    view! {
-        <div class="field">
-            <label for=id>{t(lang, label)}</label>
-            <input id=id node_ref=node type="text" autocomplete=autocomplete inputmode=(!inputmode.is_empty()).then_some(inputmode)
-                placeholder=(!placeholder.is_empty()).then_some(placeholder)
-                prop:value=move || value.get()
-                aria-invalid=move || if form.error(field).is_some() { "true" } else { "false" }
-                aria-describedby=move || form.error(field).map(|_| error_id_attr.clone())
-                on:input=move |ev| {
-                    let raw = event_target_value(&ev);
-                    value.set(match format { Some(f) => f(&raw), None => raw });
-                    form.clear(field);
-                } />
-            {move || form.error(field).map(|key| view! { <p id=error_id.clone() class="field-error">{t(lang, key)}</p> })}
-        </div>
+    let described = error_id.clone();
+    let mut input = el("input").id(id.clone()).attr("type", "text").attr("autocomplete", autocomplete);
+    if numeric {
+        input = input.attr("inputmode", "numeric");
     }
+    if let Some(p) = placeholder {
+        input = input.attr("placeholder", p);
+    }
+    let input = input
+        .prop_text("value", rx_text!(value.get()))
+        .attr_rx("aria-invalid", rx_text!(if form.error(field).is_some() { "true" } else { "false" }))
+        .attr_maybe("aria-describedby", rx_maybe!(form.error(field).map(|_| described.clone())))
+        .on("input", move |ev| {
+            let raw = event_target_value(&ev);
+            value.set(match format {
+                Some(f) => f(&raw),
+                None => raw,
+            });
+            form.clear(field);
+        });
+    el("div")
+        .class("field")
+        .el(el("label").attr("for", id).text(t(lang, label)))
+        .el(input)
+        .part(rx_part!(match form.error(field) {
+            Some(key) => el("p").id(error_id.clone()).class("field-error").text(t(lang, key)).view(),
+            None => nothing(),
+        }))
+        .view()
 }
 
 fn format_number(raw: &str) -> String {
@@ -668,177 +709,186 @@ fn only_digits(raw: &str) -> String {
     raw.chars().filter(char::is_ascii_digit).take(17).collect()
 }
 
-#[component]
-fn CardFields(ctx: Ctx, refs: Refs) -> impl IntoView {
+fn card_fields(ctx: Ctx) -> AnyView {
     let f = ctx.form;
     let avs = ctx.cfg(|c| c.required_avs_fields.clone()).unwrap_or_default();
-    let brand = Memo::new(move |_| {
+    let needs = |name: &str| avs.iter().any(|a| a == name);
+    let number = Input::text("number", "card_number", "cc-number").numeric(Some("1234 1234 1234 1234"), format_number);
+    let exp = Input::text("exp", "expiry", "cc-exp").numeric(Some("MM / YY"), format_expiry);
+    let cvc = Input::text("cvc", "cvc", "cc-csc").numeric(Some("123"), only_digits);
+    let brand = rx_text!({
         let digits = card::digits_only(&f.number.get()).unwrap_or_default();
-        if digits.is_empty() { None } else { Some(card::brand_of(&digits)) }
+        match card::brand_of(&digits) {
+            _ if digits.is_empty() => "",
+            Brand::Unknown => "",
+            brand => brand.display_name(),
+        }
     });
-    view! {
-        <div class="panel" role="tabpanel" aria-labelledby="gv-tab-card">
-            <div class="number-row">
-                <Field ctx=ctx id="gv-number" field="number" label="card_number" value=f.number node=refs.number
-                    autocomplete="cc-number" inputmode="numeric" placeholder="1234 1234 1234 1234" format=format_number />
-                <span class="brand" aria-live="polite">
-                    {move || brand.get().filter(|b| *b != Brand::Unknown).map(|b| b.display_name())}
-                </span>
-            </div>
-            <div class="row">
-                <Field ctx=ctx id="gv-exp" field="exp" label="expiry" value=f.exp node=refs.exp
-                    autocomplete="cc-exp" inputmode="numeric" placeholder="MM / YY" format=format_expiry />
-                <Field ctx=ctx id="gv-cvc" field="cvc" label="cvc" value=f.cvc node=refs.cvc
-                    autocomplete="cc-csc" inputmode="numeric" placeholder="123" format=only_digits />
-            </div>
-            {avs.contains(&"cardholder".to_owned()).then(|| view! {
-                <Field ctx=ctx id="gv-name" field="name" label="cardholder" value=f.name node=refs.name autocomplete="cc-name" />
-            })}
-            {avs.contains(&"address".to_owned()).then(|| view! {
-                <Field ctx=ctx id="gv-address" field="address" label="address_line1" value=f.address node=refs.address
-                    autocomplete="address-line1" />
-            })}
-            {(avs.contains(&"zip".to_owned()) || avs.contains(&"address".to_owned())).then(|| view! {
-                <Field ctx=ctx id="gv-postal" field="postal" label="postal_code" value=f.postal node=refs.postal
-                    autocomplete="postal-code" />
-            })}
-        </div>
+    let mut panel = el("div")
+        .class("panel")
+        .attr("role", "tabpanel")
+        .attr("aria-labelledby", "gv-tab-card")
+        .el(el("div")
+            .class("number-row")
+            .child(field(ctx, number, f.number))
+            .el(el("span").class("brand").attr("aria-live", "polite").text_rx(brand)))
+        .el(el("div").class("row").child(field(ctx, exp, f.exp)).child(field(ctx, cvc, f.cvc)));
+    if needs("cardholder") {
+        panel = panel.child(field(ctx, Input::text("name", "cardholder", "cc-name"), f.name));
     }
+    if needs("address") {
+        panel = panel.child(field(ctx, Input::text("address", "address_line1", "address-line1"), f.address));
+    }
+    if needs("zip") || needs("address") {
+        panel = panel.child(field(ctx, Input::text("postal", "postal_code", "postal-code"), f.postal));
+    }
+    panel.view()
 }
 
-#[component]
-fn AchFields(ctx: Ctx, refs: Refs) -> impl IntoView {
+fn ach_fields(ctx: Ctx) -> AnyView {
     let f = ctx.form;
-    let lang = ctx.lang.get_untracked();
-    view! {
-        <div class="panel" role="tabpanel" aria-labelledby="gv-tab-ach">
-            <Field ctx=ctx id="gv-holder" field="holder" label="holder_name" value=f.holder node=refs.holder autocomplete="name" />
-            <Field ctx=ctx id="gv-routing" field="routing" label="routing_number" value=f.routing node=refs.routing
-                inputmode="numeric" format=only_digits />
-            <Field ctx=ctx id="gv-account" field="account" label="account_number" value=f.account node=refs.account
-                inputmode="numeric" format=only_digits />
-            <div class="field">
-                <label for="gv-account-type">{t(lang, "account_type")}</label>
-                <select id="gv-account-type" on:change=move |ev| f.account_type.set(event_target_value(&ev))>
-                    <option value="checking" selected=move || f.account_type.get() == "checking">{t(lang, "checking")}</option>
-                    <option value="savings" selected=move || f.account_type.get() == "savings">{t(lang, "savings")}</option>
-                </select>
-            </div>
-        </div>
-    }
+    let lang = ctx.lang_now();
+    let routing = Input::text("routing", "routing_number", "off").numeric(None, only_digits);
+    let account = Input::text("account", "account_number", "off").numeric(None, only_digits);
+    let option = |value: &'static str| {
+        el("option")
+            .attr("value", value)
+            .attr_if("selected", rx_flag!(f.account_type.get() == value))
+            .text(t(lang, value))
+    };
+    el("div")
+        .class("panel")
+        .attr("role", "tabpanel")
+        .attr("aria-labelledby", "gv-tab-ach")
+        .child(field(ctx, Input::text("holder", "holder_name", "name"), f.holder))
+        .child(field(ctx, routing, f.routing))
+        .child(field(ctx, account, f.account))
+        .el(el("div").class("field").el(el("label").attr("for", "gv-account-type").text(t(lang, "account_type"))).el(
+            el("select")
+                .id("gv-account-type")
+                .on("change", move |ev| f.account_type.set(event_target_value(&ev)))
+                .el(option("checking"))
+                .el(option("savings")),
+        ))
+        .view()
 }
 
-#[component]
-fn SavedMethods(ctx: Ctx) -> impl IntoView {
-    let lang = ctx.lang.get_untracked();
+/// A radio button with its label (saved methods).
+fn radio(id: String, label: String, checked: Flag, on_pick: impl FnMut(Event) + 'static) -> AnyView {
+    el("div")
+        .class("check")
+        .el(el("input")
+            .attr("type", "radio")
+            .attr("name", "gv-saved")
+            .id(id.clone())
+            .prop_flag("checked", checked)
+            .on("change", on_pick))
+        .el(el("label").attr("for", id).text(label))
+        .view()
+}
+
+fn saved_methods(ctx: Ctx) -> AnyView {
+    let lang = ctx.lang_now();
     let methods = ctx.cfg(|c| c.saved_payment_methods.clone()).unwrap_or_default();
-    let options = methods
-        .into_iter()
-        .map(|m| {
-            let id = m.id.clone();
-            let input_id = format!("gv-saved-{}", m.id);
-            let label = if m.kind == "ach" {
-                format!("{} {}", t(lang, "bank_ending"), m.last4)
-            } else {
-                let brand = m.brand.as_deref().map(card_brand_name).unwrap_or("Card");
-                let exp = match (m.exp_month, m.exp_year) {
-                    (Some(mm), Some(yy)) => format!(" ({} {mm:02}/{})", t(lang, "expires"), yy % 100),
-                    _ => String::new(),
-                };
-                format!("{brand} {} {}{exp}", t(lang, "card_ending"), m.last4)
+    let options = methods.into_iter().map(|m| {
+        let label = if m.kind == "ach" {
+            format!("{} {}", t(lang, "bank_ending"), m.last4)
+        } else {
+            let brand = Brand::from_name(m.brand.as_deref().unwrap_or_default()).display_name();
+            let exp = match (m.exp_month, m.exp_year) {
+                (Some(mm), Some(yy)) => format!(" ({} {mm:02}/{})", t(lang, "expires"), yy % 100),
+                _ => String::new(),
             };
-            let checked_id = id.clone();
-            view! {
-                <div class="check">
-                    <input type="radio" name="gv-saved" id=input_id.clone()
-                        prop:checked=move || ctx.saved.get().as_deref() == Some(checked_id.as_str())
-                        on:change=move |_| { ctx.saved.set(Some(id.clone())); ctx.message.set(None); } />
-                    <label for=input_id>{label}</label>
-                </div>
-            }
-        })
-        .collect_view();
-    view! {
-        <fieldset class="saved">
-            <legend>{t(lang, "saved_methods")}</legend>
-            {options}
-            <div class="check">
-                <input type="radio" name="gv-saved" id="gv-saved-new" prop:checked=move || ctx.saved.get().is_none()
-                    on:change=move |_| ctx.saved.set(None) />
-                <label for="gv-saved-new">{t(lang, "use_new_method")}</label>
-            </div>
-        </fieldset>
-    }
+            format!("{brand} {} {}{exp}", t(lang, "card_ending"), m.last4)
+        };
+        let id = m.id.clone();
+        let checked_id = m.id;
+        radio(
+            format!("gv-saved-{id}"),
+            label,
+            rx_flag!(ctx.saved.get().as_deref() == Some(checked_id.as_str())),
+            move |_| {
+                ctx.saved.set(Some(id.clone()));
+                ctx.message.set(None);
+            },
+        )
+    });
+    let new = radio(
+        "gv-saved-new".into(),
+        t(lang, "use_new_method").into(),
+        rx_flag!(ctx.saved.get().is_none()),
+        move |_| ctx.saved.set(None),
+    );
+    el("fieldset").class("saved").el(el("legend").text(t(lang, "saved_methods"))).kids(options).child(new).view()
 }
 
-fn card_brand_name(brand: &str) -> &'static str {
-    match brand {
-        "visa" => Brand::Visa.display_name(),
-        "mastercard" => Brand::Mastercard.display_name(),
-        "amex" => Brand::Amex.display_name(),
-        "discover" => Brand::Discover.display_name(),
-        _ => Brand::Unknown.display_name(),
-    }
-}
-
-#[component]
-fn FeeLine(ctx: Ctx) -> impl IntoView {
-    view! {
-        <div class="fee" aria-live="polite">
-            {move || {
-                let lang = ctx.lang.get();
-                match ctx.quote.get() {
-                    Some(q) => view! {
-                        <p class="fee-row"><span>{t(lang, "fee")}</span><span class="fee-amount">{ctx.money(q.fee_amount)}</span></p>
-                        <p class="total-row"><span>{t(lang, "total")}</span><strong class="total-amount">{ctx.money(q.total_amount)}</strong></p>
-                        <p class="disclosure">{q.disclosure.clone()}</p>
-                    }.into_any(),
-                    None if ctx.quoting.get() => view! { <p class="hint">{t(lang, "quote_loading")}</p> }.into_any(),
-                    None => view! { <p class="hint">{t(lang, "quote_needed")}</p> }.into_any(),
+fn fee_line(ctx: Ctx) -> AnyView {
+    el("div")
+        .class("fee")
+        .attr("aria-live", "polite")
+        .part(rx_part!({
+            let lang = ctx.lang();
+            match ctx.quote.get() {
+                Some(q) => group(vec![
+                    row("fee-row", t(lang, "fee"), el("span").class("fee-amount").text(ctx.money(q.fee_amount))),
+                    row(
+                        "total-row",
+                        t(lang, "total"),
+                        el("strong").class("total-amount").text(ctx.money(q.total_amount)),
+                    ),
+                    el("p").class("disclosure").text(q.disclosure.clone()).view(),
+                ]),
+                None => {
+                    let key = if ctx.quoting.get() { "quote_loading" } else { "quote_needed" };
+                    el("p").class("hint").text(t(lang, key)).view()
                 }
-            }}
-        </div>
-    }
+            }
+        }))
+        .view()
 }
 
-#[component]
-fn PayButton(ctx: Ctx, challenge_needed: Memo<bool>, refs: Refs) -> impl IntoView {
-    let disabled = Memo::new(move |_| {
+fn pay_button(ctx: Ctx) -> AnyView {
+    let disabled = rx_memo!(
         ctx.submitting.get()
-            || ctx.quote.get().is_none()
+            || ctx.quote.with(Option::is_none)
             || ctx.quoting.get()
             || ctx.config.with(|c| c.as_ref().is_some_and(|c| c.challenge.required && !c.challenge.satisfied))
-    });
-    let label = move || {
-        let lang = ctx.lang.get();
-        if ctx.submitting.get() {
-            t(lang, "processing").to_owned()
-        } else {
-            match ctx.quote.get() {
-                Some(q) => format!("{} {}", t(lang, "pay"), ctx.money(q.total_amount)),
-                None => t(lang, "pay").to_owned(),
+    );
+    let apple = rx_memo!(ctx.tab.get() == Tab::ApplePay && ctx.saved.with(Option::is_none));
+    el("button")
+        .attr("type", "submit")
+        .attr_rx("class", rx_text!(if apple.get() { "pay apple-pay" } else { "pay" }))
+        .attr_if("disabled", rx_flag!(disabled.get()))
+        .attr_rx("aria-disabled", rx_text!(if disabled.get() { "true" } else { "false" }))
+        .attr_rx("aria-busy", rx_text!(if ctx.submitting.get() { "true" } else { "false" }))
+        .on("click", move |ev| {
+            if apple.get_untracked() {
+                ev.prevent_default();
+                pay_with_apple(ctx);
             }
-        }
-    };
-    let apple = move || ctx.tab.get() == Tab::ApplePay && ctx.saved.get().is_none();
-    let _ = challenge_needed;
-    view! {
-        <button type="submit" class=move || if apple() { "pay apple-pay" } else { "pay" }
-            disabled=move || disabled.get() aria-disabled=move || if disabled.get() { "true" } else { "false" }
-            aria-busy=move || if ctx.submitting.get() { "true" } else { "false" }
-            on:click=move |ev| {
-                if apple() {
-                    ev.prevent_default();
-                    pay_with_apple(ctx, refs);
+        })
+        .part(rx_part!(if ctx.submitting.get() {
+            el("span").class("spinner").attr("aria-hidden", "true").view()
+        } else {
+            nothing()
+        }))
+        .text_rx(rx_text!({
+            let lang = ctx.lang();
+            if apple.get() {
+                t(lang, "apple_pay_button").to_owned()
+            } else if ctx.submitting.get() {
+                t(lang, "processing").to_owned()
+            } else {
+                match ctx.quote.get() {
+                    Some(q) => format!("{} {}", t(lang, "pay"), ctx.money(q.total_amount)),
+                    None => t(lang, "pay").to_owned(),
                 }
-            }>
-            <Show when=move || ctx.submitting.get()><span class="spinner" aria-hidden="true"></span></Show>
-            {move || if apple() { t(ctx.lang.get(), "apple_pay_button").to_owned() } else { label() }}
-        </button>
-    }
+            }
+        }))
+        .view()
 }
 
-fn pay_with_apple(ctx: Ctx, refs: Refs) {
+fn pay_with_apple(ctx: Ctx) {
     let Some(q) = ctx.quote.get_untracked() else { return };
     let (label, currency, exponent) = ctx
         .cfg(|c| {
@@ -856,29 +906,28 @@ fn pay_with_apple(ctx: Ctx, refs: Refs) {
     } else {
         format!("{}.{:0width$}", q.total_amount / scale, q.total_amount % scale, width = exponent as usize)
     };
-    spawn_local(async move {
+    go!(async move {
         match js::apple_pay_token(&label, &amount, &currency).await {
-            Some(token) => submit(ctx, refs, Some(token)),
-            None => ctx.message.set(Some(ctx.t("apple_pay_cancelled").to_owned())),
+            Some(token) => submit(ctx, Some(token)),
+            None => ctx.say("apple_pay_cancelled"),
         }
     });
 }
 
 /// Checks the form, then confirms once (one Idempotency-Key per attempt; a retry after a network
 /// failure reuses it).
-fn submit(ctx: Ctx, refs: Refs, apple_pay_token: Option<String>) {
+fn submit(ctx: Ctx, apple_pay_token: Option<String>) {
     if ctx.submitting.get_untracked() {
         return;
     }
     let Some(quote) = ctx.quote.get_untracked() else { return };
-    let lang = ctx.lang.get_untracked();
     let method = match build_method(ctx, apple_pay_token) {
         Ok(m) => m,
         Err(errors) => {
             let first = errors[0].0;
             ctx.form.errors.set(errors);
-            ctx.message.set(Some(t(lang, "err_fix_fields").to_owned()));
-            refs.focus(first);
+            ctx.say("err_fix_fields");
+            ctx.env.with_value(|env| env.focus(&format!("gv-{first}")));
             return;
         }
     };
@@ -887,40 +936,38 @@ fn submit(ctx: Ctx, refs: Refs, apple_pay_token: Option<String>) {
         payment_method: method,
         save_payment_method: ctx.save.get_untracked(),
     };
-    let fingerprint = serde_json::to_string(&body).unwrap_or_default();
+    let body = api::to_json(&body);
     let key = match ctx.attempt.get_value() {
-        Some((key, previous)) if previous == fingerprint => key,
+        Some((key, previous)) if previous == body => key,
         _ => js::random_key(),
     };
-    ctx.attempt.set_value(Some((key.clone(), fingerprint)));
+    ctx.attempt.set_value(Some((key.clone(), body.clone())));
     ctx.submitting.set(true);
     ctx.message.set(None);
-    spawn_local(async move {
-        let result = ctx.client.get_value().post::<_, ConfirmResult>("confirm", &body, Some(&key)).await;
+    go!(async move {
+        let result = api::json::<ConfirmResult>(ctx.client().post("confirm", body, Some(key)).await);
         ctx.submitting.set(false);
         match result {
             Ok(done) => {
                 ctx.attempt.set_value(None);
-                ctx.env.with_value(|env| {
-                    env.emit(
-                        "govifi-success",
-                        &[
-                            ("session_id", &done.session_id),
-                            ("payment_id", &done.payment_id),
-                            ("redirect_url", &done.redirect_url),
-                        ],
-                    )
-                });
+                ctx.emit(
+                    "govifi-success",
+                    &[
+                        ("session_id", &done.session_id),
+                        ("payment_id", &done.payment_id),
+                        ("redirect_url", &done.redirect_url),
+                    ],
+                );
                 let hosted = ctx.cfg(|c| c.layout == "hosted").unwrap_or(true);
                 let url = done.redirect_url.clone();
-                ctx.stage.set(Stage::Done(done));
+                ctx.go_to(Stage::Done(done));
                 if hosted {
                     js::go_to(&url);
                 }
             }
             Err(Failure::Network) => {
                 // Keep the attempt: pressing Pay again sends the same key, so nothing is charged twice.
-                ctx.message.set(Some(t(lang, "network_error").to_owned()));
+                ctx.say("network_error");
             }
             Err(failure) => {
                 ctx.attempt.set_value(None);
@@ -954,9 +1001,7 @@ fn build_method(ctx: Ctx, apple_pay_token: Option<String>) -> Result<PaymentMeth
             } else {
                 (0, 0)
             };
-            let now = js_sys::Date::new_0();
-            let today = (now.get_full_year(), now.get_month() + 1);
-            if !card::expiry_valid(month, year, today) {
+            if !card::expiry_valid(month, year, js::year_month()) {
                 errors.push(("exp", "err_expiry"));
             }
             let brand = card::brand_of(&digits);
@@ -980,7 +1025,7 @@ fn build_method(ctx: Ctx, apple_pay_token: Option<String>) -> Result<PaymentMeth
             }
             if errors.is_empty() {
                 Ok(PaymentMethodBody::Card {
-                    card: CardBody { number: digits, exp_month: month, exp_year: 2000 + year, cvc },
+                    card: CardBody { number: digits, exp_month: month, exp_year: 2000 + year, cvc: Some(cvc) },
                     billing,
                 })
             } else {
@@ -1016,33 +1061,25 @@ fn build_method(ctx: Ctx, apple_pay_token: Option<String>) -> Result<PaymentMeth
     }
 }
 
-#[component]
-fn Challenge(ctx: Ctx) -> impl IntoView {
-    let lang = ctx.lang.get_untracked();
-    let destination = Memo::new(move |_| {
-        ctx.config.with(|c| c.as_ref().and_then(|c| c.challenge.destination_hint.clone())).unwrap_or_default()
-    });
+fn challenge(ctx: Ctx) -> AnyView {
+    let lang = ctx.lang_now();
     let sent = RwSignal::new(false);
     let busy = RwSignal::new(false);
     let code = RwSignal::new(String::new());
     let note = RwSignal::new(None::<String>);
-    let code_ref: NodeRef<html::Input> = NodeRef::new();
     let send = move |_| {
         if busy.get_untracked() {
             return;
         }
         busy.set(true);
-        spawn_local(async move {
-            let result =
-                ctx.client.get_value().post::<_, ChallengeSent>("challenge/send", &serde_json::json!({}), None).await;
+        go!(async move {
+            let result = api::json::<ChallengeSent>(ctx.client().post("challenge/send", "{}".into(), None).await);
             busy.set(false);
             match result {
                 Ok(s) => {
                     sent.set(true);
                     note.set(Some(tf(lang, "challenge_sent", &[("destination", &s.destination_hint)])));
-                    if let Some(input) = code_ref.get_untracked() {
-                        let _ = input.focus();
-                    }
+                    ctx.env.with_value(|env| env.focus("gv-code"));
                 }
                 Err(Failure::Api { status: 429, .. }) => note.set(Some(t(lang, "challenge_send_limit").to_owned())),
                 Err(Failure::Api { error, .. }) if error.code == "parameter_missing" => {
@@ -1052,20 +1089,20 @@ fn Challenge(ctx: Ctx) -> impl IntoView {
             }
         });
     };
-    let verify = move |ev: leptos::ev::MouseEvent| {
+    let verify = move |ev: Event| {
         ev.prevent_default();
         if busy.get_untracked() {
             return;
         }
         busy.set(true);
-        let body = ChallengeVerify { code: code.get_untracked().trim().to_owned() };
-        spawn_local(async move {
-            let result = ctx.client.get_value().post::<_, ChallengeVerified>("challenge/verify", &body, None).await;
+        let body = api::to_json(&ChallengeVerify { code: code.get_untracked().trim().to_owned() });
+        go!(async move {
+            let result = api::json::<ChallengeVerified>(ctx.client().post("challenge/verify", body, None).await);
             busy.set(false);
             match result {
                 Ok(_) => {
                     ctx.step_up.set(false);
-                    ctx.message.set(Some(t(lang, "challenge_verified").to_owned()));
+                    ctx.say("challenge_verified");
                     ctx.reload();
                 }
                 Err(Failure::Api { status: 400, error }) => {
@@ -1077,42 +1114,72 @@ fn Challenge(ctx: Ctx) -> impl IntoView {
             }
         });
     };
-    view! {
-        <div class="challenge" role="group" aria-labelledby="gv-challenge-title">
-            <h3 id="gv-challenge-title" class="subtitle">{t(lang, "challenge_title")}</h3>
-            <p>{move || tf(lang, "challenge_intro", &[("destination", &destination.get())])}</p>
-            <p class="challenge-note" role="status" aria-live="polite">{move || note.get()}</p>
-            <button type="button" class="button secondary" disabled=move || busy.get() on:click=send>
-                {move || if sent.get() { t(lang, "challenge_resend") } else { t(lang, "challenge_send") }}
-            </button>
-            <Show when=move || sent.get()>
-                <div class="field">
-                    <label for="gv-code">{t(lang, "challenge_code")}</label>
-                    <input id="gv-code" node_ref=code_ref type="text" inputmode="numeric" autocomplete="one-time-code"
-                        maxlength="6" prop:value=move || code.get()
-                        on:input=move |ev| code.set(only_digits(&event_target_value(&ev)).chars().take(6).collect()) />
-                </div>
-                <button type="button" class="button" disabled=move || busy.get() || code.get().len() != 6 on:click=verify>
-                    {t(lang, "challenge_verify")}
-                </button>
-            </Show>
-        </div>
-    }
+    // Shown once a code has been sent (a second send does not rebuild it).
+    let shown = rx_memo!(sent.get());
+    let entry = move || {
+        group(vec![
+            el("div")
+                .class("field")
+                .el(el("label").attr("for", "gv-code").text(t(lang, "challenge_code")))
+                .el(el("input")
+                    .id("gv-code")
+                    .attr("type", "text")
+                    .attr("inputmode", "numeric")
+                    .attr("autocomplete", "one-time-code")
+                    .attr("maxlength", "6")
+                    .prop_text("value", rx_text!(code.get()))
+                    .on("input", move |ev| code.set(only_digits(&event_target_value(&ev)).chars().take(6).collect())))
+                .view(),
+            el("button")
+                .attr("type", "button")
+                .class("button")
+                .attr_if("disabled", rx_flag!(busy.get() || code.with(|c| c.len() != 6)))
+                .on("click", verify)
+                .text(t(lang, "challenge_verify"))
+                .view(),
+        ])
+    };
+    el("div")
+        .class("challenge")
+        .attr("role", "group")
+        .attr("aria-labelledby", "gv-challenge-title")
+        .el(el("h3").id("gv-challenge-title").class("subtitle").text(t(lang, "challenge_title")))
+        .el(el("p").text_rx(rx_text!({
+            let destination = ctx.config.with(|c| c.as_ref().and_then(|c| c.challenge.destination_hint.clone()));
+            tf(lang, "challenge_intro", &[("destination", &destination.unwrap_or_default())])
+        })))
+        .el(el("p")
+            .class("challenge-note")
+            .attr("role", "status")
+            .attr("aria-live", "polite")
+            .text_rx(rx_text!(note.get().unwrap_or_default())))
+        .el(el("button")
+            .attr("type", "button")
+            .class("button secondary")
+            .attr_if("disabled", rx_flag!(busy.get()))
+            .on("click", send)
+            .text_rx(rx_text!(if sent.get() { t(lang, "challenge_resend") } else { t(lang, "challenge_send") })))
+        .part(rx_part!(if shown.get() { untrack(entry) } else { nothing() }))
+        .view()
 }
 
-#[component]
-fn Receipt(ctx: Ctx, result: ConfirmResult) -> impl IntoView {
-    let lang = ctx.lang.get_untracked();
+fn receipt(ctx: Ctx, result: ConfirmResult) -> AnyView {
+    let lang = ctx.lang_now();
     let processing = result.status == "processing";
     let hosted = ctx.cfg(|c| c.layout == "hosted").unwrap_or(true);
-    view! {
-        <Header ctx=ctx />
-        <div class="receipt" role="alert">
-            <h3 class="subtitle">{t(lang, if processing { "processing_title" } else { "success_title" })}</h3>
-            <p>{t(lang, if processing { "processing_body" } else { "success_body" })}</p>
-            <p class="receipt-row"><span>{t(lang, "amount_paid")}</span><strong>{ctx.money(result.total_amount)}</strong></p>
-            <p class="receipt-row"><span>{t(lang, "payment_reference")}</span><code class="payment-id">{result.payment_id.clone()}</code></p>
-            {hosted.then(|| view! { <p class="hint">{t(lang, "redirecting")}</p> })}
-        </div>
+    let mut receipt = el("div")
+        .class("receipt")
+        .attr("role", "alert")
+        .el(el("h3").class("subtitle").text(t(lang, if processing { "processing_title" } else { "success_title" })))
+        .el(el("p").text(t(lang, if processing { "processing_body" } else { "success_body" })))
+        .child(row("receipt-row", t(lang, "amount_paid"), el("strong").text(ctx.money_now(result.total_amount))))
+        .child(row(
+            "receipt-row",
+            t(lang, "payment_reference"),
+            el("code").class("payment-id").text(result.payment_id),
+        ));
+    if hosted {
+        receipt = receipt.el(el("p").class("hint").text(t(lang, "redirecting")));
     }
+    group(vec![header(ctx), receipt.view()])
 }

@@ -41,6 +41,7 @@ export function randomKey() {
 export function nowMs() { return Date.now(); }
 export function parseTime(rfc3339) { return Date.parse(rfc3339); }
 export function goTo(url) { window.location.assign(url); }
+export function yearMonth() { const d = new Date(); return [d.getFullYear(), d.getMonth() + 1]; }
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = apiBase)]
@@ -60,6 +61,14 @@ extern "C" {
     pub fn parse_time(rfc3339: &str) -> f64;
     #[wasm_bindgen(js_name = goTo)]
     pub fn go_to(url: &str);
+    #[wasm_bindgen(js_name = yearMonth)]
+    fn year_month_array() -> js_sys::Array;
+}
+
+/// (year, month) today, for expiry checks.
+pub fn year_month() -> (u32, u32) {
+    let a = year_month_array();
+    (a.get(0).as_f64().unwrap_or(0.0) as u32, a.get(1).as_f64().unwrap_or(0.0) as u32)
 }
 
 /// Runs the Apple Pay sheet; the payment token, or `None` if the customer cancelled.

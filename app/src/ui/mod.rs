@@ -2,14 +2,18 @@
 
 pub mod api;
 mod checkout;
+mod dom;
 pub mod js;
+mod rx;
 mod wallet;
 
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
+use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 
 use crate::i18n::{Lang, t};
+use dom::el;
 
 /// What the element was given by the page: from attributes, the `#cs=`/`#ws=` fragment, or a
 /// message from an allowed parent frame.
@@ -41,6 +45,14 @@ impl Env {
             js::post_to_parent(origin, &message);
         }
     }
+
+    /// Moves the keyboard focus to an element of the shadow root, by id.
+    pub fn focus(&self, id: &str) {
+        let target = self.host.shadow_root().and_then(|root| root.get_element_by_id(id));
+        if let Some(element) = target {
+            let _ = element.unchecked_into::<HtmlElement>().focus();
+        }
+    }
 }
 
 /// The element's root: a checkout for a `cs_` credential, a wallet for a `ws_` one.
@@ -49,21 +61,20 @@ pub fn Govifi(launch: Launch, env: Env) -> impl IntoView {
     match (launch.session_id, launch.client_secret) {
         (Some(id), Some(secret)) if crate::launch::is_wallet(&secret) => {
             let client = api::Client { base: format!("{}/v1/wallet-sessions/{id}", env.api_base), credential: secret };
-            view! { <wallet::Wallet client=client env=env /> }.into_any()
+            wallet::wallet(client, env)
         }
         (Some(id), Some(secret)) => {
             let client = api::Client { base: format!("{}/v1/hosted-sessions/{id}", env.api_base), credential: secret };
-            view! { <checkout::Checkout client=client env=env /> }.into_any()
+            checkout::checkout(client, env)
         }
         _ => {
             env.emit("govifi-error", &[("code", "missing_credential")]);
-            view! {
-                <section class="govifi" aria-label=t(Lang::En, "secure_checkout")>
-                    <p class="notice" role="alert">{t(Lang::En, "invalid_link")}</p>
-                    <p class="brand-line">{t(Lang::En, "powered_by")}</p>
-                </section>
-            }
-            .into_any()
+            el("section")
+                .class("govifi")
+                .attr("aria-label", t(Lang::En, "secure_checkout"))
+                .el(el("p").class("notice").attr("role", "alert").text(t(Lang::En, "invalid_link")))
+                .el(el("p").class("brand-line").text(t(Lang::En, "powered_by")))
+                .view()
         }
     }
 }

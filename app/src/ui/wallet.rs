@@ -1,44 +1,70 @@
-//! Wallet mode: a customer lists, adds and removes saved payment methods.
+//! Wallet mode: a customer lists, adds and removes saved payment methods. Built like the
+//! checkout (`super::dom` and `super::rx`).
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
-use super::api::{Client, Failure};
+use super::api::{self, Client, Failure};
+use super::dom::{El, el, group, nothing};
+use super::rx::{go, rx_flag, rx_part, rx_text};
 use super::{Env, js};
 use crate::card;
-use crate::color::accessible_primary;
+use crate::color::DEFAULT_PRIMARY;
 use crate::i18n::{Lang, t};
 use crate::wire::{
     AchBody, BillingBody, CardBody, PaymentMethodBody, SavedMethodView, ValueList, WalletAddBody, WalletConfig,
 };
 
-#[component]
-pub fn Wallet(client: Client, env: Env) -> impl IntoView {
+/// The wallet's shared state.
+#[derive(Clone, Copy)]
+struct Wallet {
+    client: StoredValue<Client>,
+    methods: RwSignal<Vec<SavedMethodView>>,
+    message: RwSignal<Option<String>>,
+    lang: Lang,
+}
+
+impl Wallet {
+    fn say(&self, key: &str) {
+        self.message.set(Some(t(self.lang, key).to_owned()));
+    }
+
+    fn refresh(self) {
+        go!(async move {
+            let answer = self.client.get_value().get("payment-methods").await;
+            if let Ok(list) = api::json::<ValueList<SavedMethodView>>(answer) {
+                self.methods.set(list.value);
+            }
+        });
+    }
+
+    fn remove(self, id: String) {
+        go!(async move {
+            match self.client.get_value().delete(&format!("payment-methods/{id}")).await {
+                Ok(_) => {
+                    self.say("wallet_removed");
+                    self.refresh();
+                }
+                Err(_) => self.say("generic_error"),
+            }
+        });
+    }
+}
+
+/// The wallet for a wallet session.
+pub fn wallet(client: Client, env: Env) -> AnyView {
     let client = StoredValue::new(client);
     let env = StoredValue::new(env);
     let config = RwSignal::new(None::<WalletConfig>);
     let failed = RwSignal::new(None::<&'static str>);
-    let methods = RwSignal::new(Vec::<SavedMethodView>::new());
-    let message = RwSignal::new(None::<String>);
-    let lang = Memo::new(move |_| config.with(|c| c.as_ref().map(|c| Lang::parse(&c.locale)).unwrap_or_default()));
-
-    let refresh = move || {
-        spawn_local(async move {
-            if let Ok(list) = client.get_value().get::<ValueList<SavedMethodView>>("payment-methods").await {
-                methods.set(list.value);
-            }
-        });
-    };
-    spawn_local(async move {
-        match client.get_value().get::<WalletConfig>("config").await {
+    go!(async move {
+        match api::json::<WalletConfig>(client.get_value().get("config").await) {
             Ok(c) => {
-                let primary = accessible_primary(c.merchant.primary_color.as_deref());
+                let primary = c.merchant.primary_color.clone().unwrap_or_else(|| DEFAULT_PRIMARY.to_owned());
                 env.with_value(|e| {
                     let _ = e.host.style().set_property("--govifi-primary", &primary);
                     e.emit("govifi-ready", &[("mode", "wallet")]);
                 });
                 config.set(Some(c));
-                refresh();
             }
             Err(f) => {
                 let key = match &f {
@@ -51,174 +77,185 @@ pub fn Wallet(client: Client, env: Env) -> impl IntoView {
             }
         }
     });
-
-    let remove = move |id: String| {
-        spawn_local(async move {
-            match client.get_value().delete(&format!("payment-methods/{id}")).await {
-                Ok(()) => {
-                    message.set(Some(t(lang.get_untracked(), "wallet_removed").to_owned()));
-                    refresh();
-                }
-                Err(_) => message.set(Some(t(lang.get_untracked(), "generic_error").to_owned())),
-            }
-        });
-    };
-
-    view! {
-        <section class="govifi" aria-labelledby="gv-title">
-            {move || match (failed.get(), config.get()) {
-                (Some(key), _) => view! {
-                    <h2 id="gv-title" class="title">{t(Lang::En, "wallet_title")}</h2>
-                    <p class="notice error-box" role="alert">{t(Lang::En, key)}</p>
-                }.into_any(),
-                (None, None) => view! { <p id="gv-title" class="notice" role="status">{t(Lang::En, "loading")}</p> }.into_any(),
-                (None, Some(c)) => {
-                    let l = Lang::parse(&c.locale);
-                    let return_url = c.return_url.clone();
-                    view! {
-                        <header class="header">
-                            <h2 id="gv-title" class="title">{c.merchant.display_name.clone().unwrap_or_default()}</h2>
-                        </header>
-                        <h3 class="subtitle">{t(l, "wallet_title")}</h3>
-                        <ul class="wallet-list">
-                            {move || {
-                                let list = methods.get();
-                                if list.is_empty() {
-                                    view! { <li class="hint">{t(l, "wallet_empty")}</li> }.into_any()
-                                } else {
-                                    list.into_iter().map(|m| {
-                                        let id = m.id.clone();
-                                        let label = if m.kind == "ach" {
-                                            format!("{} {}", t(l, "bank_ending"), m.last4)
-                                        } else {
-                                            format!("{} {} {}", m.brand.clone().unwrap_or_default().to_uppercase(), t(l, "card_ending"), m.last4)
-                                        };
-                                        let aria = format!("{} {label}", t(l, "wallet_remove"));
-                                        view! {
-                                            <li class="wallet-item">
-                                                <span>{label}</span>
-                                                <button type="button" class="button secondary" aria-label=aria
-                                                    on:click=move |_| remove(id.clone())>{t(l, "wallet_remove")}</button>
-                                            </li>
-                                        }
-                                    }).collect_view().into_any()
-                                }
-                            }}
-                        </ul>
-                        <AddMethod client=client lang=l methods=c.methods.clone() message=message on_added=refresh />
-                        <div class="form-message" role="alert">{move || message.get()}</div>
-                        <a class="button secondary" href=return_url>{t(l, "wallet_done")}</a>
-                    }.into_any()
-                }
-            }}
-            <p class="brand-line">{move || t(lang.get(), "powered_by")}</p>
-        </section>
-    }
+    let lang = move || config.with(|c| c.as_ref().map(|c| Lang::parse(&c.locale)).unwrap_or_default());
+    el("section")
+        .class("govifi")
+        .attr("aria-labelledby", "gv-title")
+        .part(rx_part!(match (failed.get(), config.get()) {
+            (Some(key), _) => group(vec![
+                el("h2").id("gv-title").class("title").text(t(Lang::En, "wallet_title")).view(),
+                el("p").class("notice error-box").attr("role", "alert").text(t(Lang::En, key)).view(),
+            ]),
+            (None, None) =>
+                el("p").id("gv-title").class("notice").attr("role", "status").text(t(Lang::En, "loading")).view(),
+            (None, Some(c)) => untrack(|| methods(client, c)),
+        }))
+        .el(el("p").class("brand-line").text_rx(rx_text!(t(lang(), "powered_by"))))
+        .view()
 }
 
-#[component]
-fn AddMethod(
-    client: StoredValue<Client>,
-    lang: Lang,
-    methods: Vec<String>,
-    message: RwSignal<Option<String>>,
-    on_added: impl Fn() + Copy + Send + Sync + 'static,
-) -> impl IntoView {
+fn methods(client: StoredValue<Client>, c: WalletConfig) -> AnyView {
+    let l = Lang::parse(&c.locale);
+    let w = Wallet { client, methods: RwSignal::new(Vec::new()), message: RwSignal::new(None), lang: l };
+    w.refresh();
+    group(vec![
+        el("header")
+            .class("header")
+            .el(el("h2").id("gv-title").class("title").text(c.merchant.display_name.clone().unwrap_or_default()))
+            .view(),
+        el("h3").class("subtitle").text(t(l, "wallet_title")).view(),
+        el("ul")
+            .class("wallet-list")
+            .part(rx_part!({
+                let list = w.methods.get();
+                if list.is_empty() {
+                    el("li").class("hint").text(t(l, "wallet_empty")).view()
+                } else {
+                    group(list.into_iter().map(|m| item(w, m)).collect())
+                }
+            }))
+            .view(),
+        add_method(w, c.methods.clone()),
+        el("div")
+            .class("form-message")
+            .attr("role", "alert")
+            .text_rx(rx_text!(w.message.get().unwrap_or_default()))
+            .view(),
+        el("a").class("button secondary").attr("href", c.return_url.clone()).text(t(l, "wallet_done")).view(),
+    ])
+}
+
+fn item(w: Wallet, m: SavedMethodView) -> AnyView {
+    let l = w.lang;
+    let label = if m.kind == "ach" {
+        format!("{} {}", t(l, "bank_ending"), m.last4)
+    } else {
+        let brand = card::Brand::from_name(m.brand.as_deref().unwrap_or_default()).display_name();
+        format!("{brand} {} {}", t(l, "card_ending"), m.last4)
+    };
+    let aria = format!("{} {label}", t(l, "wallet_remove"));
+    let id = m.id;
+    el("li")
+        .class("wallet-item")
+        .el(el("span").text(label))
+        .el(el("button")
+            .attr("type", "button")
+            .class("button secondary")
+            .attr("aria-label", aria)
+            .on("click", move |_| w.remove(id.clone()))
+            .text(t(l, "wallet_remove")))
+        .view()
+}
+
+/// A labelled text input bound to a signal.
+fn input(lang: Lang, id: &'static str, label: &'static str, value: RwSignal<String>, ac: &'static str) -> AnyView {
+    let mut input = el("input").id(id).attr("type", "text").attr("autocomplete", ac);
+    if ac != "name" {
+        input = input.attr("inputmode", "numeric");
+    }
+    el("div")
+        .class("field")
+        .el(el("label").attr("for", id).text(t(lang, label)))
+        .el(input.prop_text("value", rx_text!(value.get())).on("input", move |ev| value.set(event_target_value(&ev))))
+        .view()
+}
+
+/// What the customer typed, checked and shaped as a payment method.
+fn method_from(ach: bool, fields: [RwSignal<String>; 5]) -> Option<PaymentMethodBody> {
+    let [number, exp, routing, account, holder] = fields.map(|f| f.get_untracked());
+    if ach {
+        let valid =
+            card::routing_number_valid(&routing) && card::account_number_valid(&account) && !holder.trim().is_empty();
+        return valid.then(|| PaymentMethodBody::Ach {
+            ach: AchBody {
+                routing_number: routing,
+                account_number: account,
+                account_type: "checking".into(),
+                account_holder_name: holder,
+            },
+        });
+    }
+    let digits = card::digits_only(&number).unwrap_or_default();
+    let e: String = exp.chars().filter(char::is_ascii_digit).collect();
+    let (m, y) = if e.len() == 4 { (e[..2].parse().unwrap_or(0), e[2..].parse().unwrap_or(0)) } else { (0, 0) };
+    let valid = card::card_number_valid(&digits) && card::expiry_valid(m, y, js::year_month());
+    valid.then(|| PaymentMethodBody::Card {
+        card: CardBody { number: digits, exp_month: m, exp_year: 2000 + y, cvc: None },
+        billing: BillingBody::default(),
+    })
+}
+
+fn add_method(w: Wallet, methods: Vec<String>) -> AnyView {
+    let lang = w.lang;
     let ach = RwSignal::new(!methods.iter().any(|m| m == "card"));
-    let number = RwSignal::new(String::new());
-    let exp = RwSignal::new(String::new());
-    let routing = RwSignal::new(String::new());
-    let account = RwSignal::new(String::new());
-    let holder = RwSignal::new(String::new());
+    let fields = [(); 5].map(|_| RwSignal::new(String::new()));
+    let [number, exp, routing, account, holder] = fields;
     let busy = RwSignal::new(false);
-    let has_both = methods.len() > 1;
-    let save = move |ev: leptos::ev::SubmitEvent| {
+    let save = move |ev: leptos::ev::Event| {
         ev.prevent_default();
-        let method = if ach.get_untracked() {
-            let (r, a, h) = (routing.get_untracked(), account.get_untracked(), holder.get_untracked());
-            if !card::routing_number_valid(&r) || !card::account_number_valid(&a) || h.trim().is_empty() {
-                message.set(Some(t(lang, "err_fix_fields").to_owned()));
-                return;
-            }
-            PaymentMethodBody::Ach {
-                ach: AchBody {
-                    routing_number: r,
-                    account_number: a,
-                    account_type: "checking".into(),
-                    account_holder_name: h,
-                },
-            }
-        } else {
-            let digits = card::digits_only(&number.get_untracked()).unwrap_or_default();
-            let e: String = exp.get_untracked().chars().filter(char::is_ascii_digit).collect();
-            let (m, y) = if e.len() == 4 { (e[..2].parse().unwrap_or(0), e[2..].parse().unwrap_or(0)) } else { (0, 0) };
-            let now = js_sys::Date::new_0();
-            if !card::card_number_valid(&digits)
-                || !card::expiry_valid(m, y, (now.get_full_year(), now.get_month() + 1))
-            {
-                message.set(Some(t(lang, "err_fix_fields").to_owned()));
-                return;
-            }
-            PaymentMethodBody::Card {
-                card: CardBody { number: digits, exp_month: m, exp_year: 2000 + y, cvc: String::new() },
-                billing: BillingBody::default(),
-            }
+        let Some(method) = method_from(ach.get_untracked(), fields) else {
+            w.say("err_fix_fields");
+            return;
         };
         busy.set(true);
-        let body = WalletAddBody { payment_method: method };
-        spawn_local(async move {
-            let result =
-                client.get_value().post::<_, SavedMethodView>("payment-methods", &body, Some(&js::random_key())).await;
+        let body = api::to_json(&WalletAddBody { payment_method: method });
+        go!(async move {
+            let result = w.client.get_value().post("payment-methods", body, Some(js::random_key())).await;
             busy.set(false);
             match result {
                 Ok(_) => {
                     number.set(String::new());
                     exp.set(String::new());
                     account.set(String::new());
-                    message.set(Some(t(lang, "wallet_added").to_owned()));
-                    on_added();
+                    w.say("wallet_added");
+                    w.refresh();
                 }
-                Err(_) => message.set(Some(t(lang, "err_fix_fields").to_owned())),
+                Err(_) => w.say("err_fix_fields"),
             }
         });
     };
-    let input = move |id: &'static str, label: &'static str, value: RwSignal<String>, ac: &'static str| {
-        view! {
-            <div class="field">
-                <label for=id>{t(lang, label)}</label>
-                <input id=id type="text" inputmode="numeric" autocomplete=ac prop:value=move || value.get()
-                    on:input=move |ev| value.set(event_target_value(&ev)) />
-            </div>
-        }
+    let tab = move |is_ach: bool, label: &'static str| -> El {
+        el("button")
+            .attr("type", "button")
+            .attr("role", "tab")
+            .attr_rx("aria-selected", rx_text!(if ach.get() == is_ach { "true" } else { "false" }))
+            .attr_rx("class", rx_text!(if ach.get() == is_ach { "tab selected" } else { "tab" }))
+            .on("click", move |_| ach.set(is_ach))
+            .text(t(lang, label))
     };
-    view! {
-        <form class="pay-form" novalidate on:submit=save>
-            <h3 class="subtitle">{t(lang, "wallet_add")}</h3>
-            {has_both.then(|| view! {
-                <div class="tabs" role="tablist" aria-label=t(lang, "pay_with")>
-                    <button type="button" role="tab" aria-selected=move || if ach.get() { "false" } else { "true" }
-                        class=move || if ach.get() { "tab" } else { "tab selected" } on:click=move |_| ach.set(false)>{t(lang, "tab_card")}</button>
-                    <button type="button" role="tab" aria-selected=move || if ach.get() { "true" } else { "false" }
-                        class=move || if ach.get() { "tab selected" } else { "tab" } on:click=move |_| ach.set(true)>{t(lang, "tab_ach")}</button>
-                </div>
-            })}
-            {move || if ach.get() {
-                view! {
-                    <div class="field">
-                        <label for="gv-w-holder">{t(lang, "holder_name")}</label>
-                        <input id="gv-w-holder" type="text" autocomplete="name" prop:value=move || holder.get()
-                            on:input=move |ev| holder.set(event_target_value(&ev)) />
-                    </div>
-                    {input("gv-w-routing", "routing_number", routing, "off")}
-                    {input("gv-w-account", "account_number", account, "off")}
-                }.into_any()
-            } else {
-                view! {
-                    {input("gv-w-number", "card_number", number, "cc-number")}
-                    {input("gv-w-exp", "expiry", exp, "cc-exp")}
-                }.into_any()
-            }}
-            <button type="submit" class="pay" disabled=move || busy.get()>{t(lang, "wallet_save")}</button>
-        </form>
-    }
+    let tabs = if methods.len() > 1 {
+        el("div")
+            .class("tabs")
+            .attr("role", "tablist")
+            .attr("aria-label", t(lang, "pay_with"))
+            .el(tab(false, "tab_card"))
+            .el(tab(true, "tab_ach"))
+            .view()
+    } else {
+        nothing()
+    };
+    el("form")
+        .class("pay-form")
+        .attr("novalidate", "")
+        .on("submit", save)
+        .el(el("h3").class("subtitle").text(t(lang, "wallet_add")))
+        .child(tabs)
+        .part(rx_part!(if ach.get() {
+            group(vec![
+                input(lang, "gv-w-holder", "holder_name", holder, "name"),
+                input(lang, "gv-w-routing", "routing_number", routing, "off"),
+                input(lang, "gv-w-account", "account_number", account, "off"),
+            ])
+        } else {
+            group(vec![
+                input(lang, "gv-w-number", "card_number", number, "cc-number"),
+                input(lang, "gv-w-exp", "expiry", exp, "cc-exp"),
+            ])
+        }))
+        .el(el("button")
+            .attr("type", "submit")
+            .class("pay")
+            .attr_if("disabled", rx_flag!(busy.get()))
+            .text(t(lang, "wallet_save")))
+        .view()
 }

@@ -147,7 +147,8 @@ pub async fn browser_config(state: &AppState, s: &Session, account: &Account, no
         merchant: MerchantView {
             display_name: branding.display_name.or_else(|| Some(account.name.clone())),
             logo_url: branding.logo_url,
-            primary_color: branding.primary_color,
+            // Darkened if needed so white text on it, and it on white, reach 4.5:1.
+            primary_color: Some(app::color::accessible_primary(branding.primary_color.as_deref())),
         },
         allowed_methods: methods.iter().map(|m| m.as_str().to_owned()).collect(),
         setup_future_usage: s.setup_future_usage.as_str().to_owned(),

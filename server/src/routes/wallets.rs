@@ -151,7 +151,7 @@ async fn wallet_config(auth: WalletAuth, State(state): State<AppState>) -> ApiRe
         merchant: MerchantView {
             display_name: branding.display_name.or_else(|| Some(auth.account.name.clone())),
             logo_url: branding.logo_url,
-            primary_color: branding.primary_color,
+            primary_color: Some(app::color::accessible_primary(branding.primary_color.as_deref())),
         },
         customer_email_hint: customer.and_then(|c| c.email).as_deref().map(mask_email),
         locale: auth.wallet.locale.clone(),
