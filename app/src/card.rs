@@ -158,6 +158,16 @@ pub fn expiry_valid(month: u32, year: u32, now: (u32, u32)) -> bool {
     (1..=12).contains(&month) && (year, month) >= now && year <= now.0 + 20
 }
 
+/// (month, two-digit year) from what the customer typed as "MM / YY"; (0, 0) when that is not
+/// four digits, which [`expiry_valid`] then refuses.
+pub fn parse_expiry(typed: &str) -> (u32, u32) {
+    let digits: String = typed.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() != 4 {
+        return (0, 0);
+    }
+    (digits[..2].parse().unwrap_or(0), digits[2..].parse().unwrap_or(0))
+}
+
 /// A CVC of the right length for the brand.
 pub fn cvc_valid(cvc: &str, brand: Brand) -> bool {
     cvc.bytes().all(|b| b.is_ascii_digit())
@@ -192,6 +202,14 @@ mod tests {
         assert_eq!(brand_of("6011111111111117"), Brand::Discover);
         assert_eq!(brand_of("4"), Brand::Visa, "known from the first digit");
         assert_eq!(brand_of("9999"), Brand::Unknown);
+    }
+
+    #[test]
+    fn typed_expiries() {
+        assert_eq!(parse_expiry("12 / 30"), (12, 30));
+        assert_eq!(parse_expiry("0730"), (7, 30));
+        assert_eq!(parse_expiry("7/30"), (0, 0), "three digits are not an expiry");
+        assert_eq!(parse_expiry(""), (0, 0));
     }
 
     #[test]

@@ -101,6 +101,11 @@ fn the_scanner_finds_card_numbers() {
         support::card_numbers_in("4242424242424241 and ts 1781202600123").is_empty(),
         "Luhn-invalid or short runs are not cards"
     );
+    assert_eq!(support::card_numbers_in(r#""number":"4242424242424242""#), vec!["4242424242424242".to_owned()]);
+    assert!(
+        support::card_numbers_in("hash=9fe1668867844709b7 tok_Qz1668867844709").is_empty(),
+        "digits inside a random token are not cards"
+    );
 }
 
 async fn scan(kind: Database) {

@@ -120,9 +120,7 @@ db_tests! {
         let m = app.merchant().await;
         let s = app.session(&m, json!({})).await;
         let quote = app.quote(&s, "card", Some("424242")).await;
-        let stalling = Arc::new(Stall { inner: app.state.sandbox(), charge_first: true });
-        let crashed = server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), stalling);
-        let router = server::router(crashed);
+        let router = interrupted_router(&app, Interruption::AfterCharge);
         let request = confirm_request(&s, &quote, "crash-key", "4242424242424242");
         let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
         wait_for_charge(&app, sid(&s)).await;
@@ -155,8 +153,7 @@ db_tests! {
         let m = app.merchant().await;
         let s = app.session(&m, json!({})).await;
         let quote = app.quote(&s, "card", Some("424242")).await;
-        let stalling = Arc::new(Stall { inner: app.state.sandbox(), charge_first: false });
-        let router = server::router(server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), stalling));
+        let router = interrupted_router(&app, Interruption::BeforeCharge);
         let request = confirm_request(&s, &quote, "k1", "4242424242424242");
         let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
         wait_for_status(&app, sid(&s), "processing").await;
@@ -181,8 +178,7 @@ db_tests! {
         let s = app.session(&m, json!({})).await;
         let quote = app.quote(&s, "card", Some("424242")).await;
         let gate = Arc::new(tokio::sync::Notify::new());
-        let slow = Arc::new(Gate { inner: app.state.sandbox(), gate: gate.clone() });
-        let router = server::router(server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), slow));
+        let router = interrupted_router(&app, Interruption::Gate(gate.clone()));
         let request = confirm_request(&s, &quote, "slow-key", "4242424242424242");
         let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
         wait_for_charge(&app, sid(&s)).await;
@@ -256,16 +252,27 @@ async fn wait_for_status(app: &TestApp, session_id: &str, status: &str) {
     panic!("the session never became {status}");
 }
 
-/// A processor that hangs forever, after (or instead of) charging: a server dying mid-call.
-struct Stall {
+/// Where the interrupted processor stops during an authorization.
+enum Interruption {
+    /// Hangs before charging: the server died before the call went out.
+    BeforeCharge,
+    /// Charges, then hangs: the server died while the answer was on its way.
+    AfterCharge,
+    /// Charges, then waits for the test to let its answer through.
+    Gate(Arc<tokio::sync::Notify>),
+}
+
+/// The sandbox processor with an authorization interrupted as `at` says; everything else passes
+/// through.
+struct Interrupted {
     inner: Arc<server::processor::sandbox::Sandbox>,
-    charge_first: bool,
+    at: Interruption,
 }
 
 #[async_trait]
-impl Processor for Stall {
+impl Processor for Interrupted {
     fn name(&self) -> &'static str {
-        "stall"
+        "interrupted"
     }
     async fn card_funding(&self, bin: &str) -> Funding {
         self.inner.card_funding(bin).await
@@ -274,10 +281,18 @@ impl Processor for Stall {
         self.inner.tokenize(i).await
     }
     async fn authorize(&self, r: AuthorizeRequest<'_>) -> Result<Charge, ProcessorError> {
-        if self.charge_first {
-            self.inner.authorize(r).await?;
+        match &self.at {
+            Interruption::BeforeCharge => std::future::pending().await,
+            Interruption::AfterCharge => {
+                self.inner.authorize(r).await?;
+                std::future::pending().await
+            }
+            Interruption::Gate(gate) => {
+                let charge = self.inner.authorize(r).await?;
+                gate.notified().await;
+                Ok(charge)
+            }
         }
-        std::future::pending().await
     }
     async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError> {
         self.inner.lookup(reference).await
@@ -296,41 +311,8 @@ impl Processor for Stall {
     }
 }
 
-/// A processor that charges, then waits for the test to let its answer through.
-struct Gate {
-    inner: Arc<server::processor::sandbox::Sandbox>,
-    gate: Arc<tokio::sync::Notify>,
-}
-
-#[async_trait]
-impl Processor for Gate {
-    fn name(&self) -> &'static str {
-        "gate"
-    }
-    async fn card_funding(&self, bin: &str) -> Funding {
-        self.inner.card_funding(bin).await
-    }
-    async fn tokenize(&self, i: Instrument<'_>) -> Result<Tokenized, ProcessorError> {
-        self.inner.tokenize(i).await
-    }
-    async fn authorize(&self, r: AuthorizeRequest<'_>) -> Result<Charge, ProcessorError> {
-        let charge = self.inner.authorize(r).await?;
-        self.gate.notified().await;
-        Ok(charge)
-    }
-    async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError> {
-        self.inner.lookup(reference).await
-    }
-    async fn capture(&self, r: &str, amount: i64) -> Result<(), ProcessorError> {
-        self.inner.capture(r, amount).await
-    }
-    async fn void(&self, r: &str) -> Result<(), ProcessorError> {
-        self.inner.void(r).await
-    }
-    async fn refund(&self, r: &str, amount: i64, reference: &str) -> Result<(), ProcessorError> {
-        self.inner.refund(r, amount, reference).await
-    }
-    async fn settlement(&self, r: &str, now: i64) -> Result<Settlement, ProcessorError> {
-        self.inner.settlement(r, now).await
-    }
+/// A second router on the test's database whose processor is interrupted.
+fn interrupted_router(app: &TestApp, at: Interruption) -> axum::Router {
+    let processor = Arc::new(Interrupted { inner: app.state.sandbox(), at });
+    server::router(server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), processor))
 }

@@ -36,14 +36,7 @@ async fn wallet_call(
     if let Some(o) = origin {
         req = req.header("origin", o);
     }
-    let body = match body {
-        Some(v) => {
-            req = req.header("content-type", "application/json");
-            axum::body::Body::from(v.to_string())
-        }
-        None => axum::body::Body::empty(),
-    };
-    app.request(req.body(body).unwrap()).await
+    app.request(support::with_json(req, body)).await
 }
 
 async fn call(app: &TestApp, w: &Value, method: Method, tail: &str, body: Option<Value>) -> support::TestResponse {

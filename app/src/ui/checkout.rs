@@ -13,9 +13,8 @@ use wasm_bindgen::JsCast;
 use super::api::{self, Client, Failure};
 use super::dom::{El, el, group, nothing, part};
 use super::rx::{Flag, go, rx_flag, rx_maybe, rx_memo, rx_part, rx_text};
-use super::{Env, js};
+use super::{Env, js, method_label};
 use crate::card::{self, Brand};
-use crate::color::DEFAULT_PRIMARY;
 use crate::i18n::{Lang, decline_message, t, tf};
 use crate::money::format_amount;
 use crate::wire::{
@@ -247,11 +246,7 @@ pub fn checkout(client: Client, env: Env) -> AnyView {
     go!(async move {
         match api::json::<SessionConfig>(ctx.client().get("config").await) {
             Ok(config) => {
-                // The server sends the brand colour already made readable (see app::color).
-                let primary = config.merchant.primary_color.clone().unwrap_or_else(|| DEFAULT_PRIMARY.to_owned());
-                ctx.env.with_value(|env| {
-                    let _ = env.host.style().set_property("--govifi-primary", &primary);
-                });
+                ctx.env.with_value(|env| env.brand(&config.merchant));
                 let stage = stage_for(&config.status);
                 if let Some(first) = config.saved_payment_methods.first() {
                     ctx.saved.set(Some(first.id.clone()));
@@ -791,15 +786,11 @@ fn saved_methods(ctx: Ctx) -> AnyView {
     let lang = ctx.lang_now();
     let methods = ctx.cfg(|c| c.saved_payment_methods.clone()).unwrap_or_default();
     let options = methods.into_iter().map(|m| {
-        let label = if m.kind == "ach" {
-            format!("{} {}", t(lang, "bank_ending"), m.last4)
-        } else {
-            let brand = Brand::from_name(m.brand.as_deref().unwrap_or_default()).display_name();
-            let exp = match (m.exp_month, m.exp_year) {
-                (Some(mm), Some(yy)) => format!(" ({} {mm:02}/{})", t(lang, "expires"), yy % 100),
-                _ => String::new(),
-            };
-            format!("{brand} {} {}{exp}", t(lang, "card_ending"), m.last4)
+        let label = match (m.kind.as_str(), m.exp_month, m.exp_year) {
+            ("card", Some(mm), Some(yy)) => {
+                format!("{} ({} {mm:02}/{})", method_label(lang, &m), t(lang, "expires"), yy % 100)
+            }
+            _ => method_label(lang, &m),
         };
         let id = m.id.clone();
         let checked_id = m.id;
@@ -995,12 +986,7 @@ fn build_method(ctx: Ctx, apple_pay_token: Option<String>) -> Result<PaymentMeth
             if !card::card_number_valid(&digits) {
                 errors.push(("number", "err_card_number"));
             }
-            let exp: String = f.exp.get_untracked().chars().filter(char::is_ascii_digit).collect();
-            let (month, year) = if exp.len() == 4 {
-                (exp[..2].parse::<u32>().unwrap_or(0), exp[2..].parse::<u32>().unwrap_or(0))
-            } else {
-                (0, 0)
-            };
+            let (month, year) = card::parse_expiry(&f.exp.get_untracked());
             if !card::expiry_valid(month, year, js::year_month()) {
                 errors.push(("exp", "err_expiry"));
             }

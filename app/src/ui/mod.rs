@@ -46,12 +46,28 @@ impl Env {
         }
     }
 
+    /// Applies the merchant's colour (the server sends it already made readable: `crate::color`).
+    pub fn brand(&self, merchant: &crate::wire::MerchantView) {
+        let primary = merchant.primary_color.as_deref().unwrap_or(crate::color::DEFAULT_PRIMARY);
+        let _ = self.host.style().set_property("--govifi-primary", primary);
+    }
+
     /// Moves the keyboard focus to an element of the shadow root, by id.
     pub fn focus(&self, id: &str) {
         let target = self.host.shadow_root().and_then(|root| root.get_element_by_id(id));
         if let Some(element) = target {
             let _ = element.unchecked_into::<HtmlElement>().focus();
         }
+    }
+}
+
+/// A saved method as the customer knows it: "Visa ending in 4242", "Bank account ending in 6789".
+fn method_label(lang: Lang, m: &crate::wire::SavedMethodView) -> String {
+    if m.kind == "ach" {
+        format!("{} {}", t(lang, "bank_ending"), m.last4)
+    } else {
+        let brand = crate::card::Brand::from_name(m.brand.as_deref().unwrap_or_default()).display_name();
+        format!("{brand} {} {}", t(lang, "card_ending"), m.last4)
     }
 }
 

@@ -6,9 +6,8 @@ use leptos::prelude::*;
 use super::api::{self, Client, Failure};
 use super::dom::{El, el, group, nothing};
 use super::rx::{go, rx_flag, rx_part, rx_text};
-use super::{Env, js};
+use super::{Env, js, method_label};
 use crate::card;
-use crate::color::DEFAULT_PRIMARY;
 use crate::i18n::{Lang, t};
 use crate::wire::{
     AchBody, BillingBody, CardBody, PaymentMethodBody, SavedMethodView, ValueList, WalletAddBody, WalletConfig,
@@ -59,9 +58,8 @@ pub fn wallet(client: Client, env: Env) -> AnyView {
     go!(async move {
         match api::json::<WalletConfig>(client.get_value().get("config").await) {
             Ok(c) => {
-                let primary = c.merchant.primary_color.clone().unwrap_or_else(|| DEFAULT_PRIMARY.to_owned());
                 env.with_value(|e| {
-                    let _ = e.host.style().set_property("--govifi-primary", &primary);
+                    e.brand(&c.merchant);
                     e.emit("govifi-ready", &[("mode", "wallet")]);
                 });
                 config.set(Some(c));
@@ -127,12 +125,7 @@ fn methods(client: StoredValue<Client>, c: WalletConfig) -> AnyView {
 
 fn item(w: Wallet, m: SavedMethodView) -> AnyView {
     let l = w.lang;
-    let label = if m.kind == "ach" {
-        format!("{} {}", t(l, "bank_ending"), m.last4)
-    } else {
-        let brand = card::Brand::from_name(m.brand.as_deref().unwrap_or_default()).display_name();
-        format!("{brand} {} {}", t(l, "card_ending"), m.last4)
-    };
+    let label = method_label(l, &m);
     let aria = format!("{} {label}", t(l, "wallet_remove"));
     let id = m.id;
     el("li")
@@ -176,8 +169,7 @@ fn method_from(ach: bool, fields: [RwSignal<String>; 5]) -> Option<PaymentMethod
         });
     }
     let digits = card::digits_only(&number).unwrap_or_default();
-    let e: String = exp.chars().filter(char::is_ascii_digit).collect();
-    let (m, y) = if e.len() == 4 { (e[..2].parse().unwrap_or(0), e[2..].parse().unwrap_or(0)) } else { (0, 0) };
+    let (m, y) = card::parse_expiry(&exp);
     let valid = card::card_number_valid(&digits) && card::expiry_valid(m, y, js::year_month());
     valid.then(|| PaymentMethodBody::Card {
         card: CardBody { number: digits, exp_month: m, exp_year: 2000 + y, cvc: None },

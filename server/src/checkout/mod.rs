@@ -169,16 +169,7 @@ pub async fn browser_config(state: &AppState, s: &Session, account: &Account, no
         saved_payment_methods: saved
             .into_iter()
             .filter(|m| s.allowed_methods.iter().any(|a| a.as_str() == m.kind))
-            .map(|m| SavedMethodView {
-                id: m.id,
-                kind: m.kind,
-                brand: m.brand,
-                last4: m.last4,
-                exp_month: m.exp_month,
-                exp_year: m.exp_year,
-                bank_name: m.bank_name,
-                account_type: m.account_type,
-            })
+            .map(SavedMethodView::from)
             .collect(),
     })
 }
@@ -186,13 +177,7 @@ pub async fn browser_config(state: &AppState, s: &Session, account: &Account, no
 /// The session customer's live saved methods.
 pub async fn saved_methods(state: &AppState, s: &Session) -> ApiResult<Vec<SavedMethod>> {
     let Some(customer_id) = &s.customer_id else { return Ok(Vec::new()) };
-    let sql = format!(
-        "SELECT {} FROM payment_methods WHERE customer_id = $1 AND account_uid = $2 AND deleted_at IS NULL \
-         ORDER BY created_at DESC",
-        crate::store::payment_methods::COLUMNS
-    );
-    let rows = sqlx::query(&sql).bind(customer_id).bind(&s.account_uid).fetch_all(state.db().pool()).await?;
-    Ok(rows.iter().map(crate::store::payment_methods::from_row).collect::<Result<Vec<_>, _>>()?)
+    Ok(crate::store::payment_methods::live(state.db(), &s.account_uid, customer_id).await?)
 }
 
 /// Writes down the expiry of a session that is active past `expires_at` (with its

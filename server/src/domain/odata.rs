@@ -554,17 +554,21 @@ fn typed(field: &Field, op: CmpOp, value: Literal) -> Result<Literal, ApiError> 
     }
 }
 
+/// Fields of every kind, for the parser's and the SQL builder's tests.
+#[cfg(test)]
+pub(crate) static TEST_FIELDS: &[Field] = &[
+    Field { name: "id", column: "id", ty: FieldType::Text },
+    Field { name: "name", column: "name", ty: FieldType::Text },
+    Field { name: "amount", column: "amount", ty: FieldType::Int },
+    Field { name: "enabled", column: "enabled", ty: FieldType::Bool },
+    Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    static FIELDS: &[Field] = &[
-        Field { name: "id", column: "id", ty: FieldType::Text },
-        Field { name: "name", column: "name", ty: FieldType::Text },
-        Field { name: "amount", column: "amount", ty: FieldType::Int },
-        Field { name: "enabled", column: "enabled", ty: FieldType::Bool },
-        Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
-    ];
+    static FIELDS: &[Field] = TEST_FIELDS;
     static RES: Resource = Resource { fields: FIELDS, key: "id", properties: &["id", "name", "amount", "metadata"] };
 
     fn f(input: &str) -> Result<Expr, String> {

@@ -384,18 +384,19 @@ async fn save_method(
 ) -> ApiResult<(StatusCode, Json<PaymentMethodObject>)> {
     let customer = find(&state, &auth.account.uid, &id).await?;
     let saved = save_payment_method(&state, &auth.account, &customer.id, &body.payment_method, body.usage).await?;
-    Ok((StatusCode::CREATED, Json(saved)))
+    Ok((StatusCode::CREATED, Json(PaymentMethodObject::from(saved))))
 }
 
 /// Tokenizes an instrument with the account's processor and saves it for the customer, with its
-/// `payment_method.saved` event (shared by the platform API and wallet sessions).
+/// `payment_method.saved` event (shared by the platform API and wallet sessions). Each caller
+/// shows the method its own way.
 pub async fn save_payment_method(
     state: &AppState,
     account: &crate::store::accounts::Account,
     customer_id: &str,
     method: &PaymentMethodInput,
     usage: Usage,
-) -> ApiResult<PaymentMethodObject> {
+) -> ApiResult<SavedMethod> {
     let master = &state.config().master_key;
     let processor = state.processor(account);
     let now = crate::domain::time::Timestamp::now().year_month();
@@ -436,10 +437,9 @@ pub async fn save_payment_method(
         },
     )
     .await?;
-    let object = PaymentMethodObject::from(saved);
-    events::record(&mut tx, &account.uid, "payment_method.saved", &object).await?;
+    events::record(&mut tx, &account.uid, "payment_method.saved", &PaymentMethodObject::from(saved.clone())).await?;
     tx.commit().await?;
-    Ok(object)
+    Ok(saved)
 }
 
 /// Detaches a customer's saved method, with its `payment_method.removed` event.

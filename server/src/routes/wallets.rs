@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::customers::{PaymentMethodObject, Usage, remove_payment_method, save_payment_method};
+use super::customers::{Usage, remove_payment_method, save_payment_method};
 use super::list::ValueList;
 use crate::app::AppState;
 use crate::auth::secrets::hash_secret;
@@ -168,19 +168,6 @@ async fn wallet_config(auth: WalletAuth, State(state): State<AppState>) -> ApiRe
     }))
 }
 
-fn view(m: PaymentMethodObject) -> SavedMethodView {
-    SavedMethodView {
-        id: m.id,
-        kind: m.kind,
-        brand: m.brand,
-        last4: m.last4,
-        exp_month: m.exp_month,
-        exp_year: m.exp_year,
-        bank_name: m.bank_name,
-        account_type: m.account_type,
-    }
-}
-
 /// The customer's saved methods: brand and last 4, never more.
 #[utoipa::path(
     get, path = "/v1/wallet-sessions/{id}/payment-methods", tag = "wallets",
@@ -191,19 +178,8 @@ async fn list_wallet_methods(
     auth: WalletAuth,
     State(state): State<AppState>,
 ) -> ApiResult<Json<ValueList<SavedMethodView>>> {
-    let sql = format!(
-        "SELECT {} FROM payment_methods WHERE customer_id = $1 AND account_uid = $2 AND deleted_at IS NULL ORDER BY created_at DESC",
-        crate::store::payment_methods::COLUMNS
-    );
-    let rows =
-        sqlx::query(&sql).bind(&auth.wallet.customer_id).bind(&auth.account.uid).fetch_all(state.db().pool()).await?;
-    let value = rows
-        .iter()
-        .map(crate::store::payment_methods::from_row)
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(|m| view(PaymentMethodObject::from(m)))
-        .collect();
+    let methods = crate::store::payment_methods::live(state.db(), &auth.account.uid, &auth.wallet.customer_id).await?;
+    let value = methods.into_iter().map(SavedMethodView::from).collect();
     Ok(Json(ValueList { value }))
 }
 
@@ -235,7 +211,7 @@ async fn add_wallet_method(
     let usage = body.usage.unwrap_or(Usage::OnSession);
     let saved =
         save_payment_method(&state, &auth.account, &auth.wallet.customer_id, &body.payment_method, usage).await?;
-    Ok((StatusCode::CREATED, Json(view(saved))))
+    Ok((StatusCode::CREATED, Json(SavedMethodView::from(saved))))
 }
 
 /// Removes a saved method from the customer's wallet.

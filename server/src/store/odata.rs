@@ -132,15 +132,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::domain::odata::{Field, FieldType, parse_filter};
+    use crate::domain::odata::{Field, TEST_FIELDS, parse_filter};
 
-    static FIELDS: &[Field] = &[
-        Field { name: "id", column: "id", ty: FieldType::Text },
-        Field { name: "name", column: "name", ty: FieldType::Text },
-        Field { name: "amount", column: "amount", ty: FieldType::Int },
-        Field { name: "enabled", column: "enabled", ty: FieldType::Bool },
-        Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
-    ];
+    static FIELDS: &[Field] = TEST_FIELDS;
     static RES: Resource = Resource { fields: FIELDS, key: "id", properties: &["id"] };
 
     #[test]

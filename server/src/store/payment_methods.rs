@@ -1,5 +1,6 @@
 //! Saved payment methods (`pm_`): display details and the processor's sealed token.
 
+use app::wire::SavedMethodView;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -128,6 +129,33 @@ pub async fn get(db: &Db, account_uid: &str, customer_id: &str, id: &str) -> Res
     );
     let row = sqlx::query(&sql).bind(id).bind(customer_id).bind(account_uid).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// A customer's live saved methods, newest first.
+pub async fn live(db: &Db, account_uid: &str, customer_id: &str) -> Result<Vec<SavedMethod>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payment_methods WHERE customer_id = $1 AND account_uid = $2 AND deleted_at IS NULL \
+         ORDER BY created_at DESC"
+    );
+    let rows = sqlx::query(&sql).bind(customer_id).bind(account_uid).fetch_all(db.pool()).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// What the paying customer may see of a saved method (checkout and wallet): brand, last 4,
+/// expiry, bank; never the token, the fingerprint or the usage.
+impl From<SavedMethod> for SavedMethodView {
+    fn from(m: SavedMethod) -> Self {
+        SavedMethodView {
+            id: m.id,
+            kind: m.kind,
+            brand: m.brand,
+            last4: m.last4,
+            exp_month: m.exp_month,
+            exp_year: m.exp_year,
+            bank_name: m.bank_name,
+            account_type: m.account_type,
+        }
+    }
 }
 
 /// Detaches a saved method (inside the caller's transaction); false if it was not there.

@@ -239,6 +239,15 @@ pub enum Auth<'a> {
     Account(&'a str, &'a str),
 }
 
+/// The request with `body` as JSON (and its content type), or with no body.
+pub fn with_json(req: axum::http::request::Builder, body: Option<Value>) -> Request<Body> {
+    match body {
+        Some(v) => req.header("content-type", "application/json").body(Body::from(serde_json::to_vec(&v).unwrap())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap()
+}
+
 impl TestApp {
     /// Sends JSON (or nothing) with a credential.
     pub async fn call(
@@ -257,14 +266,7 @@ impl TestApp {
                 req = req.header("authorization", format!("Bearer {token}")).header("x-payment-account-uid", uid)
             }
         }
-        let body = match body {
-            Some(v) => {
-                req = req.header("content-type", "application/json");
-                Body::from(serde_json::to_vec(&v).unwrap())
-            }
-            None => Body::empty(),
-        };
-        self.request(req.body(body).unwrap()).await
+        self.request(with_json(req, body)).await
     }
 
     /// An app client made directly in the store, and a token for it from /oauth2/token.
@@ -327,15 +329,24 @@ impl TestApp {
 pub fn card_numbers_in(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut run = String::new();
+    // A run of digits inside a random token (a hash, a sealed blob, an id) is not a card number:
+    // only runs standing on their own, with no letter on either side, count.
+    let mut before_run = ' ';
+    let mut previous = ' ';
     for ch in text.chars().chain(std::iter::once(' ')) {
         if ch.is_ascii_digit() {
+            if run.is_empty() {
+                before_run = previous;
+            }
             run.push(ch);
-            continue;
+        } else {
+            let alone = !before_run.is_ascii_alphabetic() && !ch.is_ascii_alphabetic();
+            if alone && (13..=19).contains(&run.len()) && app::card::luhn_valid(&run) {
+                found.push(run.clone());
+            }
+            run.clear();
         }
-        if (13..=19).contains(&run.len()) && app::card::luhn_valid(&run) {
-            found.push(run.clone());
-        }
-        run.clear();
+        previous = ch;
     }
     found
 }
@@ -466,14 +477,7 @@ impl TestApp {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let body = match body {
-            Some(v) => {
-                req = req.header("content-type", "application/json");
-                Body::from(serde_json::to_vec(&v).unwrap())
-            }
-            None => Body::empty(),
-        };
-        self.request(req.body(body).unwrap()).await
+        self.request(with_json(req, body)).await
     }
 
     /// A fee quote for a method (and BIN); returns its id.
