@@ -6,8 +6,7 @@
 //! (`data-parent-origins`), from a `postMessage` by an allowed parent frame.
 
 use app::launch::{credential_from_fragment, session_id_of_credential};
-use app::ui::{Env, Govifi, Launch, js};
-use leptos::prelude::*;
+use app::ui::{Env, Launch, js};
 use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -67,7 +66,7 @@ fn mount_element(host: HtmlElement) {
 }
 
 fn render(container: HtmlElement, launch: Launch, env: Env) {
-    leptos::mount::mount_to(container, move || view! { <Govifi launch=launch.clone() env=env.clone() /> }).forget();
+    app::ui::mount(&container, launch, env);
 }
 
 /// The embed page: the credential arrives from the framing page, which must be one of the

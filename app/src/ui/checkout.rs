@@ -1,6 +1,6 @@
 //! The hosted-session checkout: what a paying customer sees and does.
 //!
-//! Its parts are plain functions answering `AnyView`, built with `super::dom` (one element type)
+//! Its parts are plain functions answering `View`, built with `super::dom` (one element type)
 //! and `super::rx` (one type per kind of reactive closure): Leptos compiles its rendering code
 //! once per type, and this keeps the element within its size budget.
 
@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::api::{self, Client, Failure};
-use super::dom::{El, el, group, nothing, part};
+use super::dom::{El, View, el, event_checked, event_value, group, nothing, part};
 use super::rx::{Flag, go, rx_flag, rx_maybe, rx_memo, rx_part, rx_text};
 use super::{Env, js, method_label};
 use crate::card::{self, Brand};
@@ -221,7 +221,7 @@ impl Ctx {
 }
 
 /// The checkout for a hosted session.
-pub fn checkout(client: Client, env: Env) -> AnyView {
+pub fn checkout(client: Client, env: Env) -> View {
     let ctx = Ctx {
         client: StoredValue::new(client),
         env: StoredValue::new(env),
@@ -355,7 +355,7 @@ pub fn checkout(client: Client, env: Env) -> AnyView {
 }
 
 /// The one line shown while loading (`role` status) or when the checkout cannot start.
-fn notice(role: &'static str, text: &'static str) -> AnyView {
+fn notice(role: &'static str, text: &'static str) -> View {
     el("p").id("gv-title").class("notice").attr("role", role).text(text).view()
 }
 
@@ -419,7 +419,7 @@ fn handle_failure(ctx: Ctx, failure: Failure) {
     ctx.emit("govifi-error", &[("code", &error.code), ("message", &error.message)]);
 }
 
-fn ended(ctx: Ctx, title: &'static str, body: &'static str, link: bool) -> AnyView {
+fn ended(ctx: Ctx, title: &'static str, body: &'static str, link: bool) -> View {
     let lang = ctx.lang_now();
     let mut parts = vec![
         header(ctx),
@@ -437,7 +437,7 @@ fn ended(ctx: Ctx, title: &'static str, body: &'static str, link: bool) -> AnyVi
     group(parts)
 }
 
-fn header(ctx: Ctx) -> AnyView {
+fn header(ctx: Ctx) -> View {
     let (name, logo) = ctx
         .cfg(|c| (c.merchant.display_name.clone().unwrap_or_default(), c.merchant.logo_url.clone()))
         .unwrap_or_default();
@@ -449,11 +449,11 @@ fn header(ctx: Ctx) -> AnyView {
 }
 
 /// A label and its value (amount due, fee, total, receipt lines).
-fn row(class: &'static str, label: &'static str, value: El) -> AnyView {
+fn row(class: &'static str, label: &'static str, value: El) -> View {
     el("p").class(class).el(el("span").text(label)).el(value).view()
 }
 
-fn summary(ctx: Ctx) -> AnyView {
+fn summary(ctx: Ctx) -> View {
     let Some(c) = ctx.config.get_untracked() else { return nothing() };
     let lang = ctx.lang_now();
     let money = |m: i64| format_amount(m, &c.currency, &c.locale);
@@ -482,7 +482,7 @@ fn summary(ctx: Ctx) -> AnyView {
         .view()
 }
 
-fn open(ctx: Ctx) -> AnyView {
+fn open(ctx: Ctx) -> View {
     let lang = ctx.lang_now();
     let Some(cfg) = ctx.config.get_untracked() else { return nothing() };
     let challenge_needed = rx_memo!(
@@ -538,7 +538,7 @@ fn open(ctx: Ctx) -> AnyView {
 }
 
 /// A new method: the tabs, the chosen method's fields and the save (or autopay) consent.
-fn new_method_fields(ctx: Ctx, tabs: &[Tab], save: Option<(&'static str, Option<String>)>) -> AnyView {
+fn new_method_fields(ctx: Ctx, tabs: &[Tab], save: Option<(&'static str, Option<String>)>) -> View {
     let lang = ctx.lang_now();
     let mut parts = vec![
         tab_list(ctx, tabs.to_vec()),
@@ -556,7 +556,7 @@ fn new_method_fields(ctx: Ctx, tabs: &[Tab], save: Option<(&'static str, Option<
                     .id("gv-save")
                     .attr("type", "checkbox")
                     .prop_flag("checked", rx_flag!(ctx.save.get()))
-                    .on("change", move |ev| ctx.save.set(event_target_checked(&ev))))
+                    .on("change", move |ev| ctx.save.set(event_checked(&ev))))
                 .el(el("label").attr("for", "gv-save").text(t(lang, label)))
                 .view(),
         );
@@ -567,7 +567,7 @@ fn new_method_fields(ctx: Ctx, tabs: &[Tab], save: Option<(&'static str, Option<
     group(parts)
 }
 
-fn countdown(ctx: Ctx) -> AnyView {
+fn countdown(ctx: Ctx) -> View {
     let remaining = move || {
         let expires = ctx.config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at))).unwrap_or(f64::MAX);
         ((expires - ctx.now.get()) / 1000.0).floor() as i64
@@ -588,12 +588,12 @@ fn countdown(ctx: Ctx) -> AnyView {
     }))
 }
 
-fn tab_list(ctx: Ctx, tabs: Vec<Tab>) -> AnyView {
+fn tab_list(ctx: Ctx, tabs: Vec<Tab>) -> View {
     let lang = ctx.lang_now();
     if tabs.len() < 2 {
         return nothing();
     }
-    let buttons: Vec<AnyView> = tabs
+    let buttons: Vec<View> = tabs
         .iter()
         .map(|&tab| {
             el("button")
@@ -653,7 +653,7 @@ impl Input {
 }
 
 /// One labelled input with its error message tied to it.
-fn field(ctx: Ctx, input: Input, value: RwSignal<String>) -> AnyView {
+fn field(ctx: Ctx, input: Input, value: RwSignal<String>) -> View {
     let lang = ctx.lang_now();
     let form = ctx.form;
     let Input { field, label, autocomplete, numeric, placeholder, format } = input;
@@ -672,7 +672,7 @@ fn field(ctx: Ctx, input: Input, value: RwSignal<String>) -> AnyView {
         .attr_rx("aria-invalid", rx_text!(if form.error(field).is_some() { "true" } else { "false" }))
         .attr_maybe("aria-describedby", rx_maybe!(form.error(field).map(|_| described.clone())))
         .on("input", move |ev| {
-            let raw = event_target_value(&ev);
+            let raw = event_value(&ev);
             value.set(match format {
                 Some(f) => f(&raw),
                 None => raw,
@@ -704,7 +704,7 @@ fn only_digits(raw: &str) -> String {
     raw.chars().filter(char::is_ascii_digit).take(17).collect()
 }
 
-fn card_fields(ctx: Ctx) -> AnyView {
+fn card_fields(ctx: Ctx) -> View {
     let f = ctx.form;
     let avs = ctx.cfg(|c| c.required_avs_fields.clone()).unwrap_or_default();
     let needs = |name: &str| avs.iter().any(|a| a == name);
@@ -740,7 +740,7 @@ fn card_fields(ctx: Ctx) -> AnyView {
     panel.view()
 }
 
-fn ach_fields(ctx: Ctx) -> AnyView {
+fn ach_fields(ctx: Ctx) -> View {
     let f = ctx.form;
     let lang = ctx.lang_now();
     let routing = Input::text("routing", "routing_number", "off").numeric(None, only_digits);
@@ -761,7 +761,7 @@ fn ach_fields(ctx: Ctx) -> AnyView {
         .el(el("div").class("field").el(el("label").attr("for", "gv-account-type").text(t(lang, "account_type"))).el(
             el("select")
                 .id("gv-account-type")
-                .on("change", move |ev| f.account_type.set(event_target_value(&ev)))
+                .on("change", move |ev| f.account_type.set(event_value(&ev)))
                 .el(option("checking"))
                 .el(option("savings")),
         ))
@@ -769,7 +769,7 @@ fn ach_fields(ctx: Ctx) -> AnyView {
 }
 
 /// A radio button with its label (saved methods).
-fn radio(id: String, label: String, checked: Flag, on_pick: impl FnMut(Event) + 'static) -> AnyView {
+fn radio(id: String, label: String, checked: Flag, on_pick: impl FnMut(Event) + 'static) -> View {
     el("div")
         .class("check")
         .el(el("input")
@@ -782,7 +782,7 @@ fn radio(id: String, label: String, checked: Flag, on_pick: impl FnMut(Event) + 
         .view()
 }
 
-fn saved_methods(ctx: Ctx) -> AnyView {
+fn saved_methods(ctx: Ctx) -> View {
     let lang = ctx.lang_now();
     let methods = ctx.cfg(|c| c.saved_payment_methods.clone()).unwrap_or_default();
     let options = methods.into_iter().map(|m| {
@@ -813,7 +813,7 @@ fn saved_methods(ctx: Ctx) -> AnyView {
     el("fieldset").class("saved").el(el("legend").text(t(lang, "saved_methods"))).kids(options).child(new).view()
 }
 
-fn fee_line(ctx: Ctx) -> AnyView {
+fn fee_line(ctx: Ctx) -> View {
     el("div")
         .class("fee")
         .attr("aria-live", "polite")
@@ -838,7 +838,7 @@ fn fee_line(ctx: Ctx) -> AnyView {
         .view()
 }
 
-fn pay_button(ctx: Ctx) -> AnyView {
+fn pay_button(ctx: Ctx) -> View {
     let disabled = rx_memo!(
         ctx.submitting.get()
             || ctx.quote.with(Option::is_none)
@@ -1047,7 +1047,7 @@ fn build_method(ctx: Ctx, apple_pay_token: Option<String>) -> Result<PaymentMeth
     }
 }
 
-fn challenge(ctx: Ctx) -> AnyView {
+fn challenge(ctx: Ctx) -> View {
     let lang = ctx.lang_now();
     let sent = RwSignal::new(false);
     let busy = RwSignal::new(false);
@@ -1114,7 +1114,7 @@ fn challenge(ctx: Ctx) -> AnyView {
                     .attr("autocomplete", "one-time-code")
                     .attr("maxlength", "6")
                     .prop_text("value", rx_text!(code.get()))
-                    .on("input", move |ev| code.set(only_digits(&event_target_value(&ev)).chars().take(6).collect())))
+                    .on("input", move |ev| code.set(only_digits(&event_value(&ev)).chars().take(6).collect())))
                 .view(),
             el("button")
                 .attr("type", "button")
@@ -1149,7 +1149,7 @@ fn challenge(ctx: Ctx) -> AnyView {
         .view()
 }
 
-fn receipt(ctx: Ctx, result: ConfirmResult) -> AnyView {
+fn receipt(ctx: Ctx, result: ConfirmResult) -> View {
     let lang = ctx.lang_now();
     let processing = result.status == "processing";
     let hosted = ctx.cfg(|c| c.layout == "hosted").unwrap_or(true);

@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 
 use crate::i18n::{Lang, t};
-use dom::el;
+use dom::{View, el};
 
 /// What the element was given by the page: from attributes, the `#cs=`/`#ws=` fragment, or a
 /// message from an allowed parent frame.
@@ -71,9 +71,17 @@ fn method_label(lang: Lang, m: &crate::wire::SavedMethodView) -> String {
     }
 }
 
-/// The element's root: a checkout for a `cs_` credential, a wallet for a `ws_` one.
-#[component]
-pub fn Govifi(launch: Launch, env: Env) -> impl IntoView {
+/// Renders the element into `container`: a checkout for a `cs_` credential, a wallet for a
+/// `ws_` one. Its reactive owner lives as long as the page.
+pub fn mount(container: &HtmlElement, launch: Launch, env: Env) {
+    let _ = any_spawner::Executor::init_wasm_bindgen();
+    let owner = Owner::new();
+    let view = owner.with(|| root(launch, env));
+    let _ = container.append_child(view.node());
+    std::mem::forget(owner);
+}
+
+fn root(launch: Launch, env: Env) -> View {
     match (launch.session_id, launch.client_secret) {
         (Some(id), Some(secret)) if crate::launch::is_wallet(&secret) => {
             let client = api::Client { base: format!("{}/v1/wallet-sessions/{id}", env.api_base), credential: secret };

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use super::dom::View;
+
 /// A reactive text (a text node, an attribute's or a property's value).
 pub type Text = Arc<dyn Fn() -> String + Send + Sync>;
 /// A reactive boolean (an attribute's presence, a checkbox's state).
@@ -20,7 +22,7 @@ pub type Flag = Arc<dyn Fn() -> bool + Send + Sync>;
 /// A reactive optional text (an attribute present only sometimes).
 pub type MaybeText = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 /// A reactive piece of view.
-pub type Part = Arc<dyn Fn() -> AnyView + Send + Sync>;
+pub type Part = Arc<dyn Fn() -> View + Send + Sync>;
 
 /// A derived boolean, recomputed only when its inputs change (and only then re-rendering what
 /// reads it).
@@ -60,11 +62,11 @@ macro_rules! rx_maybe {
     }};
 }
 
-/// A reactive piece of view (each branch an `AnyView`).
+/// A reactive piece of view (each branch a `View`).
 macro_rules! rx_part {
     ($($body:tt)*) => {{
         let part: $crate::ui::rx::Part =
-            ::std::sync::Arc::new(move || -> ::leptos::prelude::AnyView { $($body)* });
+            ::std::sync::Arc::new(move || -> $crate::ui::dom::View { $($body)* });
         part
     }};
 }

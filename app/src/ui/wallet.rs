@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::api::{self, Client, Failure};
-use super::dom::{El, el, group, nothing};
+use super::dom::{El, View, el, event_value, group, nothing};
 use super::rx::{go, rx_flag, rx_part, rx_text};
 use super::{Env, js, method_label};
 use crate::card;
@@ -50,7 +50,7 @@ impl Wallet {
 }
 
 /// The wallet for a wallet session.
-pub fn wallet(client: Client, env: Env) -> AnyView {
+pub fn wallet(client: Client, env: Env) -> View {
     let client = StoredValue::new(client);
     let env = StoredValue::new(env);
     let config = RwSignal::new(None::<WalletConfig>);
@@ -92,7 +92,7 @@ pub fn wallet(client: Client, env: Env) -> AnyView {
         .view()
 }
 
-fn methods(client: StoredValue<Client>, c: WalletConfig) -> AnyView {
+fn methods(client: StoredValue<Client>, c: WalletConfig) -> View {
     let l = Lang::parse(&c.locale);
     let w = Wallet { client, methods: RwSignal::new(Vec::new()), message: RwSignal::new(None), lang: l };
     w.refresh();
@@ -123,7 +123,7 @@ fn methods(client: StoredValue<Client>, c: WalletConfig) -> AnyView {
     ])
 }
 
-fn item(w: Wallet, m: SavedMethodView) -> AnyView {
+fn item(w: Wallet, m: SavedMethodView) -> View {
     let l = w.lang;
     let label = method_label(l, &m);
     let aria = format!("{} {label}", t(l, "wallet_remove"));
@@ -141,7 +141,7 @@ fn item(w: Wallet, m: SavedMethodView) -> AnyView {
 }
 
 /// A labelled text input bound to a signal.
-fn input(lang: Lang, id: &'static str, label: &'static str, value: RwSignal<String>, ac: &'static str) -> AnyView {
+fn input(lang: Lang, id: &'static str, label: &'static str, value: RwSignal<String>, ac: &'static str) -> View {
     let mut input = el("input").id(id).attr("type", "text").attr("autocomplete", ac);
     if ac != "name" {
         input = input.attr("inputmode", "numeric");
@@ -149,7 +149,7 @@ fn input(lang: Lang, id: &'static str, label: &'static str, value: RwSignal<Stri
     el("div")
         .class("field")
         .el(el("label").attr("for", id).text(t(lang, label)))
-        .el(input.prop_text("value", rx_text!(value.get())).on("input", move |ev| value.set(event_target_value(&ev))))
+        .el(input.prop_text("value", rx_text!(value.get())).on("input", move |ev| value.set(event_value(&ev))))
         .view()
 }
 
@@ -177,7 +177,7 @@ fn method_from(ach: bool, fields: [RwSignal<String>; 5]) -> Option<PaymentMethod
     })
 }
 
-fn add_method(w: Wallet, methods: Vec<String>) -> AnyView {
+fn add_method(w: Wallet, methods: Vec<String>) -> View {
     let lang = w.lang;
     let ach = RwSignal::new(!methods.iter().any(|m| m == "card"));
     let fields = [(); 5].map(|_| RwSignal::new(String::new()));
