@@ -12,7 +12,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{HtmlElement, MessageEvent, ShadowRootInit, ShadowRootMode};
 
-const ELEMENT_CSS: &str = include_str!("../../style/element.css");
+// style/element.css, minified by build.rs.
+const ELEMENT_CSS: &str = include_str!(concat!(env!("OUT_DIR"), "/element.min.css"));
 
 // Leptos has no custom-element helper; this is the JavaScript that defines the element.
 #[wasm_bindgen(inline_js = r#"
