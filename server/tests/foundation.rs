@@ -215,8 +215,10 @@ db_tests! {
         assert!(r.header("content-type").unwrap().starts_with("text/javascript"));
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
         assert_eq!(r.header("cache-control"), Some("no-cache"));
-        assert!(r.text().contains("import init from \"/assets/govifi-payment-0123abcd.js\""), "{}", r.text());
-        assert!(r.text().contains("new URL(\"/assets/govifi-payment-0123abcd_bg.wasm\", import.meta.url)"), "{}", r.text());
+        // The checkout and the wallet bundles, each loaded only when an element needs it.
+        let bundles = r#"{ checkout: ["/assets/govifi-payment-0123abcd.js", "/assets/govifi-payment-0123abcd_bg.wasm"], wallet: ["/assets/wallet/govifi-wallet-4567cdef.js", "/assets/wallet/govifi-wallet-4567cdef_bg.wasm"] }"#;
+        assert!(r.text().contains(bundles), "{}", r.text());
+        assert!(r.text().contains("customElements.define(\"govifi-payment\""), "{}", r.text());
         let etag = r.header("etag").unwrap().to_owned();
         let again = app.send(Method::GET, "/sdk/govifi-payment.js", &[("if-none-match", &etag)], Body::empty()).await;
         assert_eq!(again.status, StatusCode::NOT_MODIFIED);
@@ -226,6 +228,9 @@ db_tests! {
         assert_eq!(wasm.header("content-type"), Some("application/wasm"));
         assert_eq!(wasm.header("cache-control"), Some("public, max-age=31536000, immutable"));
         assert_eq!(wasm.header("access-control-allow-origin"), Some("*"));
+        let wallet = app.get("/assets/wallet/govifi-wallet-4567cdef_bg.wasm").await;
+        assert_eq!(wallet.status, StatusCode::OK);
+        assert_eq!(wallet.header("cache-control"), Some("public, max-age=31536000, immutable"));
         app.get("/assets/index.html").await.assert_error(404, "resource_missing");
         app.get("/assets/nothing-here.js").await.assert_error(404, "resource_missing");
     }

@@ -73,20 +73,32 @@ fn target_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(&text[start..end]))
 }
 
-/// Builds the element with Trunk (release, offline) into dist/; returns its gzipped size.
+/// Builds the element with Trunk (release, offline): the checkout bundle into dist/, then the
+/// wallet bundle into dist/wallet/ (Trunk empties its output folder, so in that order). Returns
+/// the checkout's gzipped size: the element a paying customer downloads.
 fn dist() -> Result<BundleSize> {
     tools::ensure_frontend_tools()?;
-    say("building the <govifi-payment> element (trunk build --release)");
-    run_ok(
-        Command::new("trunk")
-            .args(["build", "--release", "--config", "Trunk.toml"])
+    let trunk = |target: &str, extra: &[&str]| {
+        let mut cmd = Command::new("trunk");
+        cmd.args(["build", "--release", "--config", "Trunk.toml", target])
+            .args(extra)
             .current_dir(workspace_root())
             .env("PATH", tools::tool_path())
             .env("TRUNK_SKIP_VERSION_CHECK", "true")
-            .env("NO_COLOR", "true"),
-    )?;
-    let size = BundleSize::measure(&workspace_root().join("dist"))?;
+            .env("NO_COLOR", "true");
+        run_ok(&mut cmd)
+    };
+    // Trunk copies wasm-bindgen's whole snippets folder: drop what earlier builds left there.
+    let _ = std::fs::remove_dir_all(target_dir()?.join("wasm-bindgen"));
+    say("building the <govifi-payment> element: checkout bundle (trunk build --release)");
+    trunk("frontend/index.html", &[])?;
+    say("building the <govifi-payment> element: wallet bundle (trunk build --release)");
+    trunk("frontend/wallet.html", &["--dist", "dist/wallet", "--public-url", "/assets/wallet/"])?;
+    let dist = workspace_root().join("dist");
+    let size = BundleSize::measure(&dist)?;
+    let wallet = BundleSize::measure(&dist.join("wallet"))?;
     println!("{size}");
+    println!("wallet bundle (loaded only for ws_ credentials, gzip -9): {} B", wallet.total());
     Ok(size)
 }
 
@@ -97,21 +109,26 @@ pub struct BundleSize {
 }
 
 impl BundleSize {
-    fn measure(dist: &Path) -> Result<Self> {
+    /// The bundle in `dir`: its WASM, its JS glue and the snippets the glue imports (not the
+    /// wallet bundle in `dir/wallet`, measured on its own).
+    fn measure(dir: &Path) -> Result<Self> {
         let mut size = BundleSize { wasm_gz: 0, js_gz: 0 };
-        size.add_dir(dist)?;
+        size.add_dir(dir)?;
         if size.wasm_gz == 0 {
-            return Err("dist/ holds no govifi-payment WASM".into());
+            return Err(format!("{} holds no WASM bundle", dir.display()).into());
         }
         Ok(size)
     }
 
-    /// Counts the element's WASM, its JS glue and the snippets the glue imports.
+    fn total(&self) -> u64 {
+        self.wasm_gz + self.js_gz
+    }
+
     fn add_dir(&mut self, dir: &Path) -> Result<()> {
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if path.is_dir() {
+            if path.is_dir() && name != "wallet" {
                 self.add_dir(&path)?;
             } else if name.ends_with("_bg.wasm") {
                 self.wasm_gz += gzipped_len(&path)?;
@@ -125,7 +142,7 @@ impl BundleSize {
 
 impl std::fmt::Display for BundleSize {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let total = self.wasm_gz + self.js_gz;
+        let total = self.total();
         write!(
             f,
             "element size (gzip -9): wasm {} B + js {} B = {} B ({:.1} kB; budget 100 kB)",

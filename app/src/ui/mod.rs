@@ -71,34 +71,45 @@ fn method_label(lang: Lang, m: &crate::wire::SavedMethodView) -> String {
     }
 }
 
-/// Renders the element into `container`: a checkout for a `cs_` credential, a wallet for a
-/// `ws_` one. Its reactive owner lives as long as the page.
-pub fn mount(container: &HtmlElement, launch: Launch, env: Env) {
+/// Renders a checkout into `container` (a `cs_` credential).
+pub fn mount_checkout(container: &HtmlElement, launch: Launch, env: Env) {
+    mount(container, move || match credential(&launch, &env, false) {
+        Some(client) => checkout::checkout(client, env),
+        None => invalid_link(&env),
+    });
+}
+
+/// Renders a wallet into `container` (a `ws_` credential).
+pub fn mount_wallet(container: &HtmlElement, launch: Launch, env: Env) {
+    mount(container, move || match credential(&launch, &env, true) {
+        Some(client) => wallet::wallet(client, env),
+        None => invalid_link(&env),
+    });
+}
+
+/// Builds the view under a reactive owner that lives as long as the page.
+fn mount(container: &HtmlElement, build: impl FnOnce() -> View) {
     let _ = any_spawner::Executor::init_wasm_bindgen();
     let owner = Owner::new();
-    let view = owner.with(|| root(launch, env));
+    let view = owner.with(build);
     let _ = container.append_child(view.node());
     std::mem::forget(owner);
 }
 
-fn root(launch: Launch, env: Env) -> View {
-    match (launch.session_id, launch.client_secret) {
-        (Some(id), Some(secret)) if crate::launch::is_wallet(&secret) => {
-            let client = api::Client { base: format!("{}/v1/wallet-sessions/{id}", env.api_base), credential: secret };
-            wallet::wallet(client, env)
-        }
-        (Some(id), Some(secret)) => {
-            let client = api::Client { base: format!("{}/v1/hosted-sessions/{id}", env.api_base), credential: secret };
-            checkout::checkout(client, env)
-        }
-        _ => {
-            env.emit("govifi-error", &[("code", "missing_credential")]);
-            el("section")
-                .class("govifi")
-                .attr("aria-label", t(Lang::En, "secure_checkout"))
-                .el(el("p").class("notice").attr("role", "alert").text(t(Lang::En, "invalid_link")))
-                .el(el("p").class("brand-line").text(t(Lang::En, "powered_by")))
-                .view()
-        }
-    }
+/// The API client for the session, if the element was given a credential of the expected kind.
+fn credential(launch: &Launch, env: &Env, wallet: bool) -> Option<api::Client> {
+    let (Some(id), Some(secret)) = (&launch.session_id, &launch.client_secret) else { return None };
+    let kind = if wallet { "wallet-sessions" } else { "hosted-sessions" };
+    (crate::launch::is_wallet(secret) == wallet)
+        .then(|| api::Client { base: format!("{}/v1/{kind}/{id}", env.api_base), credential: secret.clone() })
+}
+
+fn invalid_link(env: &Env) -> View {
+    env.emit("govifi-error", &[("code", "missing_credential")]);
+    el("section")
+        .class("govifi")
+        .attr("aria-label", t(Lang::En, "secure_checkout"))
+        .el(el("p").class("notice").attr("role", "alert").text(t(Lang::En, "invalid_link")))
+        .el(el("p").class("brand-line").text(t(Lang::En, "powered_by")))
+        .view()
 }

@@ -25,27 +25,47 @@ pub struct ElementBundle {
     pub built: bool,
 }
 
+/// The JavaScript of the element itself: it defines `<govifi-payment>` and, when one connects,
+/// loads the bundle its credential needs (`BUNDLES` is filled in by `discover`) and mounts it.
+const LOADER: &str = r#"// <govifi-payment>: this path is stable; the files it loads are content-hashed.
+const BUNDLES = __BUNDLES__;
+const loading = {};
+function load(kind) {
+  const [glue, wasm] = BUNDLES[kind];
+  return (loading[kind] ??= import(glue).then(async (bundle) => {
+    await bundle.default({ module_or_path: new URL(wasm, import.meta.url) });
+    return bundle;
+  }));
+}
+// A wallet session's credential (`ws_…`, as an attribute or in a `#ws=` fragment) needs the
+// wallet bundle; everything else, the embed page's postMessage included, the checkout.
+function kindOf(element) {
+  const secret = element.getAttribute("client-secret") || "";
+  const fromFragment = !secret && /(^#|&)ws=/.test(location.hash);
+  return secret.startsWith("ws_") || element.hasAttribute("wallet-session-id") || fromFragment ? "wallet" : "checkout";
+}
+if (!customElements.get("govifi-payment")) {
+  customElements.define("govifi-payment", class extends HTMLElement {
+    connectedCallback() {
+      if (this._govifiMounted) return;
+      this._govifiMounted = true;
+      load(kindOf(this)).then((bundle) => bundle.mount(this));
+    }
+  });
+}
+"#;
+
 impl ElementBundle {
-    /// Finds Trunk's output (`govifi-payment-<hash>.js` with its `_bg.wasm`) in `dir`.
+    /// Finds Trunk's output in `dir`: the checkout bundle (`govifi-payment-<hash>.js` with its
+    /// `_bg.wasm`) and, in `dir/wallet`, the wallet bundle (`govifi-wallet-<hash>…`).
     pub fn discover(dir: &Path) -> Self {
-        let names: Vec<String> = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
-            })
-            .unwrap_or_default();
-        // Trunk writes `govifi-payment-<hash>.js` and `govifi-payment-<hash>_bg.wasm`; the glue's
-        // own default would look for the unhashed WASM name, so the loader names it.
-        let glue = names.iter().find(|n| n.starts_with("govifi-payment-") && n.ends_with(".js"));
-        let wasm = glue.map(|g| format!("{}_bg.wasm", g.trim_end_matches(".js"))).filter(|w| names.contains(w));
-        let (loader, built) = match (glue, wasm) {
-            (Some(glue), Some(wasm)) => (
-                format!(
-                    "// <govifi-payment>: this path is stable; the files it loads are content-hashed.\n\
-                     import init from \"/assets/{glue}\";\n\
-                     await init({{ module_or_path: new URL(\"/assets/{wasm}\", import.meta.url) }});\n"
-                ),
-                true,
-            ),
+        let checkout = find_bundle(dir, "govifi-payment-", "/assets/");
+        let wallet = find_bundle(&dir.join("wallet"), "govifi-wallet-", "/assets/wallet/");
+        let (loader, built) = match (checkout, wallet) {
+            (Some(checkout), Some(wallet)) => {
+                let bundles = format!("{{ checkout: {checkout}, wallet: {wallet} }}");
+                (LOADER.replace("__BUNDLES__", &bundles), true)
+            }
             _ => {
                 tracing::warn!(dir = %dir.display(), "the element is not built here: run `cargo xtask run` or `cargo xtask dist`");
                 (
@@ -58,6 +78,18 @@ impl ElementBundle {
         let etag = format!("\"{}\"", &hex::encode(Sha256::digest(loader.as_bytes()))[..32]);
         ElementBundle { loader, etag, built }
     }
+}
+
+/// `["/assets/<glue>.js", "/assets/<glue>_bg.wasm"]` (as JavaScript) for the bundle whose glue
+/// is `<prefix><hash>.js` in `dir`. Trunk hashes both names; the glue's own default would look
+/// for the unhashed WASM name, so the loader names it.
+fn find_bundle(dir: &Path, prefix: &str, url_base: &str) -> Option<String> {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let glue = names.iter().find(|n| n.starts_with(prefix) && n.ends_with(".js"))?;
+    let wasm = format!("{}_bg.wasm", glue.trim_end_matches(".js"));
+    names.contains(&wasm).then(|| format!("[\"{url_base}{glue}\", \"{url_base}{wasm}\"]"))
 }
 
 pub fn router(assets_dir: PathBuf) -> Router<AppState> {
@@ -97,7 +129,7 @@ async fn loader(State(state): State<AppState>, headers: HeaderMap) -> Response {
 async fn public_asset_headers(req: Request, next: Next) -> Response {
     let is_hashed_asset = req.uri().path().starts_with("/assets/");
     let is_index = req.uri().path().ends_with(".html") || req.uri().path().ends_with('/');
-    let is_snippet = req.uri().path().starts_with("/assets/snippets/");
+    let is_snippet = is_hashed_asset && req.uri().path().contains("/snippets/");
     if is_hashed_asset && is_index {
         return crate::error::ApiError::not_found("asset").into_response();
     }

@@ -1,0 +1,11 @@
+//! The wallet bundle of `<govifi-payment>` (`ws_` credentials; see the library's docs).
+
+use wasm_bindgen::prelude::*;
+
+/// Called by the loader script for each `<govifi-payment>` given a wallet credential.
+#[wasm_bindgen]
+pub fn mount(host: web_sys::HtmlElement) {
+    frontend::mount_element(host, app::ui::mount_wallet);
+}
+
+fn main() {}
