@@ -71,7 +71,7 @@ pub fn ensure_node_modules() -> Result<()> {
     if fresh && npm_bin().join("wasm-opt").exists() {
         return Ok(());
     }
-    say("installing end2end/ npm packages (npm ci: playwright-core, axe-core, binaryen)");
+    say("installing end2end/ npm packages (npm ci: playwright-core, axe-core, binaryen, terser)");
     run_ok(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
 }
 
