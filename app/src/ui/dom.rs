@@ -42,8 +42,7 @@ fn keep<T: 'static>(value: T) {
 }
 
 /// Runs `f` now and again whenever a signal it read changes, for as long as the current owner.
-fn watch(f: impl FnMut() + 'static) {
-    let mut f = f;
+fn watch(mut f: impl FnMut() + 'static) {
     keep(RenderEffect::new(move |_: Option<()>| f()));
 }
 
