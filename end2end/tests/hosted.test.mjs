@@ -133,6 +133,36 @@ test("an expired session says so and links back to the merchant", async () => {
   await page.close();
 });
 
+test("the last five minutes count down, and an open page turns expired when time is up", async () => {
+  const s = await receiptSession({ expires_in_seconds: 300 });
+  const page = await browser.newPage();
+  // The page's clock (Date.now, setInterval) is Playwright's, so minutes pass at once.
+  await page.clock.install();
+  await page.goto(s.hosted_url);
+  const countdown = inElement(page, ".countdown");
+  await countdown.waitFor();
+  const seconds = async () => {
+    const [, min, sec] = (await countdown.textContent()).match(/This checkout expires in (\d):(\d\d)$/);
+    return Number(min) * 60 + Number(sec);
+  };
+  const before = await seconds();
+  assert.ok(before > 240 && before <= 300, `starts near 5:00, not ${before}`);
+  await page.clock.runFor(61_000);
+  await page.waitForFunction(
+    (limit) => {
+      const text = document.querySelector("govifi-payment").shadowRoot.querySelector(".countdown")?.textContent ?? "";
+      const [, min, sec] = text.match(/(\d):(\d\d)$/) ?? [];
+      return min !== undefined && Number(min) * 60 + Number(sec) <= limit;
+    },
+    before - 60,
+  );
+  await page.clock.runFor(300_000);
+  await inElement(page, ".ended").waitFor();
+  assert.match(await inElement(page, ".ended").textContent(), /This checkout has expired/);
+  assert.equal(await inElement(page, ".countdown").count(), 0);
+  await page.close();
+});
+
 test("an already-paid session says so", async () => {
   const s = await receiptSession();
   const page = await browser.newPage();

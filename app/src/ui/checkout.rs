@@ -4,14 +4,12 @@
 //! and `super::rx` (one type per kind of reactive closure): Leptos compiles its rendering code
 //! once per type, and this keeps the element within its size budget.
 
-use std::time::Duration;
-
-use leptos::ev::{Event, KeyboardEvent};
-use leptos::prelude::*;
 use wasm_bindgen::JsCast;
+use web_sys::{Event, KeyboardEvent};
 
 use super::api::{self, Client, Failure};
 use super::dom::{El, View, el, event_checked, event_value, group, nothing, part};
+use super::rx::prelude::*;
 use super::rx::{Flag, go, rx_flag, rx_maybe, rx_memo, rx_part, rx_text};
 use super::{Env, js, method_label};
 use crate::card::{self, Brand};
@@ -277,12 +275,7 @@ pub fn checkout(client: Client, env: Env) -> View {
     });
 
     // A clock for the countdown and for expiry while the page is open.
-    let clock = set_interval_with_handle(move || ctx.now.set(js::now_ms()), Duration::from_secs(1));
-    on_cleanup(move || {
-        if let Ok(handle) = clock {
-            handle.clear();
-        }
-    });
+    js::every(1000, move || ctx.now.set(js::now_ms()));
     Effect::new(move |_| {
         let expires = ctx.config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at)));
         if let Some(expires) = expires

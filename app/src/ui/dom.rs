@@ -12,13 +12,12 @@
 //! el("p").class("hint").text(t(lang, "quote_needed")).view()
 //! ```
 
-use leptos::prelude::{Owner, RenderEffect};
-use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, Element, Event, HtmlInputElement, Node};
 
-use super::rx::{Flag, MaybeText, Part, Text};
+use super::rx::prelude::RenderEffect;
+use super::rx::{Flag, MaybeText, Part, Text, keep};
 
 /// A piece of markup: one node, or a fragment holding several.
 #[must_use]
@@ -32,13 +31,6 @@ impl View {
 
 fn document() -> Document {
     web_sys::window().and_then(|w| w.document()).expect_throw("a document")
-}
-
-/// Keeps `value` (an effect, a listener) alive until the current reactive owner is cleaned up:
-/// the part it belongs to is rebuilt, or the element goes away.
-fn keep<T: 'static>(value: T) {
-    let value = SendWrapper::new(value);
-    Owner::on_cleanup(move || drop(value));
 }
 
 /// Runs `f` now and again whenever a signal it read changes, for as long as the current owner.

@@ -7,13 +7,13 @@ pub mod js;
 mod rx;
 mod wallet;
 
-use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 
 use crate::i18n::{Lang, t};
 use dom::{View, el};
+use rx::prelude::Owner;
 
 /// What the element was given by the page: from attributes, the `#cs=`/`#ws=` fragment, or a
 /// message from an allowed parent frame.

@@ -11,7 +11,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use leptos::prelude::*;
+/// The reactive types the components use: Leptos's reactive graph (`leptos::prelude`'s signals,
+/// memos, effects and owners), taken from its own crate.
+pub mod prelude {
+    pub use reactive_graph::computed::Memo;
+    pub use reactive_graph::effect::{Effect, RenderEffect};
+    pub use reactive_graph::graph::untrack;
+    pub use reactive_graph::owner::{Owner, StoredValue};
+    pub use reactive_graph::prelude::*;
+    pub use reactive_graph::signal::RwSignal;
+}
+
+use prelude::*;
 
 use super::dom::View;
 
@@ -30,10 +41,17 @@ pub fn memo_flag(f: Flag) -> Memo<bool> {
     Memo::new(move |_| f())
 }
 
+/// Keeps `value` (an effect, a listener, a timer) alive until the current reactive owner is
+/// cleaned up: the part it belongs to is rebuilt, or the element goes away.
+pub fn keep<T: 'static>(value: T) {
+    let value = send_wrapper::SendWrapper::new(value);
+    Owner::on_cleanup(move || drop(value));
+}
+
 pub type Task = Pin<Box<dyn Future<Output = ()>>>;
 
 pub fn spawn(task: Task) {
-    leptos::task::spawn_local(task);
+    any_spawner::Executor::spawn_local(task);
 }
 
 /// Reactive text (anything `String::from` takes).

@@ -1,10 +1,9 @@
 //! Wallet mode: a customer lists, adds and removes saved payment methods. Built like the
 //! checkout (`super::dom` and `super::rx`).
 
-use leptos::prelude::*;
-
 use super::api::{self, Client, Failure};
 use super::dom::{El, View, el, event_value, group, nothing};
+use super::rx::prelude::*;
 use super::rx::{go, rx_flag, rx_part, rx_text};
 use super::{Env, js, method_label};
 use crate::card;
@@ -183,7 +182,7 @@ fn add_method(w: Wallet, methods: Vec<String>) -> View {
     let fields = [(); 5].map(|_| RwSignal::new(String::new()));
     let [number, exp, routing, account, holder] = fields;
     let busy = RwSignal::new(false);
-    let save = move |ev: leptos::ev::Event| {
+    let save = move |ev: web_sys::Event| {
         ev.prevent_default();
         let Some(method) = method_from(ach.get_untracked(), fields) else {
             w.say("err_fix_fields");
