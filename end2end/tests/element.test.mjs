@@ -27,9 +27,19 @@ after(async () => {
 test("renders inside its open shadow root on a merchant page of another origin", async () => {
   const page = await browser.newPage();
   const errors = watchErrors(page);
+  // What the browser downloads of the element, by file, with the encoding it came in.
+  const encodings = {};
+  page.on("response", async (r) => {
+    if (r.url().startsWith(server.url)) encodings[new URL(r.url()).pathname] = (await r.allHeaders())["content-encoding"];
+  });
   await page.goto(`${site.url}/checkout`);
   const line = inElement(page, ".brand-line");
   await line.waitFor();
+  const wasm = Object.keys(encodings).filter((p) => p.endsWith(".wasm"));
+  assert.equal(wasm.length, 1, `one WASM bundle, the checkout's: ${JSON.stringify(encodings)}`);
+  assert.match(wasm[0], /^\/assets\/govifi-payment-[0-9a-f]+_bg\.wasm$/);
+  assert.equal(encodings[wasm[0]], "br", "the WASM comes brotli-compressed");
+  assert.equal(encodings["/sdk/govifi-payment.js"], "br", "and so does the loader");
   assert.equal(await line.textContent(), "Secure checkout by Govifi");
   const dom = await page.evaluate(() => {
     const host = document.querySelector("govifi-payment");

@@ -235,6 +235,30 @@ db_tests! {
         app.get("/assets/nothing-here.js").await.assert_error(404, "resource_missing");
     }
 
+    async fn the_element_is_sent_compressed_to_browsers_that_accept_it(app) {
+        let wasm = "/assets/govifi-payment-0123abcd_bg.wasm";
+        let get = async |encodings: &str| app.send(Method::GET, wasm, &[("accept-encoding", encodings)], Body::empty()).await;
+        let br = get("gzip, deflate, br, zstd").await;
+        assert_eq!(br.status, StatusCode::OK);
+        assert_eq!(br.header("content-encoding"), Some("br"));
+        assert_eq!(br.header("content-type"), Some("application/wasm"));
+        assert_eq!(br.body, b"brotli stand-in");
+        assert!(br.header("vary").is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")));
+        let gz = get("gzip").await;
+        assert_eq!(gz.header("content-encoding"), Some("gzip"));
+        assert_eq!(gz.body, b"gzip stand-in");
+        let plain = get("identity").await;
+        assert_eq!(plain.header("content-encoding"), None);
+        assert_eq!(plain.body, b"\0asm\x01\0\0\0");
+
+        let loader = app.send(Method::GET, "/sdk/govifi-payment.js", &[("accept-encoding", "gzip")], Body::empty()).await;
+        assert_eq!(loader.status, StatusCode::OK);
+        assert_eq!(loader.header("content-encoding"), Some("gzip"));
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&loader.body[..]), &mut text).unwrap();
+        assert!(text.contains("customElements.define(\"govifi-payment\""), "{text}");
+    }
+
     async fn pages_send_a_strict_content_security_policy(app) {
         let r = app.get("/demo").await;
         assert_eq!(r.status, StatusCode::OK);

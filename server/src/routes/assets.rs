@@ -10,6 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
+use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 
 use crate::app::AppState;
@@ -25,35 +26,10 @@ pub struct ElementBundle {
     pub built: bool,
 }
 
-/// The JavaScript of the element itself: it defines `<govifi-payment>` and, when one connects,
-/// loads the bundle its credential needs (`BUNDLES` is filled in by `discover`) and mounts it.
-const LOADER: &str = r#"// <govifi-payment>: this path is stable; the files it loads are content-hashed.
-const BUNDLES = __BUNDLES__;
-const loading = {};
-function load(kind) {
-  const [glue, wasm] = BUNDLES[kind];
-  return (loading[kind] ??= import(glue).then(async (bundle) => {
-    await bundle.default({ module_or_path: new URL(wasm, import.meta.url) });
-    return bundle;
-  }));
-}
-// A wallet session's credential (`ws_…`, as an attribute or in a `#ws=` fragment) needs the
-// wallet bundle; everything else, the embed page's postMessage included, the checkout.
-function kindOf(element) {
-  const secret = element.getAttribute("client-secret") || "";
-  const fromFragment = !secret && /(^#|&)ws=/.test(location.hash);
-  return secret.startsWith("ws_") || element.hasAttribute("wallet-session-id") || fromFragment ? "wallet" : "checkout";
-}
-if (!customElements.get("govifi-payment")) {
-  customElements.define("govifi-payment", class extends HTMLElement {
-    connectedCallback() {
-      if (this._govifiMounted) return;
-      this._govifiMounted = true;
-      load(kindOf(this)).then((bundle) => bundle.mount(this));
-    }
-  });
-}
-"#;
+/// The JavaScript of the element itself (`frontend/loader.js`): it defines `<govifi-payment>`
+/// and, when one connects, loads the bundle its credential needs (`BUNDLES` is filled in by
+/// `discover`) and mounts it. `cargo xtask dist` counts it in the element's size.
+const LOADER: &str = include_str!("../../../frontend/loader.js");
 
 impl ElementBundle {
     /// Finds Trunk's output in `dir`: the checkout bundle (`govifi-payment-<hash>.js` with its
@@ -94,9 +70,11 @@ fn find_bundle(dir: &Path, prefix: &str, url_base: &str) -> Option<String> {
 
 pub fn router(assets_dir: PathBuf) -> Router<AppState> {
     // Hashed names never change content: cache forever. Trunk's index.html is not part of the API.
-    let files = ServeDir::new(assets_dir).append_index_html_on_directories(false);
+    // `cargo xtask dist` writes a brotli and a gzip copy beside each file; browsers get one.
+    let files =
+        ServeDir::new(assets_dir).append_index_html_on_directories(false).precompressed_br().precompressed_gzip();
     Router::new()
-        .route("/sdk/govifi-payment.js", get(loader))
+        .route("/sdk/govifi-payment.js", get(loader).layer(CompressionLayer::new()))
         .nest_service("/assets", files)
         .layer(middleware::from_fn(public_asset_headers))
 }
@@ -143,6 +121,8 @@ async fn public_asset_headers(req: Request, next: Next) -> Response {
         // wasm-bindgen names snippet folders after the crate, not the content: revalidate those.
         let value = if is_snippet { "no-cache" } else { "public, max-age=31536000, immutable" };
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+        // The same path answers brotli, gzip or plain bytes: shared caches must key on it.
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     response
 }

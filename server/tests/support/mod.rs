@@ -166,6 +166,9 @@ pub fn fake_assets() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("govifi-payment-0123abcd.js"), "export default async function init() {}\n").unwrap();
     std::fs::write(dir.path().join("govifi-payment-0123abcd_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    // `cargo xtask dist`'s compressed copies (stand-ins: the server only chooses among them).
+    std::fs::write(dir.path().join("govifi-payment-0123abcd_bg.wasm.gz"), b"gzip stand-in").unwrap();
+    std::fs::write(dir.path().join("govifi-payment-0123abcd_bg.wasm.br"), b"brotli stand-in").unwrap();
     std::fs::create_dir(dir.path().join("wallet")).unwrap();
     std::fs::write(dir.path().join("wallet/govifi-wallet-4567cdef.js"), "export default async function init() {}\n")
         .unwrap();
