@@ -5,6 +5,8 @@ pub mod card;
 pub mod color;
 pub mod i18n;
 pub mod launch;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod loader;
 pub mod money;
 pub mod wire;
 

@@ -96,7 +96,7 @@ fn dist() -> Result<BundleSize> {
     trunk("frontend/wallet.html", &["--dist", "dist/wallet", "--public-url", "/assets/wallet/"])?;
     let dist = workspace_root().join("dist");
     precompress(&dist)?;
-    let loader = std::fs::read(workspace_root().join("frontend/loader.js"))?;
+    let loader = app::loader::script(&dist).ok_or("the loader found no bundles in dist/")?.into_bytes();
     let size = BundleSize::measure(&dist, &loader)?;
     let wallet = BundleSize::measure(&dist.join("wallet"), &loader)?;
     println!("{size}");
@@ -167,6 +167,16 @@ impl BundleSize {
         Ok(size)
     }
 
+    /// The most a checkout may weigh, gzipped (the element's budget).
+    const BUDGET: u64 = 100_000;
+
+    fn within_budget(&self) -> Result<()> {
+        if self.total() > Self::BUDGET {
+            return Err(format!("{self}: over the budget by {} B", self.total() - Self::BUDGET).into());
+        }
+        Ok(())
+    }
+
     fn total(&self) -> u64 {
         self.loader_gz + self.wasm_gz + self.js_gz
     }
@@ -195,12 +205,13 @@ impl std::fmt::Display for BundleSize {
         let total = self.total();
         write!(
             f,
-            "element size (gzip -9): loader {} B + wasm {} B + js {} B = {} B ({:.1} kB; budget 100 kB)",
+            "element size (gzip -9): loader {} B + wasm {} B + js {} B = {} B ({:.1} kB; budget {} kB)",
             self.loader_gz,
             self.wasm_gz,
             self.js_gz,
             total,
-            total as f64 / 1000.0
+            total as f64 / 1000.0,
+            Self::BUDGET / 1000
         )
     }
 }
@@ -330,7 +341,16 @@ fn test() -> Result<()> {
         run_ok(cargo().args(["test", "--workspace", "--exclude", "frontend"]))?;
         Ok(Some(if postgres.is_some() { "sqlite + postgres".into() } else { "sqlite only".into() }))
     });
-    let built = step("element release build (trunk)", &mut || dist().map(|size| Some(size.to_string())));
+    let mut element = None;
+    let built = step("element release build (trunk)", &mut || {
+        let size = dist()?;
+        let note = size.to_string();
+        element = Some(size);
+        Ok(Some(note))
+    });
+    if let Some(size) = &element {
+        step("element size budget (gzip, loader + WASM + JS)", &mut || size.within_budget().map(|_| None));
+    }
 
     if built {
         step("browser tests (Chromium, end2end/)", &mut || {

@@ -26,23 +26,12 @@ pub struct ElementBundle {
     pub built: bool,
 }
 
-/// The JavaScript of the element itself (`frontend/loader.js`): it defines `<govifi-payment>`
-/// and, when one connects, loads the bundle its credential needs (`BUNDLES` is filled in by
-/// `discover`) and mounts it. `cargo xtask dist` counts it in the element's size.
-const LOADER: &str = include_str!("../../../frontend/loader.js");
-
 impl ElementBundle {
-    /// Finds Trunk's output in `dir`: the checkout bundle (`govifi-payment-<hash>.js` with its
-    /// `_bg.wasm`) and, in `dir/wallet`, the wallet bundle (`govifi-wallet-<hash>…`).
+    /// The loader for the bundles Trunk built into `dir` (see `app::loader`).
     pub fn discover(dir: &Path) -> Self {
-        let checkout = find_bundle(dir, "govifi-payment-", "/assets/");
-        let wallet = find_bundle(&dir.join("wallet"), "govifi-wallet-", "/assets/wallet/");
-        let (loader, built) = match (checkout, wallet) {
-            (Some(checkout), Some(wallet)) => {
-                let bundles = format!("{{ checkout: {checkout}, wallet: {wallet} }}");
-                (LOADER.replace("__BUNDLES__", &bundles), true)
-            }
-            _ => {
+        let (loader, built) = match app::loader::script(dir) {
+            Some(loader) => (loader, true),
+            None => {
                 tracing::warn!(dir = %dir.display(), "the element is not built here: run `cargo xtask run` or `cargo xtask dist`");
                 (
                     "throw new Error(\"Govifi: the <govifi-payment> element has not been built on this server\");\n"
@@ -54,18 +43,6 @@ impl ElementBundle {
         let etag = format!("\"{}\"", &hex::encode(Sha256::digest(loader.as_bytes()))[..32]);
         ElementBundle { loader, etag, built }
     }
-}
-
-/// `["/assets/<glue>.js", "/assets/<glue>_bg.wasm"]` (as JavaScript) for the bundle whose glue
-/// is `<prefix><hash>.js` in `dir`. Trunk hashes both names; the glue's own default would look
-/// for the unhashed WASM name, so the loader names it.
-fn find_bundle(dir: &Path, prefix: &str, url_base: &str) -> Option<String> {
-    let names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    let glue = names.iter().find(|n| n.starts_with(prefix) && n.ends_with(".js"))?;
-    let wasm = format!("{}_bg.wasm", glue.trim_end_matches(".js"));
-    names.contains(&wasm).then(|| format!("[\"{url_base}{glue}\", \"{url_base}{wasm}\"]"))
 }
 
 pub fn router(assets_dir: PathBuf) -> Router<AppState> {

@@ -1,0 +1,28 @@
+//! The element's loader, `/sdk/govifi-payment.js` (`frontend/loader.js`): it defines
+//! `<govifi-payment>` and, when one connects, imports the bundle its credential needs and mounts
+//! it. The server serves it; `cargo xtask dist` counts it in the element's size.
+
+use std::path::Path;
+
+const TEMPLATE: &str = include_str!("../../frontend/loader.js");
+
+/// The loader for the bundles Trunk built into `dir`: the checkout (`govifi-payment-<hash>.js`
+/// with its `_bg.wasm`) and, in `dir/wallet`, the wallet (`govifi-wallet-<hash>…`). `None` when
+/// either is missing.
+pub fn script(dir: &Path) -> Option<String> {
+    let checkout = bundle(dir, "govifi-payment-", "/assets/")?;
+    let wallet = bundle(&dir.join("wallet"), "govifi-wallet-", "/assets/wallet/")?;
+    Some(TEMPLATE.replace("__BUNDLES__", &format!("{{ checkout: {checkout}, wallet: {wallet} }}")))
+}
+
+/// `["/assets/<glue>.js", "/assets/<glue>_bg.wasm"]` (as JavaScript) for the bundle whose glue
+/// is `<prefix><hash>.js` in `dir`. Trunk hashes both names; the glue's own default would look
+/// for the unhashed WASM name, so the loader names it.
+fn bundle(dir: &Path, prefix: &str, url_base: &str) -> Option<String> {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let glue = names.iter().find(|n| n.starts_with(prefix) && n.ends_with(".js"))?;
+    let wasm = format!("{}_bg.wasm", glue.trim_end_matches(".js"));
+    names.contains(&wasm).then(|| format!("[\"{url_base}{glue}\", \"{url_base}{wasm}\"]"))
+}
