@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::config::Config;
 use crate::domain::account::{Branding, FeeMethod, FeeRule, Funding, MethodType, ProcessorConfig};
 use crate::domain::money::{Amount, Currency};
+use crate::state::AppState;
 use crate::store::{Db, accounts, app_clients, clients, meta};
 
 /// `GOVIFI_BOOTSTRAP_CLIENT_ID` / `_SECRET`: an admin app client with exactly these credentials.

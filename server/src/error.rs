@@ -24,12 +24,170 @@ pub enum ErrorType {
     ApiError,
 }
 
+/// Every error code the API answers with. A code implies its HTTP status and `error.type`
+/// (SPEC §2), so the three can never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    // 400: bad input
+    ParameterMissing,
+    ParameterInvalid,
+    UnknownField,
+    InvalidJson,
+    AmountMismatch,
+    AmountTooLarge,
+    InvalidOdata,
+    InvalidRoutingNumber,
+    InvalidCode,
+    // 401
+    Unauthenticated,
+    // 402: the card was refused, before or at the processor
+    CardDeclined,
+    IncorrectNumber,
+    InvalidExpiry,
+    InvalidCvc,
+    AuthenticationRequired,
+    // 403
+    InsufficientScope,
+    OriginNotAllowed,
+    AccountForbidden,
+    SessionMismatch,
+    Forbidden,
+    // 404, 405
+    ResourceMissing,
+    MethodNotAllowed,
+    // 409: state conflicts
+    AlreadyConfirmed,
+    ConfirmInProgress,
+    QuoteStale,
+    IdempotencyInProgress,
+    InvalidState,
+    ResourceInUse,
+    // 410, 413, 415, 422, 429
+    SessionExpired,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    IdempotencyKeyReused,
+    RateLimited,
+    // 501, 503, 500
+    NotImplemented,
+    ProcessorUnavailable,
+    EmailUnavailable,
+    ServiceUnavailable,
+    ApiError,
+}
+
+impl ErrorCode {
+    /// The code as the error object spells it.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            ParameterMissing => "parameter_missing",
+            ParameterInvalid => "parameter_invalid",
+            UnknownField => "unknown_field",
+            InvalidJson => "invalid_json",
+            AmountMismatch => "amount_mismatch",
+            AmountTooLarge => "amount_too_large",
+            InvalidOdata => "invalid_odata",
+            InvalidRoutingNumber => "invalid_routing_number",
+            InvalidCode => "invalid_code",
+            Unauthenticated => "unauthenticated",
+            CardDeclined => "card_declined",
+            IncorrectNumber => "incorrect_number",
+            InvalidExpiry => "invalid_expiry",
+            InvalidCvc => "invalid_cvc",
+            AuthenticationRequired => "authentication_required",
+            InsufficientScope => "insufficient_scope",
+            OriginNotAllowed => "origin_not_allowed",
+            AccountForbidden => "account_forbidden",
+            SessionMismatch => "session_mismatch",
+            Forbidden => "forbidden",
+            ResourceMissing => "resource_missing",
+            MethodNotAllowed => "method_not_allowed",
+            AlreadyConfirmed => "already_confirmed",
+            ConfirmInProgress => "confirm_in_progress",
+            QuoteStale => "quote_stale",
+            IdempotencyInProgress => "idempotency_in_progress",
+            InvalidState => "invalid_state",
+            ResourceInUse => "resource_in_use",
+            SessionExpired => "session_expired",
+            PayloadTooLarge => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            RateLimited => "rate_limited",
+            NotImplemented => "not_implemented",
+            ProcessorUnavailable => "processor_unavailable",
+            EmailUnavailable => "email_unavailable",
+            ServiceUnavailable => "service_unavailable",
+            ApiError => "api_error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            ParameterMissing | ParameterInvalid | UnknownField | InvalidJson | AmountMismatch | AmountTooLarge
+            | InvalidOdata | InvalidRoutingNumber | InvalidCode => StatusCode::BAD_REQUEST,
+            Unauthenticated => StatusCode::UNAUTHORIZED,
+            CardDeclined | IncorrectNumber | InvalidExpiry | InvalidCvc | AuthenticationRequired => {
+                StatusCode::PAYMENT_REQUIRED
+            }
+            InsufficientScope | OriginNotAllowed | AccountForbidden | SessionMismatch | Forbidden => {
+                StatusCode::FORBIDDEN
+            }
+            ResourceMissing => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AlreadyConfirmed
+            | ConfirmInProgress
+            | QuoteStale
+            | IdempotencyInProgress
+            | InvalidState
+            | ResourceInUse => StatusCode::CONFLICT,
+            SessionExpired => StatusCode::GONE,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ProcessorUnavailable | EmailUnavailable | ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn kind(self) -> ErrorType {
+        use ErrorCode::*;
+        match self {
+            Unauthenticated => ErrorType::AuthenticationError,
+            InsufficientScope | OriginNotAllowed | AccountForbidden | SessionMismatch | Forbidden => {
+                ErrorType::PermissionError
+            }
+            CardDeclined | IncorrectNumber | InvalidExpiry | InvalidCvc | AuthenticationRequired => {
+                ErrorType::CardError
+            }
+            IdempotencyInProgress | IdempotencyKeyReused => ErrorType::IdempotencyError,
+            RateLimited => ErrorType::RateLimitError,
+            ProcessorUnavailable | EmailUnavailable | ServiceUnavailable | ApiError => ErrorType::ApiError,
+            _ => ErrorType::InvalidRequestError,
+        }
+    }
+}
+
+/// Tests and logs compare codes with the spec's spelling.
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A 4xx answer: everything the error object shows, and nothing else.
 #[derive(Debug, Clone)]
 pub struct ClientError {
-    pub status: StatusCode,
-    pub kind: ErrorType,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub param: Option<String>,
     /// Extra members of the error object (`decline_code`, `attempts_remaining`, `payment_id`).
@@ -40,7 +198,7 @@ pub struct ClientError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{} {}: {}", .0.status, .0.code, .0.message)]
+    #[error("{} {}: {}", .0.code.status(), .0.code, .0.message)]
     Client(Box<ClientError>),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -49,10 +207,8 @@ pub enum ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: ErrorType, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::Client(Box::new(ClientError {
-            status,
-            kind,
             code,
             message: message.into(),
             param: None,
@@ -84,99 +240,70 @@ impl ApiError {
         self
     }
 
-    /// The spec code, for tests and logs (`api_error` for internal errors).
-    pub fn code(&self) -> &'static str {
+    /// The spec code (`api_error` for internal errors).
+    pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Client(e) => e.code,
-            ApiError::Internal(_) => "api_error",
+            ApiError::Internal(_) => ErrorCode::ApiError,
         }
     }
 
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Client(e) => e.status,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     // --- The common cases, named as the spec names them. ---
 
     pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ErrorType::InvalidRequestError, "parameter_invalid", message)
-            .with_param(param)
+        Self::new(ErrorCode::ParameterInvalid, message).with_param(param)
     }
 
     pub fn missing(param: impl Into<String>) -> Self {
         let param = param.into();
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            ErrorType::InvalidRequestError,
-            "parameter_missing",
-            format!("{param} is required"),
-        )
-        .with_param(param)
-    }
-
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ErrorType::InvalidRequestError, code, message)
+        Self::new(ErrorCode::ParameterMissing, format!("{param} is required")).with_param(param)
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, ErrorType::AuthenticationError, "unauthenticated", message)
-    }
-
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, ErrorType::PermissionError, code, message)
+        Self::new(ErrorCode::Unauthenticated, message)
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, ErrorType::InvalidRequestError, "resource_missing", format!("No such {what}"))
+        Self::new(ErrorCode::ResourceMissing, format!("No such {what}"))
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, ErrorType::InvalidRequestError, code, message)
+    /// 409 `invalid_state`: the object's status does not allow this.
+    pub fn invalid_state(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidState, message)
+    }
+
+    pub fn session_expired(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::SessionExpired, message)
     }
 
     pub fn payload_too_large() -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorType::InvalidRequestError,
-            "payload_too_large",
-            "The request body is larger than 64 KiB",
-        )
+        Self::new(ErrorCode::PayloadTooLarge, "The request body is larger than 64 KiB")
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorType::RateLimitError,
-            "rate_limited",
-            "Too many requests; retry later",
-        )
-        .with_retry_after(retry_after)
+        Self::new(ErrorCode::RateLimited, "Too many requests; retry later").with_retry_after(retry_after)
     }
 
     /// The error object a status would carry when something other than a handler (routing,
     /// axum's own rejections, a layer) refused the request.
     pub fn from_status(status: StatusCode) -> Self {
-        let (kind, code, message) = match status {
-            StatusCode::NOT_FOUND => (ErrorType::InvalidRequestError, "resource_missing", "No such route"),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                (ErrorType::InvalidRequestError, "method_not_allowed", "This method is not allowed on this route")
-            }
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => (ErrorCode::ResourceMissing, "No such route"),
+            StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "This method is not allowed on this route"),
             StatusCode::PAYLOAD_TOO_LARGE => return Self::payload_too_large(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                (ErrorType::InvalidRequestError, "unsupported_media_type", "Unsupported Content-Type")
-            }
-            StatusCode::UNAUTHORIZED => (ErrorType::AuthenticationError, "unauthenticated", "Authentication required"),
-            StatusCode::FORBIDDEN => (ErrorType::PermissionError, "forbidden", "Not allowed"),
-            StatusCode::TOO_MANY_REQUESTS => (ErrorType::RateLimitError, "rate_limited", "Too many requests"),
-            s if s.is_client_error() => {
-                (ErrorType::InvalidRequestError, "parameter_invalid", "The request could not be understood")
-            }
-            _ => (ErrorType::ApiError, "api_error", "An internal error occurred"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (ErrorCode::UnsupportedMediaType, "Unsupported Content-Type"),
+            StatusCode::UNAUTHORIZED => (ErrorCode::Unauthenticated, "Authentication required"),
+            StatusCode::FORBIDDEN => (ErrorCode::Forbidden, "Not allowed"),
+            StatusCode::TOO_MANY_REQUESTS => (ErrorCode::RateLimited, "Too many requests"),
+            StatusCode::SERVICE_UNAVAILABLE => (ErrorCode::ServiceUnavailable, "The service is unavailable"),
+            s if s.is_client_error() => (ErrorCode::ParameterInvalid, "The request could not be understood"),
+            _ => (ErrorCode::ApiError, "An internal error occurred"),
         };
-        Self::new(status, kind, code, message)
+        Self::new(code, message)
     }
 }
 
@@ -204,6 +331,21 @@ struct Body<'a> {
     extra: &'a Map<String, Value>,
 }
 
+impl ApiError {
+    /// The error object's JSON text as it is answered (for idempotent answers stored before the
+    /// response is made).
+    pub fn body_text(&self) -> String {
+        let request_id = current_request_id().unwrap_or_default();
+        let (code, message, param, extra) = match self {
+            ApiError::Client(e) => (e.code, e.message.as_str(), e.param.as_deref(), &e.extra),
+            ApiError::Internal(_) => return String::new(),
+        };
+        let body =
+            Envelope { error: Body { kind: code.kind(), code: code.as_str(), message, param, request_id, extra } };
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = current_request_id().unwrap_or_default();
@@ -211,16 +353,19 @@ impl IntoResponse for ApiError {
             ApiError::Client(e) => *e,
             ApiError::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
-                match ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR) {
-                    ApiError::Client(e) => *e,
-                    ApiError::Internal(_) => unreachable!("from_status builds client errors"),
+                ClientError {
+                    code: ErrorCode::ApiError,
+                    message: "An internal error occurred".into(),
+                    param: None,
+                    extra: Map::new(),
+                    retry_after: None,
                 }
             }
         };
         let body = Envelope {
             error: Body {
-                kind: client.kind,
-                code: client.code,
+                kind: client.code.kind(),
+                code: client.code.as_str(),
                 message: &client.message,
                 param: client.param.as_deref(),
                 request_id,
@@ -228,7 +373,7 @@ impl IntoResponse for ApiError {
             },
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        let mut response = (client.status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
+        let mut response = (client.code.status(), [(header::CONTENT_TYPE, "application/json")], json).into_response();
         if let Some(seconds) = client.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

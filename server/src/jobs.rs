@@ -1,15 +1,16 @@
 //! Background work, in every server process (each step is safe to run concurrently: every state
 //! change is a conditional update): expire overdue sessions, recover confirms a crash left
-//! `processing`, settle ACH debits, forget old idempotency keys, trim rate-limiter memory.
+//! `processing`, settle ACH debits, finish money movements a crash left pending, forget old
+//! idempotency keys, trim rate-limiter memory.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::AppState;
-use crate::checkout;
+use crate::state::AppState;
 use crate::store::{idempotency, now_ms};
+use crate::{checkout, payments};
 
 const TICK: Duration = Duration::from_secs(1);
 const HOUSEKEEPING_EVERY: u32 = 60;
@@ -23,8 +24,11 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
     if let Err(e) = checkout::confirm::recover_stuck(state, now).await {
         tracing::warn!(error = %e, "recovering confirms failed");
     }
-    if let Err(e) = checkout::settlement::settle_due(state, now).await {
+    if let Err(e) = payments::settlement::settle_due(state, now).await {
         tracing::warn!(error = %e, "settling ACH debits failed");
+    }
+    if let Err(e) = payments::recovery::recover_stuck(state, now).await {
+        tracing::warn!(error = %e, "recovering money movements failed");
     }
     if housekeeping {
         // An in-progress key older than recovery's horizon belongs to a crashed request.

@@ -322,11 +322,11 @@ db_tests! {
         let q2 = app.quote(&s2, "ach", None).await;
         let returned = confirm(&app, &s2, &q2, ach("000111111116")).await.json()["payment_id"].as_str().unwrap().to_owned();
         // Not yet due: nothing moves.
-        server::checkout::settlement::settle_due(&app.state, server::store::now_ms()).await.unwrap();
+        server::payments::settlement::settle_due(&app.state, server::store::now_ms()).await.unwrap();
         assert_eq!(get(pid.clone()).await.json()["status"], "processing");
         let later = server::store::now_ms() + server::processor::sandbox::ACH_SETTLE_MS + 1000;
-        assert_eq!(server::checkout::settlement::settle_due(&app.state, later).await.unwrap(), 2);
-        assert_eq!(server::checkout::settlement::settle_due(&app.state, later).await.unwrap(), 0, "once");
+        assert_eq!(server::payments::settlement::settle_due(&app.state, later).await.unwrap(), 2);
+        assert_eq!(server::payments::settlement::settle_due(&app.state, later).await.unwrap(), 0, "once");
         let settled = get(pid.clone()).await.json();
         assert_eq!(settled["status"], "captured");
         assert_eq!(settled["amount_captured"], 14227 + 150);

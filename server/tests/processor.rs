@@ -4,6 +4,7 @@
 mod support;
 
 use server::domain::card::CardInput;
+use server::domain::money::{Amount, Currency};
 use server::processor::{AuthorizeRequest, Instrument, Outcome, Processor, ProcessorError};
 
 fn card(number: &str) -> server::domain::card::Card {
@@ -12,11 +13,17 @@ fn card(number: &str) -> server::domain::card::Card {
         .unwrap()
 }
 
+fn a(minor: i64) -> Amount {
+    Amount::new(minor).unwrap()
+}
+
+static USD: std::sync::LazyLock<Currency> = std::sync::LazyLock::new(|| Currency::parse("USD").unwrap());
+
 fn request<'a>(reference: &'a str, instrument: Instrument<'a>, capture: bool) -> AuthorizeRequest<'a> {
     AuthorizeRequest {
         reference,
-        amount: 10_000,
-        currency: "USD",
+        amount: a(10_000),
+        currency: &USD,
         instrument,
         capture,
         billing: None,
@@ -57,28 +64,31 @@ db_tests! {
         let auth = sandbox.authorize(request("auth-only", Instrument::Card(&visa), false)).await.unwrap();
         assert!(matches!(auth.outcome, Outcome::Approved { captured: false, .. }));
         let r = processor_ref(&auth.outcome);
-        assert!(matches!(sandbox.capture(&r, 20_000).await, Err(ProcessorError::Refused(_))), "beyond the authorization");
-        sandbox.capture(&r, 6_000).await.unwrap();
-        assert!(matches!(sandbox.capture(&r, 1_000).await, Err(ProcessorError::Refused(_))), "once");
-        assert!(matches!(sandbox.void(&r).await, Err(ProcessorError::Refused(_))), "captured: not voidable");
+        assert!(matches!(sandbox.capture(&r, a(20_000), "cap-0").await, Err(ProcessorError::Refused(_))), "beyond the authorization");
+        sandbox.capture(&r, a(6_000), "cap-1").await.unwrap();
+        sandbox.capture(&r, a(6_000), "cap-1").await.unwrap(); // the same reference: answered again, not captured again
+        assert!(matches!(sandbox.capture(&r, a(1_000), "cap-2").await, Err(ProcessorError::Refused(_))), "once");
+        assert!(matches!(sandbox.void(&r, "void-1").await, Err(ProcessorError::Refused(_))), "captured: not voidable");
         // Partial refunds up to what was captured; a repeated reference refunds once.
-        sandbox.refund(&r, 2_500, "rf-1").await.unwrap();
-        sandbox.refund(&r, 2_500, "rf-1").await.unwrap();
-        sandbox.refund(&r, 3_500, "rf-2").await.unwrap();
-        assert!(matches!(sandbox.refund(&r, 1, "rf-3").await, Err(ProcessorError::Refused(_))), "nothing left");
+        sandbox.refund(&r, a(2_500), "rf-1").await.unwrap();
+        sandbox.refund(&r, a(2_500), "rf-1").await.unwrap();
+        sandbox.refund(&r, a(3_500), "rf-2").await.unwrap();
+        assert!(matches!(sandbox.refund(&r, a(1), "rf-3").await, Err(ProcessorError::Refused(_))), "nothing left");
+        let movements: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM sandbox_operations WHERE processor_ref = $1").bind(&r).fetch_one(app.db().pool()).await.unwrap(), 0);
+        assert_eq!(movements, 3, "the acquirer's own record: one capture, two refunds");
         let refunded: i64 = sqlx::Row::get(&sqlx::query("SELECT refunded FROM sandbox_charges WHERE processor_ref = $1").bind(&r).fetch_one(app.db().pool()).await.unwrap(), 0);
         assert_eq!(refunded, 6_000);
         // A voided authorization cannot be captured.
         let other = sandbox.authorize(request("to-void", Instrument::Card(&visa), false)).await.unwrap();
         let v = processor_ref(&other.outcome);
-        sandbox.void(&v).await.unwrap();
-        assert!(matches!(sandbox.capture(&v, 100).await, Err(ProcessorError::Refused(_))));
-        assert!(matches!(sandbox.void(&v).await, Err(ProcessorError::Refused(_))), "once");
+        sandbox.void(&v, "void-2").await.unwrap();
+        assert!(matches!(sandbox.capture(&v, a(100), "cap-3").await, Err(ProcessorError::Refused(_))));
+        assert!(matches!(sandbox.void(&v, "void-3").await, Err(ProcessorError::Refused(_))), "once");
         // A declined charge is neither capturable nor refundable.
         let declined = sandbox.authorize(request("declined", Instrument::Card(&card("4000000000000002")), false)).await.unwrap();
         let d = processor_ref(&declined.outcome);
-        assert!(matches!(sandbox.capture(&d, 100).await, Err(ProcessorError::Refused(_))));
-        assert!(matches!(sandbox.refund(&d, 100, "rf-d").await, Err(ProcessorError::Refused(_))));
+        assert!(matches!(sandbox.capture(&d, a(100), "cap-d").await, Err(ProcessorError::Refused(_))));
+        assert!(matches!(sandbox.refund(&d, a(100), "rf-d").await, Err(ProcessorError::Refused(_))));
     }
 
     async fn a_saved_token_charges_like_its_card(app) {

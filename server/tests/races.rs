@@ -5,13 +5,10 @@ mod support;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use server::domain::account::Funding;
-use server::processor::{AuthorizeRequest, Charge, Instrument, Processor, ProcessorError, Settlement, Tokenized};
 use sqlx::Row;
-use support::{Auth, TestApp, card};
+use support::{Auth, Call, TestApp, When, card};
 
 fn sid(s: &Value) -> &str {
     s["session_id"].as_str().unwrap()
@@ -120,7 +117,7 @@ db_tests! {
         let m = app.merchant().await;
         let s = app.session(&m, json!({})).await;
         let quote = app.quote(&s, "card", Some("424242")).await;
-        let router = interrupted_router(&app, Interruption::AfterCharge);
+        let router = support::interrupted_router(&app, Call::Authorize, When::After);
         let request = confirm_request(&s, &quote, "crash-key", "4242424242424242");
         let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
         wait_for_charge(&app, sid(&s)).await;
@@ -153,7 +150,7 @@ db_tests! {
         let m = app.merchant().await;
         let s = app.session(&m, json!({})).await;
         let quote = app.quote(&s, "card", Some("424242")).await;
-        let router = interrupted_router(&app, Interruption::BeforeCharge);
+        let router = support::interrupted_router(&app, Call::Authorize, When::Before);
         let request = confirm_request(&s, &quote, "k1", "4242424242424242");
         let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
         wait_for_status(&app, sid(&s), "processing").await;
@@ -178,7 +175,7 @@ db_tests! {
         let s = app.session(&m, json!({})).await;
         let quote = app.quote(&s, "card", Some("424242")).await;
         let gate = Arc::new(tokio::sync::Notify::new());
-        let router = interrupted_router(&app, Interruption::Gate(gate.clone()));
+        let router = support::interrupted_router(&app, Call::Authorize, When::Gate(gate.clone()));
         let request = confirm_request(&s, &quote, "slow-key", "4242424242424242");
         let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
         wait_for_charge(&app, sid(&s)).await;
@@ -250,69 +247,4 @@ async fn wait_for_status(app: &TestApp, session_id: &str, status: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("the session never became {status}");
-}
-
-/// Where the interrupted processor stops during an authorization.
-enum Interruption {
-    /// Hangs before charging: the server died before the call went out.
-    BeforeCharge,
-    /// Charges, then hangs: the server died while the answer was on its way.
-    AfterCharge,
-    /// Charges, then waits for the test to let its answer through.
-    Gate(Arc<tokio::sync::Notify>),
-}
-
-/// The sandbox processor with an authorization interrupted as `at` says; everything else passes
-/// through.
-struct Interrupted {
-    inner: Arc<server::processor::sandbox::Sandbox>,
-    at: Interruption,
-}
-
-#[async_trait]
-impl Processor for Interrupted {
-    fn name(&self) -> &'static str {
-        "interrupted"
-    }
-    async fn card_funding(&self, bin: &str) -> Funding {
-        self.inner.card_funding(bin).await
-    }
-    async fn tokenize(&self, i: Instrument<'_>) -> Result<Tokenized, ProcessorError> {
-        self.inner.tokenize(i).await
-    }
-    async fn authorize(&self, r: AuthorizeRequest<'_>) -> Result<Charge, ProcessorError> {
-        match &self.at {
-            Interruption::BeforeCharge => std::future::pending().await,
-            Interruption::AfterCharge => {
-                self.inner.authorize(r).await?;
-                std::future::pending().await
-            }
-            Interruption::Gate(gate) => {
-                let charge = self.inner.authorize(r).await?;
-                gate.notified().await;
-                Ok(charge)
-            }
-        }
-    }
-    async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError> {
-        self.inner.lookup(reference).await
-    }
-    async fn capture(&self, r: &str, amount: i64) -> Result<(), ProcessorError> {
-        self.inner.capture(r, amount).await
-    }
-    async fn void(&self, r: &str) -> Result<(), ProcessorError> {
-        self.inner.void(r).await
-    }
-    async fn refund(&self, r: &str, amount: i64, reference: &str) -> Result<(), ProcessorError> {
-        self.inner.refund(r, amount, reference).await
-    }
-    async fn settlement(&self, r: &str, now: i64) -> Result<Settlement, ProcessorError> {
-        self.inner.settlement(r, now).await
-    }
-}
-
-/// A second router on the test's database whose processor is interrupted.
-fn interrupted_router(app: &TestApp, at: Interruption) -> axum::Router {
-    let processor = Arc::new(Interrupted { inner: app.state.sandbox(), at });
-    server::router(server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), processor))
 }

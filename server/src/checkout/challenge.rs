@@ -1,17 +1,16 @@
 //! The customer challenge (step-up): a 6-digit code by email, ten minutes to use it, five tries;
 //! at most three codes per session every ten minutes.
 
-use axum::http::StatusCode;
 use rand::Rng;
 use sqlx::Row;
 
 use super::{challenge_destination, confirm::closed};
-use crate::app::AppState;
 use crate::auth::secrets::fingerprint;
 use crate::domain::ids::new_id;
 use crate::domain::session::mask_email;
 use crate::domain::time::Timestamp;
-use crate::error::{ApiError, ApiResult, ErrorType};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
 use crate::store::now_ms;
 use crate::store::sessions::{self, Session};
 
@@ -32,7 +31,7 @@ pub async fn send(state: &AppState, session: &Session) -> ApiResult<(String, i64
         return Err(refusal);
     }
     let destination = challenge_destination(state, session).await?.ok_or_else(|| {
-        ApiError::bad_request("parameter_missing", "This checkout has no email address to send a code to")
+        ApiError::new(ErrorCode::ParameterMissing, "This checkout has no email address to send a code to")
             .with_param("customer_email")
     })?;
 
@@ -74,7 +73,7 @@ pub async fn send(state: &AppState, session: &Session) -> ApiResult<(String, i64
     .execute(state.db().pool())
     .await?;
 
-    let es = session.locale == "es";
+    let es = session.locale.is_spanish();
     let (subject, body) = if es {
         (
             "Su código de verificación",
@@ -92,12 +91,7 @@ pub async fn send(state: &AppState, session: &Session) -> ApiResult<(String, i64
     };
     state.mailer().send(state.db(), &destination, subject, &body).await.map_err(|e| {
         tracing::error!(error = format!("{e:#}"), "sending a challenge code failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorType::ApiError,
-            "email_unavailable",
-            "The verification code could not be sent; try again",
-        )
+        ApiError::new(ErrorCode::EmailUnavailable, "The verification code could not be sent; try again")
     })?;
     Ok((mask_email(&destination), expires_at))
 }
@@ -109,7 +103,7 @@ pub async fn verify(state: &AppState, session: &Session, code: &str) -> ApiResul
         return Err(refusal);
     }
     let invalid = |message: &str, remaining: i64| {
-        ApiError::bad_request("invalid_code", message).with_param("code").with_extra("attempts_remaining", remaining)
+        ApiError::new(ErrorCode::InvalidCode, message).with_param("code").with_extra("attempts_remaining", remaining)
     };
     let row = sqlx::query(
         "SELECT id, code_hash, failures, expires_at, verified_at FROM challenges WHERE session_id = $1 \
@@ -168,14 +162,9 @@ pub async fn verify(state: &AppState, session: &Session, code: &str) -> ApiResul
 
 fn locked(expires_at: i64, now: i64) -> ApiError {
     let wait = ((expires_at - now) / 1000).max(1) as u64;
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        ErrorType::RateLimitError,
-        "rate_limited",
-        "Too many wrong codes: this code is locked. Ask for a new one.",
-    )
-    .with_retry_after(wait)
-    .with_param("code")
+    ApiError::new(ErrorCode::RateLimited, "Too many wrong codes: this code is locked. Ask for a new one.")
+        .with_retry_after(wait)
+        .with_param("code")
 }
 
 /// For the challenge/send answer.

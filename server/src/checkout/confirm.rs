@@ -19,27 +19,29 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{merchant_view, wallet_unlocked};
-use crate::app::AppState;
 use crate::auth::secrets::fingerprint;
-use crate::domain::account::{Funding, MethodType};
-use crate::domain::card::{BankAccount, Card, card_error};
+use crate::domain::account::MethodType;
+use crate::domain::card::{card_error, decline};
+use crate::domain::event::EventType;
 use crate::domain::fees::fee_for;
 use crate::domain::ids::{has_shape, new_id};
-use crate::domain::money::Amount;
+use crate::domain::money::{Amount, Currency};
+use crate::domain::payment::{Consent, Mandate, PaymentStatus, RequestInfo, TransactionKind, Usage, mandate_text};
 use crate::domain::payment_method::{Billing, PaymentMethodInput};
-use crate::domain::session::{AvsField, FutureUsage, signed_success_url};
+use crate::domain::session::{AttemptStatus, AvsField, FutureUsage, SessionStatus, signed_success_url};
 use crate::domain::time::Timestamp;
-use crate::error::{ApiError, ApiResult, ErrorType};
-use crate::extract::idempotency::Idempotency;
-use crate::processor::{AuthorizeRequest, Charge, Instrument, Outcome, ProcessorError};
-use crate::routes::customers::PaymentMethodObject;
-use crate::routes::payments::PaymentObject;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::idempotency::Idempotency;
+use crate::processor::{AuthorizeRequest, Charge, Checked, Outcome, ProcessorError};
+use crate::state::AppState;
 use crate::store::accounts::Account;
 use crate::store::customers::{self, NewCustomer};
 use crate::store::payment_methods::{self, NewSavedMethod};
-use crate::store::payments::{self, Consent, MethodDetails};
+use crate::store::payments::{self, Payment};
+use crate::store::quotes::{self, Quote};
 use crate::store::sessions::{self, MAX_CONFIRM_ATTEMPTS, Session};
-use crate::store::{events, now_ms};
+use crate::store::{attempts, events, now_ms};
+use crate::views::{CustomerObject, PaymentMethodObject, PaymentObject};
 
 /// `POST /v1/hosted-sessions/{id}/confirm`
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -52,97 +54,45 @@ pub struct ConfirmRequest {
     pub save_payment_method: bool,
 }
 
-/// Who confirmed, for the consent record.
-#[derive(Debug, Clone, Default)]
-pub struct Client {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
 /// What an attempt needs to be finished by anyone, later (stored with the attempt).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttemptRecord {
-    pub amount: i64,
-    pub fee_amount: i64,
-    pub total_amount: i64,
-    pub currency: String,
-    pub method_type: String,
+    pub amount: Amount,
+    pub fee_amount: Amount,
+    pub total_amount: Amount,
+    pub currency: Currency,
+    pub method_type: MethodType,
     pub save: bool,
     pub consent: Consent,
 }
 
-pub struct Quote {
-    pub id: String,
-    pub method_type: String,
-    pub saved_method: Option<String>,
-    pub rule_index: Option<i64>,
-    pub session_version: i64,
-    pub amount: i64,
-    pub fee_amount: i64,
-    pub total_amount: i64,
-    pub disclosure: String,
-    pub expires_at: i64,
-}
-
 async fn load_quote(state: &AppState, session_id: &str, id: &str) -> ApiResult<Option<Quote>> {
-    use sqlx::Row;
     if !has_shape(id, "fq") {
         return Ok(None);
     }
-    let row = sqlx::query(
-        "SELECT id, method_type, saved_method, rule_index, session_version, amount, fee_amount, total_amount, \
-         disclosure, expires_at FROM fee_quotes WHERE id = $1 AND session_id = $2",
-    )
-    .bind(id)
-    .bind(session_id)
-    .fetch_optional(state.db().pool())
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    Ok(Some(Quote {
-        id: r.try_get("id")?,
-        method_type: r.try_get("method_type")?,
-        saved_method: r.try_get("saved_method")?,
-        rule_index: r.try_get("rule_index")?,
-        session_version: r.try_get("session_version")?,
-        amount: r.try_get("amount")?,
-        fee_amount: r.try_get("fee_amount")?,
-        total_amount: r.try_get("total_amount")?,
-        disclosure: r.try_get("disclosure")?,
-        expires_at: r.try_get("expires_at")?,
-    }))
+    Ok(quotes::get(state.db(), session_id, id).await?)
 }
 
 pub fn stale(message: &str) -> ApiError {
-    ApiError::conflict("quote_stale", message)
+    ApiError::new(ErrorCode::QuoteStale, message)
 }
 
 fn authentication_required() -> ApiError {
-    card_error("authentication_required", "The customer must pass a verification challenge first")
+    card_error(ErrorCode::AuthenticationRequired, "The customer must pass a verification challenge first")
 }
 
 /// The refusal for a session that is not (or no longer) open for a confirm.
 pub fn closed(s: &Session, now: i64) -> Option<ApiError> {
     match s.status_at(now) {
-        "expired" => Some(ApiError::new(
-            StatusCode::GONE,
-            ErrorType::InvalidRequestError,
-            "session_expired",
-            "This checkout session has expired",
-        )),
-        "completed" => Some(ApiError::conflict("already_confirmed", "This checkout session is already paid")),
-        "processing" => {
-            Some(ApiError::conflict("confirm_in_progress", "A payment for this session is being processed"))
+        SessionStatus::Expired => Some(ApiError::session_expired("This checkout session has expired")),
+        SessionStatus::Completed => {
+            Some(ApiError::new(ErrorCode::AlreadyConfirmed, "This checkout session is already paid"))
         }
-        _ => None,
+        SessionStatus::Processing => {
+            Some(ApiError::new(ErrorCode::ConfirmInProgress, "A payment for this session is being processed"))
+        }
+        SessionStatus::Active => None,
     }
-}
-
-/// The instrument after its checks, ready for the processor.
-enum Checked {
-    Card(Card),
-    Bank(BankAccount),
-    ApplePay(String),
-    Saved { token: String },
 }
 
 fn require_avs(session: &Session, billing: Option<&Billing>) -> ApiResult<()> {
@@ -173,32 +123,13 @@ pub async fn confirm(
     session: Session,
     account: &Account,
     request: ConfirmRequest,
-    client: Client,
+    client: RequestInfo,
     idempotency: Idempotency,
 ) -> Response {
     match run(state, session, account, request, client, &idempotency).await {
         Ok(response) => response,
-        Err(err) => {
-            // Answers worth repeating for the same key are stored; conflicts, limits, internal
-            // errors and the step-up request are not, so a retry (after the challenge) runs again.
-            let status = err.status();
-            let keep = matches!(status.as_u16(), 400 | 402 | 410 | 422) && err.code() != "authentication_required";
-            let response = err.into_response();
-            if !idempotency.is_keyed() {
-                return response;
-            }
-            if !keep {
-                idempotency.abandon(state.db()).await;
-                return response;
-            }
-            let (parts, body) = response.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-            if let Err(e) = idempotency.store_answer(state.db(), parts.status, &String::from_utf8_lossy(&bytes)).await {
-                tracing::warn!(error = %e, "could not store an idempotent answer");
-                idempotency.abandon(state.db()).await;
-            }
-            Response::from_parts(parts, axum::body::Body::from(bytes))
-        }
+        // The session's own state answers retries after a crash (recovery does not answer keys).
+        Err(err) => idempotency.conclude(state.db(), err, false).await,
     }
 }
 
@@ -207,7 +138,7 @@ async fn run(
     session: Session,
     account: &Account,
     req: ConfirmRequest,
-    client: Client,
+    client: RequestInfo,
     idempotency: &Idempotency,
 ) -> ApiResult<Response> {
     let now = now_ms();
@@ -246,11 +177,7 @@ async fn run(
         }
         PaymentMethodInput::ApplePay { apple_pay, .. } => {
             allowed(&session, MethodType::ApplePay)?;
-            let token = apple_pay.token.trim();
-            if token.is_empty() || token.len() > 4096 {
-                return Err(ApiError::invalid("payment_method.apple_pay.token", "token is required"));
-            }
-            (Checked::ApplePay(token.to_owned()), MethodType::ApplePay, None)
+            (Checked::ApplePay(apple_pay.check("payment_method.apple_pay.token")?), MethodType::ApplePay, None)
         }
         PaymentMethodInput::Saved { saved } => {
             if !wallet_unlocked(&session) {
@@ -276,9 +203,9 @@ async fn run(
                 )
             })?;
             // A saved method was checked (and address-verified) when it was saved.
-            let kind = if method.kind == "ach" { MethodType::Ach } else { MethodType::Card };
+            let kind = method.kind;
             allowed(&session, kind)?;
-            let funding = method.funding.as_deref().and_then(Funding::parse);
+            let funding = method.funding;
             let token = method.processor_token(&state.config().master_key)?;
             (Checked::Saved { token }, kind, funding)
         }
@@ -288,14 +215,13 @@ async fn run(
     let quoted_saved = quote.saved_method.as_deref();
     let method_matches = match &req.payment_method {
         PaymentMethodInput::Saved { saved } => quoted_saved == Some(saved.payment_method_id.as_str()),
-        _ => quoted_saved.is_none() && quote.method_type == kind.as_str(),
+        _ => quoted_saved.is_none() && quote.method_type == kind,
     };
     if !method_matches {
         return Err(stale("The fee was quoted for another payment method; ask for a new quote"));
     }
-    let amount = Amount::new(session.amount).unwrap_or_default();
-    let fee = fee_for(&account.fee_rules, kind, funding, amount);
-    if fee.rule_index.map(|i| i as i64) != quote.rule_index || fee.amount.minor() != quote.fee_amount {
+    let fee = fee_for(&account.fee_rules, kind, funding, session.amount);
+    if fee.rule_index.map(|i| i as i64) != quote.rule_index || fee.amount != quote.fee_amount {
         return Err(stale("This card falls under a different fee than the one quoted; ask for a new quote"));
     }
 
@@ -307,17 +233,17 @@ async fn run(
     let save = req.save_payment_method
         && session.setup_future_usage != FutureUsage::Off
         && matches!(checked, Checked::Card(_) | Checked::Bank(_));
-    let mandate =
-        (session.setup_future_usage == FutureUsage::OffSession && save).then(|| mandate_text(account, &session));
+    let mandate = (session.setup_future_usage == FutureUsage::OffSession && save)
+        .then(|| mandate_text(&merchant_name(account, &session), session.locale));
     let record = AttemptRecord {
         amount: session.amount,
         fee_amount: quote.fee_amount,
         total_amount: quote.total_amount,
         currency: session.currency.clone(),
-        method_type: kind.as_str().to_owned(),
+        method_type: kind,
         save,
         consent: Consent {
-            fee_quote_id: quote.id.clone(),
+            fee_quote_id: Some(quote.id.clone()),
             fee_amount: quote.fee_amount,
             disclosure: quote.disclosure.clone(),
             mandate,
@@ -338,21 +264,10 @@ async fn run(
         drop(tx);
         return Err(claim_refusal(state, &session.id, &quote, now).await?);
     }
-    sqlx::query("INSERT INTO confirm_attempts (id, session_id, status, request, created_at) VALUES ($1, $2, 'processing', $3, $4)")
-        .bind(&attempt_id)
-        .bind(&session.id)
-        .bind(crate::store::to_json_text(&record))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    attempts::insert(&mut tx, &attempt_id, &session.id, &record, now).await?;
     tx.commit().await?;
 
-    let instrument = match &checked {
-        Checked::Card(card) => Instrument::Card(card),
-        Checked::Bank(bank) => Instrument::Bank(bank),
-        Checked::ApplePay(token) => Instrument::ApplePay { token },
-        Checked::Saved { token, .. } => Instrument::Saved { token },
-    };
+    let instrument = checked.instrument();
     let fingerprint_value = match &checked {
         Checked::Card(card) => Some(fingerprint(&state.config().master_key, "card", card.number.expose())),
         Checked::Bank(bank) => Some(fingerprint(
@@ -393,9 +308,7 @@ async fn run(
             // processor about it later.
             tracing::error!(error = format!("{e:#}"), attempt = %attempt_id, "processor unavailable during confirm");
             return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorType::ApiError,
-                "processor_unavailable",
+                ErrorCode::ProcessorUnavailable,
                 "The payment processor did not answer; the payment will be resolved shortly",
             ));
         }
@@ -416,39 +329,12 @@ async fn claim_refusal(state: &AppState, id: &str, quote: &Quote, now: i64) -> A
         let until = ((s.expires_at - now) / 1000).max(1) as u64;
         return Ok(ApiError::rate_limited(until).with_param("confirm"));
     }
-    Ok(ApiError::conflict("confirm_in_progress", "A payment for this session is being processed"))
+    Ok(ApiError::new(ErrorCode::ConfirmInProgress, "A payment for this session is being processed"))
 }
 
-fn mandate_text(account: &Account, s: &Session) -> String {
-    let name = s
-        .branding
-        .as_ref()
-        .and_then(|b| b.display_name.clone())
-        .or_else(|| account.branding.display_name.clone())
-        .unwrap_or_else(|| account.name.clone());
-    if s.locale == "es" {
-        format!(
-            "Autorizo a {name} a cobrar este método de pago para pagos futuros según sus condiciones, hasta que revoque esta autorización."
-        )
-    } else {
-        format!(
-            "I authorize {name} to charge this payment method for future payments under its terms until I revoke this authorization."
-        )
-    }
-}
-
-fn method_details(kind: &str, charge: &Charge) -> MethodDetails {
-    let d = &charge.details;
-    MethodDetails {
-        kind: kind.to_owned(),
-        brand: d.brand.clone(),
-        last4: (!d.last4.is_empty()).then(|| d.last4.clone()),
-        exp_month: d.exp_month,
-        exp_year: d.exp_year,
-        bank_name: d.bank_name.clone(),
-        account_type: d.account_type.clone(),
-        funding: d.funding.map(|f| f.as_str().to_owned()),
-    }
+/// The merchant's name as this checkout shows it (the session's branding first).
+fn merchant_name(account: &Account, s: &Session) -> String {
+    s.branding.as_ref().and_then(|b| b.display_name.clone()).unwrap_or_else(|| account.display_name())
 }
 
 /// Finishes an attempt the processor has answered, in one transaction. Used by the confirm
@@ -467,22 +353,27 @@ pub async fn finish_attempt(
 ) -> ApiResult<Response> {
     let now = now_ms();
     let mut tx = state.db().begin_write().await?;
+    let shown = charge.details.shown_as(record.method_type);
     match &charge.outcome {
         Outcome::Approved { processor_ref, avs_result, pending, captured } => {
-            let mut payment = payments::new_payment(&session.account_uid, &session.currency, &account.processor_type);
-            payment.status = if *pending {
-                "processing"
+            let status = if *pending {
+                PaymentStatus::Processing
             } else if *captured {
-                "captured"
+                PaymentStatus::Captured
             } else {
-                "authorized"
-            }
-            .into();
-            payment.amount = record.amount;
+                PaymentStatus::Authorized
+            };
+            let mut payment = Payment::new(
+                &session.account_uid,
+                status,
+                record.amount,
+                session.currency.clone(),
+                shown,
+                &account.processor_type,
+            );
             payment.fee_amount = record.fee_amount;
             payment.total_amount = record.total_amount;
-            payment.amount_captured = if *captured { record.total_amount } else { 0 };
-            payment.payment_method = method_details(&record.method_type, &charge);
+            payment.amount_captured = if *captured { record.total_amount } else { Amount::ZERO };
             payment.avs_result = avs_result.clone();
             payment.session_id = Some(session.id.clone());
             payment.attempt_id = Some(attempt_id.to_owned());
@@ -494,6 +385,7 @@ pub async fn finish_attempt(
 
             // The customer the payment (and any saved method) belongs to.
             let mut customer_id = session.customer_id.clone();
+            let mut news: Vec<(EventType, String)> = Vec::new();
             if record.save && customer_id.is_none() {
                 let customer = customers::insert(
                     &mut tx,
@@ -501,8 +393,7 @@ pub async fn finish_attempt(
                     NewCustomer { email: session.customer_email.clone(), ..Default::default() },
                 )
                 .await?;
-                let view = crate::routes::customers::CustomerObject::from(customer.clone());
-                events::record(&mut tx, &session.account_uid, "customer.created", &view).await?;
+                news.push((EventType::CustomerCreated, events::data(&CustomerObject::from(customer.clone()))));
                 customer_id = Some(customer.id);
             }
             payment.customer_id = customer_id.clone();
@@ -523,15 +414,24 @@ pub async fn finish_attempt(
                 return already_finished(state, &session.id, now).await;
             }
             payments::insert(&mut tx, &payment).await?;
-            let mut ledger = vec![("authorization", record.total_amount)];
+            let mut ledger = vec![(TransactionKind::Authorization, record.total_amount)];
             if *captured {
-                ledger.push(("capture", record.total_amount));
+                ledger.push((TransactionKind::Capture, record.total_amount));
             }
             payments::record_initial(&mut tx, &payment.id, &ledger).await?;
-            let mut news: Vec<(&str, String)> = Vec::new();
             if let (true, Some(customer_id), false) = (record.save, &customer_id, charge.details.token.is_empty()) {
-                let usage =
-                    if session.setup_future_usage == FutureUsage::OffSession { "off_session" } else { "on_session" };
+                let usage = if session.setup_future_usage == FutureUsage::OffSession {
+                    Usage::OffSession
+                } else {
+                    Usage::OnSession
+                };
+                // The mandate the customer accepted on this checkout goes with the method.
+                let mandate = record.consent.mandate.as_ref().map(|text| Mandate {
+                    text: text.clone(),
+                    accepted_at: record.consent.accepted_at.clone(),
+                    ip: record.consent.ip.clone(),
+                    user_agent: record.consent.user_agent.clone(),
+                });
                 let print = fingerprint_value.unwrap_or_else(|| charge.details.token.clone());
                 let saved = payment_methods::insert(
                     &mut tx,
@@ -539,47 +439,48 @@ pub async fn finish_attempt(
                     NewSavedMethod {
                         account_uid: &session.account_uid,
                         customer_id,
-                        kind: &record.method_type,
+                        kind: record.method_type,
                         tokenized: &charge.details,
                         usage,
                         fingerprint: print,
+                        mandate,
                     },
                 )
                 .await?;
-                news.push(("payment_method.saved", events::data(&PaymentMethodObject::from(saved))));
+                news.push((EventType::PaymentMethodSaved, events::data(&PaymentMethodObject::from(saved))));
             }
-            let view = events::data(&PaymentObject::from(payment.clone()));
+            let view = events::data(&PaymentObject::from(&payment));
             if *pending {
-                news.push(("payment.processing", view));
+                news.push((EventType::PaymentProcessing, view));
             } else {
-                news.push(("payment.authorized", view.clone()));
+                news.push((EventType::PaymentAuthorized, view.clone()));
                 if *captured {
-                    news.push(("payment.captured", view.clone()));
-                    news.push(("payment.succeeded", view));
+                    news.push((EventType::PaymentCaptured, view.clone()));
+                    news.push((EventType::PaymentSucceeded, view));
                 }
             }
             // The session as it now stands (just completed by this transaction).
             let mut completed = session.clone();
-            completed.status = "completed".into();
+            completed.status = SessionStatus::Completed;
             completed.payment_id = Some(payment.id.clone());
             completed.fee_amount = Some(record.fee_amount);
             completed.total_amount = Some(record.total_amount);
             completed.completed_at = Some(now);
             completed.updated_at = now;
             completed.processing_attempt = None;
-            news.push(("checkout.session.completed", events::data(&merchant_view(state, &completed, now)?)));
+            news.push((EventType::CheckoutSessionCompleted, events::data(&merchant_view(state, &completed, now)?)));
             events::record_all(&mut tx, &session.account_uid, &news).await?;
-            set_attempt(&mut tx, attempt_id, "succeeded", now).await?;
+            attempts::finish(&mut tx, attempt_id, AttemptStatus::Succeeded, now).await?;
 
             let secret = account.redirect_secret(&state.config().master_key)?;
             let result = app::wire::ConfirmResult {
                 status: if *pending { "processing" } else { "succeeded" }.into(),
                 session_id: session.id.clone(),
                 payment_id: payment.id.clone(),
-                amount: record.amount,
-                fee_amount: record.fee_amount,
-                total_amount: record.total_amount,
-                currency: session.currency.clone(),
+                amount: record.amount.minor(),
+                fee_amount: record.fee_amount.minor(),
+                total_amount: record.total_amount.minor(),
+                currency: session.currency.to_string(),
                 redirect_url: signed_success_url(&session.success_url, &session.id, &payment.id, now / 1000, &secret),
             };
             let body = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
@@ -596,12 +497,16 @@ pub async fn finish_attempt(
                 drop(tx);
                 return already_finished(state, &session.id, now).await;
             }
-            let mut payment = payments::new_payment(&session.account_uid, &session.currency, &account.processor_type);
-            payment.status = "failed".into();
-            payment.amount = record.amount;
+            let mut payment = Payment::new(
+                &session.account_uid,
+                PaymentStatus::Failed,
+                record.amount,
+                session.currency.clone(),
+                shown,
+                &account.processor_type,
+            );
             payment.fee_amount = record.fee_amount;
             payment.total_amount = record.total_amount;
-            payment.payment_method = method_details(&record.method_type, &charge);
             payment.decline_code = Some(decline_code.clone());
             payment.session_id = Some(session.id.clone());
             payment.attempt_id = Some(attempt_id.to_owned());
@@ -611,9 +516,10 @@ pub async fn finish_attempt(
             payment.description = session.description.clone();
             payment.metadata = session.metadata.clone();
             payments::insert(&mut tx, &payment).await?;
-            payments::record_transaction(&mut tx, &payment.id, "failure", record.total_amount).await?;
-            events::record(&mut tx, &session.account_uid, "payment.failed", &PaymentObject::from(payment)).await?;
-            set_attempt(&mut tx, attempt_id, "declined", now).await?;
+            payments::record_transaction(&mut tx, &payment.id, TransactionKind::Failure, record.total_amount).await?;
+            events::record(&mut tx, &session.account_uid, EventType::PaymentFailed, &PaymentObject::from(payment))
+                .await?;
+            attempts::finish(&mut tx, attempt_id, AttemptStatus::Declined, now).await?;
             tx.commit().await?;
             metrics::counter!("govifi_confirms_total", "outcome" => "declined").increment(1);
             Err(decline(decline_code))
@@ -623,42 +529,18 @@ pub async fn finish_attempt(
                 drop(tx);
                 return already_finished(state, &session.id, now).await;
             }
-            set_attempt(&mut tx, attempt_id, "challenge_required", now).await?;
+            attempts::finish(&mut tx, attempt_id, AttemptStatus::ChallengeRequired, now).await?;
             tx.commit().await?;
             Err(authentication_required())
         }
     }
 }
 
-/// 402 `card_declined` with the processor's reason.
-pub fn decline(code: &str) -> ApiError {
-    let message = match code {
-        "insufficient_funds" => "The card has insufficient funds",
-        "incorrect_cvc" => "The card's security code is incorrect",
-        "expired_card" => "The card has expired",
-        "processing_error" => "An error occurred while processing the card; try again",
-        "incorrect_zip" => "The card's postal code did not match",
-        "no_account" | "account_closed" => "The bank account cannot be debited",
-        _ => "The payment was declined",
-    };
-    card_error("card_declined", message).with_extra("decline_code", code)
-}
-
-async fn set_attempt(conn: &mut sqlx::AnyConnection, id: &str, status: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE confirm_attempts SET status = $1, finished_at = $2 WHERE id = $3")
-        .bind(status)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// The answer when another path finished the attempt first.
 async fn already_finished(state: &AppState, id: &str, now: i64) -> ApiResult<Response> {
     let s = sessions::get(state.db(), id).await?.ok_or_else(|| ApiError::not_found("hosted session"))?;
     Err(closed(&s, now)
-        .unwrap_or_else(|| ApiError::conflict("confirm_in_progress", "This payment attempt was already resolved")))
+        .unwrap_or_else(|| ApiError::new(ErrorCode::ConfirmInProgress, "This payment attempt was already resolved")))
 }
 
 /// Sessions held in `processing` for longer than this are considered crashed mid-confirm.
@@ -679,17 +561,11 @@ pub async fn recover_stuck(state: &AppState, now: i64) -> ApiResult<usize> {
 }
 
 async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -> ApiResult<bool> {
-    use sqlx::Row;
     let Some(session) = sessions::get(state.db(), session_id).await? else { return Ok(false) };
     let account = crate::store::accounts::get(state.db(), &session.account_uid)
         .await?
         .ok_or_else(|| anyhow::anyhow!("session without account"))?;
-    let row = sqlx::query("SELECT request FROM confirm_attempts WHERE id = $1")
-        .bind(attempt_id)
-        .fetch_optional(state.db().pool())
-        .await?;
-    let record: Option<AttemptRecord> =
-        row.map(|r| serde_json::from_str(&r.get::<String, _>(0))).transpose().map_err(anyhow::Error::from)?;
+    let record: Option<AttemptRecord> = attempts::record(state.db(), attempt_id).await?;
     let processor = state.processor(&account);
     let charge = processor.lookup(attempt_id).await.map_err(|e| anyhow::anyhow!("processor lookup: {e}"))?;
     match (charge, record) {
@@ -705,7 +581,7 @@ async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -> Ap
             let now = now_ms();
             let mut tx = state.db().begin_write().await?;
             let released = sessions::release(&mut tx, session_id, attempt_id, now).await?;
-            set_attempt(&mut tx, attempt_id, "abandoned", now).await?;
+            attempts::finish(&mut tx, attempt_id, AttemptStatus::Abandoned, now).await?;
             tx.commit().await?;
             Ok(released)
         }

@@ -5,25 +5,14 @@ use utoipa::ToSchema;
 
 use super::money::Amount;
 use crate::error::ApiError;
+use crate::text_enum;
 
-/// How a customer pays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MethodType {
-    Card,
-    Ach,
-    ApplePay,
-}
-
-impl MethodType {
-    pub const ALL: [MethodType; 3] = [MethodType::Card, MethodType::Ach, MethodType::ApplePay];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MethodType::Card => "card",
-            MethodType::Ach => "ach",
-            MethodType::ApplePay => "apple_pay",
-        }
+text_enum! {
+    /// How a customer pays (a saved method is a card or ACH).
+    pub enum MethodType {
+        Card => "card",
+        Ach => "ach",
+        ApplePay => "apple_pay",
     }
 }
 
@@ -37,34 +26,13 @@ pub enum FeeMethod {
     Any,
 }
 
-/// A card's funding source, as the BIN tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Funding {
-    Credit,
-    Debit,
-    Prepaid,
-    Any,
-}
-
-impl Funding {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "credit" => Funding::Credit,
-            "debit" => Funding::Debit,
-            "prepaid" => Funding::Prepaid,
-            "any" => Funding::Any,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Funding::Credit => "credit",
-            Funding::Debit => "debit",
-            Funding::Prepaid => "prepaid",
-            Funding::Any => "any",
-        }
+text_enum! {
+    /// A card's funding source, as the BIN tells it.
+    pub enum Funding {
+        Credit => "credit",
+        Debit => "debit",
+        Prepaid => "prepaid",
+        Any => "any",
     }
 }
 

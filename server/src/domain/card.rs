@@ -7,7 +7,7 @@ use app::card::{self, Brand};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorType};
+use crate::error::{ApiError, ErrorCode};
 
 /// A syntactically valid card number (digits, a length its brand uses, Luhn).
 #[derive(Clone, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub struct CardNumber(String);
 impl CardNumber {
     pub fn parse(input: &str) -> Result<Self, ApiError> {
         let digits = card::digits_only(input.trim()).filter(|d| card::card_number_valid(d));
-        digits.map(CardNumber).ok_or_else(|| card_error("incorrect_number", "The card number is not valid"))
+        digits.map(CardNumber).ok_or_else(|| card_error(ErrorCode::IncorrectNumber, "The card number is not valid"))
     }
 
     pub fn brand(&self) -> Brand {
@@ -66,8 +66,23 @@ impl std::fmt::Debug for Cvc {
 }
 
 /// A 402 `card_error` raised before any processor call.
-pub fn card_error(code: &'static str, message: &str) -> ApiError {
-    ApiError::new(axum::http::StatusCode::PAYMENT_REQUIRED, ErrorType::CardError, code, message)
+pub fn card_error(code: ErrorCode, message: &str) -> ApiError {
+    debug_assert_eq!(code.kind(), crate::error::ErrorType::CardError);
+    ApiError::new(code, message)
+}
+
+/// 402 `card_declined` with the processor's reason.
+pub fn decline(code: &str) -> ApiError {
+    let message = match code {
+        "insufficient_funds" => "The card has insufficient funds",
+        "incorrect_cvc" => "The card's security code is incorrect",
+        "expired_card" => "The card has expired",
+        "processing_error" => "An error occurred while processing the card; try again",
+        "incorrect_zip" => "The card's postal code did not match",
+        "no_account" | "account_closed" => "The bank account cannot be debited",
+        _ => "The payment was declined",
+    };
+    card_error(ErrorCode::CardDeclined, message).with_extra("decline_code", code)
 }
 
 /// A card as sent by the browser or a merchant (SPEC §5): parsed into [`Card`] by [`CardInput::check`].
@@ -106,13 +121,13 @@ impl CardInput {
     pub fn check(&self, now: (u32, u32), cvc_required: bool) -> Result<Card, ApiError> {
         let number = CardNumber::parse(&self.number)?;
         if !card::expiry_valid(self.exp_month, self.exp_year, now) {
-            return Err(card_error("invalid_expiry", "The expiry date is not valid or has passed"));
+            return Err(card_error(ErrorCode::InvalidExpiry, "The expiry date is not valid or has passed"));
         }
         let exp_year = if self.exp_year < 100 { 2000 + self.exp_year } else { self.exp_year };
         let cvc = match self.cvc.as_deref().map(str::trim) {
             Some(c) if card::cvc_valid(c, number.brand()) => Some(Cvc(c.to_owned())),
-            Some(_) => return Err(card_error("invalid_cvc", "The security code is not valid for this card")),
-            None if cvc_required => return Err(card_error("invalid_cvc", "The security code is required")),
+            Some(_) => return Err(card_error(ErrorCode::InvalidCvc, "The security code is not valid for this card")),
+            None if cvc_required => return Err(card_error(ErrorCode::InvalidCvc, "The security code is required")),
             None => None,
         };
         Ok(Card { number, exp_month: self.exp_month, exp_year, cvc })
@@ -183,7 +198,7 @@ impl AchInput {
     pub fn check(&self, param_prefix: &str) -> Result<BankAccount, ApiError> {
         let routing = self.routing_number.trim();
         if !card::routing_number_valid(routing) {
-            return Err(ApiError::bad_request("invalid_routing_number", "The routing number is not valid")
+            return Err(ApiError::new(ErrorCode::InvalidRoutingNumber, "The routing number is not valid")
                 .with_param(format!("{param_prefix}.routing_number")));
         }
         let account = self.account_number.trim();
@@ -230,7 +245,7 @@ mod tests {
             CardInput { number: number.into(), exp_month: m, exp_year: y, cvc: cvc.map(str::to_owned) }
                 .check((2026, 11), true)
                 .map(|_| ())
-                .map_err(|e| e.code())
+                .map_err(|e| e.code().as_str())
         };
         assert_eq!(check("4242424242424242", 12, 2030, Some("123")), Ok(()));
         assert_eq!(check("4242424242424241", 12, 2030, Some("123")), Err("incorrect_number"));

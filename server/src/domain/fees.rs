@@ -2,7 +2,8 @@
 //! fee = round-half-up(amount × bps / 10000) + fixed, clamped to min/max. No rule: no fee.
 
 use super::account::{FeeMethod, FeeRule, Funding, MethodType};
-use super::money::Amount;
+use super::money::{Amount, Currency};
+use super::session::Locale;
 
 /// The fee a rule set charges, and which rule did it (quotes remember the rule, so a card that
 /// turns out to fall under another rule makes the quote stale).
@@ -45,9 +46,9 @@ pub fn fee_for(rules: &[FeeRule], method: MethodType, funding: Option<Funding>, 
 }
 
 /// What the customer is told before paying.
-pub fn disclosure(fee: Amount, total: Amount, currency: &str, method: MethodType, locale: &str) -> String {
-    let money = |a: Amount| app::money::format_amount(a.minor(), currency, locale);
-    let es = locale.starts_with("es");
+pub fn disclosure(fee: Amount, total: Amount, currency: &Currency, method: MethodType, locale: Locale) -> String {
+    let money = |a: Amount| app::money::format_amount(a.minor(), currency.as_str(), locale.as_str());
+    let es = locale.is_spanish();
     let method_name = match (method, es) {
         (MethodType::Card, false) => "card",
         (MethodType::Ach, false) => "bank account (ACH)",
@@ -78,6 +79,10 @@ mod tests {
 
     fn a(n: i64) -> Amount {
         Amount::new(n).unwrap()
+    }
+
+    fn usd() -> Currency {
+        Currency::parse("USD").unwrap()
     }
 
     fn rule(
@@ -157,10 +162,10 @@ mod tests {
 
     #[test]
     fn disclosures_name_fee_and_total_in_the_locale() {
-        let en = disclosure(a(420), a(14647), "USD", MethodType::Card, "en");
+        let en = disclosure(a(420), a(14647), &usd(), MethodType::Card, Locale::En);
         assert!(en.contains("$4.20") && en.contains("$146.47"), "{en}");
-        let es = disclosure(a(420), a(14647), "USD", MethodType::Card, "es");
+        let es = disclosure(a(420), a(14647), &usd(), MethodType::Card, Locale::Es);
         assert!(es.contains("$4,20") && es.contains("$146,47") && es.contains("tarjeta"), "{es}");
-        assert!(disclosure(a(0), a(100), "USD", MethodType::Ach, "en").starts_with("No fee"));
+        assert!(disclosure(a(0), a(100), &usd(), MethodType::Ach, Locale::En).starts_with("No fee"));
     }
 }

@@ -1,12 +1,66 @@
-//! Types that parse, so a bad value never travels further than the edge.
+//! Types that parse, so a bad value never travels further than the edge. Depends on nothing
+//! above it (only `error` for the answers a bad value gets).
 
 pub mod account;
 pub mod card;
+pub mod event;
 pub mod fees;
 pub mod ids;
 pub mod money;
 pub mod odata;
+pub mod payment;
 pub mod payment_method;
 pub mod session;
+pub mod terminal;
 pub mod time;
 pub mod validate;
+
+/// An enum stored and sent as one of a fixed set of words (statuses, kinds). Storage reads it
+/// back with [`TextEnum::parse`]; anything else in a column is a decoding error, never a default.
+pub trait TextEnum: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == text)
+    }
+}
+
+/// Declares a [`TextEnum`] with its serde and OpenAPI forms: `Variant => "word"`.
+#[macro_export]
+macro_rules! text_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $crate::domain::TextEnum for $name {
+            const ALL: &'static [Self] = $name::ALL;
+            fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                $crate::domain::TextEnum::as_str(self)
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                <Self as $crate::domain::TextEnum>::parse(text)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}

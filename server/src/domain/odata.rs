@@ -4,10 +4,8 @@
 //! fields, so only known columns and typed literals travel further; `store::odata` turns it into
 //! parameterised SQL. Anything the server does not support fails loudly (501), never silently.
 
-use axum::http::StatusCode;
-
 use super::time::Timestamp;
-use crate::error::{ApiError, ErrorType};
+use crate::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
@@ -120,11 +118,11 @@ pub struct Query {
 }
 
 fn invalid(option: &str, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_odata", message).with_param(option.to_owned())
+    ApiError::new(ErrorCode::InvalidOdata, message).with_param(option.to_owned())
 }
 
 fn not_implemented(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::NOT_IMPLEMENTED, ErrorType::InvalidRequestError, "not_implemented", message)
+    ApiError::new(ErrorCode::NotImplemented, message)
 }
 
 /// Parses a request's query string (undecoded, without `?`) for a list of `resource`.

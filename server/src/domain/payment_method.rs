@@ -56,6 +56,17 @@ pub struct ApplePayInput {
     pub token: String,
 }
 
+impl ApplePayInput {
+    /// The payment token, present and of a sane size.
+    pub fn check(&self, param: &str) -> Result<String, crate::error::ApiError> {
+        let token = self.token.trim();
+        if token.is_empty() || token.len() > 4096 {
+            return Err(crate::error::ApiError::invalid(param, "token is required"));
+        }
+        Ok(token.to_owned())
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SavedInput {

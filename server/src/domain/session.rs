@@ -7,67 +7,88 @@ use utoipa::ToSchema;
 use super::account::{Branding, MethodType, web_url};
 use super::money::{Amount, Currency, MAX_AMOUNT};
 use super::validate::{self, Metadata};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
+use crate::text_enum;
 
 pub const PLACEHOLDER: &str = "{CHECKOUT_SESSION_ID}";
 pub const DEFAULT_EXPIRES_IN: i64 = 1800;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Layout {
-    Hosted,
-    Embedded,
-}
-
-impl Layout {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Layout::Hosted => "hosted",
-            Layout::Embedded => "embedded",
-        }
+text_enum! {
+    /// Where a hosted session stands. It moves only as [`SessionStatus::can_become`] says.
+    pub enum SessionStatus {
+        Active => "active",
+        /// A confirm holds it (claimed, waiting for the processor).
+        Processing => "processing",
+        Completed => "completed",
+        Expired => "expired",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FutureUsage {
-    Off,
-    OnSession,
-    OffSession,
-}
-
-impl FutureUsage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FutureUsage::Off => "off",
-            FutureUsage::OnSession => "on_session",
-            FutureUsage::OffSession => "off_session",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "on_session" => FutureUsage::OnSession,
-            "off_session" => FutureUsage::OffSession,
-            _ => FutureUsage::Off,
-        }
+impl SessionStatus {
+    /// `active → processing → completed`, `processing → active` (a decline, or an attempt the
+    /// processor never saw), `active → expired`.
+    pub fn can_become(self, to: SessionStatus) -> bool {
+        use SessionStatus::*;
+        matches!((self, to), (Active, Processing | Expired) | (Processing, Completed | Active))
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AvsField {
-    Cardholder,
-    Zip,
-    Address,
+text_enum! {
+    /// What became of one confirm that claimed a session.
+    pub enum AttemptStatus {
+        Processing => "processing",
+        Succeeded => "succeeded",
+        Declined => "declined",
+        ChallengeRequired => "challenge_required",
+        /// The processor never saw it (a crash before the call): nothing was charged.
+        Abandoned => "abandoned",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RiskLevel {
-    Low,
-    Elevated,
-    High,
+text_enum! {
+    pub enum Layout {
+        Hosted => "hosted",
+        Embedded => "embedded",
+    }
+}
+
+text_enum! {
+    pub enum FutureUsage {
+        Off => "off",
+        OnSession => "on_session",
+        OffSession => "off_session",
+    }
+}
+
+text_enum! {
+    /// The checkout's language (SPEC §4: `en` by default, or `es`).
+    pub enum Locale {
+        En => "en",
+        Es => "es",
+    }
+}
+
+impl Locale {
+    pub fn is_spanish(self) -> bool {
+        self == Locale::Es
+    }
+}
+
+text_enum! {
+    /// Billing details a session requires for address verification.
+    pub enum AvsField {
+        Cardholder => "cardholder",
+        Zip => "zip",
+        Address => "address",
+    }
+}
+
+text_enum! {
+    pub enum RiskLevel {
+        Low => "low",
+        Elevated => "elevated",
+        High => "high",
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -145,14 +166,11 @@ pub struct UpdateSession {
     pub metadata: Option<Metadata>,
 }
 
-pub const LOCALES: &[&str] = &["en", "es"];
-
-pub fn check_locale(locale: &str) -> Result<(), ApiError> {
-    if LOCALES.contains(&locale) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid("locale", format!("locale must be one of {}", LOCALES.join(", "))))
-    }
+pub fn check_locale(locale: &str) -> Result<Locale, ApiError> {
+    Locale::parse(locale).ok_or_else(|| {
+        let all: Vec<&str> = Locale::ALL.iter().map(|l| l.as_str()).collect();
+        ApiError::invalid("locale", format!("locale must be one of {}", all.join(", ")))
+    })
 }
 
 /// A success or cancel URL: absolute, https (http for localhost or in sandbox mode); the
@@ -170,7 +188,7 @@ pub fn settle_amount(
     tax: Option<Amount>,
     shipping: Option<Amount>,
 ) -> Result<Amount, ApiError> {
-    let extras = tax.unwrap_or_default().minor() as i128 + shipping.unwrap_or_default().minor() as i128;
+    let extras = tax.map_or(0, Amount::minor) as i128 + shipping.map_or(0, Amount::minor) as i128;
     let amount = match line_items {
         Some(items) => {
             if items.is_empty() || items.len() > 100 {
@@ -202,8 +220,8 @@ pub fn settle_amount(
             let sum = Amount::new(sum as i64).expect("bounded above");
             match amount {
                 Some(a) if a != sum => {
-                    return Err(ApiError::bad_request(
-                        "amount_mismatch",
+                    return Err(ApiError::new(
+                        ErrorCode::AmountMismatch,
                         format!(
                             "amount {} does not equal the line items plus tax and shipping ({})",
                             a.minor(),

@@ -14,10 +14,10 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
-use crate::app::AppState;
 use crate::auth::tokens::TokenIdentity;
 use crate::domain::ids;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
 use crate::store::accounts::{self, Account};
 use crate::store::api_keys::{self, ApiKey};
 use crate::store::app_clients::ADMIN_SCOPE;
@@ -88,7 +88,7 @@ async fn admin_token(token: &str, state: &AppState) -> Result<AdminToken, ApiErr
         ApiError::unauthenticated("The access token is invalid or expired")
     })?;
     if !identity.has_scope(ADMIN_SCOPE) {
-        return Err(ApiError::forbidden("insufficient_scope", format!("The token lacks the {ADMIN_SCOPE} scope")));
+        return Err(ApiError::new(ErrorCode::InsufficientScope, format!("The token lacks the {ADMIN_SCOPE} scope")));
     }
     Ok(AdminToken(identity))
 }
@@ -188,10 +188,10 @@ async fn api_key<S: Scope>(parts: &Parts, state: &AppState, secret: &str) -> Res
     if let Some(uid) = account_header(parts)?
         && uid != key.account_uid
     {
-        return Err(ApiError::forbidden("account_forbidden", "This API key belongs to another payment account"));
+        return Err(ApiError::new(ErrorCode::AccountForbidden, "This API key belongs to another payment account"));
     }
     if !key.allows(S::NAME) {
-        return Err(ApiError::forbidden("insufficient_scope", format!("The API key lacks the {} scope", S::NAME)));
+        return Err(ApiError::new(ErrorCode::InsufficientScope, format!("The API key lacks the {} scope", S::NAME)));
     }
     let account = load_account(state, &key.account_uid).await?;
     Ok(ApiKeyAuth { key, account, _scope: PhantomData })

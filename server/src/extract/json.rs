@@ -14,13 +14,31 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, ErrorType};
+use crate::error::{ApiError, ErrorCode};
 
 /// Request and response bodies: 64 KiB at most (SPEC §2).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+/// The body's bytes, refused unless it is JSON (or has no content type) and within the limit.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = content_type.to_str().unwrap_or("").to_ascii_lowercase();
+        let is_json = ct.starts_with("application/json") || (ct.starts_with("application/") && ct.contains("+json"));
+        if !is_json {
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "Send the body as application/json"));
+        }
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large()
+        } else {
+            ApiError::new(ErrorCode::InvalidJson, "The request body could not be read")
+        }
+    })
+}
 
 impl<T, S> FromRequest<S> for Json<T>
 where
@@ -30,27 +48,24 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = content_type.to_str().unwrap_or("").to_ascii_lowercase();
-            let is_json =
-                ct.starts_with("application/json") || (ct.starts_with("application/") && ct.contains("+json"));
-            if !is_json {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    ErrorType::InvalidRequestError,
-                    "unsupported_media_type",
-                    "Send the body as application/json",
-                ));
-            }
+        parse(&read_body(req, state).await?).map(Json)
+    }
+}
+
+/// A JSON object body that may also be left out entirely (actions whose fields are all
+/// optional, such as a capture of the whole authorization): no body reads as `{}`.
+#[derive(Debug, Clone)]
+pub struct OptionalBody(pub serde_json::Value);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalBody(serde_json::Value::Object(Default::default())));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large()
-            } else {
-                ApiError::bad_request("invalid_json", "The request body could not be read")
-            }
-        })?;
-        parse(&bytes).map(Json)
+        parse(&bytes).map(OptionalBody)
     }
 }
 
@@ -82,7 +97,7 @@ fn classify(path: &str, err: &serde_json::Error) -> ApiError {
     let message = strip_position(&err.to_string());
     match err.classify() {
         Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {message}"))
+            ApiError::new(ErrorCode::InvalidJson, format!("The body is not valid JSON: {message}"))
         }
         Category::Data => {
             // serde_path_to_error's path is "." at the top level.
@@ -93,11 +108,11 @@ fn classify(path: &str, err: &serde_json::Error) -> ApiError {
                 // The path already ends at the unknown property.
                 let param =
                     if path == field || path.ends_with(&format!(".{field}")) { path.to_owned() } else { at(&field) };
-                ApiError::bad_request("unknown_field", format!("Unknown property: {param}")).with_param(param)
+                ApiError::new(ErrorCode::UnknownField, format!("Unknown property: {param}")).with_param(param)
             } else if let Some(field) = backticked(&message, "missing field `") {
                 ApiError::missing(at(&field))
             } else if path.is_empty() || path == "." {
-                ApiError::bad_request("parameter_invalid", format!("The body has the wrong shape: {message}"))
+                ApiError::new(ErrorCode::ParameterInvalid, format!("The body has the wrong shape: {message}"))
             } else {
                 ApiError::invalid(path, format!("{path}: {message}"))
             }
@@ -149,7 +164,7 @@ mod tests {
 
     fn code_and_param(body: &str) -> (String, Option<String>) {
         match parse::<Body>(body.as_bytes()).unwrap_err() {
-            ApiError::Client(e) => (e.code.to_owned(), e.param),
+            ApiError::Client(e) => (e.code.as_str().to_owned(), e.param),
             ApiError::Internal(e) => panic!("internal: {e}"),
         }
     }

@@ -6,13 +6,30 @@ mod json;
 pub mod session;
 pub mod wallet;
 
-pub use json::{BODY_LIMIT, Json, from_value as parse_json_value, parse as parse_json};
+use axum::extract::FromRequestParts;
+
+pub use json::{BODY_LIMIT, Json, OptionalBody, from_value as parse_json_value, parse as parse_json};
+
+/// Who made the request (address and user agent), for consent records.
+impl<S: Send + Sync> FromRequestParts<S> for crate::domain::payment::RequestInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ClientAddr(peer) = ClientAddr::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect());
+        Ok(crate::domain::payment::RequestInfo { ip: peer.map(|p| p.ip().to_string()), user_agent })
+    }
+}
 
 /// The peer's address when the server runs with connect info (absent in `oneshot` tests).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<std::net::SocketAddr>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {

@@ -6,10 +6,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::auth::{Kind, bearer};
-use crate::app::AppState;
 use crate::auth::secrets::verify_secret;
 use crate::domain::ids::has_shape;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
 use crate::store::accounts::{self, Account};
 use crate::store::sessions::{self, Session};
 
@@ -33,7 +33,7 @@ impl FromRequestParts<AppState> for SessionAuth {
         let credential = match bearer(parts)? {
             (Kind::Session, credential) => credential.to_owned(),
             (Kind::Wallet, _) => {
-                return Err(ApiError::forbidden("insufficient_scope", "A wallet credential cannot make payments"));
+                return Err(ApiError::new(ErrorCode::InsufficientScope, "A wallet credential cannot make payments"));
             }
             _ => return Err(ApiError::unauthenticated("This route takes the session's client_secret")),
         };
@@ -51,7 +51,7 @@ impl FromRequestParts<AppState> for SessionAuth {
             .ok()
             .and_then(|params| params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()));
         if path_id.as_deref() != Some(session_id) {
-            return Err(ApiError::forbidden("session_mismatch", "This credential belongs to another session"));
+            return Err(ApiError::new(ErrorCode::SessionMismatch, "This credential belongs to another session"));
         }
         let account = accounts::get(state.db(), &session.account_uid)
             .await?
@@ -60,7 +60,7 @@ impl FromRequestParts<AppState> for SessionAuth {
         if let Some(origin) = parts.headers.get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("");
             if !origin_allowed(state, &account, origin) {
-                return Err(ApiError::forbidden("origin_not_allowed", "This site may not use this checkout session"));
+                return Err(ApiError::new(ErrorCode::OriginNotAllowed, "This site may not use this checkout session"));
             }
         }
         if let Err(not_until) = state.limiter().check_key(&session.id) {

@@ -4,26 +4,16 @@
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::header;
 use axum::http::request::Parts;
-use sqlx::Row;
 
 use super::auth::{Kind, bearer};
 use super::session::origin_allowed;
-use crate::app::AppState;
 use crate::auth::secrets::verify_secret;
 use crate::domain::ids::has_shape;
-use crate::error::{ApiError, ErrorType};
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
 use crate::store::accounts::{self, Account};
 use crate::store::now_ms;
-
-#[derive(Debug, Clone)]
-pub struct WalletSession {
-    pub id: String,
-    pub account_uid: String,
-    pub customer_id: String,
-    pub return_url: String,
-    pub locale: String,
-    pub expires_at: i64,
-}
+use crate::store::wallet_sessions::{self, WalletSession};
 
 /// A call authenticated by a wallet session's client secret.
 #[derive(Debug, Clone)]
@@ -45,39 +35,19 @@ impl FromRequestParts<AppState> for WalletAuth {
         if !has_shape(wallet_id, "ws") {
             return Err(invalid());
         }
-        let row = sqlx::query(
-            "SELECT id, account_uid, customer_id, return_url, locale, secret_hash, expires_at FROM wallet_sessions WHERE id = $1",
-        )
-        .bind(wallet_id)
-        .fetch_optional(state.db().pool())
-        .await?
-        .ok_or_else(invalid)?;
-        let secret_hash: String = row.try_get("secret_hash")?;
-        if !verify_secret(&credential, &secret_hash) {
+        let wallet = wallet_sessions::get(state.db(), wallet_id).await?.ok_or_else(invalid)?;
+        if !verify_secret(&credential, &wallet.secret_hash) {
             return Err(invalid());
         }
-        let wallet = WalletSession {
-            id: row.try_get("id")?,
-            account_uid: row.try_get("account_uid")?,
-            customer_id: row.try_get("customer_id")?,
-            return_url: row.try_get("return_url")?,
-            locale: row.try_get("locale")?,
-            expires_at: row.try_get("expires_at")?,
-        };
         let path_id = RawPathParams::from_request_parts(parts, state)
             .await
             .ok()
             .and_then(|params| params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()));
         if path_id.as_deref() != Some(wallet.id.as_str()) {
-            return Err(ApiError::forbidden("session_mismatch", "This credential belongs to another wallet session"));
+            return Err(ApiError::new(ErrorCode::SessionMismatch, "This credential belongs to another wallet session"));
         }
         if wallet.expires_at <= now_ms() {
-            return Err(ApiError::new(
-                axum::http::StatusCode::GONE,
-                ErrorType::InvalidRequestError,
-                "session_expired",
-                "This wallet session has expired",
-            ));
+            return Err(ApiError::new(ErrorCode::SessionExpired, "This wallet session has expired"));
         }
         let account = accounts::get(state.db(), &wallet.account_uid)
             .await?
@@ -85,7 +55,7 @@ impl FromRequestParts<AppState> for WalletAuth {
         if let Some(origin) = parts.headers.get(header::ORIGIN)
             && !origin_allowed(state, &account, origin.to_str().unwrap_or(""))
         {
-            return Err(ApiError::forbidden("origin_not_allowed", "This site may not use this wallet session"));
+            return Err(ApiError::new(ErrorCode::OriginNotAllowed, "This site may not use this wallet session"));
         }
         if let Err(not_until) = state.limiter().check_key(&wallet.id) {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));

@@ -6,8 +6,10 @@ pub mod sandbox;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::account::Funding;
-use crate::domain::card::{BankAccount, Card};
+use crate::domain::account::{Funding, MethodType};
+use crate::domain::card::{BankAccount, Card, CardNumber};
+use crate::domain::money::{Amount, Currency};
+use crate::domain::payment::MethodDetails;
 use crate::domain::payment_method::Billing;
 
 /// What is being paid with, as the processor receives it.
@@ -22,6 +24,30 @@ pub enum Instrument<'a> {
     Saved {
         token: &'a str,
     },
+    /// A card presented at a terminal (read from the chip: no expiry or CVC typed).
+    Present(&'a CardNumber),
+}
+
+/// An instrument after its checks, owned; the processor borrows it as an [`Instrument`].
+pub enum Checked {
+    Card(Card),
+    Bank(BankAccount),
+    ApplePay(String),
+    /// The processor's token of a saved method.
+    Saved {
+        token: String,
+    },
+}
+
+impl Checked {
+    pub fn instrument(&self) -> Instrument<'_> {
+        match self {
+            Checked::Card(card) => Instrument::Card(card),
+            Checked::Bank(bank) => Instrument::Bank(bank),
+            Checked::ApplePay(token) => Instrument::ApplePay { token },
+            Checked::Saved { token } => Instrument::Saved { token },
+        }
+    }
 }
 
 /// A tokenized instrument: the processor's token and what may be shown of it.
@@ -35,6 +61,22 @@ pub struct Tokenized {
     pub funding: Option<Funding>,
     pub bank_name: Option<String>,
     pub account_type: Option<String>,
+}
+
+impl Tokenized {
+    /// What may be shown of the instrument on a payment of this kind.
+    pub fn shown_as(&self, kind: MethodType) -> MethodDetails {
+        MethodDetails {
+            kind,
+            brand: self.brand.clone(),
+            last4: (!self.last4.is_empty()).then(|| self.last4.clone()),
+            exp_month: self.exp_month,
+            exp_year: self.exp_year,
+            bank_name: self.bank_name.clone(),
+            account_type: self.account_type.clone(),
+            funding: self.funding,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +93,9 @@ pub enum ProcessorError {
 #[derive(Debug, Clone, Copy)]
 pub struct AuthorizeRequest<'a> {
     pub reference: &'a str,
-    /// What to charge: the amount plus any fee, in minor units.
-    pub amount: i64,
-    pub currency: &'a str,
+    /// What to charge: the amount plus any fee.
+    pub amount: Amount,
+    pub currency: &'a Currency,
     pub instrument: Instrument<'a>,
     /// Capture at once (a sale) or only authorize.
     pub capture: bool,
@@ -115,14 +157,15 @@ pub trait Processor: Send + Sync {
     /// What became of the attempt with this reference, if the processor ever saw it.
     async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError>;
 
-    /// Captures an authorized charge (up to what was authorized), once.
-    async fn capture(&self, processor_ref: &str, amount: i64) -> Result<(), ProcessorError>;
+    /// Captures an authorized charge (up to what was authorized), once; idempotent by
+    /// `reference`: the same reference again answers as the first time.
+    async fn capture(&self, processor_ref: &str, amount: Amount, reference: &str) -> Result<(), ProcessorError>;
 
-    /// Releases an authorization that was not captured.
-    async fn void(&self, processor_ref: &str) -> Result<(), ProcessorError>;
+    /// Releases an authorization that was not captured; idempotent by `reference`.
+    async fn void(&self, processor_ref: &str, reference: &str) -> Result<(), ProcessorError>;
 
     /// Refunds part of a captured charge, idempotently by `reference`; never more than is left.
-    async fn refund(&self, processor_ref: &str, amount: i64, reference: &str) -> Result<(), ProcessorError>;
+    async fn refund(&self, processor_ref: &str, amount: Amount, reference: &str) -> Result<(), ProcessorError>;
 
     /// Where an ACH debit stands at `now` (unix ms).
     async fn settlement(&self, processor_ref: &str, now: i64) -> Result<Settlement, ProcessorError>;

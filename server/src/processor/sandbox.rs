@@ -12,6 +12,7 @@ use super::{AuthorizeRequest, Charge, Instrument, Outcome, Processor, ProcessorE
 use crate::domain::account::Funding;
 use crate::domain::card::Card;
 use crate::domain::ids::random_base62;
+use crate::domain::money::Amount;
 use crate::store::{Db, now_ms, to_json_text};
 
 /// What a test instrument does when charged.
@@ -128,6 +129,47 @@ impl Sandbox {
         Sandbox { db }
     }
 
+    /// A capture, void or refund: recorded under the caller's reference with the change to the
+    /// charge (`change`, binding $1 = amount, $2 = processor_ref) in one transaction. A reference
+    /// seen before answers as the first time did, without moving money again.
+    async fn movement(
+        &self,
+        kind: &str,
+        processor_ref: &str,
+        amount: Amount,
+        reference: &str,
+        change: &str,
+        refusal: &'static str,
+    ) -> Result<(), ProcessorError> {
+        let mut tx = self.db.begin_write().await.map_err(unavailable)?;
+        let new = sqlx::query(
+            "INSERT INTO sandbox_operations (reference, processor_ref, kind, amount, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(reference)
+        .bind(processor_ref)
+        .bind(kind)
+        .bind(amount.minor())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if new.rows_affected() == 0 {
+            return Ok(()); // made already: an acquirer answers a known reference as before
+        }
+        let done = sqlx::query(change)
+            .bind(amount.minor())
+            .bind(processor_ref)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if done.rows_affected() == 0 {
+            return Err(ProcessorError::Refused(refusal));
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
     fn card_details(card: &Card) -> Tokenized {
         Tokenized {
             token: String::new(),
@@ -161,6 +203,19 @@ impl Sandbox {
             Instrument::ApplePay { token } => {
                 apple_pay_behaviour(token).ok_or(ProcessorError::Refused("unknown Apple Pay token"))
             }
+            Instrument::Present(number) => Ok((
+                card_behaviour(number.expose()),
+                Tokenized {
+                    token: String::new(),
+                    brand: Some(number.brand().as_str().to_owned()),
+                    last4: number.last4().to_owned(),
+                    exp_month: None,
+                    exp_year: None,
+                    funding: Some(funding_of(number.bin())),
+                    bank_name: None,
+                    account_type: None,
+                },
+            )),
             Instrument::Saved { token } => {
                 let row = sqlx::query("SELECT behaviour, details FROM sandbox_tokens WHERE token = $1")
                     .bind(token)
@@ -268,7 +323,7 @@ impl Processor for Sandbox {
             matches!(behaviour, Behaviour::AchSettles | Behaviour::AchReturns { .. }).then_some(now + ACH_SETTLE_MS);
         // An ACH debit pulls the funds at once (it may come back later).
         let captured = match &charge.outcome {
-            Outcome::Approved { captured: true, .. } | Outcome::Approved { pending: true, .. } => req.amount,
+            Outcome::Approved { captured: true, .. } | Outcome::Approved { pending: true, .. } => req.amount.minor(),
             _ => 0,
         };
         let inserted = sqlx::query(
@@ -279,7 +334,7 @@ impl Processor for Sandbox {
         .bind(&processor_ref)
         .bind(to_json_text(&charge))
         .bind(to_json_text(&behaviour))
-        .bind(req.amount)
+        .bind(req.amount.minor())
         .bind(settle_at)
         .bind(now)
         .bind(captured)
@@ -308,59 +363,42 @@ impl Processor for Sandbox {
         }
     }
 
-    async fn capture(&self, processor_ref: &str, amount: i64) -> Result<(), ProcessorError> {
-        let done = sqlx::query(
+    async fn capture(&self, processor_ref: &str, amount: Amount, reference: &str) -> Result<(), ProcessorError> {
+        self.movement(
+            "capture",
+            processor_ref,
+            amount,
+            reference,
             "UPDATE sandbox_charges SET captured = $1 WHERE processor_ref = $2 AND captured = 0 AND voided = 0 \
              AND $1 > 0 AND $1 <= amount AND charge LIKE '%\"result\":\"approved\"%'",
+            "not capturable",
         )
-        .bind(amount)
-        .bind(processor_ref)
-        .execute(self.db.pool())
         .await
-        .map_err(unavailable)?;
-        if done.rows_affected() == 1 { Ok(()) } else { Err(ProcessorError::Refused("not capturable")) }
     }
 
-    async fn void(&self, processor_ref: &str) -> Result<(), ProcessorError> {
-        let done = sqlx::query(
-            "UPDATE sandbox_charges SET voided = 1 WHERE processor_ref = $1 AND captured = 0 AND voided = 0",
+    async fn void(&self, processor_ref: &str, reference: &str) -> Result<(), ProcessorError> {
+        self.movement(
+            "void",
+            processor_ref,
+            Amount::ZERO,
+            reference,
+            "UPDATE sandbox_charges SET voided = 1 WHERE processor_ref = $2 AND captured = 0 AND voided = 0 AND $1 = 0",
+            "not voidable",
         )
-        .bind(processor_ref)
-        .execute(self.db.pool())
         .await
-        .map_err(unavailable)?;
-        if done.rows_affected() == 1 { Ok(()) } else { Err(ProcessorError::Refused("not voidable")) }
     }
 
-    async fn refund(&self, processor_ref: &str, amount: i64, reference: &str) -> Result<(), ProcessorError> {
-        let mut tx = self.db.begin_write().await.map_err(unavailable)?;
-        let new = sqlx::query(
-            "INSERT INTO sandbox_refunds (reference, processor_ref, amount, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (reference) DO NOTHING",
+    async fn refund(&self, processor_ref: &str, amount: Amount, reference: &str) -> Result<(), ProcessorError> {
+        self.movement(
+            "refund",
+            processor_ref,
+            amount,
+            reference,
+            "UPDATE sandbox_charges SET refunded = refunded + $1 WHERE processor_ref = $2 AND $1 > 0 \
+             AND refunded + $1 <= captured",
+            "refund exceeds what is captured",
         )
-        .bind(reference)
-        .bind(processor_ref)
-        .bind(amount)
-        .bind(now_ms())
-        .execute(&mut *tx)
         .await
-        .map_err(unavailable)?;
-        if new.rows_affected() == 0 {
-            return Ok(()); // this refund was made already
-        }
-        let done = sqlx::query(
-            "UPDATE sandbox_charges SET refunded = refunded + $1 WHERE processor_ref = $2 AND $1 > 0 AND refunded + $1 <= captured",
-        )
-        .bind(amount)
-        .bind(processor_ref)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        if done.rows_affected() == 0 {
-            return Err(ProcessorError::Refused("refund exceeds what is captured"));
-        }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(())
     }
 
     async fn settlement(&self, processor_ref: &str, now: i64) -> Result<Settlement, ProcessorError> {

@@ -8,7 +8,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::{ListQuery, Listable};
-use crate::app::AppState;
 use crate::domain::account::{Branding, FeeRule, MethodType, ProcessorConfig, parse_origin, validate_fee_rules};
 use crate::domain::ids;
 use crate::domain::money::Currency;
@@ -18,6 +17,7 @@ use crate::domain::validate::{self, Metadata, nullable};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::extract::auth::AdminToken;
+use crate::state::AppState;
 use crate::store::accounts::{self, Account, AccountChanges, NewAccount};
 use crate::store::api_keys::{self, ApiKey, SCOPES};
 use crate::store::odata::{Scope, fetch_page};

@@ -1,7 +1,7 @@
 //! The element merchants include: `/sdk/govifi-payment.js` (a stable path) and the
 //! content-hashed WASM and JS it loads from `/assets/`, all public to any origin (SPEC §6).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -9,41 +9,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use sha2::{Digest, Sha256};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 
-use crate::app::AppState;
-
-/// The loader script, made at start from whatever Trunk built into the assets folder.
-#[derive(Debug, Clone)]
-pub struct ElementBundle {
-    /// The JavaScript served at `/sdk/govifi-payment.js`.
-    pub loader: String,
-    /// Strong validator of `loader`.
-    pub etag: String,
-    /// False when no build was found: the loader then only reports that.
-    pub built: bool,
-}
-
-impl ElementBundle {
-    /// The loader for the bundles Trunk built into `dir` (see `app::loader`).
-    pub fn discover(dir: &Path) -> Self {
-        let (loader, built) = match app::loader::script(dir) {
-            Some(loader) => (loader, true),
-            None => {
-                tracing::warn!(dir = %dir.display(), "the element is not built here: run `cargo xtask run` or `cargo xtask dist`");
-                (
-                    "throw new Error(\"Govifi: the <govifi-payment> element has not been built on this server\");\n"
-                        .to_owned(),
-                    false,
-                )
-            }
-        };
-        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(loader.as_bytes()))[..32]);
-        ElementBundle { loader, etag, built }
-    }
-}
+use crate::state::AppState;
 
 pub fn router(assets_dir: PathBuf) -> Router<AppState> {
     // Hashed names never change content: cache forever. Trunk's index.html is not part of the API.

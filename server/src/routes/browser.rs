@@ -5,28 +5,24 @@ use std::time::Duration;
 
 use app::wire::{ChallengeSent, ChallengeVerified, ChallengeVerify, FeeQuote, QuoteRequest, SessionConfig};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::checkout::confirm::{self, Client, ConfirmRequest, closed};
-use crate::checkout::{browser_config, challenge, expire_if_due, saved_methods, wallet_unlocked};
-use crate::domain::account::{Funding, MethodType};
-use crate::domain::fees::{disclosure, fee_for};
-use crate::domain::ids::{has_shape, new_id};
-use crate::domain::money::Amount;
-use crate::domain::time::Timestamp;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::idempotency::{Idempotency, IdempotencyKey, fingerprint};
+use crate::checkout::confirm::{self, ConfirmRequest};
+use crate::checkout::{browser_config, challenge, expire_if_due, quote};
+use crate::domain::ids::has_shape;
+use crate::domain::payment::RequestInfo;
+use crate::error::ApiResult;
+use crate::extract::idempotency::IdempotencyKey;
 use crate::extract::session::{SessionAuth, origin_allowed};
-use crate::extract::{ClientAddr, Json, parse_json_value};
-use crate::store::{accounts, now_ms, sessions};
-
-pub const QUOTE_TTL_MS: i64 = 15 * 60 * 1000;
+use crate::extract::{Json, parse_json_value};
+use crate::idempotency::{Idempotency, fingerprint};
+use crate::state::AppState;
+use crate::store::{accounts, now_ms, sessions, wallet_sessions};
 
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,14 +50,7 @@ pub fn cors(state: AppState) -> CorsLayer {
                         sessions::get(state.db(), &id).await.ok().flatten().map(|s| s.account_uid)
                     }
                     "wallet-sessions" if has_shape(&id, "ws") => {
-                        use sqlx::Row;
-                        sqlx::query("SELECT account_uid FROM wallet_sessions WHERE id = $1")
-                            .bind(&id)
-                            .fetch_optional(state.db().pool())
-                            .await
-                            .ok()
-                            .flatten()
-                            .and_then(|r| r.try_get::<String, _>(0).ok())
+                        wallet_sessions::get(state.db(), &id).await.ok().flatten().map(|w| w.account_uid)
                     }
                     _ => None,
                 };
@@ -109,96 +98,7 @@ async fn quote_fee(
     State(state): State<AppState>,
     Json(req): Json<QuoteRequest>,
 ) -> ApiResult<Json<FeeQuote>> {
-    let now = now_ms();
-    let session = expire_if_due(&state, auth.session, now).await?;
-    if let Some(refusal) = closed(&session, now) {
-        return Err(refusal);
-    }
-    let account = auth.account;
-    let kind = match req.payment_method_type.as_str() {
-        "card" => MethodType::Card,
-        "ach" => MethodType::Ach,
-        "apple_pay" => MethodType::ApplePay,
-        _ => {
-            return Err(ApiError::invalid("payment_method_type", "payment_method_type must be card, ach or apple_pay"));
-        }
-    };
-    let processor = state.processor(&account);
-    let mut saved_method = None;
-    let (bin, funding): (Option<String>, Option<Funding>) = match (&req.saved_payment_method_id, kind) {
-        (Some(id), _) => {
-            if !wallet_unlocked(&session) {
-                return Err(ApiError::invalid(
-                    "saved_payment_method_id",
-                    "saved methods are not available on this checkout yet",
-                ));
-            }
-            let method = saved_methods(&state, &session)
-                .await?
-                .into_iter()
-                .find(|m| &m.id == id)
-                .ok_or_else(|| ApiError::invalid("saved_payment_method_id", "no such saved payment method"))?;
-            if method.kind != kind.as_str() {
-                return Err(ApiError::invalid(
-                    "payment_method_type",
-                    "payment_method_type does not match the saved method",
-                ));
-            }
-            saved_method = Some(method.id.clone());
-            (None, method.funding.as_deref().and_then(Funding::parse))
-        }
-        (None, MethodType::Card) => {
-            let bin = req.card_bin.as_deref().ok_or_else(|| ApiError::missing("card_bin"))?;
-            if !(6..=8).contains(&bin.len()) || !bin.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ApiError::invalid("card_bin", "card_bin must be 6 to 8 digits"));
-            }
-            (Some(bin.to_owned()), Some(processor.card_funding(bin).await))
-        }
-        (None, _) => (None, None),
-    };
-    if !session.allowed_methods.contains(&kind) {
-        return Err(ApiError::invalid(
-            "payment_method_type",
-            format!("{} is not offered on this checkout", kind.as_str()),
-        ));
-    }
-    let amount = Amount::new(session.amount).unwrap_or_default();
-    let fee = fee_for(&account.fee_rules, kind, funding, amount);
-    let total = amount.checked_add(fee.amount).ok_or_else(|| ApiError::invalid("amount", "the total is too large"))?;
-    let text = disclosure(fee.amount, total, &session.currency, kind, &session.locale);
-    let id = new_id("fq");
-    let expires_at = now + QUOTE_TTL_MS;
-    sqlx::query(
-        "INSERT INTO fee_quotes (id, session_id, method_type, card_bin, funding, saved_method, rule_index, \
-         session_version, amount, fee_amount, total_amount, currency, disclosure, expires_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(&id)
-    .bind(&session.id)
-    .bind(kind.as_str())
-    .bind(&bin)
-    .bind(funding.map(|f| f.as_str()))
-    .bind(&saved_method)
-    .bind(fee.rule_index.map(|i| i as i64))
-    .bind(session.version)
-    .bind(amount.minor())
-    .bind(fee.amount.minor())
-    .bind(total.minor())
-    .bind(&session.currency)
-    .bind(&text)
-    .bind(expires_at)
-    .bind(now)
-    .execute(state.db().pool())
-    .await?;
-    Ok(Json(FeeQuote {
-        fee_quote_id: id,
-        amount: amount.minor(),
-        fee_amount: fee.amount.minor(),
-        total_amount: total.minor(),
-        currency: session.currency.clone(),
-        disclosure: text,
-        expires_at: Timestamp(expires_at).to_rfc3339(),
-    }))
+    Ok(Json(quote::quote(&state, auth.session, &auth.account, &req, now_ms()).await?))
 }
 
 /// Sends a 6-digit code to the customer's email (at most 3 every 10 minutes).
@@ -254,8 +154,7 @@ async fn challenge_verify(
 async fn confirm_session(
     auth: SessionAuth,
     State(state): State<AppState>,
-    ClientAddr(peer): ClientAddr,
-    headers: HeaderMap,
+    client: RequestInfo,
     IdempotencyKey(key): IdempotencyKey,
     Json(raw): Json<Value>,
 ) -> Response {
@@ -268,13 +167,6 @@ async fn confirm_session(
     let request: ConfirmRequest = match parse_json_value(raw) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
-    };
-    let client = Client {
-        ip: peer.map(|p| p.ip().to_string()),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
     };
     confirm::confirm(&state, auth.session, &auth.account, request, client, idempotency).await
 }

@@ -8,14 +8,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::{ListQuery, Listable};
-use crate::app::AppState;
 use crate::domain::ids;
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::time::Timestamp;
 use crate::domain::validate::{self, Metadata, nullable};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::Json;
 use crate::extract::auth::AdminToken;
+use crate::state::AppState;
 use crate::store::clients::{self, Client, ClientChanges, Deleted};
 use crate::store::odata::{Scope, fetch_page};
 
@@ -191,6 +191,6 @@ async fn delete_client(
     match clients::delete(state.db(), &id).await? {
         Deleted::Yes => Ok(StatusCode::NO_CONTENT),
         Deleted::NotFound => Err(ApiError::not_found("client")),
-        Deleted::InUse => Err(ApiError::conflict("resource_in_use", "The client still has payment accounts")),
+        Deleted::InUse => Err(ApiError::new(ErrorCode::ResourceInUse, "The client still has payment accounts")),
     }
 }

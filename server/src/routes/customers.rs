@@ -3,28 +3,29 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::{ListQuery, Listable};
-use crate::app::AppState;
-use crate::auth::secrets::fingerprint;
-use crate::domain::card::card_error;
+use crate::customers::{remove_payment_method, save_payment_method};
+use crate::domain::event::EventType;
 use crate::domain::ids;
 use crate::domain::odata::{Field, FieldType, Resource};
+use crate::domain::payment::{RequestInfo, Usage};
 use crate::domain::payment_method::PaymentMethodInput;
-use crate::domain::time::Timestamp;
+use crate::domain::session::Locale;
 use crate::domain::validate::{self, Metadata, nullable};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::extract::auth::{CustomersRead, CustomersWrite, Merchant};
-use crate::processor::{Instrument, ProcessorError};
+use crate::state::AppState;
 use crate::store::customers::{self, Customer, CustomerChanges, NewCustomer};
 use crate::store::odata::{Scope, fetch_page};
-use crate::store::payment_methods::{self, NewSavedMethod, SavedMethod};
+use crate::store::payment_methods;
 use crate::store::{Bind, events};
+use crate::views::{CustomerObject, PaymentMethodObject};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,76 +33,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_customer, update_customer, delete_customer))
         .routes(routes!(save_method, list_methods))
         .routes(routes!(remove_method))
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CustomerObject {
-    id: String,
-    object: &'static str,
-    email: Option<String>,
-    name: Option<String>,
-    phone: Option<String>,
-    reference: Option<String>,
-    metadata: Metadata,
-    created_at: Timestamp,
-    updated_at: Timestamp,
-}
-
-impl From<Customer> for CustomerObject {
-    fn from(c: Customer) -> Self {
-        CustomerObject {
-            id: c.id,
-            object: "customer",
-            email: c.email,
-            name: c.name,
-            phone: c.phone,
-            reference: c.reference,
-            metadata: c.metadata,
-            created_at: Timestamp(c.created_at),
-            updated_at: Timestamp(c.updated_at),
-        }
-    }
-}
-
-/// A saved method as anyone outside sees it: never the card number, never the processor token.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PaymentMethodObject {
-    pub id: String,
-    pub object: &'static str,
-    pub customer_id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub brand: Option<String>,
-    pub last4: String,
-    pub exp_month: Option<i64>,
-    pub exp_year: Option<i64>,
-    pub funding: Option<String>,
-    pub bank_name: Option<String>,
-    pub account_type: Option<String>,
-    pub usage: String,
-    pub fingerprint: String,
-    pub created_at: Timestamp,
-}
-
-impl From<SavedMethod> for PaymentMethodObject {
-    fn from(m: SavedMethod) -> Self {
-        PaymentMethodObject {
-            id: m.id,
-            object: "payment_method",
-            customer_id: m.customer_id,
-            kind: m.kind,
-            brand: m.brand,
-            last4: m.last4,
-            exp_month: m.exp_month,
-            exp_year: m.exp_year,
-            funding: m.funding,
-            bank_name: m.bank_name,
-            account_type: m.account_type,
-            usage: m.usage,
-            fingerprint: m.fingerprint,
-            created_at: Timestamp(m.created_at),
-        }
-    }
 }
 
 pub struct Customers;
@@ -215,7 +146,7 @@ async fn create_customer(
     let mut tx = state.db().begin_write().await?;
     let customer = customers::insert(&mut tx, &auth.account.uid, new).await?;
     let object = CustomerObject::from(customer);
-    events::record(&mut tx, &auth.account.uid, "customer.created", &object).await?;
+    events::record(&mut tx, &auth.account.uid, EventType::CustomerCreated, &object).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(object)))
 }
@@ -344,22 +275,6 @@ async fn delete_customer(
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Usage {
-    OnSession,
-    OffSession,
-}
-
-impl Usage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Usage::OnSession => "on_session",
-            Usage::OffSession => "off_session",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaveMethod {
@@ -379,84 +294,16 @@ pub struct SaveMethod {
 async fn save_method(
     auth: Merchant<CustomersWrite>,
     State(state): State<AppState>,
+    who: RequestInfo,
     Path(id): Path<String>,
     Json(body): Json<SaveMethod>,
 ) -> ApiResult<(StatusCode, Json<PaymentMethodObject>)> {
     let customer = find(&state, &auth.account.uid, &id).await?;
-    let saved = save_payment_method(&state, &auth.account, &customer.id, &body.payment_method, body.usage).await?;
+    // The merchant's back end records the customer's mandate it collected (English text).
+    let saved =
+        save_payment_method(&state, &auth.account, &customer.id, &body.payment_method, body.usage, &who, Locale::En)
+            .await?;
     Ok((StatusCode::CREATED, Json(PaymentMethodObject::from(saved))))
-}
-
-/// Tokenizes an instrument with the account's processor and saves it for the customer, with its
-/// `payment_method.saved` event (shared by the platform API and wallet sessions). Each caller
-/// shows the method its own way.
-pub async fn save_payment_method(
-    state: &AppState,
-    account: &crate::store::accounts::Account,
-    customer_id: &str,
-    method: &PaymentMethodInput,
-    usage: Usage,
-) -> ApiResult<SavedMethod> {
-    let master = &state.config().master_key;
-    let processor = state.processor(account);
-    let now = crate::domain::time::Timestamp::now().year_month();
-    let (kind, tokenized, print) = match method {
-        PaymentMethodInput::Card { card, .. } => {
-            // Saving is not a charge: the CVC is optional here.
-            let card = card.check(now, false)?;
-            let print = fingerprint(master, "card", card.number.expose());
-            ("card", processor.tokenize(Instrument::Card(&card)).await, print)
-        }
-        PaymentMethodInput::Ach { ach, .. } => {
-            let bank = ach.check("payment_method.ach")?;
-            let print = fingerprint(master, "ach", &format!("{}:{}", bank.routing_number, bank.account_number()));
-            ("ach", processor.tokenize(Instrument::Bank(&bank)).await, print)
-        }
-        other => {
-            return Err(ApiError::invalid(
-                "payment_method.type",
-                format!("a {} method cannot be saved here; use card or ach", other.type_name()),
-            ));
-        }
-    };
-    let tokenized = tokenized.map_err(|e| match e {
-        ProcessorError::Refused(why) => card_error("card_declined", why).with_extra("decline_code", "generic_decline"),
-        ProcessorError::Unavailable(err) => ApiError::Internal(err),
-    })?;
-    let mut tx = state.db().begin_write().await?;
-    let saved = payment_methods::insert(
-        &mut tx,
-        master,
-        NewSavedMethod {
-            account_uid: &account.uid,
-            customer_id,
-            kind,
-            tokenized: &tokenized,
-            usage: usage.as_str(),
-            fingerprint: print,
-        },
-    )
-    .await?;
-    events::record(&mut tx, &account.uid, "payment_method.saved", &PaymentMethodObject::from(saved.clone())).await?;
-    tx.commit().await?;
-    Ok(saved)
-}
-
-/// Detaches a customer's saved method, with its `payment_method.removed` event.
-pub async fn remove_payment_method(state: &AppState, account_uid: &str, customer_id: &str, pm: &str) -> ApiResult<()> {
-    let method = if ids::has_shape(pm, "pm") {
-        payment_methods::get(state.db(), account_uid, customer_id, pm).await?
-    } else {
-        None
-    };
-    let method = method.ok_or_else(|| ApiError::not_found("payment method"))?;
-    let mut tx = state.db().begin_write().await?;
-    if !payment_methods::remove(&mut tx, customer_id, &method.id).await? {
-        return Err(ApiError::not_found("payment method"));
-    }
-    events::record(&mut tx, account_uid, "payment_method.removed", &PaymentMethodObject::from(method)).await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// Lists a customer's saved methods (brand, last 4, expiry; never more).

@@ -10,13 +10,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::{ListQuery, Listable};
-use crate::app::AppState;
 use crate::domain::ids;
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::extract::auth::{Merchant, WebhooksRead};
+use crate::state::AppState;
 use crate::store::Bind;
 use crate::store::odata::{Scope, fetch_page};
 

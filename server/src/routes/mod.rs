@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod pages;
 pub mod payments;
 pub mod sessions;
+pub mod terminals;
 pub mod wallets;
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -31,7 +32,8 @@ use utoipa::{Modify, OpenApi};
         (name = "hosted sessions", description = "Checkout sessions, the merchant's side"),
         (name = "browser", description = "The browser calls of a session (the <govifi-payment> element)"),
         (name = "wallets", description = "Wallet sessions: a customer manages saved methods"),
-        (name = "payments", description = "Payments and their ledger"),
+        (name = "payments", description = "Direct payments and autopay, capture, void, refunds, the ledger"),
+        (name = "terminals", description = "Card-present terminals and their payments"),
         (name = "events", description = "Everything that happened, as events"),
         (name = "identity", description = "OAuth 2.0 client credentials and the token signing keys"),
         (name = "clients", description = "Tenants (admin token)"),

@@ -12,11 +12,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::keys::Jwks;
 use crate::auth::secrets::verify_secret;
 use crate::auth::tokens::TOKEN_TTL_SECONDS;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::app_clients;
 
 pub fn router() -> OpenApiRouter<AppState> {

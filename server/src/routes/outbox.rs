@@ -8,11 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::ValueList;
-use crate::app::AppState;
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::extract::auth::AdminToken;
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_outbox))

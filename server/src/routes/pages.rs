@@ -13,13 +13,13 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::auth::secrets::{hash_secret, verify_secret};
 use crate::bootstrap::ensure_sandbox_demo;
 use crate::domain::ids::has_shape;
 use crate::domain::session::redirect_signature;
 use crate::error::ApiError;
-use crate::extract::idempotency::Idempotency;
+use crate::idempotency::Idempotency;
+use crate::state::AppState;
 use crate::store::{accounts, sessions};
 
 /// The pages' stylesheet and the demo's script, compiled in and served under content-hashed names.
@@ -163,7 +163,7 @@ fn merchant_name(session: &sessions::Session, account: &accounts::Account) -> St
 /// Never framed.
 async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let Some((session, account)) = session_and_account(&state, &id).await else { return not_found_page() };
-    let title = if session.locale == "es" {
+    let title = if session.locale.is_spanish() {
         format!("Pagar a {}", merchant_name(&session, &account))
     } else {
         format!("Pay {}", merchant_name(&session, &account))
@@ -175,7 +175,7 @@ async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>) -> R
     page(
         StatusCode::OK,
         "'none'",
-        document(&session.locale, &title, "checkout-page", &body, &["/sdk/govifi-payment.js"]),
+        document(session.locale.as_str(), &title, "checkout-page", &body, &["/sdk/govifi-payment.js"]),
     )
 }
 
@@ -197,7 +197,7 @@ async fn embed_page(State(state): State<AppState>, Path(id): Path<String>) -> Re
     page(
         StatusCode::OK,
         &ancestors,
-        document(&session.locale, &title, "embed-page", &body, &["/sdk/govifi-payment.js"]),
+        document(session.locale.as_str(), &title, "embed-page", &body, &["/sdk/govifi-payment.js"]),
     )
 }
 
@@ -299,7 +299,7 @@ async fn demo_create(State(state): State<AppState>, Form(form): Form<DemoForm>) 
     let mut created = Vec::new();
     for layout in ["hosted", "embedded"] {
         body["layout"] = layout.into();
-        match crate::routes::sessions::create(&state, &account, body.clone(), &Idempotency::none()).await {
+        match crate::checkout::merchant::create(&state, &account, body.clone(), &Idempotency::none()).await {
             Ok((session, _)) => created.push(session),
             Err(e) => {
                 let message = match &e {

@@ -1,82 +1,75 @@
-//! Payments as merchants read them: `/api/payments` (admin token + account header, or an API
-//! key with `payments.read`), with the consent record and the ledger.
+//! Payments: `/api/payments` (admin token + account header, or an API key with
+//! `payments.read` / `payments.write` / `refunds.write`): direct payments and autopay, capture,
+//! void, refunds, and reading payments with their consent record, ledger and refunds.
 
 use axum::extract::{Path, State};
-use serde::Serialize;
-use utoipa::ToSchema;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::{ListQuery, Listable, ValueList};
-use crate::app::AppState;
-use crate::domain::ids;
 use crate::domain::odata::{Field, FieldType, Resource};
-use crate::domain::time::Timestamp;
-use crate::domain::validate::Metadata;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
-use crate::extract::auth::{Merchant, PaymentsRead};
+use crate::error::ApiResult;
+use crate::extract::auth::{Merchant, PaymentsRead, PaymentsWrite, RefundsWrite};
+use crate::extract::idempotency::IdempotencyKey;
+use crate::extract::{Json, OptionalBody, parse_json_value};
+use crate::idempotency::{Idempotency, fingerprint};
+use crate::payments::movements::{self, CaptureRequest, RefundRequest};
+use crate::payments::{
+    self, Answer,
+    direct::{self, ValidateRequest},
+};
+use crate::state::AppState;
 use crate::store::Bind;
 use crate::store::odata::{Scope, fetch_page};
-use crate::store::payments::{self, Consent, MethodDetails, Payment, Transaction};
+use crate::store::payments::{self as payment_store, Transaction};
+use crate::views::{PaymentObject, RefundObject};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_payments)).routes(routes!(get_payment)).routes(routes!(list_transactions))
+    OpenApiRouter::new()
+        .routes(routes!(list_payments))
+        .routes(routes!(validate_payment))
+        .routes(routes!(get_payment))
+        .routes(routes!(list_transactions))
+        .routes(routes!(capture_payment))
+        .routes(routes!(void_payment))
+        .routes(routes!(refund_payment))
+        .routes(routes!(list_refunds))
 }
 
-/// A payment (SPEC §11).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PaymentObject {
-    pub id: String,
-    pub object: &'static str,
-    pub status: String,
-    pub amount: i64,
-    pub fee_amount: i64,
-    pub total_amount: i64,
-    pub amount_captured: i64,
-    pub amount_refunded: i64,
-    pub currency: String,
-    pub payment_method: MethodDetails,
-    pub avs_result: Option<String>,
-    pub decline_code: Option<String>,
-    pub session_id: Option<String>,
-    pub customer_id: Option<String>,
-    pub terminal_id: Option<String>,
-    pub processor: String,
-    pub reference: Option<String>,
-    pub description: Option<String>,
-    pub metadata: Metadata,
-    pub consent: Option<Consent>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        (self.status, [(header::CONTENT_TYPE, "application/json")], self.body).into_response()
+    }
 }
 
-impl From<Payment> for PaymentObject {
-    fn from(p: Payment) -> Self {
-        PaymentObject {
-            id: p.id,
-            object: "payment",
-            status: p.status,
-            amount: p.amount,
-            fee_amount: p.fee_amount,
-            total_amount: p.total_amount,
-            amount_captured: p.amount_captured,
-            amount_refunded: p.amount_refunded,
-            currency: p.currency,
-            payment_method: p.payment_method,
-            avs_result: p.avs_result,
-            decline_code: p.decline_code,
-            session_id: p.session_id,
-            customer_id: p.customer_id,
-            terminal_id: p.terminal_id,
-            processor: p.processor,
-            reference: p.reference,
-            description: p.description,
-            metadata: p.metadata,
-            consent: p.consent,
-            created_at: Timestamp(p.created_at),
-            updated_at: Timestamp(p.updated_at),
-        }
+/// Runs a money movement under the request's `Idempotency-Key` (one key space per account, so a
+/// key names one request to one path): a retry replays the first answer, the same key with
+/// another body is 422, and an answer the processor has not given yet is left for recovery to
+/// write.
+pub(super) async fn keyed<T: DeserializeOwned>(
+    state: &AppState,
+    account_uid: &str,
+    key: Option<String>,
+    path: &str,
+    raw: Value,
+    run: impl AsyncFnOnce(T, &Idempotency) -> ApiResult<Answer>,
+) -> Response {
+    let print = fingerprint("POST", path, &raw);
+    let idempotency = match Idempotency::claim(state.db(), format!("payments:{account_uid}"), key, &print).await {
+        Ok(i) => i,
+        Err(replay) => return replay,
+    };
+    let result = match parse_json_value::<T>(raw) {
+        Ok(request) => run(request, &idempotency).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(answer) => answer.into_response(),
+        Err(e) => idempotency.conclude(state.db(), e, true).await,
     }
 }
 
@@ -140,21 +133,20 @@ async fn list_payments(
 ) -> ApiResult<Json<serde_json::Value>> {
     let scope = Scope {
         table: "payments",
-        columns: payments::COLUMNS,
+        columns: payment_store::COLUMNS,
         condition: "account_uid = $1",
         binds: vec![Bind::Text(auth.account.uid.clone())],
     };
     let page = fetch_page(state.db(), scope, &list.query, Payments::RESOURCE).await?;
-    let items: Vec<PaymentObject> =
-        page.rows.iter().map(payments::from_row).collect::<Result<Vec<_>, _>>()?.into_iter().map(Into::into).collect();
+    let items: Vec<PaymentObject> = page
+        .rows
+        .iter()
+        .map(payment_store::from_row)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     Ok(Json(list.respond(&items, page.count, page.has_more)))
-}
-
-async fn find(state: &AppState, account_uid: &str, id: &str) -> ApiResult<Payment> {
-    if !ids::has_shape(id, "pay") {
-        return Err(ApiError::not_found("payment"));
-    }
-    payments::get(state.db(), account_uid, id).await?.ok_or_else(|| ApiError::not_found("payment"))
 }
 
 /// Gets a payment, with its consent record.
@@ -169,10 +161,10 @@ async fn get_payment(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PaymentObject>> {
-    Ok(Json(find(&state, &auth.account.uid, &id).await?.into()))
+    Ok(Json(payments::find(&state, &auth.account.uid, &id).await?.into()))
 }
 
-/// The payment's ledger: authorization, capture, settlement, failure entries.
+/// The payment's ledger: authorization, capture, void, refund, settlement and failure entries.
 #[utoipa::path(
     get, path = "/api/payments/{id}/transactions", tag = "payments",
     security(("admin_token" = []), ("api_key" = ["payments.read"])),
@@ -184,6 +176,124 @@ async fn list_transactions(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ValueList<Transaction>>> {
-    let payment = find(&state, &auth.account.uid, &id).await?;
-    Ok(Json(ValueList { value: payments::transactions(state.db(), &payment.id).await? }))
+    let payment = payments::find(&state, &auth.account.uid, &id).await?;
+    Ok(Json(ValueList { value: payment_store::transactions(state.db(), &payment.id).await? }))
+}
+
+/// Authorizes a payment (`capture: true`: a sale) with a card, bank account, Apple Pay token or
+/// saved method; `off_session: true` charges a method saved for autopay without the customer.
+/// No convenience fee applies. A decline is 402 `card_error` with `payment_id` (the failed
+/// payment is kept).
+#[utoipa::path(
+    post, path = "/api/payments/validate", tag = "payments",
+    security(("admin_token" = []), ("api_key" = ["payments.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = ValidateRequest,
+    responses(
+        (status = 201, body = PaymentObject), (status = 400),
+        (status = 402, description = "card_error: card_declined (decline_code, payment_id), incorrect_number, invalid_expiry, invalid_cvc, authentication_required"),
+        (status = 409), (status = 422), (status = 503, description = "processor_unavailable: resolved later; retry with the same key")
+    )
+)]
+async fn validate_payment(
+    auth: Merchant<PaymentsWrite>,
+    State(state): State<AppState>,
+    IdempotencyKey(key): IdempotencyKey,
+    Json(raw): Json<Value>,
+) -> Response {
+    let account = auth.account;
+    keyed(&state, &account.uid, key, "/api/payments/validate", raw, async |req: ValidateRequest, idem| {
+        direct::validate(&state, &account, req, idem).await
+    })
+    .await
+}
+
+/// Captures an authorized payment: all of it, or `amount` (a partial capture releases the rest).
+/// Once: a second capture is 409 `invalid_state`; more than authorized is 400 `amount_too_large`.
+#[utoipa::path(
+    post, path = "/api/payments/{id}/capture", tag = "payments",
+    security(("admin_token" = []), ("api_key" = ["payments.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = Option<CaptureRequest>, description = "Optional"),
+    responses((status = 200, body = PaymentObject), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
+async fn capture_payment(
+    auth: Merchant<PaymentsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    OptionalBody(raw): OptionalBody,
+) -> Response {
+    let account = auth.account;
+    let path = format!("/api/payments/{id}/capture");
+    keyed(&state, &account.uid, key, &path, raw, async |req: CaptureRequest, idem| {
+        movements::capture(&state, &account, &id, &req, idem).await
+    })
+    .await
+}
+
+/// Releases an authorization that was not captured (after a capture: 409 `invalid_state`).
+#[utoipa::path(
+    post, path = "/api/payments/{id}/void", tag = "payments",
+    security(("admin_token" = []), ("api_key" = ["payments.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PaymentObject), (status = 404), (status = 409), (status = 503))
+)]
+async fn void_payment(
+    auth: Merchant<PaymentsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    OptionalBody(raw): OptionalBody,
+) -> Response {
+    let account = auth.account;
+    let path = format!("/api/payments/{id}/void");
+    keyed(&state, &account.uid, key, &path, raw, async |_: NoFields, idem| {
+        movements::void(&state, &account, &id, idem).await
+    })
+    .await
+}
+
+/// A body with no fields (`{}` or none at all).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+/// Refunds `amount` (or all that is left) of a captured payment; many partial refunds may be
+/// made, never more than was captured. ACH payments only once settled.
+#[utoipa::path(
+    post, path = "/api/payments/{id}/refund", tag = "payments",
+    security(("admin_token" = []), ("api_key" = ["refunds.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = Option<RefundRequest>, description = "Optional"),
+    responses((status = 201, body = RefundObject), (status = 400), (status = 404), (status = 409), (status = 422), (status = 503))
+)]
+async fn refund_payment(
+    auth: Merchant<RefundsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    OptionalBody(raw): OptionalBody,
+) -> Response {
+    let account = auth.account;
+    let path = format!("/api/payments/{id}/refund");
+    keyed(&state, &account.uid, key, &path, raw, async |req: RefundRequest, idem| {
+        movements::refund(&state, &account, &id, &req, idem).await
+    })
+    .await
+}
+
+/// The payment's refunds, oldest first.
+#[utoipa::path(
+    get, path = "/api/payments/{id}/refunds", tag = "payments",
+    security(("admin_token" = []), ("api_key" = ["payments.read"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    responses((status = 200, body = ValueList<RefundObject>), (status = 404))
+)]
+async fn list_refunds(
+    auth: Merchant<PaymentsRead>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ValueList<RefundObject>>> {
+    Ok(Json(ValueList { value: movements::refunds(&state, &auth.account, &id).await? }))
 }

@@ -9,18 +9,21 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::customers::{Usage, remove_payment_method, save_payment_method};
 use super::list::ValueList;
-use crate::app::AppState;
 use crate::auth::secrets::hash_secret;
+use crate::customers::{remove_payment_method, save_payment_method};
+use crate::domain::account::MethodType;
 use crate::domain::ids::{has_shape, new_id, random_base62};
+use crate::domain::payment::{RequestInfo, Usage};
 use crate::domain::payment_method::PaymentMethodInput;
-use crate::domain::session::{check_locale, check_return_url, mask_email};
+use crate::domain::session::{Locale, check_locale, check_return_url, mask_email};
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::extract::auth::{CustomersWrite, Merchant};
 use crate::extract::wallet::WalletAuth;
+use crate::state::AppState;
+use crate::store::wallet_sessions::{self, WalletSession};
 use crate::store::{customers, now_ms};
 
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
@@ -54,7 +57,7 @@ pub struct WalletSessionObject {
     customer_id: String,
     client_secret: String,
     return_url: String,
-    locale: String,
+    locale: Locale,
     wallet_url: String,
     expires_at: Timestamp,
     created_at: Timestamp,
@@ -86,26 +89,25 @@ async fn create_wallet_session(
     if !(300..=86_400).contains(&expires_in) {
         return Err(ApiError::invalid("expires_in_seconds", "expires_in_seconds must be from 300 to 86400"));
     }
-    let locale = body.locale.unwrap_or_else(|| "en".into());
-    check_locale(&locale)?;
+    let locale = match &body.locale {
+        Some(l) => check_locale(l)?,
+        None => Locale::En,
+    };
     let now = now_ms();
     let id = new_id("ws");
     let secret = format!("{id}_secret_{}", random_base62(32));
     let expires_at = now + expires_in * 1000;
-    sqlx::query(
-        "INSERT INTO wallet_sessions (id, account_uid, customer_id, return_url, locale, secret_hash, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(&auth.account.uid)
-    .bind(&customer.id)
-    .bind(&body.return_url)
-    .bind(&locale)
-    .bind(hash_secret(&secret))
-    .bind(now)
-    .bind(expires_at)
-    .execute(state.db().pool())
-    .await?;
+    let wallet = WalletSession {
+        id: id.clone(),
+        account_uid: auth.account.uid.clone(),
+        customer_id: customer.id.clone(),
+        return_url: body.return_url.clone(),
+        locale,
+        secret_hash: hash_secret(&secret),
+        created_at: now,
+        expires_at,
+    };
+    wallet_sessions::insert(state.db(), &wallet).await?;
     let base = &state.config().public_url;
     Ok((
         StatusCode::CREATED,
@@ -154,16 +156,15 @@ async fn wallet_config(auth: WalletAuth, State(state): State<AppState>) -> ApiRe
             primary_color: Some(app::color::accessible_primary(branding.primary_color.as_deref())),
         },
         customer_email_hint: customer.and_then(|c| c.email).as_deref().map(mask_email),
-        locale: auth.wallet.locale.clone(),
+        locale: auth.wallet.locale.as_str().to_owned(),
         return_url: auth.wallet.return_url.clone(),
         expires_at: Timestamp(auth.wallet.expires_at).to_rfc3339(),
         methods: auth
             .account
             .enabled_methods
             .iter()
-            .map(|m| m.as_str())
-            .filter(|m| *m == "card" || *m == "ach")
-            .map(str::to_owned)
+            .filter(|m| matches!(m, MethodType::Card | MethodType::Ach))
+            .map(|m| m.as_str().to_owned())
             .collect(),
     }))
 }
@@ -203,14 +204,23 @@ pub struct AddWalletMethod {
 async fn add_wallet_method(
     auth: WalletAuth,
     State(state): State<AppState>,
+    who: RequestInfo,
     Json(body): Json<AddWalletMethod>,
 ) -> ApiResult<(StatusCode, Json<SavedMethodView>)> {
     if !matches!(body.payment_method, PaymentMethodInput::Card { .. } | PaymentMethodInput::Ach { .. }) {
         return Err(ApiError::invalid("payment_method.type", "a wallet saves card or ach methods"));
     }
     let usage = body.usage.unwrap_or(Usage::OnSession);
-    let saved =
-        save_payment_method(&state, &auth.account, &auth.wallet.customer_id, &body.payment_method, usage).await?;
+    let saved = save_payment_method(
+        &state,
+        &auth.account,
+        &auth.wallet.customer_id,
+        &body.payment_method,
+        usage,
+        &who,
+        auth.wallet.locale,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(SavedMethodView::from(saved))))
 }
 

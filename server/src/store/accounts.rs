@@ -80,6 +80,11 @@ pub fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
 }
 
 impl Account {
+    /// The name customers see: the branding's, else the account's.
+    pub fn display_name(&self) -> String {
+        self.branding.display_name.clone().unwrap_or_else(|| self.name.clone())
+    }
+
     /// The redirect signing secret, unsealed (for signing success redirects).
     pub fn redirect_secret(&self, key: &MasterKey) -> anyhow::Result<String> {
         sealed::open_string(key, &redirect_secret_context(&self.uid), &self.redirect_secret_sealed)

@@ -5,20 +5,21 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 
 use super::{now_ms, to_json_text};
+use crate::domain::event::EventType;
 use crate::domain::ids::new_id;
 
 /// Records `type` about `object` (the resource as the API shows it) for an account.
 pub async fn record<T: Serialize>(
     conn: &mut AnyConnection,
     account_uid: &str,
-    event_type: &str,
+    event_type: EventType,
     object: &T,
 ) -> Result<String, sqlx::Error> {
     let id = new_id("evt");
     sqlx::query("INSERT INTO events (id, account_uid, type, data, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
         .bind(account_uid)
-        .bind(event_type)
+        .bind(event_type.as_str())
         .bind(to_json_text(object))
         .bind(now_ms())
         .execute(conn)
@@ -30,7 +31,7 @@ pub async fn record<T: Serialize>(
 pub async fn record_all(
     conn: &mut AnyConnection,
     account_uid: &str,
-    items: &[(&str, String)],
+    items: &[(EventType, String)],
 ) -> Result<(), sqlx::Error> {
     if items.is_empty() {
         return Ok(());
@@ -44,7 +45,7 @@ pub async fn record_all(
     // Ids sort in creation order within the same millisecond (events list by created_at, id).
     let base = new_id("evt");
     for (i, (kind, data)) in items.iter().enumerate() {
-        q = q.bind(format!("{base}{i:02}")).bind(account_uid).bind(*kind).bind(data.as_str()).bind(now);
+        q = q.bind(format!("{base}{i:02}")).bind(account_uid).bind(kind.as_str()).bind(data.as_str()).bind(now);
     }
     q.execute(conn).await?;
     Ok(())

@@ -157,9 +157,14 @@ pub async fn purge(db: &Db, now: i64, stale_in_progress_ms: i64) -> Result<u64, 
         .bind(now - RETENTION_MS)
         .execute(db.pool())
         .await?;
-    let stale = sqlx::query("DELETE FROM idempotency_keys WHERE state = 'in_progress' AND created_at < $1")
-        .bind(now - stale_in_progress_ms)
-        .execute(db.pool())
-        .await?;
+    // A key whose money movement is still being resolved stays taken: recovery writes its answer.
+    let stale = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE state = 'in_progress' AND created_at < $1 AND NOT EXISTS \
+         (SELECT 1 FROM payment_operations o WHERE o.status = 'pending' \
+          AND o.idempotency_scope = idempotency_keys.scope AND o.idempotency_key = idempotency_keys.key)",
+    )
+    .bind(now - stale_in_progress_ms)
+    .execute(db.pool())
+    .await?;
     Ok(old.rows_affected() + stale.rows_affected())
 }

@@ -8,15 +8,20 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod app_clients;
+pub mod attempts;
 pub mod clients;
 pub mod customers;
 pub mod events;
 pub mod idempotency;
 pub mod meta;
 pub mod odata;
+pub mod operations;
 pub mod payment_methods;
 pub mod payments;
+pub mod quotes;
 pub mod sessions;
+pub mod terminals;
+pub mod wallet_sessions;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -27,6 +32,8 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::domain::money::{Amount, Currency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -59,6 +66,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "identity", include_str!("../../migrations/0002_identity.sql")),
     (3, "checkout", include_str!("../../migrations/0003_checkout.sql")),
     (4, "wallets", include_str!("../../migrations/0004_wallets.sql")),
+    (5, "payments", include_str!("../../migrations/0005_payments.sql")),
 ];
 
 #[derive(Clone)]
@@ -262,7 +270,7 @@ impl Patch {
         self.sets.is_empty()
     }
 
-    /// Runs `UPDATE table SET … , updated_at = now WHERE {key} = $k [AND extra]`; true if a row matched.
+    /// Runs `UPDATE table SET … , updated_at = now WHERE {key} = $k [AND extra = $v]`; true if a row matched.
     pub async fn apply(
         &self,
         db: &Db,
@@ -271,16 +279,32 @@ impl Patch {
         id: &str,
         extra_condition: Option<(&str, Bind)>,
     ) -> Result<bool, sqlx::Error> {
+        let extra = extra_condition.map(|(column, value)| (format!("{column} ="), value));
+        self.apply_where(db, table, key, id, "1 = 1", extra.as_ref().map(|(c, v)| (c.as_str(), v.clone()))).await
+    }
+
+    /// Like [`Patch::apply`], also requiring the fixed condition `fixed` (no parameters) and
+    /// `{column op} $v` (e.g. `("status <>", …)`).
+    pub async fn apply_where(
+        &self,
+        db: &Db,
+        table: &str,
+        key: &str,
+        id: &str,
+        fixed: &str,
+        extra_condition: Option<(&str, Bind)>,
+    ) -> Result<bool, sqlx::Error> {
         let mut binds: Vec<Bind> = self.sets.iter().map(|(_, v)| v.clone()).collect();
         let mut assignments: Vec<String> =
             self.sets.iter().enumerate().map(|(i, (col, _))| format!("{col} = ${}", i + 1)).collect();
         binds.push(Bind::Int(now_ms()));
         assignments.push(format!("updated_at = ${}", binds.len()));
         binds.push(Bind::Text(id.to_owned()));
-        let mut sql = format!("UPDATE {table} SET {} WHERE {key} = ${}", assignments.join(", "), binds.len());
-        if let Some((column, value)) = extra_condition {
+        let mut sql =
+            format!("UPDATE {table} SET {} WHERE {key} = ${} AND {fixed}", assignments.join(", "), binds.len());
+        if let Some((column_op, value)) = extra_condition {
             binds.push(value);
-            sql.push_str(&format!(" AND {column} = ${}", binds.len()));
+            sql.push_str(&format!(" AND {column_op} ${}", binds.len()));
         }
         let done = bind_all(sqlx::query(&sql), &binds).execute(db.pool()).await?;
         Ok(done.rows_affected() > 0)
@@ -292,6 +316,50 @@ pub fn json_column<T: serde::de::DeserializeOwned>(row: &sqlx::any::AnyRow, colu
     use sqlx::Row;
     let text: String = row.try_get(column)?;
     serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(format!("column {column}: {e}").into()))
+}
+
+/// A column holding one of an enum's words; anything else is a decoding error, not a default.
+pub fn enum_column<T: crate::domain::TextEnum>(row: &sqlx::any::AnyRow, column: &str) -> Result<T, sqlx::Error> {
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    T::parse(&text).ok_or_else(|| sqlx::Error::Decode(format!("column {column}: unknown value {text:?}").into()))
+}
+
+/// An optional enum column.
+pub fn optional_enum<T: crate::domain::TextEnum>(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<Option<T>, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<Option<String>, _>(column)? {
+        Some(text) => T::parse(&text)
+            .map(Some)
+            .ok_or_else(|| sqlx::Error::Decode(format!("column {column}: unknown value {text:?}").into())),
+        None => Ok(None),
+    }
+}
+
+/// An amount column (minor units); a negative or oversized value is a decoding error.
+pub fn amount_column(row: &sqlx::any::AnyRow, column: &str) -> Result<Amount, sqlx::Error> {
+    use sqlx::Row;
+    let minor: i64 = row.try_get(column)?;
+    Amount::new(minor).ok_or_else(|| sqlx::Error::Decode(format!("column {column}: amount {minor}").into()))
+}
+
+pub fn optional_amount(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<Amount>, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<Option<i64>, _>(column)? {
+        Some(minor) => Amount::new(minor)
+            .map(Some)
+            .ok_or_else(|| sqlx::Error::Decode(format!("column {column}: amount {minor}").into())),
+        None => Ok(None),
+    }
+}
+
+pub fn currency_column(row: &sqlx::any::AnyRow, column: &str) -> Result<Currency, sqlx::Error> {
+    use sqlx::Row;
+    let code: String = row.try_get(column)?;
+    Currency::parse(&code).ok_or_else(|| sqlx::Error::Decode(format!("column {column}: currency {code:?}").into()))
 }
 
 /// JSON text of an in-memory value, for a JSON column.

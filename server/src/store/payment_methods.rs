@@ -4,10 +4,12 @@ use app::wire::SavedMethodView;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Db, now_ms};
+use super::{Db, enum_column, now_ms, optional_enum, to_json_text};
 use crate::auth::sealed;
 use crate::config::MasterKey;
+use crate::domain::account::{Funding, MethodType};
 use crate::domain::ids::new_id;
+use crate::domain::payment::{Mandate, Usage};
 use crate::processor::Tokenized;
 
 #[derive(Debug, Clone)]
@@ -15,22 +17,24 @@ pub struct SavedMethod {
     pub id: String,
     pub account_uid: String,
     pub customer_id: String,
-    pub kind: String,
+    pub kind: MethodType,
     pub brand: Option<String>,
     pub last4: String,
     pub exp_month: Option<i64>,
     pub exp_year: Option<i64>,
-    pub funding: Option<String>,
+    pub funding: Option<Funding>,
     pub bank_name: Option<String>,
     pub account_type: Option<String>,
-    pub usage: String,
+    pub usage: Usage,
     pub fingerprint: String,
+    /// What the customer accepted when saving it for use without them (`off_session`).
+    pub mandate: Option<Mandate>,
     pub created_at: i64,
     processor_token: String,
 }
 
 pub const COLUMNS: &str = "id, account_uid, customer_id, type, brand, last4, exp_month, exp_year, funding, bank_name, \
-                           account_type, usage, fingerprint, processor_token, created_at";
+                           account_type, usage, fingerprint, processor_token, mandate, created_at";
 
 fn token_context(id: &str) -> String {
     format!("payment_method.processor_token:{id}")
@@ -41,17 +45,22 @@ pub fn from_row(row: &AnyRow) -> Result<SavedMethod, sqlx::Error> {
         id: row.try_get("id")?,
         account_uid: row.try_get("account_uid")?,
         customer_id: row.try_get("customer_id")?,
-        kind: row.try_get("type")?,
+        kind: enum_column(row, "type")?,
         brand: row.try_get("brand")?,
         last4: row.try_get("last4")?,
         exp_month: row.try_get("exp_month")?,
         exp_year: row.try_get("exp_year")?,
-        funding: row.try_get("funding")?,
+        funding: optional_enum(row, "funding")?,
         bank_name: row.try_get("bank_name")?,
         account_type: row.try_get("account_type")?,
-        usage: row.try_get("usage")?,
+        usage: enum_column(row, "usage")?,
         fingerprint: row.try_get("fingerprint")?,
         processor_token: row.try_get("processor_token")?,
+        mandate: row
+            .try_get::<Option<String>, _>("mandate")?
+            .map(|m| serde_json::from_str(&m))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(format!("mandate: {e}").into()))?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -66,10 +75,11 @@ impl SavedMethod {
 pub struct NewSavedMethod<'a> {
     pub account_uid: &'a str,
     pub customer_id: &'a str,
-    pub kind: &'a str,
+    pub kind: MethodType,
     pub tokenized: &'a Tokenized,
-    pub usage: &'a str,
+    pub usage: Usage,
     pub fingerprint: String,
+    pub mandate: Option<Mandate>,
 }
 
 /// Saves a method (inside the caller's transaction).
@@ -85,38 +95,40 @@ pub async fn insert(
         id,
         account_uid: new.account_uid.to_owned(),
         customer_id: new.customer_id.to_owned(),
-        kind: new.kind.to_owned(),
+        kind: new.kind,
         brand: t.brand.clone(),
         last4: t.last4.clone(),
         exp_month: t.exp_month.map(i64::from),
         exp_year: t.exp_year.map(i64::from),
-        funding: t.funding.map(|f| f.as_str().to_owned()),
+        funding: t.funding,
         bank_name: t.bank_name.clone(),
         account_type: t.account_type.clone(),
-        usage: new.usage.to_owned(),
+        usage: new.usage,
         fingerprint: new.fingerprint,
+        mandate: new.mandate,
         created_at: now_ms(),
         processor_token: sealed_token,
     };
     sqlx::query(
         "INSERT INTO payment_methods (id, account_uid, customer_id, type, brand, last4, exp_month, exp_year, funding, \
-         bank_name, account_type, usage, fingerprint, processor_token, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         bank_name, account_type, usage, fingerprint, processor_token, mandate, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&m.id)
     .bind(&m.account_uid)
     .bind(&m.customer_id)
-    .bind(&m.kind)
+    .bind(m.kind.as_str())
     .bind(&m.brand)
     .bind(&m.last4)
     .bind(m.exp_month)
     .bind(m.exp_year)
-    .bind(&m.funding)
+    .bind(m.funding.map(Funding::as_str))
     .bind(&m.bank_name)
     .bind(&m.account_type)
-    .bind(&m.usage)
+    .bind(m.usage.as_str())
     .bind(&m.fingerprint)
     .bind(&m.processor_token)
+    .bind(m.mandate.as_ref().map(to_json_text))
     .bind(m.created_at)
     .execute(conn)
     .await?;
@@ -128,6 +140,14 @@ pub async fn get(db: &Db, account_uid: &str, customer_id: &str, id: &str) -> Res
         "SELECT {COLUMNS} FROM payment_methods WHERE id = $1 AND customer_id = $2 AND account_uid = $3 AND deleted_at IS NULL"
     );
     let row = sqlx::query(&sql).bind(id).bind(customer_id).bind(account_uid).fetch_optional(db.pool()).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// A live saved method of any customer of the account (autopay names the method alone).
+pub async fn get_in_account(db: &Db, account_uid: &str, id: &str) -> Result<Option<SavedMethod>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM payment_methods WHERE id = $1 AND account_uid = $2 AND deleted_at IS NULL");
+    let row = sqlx::query(&sql).bind(id).bind(account_uid).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -147,7 +167,7 @@ impl From<SavedMethod> for SavedMethodView {
     fn from(m: SavedMethod) -> Self {
         SavedMethodView {
             id: m.id,
-            kind: m.kind,
+            kind: m.kind.as_str().to_owned(),
             brand: m.brand,
             last4: m.last4,
             exp_month: m.exp_month,

@@ -1,63 +1,39 @@
 //! Payments (`pay_`) and their ledger of transactions.
+//!
+//! Every change of a payment is one conditional UPDATE whose `WHERE` holds the statuses the
+//! change may start from (a [`Move`]) and, for money, the amounts it must fit in; a racing
+//! writer — in this process or another — finds the row no longer matching and changes nothing.
 
-use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use utoipa::ToSchema;
 
-use super::{Db, json_column, now_ms, to_json_text};
+use super::{Db, amount_column, currency_column, enum_column, json_column, now_ms, to_json_text};
 use crate::domain::ids::new_id;
+use crate::domain::money::{Amount, Currency};
+use crate::domain::payment::{Consent, MethodDetails, Move, PaymentStatus, TransactionKind};
+use crate::domain::time::Timestamp;
 use crate::domain::validate::Metadata;
-
-/// How the customer paid, as it may be shown (never a number).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct MethodDetails {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub brand: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last4: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exp_month: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exp_year: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bank_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub funding: Option<String>,
-}
-
-/// What the customer agreed to (SPEC §5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Consent {
-    pub fee_quote_id: String,
-    pub fee_amount: i64,
-    pub disclosure: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mandate: Option<String>,
-    /// RFC 3339
-    pub accepted_at: String,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
 
 #[derive(Debug, Clone)]
 pub struct Payment {
     pub id: String,
     pub account_uid: String,
-    pub status: String,
-    pub amount: i64,
-    pub fee_amount: i64,
-    pub total_amount: i64,
-    pub amount_captured: i64,
-    pub amount_refunded: i64,
-    pub currency: String,
+    pub status: PaymentStatus,
+    /// What the merchant asked for.
+    pub amount: Amount,
+    pub fee_amount: Amount,
+    /// `amount` + `fee_amount`: what was authorized.
+    pub total_amount: Amount,
+    pub amount_captured: Amount,
+    pub amount_refunded: Amount,
+    /// Refunds sent to the processor and not yet recorded (reserved against what is left).
+    pub refund_pending: Amount,
+    pub currency: Currency,
     pub payment_method: MethodDetails,
     pub avs_result: Option<String>,
     pub decline_code: Option<String>,
+    /// ACH: the return code (R01, R02, …) of a debit that came back.
+    pub return_code: Option<String>,
     pub session_id: Option<String>,
     pub attempt_id: Option<String>,
     pub customer_id: Option<String>,
@@ -68,29 +44,85 @@ pub struct Payment {
     pub description: Option<String>,
     pub metadata: Metadata,
     pub consent: Option<Consent>,
+    /// The capture, void or terminal charge holding the payment while the processor works.
+    pub pending_op: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+impl Payment {
+    /// A new payment with a fresh id, nothing captured or refunded (the caller fills in the rest).
+    pub fn new(
+        account_uid: &str,
+        status: PaymentStatus,
+        amount: Amount,
+        currency: Currency,
+        payment_method: MethodDetails,
+        processor: &str,
+    ) -> Payment {
+        let now = now_ms();
+        Payment {
+            id: new_id("pay"),
+            account_uid: account_uid.to_owned(),
+            status,
+            amount,
+            fee_amount: Amount::ZERO,
+            total_amount: amount,
+            amount_captured: Amount::ZERO,
+            amount_refunded: Amount::ZERO,
+            refund_pending: Amount::ZERO,
+            currency,
+            payment_method,
+            avs_result: None,
+            decline_code: None,
+            return_code: None,
+            session_id: None,
+            attempt_id: None,
+            customer_id: None,
+            terminal_id: None,
+            processor: processor.to_owned(),
+            processor_ref: None,
+            reference: None,
+            description: None,
+            metadata: Metadata::new(),
+            consent: None,
+            pending_op: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// What may still be refunded: captured, less refunded and refunds under way.
+    pub fn refundable(&self) -> Amount {
+        self.amount_captured
+            .checked_sub(self.amount_refunded)
+            .and_then(|left| left.checked_sub(self.refund_pending))
+            .unwrap_or(Amount::ZERO)
+    }
+}
+
 pub const COLUMNS: &str = "id, account_uid, status, amount, fee_amount, total_amount, amount_captured, amount_refunded, \
-     currency, payment_method, avs_result, decline_code, session_id, attempt_id, customer_id, terminal_id, processor, \
-     processor_ref, reference, description, metadata, consent, created_at, updated_at";
+     refund_pending, currency, payment_method, avs_result, decline_code, return_code, session_id, attempt_id, \
+     customer_id, terminal_id, processor, processor_ref, reference, description, metadata, consent, pending_op, \
+     created_at, updated_at";
 
 pub fn from_row(row: &AnyRow) -> Result<Payment, sqlx::Error> {
     let consent: Option<String> = row.try_get("consent")?;
     Ok(Payment {
         id: row.try_get("id")?,
         account_uid: row.try_get("account_uid")?,
-        status: row.try_get("status")?,
-        amount: row.try_get("amount")?,
-        fee_amount: row.try_get("fee_amount")?,
-        total_amount: row.try_get("total_amount")?,
-        amount_captured: row.try_get("amount_captured")?,
-        amount_refunded: row.try_get("amount_refunded")?,
-        currency: row.try_get("currency")?,
+        status: enum_column(row, "status")?,
+        amount: amount_column(row, "amount")?,
+        fee_amount: amount_column(row, "fee_amount")?,
+        total_amount: amount_column(row, "total_amount")?,
+        amount_captured: amount_column(row, "amount_captured")?,
+        amount_refunded: amount_column(row, "amount_refunded")?,
+        refund_pending: amount_column(row, "refund_pending")?,
+        currency: currency_column(row, "currency")?,
         payment_method: json_column(row, "payment_method")?,
         avs_result: row.try_get("avs_result")?,
         decline_code: row.try_get("decline_code")?,
+        return_code: row.try_get("return_code")?,
         session_id: row.try_get("session_id")?,
         attempt_id: row.try_get("attempt_id")?,
         customer_id: row.try_get("customer_id")?,
@@ -101,76 +133,44 @@ pub fn from_row(row: &AnyRow) -> Result<Payment, sqlx::Error> {
         description: row.try_get("description")?,
         metadata: json_column(row, "metadata")?,
         consent: consent.map(|c| serde_json::from_str(&c)).transpose().map_err(|e| sqlx::Error::Decode(e.into()))?,
+        pending_op: row.try_get("pending_op")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
 
-/// A new payment with a fresh id (the caller fills in the rest).
-pub fn new_payment(account_uid: &str, currency: &str, processor: &str) -> Payment {
-    let now = now_ms();
-    Payment {
-        id: new_id("pay"),
-        account_uid: account_uid.to_owned(),
-        status: String::new(),
-        amount: 0,
-        fee_amount: 0,
-        total_amount: 0,
-        amount_captured: 0,
-        amount_refunded: 0,
-        currency: currency.to_owned(),
-        payment_method: MethodDetails::default(),
-        avs_result: None,
-        decline_code: None,
-        session_id: None,
-        attempt_id: None,
-        customer_id: None,
-        terminal_id: None,
-        processor: processor.to_owned(),
-        processor_ref: None,
-        reference: None,
-        description: None,
-        metadata: Metadata::new(),
-        consent: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 pub async fn insert(conn: &mut AnyConnection, p: &Payment) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO payments (id, account_uid, status, amount, fee_amount, total_amount, amount_captured, \
-         amount_refunded, currency, payment_method, avs_result, decline_code, session_id, attempt_id, customer_id, \
-         terminal_id, processor, processor_ref, reference, description, metadata, consent, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-         $22, $23, $24)",
-    )
-    .bind(&p.id)
-    .bind(&p.account_uid)
-    .bind(&p.status)
-    .bind(p.amount)
-    .bind(p.fee_amount)
-    .bind(p.total_amount)
-    .bind(p.amount_captured)
-    .bind(p.amount_refunded)
-    .bind(&p.currency)
-    .bind(to_json_text(&p.payment_method))
-    .bind(&p.avs_result)
-    .bind(&p.decline_code)
-    .bind(&p.session_id)
-    .bind(&p.attempt_id)
-    .bind(&p.customer_id)
-    .bind(&p.terminal_id)
-    .bind(&p.processor)
-    .bind(&p.processor_ref)
-    .bind(&p.reference)
-    .bind(&p.description)
-    .bind(to_json_text(&p.metadata))
-    .bind(p.consent.as_ref().map(to_json_text))
-    .bind(p.created_at)
-    .bind(p.updated_at)
-    .execute(conn)
-    .await?;
+    let placeholders: Vec<String> = (1..=27).map(|i| format!("${i}")).collect();
+    sqlx::query(&format!("INSERT INTO payments ({COLUMNS}) VALUES ({})", placeholders.join(", ")))
+        .bind(&p.id)
+        .bind(&p.account_uid)
+        .bind(p.status.as_str())
+        .bind(p.amount.minor())
+        .bind(p.fee_amount.minor())
+        .bind(p.total_amount.minor())
+        .bind(p.amount_captured.minor())
+        .bind(p.amount_refunded.minor())
+        .bind(p.refund_pending.minor())
+        .bind(p.currency.as_str())
+        .bind(to_json_text(&p.payment_method))
+        .bind(&p.avs_result)
+        .bind(&p.decline_code)
+        .bind(&p.return_code)
+        .bind(&p.session_id)
+        .bind(&p.attempt_id)
+        .bind(&p.customer_id)
+        .bind(&p.terminal_id)
+        .bind(&p.processor)
+        .bind(&p.processor_ref)
+        .bind(&p.reference)
+        .bind(&p.description)
+        .bind(to_json_text(&p.metadata))
+        .bind(p.consent.as_ref().map(to_json_text))
+        .bind(&p.pending_op)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -186,12 +186,179 @@ pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Payment
     row.as_ref().map(from_row).transpose()
 }
 
+/// `status IN ($n, $n+1, …)` for a move's starting statuses, and their values to bind.
+fn from_clause(mv: Move, first: usize) -> (String, Vec<&'static str>) {
+    let statuses: Vec<&'static str> = mv.from().iter().map(|s| s.as_str()).collect();
+    let marks: Vec<String> = (0..statuses.len()).map(|i| format!("${}", first + i)).collect();
+    (format!("status IN ({})", marks.join(", ")), statuses)
+}
+
+/// Holds the payment for operation `op` (a capture, void or terminal charge) while the processor
+/// works: only if it may make `mv`, no other operation holds it, and (for a capture) `amount`
+/// fits in what was authorized. False when any of that is not so.
+pub async fn hold(
+    conn: &mut AnyConnection,
+    id: &str,
+    op: &str,
+    mv: Move,
+    within: Option<Amount>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let (status_in, statuses) = from_clause(mv, 5);
+    let sql = format!(
+        "UPDATE payments SET pending_op = $1, updated_at = $2 \
+         WHERE id = $3 AND pending_op IS NULL AND total_amount >= $4 AND {status_in}"
+    );
+    let mut q = sqlx::query(&sql).bind(op).bind(now).bind(id).bind(within.unwrap_or(Amount::ZERO).minor());
+    for s in statuses {
+        q = q.bind(s);
+    }
+    Ok(q.execute(conn).await?.rows_affected() == 1)
+}
+
+/// Lets go of a payment the operation `op` held (the processor refused, nothing moved).
+pub async fn unhold(conn: &mut AnyConnection, id: &str, op: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE payments SET pending_op = NULL, updated_at = $1 WHERE id = $2 AND pending_op = $3")
+        .bind(now)
+        .bind(id)
+        .bind(op)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What a held operation changes when the processor has done it.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome<'a> {
+    pub amount_captured: Option<Amount>,
+    pub decline_code: Option<&'a str>,
+    pub processor_ref: Option<&'a str>,
+    pub avs_result: Option<&'a str>,
+    pub payment_method: Option<&'a MethodDetails>,
+}
+
+/// Makes move `mv` for the operation `op` that holds the payment, and lets go of it.
+pub async fn complete_hold(
+    conn: &mut AnyConnection,
+    id: &str,
+    op: &str,
+    mv: Move,
+    outcome: Outcome<'_>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let (status_in, statuses) = from_clause(mv, 10);
+    let sql = format!(
+        "UPDATE payments SET status = $1, amount_captured = COALESCE($2, amount_captured), \
+         decline_code = COALESCE($3, decline_code), processor_ref = COALESCE($4, processor_ref), \
+         avs_result = COALESCE($5, avs_result), payment_method = COALESCE($6, payment_method), \
+         pending_op = NULL, updated_at = $7 WHERE id = $8 AND pending_op = $9 AND {status_in}"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(mv.to().as_str())
+        .bind(outcome.amount_captured.map(Amount::minor))
+        .bind(outcome.decline_code)
+        .bind(outcome.processor_ref)
+        .bind(outcome.avs_result)
+        .bind(outcome.payment_method.map(to_json_text))
+        .bind(now)
+        .bind(id)
+        .bind(op);
+    for s in statuses {
+        q = q.bind(s);
+    }
+    Ok(q.execute(conn).await?.rows_affected() == 1)
+}
+
+/// Makes move `mv` on a payment no operation holds (ACH settlement, a terminal cancel).
+pub async fn apply(
+    conn: &mut AnyConnection,
+    id: &str,
+    mv: Move,
+    amount_captured: Option<Amount>,
+    decline_code: Option<&str>,
+    return_code: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let (status_in, statuses) = from_clause(mv, 7);
+    let sql = format!(
+        "UPDATE payments SET status = $1, amount_captured = COALESCE($2, amount_captured), \
+         decline_code = COALESCE($3, decline_code), return_code = COALESCE($4, return_code), updated_at = $5 \
+         WHERE id = $6 AND pending_op IS NULL AND {status_in}"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(mv.to().as_str())
+        .bind(amount_captured.map(Amount::minor))
+        .bind(decline_code)
+        .bind(return_code)
+        .bind(now)
+        .bind(id);
+    for s in statuses {
+        q = q.bind(s);
+    }
+    Ok(q.execute(conn).await?.rows_affected() == 1)
+}
+
+/// Reserves `amount` of what is left to refund, if it fits (refunds race: the sum of the ones
+/// that succeed can never pass what was captured).
+pub async fn reserve_refund(conn: &mut AnyConnection, id: &str, amount: Amount, now: i64) -> Result<bool, sqlx::Error> {
+    let (status_in, statuses) = from_clause(Move::REFUND_PART, 4);
+    let sql = format!(
+        "UPDATE payments SET refund_pending = refund_pending + $1, updated_at = $2 \
+         WHERE id = $3 AND amount_refunded + refund_pending + $1 <= amount_captured AND {status_in}"
+    );
+    let mut q = sqlx::query(&sql).bind(amount.minor()).bind(now).bind(id);
+    for s in statuses {
+        q = q.bind(s);
+    }
+    Ok(q.execute(conn).await?.rows_affected() == 1)
+}
+
+/// Turns a reserved refund into a refunded amount; the status follows what is left.
+pub async fn complete_refund(
+    conn: &mut AnyConnection,
+    id: &str,
+    amount: Amount,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let (status_in, statuses) = from_clause(Move::REFUND_PART, 6);
+    debug_assert_eq!(Move::REFUND_PART.from(), Move::REFUND_ALL.from());
+    // SET expressions all see the row as it was, on both databases.
+    let sql = format!(
+        "UPDATE payments SET refund_pending = refund_pending - $1, amount_refunded = amount_refunded + $1, \
+         status = CASE WHEN amount_refunded + $1 >= amount_captured THEN $2 ELSE $3 END, updated_at = $4 \
+         WHERE id = $5 AND refund_pending >= $1 AND {status_in}"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(amount.minor())
+        .bind(Move::REFUND_ALL.to().as_str())
+        .bind(Move::REFUND_PART.to().as_str())
+        .bind(now)
+        .bind(id);
+    for s in statuses {
+        q = q.bind(s);
+    }
+    Ok(q.execute(conn).await?.rows_affected() == 1)
+}
+
+/// Gives a reserved refund back (the processor refused it).
+pub async fn release_refund(conn: &mut AnyConnection, id: &str, amount: Amount, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE payments SET refund_pending = refund_pending - $1, updated_at = $2 WHERE id = $3 AND refund_pending >= $1",
+    )
+    .bind(amount.minor())
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Appends a ledger entry.
 pub async fn record_transaction(
     conn: &mut AnyConnection,
     payment_id: &str,
-    kind: &str,
-    amount: i64,
+    kind: TransactionKind,
+    amount: Amount,
 ) -> Result<(), sqlx::Error> {
     // The next position in this payment's ledger (unique: a racing writer fails rather than interleaves).
     sqlx::query(
@@ -200,8 +367,8 @@ pub async fn record_transaction(
     )
     .bind(new_id("txn"))
     .bind(payment_id)
-    .bind(kind)
-    .bind(amount)
+    .bind(kind.as_str())
+    .bind(amount.minor())
     .bind(now_ms())
     .execute(conn)
     .await?;
@@ -212,7 +379,7 @@ pub async fn record_transaction(
 pub async fn record_initial(
     conn: &mut AnyConnection,
     payment_id: &str,
-    entries: &[(&str, i64)],
+    entries: &[(TransactionKind, Amount)],
 ) -> Result<(), sqlx::Error> {
     if entries.is_empty() {
         return Ok(());
@@ -229,19 +396,26 @@ pub async fn record_initial(
     );
     let mut q = sqlx::query(&sql);
     for (i, (kind, amount)) in entries.iter().enumerate() {
-        q = q.bind(new_id("txn")).bind(payment_id).bind(*kind).bind(*amount).bind(now).bind(i as i64 + 1);
+        q = q
+            .bind(new_id("txn"))
+            .bind(payment_id)
+            .bind(kind.as_str())
+            .bind(amount.minor())
+            .bind(now)
+            .bind(i as i64 + 1);
     }
     q.execute(conn).await?;
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// One ledger entry.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Transaction {
     pub id: String,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub amount: i64,
-    pub created_at: crate::domain::time::Timestamp,
+    pub kind: TransactionKind,
+    pub amount: Amount,
+    pub created_at: Timestamp,
 }
 
 pub async fn transactions(db: &Db, payment_id: &str) -> Result<Vec<Transaction>, sqlx::Error> {
@@ -255,9 +429,9 @@ pub async fn transactions(db: &Db, payment_id: &str) -> Result<Vec<Transaction>,
         .map(|r| {
             Ok(Transaction {
                 id: r.try_get("id")?,
-                kind: r.try_get("type")?,
-                amount: r.try_get("amount")?,
-                created_at: crate::domain::time::Timestamp(r.try_get("created_at")?),
+                kind: enum_column(r, "type")?,
+                amount: amount_column(r, "amount")?,
+                created_at: Timestamp(r.try_get("created_at")?),
             })
         })
         .collect()
@@ -265,29 +439,7 @@ pub async fn transactions(db: &Db, payment_id: &str) -> Result<Vec<Transaction>,
 
 /// ACH payments still waiting for their settlement.
 pub async fn awaiting_settlement(db: &Db, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE status = 'processing' ORDER BY updated_at LIMIT $1");
-    let rows = sqlx::query(&sql).bind(limit).fetch_all(db.pool()).await?;
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE status = $1 ORDER BY updated_at LIMIT $2");
+    let rows = sqlx::query(&sql).bind(PaymentStatus::Processing.as_str()).bind(limit).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
-}
-
-/// processing → `to`, once (the settlement job may run in several processes).
-pub async fn settle(
-    conn: &mut AnyConnection,
-    id: &str,
-    to: &str,
-    amount_captured: i64,
-    decline_code: Option<&str>,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE payments SET status = $1, amount_captured = $2, decline_code = $3, updated_at = $4 \
-         WHERE id = $5 AND status = 'processing'",
-    )
-    .bind(to)
-    .bind(amount_captured)
-    .bind(decline_code)
-    .bind(now_ms())
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }

@@ -6,35 +6,36 @@ use app::wire::LineItem;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Db, json_column, to_json_text};
+use super::{Db, amount_column, currency_column, enum_column, json_column, optional_amount, to_json_text};
 use crate::auth::sealed;
 use crate::config::MasterKey;
 use crate::domain::account::{Branding, MethodType};
-use crate::domain::session::{AvsField, FraudSignals, FutureUsage, RiskLevel};
+use crate::domain::money::{Amount, Currency};
+use crate::domain::session::{AvsField, FraudSignals, FutureUsage, Layout, Locale, RiskLevel, SessionStatus};
 use crate::domain::validate::Metadata;
 
 #[derive(Debug, Clone)]
 pub struct Session {
     pub id: String,
     pub account_uid: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub version: i64,
-    pub amount: i64,
-    pub currency: String,
+    pub amount: Amount,
+    pub currency: Currency,
     pub description: Option<String>,
     pub reference: Option<String>,
     pub line_items: Option<Vec<LineItem>>,
-    pub tax_amount: Option<i64>,
-    pub shipping_amount: Option<i64>,
+    pub tax_amount: Option<Amount>,
+    pub shipping_amount: Option<Amount>,
     pub customer_id: Option<String>,
     pub customer_email: Option<String>,
     pub success_url: String,
     pub cancel_url: String,
-    pub layout: String,
+    pub layout: Layout,
     pub allowed_methods: Vec<MethodType>,
     pub setup_future_usage: FutureUsage,
     pub required_avs_fields: Vec<AvsField>,
-    pub locale: String,
+    pub locale: Locale,
     pub branding: Option<Branding>,
     pub fraud_signals: Option<FraudSignals>,
     pub metadata: Metadata,
@@ -45,8 +46,8 @@ pub struct Session {
     pub processing_since: Option<i64>,
     pub challenge_satisfied: bool,
     pub payment_id: Option<String>,
-    pub fee_amount: Option<i64>,
-    pub total_amount: Option<i64>,
+    pub fee_amount: Option<Amount>,
+    pub total_amount: Option<Amount>,
     pub created_at: i64,
     pub updated_at: i64,
     pub expires_at: i64,
@@ -58,8 +59,12 @@ pub const MAX_CONFIRM_ATTEMPTS: i64 = 10;
 impl Session {
     /// The status as of `now`: an active session past its expiry is expired, even before the
     /// expiry job has written it down.
-    pub fn status_at(&self, now: i64) -> &str {
-        if self.status == "active" && self.expires_at <= now { "expired" } else { &self.status }
+    pub fn status_at(&self, now: i64) -> SessionStatus {
+        if self.status == SessionStatus::Active && self.expires_at <= now {
+            SessionStatus::Expired
+        } else {
+            self.status
+        }
     }
 
     pub fn client_secret(&self, key: &MasterKey) -> anyhow::Result<String> {
@@ -95,24 +100,24 @@ pub fn from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     Ok(Session {
         id: row.try_get("id")?,
         account_uid: row.try_get("account_uid")?,
-        status: row.try_get("status")?,
+        status: enum_column(row, "status")?,
         version: row.try_get("version")?,
-        amount: row.try_get("amount")?,
-        currency: row.try_get("currency")?,
+        amount: amount_column(row, "amount")?,
+        currency: currency_column(row, "currency")?,
         description: row.try_get("description")?,
         reference: row.try_get("reference")?,
         line_items: optional_json(row, "line_items")?,
-        tax_amount: row.try_get("tax_amount")?,
-        shipping_amount: row.try_get("shipping_amount")?,
+        tax_amount: optional_amount(row, "tax_amount")?,
+        shipping_amount: optional_amount(row, "shipping_amount")?,
         customer_id: row.try_get("customer_id")?,
         customer_email: row.try_get("customer_email")?,
         success_url: row.try_get("success_url")?,
         cancel_url: row.try_get("cancel_url")?,
-        layout: row.try_get("layout")?,
+        layout: enum_column(row, "layout")?,
         allowed_methods: json_column(row, "allowed_methods")?,
-        setup_future_usage: FutureUsage::parse(&row.try_get::<String, _>("setup_future_usage")?),
+        setup_future_usage: enum_column(row, "setup_future_usage")?,
         required_avs_fields: json_column(row, "required_avs_fields")?,
-        locale: row.try_get("locale")?,
+        locale: enum_column(row, "locale")?,
         branding: optional_json(row, "branding")?,
         fraud_signals: optional_json(row, "fraud_signals")?,
         metadata: json_column(row, "metadata")?,
@@ -123,8 +128,8 @@ pub fn from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
         processing_since: row.try_get("processing_since")?,
         challenge_satisfied: row.try_get::<i64, _>("challenge_satisfied")? != 0,
         payment_id: row.try_get("payment_id")?,
-        fee_amount: row.try_get("fee_amount")?,
-        total_amount: row.try_get("total_amount")?,
+        fee_amount: optional_amount(row, "fee_amount")?,
+        total_amount: optional_amount(row, "total_amount")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         expires_at: row.try_get("expires_at")?,
@@ -143,24 +148,24 @@ pub async fn insert(conn: &mut AnyConnection, s: &Session) -> Result<(), sqlx::E
     )
     .bind(&s.id)
     .bind(&s.account_uid)
-    .bind(&s.status)
+    .bind(s.status.as_str())
     .bind(s.version)
-    .bind(s.amount)
-    .bind(&s.currency)
+    .bind(s.amount.minor())
+    .bind(s.currency.as_str())
     .bind(&s.description)
     .bind(&s.reference)
     .bind(s.line_items.as_ref().map(to_json_text))
-    .bind(s.tax_amount)
-    .bind(s.shipping_amount)
+    .bind(s.tax_amount.map(Amount::minor))
+    .bind(s.shipping_amount.map(Amount::minor))
     .bind(&s.customer_id)
     .bind(&s.customer_email)
     .bind(&s.success_url)
     .bind(&s.cancel_url)
-    .bind(&s.layout)
+    .bind(s.layout.as_str())
     .bind(to_json_text(&s.allowed_methods))
     .bind(s.setup_future_usage.as_str())
     .bind(to_json_text(&s.required_avs_fields))
-    .bind(&s.locale)
+    .bind(s.locale.as_str())
     .bind(s.branding.as_ref().map(to_json_text))
     .bind(s.fraud_signals.as_ref().map(to_json_text))
     .bind(to_json_text(&s.metadata))
@@ -188,10 +193,10 @@ pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Session
 
 /// The new values of a PATCH, written only if the session is still active at `version`.
 pub struct AmountChange<'a> {
-    pub amount: i64,
+    pub amount: Amount,
     pub line_items: Option<&'a [LineItem]>,
-    pub tax_amount: Option<i64>,
-    pub shipping_amount: Option<i64>,
+    pub tax_amount: Option<Amount>,
+    pub shipping_amount: Option<Amount>,
     pub description: Option<&'a str>,
     pub metadata: &'a Metadata,
 }
@@ -199,7 +204,7 @@ pub struct AmountChange<'a> {
 /// Applies a PATCH computed from the session at `version`; bumps the version (older quotes go
 /// stale). False when the session changed, left `active` or expired meanwhile.
 pub async fn update_if_unchanged(
-    conn: &mut AnyConnection,
+    db: &Db,
     id: &str,
     version: i64,
     now: i64,
@@ -210,16 +215,16 @@ pub async fn update_if_unchanged(
          description = $5, metadata = $6, version = version + 1, updated_at = $7 \
          WHERE id = $8 AND version = $9 AND status = 'active' AND expires_at > $7",
     )
-    .bind(change.amount)
+    .bind(change.amount.minor())
     .bind(change.line_items.map(to_json_text))
-    .bind(change.tax_amount)
-    .bind(change.shipping_amount)
+    .bind(change.tax_amount.map(Amount::minor))
+    .bind(change.shipping_amount.map(Amount::minor))
     .bind(change.description)
     .bind(to_json_text(change.metadata))
     .bind(now)
     .bind(id)
     .bind(version)
-    .execute(conn)
+    .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -282,8 +287,8 @@ pub async fn complete(
     id: &str,
     attempt_id: &str,
     payment_id: &str,
-    fee_amount: i64,
-    total_amount: i64,
+    fee_amount: Amount,
+    total_amount: Amount,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -292,8 +297,8 @@ pub async fn complete(
          WHERE id = $5 AND status = 'processing' AND processing_attempt = $6",
     )
     .bind(payment_id)
-    .bind(fee_amount)
-    .bind(total_amount)
+    .bind(fee_amount.minor())
+    .bind(total_amount.minor())
     .bind(now)
     .bind(id)
     .bind(attempt_id)

@@ -592,3 +592,110 @@ impl ServerProcess {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait()).await;
     }
 }
+
+/// Which processor call an [`Interrupted`] processor stops in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Authorize,
+    Capture,
+    Void,
+    Refund,
+}
+
+/// Where it stops.
+pub enum When {
+    /// Hangs before the call: the server died before the call went out.
+    Before,
+    /// Makes the call, then hangs: the server died while the answer was on its way.
+    After,
+    /// Makes the call, then waits for the test to let its answer through.
+    Gate(std::sync::Arc<tokio::sync::Notify>),
+}
+
+/// The sandbox processor with one kind of call interrupted as `when` says; every other call
+/// passes through.
+pub struct Interrupted {
+    inner: std::sync::Arc<server::processor::sandbox::Sandbox>,
+    call: Call,
+    when: When,
+}
+
+impl Interrupted {
+    async fn around<T>(&self, call: Call, made: impl std::future::Future<Output = T>) -> T {
+        if call != self.call {
+            return made.await;
+        }
+        match &self.when {
+            When::Before => std::future::pending().await,
+            When::After => {
+                made.await;
+                std::future::pending().await
+            }
+            When::Gate(gate) => {
+                let answer = made.await;
+                gate.notified().await;
+                answer
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl server::processor::Processor for Interrupted {
+    fn name(&self) -> &'static str {
+        "interrupted"
+    }
+    async fn card_funding(&self, bin: &str) -> server::domain::account::Funding {
+        self.inner.card_funding(bin).await
+    }
+    async fn tokenize(
+        &self,
+        i: server::processor::Instrument<'_>,
+    ) -> Result<server::processor::Tokenized, server::processor::ProcessorError> {
+        self.inner.tokenize(i).await
+    }
+    async fn authorize(
+        &self,
+        r: server::processor::AuthorizeRequest<'_>,
+    ) -> Result<server::processor::Charge, server::processor::ProcessorError> {
+        self.around(Call::Authorize, self.inner.authorize(r)).await
+    }
+    async fn lookup(
+        &self,
+        reference: &str,
+    ) -> Result<Option<server::processor::Charge>, server::processor::ProcessorError> {
+        self.inner.lookup(reference).await
+    }
+    async fn capture(
+        &self,
+        r: &str,
+        amount: server::domain::money::Amount,
+        reference: &str,
+    ) -> Result<(), server::processor::ProcessorError> {
+        self.around(Call::Capture, self.inner.capture(r, amount, reference)).await
+    }
+    async fn void(&self, r: &str, reference: &str) -> Result<(), server::processor::ProcessorError> {
+        self.around(Call::Void, self.inner.void(r, reference)).await
+    }
+    async fn refund(
+        &self,
+        r: &str,
+        amount: server::domain::money::Amount,
+        reference: &str,
+    ) -> Result<(), server::processor::ProcessorError> {
+        self.around(Call::Refund, self.inner.refund(r, amount, reference)).await
+    }
+    async fn settlement(
+        &self,
+        r: &str,
+        now: i64,
+    ) -> Result<server::processor::Settlement, server::processor::ProcessorError> {
+        self.inner.settlement(r, now).await
+    }
+}
+
+/// A second router on the test's database whose processor is interrupted.
+pub fn interrupted_router(app: &TestApp, call: Call, when: When) -> axum::Router {
+    let processor = std::sync::Arc::new(Interrupted { inner: app.state.sandbox(), call, when });
+    server::router(server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), processor))
+}

@@ -1,0 +1,220 @@
+//! Idempotency: the claim a request's `Idempotency-Key` makes on a key space, and the answer
+//! it stores, so a retry gets the first answer byte for byte (SPEC §4, §5, §7).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::AnyConnection;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::store::{Db, idempotency};
+use crate::telemetry::REQUEST_ID_HEADER;
+
+/// What identifies "the same request": method, path and the body with its keys sorted.
+pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update(b" ");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical(body).as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// JSON with object keys sorted at every level, whatever order they arrived in.
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let items: Vec<String> =
+                keys.iter().map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&map[*k]))).collect();
+            format!("{{{}}}", items.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+/// A request's idempotency key (or nothing, without the header) and whether it holds it.
+#[derive(Debug)]
+pub struct Idempotency {
+    key: Option<Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    scope: String,
+    key: String,
+    fingerprint: String,
+    taken: AtomicBool,
+}
+
+/// The answer for a key this request cannot have: its first request's answer again, byte for
+/// byte; 409 while that request runs; 422 when the key was used with another body.
+fn refusal(claim: idempotency::Claim) -> Option<Response> {
+    match claim {
+        idempotency::Claim::New => None,
+        idempotency::Claim::Replay { status, body, request_id } => {
+            let mut response = (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            // The answer names the request that produced it.
+            if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                response.headers_mut().insert(REQUEST_ID_HEADER, id);
+            }
+            Some(response)
+        }
+        idempotency::Claim::Mismatch => Some(
+            ApiError::new(ErrorCode::IdempotencyKeyReused, "This Idempotency-Key was used with a different request")
+                .into_response(),
+        ),
+        idempotency::Claim::InProgress => Some(
+            ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "A request with this Idempotency-Key is still being processed; retry shortly",
+            )
+            .into_response(),
+        ),
+    }
+}
+
+impl Idempotency {
+    fn held(scope: String, key: String, fingerprint: &str, taken: bool) -> Self {
+        Idempotency {
+            key: Some(Held { scope, key, fingerprint: fingerprint.to_owned(), taken: AtomicBool::new(taken) }),
+        }
+    }
+
+    /// Takes `key` in `scope` now; the `Err` is the answer when it cannot (see [`refusal`]).
+    pub async fn claim(db: &Db, scope: String, key: Option<String>, fingerprint: &str) -> Result<Self, Response> {
+        let Some(key) = key else { return Ok(Idempotency { key: None }) };
+        match idempotency::claim(db, &scope, &key, fingerprint).await {
+            Ok(claim) => match refusal(claim) {
+                Some(answer) => Err(answer),
+                None => Ok(Self::held(scope, key, fingerprint, true)),
+            },
+            Err(e) => Err(ApiError::from(e).into_response()),
+        }
+    }
+
+    /// Looks at `key` without taking it (the request takes it later, with [`Self::take_in`],
+    /// inside the transaction that claims the work).
+    pub async fn check(db: &Db, scope: String, key: Option<String>, fingerprint: &str) -> Result<Self, Response> {
+        let Some(key) = key else { return Ok(Idempotency { key: None }) };
+        match idempotency::inspect(db, &scope, &key, fingerprint).await {
+            Ok(claim) => match refusal(claim) {
+                Some(answer) => Err(answer),
+                None => Ok(Self::held(scope, key, fingerprint, false)),
+            },
+            Err(e) => Err(ApiError::from(e).into_response()),
+        }
+    }
+
+    /// Takes the key inside the caller's transaction. `Some(answer)`: another request took it
+    /// meanwhile; give up the transaction and answer that.
+    pub async fn take_in(&self, conn: &mut AnyConnection) -> Result<Option<Response>, sqlx::Error> {
+        let Some(h) = &self.key else { return Ok(None) };
+        if h.taken.load(Ordering::SeqCst) || idempotency::take(conn, &h.scope, &h.key, &h.fingerprint).await? {
+            h.taken.store(true, Ordering::SeqCst);
+            return Ok(None);
+        }
+        let claim = idempotency::inspect_on(conn, &h.scope, &h.key, &h.fingerprint).await?;
+        // A key that vanished again counts as in use: the retry will find it free.
+        Ok(Some(
+            refusal(claim).unwrap_or_else(|| refusal(idempotency::Claim::InProgress).expect("in progress refuses")),
+        ))
+    }
+
+    /// No key at all (a request without the header).
+    pub fn none() -> Self {
+        Idempotency { key: None }
+    }
+
+    pub fn is_keyed(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The key space and key this request holds, for work that must answer it later (a money
+    /// movement finished by recovery writes its answer there).
+    pub fn held_key(&self) -> Option<(String, String)> {
+        self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst)).map(|h| (h.scope.clone(), h.key.clone()))
+    }
+
+    /// The answer for a request that ended in `err`. Refusals worth repeating for the same key
+    /// (bad input, declines, a gone session, a key reused) are stored; conflicts, limits,
+    /// internal errors and the step-up request free the key, so a retry runs again. With
+    /// `pending_elsewhere`, a processor that did not answer leaves the key held: the work is
+    /// pending and whoever finishes it (recovery) writes its answer.
+    pub async fn conclude(&self, db: &Db, err: ApiError, pending_elsewhere: bool) -> Response {
+        let code = err.code();
+        let keep = matches!(code.status().as_u16(), 400 | 402 | 410 | 422) && code != ErrorCode::AuthenticationRequired;
+        let response = err.into_response();
+        if !self.is_keyed() || (pending_elsewhere && code == ErrorCode::ProcessorUnavailable) {
+            return response;
+        }
+        if !keep {
+            self.abandon(db).await;
+            return response;
+        }
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        if let Err(e) = self.store_answer(db, parts.status, &String::from_utf8_lossy(&bytes)).await {
+            tracing::warn!(error = %e, "could not store an idempotent answer");
+            self.abandon(db).await;
+        }
+        Response::from_parts(parts, axum::body::Body::from(bytes))
+    }
+
+    /// Stores the answer in the transaction that makes the change it reports (the key is held).
+    pub async fn finish(&self, conn: &mut AnyConnection, status: StatusCode, body: &str) -> Result<(), sqlx::Error> {
+        if let Some(h) = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst)) {
+            let request_id = crate::telemetry::current_request_id().unwrap_or_default();
+            idempotency::finish(conn, &h.scope, &h.key, status.as_u16(), body, &request_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores an answer given without any change (a refusal worth repeating for this key).
+    pub async fn store_answer(&self, db: &Db, status: StatusCode, body: &str) -> Result<(), sqlx::Error> {
+        let Some(h) = &self.key else { return Ok(()) };
+        let request_id = crate::telemetry::current_request_id().unwrap_or_default();
+        if h.taken.load(Ordering::SeqCst) {
+            let mut conn = db.pool().acquire().await?;
+            idempotency::finish(&mut conn, &h.scope, &h.key, status.as_u16(), body, &request_id).await
+        } else {
+            idempotency::answer_free(db, &h.scope, &h.key, &h.fingerprint, status.as_u16(), body, &request_id).await
+        }
+    }
+
+    /// Lets the key be used again (the request ended with nothing worth repeating).
+    pub async fn abandon(&self, db: &Db) {
+        if let Some(h) = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst))
+            && let Err(e) = idempotency::abandon(db, &h.scope, &h.key).await
+        {
+            tracing::warn!(error = %e, "could not release an idempotency key");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_same_request_in_another_key_order_has_the_same_fingerprint() {
+        let a = json!({"amount": 5, "card": {"b": 1, "a": [1, {"y": 2, "x": 1}]}});
+        let b: Value = serde_json::from_str(r#"{"card":{"a":[1,{"x":1,"y":2}],"b":1},"amount":5}"#).unwrap();
+        assert_eq!(fingerprint("POST", "/x", &a), fingerprint("POST", "/x", &b));
+        assert_ne!(fingerprint("POST", "/x", &a), fingerprint("POST", "/y", &a));
+        assert_ne!(fingerprint("POST", "/x", &a), fingerprint("POST", "/x", &json!({"amount": 6})));
+    }
+}

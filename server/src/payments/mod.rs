@@ -1,0 +1,103 @@
+//! Money after the checkout (SPEC §7): direct payments (`validate`, autopay), captures, voids,
+//! refunds, ACH settlement and terminals. The API and (later) the dashboard both come here.
+//!
+//! Every movement is an [`Operation`] with a stable id that the processor sees as its
+//! idempotency reference, in three steps:
+//!
+//! 1. one transaction records the operation and reserves what it needs on the payment with a
+//!    conditional UPDATE (a capture or void holds the payment; a refund reserves its amount
+//!    against what is left), so racing requests in any process cannot both have it;
+//! 2. the processor call, with the operation's id as the reference;
+//! 3. one transaction applies the move (status and amounts in the `WHERE`), appends the ledger
+//!    entry, writes the events and the idempotent answer, and marks the operation done.
+//!
+//! A crash between 1 and 3 leaves the operation `pending`; [`recovery::recover_stuck`] asks the
+//! processor (or repeats the idempotent call) and finishes it the same way.
+
+pub mod direct;
+pub mod movements;
+pub mod recovery;
+pub mod settlement;
+pub mod terminals;
+
+use axum::http::StatusCode;
+use sqlx::AnyConnection;
+
+use crate::domain::ids::has_shape;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::processor::ProcessorError;
+use crate::state::AppState;
+use crate::store::operations::Operation;
+use crate::store::payments::{self, Payment};
+use crate::store::{events, idempotency};
+
+/// The account's payment `id`, or 404.
+pub async fn find(state: &AppState, account_uid: &str, id: &str) -> ApiResult<Payment> {
+    if !has_shape(id, "pay") {
+        return Err(ApiError::not_found("payment"));
+    }
+    payments::get(state.db(), account_uid, id).await?.ok_or_else(|| ApiError::not_found("payment"))
+}
+
+/// An answer ready to send (and to replay for its `Idempotency-Key`).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Self {
+        Answer { status, body: crate::store::to_json_text(value) }
+    }
+
+    /// An error object as the answer (a decline that keeps its failed payment).
+    pub fn error(err: &ApiError) -> Self {
+        Answer { status: err.status(), body: err.body_text() }
+    }
+}
+
+/// Writes the operation's idempotent answer, in the transaction that finishes it.
+async fn answer_key(conn: &mut AnyConnection, op: &Operation, answer: &Answer) -> Result<(), sqlx::Error> {
+    if let Some((scope, key)) = &op.idempotency {
+        let request_id = crate::telemetry::current_request_id().unwrap_or_default();
+        idempotency::finish(conn, scope, key, answer.status.as_u16(), &answer.body, &request_id).await?;
+    }
+    Ok(())
+}
+
+/// The processor did not answer: the operation stays pending and recovery resolves it.
+fn unavailable(op: &Operation, err: &anyhow::Error) -> ApiError {
+    tracing::error!(error = format!("{err:#}"), operation = %op.id, kind = %op.kind, "processor unavailable");
+    ApiError::new(
+        ErrorCode::ProcessorUnavailable,
+        "The payment processor did not answer; the operation will be completed shortly",
+    )
+}
+
+/// How a processor error ends an operation: refused (finish it as failed) or unknown (pending).
+enum Called<T> {
+    Done(T),
+    Refused(&'static str),
+    Unknown(anyhow::Error),
+}
+
+impl<T> From<Result<T, ProcessorError>> for Called<T> {
+    fn from(r: Result<T, ProcessorError>) -> Self {
+        match r {
+            Ok(v) => Called::Done(v),
+            Err(ProcessorError::Refused(why)) => Called::Refused(why),
+            Err(ProcessorError::Unavailable(e)) => Called::Unknown(e),
+        }
+    }
+}
+
+/// Records an event about a payment (the payment as the API shows it).
+async fn payment_event(
+    conn: &mut AnyConnection,
+    payment: &Payment,
+    kind: crate::domain::event::EventType,
+) -> Result<(), sqlx::Error> {
+    events::record(conn, &payment.account_uid, kind, &crate::views::PaymentObject::from(payment)).await?;
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! Card-present terminals: `/api/terminals` (admin token + account header, or an API key with
+//! `terminals.read` / `terminals.write`), the payments started on them, and in sandbox mode a
+//! simulated card.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::list::{ListQuery, Listable};
+use crate::domain::odata::{Field, FieldType, Resource};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Json;
+use crate::extract::auth::{Merchant, TerminalsRead, TerminalsWrite};
+use crate::extract::idempotency::IdempotencyKey;
+use crate::payments::terminals::{self, CreateTerminal, SimulateCard, StartTerminalPayment, UpdateTerminal};
+use crate::state::AppState;
+use crate::store::odata::{Scope, fetch_page};
+use crate::store::{Bind, terminals as terminal_store};
+use crate::views::{PaymentObject, TerminalObject};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_terminal, list_terminals))
+        .routes(routes!(get_terminal, update_terminal, delete_terminal))
+        .routes(routes!(start_payment))
+        .routes(routes!(cancel_payment))
+        .routes(routes!(simulate_card))
+}
+
+pub struct Terminals;
+
+impl Listable for Terminals {
+    const RESOURCE: &'static Resource = &Resource {
+        fields: &[
+            Field { name: "id", column: "id", ty: FieldType::Text },
+            Field { name: "label", column: "label", ty: FieldType::Text },
+            Field { name: "serial_number", column: "serial_number", ty: FieldType::Text },
+            Field { name: "status", column: "status", ty: FieldType::Text },
+            Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
+        ],
+        key: "id",
+        properties: &[
+            "id",
+            "object",
+            "label",
+            "serial_number",
+            "model",
+            "location",
+            "status",
+            "payment_id",
+            "metadata",
+            "created_at",
+            "updated_at",
+        ],
+    };
+}
+
+/// Registers a terminal (status `online`).
+#[utoipa::path(
+    post, path = "/api/terminals", tag = "terminals",
+    security(("admin_token" = []), ("api_key" = ["terminals.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    request_body = CreateTerminal,
+    responses((status = 201, body = TerminalObject), (status = 400), (status = 409))
+)]
+async fn create_terminal(
+    auth: Merchant<TerminalsWrite>,
+    State(state): State<AppState>,
+    Json(body): Json<CreateTerminal>,
+) -> ApiResult<(StatusCode, Json<TerminalObject>)> {
+    Ok((StatusCode::CREATED, Json(terminals::create(&state, &auth.account, body).await?)))
+}
+
+/// Lists the account's terminals (OData: id, label, serial_number, status, created_at).
+#[utoipa::path(
+    get, path = "/api/terminals", tag = "terminals",
+    security(("admin_token" = []), ("api_key" = ["terminals.read"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
+           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
+           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    responses((status = 200, description = "{value, @odata.count?, @odata.nextLink?}"), (status = 400), (status = 501))
+)]
+async fn list_terminals(
+    auth: Merchant<TerminalsRead>,
+    State(state): State<AppState>,
+    list: ListQuery<Terminals>,
+) -> ApiResult<Json<Value>> {
+    let scope = Scope {
+        table: "terminals",
+        columns: terminal_store::COLUMNS,
+        condition: "account_uid = $1 AND deleted_at IS NULL",
+        binds: vec![Bind::Text(auth.account.uid.clone())],
+    };
+    let page = fetch_page(state.db(), scope, &list.query, Terminals::RESOURCE).await?;
+    let items: Vec<TerminalObject> = page
+        .rows
+        .iter()
+        .map(terminal_store::from_row)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(list.respond(&items, page.count, page.has_more)))
+}
+
+#[utoipa::path(
+    get, path = "/api/terminals/{id}", tag = "terminals",
+    security(("admin_token" = []), ("api_key" = ["terminals.read"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    responses((status = 200, body = TerminalObject), (status = 404))
+)]
+async fn get_terminal(
+    auth: Merchant<TerminalsRead>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TerminalObject>> {
+    Ok(Json(terminals::find(&state, &auth.account.uid, &id).await?.into()))
+}
+
+/// Changes a terminal: label, serial number, model, location, metadata, and `status` online or
+/// offline (not while a payment is pending on it: 409 `resource_in_use`).
+#[utoipa::path(
+    patch, path = "/api/terminals/{id}", tag = "terminals",
+    security(("admin_token" = []), ("api_key" = ["terminals.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    request_body = UpdateTerminal,
+    responses((status = 200, body = TerminalObject), (status = 400), (status = 404), (status = 409))
+)]
+async fn update_terminal(
+    auth: Merchant<TerminalsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateTerminal>,
+) -> ApiResult<Json<TerminalObject>> {
+    Ok(Json(terminals::update(&state, &auth.account, &id, body).await?))
+}
+
+/// Retires a terminal (a busy one: 409 `resource_in_use`).
+#[utoipa::path(
+    delete, path = "/api/terminals/{id}", tag = "terminals",
+    security(("admin_token" = []), ("api_key" = ["terminals.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    responses((status = 204), (status = 404), (status = 409))
+)]
+async fn delete_terminal(
+    auth: Merchant<TerminalsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    terminals::delete(&state, &auth.account, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Starts a card-present payment: 201 `pending_terminal`, the terminal `busy`. One at a time
+/// (another: 409 `resource_in_use`; an offline terminal: 409 `invalid_state`).
+#[utoipa::path(
+    post, path = "/api/terminals/{id}/payments", tag = "terminals",
+    security(("admin_token" = []), ("api_key" = ["terminals.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    request_body = StartTerminalPayment,
+    responses((status = 201, body = PaymentObject), (status = 400), (status = 404), (status = 409))
+)]
+async fn start_payment(
+    auth: Merchant<TerminalsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<StartTerminalPayment>,
+) -> ApiResult<(StatusCode, Json<PaymentObject>)> {
+    Ok((StatusCode::CREATED, Json(terminals::start_payment(&state, &auth.account, &id, body).await?)))
+}
+
+/// Cancels the payment pending on the terminal: `voided`, the terminal online again.
+#[utoipa::path(
+    post, path = "/api/terminals/{id}/cancel", tag = "terminals",
+    security(("admin_token" = []), ("api_key" = ["terminals.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    responses((status = 200, body = PaymentObject), (status = 404), (status = 409))
+)]
+async fn cancel_payment(
+    auth: Merchant<TerminalsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PaymentObject>> {
+    Ok(Json(terminals::cancel(&state, &auth.account, &id).await?))
+}
+
+/// Sandbox only: presents a test card (SPEC §9) at the terminal. An approved card leaves the
+/// pending payment `captured`, a declined one `failed` (with `decline_code`).
+#[utoipa::path(
+    post, path = "/api/terminals/{id}/simulate", tag = "terminals",
+    security(("admin_token" = []), ("api_key" = ["terminals.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = SimulateCard,
+    responses((status = 200, body = PaymentObject), (status = 402), (status = 404), (status = 409), (status = 503))
+)]
+async fn simulate_card(
+    auth: Merchant<TerminalsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    Json(raw): Json<Value>,
+) -> Response {
+    if !state.config().sandbox {
+        return ApiError::not_found("route").into_response();
+    }
+    let account = auth.account;
+    let path = format!("/api/terminals/{id}/simulate");
+    super::payments::keyed(&state, &account.uid, key, &path, raw, async |body: SimulateCard, idem| {
+        terminals::simulate(&state, &account, &id, body, idem).await
+    })
+    .await
+}

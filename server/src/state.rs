@@ -1,0 +1,125 @@
+//! The shared state every handler and service receives: database, processors, configuration,
+//! mailer, identity provider, limits. It imports no route, so routes can import it.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::external::ExternalJwks;
+use crate::auth::tokens::Tokens;
+use crate::config::Config;
+use crate::element::ElementBundle;
+use crate::mail::Mailer;
+use crate::processor::Processor;
+use crate::processor::sandbox::Sandbox;
+use crate::store::Db;
+use crate::store::accounts::Account;
+use crate::telemetry;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    db: Db,
+    metrics: PrometheusHandle,
+    element: ElementBundle,
+    tokens: Tokens,
+    sandbox: Arc<Sandbox>,
+    /// Replaces the sandbox in tests (a processor double).
+    processor_override: Option<Arc<dyn Processor>>,
+    mailer: Mailer,
+    limiter: Arc<CredentialLimiter>,
+}
+
+/// Per-credential request budget for browser calls: 120 a minute, bursts of 30 (SPEC §5).
+pub type CredentialLimiter = governor::DefaultKeyedRateLimiter<String>;
+
+fn credential_limiter() -> CredentialLimiter {
+    use std::num::NonZeroU32;
+    let quota = governor::Quota::per_minute(NonZeroU32::new(120).expect("non-zero"))
+        .allow_burst(NonZeroU32::new(30).expect("non-zero"));
+    governor::RateLimiter::keyed(quota)
+}
+
+impl AppState {
+    /// Connects to the database, migrates it and makes sure the bootstrap client exists.
+    pub async fn init(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url, 16).await?;
+        db.migrate().await?;
+        crate::bootstrap::ensure_bootstrap_client(&db, &config).await?;
+        Self::build(config, db, None)
+    }
+
+    pub fn with_db(config: Config, db: Db) -> Self {
+        Self::build(config, db, None).expect("the configuration was validated when it was parsed")
+    }
+
+    /// A state whose processor is `processor` instead of the sandbox (tests).
+    pub fn with_processor(config: Config, db: Db, processor: Arc<dyn Processor>) -> Self {
+        Self::build(config, db, Some(processor)).expect("valid test configuration")
+    }
+
+    fn build(config: Config, db: Db, processor_override: Option<Arc<dyn Processor>>) -> anyhow::Result<Self> {
+        let element = ElementBundle::discover(&config.assets_dir);
+        let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.public_url)?;
+        let external = config.external_issuer.as_ref().map(|e| ExternalJwks::new(e.issuer.clone(), e.jwks_url.clone()));
+        let tokens = Tokens::new(db.clone(), config.master_key.clone(), config.public_url.clone(), external);
+        let sandbox = Arc::new(Sandbox::new(db.clone()));
+        Ok(AppState(Arc::new(Inner {
+            config,
+            db,
+            metrics: telemetry::metrics_handle(),
+            element,
+            tokens,
+            sandbox,
+            processor_override,
+            mailer,
+            limiter: Arc::new(credential_limiter()),
+        })))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.0.db
+    }
+
+    pub fn metrics(&self) -> &PrometheusHandle {
+        &self.0.metrics
+    }
+
+    pub fn element(&self) -> &ElementBundle {
+        &self.0.element
+    }
+
+    /// The processor an account uses. Every account is on the sandbox today; real connectors
+    /// will be chosen by `account.processor_type` here.
+    pub fn processor(&self, _account: &Account) -> Arc<dyn Processor> {
+        match &self.0.processor_override {
+            Some(p) => p.clone(),
+            None => self.0.sandbox.clone(),
+        }
+    }
+
+    /// The sandbox processor itself (for tests that wrap it).
+    pub fn sandbox(&self) -> Arc<Sandbox> {
+        self.0.sandbox.clone()
+    }
+
+    pub fn mailer(&self) -> &Mailer {
+        &self.0.mailer
+    }
+
+    pub fn limiter(&self) -> &CredentialLimiter {
+        &self.0.limiter
+    }
+
+    /// The identity provider: signing keys, token issuance and verification.
+    pub fn tokens(&self) -> &Tokens {
+        &self.0.tokens
+    }
+}

@@ -1,0 +1,311 @@
+//! The resources as the API shows them (SPEC §11). Routes answer with them and services put
+//! them in events, so both layers use this one module (it depends only on `store` and `domain`).
+
+use app::wire::LineItem;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::config::Config;
+use crate::domain::account::{Branding, Funding, MethodType};
+use crate::domain::money::{Amount, Currency};
+use crate::domain::payment::{Consent, MethodDetails, OperationStatus, PaymentStatus, Usage};
+use crate::domain::session::{AvsField, FraudSignals, FutureUsage, Layout, Locale, SessionStatus};
+use crate::domain::terminal::TerminalStatus;
+use crate::domain::time::Timestamp;
+use crate::domain::validate::Metadata;
+use crate::store::customers::Customer;
+use crate::store::operations::Operation;
+use crate::store::payment_methods::SavedMethod;
+use crate::store::payments::Payment;
+use crate::store::sessions::Session;
+use crate::store::terminals::Terminal;
+
+/// A payment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PaymentObject {
+    pub id: String,
+    pub object: &'static str,
+    pub status: PaymentStatus,
+    pub amount: Amount,
+    pub fee_amount: Amount,
+    pub total_amount: Amount,
+    pub amount_captured: Amount,
+    pub amount_refunded: Amount,
+    pub currency: Currency,
+    pub payment_method: MethodDetails,
+    pub avs_result: Option<String>,
+    pub decline_code: Option<String>,
+    /// ACH debits that came back: the return code (R01, R02, R03, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_code: Option<String>,
+    pub session_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub terminal_id: Option<String>,
+    pub processor: String,
+    pub reference: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Metadata,
+    pub consent: Option<Consent>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<Payment> for PaymentObject {
+    fn from(p: Payment) -> Self {
+        PaymentObject {
+            id: p.id,
+            object: "payment",
+            status: p.status,
+            amount: p.amount,
+            fee_amount: p.fee_amount,
+            total_amount: p.total_amount,
+            amount_captured: p.amount_captured,
+            amount_refunded: p.amount_refunded,
+            currency: p.currency,
+            payment_method: p.payment_method,
+            avs_result: p.avs_result,
+            decline_code: p.decline_code,
+            return_code: p.return_code,
+            session_id: p.session_id,
+            customer_id: p.customer_id,
+            terminal_id: p.terminal_id,
+            processor: p.processor,
+            reference: p.reference,
+            description: p.description,
+            metadata: p.metadata,
+            consent: p.consent,
+            created_at: Timestamp(p.created_at),
+            updated_at: Timestamp(p.updated_at),
+        }
+    }
+}
+
+impl From<&Payment> for PaymentObject {
+    fn from(p: &Payment) -> Self {
+        PaymentObject::from(p.clone())
+    }
+}
+
+/// A refund (`re_`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RefundObject {
+    pub id: String,
+    pub object: &'static str,
+    pub payment_id: String,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub reason: Option<String>,
+    pub status: OperationStatus,
+    /// Why the processor refused it (`status: failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_code: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl RefundObject {
+    pub fn new(op: &Operation, currency: &Currency) -> Self {
+        RefundObject {
+            id: op.id.clone(),
+            object: "refund",
+            payment_id: op.payment_id.clone(),
+            amount: op.amount,
+            currency: currency.clone(),
+            reason: op.reason.clone(),
+            status: op.status,
+            failure_code: op.failure_code.clone(),
+            created_at: Timestamp(op.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerObject {
+    pub id: String,
+    pub object: &'static str,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub reference: Option<String>,
+    pub metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<Customer> for CustomerObject {
+    fn from(c: Customer) -> Self {
+        CustomerObject {
+            id: c.id,
+            object: "customer",
+            email: c.email,
+            name: c.name,
+            phone: c.phone,
+            reference: c.reference,
+            metadata: c.metadata,
+            created_at: Timestamp(c.created_at),
+            updated_at: Timestamp(c.updated_at),
+        }
+    }
+}
+
+/// A saved method as anyone outside sees it: never the card number, never the processor token.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PaymentMethodObject {
+    pub id: String,
+    pub object: &'static str,
+    pub customer_id: String,
+    #[serde(rename = "type")]
+    pub kind: MethodType,
+    pub brand: Option<String>,
+    pub last4: String,
+    pub exp_month: Option<i64>,
+    pub exp_year: Option<i64>,
+    pub funding: Option<Funding>,
+    pub bank_name: Option<String>,
+    pub account_type: Option<String>,
+    pub usage: Usage,
+    pub fingerprint: String,
+    pub created_at: Timestamp,
+}
+
+impl From<SavedMethod> for PaymentMethodObject {
+    fn from(m: SavedMethod) -> Self {
+        PaymentMethodObject {
+            id: m.id,
+            object: "payment_method",
+            customer_id: m.customer_id,
+            kind: m.kind,
+            brand: m.brand,
+            last4: m.last4,
+            exp_month: m.exp_month,
+            exp_year: m.exp_year,
+            funding: m.funding,
+            bank_name: m.bank_name,
+            account_type: m.account_type,
+            usage: m.usage,
+            fingerprint: m.fingerprint,
+            created_at: Timestamp(m.created_at),
+        }
+    }
+}
+
+/// A card-present terminal (`trm_`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TerminalObject {
+    pub id: String,
+    pub object: &'static str,
+    pub label: String,
+    pub serial_number: String,
+    pub model: Option<String>,
+    pub location: Option<String>,
+    pub status: TerminalStatus,
+    /// The payment pending on it while `busy`.
+    pub payment_id: Option<String>,
+    pub metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<Terminal> for TerminalObject {
+    fn from(t: Terminal) -> Self {
+        TerminalObject {
+            id: t.id,
+            object: "terminal",
+            label: t.label,
+            serial_number: t.serial_number,
+            model: t.model,
+            location: t.location,
+            status: t.status,
+            payment_id: t.payment_id,
+            metadata: t.metadata,
+            created_at: Timestamp(t.created_at),
+            updated_at: Timestamp(t.updated_at),
+        }
+    }
+}
+
+/// A hosted session as the merchant sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionObject {
+    pub id: String,
+    /// Same as `id` (the creation answer's name for it).
+    pub session_id: String,
+    pub object: &'static str,
+    pub status: SessionStatus,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub description: Option<String>,
+    pub reference: Option<String>,
+    pub line_items: Option<Vec<LineItem>>,
+    pub tax_amount: Option<Amount>,
+    pub shipping_amount: Option<Amount>,
+    pub customer_id: Option<String>,
+    pub customer_email: Option<String>,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub layout: Layout,
+    pub allowed_methods: Vec<MethodType>,
+    pub setup_future_usage: FutureUsage,
+    pub required_avs_fields: Vec<AvsField>,
+    pub locale: Locale,
+    pub branding: Option<Branding>,
+    pub fraud_signals: Option<FraudSignals>,
+    pub metadata: Metadata,
+    pub payment_id: Option<String>,
+    pub fee_amount: Option<Amount>,
+    pub total_amount: Option<Amount>,
+    /// The session credential, while the session is active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub hosted_url: String,
+    pub embed_url: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// The merchant's view of a session as of `now`; the credential only while it is active.
+pub fn session_object(config: &Config, s: &Session, now: i64) -> anyhow::Result<SessionObject> {
+    let status = s.status_at(now);
+    let base = &config.public_url;
+    let client_secret = if status == SessionStatus::Active { Some(s.client_secret(&config.master_key)?) } else { None };
+    let hosted_url = match &client_secret {
+        Some(secret) => format!("{base}/{}#cs={secret}", s.id),
+        None => format!("{base}/{}", s.id),
+    };
+    Ok(SessionObject {
+        id: s.id.clone(),
+        session_id: s.id.clone(),
+        object: "hosted_session",
+        status,
+        amount: s.amount,
+        currency: s.currency.clone(),
+        description: s.description.clone(),
+        reference: s.reference.clone(),
+        line_items: s.line_items.clone(),
+        tax_amount: s.tax_amount,
+        shipping_amount: s.shipping_amount,
+        customer_id: s.customer_id.clone(),
+        customer_email: s.customer_email.clone(),
+        success_url: s.success_url.clone(),
+        cancel_url: s.cancel_url.clone(),
+        layout: s.layout,
+        allowed_methods: s.allowed_methods.clone(),
+        setup_future_usage: s.setup_future_usage,
+        required_avs_fields: s.required_avs_fields.clone(),
+        locale: s.locale,
+        branding: s.branding.clone(),
+        fraud_signals: s.fraud_signals.clone(),
+        metadata: s.metadata.clone(),
+        payment_id: s.payment_id.clone(),
+        fee_amount: s.fee_amount,
+        total_amount: s.total_amount,
+        client_secret,
+        hosted_url,
+        embed_url: format!("{base}/embed/{}", s.id),
+        created_at: Timestamp(s.created_at),
+        updated_at: Timestamp(s.updated_at),
+        expires_at: Timestamp(s.expires_at),
+        completed_at: s.completed_at.map(Timestamp),
+    })
+}
