@@ -5,8 +5,7 @@ use anyhow::Context;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::domain::ids::new_id;
-use crate::store::{Db, now_ms};
+use crate::store::Db;
 
 #[derive(Clone)]
 pub enum Mailer {
@@ -41,14 +40,7 @@ impl Mailer {
                 Ok(())
             }
             Mailer::Outbox => {
-                sqlx::query("INSERT INTO outbox_messages (id, recipient, subject, body, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(new_id("msg"))
-                    .bind(to)
-                    .bind(subject)
-                    .bind(body)
-                    .bind(now_ms())
-                    .execute(db.pool())
-                    .await?;
+                crate::store::outbox::insert(db, to, subject, body).await?;
                 Ok(())
             }
         }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::config::Config;
 use crate::domain::account::{Branding, Funding, MethodType};
+use crate::domain::event::EventType;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::payment::{Consent, MethodDetails, OperationStatus, PaymentStatus, Usage};
 use crate::domain::session::{AvsField, FraudSignals, FutureUsage, Layout, Locale, SessionStatus};
@@ -14,6 +15,7 @@ use crate::domain::terminal::TerminalStatus;
 use crate::domain::time::Timestamp;
 use crate::domain::validate::Metadata;
 use crate::store::customers::Customer;
+use crate::store::events::Event;
 use crate::store::operations::Operation;
 use crate::store::payment_methods::SavedMethod;
 use crate::store::payments::Payment;
@@ -308,4 +310,36 @@ pub fn session_object(config: &Config, s: &Session, now: i64) -> anyhow::Result<
         expires_at: Timestamp(s.expires_at),
         completed_at: s.completed_at.map(Timestamp),
     })
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventData {
+    /// The resource as the API shows it.
+    #[schema(value_type = Object)]
+    pub object: serde_json::Value,
+}
+
+/// An event (SPEC §11): also the webhook payload.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventObject {
+    pub id: String,
+    pub object: &'static str,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub created_at: Timestamp,
+    pub account_uid: String,
+    pub data: EventData,
+}
+
+impl From<Event> for EventObject {
+    fn from(e: Event) -> Self {
+        EventObject {
+            id: e.id,
+            object: "event",
+            kind: e.kind,
+            created_at: Timestamp(e.created_at),
+            account_uid: e.account_uid,
+            data: EventData { object: e.data },
+        }
+    }
 }

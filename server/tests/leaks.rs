@@ -85,6 +85,44 @@ async fn run_every_flow(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // Direct payments, autopay and a terminal: approved, declined, refunded.
+    for number in ["4242424242424242", "4000000000000002"] {
+        app.validate(
+            &m,
+            json!({"amount": 1_000, "currency": "USD", "payment_method": card(number), "capture": true}),
+            None,
+        )
+        .await;
+    }
+    let pid = app.authorized(&m, 2_000, true).await;
+    let r = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 500})), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let t = app
+        .call(
+            Method::POST,
+            "/api/terminals",
+            Auth::Bearer(&m.key),
+            Some(json!({"label": "Desk", "serial_number": "SN-LEAK"})),
+        )
+        .await
+        .json();
+    let tid = t["id"].as_str().unwrap();
+    app.call(
+        Method::POST,
+        format!("/api/terminals/{tid}/payments"),
+        Auth::Bearer(&m.key),
+        Some(json!({"amount": 300, "currency": "USD"})),
+    )
+    .await;
+    let r = app
+        .call(
+            Method::POST,
+            format!("/api/terminals/{tid}/simulate"),
+            Auth::Bearer(&m.key),
+            Some(json!({"card_number": "5555555555554444"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // A malformed body that carries a card number must not echo it either.
     let s = app.session(&m, json!({})).await;
     let r = app.browser(Method::POST, &s, "confirm", None, Some(json!({"payment_method": {"type": "card", "card": {"number": "6011111111111117", "exp_month": "twelve"}}}))).await;

@@ -11,14 +11,13 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde::Serialize;
-use sqlx::Row;
 use tokio::sync::RwLock;
 
 use super::sealed;
 use super::tokens::{LEEWAY_SECONDS, TOKEN_TTL_SECONDS};
 use crate::config::MasterKey;
 use crate::domain::ids::random_base62;
-use crate::store::{Db, now_ms};
+use crate::store::{Db, now_ms, signing_keys};
 
 /// How long after retirement a key stays in the JWKS: its last tokens' lifetime plus leeway.
 const PUBLISH_AFTER_RETIREMENT_MS: i64 = (TOKEN_TTL_SECONDS + LEEWAY_SECONDS + 60) * 1000;
@@ -73,13 +72,8 @@ impl KeyStore {
 
     /// The key new tokens are signed with: the newest unretired one, made now if there is none.
     pub async fn active(&self) -> anyhow::Result<Arc<SigningKey>> {
-        let newest = sqlx::query(
-            "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1",
-        )
-        .fetch_optional(self.db.pool())
-        .await?;
-        let kid: String = match newest {
-            Some(row) => row.try_get(0)?,
+        let kid = match signing_keys::newest_active(&self.db).await? {
+            Some(kid) => kid,
             None => self.generate().await?,
         };
         self.get(&kid).await?.context("the active signing key vanished")
@@ -88,11 +82,7 @@ impl KeyStore {
     /// Makes a new key and retires every other one (they stay published for a while).
     pub async fn rotate(&self) -> anyhow::Result<String> {
         let kid = self.generate().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND kid <> $2")
-            .bind(now_ms())
-            .bind(&kid)
-            .execute(self.db.pool())
-            .await?;
+        signing_keys::retire_all_but(&self.db, &kid).await?;
         self.cache.write().await.clear();
         Ok(kid)
     }
@@ -108,26 +98,11 @@ impl KeyStore {
         // A fresh installation publishes the key it will sign with.
         self.active().await?;
         let horizon = now_ms() - PUBLISH_AFTER_RETIREMENT_MS;
-        let rows = sqlx::query(
-            "SELECT kid, public_n, public_e FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1 \
-             ORDER BY created_at DESC",
-        )
-        .bind(horizon)
-        .fetch_all(self.db.pool())
-        .await?;
-        let keys = rows
-            .iter()
-            .map(|r| {
-                Ok(Jwk {
-                    kty: "RSA",
-                    kid: r.try_get("kid")?,
-                    use_: "sig",
-                    alg: "RS256",
-                    n: r.try_get("public_n")?,
-                    e: r.try_get("public_e")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let keys = signing_keys::published_since(&self.db, horizon)
+            .await?
+            .into_iter()
+            .map(|(kid, n, e)| Jwk { kty: "RSA", kid, use_: "sig", alg: "RS256", n, e })
+            .collect();
         Ok(Jwks { keys })
     }
 
@@ -135,22 +110,16 @@ impl KeyStore {
         if let Some(k) = self.cache.read().await.get(kid) {
             return Ok(Some(k.clone()));
         }
-        let row =
-            sqlx::query("SELECT kid, private_key, public_n, public_e, retired_at FROM signing_keys WHERE kid = $1")
-                .bind(kid)
-                .fetch_optional(self.db.pool())
-                .await?;
-        let Some(row) = row else { return Ok(None) };
-        let sealed_der: String = row.try_get("private_key")?;
-        let der = sealed::open(&self.master, &context(kid), &sealed_der)?;
-        let (n, e): (String, String) = (row.try_get("public_n")?, row.try_get("public_e")?);
+        let Some(stored) = signing_keys::get(&self.db, kid).await? else { return Ok(None) };
+        let der = sealed::open(&self.master, &context(kid), &stored.private_key_sealed)?;
         let key = Arc::new(SigningKey {
-            kid: kid.to_owned(),
+            kid: stored.kid,
             encoding: EncodingKey::from_rsa_der(&der),
-            decoding: DecodingKey::from_rsa_components(&n, &e).context("stored public key")?,
-            n,
-            e,
-            retired_at: row.try_get("retired_at")?,
+            decoding: DecodingKey::from_rsa_components(&stored.public_n, &stored.public_e)
+                .context("stored public key")?,
+            n: stored.public_n,
+            e: stored.public_e,
+            retired_at: stored.retired_at,
         });
         self.cache.write().await.insert(kid.to_owned(), key.clone());
         Ok(Some(key))
@@ -165,16 +134,8 @@ impl KeyStore {
         let kid = random_base62(20);
         let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
         let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, private_key, public_n, public_e, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&kid)
-        .bind(sealed::seal(&self.master, &context(&kid), der.as_bytes()))
-        .bind(&n)
-        .bind(&e)
-        .bind(now_ms())
-        .execute(self.db.pool())
-        .await?;
+        let sealed_der = sealed::seal(&self.master, &context(&kid), der.as_bytes());
+        signing_keys::insert(&self.db, &kid, &sealed_der, &n, &e).await?;
         tracing::info!(%kid, "generated a new token signing key");
         Ok(kid)
     }

@@ -2,7 +2,6 @@
 //! at most three codes per session every ten minutes.
 
 use rand::Rng;
-use sqlx::Row;
 
 use super::{challenge_destination, confirm::closed};
 use crate::auth::secrets::fingerprint;
@@ -11,8 +10,8 @@ use crate::domain::session::mask_email;
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
-use crate::store::now_ms;
 use crate::store::sessions::{self, Session};
+use crate::store::{challenges, now_ms};
 
 pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 pub const SEND_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -35,43 +34,14 @@ pub async fn send(state: &AppState, session: &Session) -> ApiResult<(String, i64
             .with_param("customer_email")
     })?;
 
-    // One statement counts the send within the window, or refuses it: racing sends cannot both
-    // slip under the limit.
-    let counted = sqlx::query(
-        "UPDATE hosted_sessions SET \
-           challenge_sends = CASE WHEN challenge_window IS NULL OR challenge_window <= $1 THEN 1 ELSE challenge_sends + 1 END, \
-           challenge_window = CASE WHEN challenge_window IS NULL OR challenge_window <= $1 THEN $2 ELSE challenge_window END \
-         WHERE id = $3 AND (challenge_window IS NULL OR challenge_window <= $1 OR challenge_sends < $4)",
-    )
-    .bind(now - SEND_WINDOW_MS)
-    .bind(now)
-    .bind(&session.id)
-    .bind(MAX_SENDS)
-    .execute(state.db().pool())
-    .await?;
-    if counted.rows_affected() == 0 {
-        let window: Option<i64> = sqlx::query("SELECT challenge_window FROM hosted_sessions WHERE id = $1")
-            .bind(&session.id)
-            .fetch_one(state.db().pool())
-            .await?
-            .try_get(0)?;
+    if let Err(window) = challenges::count_send(state.db(), &session.id, now, SEND_WINDOW_MS, MAX_SENDS).await? {
         let wait = window.map_or(60, |w| ((w + SEND_WINDOW_MS - now) / 1000).max(1)) as u64;
         return Err(ApiError::rate_limited(wait).with_param("challenge"));
     }
-
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
     let expires_at = now + CODE_TTL_MS;
-    sqlx::query(
-        "INSERT INTO challenges (id, session_id, code_hash, destination, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(new_id("chl"))
-    .bind(&session.id)
-    .bind(code_hash(state, &session.id, &code))
-    .bind(&destination)
-    .bind(expires_at)
-    .bind(now)
-    .execute(state.db().pool())
-    .await?;
+    let hash = code_hash(state, &session.id, &code);
+    challenges::insert(state.db(), &new_id("chl"), &session.id, &hash, &destination, expires_at, now).await?;
 
     let es = session.locale.is_spanish();
     let (subject, body) = if es {
@@ -105,59 +75,32 @@ pub async fn verify(state: &AppState, session: &Session, code: &str) -> ApiResul
     let invalid = |message: &str, remaining: i64| {
         ApiError::new(ErrorCode::InvalidCode, message).with_param("code").with_extra("attempts_remaining", remaining)
     };
-    let row = sqlx::query(
-        "SELECT id, code_hash, failures, expires_at, verified_at FROM challenges WHERE session_id = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
-    .bind(&session.id)
-    .fetch_optional(state.db().pool())
-    .await?;
-    let Some(row) = row else { return Err(invalid("No code was sent yet; ask for one first", MAX_FAILURES)) };
-    let id: String = row.try_get("id")?;
-    let stored: String = row.try_get("code_hash")?;
-    let failures: i64 = row.try_get("failures")?;
-    let expires_at: i64 = row.try_get("expires_at")?;
-    if failures >= MAX_FAILURES {
-        return Err(locked(expires_at, now));
+    let Some(challenge) = challenges::latest(state.db(), &session.id).await? else {
+        return Err(invalid("No code was sent yet; ask for one first", MAX_FAILURES));
+    };
+    if challenge.failures >= MAX_FAILURES {
+        return Err(locked(challenge.expires_at, now));
     }
-    if expires_at <= now {
+    if challenge.expires_at <= now {
         return Err(invalid("The code has expired; ask for a new one", 0));
     }
     let presented = code.trim();
     let well_formed = presented.len() == 6 && presented.bytes().all(|b| b.is_ascii_digit());
     let matches = well_formed && {
         use subtle::ConstantTimeEq;
-        code_hash(state, &session.id, presented).as_bytes().ct_eq(stored.as_bytes()).into()
+        code_hash(state, &session.id, presented).as_bytes().ct_eq(challenge.code_hash.as_bytes()).into()
     };
     if matches {
-        // Accepted only while still unlocked and unexpired (a racing wrong guess may have locked it).
-        let ok =
-            sqlx::query("UPDATE challenges SET verified_at = $1 WHERE id = $2 AND failures < $3 AND expires_at > $1")
-                .bind(now)
-                .bind(&id)
-                .bind(MAX_FAILURES)
-                .execute(state.db().pool())
-                .await?;
-        if ok.rows_affected() == 1 {
+        if challenges::accept(state.db(), &challenge.id, now, MAX_FAILURES).await? {
             sessions::mark_challenge_satisfied(state.db(), &session.id, now).await?;
             return Ok(());
         }
-        return Err(locked(expires_at, now));
+        return Err(locked(challenge.expires_at, now));
     }
-    let counted = sqlx::query("UPDATE challenges SET failures = failures + 1 WHERE id = $1 AND failures < $2")
-        .bind(&id)
-        .bind(MAX_FAILURES)
-        .execute(state.db().pool())
-        .await?;
-    if counted.rows_affected() == 0 {
-        return Err(locked(expires_at, now));
+    match challenges::count_failure(state.db(), &challenge.id, MAX_FAILURES).await? {
+        None => Err(locked(challenge.expires_at, now)),
+        Some(failures) => Err(invalid("The code is not correct", (MAX_FAILURES - failures).max(0))),
     }
-    let failures: i64 = sqlx::query("SELECT failures FROM challenges WHERE id = $1")
-        .bind(&id)
-        .fetch_one(state.db().pool())
-        .await?
-        .try_get(0)?;
-    Err(invalid("The code is not correct", (MAX_FAILURES - failures).max(0)))
 }
 
 fn locked(expires_at: i64, now: i64) -> ApiError {

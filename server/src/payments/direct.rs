@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Answer, Called, answer_key, payment_event, unavailable};
+use super::{Answer, Called, answer_key, payment_events, unavailable};
 use crate::domain::account::MethodType;
 use crate::domain::card::{card_error, decline};
 use crate::domain::event::EventType;
@@ -303,9 +303,7 @@ pub async fn finish_authorize(
         _ => (vec![(TransactionKind::Authorization, record.amount)], vec![EventType::PaymentAuthorized]),
     };
     payments::record_initial(&mut tx, &payment.id, &ledger).await?;
-    for kind in kinds {
-        payment_event(&mut tx, &payment, kind).await?;
-    }
+    payment_events(&mut tx, &payment, &kinds).await?;
     let answer = match &decline {
         Some((code, decline_code)) => Answer::error(&declined(*code, decline_code, &payment.id)),
         None => Answer::json(StatusCode::CREATED, &PaymentObject::from(&payment)),

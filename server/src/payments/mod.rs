@@ -23,6 +23,7 @@ pub mod terminals;
 use axum::http::StatusCode;
 use sqlx::AnyConnection;
 
+use crate::domain::event::EventType;
 use crate::domain::ids::has_shape;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::processor::ProcessorError;
@@ -93,11 +94,13 @@ impl<T> From<Result<T, ProcessorError>> for Called<T> {
 }
 
 /// Records an event about a payment (the payment as the API shows it).
-async fn payment_event(
-    conn: &mut AnyConnection,
-    payment: &Payment,
-    kind: crate::domain::event::EventType,
-) -> Result<(), sqlx::Error> {
-    events::record(conn, &payment.account_uid, kind, &crate::views::PaymentObject::from(payment)).await?;
-    Ok(())
+async fn payment_event(conn: &mut AnyConnection, payment: &Payment, kind: EventType) -> Result<(), sqlx::Error> {
+    payment_events(conn, payment, &[kind]).await
+}
+
+/// Records several events about a payment, in this order.
+async fn payment_events(conn: &mut AnyConnection, payment: &Payment, kinds: &[EventType]) -> Result<(), sqlx::Error> {
+    let data = events::data(&crate::views::PaymentObject::from(payment));
+    let items: Vec<(EventType, String)> = kinds.iter().map(|k| (*k, data.clone())).collect();
+    events::record_all(conn, &payment.account_uid, &items).await
 }

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{Answer, Called, answer_key, find, payment_event, unavailable};
+use super::{Answer, Called, answer_key, find, payment_events, unavailable};
 use crate::domain::event::EventType;
 use crate::domain::money::Amount;
 use crate::domain::payment::{Move, OperationKind, OperationStatus, PaymentStatus, TransactionKind};
@@ -185,9 +185,7 @@ pub async fn finish_hold(state: &AppState, op: &Operation) -> ApiResult<Answer> 
     payments::record_transaction(&mut tx, &op.payment_id, entry, op.amount).await?;
     let payment =
         payments::get_on(&mut tx, &op.payment_id).await?.ok_or_else(|| anyhow::anyhow!("payment vanished"))?;
-    for kind in kinds {
-        payment_event(&mut tx, &payment, *kind).await?;
-    }
+    payment_events(&mut tx, &payment, kinds).await?;
     let answer = Answer::json(StatusCode::OK, &PaymentObject::from(&payment));
     answer_key(&mut tx, op, &answer).await?;
     tx.commit().await?;
@@ -277,8 +275,11 @@ pub async fn finish_refund(state: &AppState, op: &Operation) -> ApiResult<Answer
         payments::get_on(&mut tx, &op.payment_id).await?.ok_or_else(|| anyhow::anyhow!("payment vanished"))?;
     let done = Operation { status: OperationStatus::Succeeded, updated_at: now, ..op.clone() };
     let refund = RefundObject::new(&done, &payment.currency);
-    events::record(&mut tx, &payment.account_uid, EventType::RefundCreated, &refund).await?;
-    payment_event(&mut tx, &payment, EventType::PaymentRefunded).await?;
+    let news = [
+        (EventType::RefundCreated, events::data(&refund)),
+        (EventType::PaymentRefunded, events::data(&PaymentObject::from(&payment))),
+    ];
+    events::record_all(&mut tx, &payment.account_uid, &news).await?;
     let answer = Answer::json(StatusCode::CREATED, &refund);
     answer_key(&mut tx, op, &answer).await?;
     tx.commit().await?;

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{Answer, Called, answer_key, payment_event, unavailable};
+use super::{Answer, Called, answer_key, payment_event, payment_events, unavailable};
 use crate::domain::account::MethodType;
 use crate::domain::card::CardNumber;
 use crate::domain::event::EventType;
@@ -23,7 +23,7 @@ use crate::store::accounts::Account;
 use crate::store::operations::{self, Operation};
 use crate::store::payments::{self, Payment};
 use crate::store::terminals::{self, NewTerminal, Terminal};
-use crate::store::{Patch, events, is_unique_violation, now_ms};
+use crate::store::{Patch, is_unique_violation, now_ms};
 use crate::views::{PaymentObject, TerminalObject};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -376,11 +376,8 @@ pub async fn finish_charge(state: &AppState, op: &Operation, charge: Charge) -> 
     for (kind, amount) in entries {
         payments::record_transaction(&mut tx, &payment.id, kind, amount).await?;
     }
-    let view = PaymentObject::from(&payment);
-    for kind in kinds {
-        events::record(&mut tx, &payment.account_uid, kind, &view).await?;
-    }
-    let answer = Answer::json(StatusCode::OK, &view);
+    payment_events(&mut tx, &payment, &kinds).await?;
+    let answer = Answer::json(StatusCode::OK, &PaymentObject::from(&payment));
     answer_key(&mut tx, op, &answer).await?;
     tx.commit().await?;
     tracing::info!(payment = %payment.id, status = %payment.status, "terminal payment");

@@ -2,59 +2,22 @@
 //! API key with `webhooks.read`).
 
 use axum::extract::{Path, State};
-use serde::Serialize;
-use sqlx::Row;
-use sqlx::any::AnyRow;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::{ListQuery, Listable};
 use crate::domain::ids;
 use crate::domain::odata::{Field, FieldType, Resource};
-use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::extract::auth::{Merchant, WebhooksRead};
 use crate::state::AppState;
-use crate::store::Bind;
 use crate::store::odata::{Scope, fetch_page};
+use crate::store::{Bind, events};
+use crate::views::EventObject;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(get_event))
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct EventData {
-    /// The resource as the API shows it.
-    #[schema(value_type = Object)]
-    pub object: serde_json::Value,
-}
-
-/// An event (SPEC §11): also the webhook payload.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct EventObject {
-    pub id: String,
-    pub object: &'static str,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub created_at: Timestamp,
-    pub account_uid: String,
-    pub data: EventData,
-}
-
-const COLUMNS: &str = "id, account_uid, type, data, created_at";
-
-fn from_row(row: &AnyRow) -> Result<EventObject, sqlx::Error> {
-    let data: String = row.try_get("data")?;
-    Ok(EventObject {
-        id: row.try_get("id")?,
-        object: "event",
-        kind: row.try_get("type")?,
-        created_at: Timestamp(row.try_get("created_at")?),
-        account_uid: row.try_get("account_uid")?,
-        data: EventData { object: serde_json::from_str(&data).map_err(|e| sqlx::Error::Decode(e.into()))? },
-    })
 }
 
 pub struct Events;
@@ -87,12 +50,13 @@ async fn list_events(
 ) -> ApiResult<Json<serde_json::Value>> {
     let scope = Scope {
         table: "events",
-        columns: COLUMNS,
+        columns: events::COLUMNS,
         condition: "account_uid = $1",
         binds: vec![Bind::Text(auth.account.uid.clone())],
     };
     let page = fetch_page(state.db(), scope, &list.query, Events::RESOURCE).await?;
-    let items: Vec<EventObject> = page.rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let items: Vec<EventObject> =
+        page.rows.iter().map(events::from_row).collect::<Result<Vec<_>, _>>()?.into_iter().map(Into::into).collect();
     Ok(Json(list.respond(&items, page.count, page.has_more)))
 }
 
@@ -111,8 +75,6 @@ async fn get_event(
     if !ids::has_shape(&id, "evt") {
         return Err(ApiError::not_found("event"));
     }
-    let sql = format!("SELECT {COLUMNS} FROM events WHERE id = $1 AND account_uid = $2");
-    let row = sqlx::query(&sql).bind(&id).bind(&auth.account.uid).fetch_optional(state.db().pool()).await?;
-    let row = row.ok_or_else(|| ApiError::not_found("event"))?;
-    Ok(Json(from_row(&row)?))
+    let event = events::get(state.db(), &auth.account.uid, &id).await?.ok_or_else(|| ApiError::not_found("event"))?;
+    Ok(Json(event.into()))
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use serde::Serialize;
-use sqlx::Row;
+
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::extract::auth::AdminToken;
 use crate::state::AppState;
+use crate::store::outbox;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_outbox))
@@ -36,20 +37,16 @@ async fn list_outbox(_auth: AdminToken, State(state): State<AppState>) -> ApiRes
     if !state.config().sandbox {
         return Err(ApiError::not_found("route"));
     }
-    let rows = sqlx::query("SELECT id, recipient, subject, body, created_at FROM outbox_messages ORDER BY created_at DESC, id DESC LIMIT 100")
-        .fetch_all(state.db().pool())
-        .await?;
-    let value = rows
-        .iter()
-        .map(|r| {
-            Ok(OutboxMessage {
-                id: r.try_get("id")?,
-                to: r.try_get("recipient")?,
-                subject: r.try_get("subject")?,
-                body: r.try_get("body")?,
-                created_at: Timestamp(r.try_get("created_at")?),
-            })
+    let value = outbox::latest(state.db(), 100)
+        .await?
+        .into_iter()
+        .map(|m| OutboxMessage {
+            id: m.id,
+            to: m.recipient,
+            subject: m.subject,
+            body: m.body,
+            created_at: Timestamp(m.created_at),
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect();
     Ok(Json(ValueList { value }))
 }

@@ -203,21 +203,16 @@ async fn embed_page(State(state): State<AppState>, Path(id): Path<String>) -> Re
 
 /// `GET /wallet/{id}`: a customer's saved methods, with the credential in `#ws=`.
 async fn wallet_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    use sqlx::Row;
     if !has_shape(&id, "ws") {
         return not_found_page();
     }
-    let row = sqlx::query("SELECT locale FROM wallet_sessions WHERE id = $1")
-        .bind(&id)
-        .fetch_optional(state.db().pool())
-        .await;
-    let Ok(Some(row)) = row else { return not_found_page() };
-    let locale: String = row.try_get(0).unwrap_or_else(|_| "en".into());
-    let title = if locale == "es" { "Sus métodos de pago" } else { "Your payment methods" };
+    let Ok(Some(wallet)) = crate::store::wallet_sessions::get(state.db(), &id).await else { return not_found_page() };
+    let locale = wallet.locale.as_str();
+    let title = if wallet.locale.is_spanish() { "Sus métodos de pago" } else { "Your payment methods" };
     let body = format!(
         "<main class=\"narrow\"><h1 class=\"visually-hidden\">{title}</h1><govifi-payment></govifi-payment></main>"
     );
-    page(StatusCode::OK, "'none'", document(&locale, title, "checkout-page", &body, &["/sdk/govifi-payment.js"]))
+    page(StatusCode::OK, "'none'", document(locale, title, "checkout-page", &body, &["/sdk/govifi-payment.js"]))
 }
 
 // ----- The sandbox demo: the server plays a merchant -----

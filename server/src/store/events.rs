@@ -2,11 +2,23 @@
 //! reports, so there is never a change without its event, or an event without its change.
 
 use serde::Serialize;
-use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
-use super::{now_ms, to_json_text};
+use super::{Db, enum_column, now_ms, to_json_text};
 use crate::domain::event::EventType;
-use crate::domain::ids::new_id;
+use crate::domain::ids::random_base62;
+
+/// A new event id whose order is the order events were made in this process (events list by
+/// `created_at, id`, and several events often share a millisecond): a microsecond clock that
+/// never repeats or goes back, then randomness.
+fn next_id() -> String {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64;
+    let prev = LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1))).unwrap_or(now);
+    format!("evt_{:017}{}", now.max(prev + 1), random_base62(12))
+}
 
 /// Records `type` about `object` (the resource as the API shows it) for an account.
 pub async fn record<T: Serialize>(
@@ -15,7 +27,7 @@ pub async fn record<T: Serialize>(
     event_type: EventType,
     object: &T,
 ) -> Result<String, sqlx::Error> {
-    let id = new_id("evt");
+    let id = next_id();
     sqlx::query("INSERT INTO events (id, account_uid, type, data, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
         .bind(account_uid)
@@ -42,10 +54,8 @@ pub async fn record_all(
         .collect();
     let sql = format!("INSERT INTO events (id, account_uid, type, data, created_at) VALUES {}", rows.join(", "));
     let mut q = sqlx::query(&sql);
-    // Ids sort in creation order within the same millisecond (events list by created_at, id).
-    let base = new_id("evt");
-    for (i, (kind, data)) in items.iter().enumerate() {
-        q = q.bind(format!("{base}{i:02}")).bind(account_uid).bind(kind.as_str()).bind(data.as_str()).bind(now);
+    for (kind, data) in items {
+        q = q.bind(next_id()).bind(account_uid).bind(kind.as_str()).bind(data.as_str()).bind(now);
     }
     q.execute(conn).await?;
     Ok(())
@@ -54,4 +64,36 @@ pub async fn record_all(
 /// JSON of a resource, for [`record_all`].
 pub fn data<T: Serialize>(object: &T) -> String {
     to_json_text(object)
+}
+
+/// An event as stored: the resource's JSON as it was at the change.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub account_uid: String,
+    pub kind: EventType,
+    pub data: serde_json::Value,
+    pub created_at: i64,
+}
+
+pub const COLUMNS: &str = "id, account_uid, type, data, created_at";
+
+pub fn from_row(row: &AnyRow) -> Result<Event, sqlx::Error> {
+    let data: String = row.try_get("data")?;
+    Ok(Event {
+        id: row.try_get("id")?,
+        account_uid: row.try_get("account_uid")?,
+        kind: enum_column(row, "type")?,
+        data: serde_json::from_str(&data).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<Event>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE id = $1 AND account_uid = $2"))
+        .bind(id)
+        .bind(account_uid)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
 }

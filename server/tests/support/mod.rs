@@ -388,6 +388,7 @@ pub async fn all_stored_text(db: &Db) -> String {
 
 /// A merchant ready to take payments: account (USD, card/ACH/Apple Pay, a convenience-fee
 /// schedule, one allowed origin), an all-scopes API key.
+#[derive(Debug, Clone)]
 pub struct Merchant {
     pub token: String,
     pub uid: String,
@@ -698,4 +699,97 @@ impl server::processor::Processor for Interrupted {
 pub fn interrupted_router(app: &TestApp, call: Call, when: When) -> axum::Router {
     let processor = std::sync::Arc::new(Interrupted { inner: app.state.sandbox(), call, when });
     server::router(server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), processor))
+}
+
+impl TestApp {
+    /// `POST /api/payments/validate` with the merchant's key (and an `Idempotency-Key`).
+    pub async fn validate(&self, m: &Merchant, body: Value, key: Option<&str>) -> TestResponse {
+        self.payment_call(m, "/api/payments/validate", Some(body), key).await
+    }
+
+    /// A POST to a payment route with the merchant's key.
+    pub async fn payment_call(&self, m: &Merchant, path: &str, body: Option<Value>, key: Option<&str>) -> TestResponse {
+        let mut req = Request::post(path).header("authorization", format!("Bearer {}", m.key));
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        self.request(with_json(req, body)).await
+    }
+
+    /// An authorized (or, with `capture`, captured) card payment of `amount`; its id.
+    pub async fn authorized(&self, m: &Merchant, amount: i64, capture: bool) -> String {
+        let r = self
+            .validate(
+                m,
+                serde_json::json!({"amount": amount, "currency": "USD", "payment_method": card("4242424242424242"), "capture": capture}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A payment as the API shows it.
+    pub async fn payment(&self, m: &Merchant, id: &str) -> Value {
+        let r = self.call(Method::GET, format!("/api/payments/{id}"), Auth::Bearer(&m.key), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()
+    }
+
+    /// The payment's ledger: (type, amount) in order.
+    pub async fn ledger(&self, m: &Merchant, id: &str) -> Vec<(String, i64)> {
+        let r = self.call(Method::GET, format!("/api/payments/{id}/transactions"), Auth::Bearer(&m.key), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["type"].as_str().unwrap().to_owned(), t["amount"].as_i64().unwrap()))
+            .collect()
+    }
+
+    /// Checks the ledger against the payment: captures (and ACH settlements) add up to
+    /// `amount_captured`, refunds to `amount_refunded`, and the processor's own record agrees.
+    pub async fn assert_books_balance(&self, m: &Merchant, id: &str) -> Value {
+        let p = self.payment(m, id).await;
+        let ledger = self.ledger(m, id).await;
+        let sum =
+            |kinds: &[&str]| ledger.iter().filter(|(k, _)| kinds.contains(&k.as_str())).map(|(_, a)| a).sum::<i64>();
+        assert_eq!(
+            sum(&["capture", "settlement"]),
+            p["amount_captured"].as_i64().unwrap(),
+            "captures: {ledger:?} vs {p}"
+        );
+        assert_eq!(sum(&["refund"]), p["amount_refunded"].as_i64().unwrap(), "refunds: {ledger:?} vs {p}");
+        use sqlx::Row;
+        let at_processor: Option<(i64, i64)> = sqlx::query(
+            "SELECT c.captured, c.refunded FROM sandbox_charges c JOIN payments p ON p.processor_ref = c.processor_ref WHERE p.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.db().pool())
+        .await
+        .unwrap()
+        .map(|r| (r.get(0), r.get(1)));
+        if let Some((captured, refunded)) = at_processor {
+            assert_eq!(refunded, p["amount_refunded"].as_i64().unwrap(), "the processor's refunds");
+            if p["status"] != "authorized" && p["status"] != "voided" && p["status"] != "failed" {
+                assert_eq!(captured, p["amount_captured"].as_i64().unwrap(), "the processor's captures");
+            }
+        }
+        p
+    }
+
+    /// Refunds recorded at the sandbox processor for a payment (its own record).
+    pub async fn processor_refunds(&self, payment_id: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(
+            "SELECT COUNT(*) FROM sandbox_operations o JOIN payments p ON p.processor_ref = o.processor_ref \
+             WHERE p.id = $1 AND o.kind = 'refund'",
+        )
+        .bind(payment_id)
+        .fetch_one(self.db().pool())
+        .await
+        .unwrap()
+        .get(0)
+    }
 }

@@ -1,0 +1,48 @@
+//! Mail that went nowhere but here (sandbox without SMTP): `GET /api/outbox`.
+
+use sqlx::Row;
+
+use super::{Db, now_ms};
+use crate::domain::ids::new_id;
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+pub async fn insert(db: &Db, recipient: &str, subject: &str, body: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox_messages (id, recipient, subject, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(new_id("msg"))
+        .bind(recipient)
+        .bind(subject)
+        .bind(body)
+        .bind(now_ms())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// The latest `limit` messages, newest first.
+pub async fn latest(db: &Db, limit: i64) -> Result<Vec<Message>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, recipient, subject, body, created_at FROM outbox_messages ORDER BY created_at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Message {
+                id: r.try_get("id")?,
+                recipient: r.try_get("recipient")?,
+                subject: r.try_get("subject")?,
+                body: r.try_get("body")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}

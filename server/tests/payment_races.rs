@@ -1,0 +1,264 @@
+//! Exactly-once money movement: racing refunds and captures (in one process and across two
+//! server processes on one database), and crashes between the processor's work and its record.
+
+mod support;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use support::{Call, Merchant, TestApp, When, card};
+
+fn post(m: &Merchant, path: &str, body: Option<Value>, key: Option<&str>) -> axum::http::Request<axum::body::Body> {
+    let mut req = axum::http::Request::post(path).header("authorization", format!("Bearer {}", m.key));
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    support::with_json(req, body)
+}
+
+/// Runs `request` on a router whose processor is interrupted, and returns once the processor
+/// has done its part (the request is left hanging, as a crashed server leaves it).
+async fn crash_after(
+    app: &TestApp,
+    call: Call,
+    request: axum::http::Request<axum::body::Body>,
+    done: impl AsyncFn() -> bool,
+) {
+    let router = support::interrupted_router(app, call, When::After);
+    let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+    for _ in 0..500 {
+        if done().await {
+            task.abort(); // the process dies before the answer is recorded
+            let _ = task.await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the processor never did its part");
+}
+
+async fn count(app: &TestApp, sql: &str, id: &str) -> i64 {
+    sqlx::Row::get(&sqlx::query(sql).bind(id).fetch_one(app.db().pool()).await.unwrap(), 0)
+}
+
+fn later() -> i64 {
+    server::store::now_ms() + server::payments::recovery::STUCK_AFTER_MS + 1000
+}
+
+db_tests! {
+    async fn twenty_racing_refunds_of_a_tenth_refund_exactly_all(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 10_000, true).await;
+        let path = format!("/api/payments/{pid}/refund");
+        let calls = (0..20).map(|_| app.request(post(&m, &path, Some(json!({"amount": 1_000})), None)));
+        let answers = futures_util::future::join_all(calls).await;
+        let created = answers.iter().filter(|r| r.status == StatusCode::CREATED).count();
+        assert_eq!(created, 10, "{:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+        // The others find too little left, or (arriving after the tenth) nothing: a refunded payment.
+        for r in answers.iter().filter(|r| r.status != StatusCode::CREATED) {
+            match r.status.as_u16() {
+                400 => r.assert_error(400, "amount_too_large"),
+                _ => r.assert_error(409, "invalid_state"),
+            };
+        }
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["amount_refunded"], 10_000);
+        assert_eq!(p["status"], "refunded");
+        assert_eq!(app.processor_refunds(&pid).await, 10, "ten refunds at the processor, no more");
+        let refund_events = app.events(&m.uid).await.iter().filter(|(t, _)| t == "refund.created").count();
+        assert_eq!(refund_events, 10);
+    }
+
+    async fn ten_racing_captures_capture_once(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 10_000, false).await;
+        let path = format!("/api/payments/{pid}/capture");
+        let calls = (0..10).map(|i| app.request(post(&m, &path, Some(json!({"amount": 1_000 + i})), None)));
+        let answers = futures_util::future::join_all(calls).await;
+        let ok: Vec<_> = answers.iter().filter(|r| r.status == StatusCode::OK).collect();
+        assert_eq!(ok.len(), 1, "{:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+        for r in answers.iter().filter(|r| r.status != StatusCode::OK) {
+            r.assert_error(409, "invalid_state");
+        }
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["amount_captured"], ok[0].json()["amount_captured"]);
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM payment_transactions WHERE payment_id = $1 AND type = 'capture'", &pid).await, 1);
+    }
+
+    async fn a_capture_and_a_void_racing_make_one_move(app) {
+        let m = app.merchant().await;
+        for _ in 0..3 {
+            let pid = app.authorized(&m, 3_000, false).await;
+            let capture = app.request(post(&m, &format!("/api/payments/{pid}/capture"), None, None));
+            let void = app.request(post(&m, &format!("/api/payments/{pid}/void"), None, None));
+            let (c, v) = tokio::join!(capture, void);
+            assert_eq!([c.status, v.status].iter().filter(|s| **s == StatusCode::OK).count(), 1, "{} / {}", c.text(), v.text());
+            let p = app.assert_books_balance(&m, &pid).await;
+            assert!(p["status"] == "captured" || p["status"] == "voided", "{p}");
+            assert_eq!(app.ledger(&m, &pid).await.len(), 2, "authorization and one move");
+        }
+    }
+
+    async fn refunds_split_across_two_server_processes_refund_exactly_all(app) {
+        let a = support::ServerProcess::start(&app).await;
+        let b = support::ServerProcess::start(&app).await;
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 10_000, true).await;
+        let http = reqwest::Client::new();
+        let calls = (0..20).map(|i| {
+            let base = if i % 2 == 0 { &a.url } else { &b.url };
+            http.post(format!("{base}/api/payments/{pid}/refund")).bearer_auth(&m.key).json(&json!({"amount": 1_000})).send()
+        });
+        let statuses: Vec<u16> = futures_util::future::join_all(calls).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10, "{statuses:?}");
+        assert!(statuses.iter().all(|s| [201, 400, 409].contains(s)), "{statuses:?}");
+        // And ten captures of one authorization across both: one.
+        let auth = app.authorized(&m, 5_000, false).await;
+        let calls = (0..10).map(|i| {
+            let base = if i % 2 == 0 { &a.url } else { &b.url };
+            http.post(format!("{base}/api/payments/{auth}/capture")).bearer_auth(&m.key).send()
+        });
+        let statuses: Vec<u16> = futures_util::future::join_all(calls).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        a.stop().await;
+        b.stop().await;
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["amount_refunded"], 10_000);
+        assert_eq!(app.processor_refunds(&pid).await, 10);
+        app.assert_books_balance(&m, &auth).await;
+    }
+
+    async fn a_crash_after_the_processor_refunded_is_recovered_into_one_refund(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 10_000, true).await;
+        let request = post(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 4_000})), Some("refund-crash"));
+        crash_after(&app, Call::Refund, request, async || app.processor_refunds(&pid).await == 1).await;
+        // Refunded at the processor, not yet recorded: the amount is reserved, nothing else.
+        let p = app.payment(&m, &pid).await;
+        assert_eq!((p["status"].as_str(), p["amount_refunded"].as_i64()), (Some("captured"), Some(0)));
+        // Meanwhile nothing can refund past what is left, and the key is still in use.
+        app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 6_001})), None).await.assert_error(400, "amount_too_large");
+        app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 4_000})), Some("refund-crash")).await.assert_error(409, "idempotency_in_progress");
+        // Too soon for recovery; then recovery (in any process) finishes it, once.
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, server::store::now_ms()).await.unwrap(), 0);
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 0, "once");
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["amount_refunded"], 4_000);
+        assert_eq!(p["status"], "partially_refunded");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM payment_transactions WHERE payment_id = $1 AND type = 'refund'", &pid).await, 1, "one refund in the ledger");
+        assert_eq!(app.processor_refunds(&pid).await, 1, "one refund at the processor");
+        // The merchant's retry with the key gets the refund that was made.
+        let replay = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 4_000})), Some("refund-crash")).await;
+        assert_eq!(replay.status, StatusCode::CREATED, "{}", replay.text());
+        assert_eq!(replay.json()["status"], "succeeded");
+        assert_eq!(app.processor_refunds(&pid).await, 1);
+    }
+
+    async fn a_refund_that_never_reached_the_processor_is_made_by_recovery(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 2_000, true).await;
+        let router = support::interrupted_router(&app, Call::Refund, When::Before);
+        let request = post(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 500})), None);
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        for _ in 0..500 {
+            if count(&app, "SELECT COUNT(*) FROM payment_operations WHERE payment_id = $1 AND kind = 'refund'", &pid).await == 1 { break }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        task.abort();
+        let _ = task.await;
+        assert_eq!(app.processor_refunds(&pid).await, 0);
+        // The refund was promised (reserved): recovery makes it with the same reference.
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["amount_refunded"], 500);
+        assert_eq!(app.processor_refunds(&pid).await, 1);
+    }
+
+    async fn a_crash_after_the_processor_captured_is_recovered_into_one_capture(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 9_000, false).await;
+        let request = post(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": 7_000})), None);
+        let captured_at_processor = async || {
+            count(&app, "SELECT COUNT(*) FROM sandbox_operations o JOIN payments p ON p.processor_ref = o.processor_ref WHERE p.id = $1 AND o.kind = 'capture'", &pid).await == 1
+        };
+        crash_after(&app, Call::Capture, request, captured_at_processor).await;
+        assert_eq!(app.payment(&m, &pid).await["status"], "authorized");
+        // Held: no other capture or void meanwhile.
+        app.payment_call(&m, &format!("/api/payments/{pid}/void"), None, None).await.assert_error(409, "invalid_state");
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!((p["status"].as_str(), p["amount_captured"].as_i64()), (Some("captured"), Some(7_000)));
+        assert_eq!(app.ledger(&m, &pid).await, vec![("authorization".into(), 9_000), ("capture".into(), 7_000)]);
+    }
+
+    async fn a_crash_after_a_direct_authorization_is_recovered_into_one_payment(app) {
+        let m = app.merchant().await;
+        let body = json!({"amount": 3_300, "currency": "USD", "payment_method": card("4242424242424242"), "capture": true});
+        let request = post(&m, "/api/payments/validate", Some(body.clone()), Some("sale-crash"));
+        crash_after(&app, Call::Authorize, request, async || {
+            sqlx::Row::get::<i64, _>(&sqlx::query("SELECT COUNT(*) FROM sandbox_charges").fetch_one(app.db().pool()).await.unwrap(), 0) == 1
+        })
+        .await;
+        let payments = |app: &TestApp| {
+            let pool = app.db().pool().clone();
+            async move { sqlx::Row::get::<i64, _>(&sqlx::query("SELECT COUNT(*) FROM payments").fetch_one(&pool).await.unwrap(), 0) }
+        };
+        assert_eq!(payments(&app).await, 0, "charged, not yet recorded");
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        assert_eq!(payments(&app).await, 1);
+        let replay = app.validate(&m, body, Some("sale-crash")).await;
+        assert_eq!(replay.status, StatusCode::CREATED, "{}", replay.text());
+        let pid = replay.json()["id"].as_str().unwrap().to_owned();
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["status"], "captured");
+        let charges: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM sandbox_charges").fetch_one(app.db().pool()).await.unwrap(), 0);
+        assert_eq!((charges, payments(&app).await), (1, 1), "one charge, one payment");
+        let events = app.events(&m.uid).await.into_iter().filter(|(t, o)| t == "payment.captured" && o["id"] == pid.as_str()).count();
+        assert_eq!(events, 1);
+    }
+
+    async fn an_authorization_the_processor_never_saw_is_given_up(app) {
+        let m = app.merchant().await;
+        let body = json!({"amount": 1_100, "currency": "USD", "payment_method": card("4242424242424242")});
+        let router = support::interrupted_router(&app, Call::Authorize, When::Before);
+        let request = post(&m, "/api/payments/validate", Some(body.clone()), Some("lost-sale"));
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        for _ in 0..500 {
+            let ops: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM payment_operations").fetch_one(app.db().pool()).await.unwrap(), 0);
+            if ops == 1 { break }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        task.abort();
+        let _ = task.await;
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        // Nothing was charged and nothing recorded; the key is free for the merchant's retry.
+        let r = app.validate(&m, body, Some("lost-sale")).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let charges: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM sandbox_charges").fetch_one(app.db().pool()).await.unwrap(), 0);
+        assert_eq!(charges, 1);
+    }
+
+    async fn a_late_answer_after_recovery_changes_nothing(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 6_000, true).await;
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let router = support::interrupted_router(&app, Call::Refund, When::Gate(gate.clone()));
+        let request = post(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 6_000})), None);
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        for _ in 0..500 {
+            if app.processor_refunds(&pid).await == 1 { break }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        gate.notify_one();
+        let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;
+        assert_eq!(late.status, StatusCode::CREATED, "{}", late.text());
+        assert_eq!(late.json()["status"], "succeeded", "the refund that recovery recorded");
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["status"], "refunded");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM payment_transactions WHERE payment_id = $1 AND type = 'refund'", &pid).await, 1);
+        assert_eq!(app.events(&m.uid).await.iter().filter(|(t, _)| t == "refund.created").count(), 1);
+    }
+}

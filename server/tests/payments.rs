@@ -1,0 +1,347 @@
+//! Money after the checkout, through the API: direct payments (authorize, sale, decline, ACH,
+//! Apple Pay, autopay), capture, void, refunds, idempotent replays, the ledger and the events,
+//! on SQLite and PostgreSQL.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::{Auth, TestApp, ach, card};
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+async fn event_types(app: &TestApp, uid: &str, object_id: &str) -> Vec<String> {
+    app.events(uid)
+        .await
+        .into_iter()
+        .filter(|(_, o)| o["id"] == object_id || o["payment_id"] == object_id)
+        .map(|(t, _)| t)
+        .collect()
+}
+
+db_tests! {
+    async fn authorize_capture_and_refund_in_parts(app) {
+        let m = app.merchant().await;
+        let r = app.validate(&m, json!({"amount": 10_000, "currency": "USD", "payment_method": card("4242424242424242"),
+            "reference": "INV-1", "description": "Water, May", "metadata": {"order": "1"}}), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let p = r.json();
+        assert_eq!(p["object"], "payment");
+        assert_eq!(p["status"], "authorized");
+        assert_eq!((p["amount"].as_i64(), p["fee_amount"].as_i64(), p["total_amount"].as_i64()), (Some(10_000), Some(0), Some(10_000)), "no convenience fee on direct payments");
+        assert_eq!(p["amount_captured"], 0);
+        assert_eq!(p["payment_method"]["brand"], "visa");
+        assert_eq!(p["payment_method"]["last4"], "4242");
+        assert_eq!(p["reference"], "INV-1");
+        assert_eq!(p["consent"], Value::Null, "no quote, no mandate");
+        let pid = id(&p);
+
+        let captured = app.payment_call(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": 6_000})), None).await;
+        assert_eq!(captured.status, StatusCode::OK, "{}", captured.text());
+        assert_eq!(captured.json()["status"], "captured");
+        assert_eq!(captured.json()["amount_captured"], 6_000);
+        // Once.
+        app.payment_call(&m, &format!("/api/payments/{pid}/capture"), None, None).await.assert_error(409, "invalid_state");
+
+        let first = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 2_500, "reason": "requested_by_customer"})), None).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+        let refund = first.json();
+        assert!(refund["id"].as_str().unwrap().starts_with("re_"), "{refund}");
+        assert_eq!(refund["object"], "refund");
+        assert_eq!(refund["payment_id"], pid);
+        assert_eq!(refund["amount"], 2_500);
+        assert_eq!(refund["reason"], "requested_by_customer");
+        assert_eq!(refund["status"], "succeeded");
+        assert_eq!(app.payment(&m, &pid).await["status"], "partially_refunded");
+        // More than is left: 400, and nothing changes.
+        app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 3_501})), None).await.assert_error(400, "amount_too_large");
+        let second = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 3_500})), None).await;
+        assert_eq!(second.status, StatusCode::CREATED, "{}", second.text());
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["status"], "refunded");
+        assert_eq!(p["amount_refunded"], 6_000);
+        let ledger = app.ledger(&m, &pid).await;
+        assert_eq!(ledger, vec![("authorization".into(), 10_000), ("capture".into(), 6_000), ("refund".into(), 2_500), ("refund".into(), 3_500)]);
+        // A refunded payment moves no further: no refund, no void.
+        app.payment_call(&m, &format!("/api/payments/{pid}/refund"), None, None).await.assert_error(409, "invalid_state");
+        app.payment_call(&m, &format!("/api/payments/{pid}/void"), None, None).await.assert_error(409, "invalid_state");
+
+        let refunds = app.call(Method::GET, format!("/api/payments/{pid}/refunds"), Auth::Bearer(&m.key), None).await;
+        assert_eq!(refunds.status, StatusCode::OK);
+        let amounts: Vec<i64> = refunds.json()["value"].as_array().unwrap().iter().map(|r| r["amount"].as_i64().unwrap()).collect();
+        assert_eq!(amounts, vec![2_500, 3_500]);
+        let types = event_types(&app, &m.uid, &pid).await;
+        assert_eq!(types, vec!["payment.authorized", "payment.captured", "payment.succeeded", "refund.created", "payment.refunded", "refund.created", "payment.refunded"]);
+    }
+
+    async fn a_capture_beyond_the_authorization_and_a_void_after_capture_are_refused(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 10_000, false).await;
+        app.payment_call(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": 10_001})), None).await.assert_error(400, "amount_too_large");
+        app.payment_call(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": 0})), None).await.assert_error(400, "parameter_invalid");
+        app.payment_call(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": 100, "tip": 5})), None).await.assert_error(400, "unknown_field");
+        app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 100})), None).await.assert_error(409, "invalid_state");
+        // The whole authorization by default.
+        let r = app.payment_call(&m, &format!("/api/payments/{pid}/capture"), None, None).await;
+        assert_eq!(r.json()["amount_captured"], 10_000);
+        app.payment_call(&m, &format!("/api/payments/{pid}/void"), None, None).await.assert_error(409, "invalid_state");
+        app.assert_books_balance(&m, &pid).await;
+    }
+
+    async fn a_void_releases_an_authorization(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 5_000, false).await;
+        let r = app.payment_call(&m, &format!("/api/payments/{pid}/void"), None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["status"], "voided");
+        app.payment_call(&m, &format!("/api/payments/{pid}/capture"), None, None).await.assert_error(409, "invalid_state");
+        app.payment_call(&m, &format!("/api/payments/{pid}/void"), None, None).await.assert_error(409, "invalid_state");
+        assert_eq!(app.ledger(&m, &pid).await, vec![("authorization".into(), 5_000), ("void".into(), 5_000)]);
+        assert_eq!(event_types(&app, &m.uid, &pid).await, vec!["payment.authorized", "payment.voided"]);
+        use sqlx::Row;
+        let voided: i64 = sqlx::query("SELECT c.voided FROM sandbox_charges c JOIN payments p ON p.processor_ref = c.processor_ref WHERE p.id = $1")
+            .bind(&pid).fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(voided, 1, "released at the processor too");
+    }
+
+    async fn a_sale_captures_at_once(app) {
+        let m = app.merchant().await;
+        let r = app.validate(&m, json!({"amount": 2_000, "currency": "USD", "payment_method": card("5555555555554444"), "capture": true}), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let p = r.json();
+        assert_eq!(p["status"], "captured");
+        assert_eq!(p["amount_captured"], 2_000);
+        let pid = id(&p);
+        assert_eq!(app.ledger(&m, &pid).await, vec![("authorization".into(), 2_000), ("capture".into(), 2_000)]);
+        // A refund of everything, by default.
+        let r = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), None, None).await;
+        assert_eq!(r.json()["amount"], 2_000);
+        assert_eq!(app.assert_books_balance(&m, &pid).await["status"], "refunded");
+    }
+
+    async fn a_decline_is_402_with_the_failed_payment_kept(app) {
+        let m = app.merchant().await;
+        let r = app.validate(&m, json!({"amount": 1_000, "currency": "USD", "payment_method": card("4000000000009995"), "capture": true}), None).await;
+        let error = r.assert_error(402, "card_declined");
+        assert_eq!(error["type"], "card_error");
+        assert_eq!(error["decline_code"], "insufficient_funds");
+        let pid = error["payment_id"].as_str().unwrap().to_owned();
+        let p = app.payment(&m, &pid).await;
+        assert_eq!(p["status"], "failed");
+        assert_eq!(p["decline_code"], "insufficient_funds");
+        assert_eq!(app.ledger(&m, &pid).await, vec![("failure".into(), 1_000)]);
+        assert_eq!(event_types(&app, &m.uid, &pid).await, vec!["payment.failed"]);
+        app.payment_call(&m, &format!("/api/payments/{pid}/capture"), None, None).await.assert_error(409, "invalid_state");
+        // Checked before the processor: no payment at all.
+        app.validate(&m, json!({"amount": 1_000, "currency": "USD", "payment_method": card("4242424242424241")}), None).await.assert_error(402, "incorrect_number");
+        // A card that wants the customer challenged cannot be charged here.
+        let r = app.validate(&m, json!({"amount": 1_000, "currency": "USD", "payment_method": card("4000002760003184")}), None).await;
+        assert!(r.assert_error(402, "authentication_required")["payment_id"].is_string());
+    }
+
+    async fn bad_requests_are_refused_before_anything_happens(app) {
+        let m = app.merchant().await;
+        let visa = card("4242424242424242");
+        app.validate(&m, json!({"amount": 0, "currency": "USD", "payment_method": visa}), None).await.assert_error(400, "parameter_invalid");
+        app.validate(&m, json!({"amount": -5, "currency": "USD", "payment_method": visa}), None).await.assert_error(400, "parameter_invalid");
+        app.validate(&m, json!({"amount": 100, "currency": "EUR", "payment_method": visa}), None).await.assert_error(400, "parameter_invalid");
+        app.validate(&m, json!({"currency": "USD", "payment_method": visa}), None).await.assert_error(400, "parameter_missing");
+        app.validate(&m, json!({"amount": 100, "currency": "USD", "payment_method": visa, "tip": 1}), None).await.assert_error(400, "unknown_field");
+        app.validate(&m, json!({"amount": 100, "currency": "USD", "payment_method": visa, "customer_id": "cus_nope"}), None).await.assert_error(400, "parameter_invalid");
+        app.validate(&m, json!({"amount": 100, "currency": "USD", "payment_method": visa, "off_session": true}), None).await.assert_error(400, "parameter_invalid");
+        app.validate(&m, json!({"amount": 100, "currency": "USD", "payment_method": {"type": "saved", "saved": {"payment_method_id": "pm_nope"}}}), None).await.assert_error(400, "parameter_invalid");
+        let bad_routing = json!({"type": "ach", "ach": {"routing_number": "110000001", "account_number": "000123456789", "account_type": "checking", "account_holder_name": "A"}});
+        app.validate(&m, json!({"amount": 100, "currency": "USD", "payment_method": bad_routing}), None).await.assert_error(400, "invalid_routing_number");
+        let count: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM payments").fetch_one(app.db().pool()).await.unwrap(), 0);
+        assert_eq!(count, 0);
+        // Unknown and foreign payments are 404, for every action.
+        for action in ["capture", "void", "refund"] {
+            app.payment_call(&m, &format!("/api/payments/pay_nope/{action}"), None, None).await.assert_error(404, "resource_missing");
+        }
+        let other = app.merchant().await;
+        let theirs = app.authorized(&other, 100, false).await;
+        app.payment_call(&m, &format!("/api/payments/{theirs}/capture"), None, None).await.assert_error(404, "resource_missing");
+    }
+
+    async fn scopes_guard_every_movement(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 1_000, true).await;
+        let read_only = app.api_key(&m.token, &m.uid, &["payments.read"]).await;
+        let as_reader = support::Merchant { key: read_only, ..m.clone() };
+        app.validate(&as_reader, json!({"amount": 100, "currency": "USD", "payment_method": card("4242424242424242")}), None).await.assert_error(403, "insufficient_scope");
+        app.payment_call(&as_reader, &format!("/api/payments/{pid}/refund"), None, None).await.assert_error(403, "insufficient_scope");
+        // Refunds need refunds.write, not payments.write.
+        let writer = app.api_key(&m.token, &m.uid, &["payments.write"]).await;
+        let as_writer = support::Merchant { key: writer, ..m.clone() };
+        app.payment_call(&as_writer, &format!("/api/payments/{pid}/refund"), None, None).await.assert_error(403, "insufficient_scope");
+        let refunder = app.api_key(&m.token, &m.uid, &["refunds.write"]).await;
+        let as_refunder = support::Merchant { key: refunder, ..m.clone() };
+        assert_eq!(app.payment_call(&as_refunder, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 100})), None).await.status, StatusCode::CREATED);
+        // An admin token with the account header works too; a session credential does not.
+        let r = app.call(Method::POST, "/api/payments/validate", Auth::Account(&m.token, &m.uid),
+            Some(json!({"amount": 100, "currency": "USD", "payment_method": card("4242424242424242")}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let s = app.session(&m, json!({})).await;
+        app.call(Method::POST, format!("/api/payments/{pid}/refund"), Auth::Bearer(s["client_secret"].as_str().unwrap()), None).await.assert_error(401, "unauthenticated");
+    }
+
+    async fn validate_and_refund_replay_with_one_key(app) {
+        let m = app.merchant().await;
+        let body = json!({"amount": 7_000, "currency": "USD", "payment_method": card("4242424242424242"), "capture": true});
+        let first = app.validate(&m, body.clone(), Some("order-77")).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+        let again = app.validate(&m, body.clone(), Some("order-77")).await;
+        assert_eq!(again.status, StatusCode::CREATED);
+        assert_eq!(again.body, first.body, "byte for byte");
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        let mut other = body.clone();
+        other["amount"] = json!(7_001);
+        app.validate(&m, other, Some("order-77")).await.assert_error(422, "idempotency_key_reused");
+        let count: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM payments").fetch_one(app.db().pool()).await.unwrap(), 0);
+        assert_eq!(count, 1, "one payment");
+
+        let pid = id(&first.json());
+        let refund_path = format!("/api/payments/{pid}/refund");
+        let refund = |key| app.payment_call(&m, &refund_path, Some(json!({"amount": 1_000})), Some(key));
+        let r1 = refund("refund-1").await;
+        assert_eq!(r1.status, StatusCode::CREATED, "{}", r1.text());
+        let r2 = refund("refund-1").await;
+        assert_eq!(r2.body, r1.body);
+        assert_eq!(app.payment(&m, &pid).await["amount_refunded"], 1_000, "one refund");
+        assert_eq!(app.processor_refunds(&pid).await, 1);
+        app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 2_000})), Some("refund-1")).await.assert_error(422, "idempotency_key_reused");
+        // The key space is the account's: the same key on another path is another request.
+        app.payment_call(&m, &format!("/api/payments/{pid}/capture"), None, Some("refund-1")).await.assert_error(422, "idempotency_key_reused");
+        // A declined validate replays its 402 with the same payment.
+        let decline = json!({"amount": 500, "currency": "USD", "payment_method": card("4000000000000002")});
+        let d1 = app.validate(&m, decline.clone(), Some("declined-1")).await;
+        let d2 = app.validate(&m, decline, Some("declined-1")).await;
+        assert_eq!(d1.status, StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(d2.body, d1.body);
+        assert_eq!(d1.header("x-request-id"), d2.header("x-request-id"));
+        let count: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM payments").fetch_one(app.db().pool()).await.unwrap(), 0);
+        assert_eq!(count, 2);
+    }
+
+    async fn autopay_charges_a_method_saved_off_session_without_the_customer(app) {
+        let m = app.merchant().await;
+        let customer = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "pat@example.com"}))).await.json();
+        let cid = id(&customer);
+        let save = |usage: &str, number: &str| app.call(Method::POST, format!("/api/customers/{cid}/payment-methods"), Auth::Bearer(&m.key),
+            Some(json!({"usage": usage, "payment_method": card(number)})));
+        let off = save("off_session", "4242424242424242").await;
+        assert_eq!(off.status, StatusCode::CREATED, "{}", off.text());
+        let on = save("on_session", "5555555555554444").await.json();
+        let saved = |pm: &Value| json!({"type": "saved", "saved": {"payment_method_id": pm["id"]}});
+
+        let r = app.validate(&m, json!({"amount": 4_500, "currency": "USD", "payment_method": saved(&off.json()), "off_session": true, "capture": true, "reference": "AUTOPAY-JUNE"}), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let p = r.json();
+        assert_eq!(p["status"], "captured");
+        assert_eq!(p["customer_id"], cid, "the method's customer");
+        assert_eq!(p["payment_method"]["last4"], "4242");
+        let consent = &p["consent"];
+        assert!(consent["mandate"].as_str().unwrap().starts_with("I authorize"), "{consent}");
+        assert_eq!(consent["fee_amount"], 0);
+        assert_eq!(consent["fee_quote_id"], Value::Null);
+        assert!(consent["accepted_at"].is_string());
+
+        // A method saved for use with the customer present is refused there, with no payment.
+        let r = app.validate(&m, json!({"amount": 4_500, "currency": "USD", "payment_method": saved(&on), "off_session": true}), None).await;
+        assert_eq!(r.assert_error(400, "parameter_invalid")["param"], "off_session");
+        // Charged with the customer present, it may be used.
+        let r = app.validate(&m, json!({"amount": 100, "currency": "USD", "payment_method": saved(&on)}), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        // Naming another customer is refused.
+        let other = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"name": "Other"}))).await.json();
+        app.validate(&m, json!({"amount": 100, "currency": "USD", "payment_method": saved(&on), "customer_id": other["id"]}), None).await.assert_error(400, "parameter_invalid");
+    }
+
+    async fn a_checkout_saved_off_session_keeps_its_mandate_for_autopay(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({"customer_email": "autopay@example.com", "setup_future_usage": "off_session"})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let r = app.browser(Method::POST, &s, "confirm", None, Some(json!({"fee_quote_id": quote, "payment_method": card("4242424242424242"), "save_payment_method": true}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let checkout_payment = app.payment(&m, r.json()["payment_id"].as_str().unwrap()).await;
+        let cid = checkout_payment["customer_id"].as_str().unwrap();
+        let methods = app.call(Method::GET, format!("/api/customers/{cid}/payment-methods"), Auth::Bearer(&m.key), None).await.json();
+        let pm = methods["value"][0].clone();
+        assert_eq!(pm["usage"], "off_session");
+        let r = app.validate(&m, json!({"amount": 14_227, "currency": "USD", "payment_method": {"type": "saved", "saved": {"payment_method_id": pm["id"]}}, "off_session": true, "capture": true}), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let p = r.json();
+        assert_eq!(p["consent"]["mandate"], checkout_payment["consent"]["mandate"], "the mandate the customer accepted at the checkout");
+        assert_eq!(p["consent"]["accepted_at"], checkout_payment["consent"]["accepted_at"]);
+        assert_eq!(p["fee_amount"], 0);
+    }
+
+    async fn ach_is_refundable_once_settled(app) {
+        let m = app.merchant().await;
+        let r = app.validate(&m, json!({"amount": 8_000, "currency": "USD", "payment_method": ach("000123456789")}), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let p = r.json();
+        assert_eq!(p["status"], "processing");
+        assert_eq!(p["payment_method"]["bank_name"], "Govifi Sandbox Bank");
+        let pid = id(&p);
+        let refund = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 1_000})), None).await;
+        assert!(refund.assert_error(409, "invalid_state")["message"].as_str().unwrap().contains("settled"));
+        let returned = id(&app.validate(&m, json!({"amount": 3_000, "currency": "USD", "payment_method": ach("000111111113")}), None).await.json());
+        let later = server::store::now_ms() + server::processor::sandbox::ACH_SETTLE_MS + 1000;
+        assert_eq!(server::payments::settlement::settle_due(&app.state, later).await.unwrap(), 2);
+        let settled = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(settled["status"], "captured");
+        assert_eq!(app.ledger(&m, &pid).await, vec![("authorization".into(), 8_000), ("settlement".into(), 8_000)]);
+        let r = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 1_000})), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert_eq!(app.assert_books_balance(&m, &pid).await["status"], "partially_refunded");
+        let failed = app.payment(&m, &returned).await;
+        assert_eq!(failed["status"], "failed");
+        assert_eq!(failed["decline_code"], "account_closed");
+        assert_eq!(failed["return_code"], "R02");
+        assert_eq!(event_types(&app, &m.uid, &pid).await[..2], ["payment.processing", "payment.succeeded"]);
+        assert_eq!(event_types(&app, &m.uid, &returned).await, vec!["payment.processing", "payment.failed"]);
+        app.payment_call(&m, &format!("/api/payments/{returned}/refund"), None, None).await.assert_error(409, "invalid_state");
+    }
+
+    async fn apple_pay_tokens_pay_directly(app) {
+        let m = app.merchant().await;
+        let r = app.validate(&m, json!({"amount": 900, "currency": "USD", "payment_method": {"type": "apple_pay", "apple_pay": {"token": "tok_applepay_visa"}}, "capture": true}), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert_eq!(r.json()["payment_method"]["type"], "apple_pay");
+        let r = app.validate(&m, json!({"amount": 900, "currency": "USD", "payment_method": {"type": "apple_pay", "apple_pay": {"token": "tok_applepay_decline"}}}), None).await;
+        r.assert_error(402, "card_declined");
+        let r = app.validate(&m, json!({"amount": 900, "currency": "USD", "payment_method": {"type": "apple_pay", "apple_pay": {"token": "tok_unknown"}}}), None).await;
+        assert_eq!(r.assert_error(402, "card_declined")["decline_code"], "invalid_payment_method");
+    }
+
+    async fn a_checkout_payment_is_refundable_through_the_api(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let r = app.pay_card(&s, "4242424242424242", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let pid = r.json()["payment_id"].as_str().unwrap().to_owned();
+        let p = app.payment(&m, &pid).await;
+        assert_eq!(p["status"], "captured");
+        let total = p["total_amount"].as_i64().unwrap();
+        let r = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": total + 1})), None).await;
+        r.assert_error(400, "amount_too_large");
+        let r = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), None, None).await;
+        assert_eq!(r.json()["amount"], total);
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["status"], "refunded");
+    }
+
+    async fn payments_list_by_status(app) {
+        let m = app.merchant().await;
+        let a = app.authorized(&m, 100, false).await;
+        let b = app.authorized(&m, 200, true).await;
+        let r = app.call(Method::GET, "/api/payments?$filter=status eq 'authorized'", Auth::Bearer(&m.key), None).await;
+        let ids: Vec<String> = r.json()["value"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(ids, vec![a]);
+        let r = app.call(Method::GET, "/api/payments?$filter=status eq 'captured' and amount ge 150&$select=id,status", Auth::Bearer(&m.key), None).await;
+        assert_eq!(r.json()["value"], json!([{"id": b, "status": "captured"}]));
+    }
+}
