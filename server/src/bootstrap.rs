@@ -25,7 +25,7 @@ const DEMO_KEY: &str = "sandbox_demo";
 pub struct Demo {
     pub app_client_id: String,
     pub account_uid: String,
-    /// Known only at the start that created them (or from the bootstrap variables).
+    /// Known only at the start that generated it; never one the operator supplied.
     #[serde(skip)]
     pub app_client_secret: Option<String>,
     #[serde(skip)]
@@ -41,14 +41,10 @@ pub async fn ensure_sandbox_demo(state: &AppState) -> anyhow::Result<Option<Demo
     if !config.sandbox {
         return Ok(None);
     }
-    let bootstrap_secret =
-        |id: &str| config.bootstrap_client.as_ref().filter(|b| b.client_id == id).map(|b| b.client_secret.clone());
     if !meta::set_if_absent(db, DEMO_KEY, "creating").await? {
-        let stored = meta::get(db, DEMO_KEY).await?.unwrap_or_default();
-        return Ok(serde_json::from_str::<Demo>(&stored).ok().map(|mut demo| {
-            demo.app_client_secret = bootstrap_secret(&demo.app_client_id);
-            demo
-        }));
+        // A later start: the ids, and no secret (a generated one was shown once).
+        let stored = meta::get(db, DEMO_KEY).await?;
+        return Ok(stored.and_then(|s| serde_json::from_str::<Demo>(&s).ok()));
     }
     match create_demo(state).await {
         Ok(demo) => {
@@ -66,11 +62,12 @@ pub async fn ensure_sandbox_demo(state: &AppState) -> anyhow::Result<Option<Demo
 async fn create_demo(state: &AppState) -> anyhow::Result<Demo> {
     let config = state.config();
     let db = state.db();
+    // The operator's bootstrap client, whose secret they gave us (never echoed), or a new one.
     let (app_client_id, app_client_secret) = match &config.bootstrap_client {
-        Some(b) => (b.client_id.clone(), b.client_secret.clone()),
+        Some(b) => (b.client_id.clone(), None),
         None => {
             let (client, secret) = app_clients::create(db, "sandbox demo").await?;
-            (client.client_id, secret)
+            (client.client_id, Some(secret))
         }
     };
     let tenant = clients::insert(db, "Demo City Hall", Some("payments@demo-city.example"), &Default::default()).await?;
@@ -134,7 +131,7 @@ async fn create_demo(state: &AppState) -> anyhow::Result<Demo> {
     Ok(Demo {
         app_client_id,
         account_uid: account.uid,
-        app_client_secret: Some(app_client_secret),
+        app_client_secret,
         redirect_signing_secret: Some(redirect_secret),
     })
 }
@@ -151,8 +148,10 @@ pub async fn announce(state: &AppState) -> anyhow::Result<()> {
     if let Some(demo) = ensure_sandbox_demo(state).await? {
         out.push_str(&format!("  Sandbox mode: demo page {url}/demo\n\n"));
         out.push_str(&format!("  App client id:      {}\n", demo.app_client_id));
+        let bootstrap = config.bootstrap_client.as_ref().is_some_and(|b| b.client_id == demo.app_client_id);
         match &demo.app_client_secret {
-            Some(secret) => out.push_str(&format!("  App client secret:  {secret}\n")),
+            Some(secret) => out.push_str(&format!("  App client secret:  {secret}  (shown once)\n")),
+            None if bootstrap => out.push_str("  App client secret:  the one in GOVIFI_BOOTSTRAP_CLIENT_SECRET\n"),
             None => out.push_str(
                 "  App client secret:  (shown at the first start only; make another with \
                  `govifi-server app-client create --name NAME`)\n",

@@ -237,18 +237,24 @@ struct Issuer {
     url: String,
     keys: Arc<std::sync::Mutex<Vec<(String, rsa::RsaPrivateKey)>>>,
     hits: Arc<AtomicUsize>,
+    /// The most JWKS requests it ever had in flight at once.
+    most_at_once: Arc<AtomicUsize>,
 }
 
 impl Issuer {
     async fn start() -> Issuer {
         let keys: Arc<std::sync::Mutex<Vec<(String, rsa::RsaPrivateKey)>>> = Arc::default();
         let hits = Arc::new(AtomicUsize::new(0));
-        let (served, counter) = (keys.clone(), hits.clone());
+        let most_at_once = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let (served, counter, most) = (keys.clone(), hits.clone(), most_at_once.clone());
         let router = axum::Router::new().route(
             "/.well-known/jwks.json",
             axum::routing::get(move || {
                 use rsa::traits::PublicKeyParts;
                 counter.fetch_add(1, Ordering::SeqCst);
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
                 let keys: Vec<Value> = served
                     .lock()
                     .unwrap()
@@ -256,13 +262,19 @@ impl Issuer {
                     .map(|(kid, k)| json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
                         "n": URL_SAFE_NO_PAD.encode(k.n().to_bytes_be()), "e": URL_SAFE_NO_PAD.encode(k.e().to_bytes_be())}))
                     .collect();
-                async move { axum::Json(json!({ "keys": keys })) }
+                let done = in_flight.clone();
+                async move {
+                    // Slow enough that overlapping fetches would be seen.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    done.fetch_sub(1, Ordering::SeqCst);
+                    axum::Json(json!({ "keys": keys }))
+                }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        let issuer = Issuer { url, keys, hits };
+        let issuer = Issuer { url, keys, hits, most_at_once };
         issuer.add_key("cognito-1");
         issuer
     }
@@ -310,14 +322,15 @@ async fn an_external_issuers_tokens_are_accepted_and_unknown_kids_do_not_flood_i
     }
     assert_eq!(issuer.hits(), 1, "the JWKS is cached");
 
-    // Twenty unknown key ids right after a fetch: refused, and no fetch at all (throttled).
+    // Twenty unknown key ids at once: refused, after one shared refresh.
     let forged: Vec<String> =
         (0..20).map(|i| issuer.sign("cognito-1", &format!("unknown-{i}"), &claims(&issuer.url, ADMIN, 600))).collect();
     let calls = forged.iter().map(|t| app.call(Method::GET, "/api/clients", Auth::Bearer(t), None));
     for r in futures_util::future::join_all(calls).await {
         r.assert_error(401, "unauthenticated");
     }
-    assert_eq!(issuer.hits(), 1, "no fetches for a flood of unknown kids");
+    let limit = 1 + server::auth::external::FETCHES_PER_MINUTE as usize;
+    assert!(issuer.hits() <= limit, "a flood of unknown kids is not a flood of fetches ({})", issuer.hits());
 
     // Without the admin scope: 403; another issuer: 401.
     let scopeless = issuer.sign("cognito-1", "cognito-1", &claims(&issuer.url, "other/scope", 600));
@@ -327,30 +340,53 @@ async fn an_external_issuers_tokens_are_accepted_and_unknown_kids_do_not_flood_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_kid_refreshes_the_jwks_once_per_interval() {
-    use server::auth::external::ExternalJwks;
+async fn a_key_rotated_at_the_issuer_is_accepted_at_once() {
     let issuer = Issuer::start().await;
-    // Long enough that a loaded CI machine does not cross it between two statements.
-    let interval = std::time::Duration::from_secs(2);
-    let jwks = ExternalJwks::with_refresh_interval(issuer.url.clone(), issuer.jwks_url(), interval);
+    let app = TestApp::spawn_with(
+        support::Database::Sqlite,
+        &[("GOVIFI_OAUTH_ISSUER", &issuer.url), ("GOVIFI_OAUTH_JWKS_URL", &issuer.jwks_url())],
+    )
+    .await
+    .unwrap();
+    let token = issuer.sign("cognito-1", "cognito-1", &claims(&issuer.url, ADMIN, 600));
+    assert_eq!(app.call(Method::GET, "/api/clients", Auth::Bearer(&token), None).await.status, StatusCode::OK);
+    assert_eq!(issuer.hits(), 1);
+    // The issuer rotates a moment after our fetch: the new key's token works immediately.
+    issuer.add_key("cognito-2");
+    let rotated = issuer.sign("cognito-2", "cognito-2", &claims(&issuer.url, ADMIN, 600));
+    let r = app.call(Method::GET, "/api/clients", Auth::Bearer(&rotated), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(issuer.hits(), 2, "one refresh for the new kid");
+    for t in [&token, &rotated] {
+        assert_eq!(app.call(Method::GET, "/api/clients", Auth::Bearer(t), None).await.status, StatusCode::OK);
+    }
+    assert_eq!(issuer.hits(), 2, "both keys from the cache");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kids_cause_one_fetch_at_a_time_and_at_most_the_rate_limit() {
+    use server::auth::external::{ExternalJwks, FETCHES_PER_MINUTE};
+    let issuer = Issuer::start().await;
+    let jwks = ExternalJwks::new(issuer.url.clone(), issuer.jwks_url());
     assert!(jwks.key("cognito-1").await.is_some());
     assert_eq!(issuer.hits(), 1);
-
-    // The issuer rotates; within the interval the new key is not fetched for.
-    issuer.add_key("cognito-2");
-    assert!(jwks.key("cognito-2").await.is_none());
-    assert_eq!(issuer.hits(), 1);
-
-    // After the interval one unknown kid triggers one refresh, which finds the new key; twenty
-    // concurrent lookups of kids that do not exist cause at most one more fetch.
-    tokio::time::sleep(interval + std::time::Duration::from_millis(50)).await;
-    assert!(jwks.key("cognito-2").await.is_some());
-    assert_eq!(issuer.hits(), 2);
-    tokio::time::sleep(interval + std::time::Duration::from_millis(50)).await;
+    // Twenty concurrent lookups of kids that do not exist: one fetch in flight at a time, each
+    // waiter using a fetch that started after it asked rather than making its own.
     let lookups: Vec<String> = (0..20).map(|i| format!("nope-{i}")).collect();
     let results = futures_util::future::join_all(lookups.iter().map(|k| jwks.key(k))).await;
     assert!(results.iter().all(Option::is_none));
-    assert_eq!(issuer.hits(), 3, "one fetch for twenty concurrent unknown kids");
+    assert_eq!(issuer.most_at_once.load(Ordering::SeqCst), 1, "never two fetches at once");
+    assert!(issuer.hits() <= 3, "at most two fetches for twenty concurrent unknown kids ({})", issuer.hits());
+    // A flood of forged kids, one after another: fetches stop at the rate limit.
+    for i in 0..50 {
+        assert!(jwks.key(&format!("forged-{i}")).await.is_none());
+    }
+    assert_eq!(issuer.hits(), FETCHES_PER_MINUTE as usize, "{} fetches a minute at most", FETCHES_PER_MINUTE);
     assert!(jwks.key("cognito-1").await.is_some(), "known keys keep working from the cache");
-    assert_eq!(issuer.hits(), 3);
+    assert_eq!(issuer.hits(), FETCHES_PER_MINUTE as usize);
+    // Within the limit, a key the issuer adds is found at once.
+    let fresh = ExternalJwks::with_rate(issuer.url.clone(), issuer.jwks_url(), 2);
+    assert!(fresh.key("cognito-1").await.is_some());
+    issuer.add_key("cognito-3");
+    assert!(fresh.key("cognito-3").await.is_some());
 }

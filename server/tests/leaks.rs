@@ -157,7 +157,7 @@ async fn scan(kind: Database) {
     // Current-thread runtime: every task of the app logs through this subscriber.
     let _guard = tracing::subscriber::set_default(subscriber);
     let Some(app) = TestApp::spawn(kind).await else {
-        eprintln!("skipped on PostgreSQL: GOVIFI_TEST_POSTGRES_URL is not set");
+        support::no_postgres();
         return;
     };
     run_every_flow(&app).await;
@@ -178,4 +178,81 @@ async fn no_card_number_in_logs_or_database_sqlite() {
 #[tokio::test]
 async fn no_card_number_in_logs_or_database_postgres() {
     scan(Database::Postgres).await;
+}
+
+/// What a server process prints from its first line to its last, while it takes payments.
+async fn run_process_and_pay(app: &TestApp, env: &[(&str, &str)], client: Option<(&str, &str)>) -> String {
+    let server = support::ServerProcess::start_with(app, env).await;
+    server.wait_for_output("Demo account uid").await;
+    if let Some((id, secret)) = client {
+        let http = reqwest::Client::new();
+        let token: serde_json::Value = http
+            .post(format!("{}/oauth2/token", server.url))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"].as_str().expect("the credentials work").to_owned();
+        let client: serde_json::Value = http
+            .post(format!("{}/api/clients", server.url))
+            .bearer_auth(&token)
+            .json(&json!({"name": "Logs"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let account: serde_json::Value = http
+            .post(format!("{}/api/paymentaccounts", server.url))
+            .bearer_auth(&token)
+            .json(&json!({"client_id": client["id"], "name": "Logs", "currency": "USD"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for number in ["4242424242424242", "4000000000000002"] {
+            let r = http
+                .post(format!("{}/api/payments/validate", server.url))
+                .bearer_auth(&token)
+                .header("x-payment-account-uid", account["uid"].as_str().unwrap())
+                .json(&json!({"amount": 500, "currency": "USD", "payment_method": card(number), "capture": true}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().as_u16() == 201 || r.status().as_u16() == 402, "{}", r.status());
+        }
+    }
+    server.stop().await
+}
+
+db_tests! {
+    async fn the_server_never_prints_a_secret_it_was_given(app) {
+        let env = [("GOVIFI_BOOTSTRAP_CLIENT_ID", support::BOOTSTRAP_ID), ("GOVIFI_BOOTSTRAP_CLIENT_SECRET", support::BOOTSTRAP_SECRET), ("RUST_LOG", "info")];
+        for start in ["first", "second"] {
+            let output = run_process_and_pay(&app, &env, Some((support::BOOTSTRAP_ID, support::BOOTSTRAP_SECRET))).await;
+            assert!(output.contains("govifi-server listening on"), "the whole output was read ({start} start): {output}");
+            assert!(output.contains(support::BOOTSTRAP_ID), "the client id is shown ({start} start)");
+            assert!(!output.contains(support::BOOTSTRAP_SECRET), "the operator's secret was echoed ({start} start):\n{output}");
+            assert_eq!(support::card_numbers_in(&output), Vec::<String>::new(), "card numbers in the server's output");
+        }
+    }
+
+    async fn a_secret_the_server_generates_is_printed_at_the_first_start_only(app) {
+        let first = run_process_and_pay(&app, &[], None).await;
+        let line = first.lines().find(|l| l.trim_start().starts_with("App client secret:")).unwrap_or_else(|| panic!("no secret shown: {first}"));
+        let secret = line.split_whitespace().nth(3).unwrap().to_owned();
+        let id_line = first.lines().find(|l| l.trim_start().starts_with("App client id:")).unwrap();
+        let id = id_line.split_whitespace().nth(3).unwrap().to_owned();
+        // It is real, and it is not shown again.
+        let second = run_process_and_pay(&app, &[], Some((&id, &secret))).await;
+        assert!(second.contains(&id));
+        assert!(!second.contains(&secret), "shown again at the second start:\n{second}");
+    }
 }

@@ -286,6 +286,16 @@ fn run() -> Result<()> {
     run_ok(cargo().args(["build", "-p", "server", "--bin", "govifi-server"]))?;
     let binary = target_dir()?.join("debug/govifi-server");
     let (client_id, client_secret) = sandbox_bootstrap()?;
+    // The server never echoes a secret it was given; these are ours (data/sandbox-bootstrap.env).
+    let base = std::env::var("GOVIFI_PUBLIC_URL").unwrap_or_else(|_| {
+        format!("http://{}", std::env::var("GOVIFI_BIND").unwrap_or_else(|_| "127.0.0.1:8080".into()))
+    });
+    say("the sandbox's app client (kept in data/sandbox-bootstrap.env)");
+    println!("  App client id:      {client_id}");
+    println!("  App client secret:  {client_secret}");
+    println!("  Get a token:");
+    println!("    curl -s -X POST {base}/oauth2/token -u '{client_id}:{client_secret}' \\");
+    println!("      -d grant_type=client_credentials -d scope=com.govineer.payments/admin");
     say("starting govifi-server (Ctrl-C stops it)");
     let mut cmd = Command::new(binary);
     cmd.current_dir(workspace_root())

@@ -1,26 +1,33 @@
 //! An external issuer we also trust (e.g. AWS Cognito): its JWKS is fetched when first needed,
-//! cached, and refreshed when a token names a key we do not know — at most once per
-//! [`MIN_REFRESH_INTERVAL`], so a flood of unknown key ids cannot become a flood of fetches.
+//! cached, and refreshed at once when a token names a key we do not know — so a key the issuer
+//! rotated in a moment after our last fetch works immediately. One fetch is in flight at a time
+//! (concurrent misses wait for it and use its result), and fetches are rate limited as the
+//! common JWKS clients do it (10 a minute, as a token bucket), so a flood of forged key ids
+//! cannot become a flood of fetches.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 
-pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// Fetches of the issuer's JWKS allowed per minute (bursts of as many).
+pub const FETCHES_PER_MINUTE: u32 = 10;
 
 pub struct ExternalJwks {
     pub issuer: String,
     url: String,
     http: reqwest::Client,
     keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
-    min_refresh_interval: Duration,
-    /// When the last fetch started; held while fetching so concurrent misses wait for one fetch.
-    last_fetch: Mutex<Option<Instant>>,
+    limiter: DefaultDirectRateLimiter,
+    /// Held while fetching (one fetch in flight; the others wait for its result), with when the
+    /// last fetch started.
+    fetching: Mutex<Option<Instant>>,
 }
 
 #[derive(Deserialize)]
@@ -41,39 +48,46 @@ struct JwkDoc {
 
 impl ExternalJwks {
     pub fn new(issuer: String, url: String) -> Self {
-        Self::with_refresh_interval(issuer, url, MIN_REFRESH_INTERVAL)
+        Self::with_rate(issuer, url, FETCHES_PER_MINUTE)
     }
 
-    pub fn with_refresh_interval(issuer: String, url: String, min_refresh_interval: Duration) -> Self {
+    /// With another fetch budget per minute (tests).
+    pub fn with_rate(issuer: String, url: String, per_minute: u32) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .expect("an HTTP client with a timeout builds");
+        let quota = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).expect("at least one"));
         ExternalJwks {
             issuer,
             url,
             http,
             keys: RwLock::new(HashMap::new()),
-            min_refresh_interval,
-            last_fetch: Mutex::new(None),
+            limiter: RateLimiter::direct(quota),
+            fetching: Mutex::new(None),
         }
     }
 
-    /// The key for `kid`, fetching the JWKS if it is unknown and the last fetch is not too recent.
+    /// The key for `kid`; an unknown one refreshes the JWKS at once, within the rate limit.
     pub async fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        let asked = Instant::now();
         if let Some(k) = self.keys.read().await.get(kid) {
             return Some(k.clone());
         }
-        let mut last = self.last_fetch.lock().await;
-        // Someone else may have fetched while we waited.
-        if let Some(k) = self.keys.read().await.get(kid) {
-            return Some(k.clone());
+        let mut last_fetch = self.fetching.lock().await;
+        // A fetch that started after we asked has finished while we waited: its answer is as
+        // fresh as ours would be.
+        if last_fetch.is_some_and(|started| started >= asked) {
+            return self.keys.read().await.get(kid).cloned();
         }
-        if last.is_some_and(|t| t.elapsed() < self.min_refresh_interval) {
+        if self.limiter.check().is_err() {
+            tracing::warn!(url = %self.url, "not fetching the external issuer's JWKS again so soon (rate limited)");
             return None;
         }
-        *last = Some(Instant::now());
-        match self.fetch().await {
+        let started = Instant::now();
+        let result = self.fetch().await;
+        *last_fetch = Some(started);
+        match result {
             Ok(keys) => {
                 let found = keys.get(kid).cloned();
                 *self.keys.write().await = keys;

@@ -24,7 +24,8 @@ pub enum Database {
 }
 
 /// Runs each test body once on SQLite and once on PostgreSQL (`name::sqlite`, `name::postgres`).
-/// Without `GOVIFI_TEST_POSTGRES_URL` the PostgreSQL run says so and returns.
+/// Without `GOVIFI_TEST_POSTGRES_URL` the PostgreSQL run says so and returns, except under CI
+/// (`CI` set), where a PostgreSQL test without its database fails.
 #[macro_export]
 macro_rules! db_tests {
     ($(async fn $name:ident($app:ident) $body:block)*) => {$(
@@ -41,13 +42,21 @@ macro_rules! db_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let Some($app) = $crate::support::TestApp::spawn($crate::support::Database::Postgres).await else {
-                    eprintln!("skipped on PostgreSQL: GOVIFI_TEST_POSTGRES_URL is not set");
+                    $crate::support::no_postgres();
                     return;
                 };
                 $body
             }
         }
     )*};
+}
+
+/// A PostgreSQL test found no database: skipped locally, a failure under CI.
+pub fn no_postgres() {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("CI is set but GOVIFI_TEST_POSTGRES_URL is not: this PostgreSQL test cannot run");
+    }
+    eprintln!("skipped on PostgreSQL: GOVIFI_TEST_POSTGRES_URL is not set");
 }
 
 pub const PUBLIC_URL: &str = "http://checkout.test";
@@ -545,33 +554,57 @@ pub fn ach(account: &str) -> Value {
 pub const BOOTSTRAP_ID: &str = "multi-process-tests";
 pub const BOOTSTRAP_SECRET: &str = "multi-process-secret-0123456789";
 
-/// A real `govifi-server` process on the test's database (several may share it).
+/// A real `govifi-server` process on the test's database (several may share it). Everything
+/// it writes (stdout and stderr, start-up included) is kept, for tests that read its logs.
 pub struct ServerProcess {
     pub url: String,
     child: tokio::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl ServerProcess {
+    /// With the bootstrap client's variables set.
     pub async fn start(app: &TestApp) -> ServerProcess {
+        Self::start_with(
+            app,
+            &[("GOVIFI_BOOTSTRAP_CLIENT_ID", BOOTSTRAP_ID), ("GOVIFI_BOOTSTRAP_CLIENT_SECRET", BOOTSTRAP_SECRET)],
+        )
+        .await
+    }
+
+    pub async fn start_with(app: &TestApp, env: &[(&str, &str)]) -> ServerProcess {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_govifi-server"))
-            .env("GOVIFI_BIND", "127.0.0.1:0")
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_govifi-server"));
+        cmd.env("GOVIFI_BIND", "127.0.0.1:0")
             .env("GOVIFI_DATABASE_URL", &app.db.url)
             .env("GOVIFI_MASTER_KEY", app.state.config().master_key.to_base64())
             .env("GOVIFI_PUBLIC_URL", PUBLIC_URL)
             .env("GOVIFI_ASSETS_DIR", app.assets.path())
-            .env("GOVIFI_BOOTSTRAP_CLIENT_ID", BOOTSTRAP_ID)
-            .env("GOVIFI_BOOTSTRAP_CLIENT_SECRET", BOOTSTRAP_SECRET)
             .env("RUST_LOG", "warn")
+            .env_remove("GOVIFI_BOOTSTRAP_CLIENT_ID")
+            .env_remove("GOVIFI_BOOTSTRAP_CLIENT_SECRET")
             .current_dir(app.assets.path())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("govifi-server starts");
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("govifi-server starts");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut errors = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let kept = output.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = errors.next_line().await {
+                eprintln!("[govifi-server] {line}");
+                kept.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let kept = output.clone();
         let url = tokio::time::timeout(std::time::Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
+                kept.lock().unwrap().push_str(&format!("{line}\n"));
                 if let Some(url) = line.strip_prefix("govifi-server listening on ") {
                     return url.trim().to_owned();
                 }
@@ -580,17 +613,42 @@ impl ServerProcess {
         })
         .await
         .expect("govifi-server listens within 30 s");
-        // Keep draining its output so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        ServerProcess { url, child }
+        // Keep draining (and keeping) its output so it never blocks on a full pipe.
+        let kept = output.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                kept.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        ServerProcess { url, child, output }
+    }
+
+    /// Waits (up to 30 s) until the process has written `text`.
+    pub async fn wait_for_output(&self, text: &str) {
+        for _ in 0..3000 {
+            if self.output().contains(text) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("govifi-server never wrote {text:?}: {}", self.output());
+    }
+
+    /// Everything the process has written so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
     }
 
     /// SIGTERM, then wait for it to finish.
-    pub async fn stop(mut self) {
+    /// SIGTERM, then wait for it to finish; everything it wrote.
+    pub async fn stop(mut self) -> String {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait()).await;
+        // Let the readers take the last lines.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        self.output()
     }
 }
 
