@@ -20,7 +20,7 @@ use crate::extract::auth::AdminToken;
 use crate::state::AppState;
 use crate::store::accounts::{self, Account, AccountChanges, NewAccount};
 use crate::store::api_keys::{self, ApiKey, SCOPES};
-use crate::store::odata::{Scope, fetch_page};
+use crate::store::odata::Scope;
 use crate::store::{Bind, clients};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -243,10 +243,7 @@ async fn list_accounts(
     list: ListQuery<Accounts>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let scope = Scope { table: "payment_accounts", columns: accounts::COLUMNS, condition: "", binds: vec![] };
-    let page = fetch_page(state.db(), scope, &list.query, Accounts::RESOURCE).await?;
-    let items: Vec<AccountObject> =
-        page.rows.iter().map(accounts::from_row).collect::<Result<Vec<_>, _>>()?.into_iter().map(Into::into).collect();
-    Ok(Json(list.respond(&items, page.count, page.has_more)))
+    list.answer::<_, AccountObject>(state.db(), scope, accounts::from_row).await
 }
 
 async fn find(state: &AppState, uid: &str) -> ApiResult<Account> {
@@ -503,10 +500,7 @@ async fn list_api_keys(
         condition: "account_uid = $1",
         binds: vec![Bind::Text(account.uid)],
     };
-    let page = fetch_page(state.db(), scope, &list.query, ApiKeys::RESOURCE).await?;
-    let items: Vec<ApiKeyObject> =
-        page.rows.iter().map(api_keys::from_row).collect::<Result<Vec<_>, _>>()?.into_iter().map(Into::into).collect();
-    Ok(Json(list.respond(&items, page.count, page.has_more)))
+    list.answer::<_, ApiKeyObject>(state.db(), scope, api_keys::from_row).await
 }
 
 /// Revokes an API key; it stops working at once.

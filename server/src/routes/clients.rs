@@ -17,7 +17,7 @@ use crate::extract::Json;
 use crate::extract::auth::AdminToken;
 use crate::state::AppState;
 use crate::store::clients::{self, Client, ClientChanges, Deleted};
-use crate::store::odata::{Scope, fetch_page};
+use crate::store::odata::Scope;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_client, list_clients)).routes(routes!(
@@ -111,10 +111,7 @@ async fn list_clients(
     list: ListQuery<Clients>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let scope = Scope { table: "clients", columns: clients::COLUMNS, condition: "", binds: vec![] };
-    let page = fetch_page(state.db(), scope, &list.query, Clients::RESOURCE).await?;
-    let items: Vec<ClientObject> =
-        page.rows.iter().map(clients::from_row).collect::<Result<Vec<_>, _>>()?.into_iter().map(Into::into).collect();
-    Ok(Json(list.respond(&items, page.count, page.has_more)))
+    list.answer::<_, ClientObject>(state.db(), scope, clients::from_row).await
 }
 
 async fn find(state: &AppState, id: &str) -> ApiResult<Client> {

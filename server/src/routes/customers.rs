@@ -22,7 +22,7 @@ use crate::extract::Json;
 use crate::extract::auth::{CustomersRead, CustomersWrite, Merchant};
 use crate::state::AppState;
 use crate::store::customers::{self, Customer, CustomerChanges, NewCustomer};
-use crate::store::odata::{Scope, fetch_page};
+use crate::store::odata::Scope;
 use crate::store::payment_methods;
 use crate::store::{Bind, events};
 use crate::views::{CustomerObject, PaymentMethodObject};
@@ -171,10 +171,7 @@ async fn list_customers(
         condition: "account_uid = $1 AND deleted_at IS NULL",
         binds: vec![Bind::Text(auth.account.uid.clone())],
     };
-    let page = fetch_page(state.db(), scope, &list.query, Customers::RESOURCE).await?;
-    let items: Vec<CustomerObject> =
-        page.rows.iter().map(customers::from_row).collect::<Result<Vec<_>, _>>()?.into_iter().map(Into::into).collect();
-    Ok(Json(list.respond(&items, page.count, page.has_more)))
+    list.answer::<_, CustomerObject>(state.db(), scope, customers::from_row).await
 }
 
 async fn find(state: &AppState, account_uid: &str, id: &str) -> ApiResult<Customer> {
@@ -326,16 +323,7 @@ async fn list_methods(
         condition: "customer_id = $1 AND account_uid = $2 AND deleted_at IS NULL",
         binds: vec![Bind::Text(customer.id), Bind::Text(auth.account.uid.clone())],
     };
-    let page = fetch_page(state.db(), scope, &list.query, PaymentMethods::RESOURCE).await?;
-    let items: Vec<PaymentMethodObject> = page
-        .rows
-        .iter()
-        .map(payment_methods::from_row)
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(list.respond(&items, page.count, page.has_more)))
+    list.answer::<_, PaymentMethodObject>(state.db(), scope, payment_methods::from_row).await
 }
 
 /// Removes a saved method (event `payment_method.removed`).

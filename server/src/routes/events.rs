@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::extract::auth::{Merchant, WebhooksRead};
 use crate::state::AppState;
-use crate::store::odata::{Scope, fetch_page};
+use crate::store::odata::Scope;
 use crate::store::{Bind, events};
 use crate::views::EventObject;
 
@@ -54,10 +54,7 @@ async fn list_events(
         condition: "account_uid = $1",
         binds: vec![Bind::Text(auth.account.uid.clone())],
     };
-    let page = fetch_page(state.db(), scope, &list.query, Events::RESOURCE).await?;
-    let items: Vec<EventObject> =
-        page.rows.iter().map(events::from_row).collect::<Result<Vec<_>, _>>()?.into_iter().map(Into::into).collect();
-    Ok(Json(list.respond(&items, page.count, page.has_more)))
+    list.answer::<_, EventObject>(state.db(), scope, events::from_row).await
 }
 
 /// Gets an event.

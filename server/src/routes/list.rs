@@ -10,7 +10,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::domain::odata::{self, Query, Resource};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Json;
+use crate::store::Db;
+use crate::store::odata::{Scope, fetch_page};
+use sqlx::any::AnyRow;
 
 /// A resource that can be listed, with its OData allowlist.
 pub trait Listable: Send + Sync + 'static {
@@ -74,6 +78,25 @@ impl<R> ListQuery<R> {
         parts.push(format!("$top={}", q.top));
         parts.push(format!("$skip={}", q.skip + q.top));
         format!("{}?{}", self.path, parts.join("&"))
+    }
+}
+
+impl<R: Listable> ListQuery<R> {
+    /// Fetches the page of `scope` this query asks for and answers it: each row read by `read`
+    /// and shown as `V`.
+    pub async fn answer<T, V>(
+        &self,
+        db: &Db,
+        scope: Scope<'_>,
+        read: fn(&AnyRow) -> Result<T, sqlx::Error>,
+    ) -> ApiResult<Json<Value>>
+    where
+        V: From<T> + Serialize,
+    {
+        let page = fetch_page(db, scope, &self.query, R::RESOURCE).await?;
+        let items: Vec<V> =
+            page.rows.iter().map(read).collect::<Result<Vec<T>, _>>()?.into_iter().map(V::from).collect();
+        Ok(Json(self.respond(&items, page.count, page.has_more)))
     }
 }
 

@@ -24,7 +24,7 @@ use crate::payments::{
 };
 use crate::state::AppState;
 use crate::store::Bind;
-use crate::store::odata::{Scope, fetch_page};
+use crate::store::odata::Scope;
 use crate::store::payments::{self as payment_store, Transaction};
 use crate::views::{PaymentObject, RefundObject};
 
@@ -137,16 +137,7 @@ async fn list_payments(
         condition: "account_uid = $1",
         binds: vec![Bind::Text(auth.account.uid.clone())],
     };
-    let page = fetch_page(state.db(), scope, &list.query, Payments::RESOURCE).await?;
-    let items: Vec<PaymentObject> = page
-        .rows
-        .iter()
-        .map(payment_store::from_row)
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(list.respond(&items, page.count, page.has_more)))
+    list.answer::<_, PaymentObject>(state.db(), scope, payment_store::from_row).await
 }
 
 /// Gets a payment, with its consent record.

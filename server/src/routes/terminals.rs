@@ -17,7 +17,7 @@ use crate::extract::auth::{Merchant, TerminalsRead, TerminalsWrite};
 use crate::extract::idempotency::IdempotencyKey;
 use crate::payments::terminals::{self, CreateTerminal, SimulateCard, StartTerminalPayment, UpdateTerminal};
 use crate::state::AppState;
-use crate::store::odata::{Scope, fetch_page};
+use crate::store::odata::Scope;
 use crate::store::{Bind, terminals as terminal_store};
 use crate::views::{PaymentObject, TerminalObject};
 
@@ -94,16 +94,7 @@ async fn list_terminals(
         condition: "account_uid = $1 AND deleted_at IS NULL",
         binds: vec![Bind::Text(auth.account.uid.clone())],
     };
-    let page = fetch_page(state.db(), scope, &list.query, Terminals::RESOURCE).await?;
-    let items: Vec<TerminalObject> = page
-        .rows
-        .iter()
-        .map(terminal_store::from_row)
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(list.respond(&items, page.count, page.has_more)))
+    list.answer::<_, TerminalObject>(state.db(), scope, terminal_store::from_row).await
 }
 
 #[utoipa::path(
