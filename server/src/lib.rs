@@ -1,9 +1,11 @@
 //! Govifi's server: the hosted-session and platform APIs, the identity provider and the pages.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
 pub mod checkout;
+pub mod clients;
 pub mod config;
 pub mod customers;
 pub mod domain;

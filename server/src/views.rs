@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::config::Config;
-use crate::domain::account::{Branding, Funding, MethodType};
+use crate::domain::account::{Branding, FeeRule, Funding, MethodType};
 use crate::domain::event::EventType;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::payment::{Consent, MethodDetails, OperationStatus, PaymentStatus, Usage};
@@ -14,6 +14,9 @@ use crate::domain::session::{AvsField, FraudSignals, FutureUsage, Layout, Locale
 use crate::domain::terminal::TerminalStatus;
 use crate::domain::time::Timestamp;
 use crate::domain::validate::Metadata;
+use crate::store::accounts::Account;
+use crate::store::api_keys::ApiKey;
+use crate::store::clients::Client;
 use crate::store::customers::Customer;
 use crate::store::events::Event;
 use crate::store::operations::Operation;
@@ -342,4 +345,135 @@ impl From<Event> for EventObject {
             data: EventData { object: e.data },
         }
     }
+}
+
+/// How the account's processor shows: its type, and whether credentials are stored (never them).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessorView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub credentials_configured: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountObject {
+    pub uid: String,
+    /// Same as `uid`.
+    pub id: String,
+    pub object: &'static str,
+    pub client_id: String,
+    pub name: String,
+    pub currency: String,
+    pub processor: ProcessorView,
+    pub enabled_methods: Vec<MethodType>,
+    pub fee_rules: Vec<FeeRule>,
+    pub branding: Branding,
+    pub allowed_origins: Vec<String>,
+    pub statement_descriptor: Option<String>,
+    pub reject_avs_mismatch: bool,
+    pub metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Only when the account is created or the secret rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_signing_secret: Option<String>,
+}
+
+impl From<Account> for AccountObject {
+    fn from(a: Account) -> Self {
+        AccountObject {
+            id: a.uid.clone(),
+            uid: a.uid,
+            object: "payment_account",
+            client_id: a.client_id,
+            name: a.name,
+            currency: a.currency.to_string(),
+            processor: ProcessorView { kind: a.processor_type, credentials_configured: a.has_processor_credentials },
+            enabled_methods: a.enabled_methods,
+            fee_rules: a.fee_rules,
+            branding: a.branding,
+            allowed_origins: a.allowed_origins,
+            statement_descriptor: a.statement_descriptor,
+            reject_avs_mismatch: a.reject_avs_mismatch,
+            metadata: a.metadata,
+            created_at: Timestamp(a.created_at),
+            updated_at: Timestamp(a.updated_at),
+            redirect_signing_secret: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyObject {
+    pub id: String,
+    pub object: &'static str,
+    pub account_uid: String,
+    /// The key itself: only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub prefix: String,
+    pub label: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl From<ApiKey> for ApiKeyObject {
+    fn from(k: ApiKey) -> Self {
+        ApiKeyObject {
+            id: k.id,
+            object: "api_key",
+            account_uid: k.account_uid,
+            key: None,
+            prefix: k.prefix,
+            label: k.label,
+            scopes: k.scopes,
+            expires_at: k.expires_at.map(Timestamp),
+            last_used_at: k.last_used_at.map(Timestamp),
+            revoked_at: k.revoked_at.map(Timestamp),
+            created_at: Timestamp(k.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientObject {
+    pub id: String,
+    pub object: &'static str,
+    pub name: String,
+    pub contact_email: Option<String>,
+    pub metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<Client> for ClientObject {
+    fn from(c: Client) -> Self {
+        ClientObject {
+            id: c.id,
+            object: "client",
+            name: c.name,
+            contact_email: c.contact_email,
+            metadata: c.metadata,
+            created_at: Timestamp(c.created_at),
+            updated_at: Timestamp(c.updated_at),
+        }
+    }
+}
+
+/// A wallet session (`ws_`); the credential only in the answer that made it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WalletSessionObject {
+    pub id: String,
+    pub wallet_session_id: String,
+    pub object: &'static str,
+    pub customer_id: String,
+    pub client_secret: String,
+    pub return_url: String,
+    pub locale: Locale,
+    pub wallet_url: String,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
 }

@@ -2,22 +2,19 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::{ListQuery, Listable};
-use crate::domain::ids;
+use crate::clients::{self, CreateClient, UpdateClient};
 use crate::domain::odata::{Field, FieldType, Resource};
-use crate::domain::time::Timestamp;
-use crate::domain::validate::{self, Metadata, nullable};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::extract::auth::AdminToken;
 use crate::state::AppState;
-use crate::store::clients::{self, Client, ClientChanges, Deleted};
+use crate::store::clients as client_store;
 use crate::store::odata::Scope;
+use crate::views::ClientObject;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_client, list_clients)).routes(routes!(
@@ -25,31 +22,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         update_client,
         delete_client
     ))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClientObject {
-    id: String,
-    object: &'static str,
-    name: String,
-    contact_email: Option<String>,
-    metadata: Metadata,
-    created_at: Timestamp,
-    updated_at: Timestamp,
-}
-
-impl From<Client> for ClientObject {
-    fn from(c: Client) -> Self {
-        ClientObject {
-            id: c.id,
-            object: "client",
-            name: c.name,
-            contact_email: c.contact_email,
-            metadata: c.metadata,
-            created_at: Timestamp(c.created_at),
-            updated_at: Timestamp(c.updated_at),
-        }
-    }
 }
 
 pub struct Clients;
@@ -67,17 +39,6 @@ impl Listable for Clients {
     };
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateClient {
-    #[schema(example = "City of Example")]
-    name: String,
-    #[serde(default)]
-    contact_email: Option<String>,
-    #[serde(default)]
-    metadata: Metadata,
-}
-
 /// Creates a tenant.
 #[utoipa::path(
     post, path = "/api/clients", tag = "clients", security(("admin_token" = [])),
@@ -89,13 +50,7 @@ async fn create_client(
     State(state): State<AppState>,
     Json(body): Json<CreateClient>,
 ) -> ApiResult<(StatusCode, Json<ClientObject>)> {
-    let name = validate::text("name", &body.name, 200)?;
-    if let Some(email) = &body.contact_email {
-        validate::email("contact_email", email)?;
-    }
-    validate::metadata("metadata", &body.metadata)?;
-    let client = clients::insert(state.db(), &name, body.contact_email.as_deref(), &body.metadata).await?;
-    Ok((StatusCode::CREATED, Json(client.into())))
+    Ok((StatusCode::CREATED, Json(clients::create(&state, &body).await?)))
 }
 
 /// Lists tenants (OData: id, name, contact_email, created_at).
@@ -110,15 +65,8 @@ async fn list_clients(
     State(state): State<AppState>,
     list: ListQuery<Clients>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let scope = Scope { table: "clients", columns: clients::COLUMNS, condition: "", binds: vec![] };
-    list.answer::<_, ClientObject>(state.db(), scope, clients::from_row).await
-}
-
-async fn find(state: &AppState, id: &str) -> ApiResult<Client> {
-    if !ids::has_shape(id, "cli") {
-        return Err(ApiError::not_found("client"));
-    }
-    clients::get(state.db(), id).await?.ok_or_else(|| ApiError::not_found("client"))
+    let scope = Scope { table: "clients", columns: client_store::COLUMNS, condition: "", binds: vec![] };
+    list.answer::<_, ClientObject>(state.db(), scope, client_store::from_row).await
 }
 
 /// Gets a tenant.
@@ -131,20 +79,7 @@ async fn get_client(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ClientObject>> {
-    Ok(Json(find(&state, &id).await?.into()))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateClient {
-    #[serde(default)]
-    name: Option<String>,
-    /// `null` clears it.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    contact_email: Option<Option<String>>,
-    #[serde(default)]
-    metadata: Option<Metadata>,
+    Ok(Json(clients::find(&state, &id).await?.into()))
 }
 
 /// Changes a tenant's name, contact email or metadata.
@@ -159,17 +94,7 @@ async fn update_client(
     Path(id): Path<String>,
     Json(body): Json<UpdateClient>,
 ) -> ApiResult<Json<ClientObject>> {
-    find(&state, &id).await?;
-    let name = body.name.as_deref().map(|n| validate::text("name", n, 200)).transpose()?;
-    if let Some(Some(email)) = &body.contact_email {
-        validate::email("contact_email", email)?;
-    }
-    if let Some(m) = &body.metadata {
-        validate::metadata("metadata", m)?;
-    }
-    let changes = ClientChanges { name, contact_email: body.contact_email, metadata: body.metadata };
-    let client = clients::update(state.db(), &id, changes).await?.ok_or_else(|| ApiError::not_found("client"))?;
-    Ok(Json(client.into()))
+    Ok(Json(clients::update(&state, &id, body).await?))
 }
 
 /// Deletes a tenant that has no payment accounts (409 `resource_in_use` otherwise).
@@ -182,12 +107,6 @@ async fn delete_client(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !ids::has_shape(&id, "cli") {
-        return Err(ApiError::not_found("client"));
-    }
-    match clients::delete(state.db(), &id).await? {
-        Deleted::Yes => Ok(StatusCode::NO_CONTENT),
-        Deleted::NotFound => Err(ApiError::not_found("client")),
-        Deleted::InUse => Err(ApiError::new(ErrorCode::ResourceInUse, "The client still has payment accounts")),
-    }
+    clients::delete(&state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -9,22 +9,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::{ListQuery, Listable};
-use crate::customers::{remove_payment_method, save_payment_method};
-use crate::domain::event::EventType;
-use crate::domain::ids;
+use crate::customers::{self, CreateCustomer, UpdateCustomer, remove_payment_method, save_payment_method};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::payment::{RequestInfo, Usage};
 use crate::domain::payment_method::PaymentMethodInput;
 use crate::domain::session::Locale;
-use crate::domain::validate::{self, Metadata, nullable};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::extract::auth::{CustomersRead, CustomersWrite, Merchant};
 use crate::state::AppState;
-use crate::store::customers::{self, Customer, CustomerChanges, NewCustomer};
 use crate::store::odata::Scope;
-use crate::store::payment_methods;
-use crate::store::{Bind, events};
+use crate::store::{Bind, customers as customer_store, payment_methods};
 use crate::views::{CustomerObject, PaymentMethodObject};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -81,46 +76,6 @@ impl Listable for PaymentMethods {
     };
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCustomer {
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    phone: Option<String>,
-    #[serde(default)]
-    reference: Option<String>,
-    #[serde(default)]
-    metadata: Metadata,
-}
-
-/// Checks the optional contact fields shared by create and update.
-fn check_contact(
-    email: Option<&str>,
-    name: Option<&str>,
-    phone: Option<&str>,
-    reference: Option<&str>,
-) -> Result<(), ApiError> {
-    if let Some(e) = email {
-        validate::email("email", e)?;
-    }
-    if let Some(n) = name {
-        validate::text("name", n, 200)?;
-    }
-    if let Some(p) = phone {
-        let digits = p.chars().filter(char::is_ascii_digit).count();
-        if !(7..=15).contains(&digits) || !p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
-            return Err(ApiError::invalid("phone", "phone must be a telephone number (7 to 15 digits)"));
-        }
-    }
-    if let Some(r) = reference {
-        validate::text("reference", r, 255)?;
-    }
-    Ok(())
-}
-
 /// Creates a customer (event `customer.created`).
 #[utoipa::path(
     post, path = "/api/customers", tag = "customers",
@@ -134,21 +89,7 @@ async fn create_customer(
     State(state): State<AppState>,
     Json(body): Json<CreateCustomer>,
 ) -> ApiResult<(StatusCode, Json<CustomerObject>)> {
-    check_contact(body.email.as_deref(), body.name.as_deref(), body.phone.as_deref(), body.reference.as_deref())?;
-    validate::metadata("metadata", &body.metadata)?;
-    let new = NewCustomer {
-        email: body.email,
-        name: body.name.map(|n| n.trim().to_owned()),
-        phone: body.phone,
-        reference: body.reference,
-        metadata: body.metadata,
-    };
-    let mut tx = state.db().begin_write().await?;
-    let customer = customers::insert(&mut tx, &auth.account.uid, new).await?;
-    let object = CustomerObject::from(customer);
-    events::record(&mut tx, &auth.account.uid, EventType::CustomerCreated, &object).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(object)))
+    Ok((StatusCode::CREATED, Json(customers::create(&state, &auth.account, body).await?)))
 }
 
 /// Lists the account's customers (OData: id, email, name, reference, created_at).
@@ -167,18 +108,11 @@ async fn list_customers(
 ) -> ApiResult<Json<serde_json::Value>> {
     let scope = Scope {
         table: "customers",
-        columns: customers::COLUMNS,
+        columns: customer_store::COLUMNS,
         condition: "account_uid = $1 AND deleted_at IS NULL",
         binds: vec![Bind::Text(auth.account.uid.clone())],
     };
-    list.answer::<_, CustomerObject>(state.db(), scope, customers::from_row).await
-}
-
-async fn find(state: &AppState, account_uid: &str, id: &str) -> ApiResult<Customer> {
-    if !ids::has_shape(id, "cus") {
-        return Err(ApiError::not_found("customer"));
-    }
-    customers::get(state.db(), account_uid, id).await?.ok_or_else(|| ApiError::not_found("customer"))
+    list.answer::<_, CustomerObject>(state.db(), scope, customer_store::from_row).await
 }
 
 /// Gets a customer.
@@ -193,26 +127,7 @@ async fn get_customer(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CustomerObject>> {
-    Ok(Json(find(&state, &auth.account.uid, &id).await?.into()))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateCustomer {
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    reference: Option<Option<String>>,
-    #[serde(default)]
-    metadata: Option<Metadata>,
+    Ok(Json(customers::find(&state, &auth.account.uid, &id).await?.into()))
 }
 
 /// Changes a customer (`null` clears a field).
@@ -229,28 +144,7 @@ async fn update_customer(
     Path(id): Path<String>,
     Json(body): Json<UpdateCustomer>,
 ) -> ApiResult<Json<CustomerObject>> {
-    find(&state, &auth.account.uid, &id).await?;
-    let inner = |v: &Option<Option<String>>| v.as_ref().and_then(|x| x.as_deref()).map(str::to_owned);
-    check_contact(
-        inner(&body.email).as_deref(),
-        inner(&body.name).as_deref(),
-        inner(&body.phone).as_deref(),
-        inner(&body.reference).as_deref(),
-    )?;
-    if let Some(m) = &body.metadata {
-        validate::metadata("metadata", m)?;
-    }
-    let changes = CustomerChanges {
-        email: body.email,
-        name: body.name.map(|n| n.map(|n| n.trim().to_owned())),
-        phone: body.phone,
-        reference: body.reference,
-        metadata: body.metadata,
-    };
-    let customer = customers::update(state.db(), &auth.account.uid, &id, changes)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer"))?;
-    Ok(Json(customer.into()))
+    Ok(Json(customers::update(&state, &auth.account, &id, body).await?))
 }
 
 /// Deletes a customer and their saved methods.
@@ -265,11 +159,8 @@ async fn delete_customer(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if ids::has_shape(&id, "cus") && customers::delete(state.db(), &auth.account.uid, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("customer"))
-    }
+    customers::delete(&state, &auth.account, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -295,7 +186,7 @@ async fn save_method(
     Path(id): Path<String>,
     Json(body): Json<SaveMethod>,
 ) -> ApiResult<(StatusCode, Json<PaymentMethodObject>)> {
-    let customer = find(&state, &auth.account.uid, &id).await?;
+    let customer = customers::find(&state, &auth.account.uid, &id).await?;
     // The merchant's back end records the customer's mandate it collected (English text).
     let saved =
         save_payment_method(&state, &auth.account, &customer.id, &body.payment_method, body.usage, &who, Locale::En)
@@ -316,7 +207,7 @@ async fn list_methods(
     Path(id): Path<String>,
     list: ListQuery<PaymentMethods>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let customer = find(&state, &auth.account.uid, &id).await?;
+    let customer = customers::find(&state, &auth.account.uid, &id).await?;
     let scope = Scope {
         table: "payment_methods",
         columns: payment_methods::COLUMNS,
@@ -338,7 +229,7 @@ async fn remove_method(
     State(state): State<AppState>,
     Path((id, pm)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let customer = find(&state, &auth.account.uid, &id).await?;
+    let customer = customers::find(&state, &auth.account.uid, &id).await?;
     remove_payment_method(&state, &auth.account.uid, &customer.id, &pm).await?;
     Ok(StatusCode::NO_CONTENT)
 }

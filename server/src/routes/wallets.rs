@@ -10,21 +10,19 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::ValueList;
-use crate::auth::secrets::hash_secret;
-use crate::customers::{remove_payment_method, save_payment_method};
+use crate::customers::{self, CreateWalletSession, remove_payment_method, save_payment_method};
 use crate::domain::account::MethodType;
-use crate::domain::ids::{has_shape, new_id, random_base62};
 use crate::domain::payment::{RequestInfo, Usage};
 use crate::domain::payment_method::PaymentMethodInput;
-use crate::domain::session::{Locale, check_locale, check_return_url, mask_email};
+use crate::domain::session::mask_email;
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::extract::auth::{CustomersWrite, Merchant};
 use crate::extract::wallet::WalletAuth;
 use crate::state::AppState;
-use crate::store::wallet_sessions::{self, WalletSession};
-use crate::store::{customers, now_ms};
+use crate::store::customers as customer_store;
+use crate::views::WalletSessionObject;
 
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
     let browser = OpenApiRouter::new()
@@ -33,34 +31,6 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(remove_wallet_method))
         .layer(super::browser::cors(state));
     OpenApiRouter::new().routes(routes!(create_wallet_session)).merge(browser)
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateWalletSession {
-    customer_id: String,
-    /// Where the customer goes when done.
-    return_url: String,
-    /// 300 to 86400; default 1800.
-    #[serde(default)]
-    expires_in_seconds: Option<i64>,
-    /// en (default) or es.
-    #[serde(default)]
-    locale: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WalletSessionObject {
-    id: String,
-    wallet_session_id: String,
-    object: &'static str,
-    customer_id: String,
-    client_secret: String,
-    return_url: String,
-    locale: Locale,
-    wallet_url: String,
-    expires_at: Timestamp,
-    created_at: Timestamp,
 }
 
 /// Creates a wallet session for a customer (admin token + account header, or an API key with
@@ -77,53 +47,7 @@ async fn create_wallet_session(
     State(state): State<AppState>,
     Json(body): Json<CreateWalletSession>,
 ) -> ApiResult<(StatusCode, Json<WalletSessionObject>)> {
-    let customer = if has_shape(&body.customer_id, "cus") {
-        customers::get(state.db(), &auth.account.uid, &body.customer_id).await?
-    } else {
-        None
-    };
-    let customer =
-        customer.ok_or_else(|| ApiError::invalid("customer_id", "customer_id names no customer of this account"))?;
-    check_return_url("return_url", &body.return_url, state.config().sandbox)?;
-    let expires_in = body.expires_in_seconds.unwrap_or(1800);
-    if !(300..=86_400).contains(&expires_in) {
-        return Err(ApiError::invalid("expires_in_seconds", "expires_in_seconds must be from 300 to 86400"));
-    }
-    let locale = match &body.locale {
-        Some(l) => check_locale(l)?,
-        None => Locale::En,
-    };
-    let now = now_ms();
-    let id = new_id("ws");
-    let secret = format!("{id}_secret_{}", random_base62(32));
-    let expires_at = now + expires_in * 1000;
-    let wallet = WalletSession {
-        id: id.clone(),
-        account_uid: auth.account.uid.clone(),
-        customer_id: customer.id.clone(),
-        return_url: body.return_url.clone(),
-        locale,
-        secret_hash: hash_secret(&secret),
-        created_at: now,
-        expires_at,
-    };
-    wallet_sessions::insert(state.db(), &wallet).await?;
-    let base = &state.config().public_url;
-    Ok((
-        StatusCode::CREATED,
-        Json(WalletSessionObject {
-            wallet_session_id: id.clone(),
-            object: "wallet_session",
-            customer_id: customer.id,
-            wallet_url: format!("{base}/wallet/{id}#ws={secret}"),
-            client_secret: secret,
-            return_url: body.return_url,
-            locale,
-            expires_at: Timestamp(expires_at),
-            created_at: Timestamp(now),
-            id,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(customers::create_wallet_session(&state, &auth.account, body).await?)))
 }
 
 /// What the element shows in wallet mode.
@@ -146,7 +70,7 @@ pub struct WalletConfig {
     responses((status = 200, body = WalletConfig), (status = 401), (status = 403), (status = 410))
 )]
 async fn wallet_config(auth: WalletAuth, State(state): State<AppState>) -> ApiResult<Json<WalletConfig>> {
-    let customer = customers::get(state.db(), &auth.account.uid, &auth.wallet.customer_id).await?;
+    let customer = customer_store::get(state.db(), &auth.account.uid, &auth.wallet.customer_id).await?;
     let branding = auth.account.branding.clone();
     Ok(Json(WalletConfig {
         wallet_session_id: auth.wallet.id.clone(),
