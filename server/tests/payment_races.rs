@@ -240,6 +240,47 @@ db_tests! {
         assert_eq!(charges, 1);
     }
 
+    async fn a_crash_after_the_processor_voided_is_recovered_into_one_void(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 4_000, false).await;
+        let request = post(&m, &format!("/api/payments/{pid}/void"), None, Some("void-crash"));
+        crash_after(&app, Call::Void, request, async || {
+            count(&app, "SELECT c.voided FROM sandbox_charges c JOIN payments p ON p.processor_ref = c.processor_ref WHERE p.id = $1", &pid).await == 1
+        })
+        .await;
+        assert_eq!(app.payment(&m, &pid).await["status"], "authorized", "released at the processor, not yet recorded");
+        app.payment_call(&m, &format!("/api/payments/{pid}/capture"), None, None).await.assert_error(409, "invalid_state");
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        assert_eq!(app.payment(&m, &pid).await["status"], "voided");
+        assert_eq!(app.ledger(&m, &pid).await, vec![("authorization".into(), 4_000), ("void".into(), 4_000)]);
+        let replay = app.payment_call(&m, &format!("/api/payments/{pid}/void"), None, Some("void-crash")).await;
+        assert_eq!(replay.status, StatusCode::OK, "{}", replay.text());
+        assert_eq!(replay.json()["status"], "voided");
+    }
+
+    async fn a_crash_after_a_terminal_charge_is_recovered_and_frees_the_terminal(app) {
+        let m = app.merchant().await;
+        let t = app.call(axum::http::Method::POST, "/api/terminals", support::Auth::Bearer(&m.key), Some(json!({"label": "Desk", "serial_number": "SN-CRASH"}))).await.json();
+        let tid = t["id"].as_str().unwrap().to_owned();
+        let p = app.call(axum::http::Method::POST, format!("/api/terminals/{tid}/payments"), support::Auth::Bearer(&m.key), Some(json!({"amount": 1_250, "currency": "USD"}))).await.json();
+        let pid = p["id"].as_str().unwrap().to_owned();
+        let request = post(&m, &format!("/api/terminals/{tid}/simulate"), Some(json!({"card_number": "4242424242424242"})), None);
+        crash_after(&app, Call::Authorize, request, async || {
+            sqlx::Row::get::<i64, _>(&sqlx::query("SELECT COUNT(*) FROM sandbox_charges").fetch_one(app.db().pool()).await.unwrap(), 0) == 1
+        })
+        .await;
+        assert_eq!(app.payment(&m, &pid).await["status"], "pending_terminal");
+        // Charged at the processor: a cancel now would lose that, so it is refused until recovery.
+        app.call(axum::http::Method::POST, format!("/api/terminals/{tid}/cancel"), support::Auth::Bearer(&m.key), None).await.assert_error(409, "invalid_state");
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["status"], "captured");
+        let terminal = app.call(axum::http::Method::GET, format!("/api/terminals/{tid}"), support::Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(terminal["status"], "online");
+        let completed = app.events(&m.uid).await.iter().filter(|(t, o)| t == "terminal.payment.completed" && o["id"] == pid.as_str()).count();
+        assert_eq!(completed, 1);
+    }
+
     async fn a_late_answer_after_recovery_changes_nothing(app) {
         let m = app.merchant().await;
         let pid = app.authorized(&m, 6_000, true).await;

@@ -20,7 +20,10 @@ pub async fn recover_stuck(state: &AppState, now: i64) -> ApiResult<usize> {
     let mut resolved = 0;
     for op in operations::stuck(state.db(), now - STUCK_AFTER_MS, 50).await? {
         match recover_one(state, &op).await {
-            Ok(true) => resolved += 1,
+            Ok(true) => {
+                metrics::counter!("govifi_operations_recovered_total", "kind" => op.kind.as_str()).increment(1);
+                resolved += 1
+            }
             Ok(false) => {}
             Err(e) => tracing::warn!(operation = %op.id, kind = %op.kind, error = %e, "recovery will retry"),
         }
