@@ -37,11 +37,6 @@ impl PaymentStatus {
                 | (PendingTerminal, Captured | Failed | Voided)
         )
     }
-
-    /// What a refund leaves: everything captured given back, or not yet.
-    pub fn after_refund(captured: Amount, refunded: Amount) -> PaymentStatus {
-        if refunded >= captured { PaymentStatus::Refunded } else { PaymentStatus::PartiallyRefunded }
-    }
 }
 
 /// A legal status change, as the store's conditional UPDATE applies it: from any of `from` to
@@ -263,13 +258,5 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
         assert_eq!(PaymentStatus::parse("Captured"), None);
-        assert_eq!(
-            PaymentStatus::after_refund(Amount::new(10).unwrap(), Amount::new(10).unwrap()),
-            PaymentStatus::Refunded
-        );
-        assert_eq!(
-            PaymentStatus::after_refund(Amount::new(10).unwrap(), Amount::new(4).unwrap()),
-            PaymentStatus::PartiallyRefunded
-        );
     }
 }

@@ -22,6 +22,15 @@ pub enum Claim {
     Mismatch,
 }
 
+crate::text_enum! {
+    /// Where a key's first request stands.
+    pub enum KeyState {
+        InProgress => "in_progress",
+        /// Answered: later requests with the key get that answer.
+        Done => "done",
+    }
+}
+
 const SELECT: &str = "SELECT fingerprint, state, status_code, body FROM idempotency_keys WHERE scope = $1 AND key = $2";
 
 fn read_claim(row: &AnyRow, fingerprint: &str) -> Result<Claim, sqlx::Error> {
@@ -29,8 +38,7 @@ fn read_claim(row: &AnyRow, fingerprint: &str) -> Result<Claim, sqlx::Error> {
     if stored != fingerprint {
         return Ok(Claim::Mismatch);
     }
-    let state: String = row.try_get(1)?;
-    if state != "done" {
+    if super::enum_column::<KeyState>(row, "state")? != KeyState::Done {
         return Ok(Claim::InProgress);
     }
     let status: i64 = row.try_get::<Option<i64>, _>(2)?.unwrap_or(500);
@@ -68,13 +76,14 @@ pub async fn inspect_on(
 /// Takes a free key (inside the caller's transaction, when given one); false if it is taken.
 pub async fn take(conn: &mut AnyConnection, scope: &str, key: &str, fingerprint: &str) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at) VALUES ($1, $2, $3, 'in_progress', $4) \
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at) VALUES ($1, $2, $3, $5, $4) \
          ON CONFLICT (scope, key) DO NOTHING",
     )
     .bind(scope)
     .bind(key)
     .bind(fingerprint)
     .bind(now_ms())
+    .bind(KeyState::InProgress.as_str())
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -103,15 +112,14 @@ pub async fn finish(
     body: &str,
     request_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE idempotency_keys SET state = 'done', status_code = $1, body = $2 WHERE scope = $3 AND key = $4",
-    )
-    .bind(status as i64)
-    .bind(format!("{request_id}\n{body}"))
-    .bind(scope)
-    .bind(key)
-    .execute(conn)
-    .await?;
+    sqlx::query("UPDATE idempotency_keys SET state = $5, status_code = $1, body = $2 WHERE scope = $3 AND key = $4")
+        .bind(status as i64)
+        .bind(format!("{request_id}\n{body}"))
+        .bind(scope)
+        .bind(key)
+        .bind(KeyState::Done.as_str())
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -127,7 +135,7 @@ pub async fn answer_free(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO idempotency_keys (scope, key, fingerprint, state, status_code, body, created_at) \
-         VALUES ($1, $2, $3, 'done', $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING",
+         VALUES ($1, $2, $3, $7, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING",
     )
     .bind(scope)
     .bind(key)
@@ -135,6 +143,7 @@ pub async fn answer_free(
     .bind(status as i64)
     .bind(format!("{request_id}\n{body}"))
     .bind(now_ms())
+    .bind(KeyState::Done.as_str())
     .execute(db.pool())
     .await?;
     Ok(())
@@ -143,9 +152,10 @@ pub async fn answer_free(
 /// Releases a key whose request ended without an answer worth repeating (a conflict, a rate
 /// limit, an internal error): a retry with it runs again.
 pub async fn abandon(db: &Db, scope: &str, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_progress'")
+    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = $3")
         .bind(scope)
         .bind(key)
+        .bind(KeyState::InProgress.as_str())
         .execute(db.pool())
         .await?;
     Ok(())
@@ -159,11 +169,13 @@ pub async fn purge(db: &Db, now: i64, stale_in_progress_ms: i64) -> Result<u64, 
         .await?;
     // A key whose money movement is still being resolved stays taken: recovery writes its answer.
     let stale = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE state = 'in_progress' AND created_at < $1 AND NOT EXISTS \
-         (SELECT 1 FROM payment_operations o WHERE o.status = 'pending' \
+        "DELETE FROM idempotency_keys WHERE state = $2 AND created_at < $1 AND NOT EXISTS \
+         (SELECT 1 FROM payment_operations o WHERE o.status = $3 \
           AND o.idempotency_scope = idempotency_keys.scope AND o.idempotency_key = idempotency_keys.key)",
     )
     .bind(now - stale_in_progress_ms)
+    .bind(KeyState::InProgress.as_str())
+    .bind(crate::domain::payment::OperationStatus::Pending.as_str())
     .execute(db.pool())
     .await?;
     Ok(old.rows_affected() + stale.rows_affected())

@@ -201,6 +201,12 @@ pub struct AmountChange<'a> {
     pub metadata: &'a Metadata,
 }
 
+/// The words of a session's move, which must be one [`SessionStatus::can_become`] allows.
+fn step(from: SessionStatus, to: SessionStatus) -> (&'static str, &'static str) {
+    assert!(from.can_become(to), "{from} → {to} is not a move a session makes");
+    (from.as_str(), to.as_str())
+}
+
 /// Applies a PATCH computed from the session at `version`; bumps the version (older quotes go
 /// stale). False when the session changed, left `active` or expired meanwhile.
 pub async fn update_if_unchanged(
@@ -213,7 +219,7 @@ pub async fn update_if_unchanged(
     let done = sqlx::query(
         "UPDATE hosted_sessions SET amount = $1, line_items = $2, tax_amount = $3, shipping_amount = $4, \
          description = $5, metadata = $6, version = version + 1, updated_at = $7 \
-         WHERE id = $8 AND version = $9 AND status = 'active' AND expires_at > $7",
+         WHERE id = $8 AND version = $9 AND status = $10 AND expires_at > $7",
     )
     .bind(change.amount.minor())
     .bind(change.line_items.map(to_json_text))
@@ -224,6 +230,7 @@ pub async fn update_if_unchanged(
     .bind(now)
     .bind(id)
     .bind(version)
+    .bind(SessionStatus::Active.as_str())
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -237,21 +244,23 @@ pub async fn mark_expired(
     only_if_due: bool,
 ) -> Result<bool, sqlx::Error> {
     let sql = if only_if_due {
-        "UPDATE hosted_sessions SET status = 'expired', updated_at = $1 WHERE id = $2 AND status = 'active' AND expires_at <= $1"
+        "UPDATE hosted_sessions SET status = $3, updated_at = $1 WHERE id = $2 AND status = $4 AND expires_at <= $1"
     } else {
-        "UPDATE hosted_sessions SET status = 'expired', updated_at = $1, expires_at = $1 WHERE id = $2 AND status = 'active'"
+        "UPDATE hosted_sessions SET status = $3, updated_at = $1, expires_at = $1 WHERE id = $2 AND status = $4"
     };
-    let done = sqlx::query(sql).bind(now).bind(id).execute(conn).await?;
+    let (from, to) = step(SessionStatus::Active, SessionStatus::Expired);
+    let done = sqlx::query(sql).bind(now).bind(id).bind(to).bind(from).execute(conn).await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Sessions past their expiry that are still marked active (oldest first).
 pub async fn due_for_expiry(db: &Db, now: i64, limit: i64) -> Result<Vec<String>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id FROM hosted_sessions WHERE status = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        "SELECT id FROM hosted_sessions WHERE status = $3 AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
     )
     .bind(now)
     .bind(limit)
+    .bind(SessionStatus::Active.as_str())
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(|r| r.try_get(0)).collect()
@@ -267,15 +276,17 @@ pub async fn claim_for_confirm(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE hosted_sessions SET status = 'processing', processing_attempt = $1, processing_since = $2, \
+        "UPDATE hosted_sessions SET status = $6, processing_attempt = $1, processing_since = $2, \
          confirm_attempts = confirm_attempts + 1, updated_at = $2 \
-         WHERE id = $3 AND status = 'active' AND expires_at > $2 AND version = $4 AND confirm_attempts < $5",
+         WHERE id = $3 AND status = $7 AND expires_at > $2 AND version = $4 AND confirm_attempts < $5",
     )
     .bind(attempt_id)
     .bind(now)
     .bind(id)
     .bind(version)
     .bind(MAX_CONFIRM_ATTEMPTS)
+    .bind(step(SessionStatus::Active, SessionStatus::Processing).1)
+    .bind(SessionStatus::Active.as_str())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -292,9 +303,9 @@ pub async fn complete(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE hosted_sessions SET status = 'completed', payment_id = $1, fee_amount = $2, total_amount = $3, \
+        "UPDATE hosted_sessions SET status = $7, payment_id = $1, fee_amount = $2, total_amount = $3, \
          completed_at = $4, updated_at = $4, processing_attempt = NULL \
-         WHERE id = $5 AND status = 'processing' AND processing_attempt = $6",
+         WHERE id = $5 AND status = $8 AND processing_attempt = $6",
     )
     .bind(payment_id)
     .bind(fee_amount.minor())
@@ -302,6 +313,8 @@ pub async fn complete(
     .bind(now)
     .bind(id)
     .bind(attempt_id)
+    .bind(step(SessionStatus::Processing, SessionStatus::Completed).1)
+    .bind(SessionStatus::Processing.as_str())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -310,12 +323,14 @@ pub async fn complete(
 /// processing → active again (a decline, or an attempt the processor never saw).
 pub async fn release(conn: &mut AnyConnection, id: &str, attempt_id: &str, now: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE hosted_sessions SET status = 'active', processing_attempt = NULL, processing_since = NULL, updated_at = $1 \
-         WHERE id = $2 AND status = 'processing' AND processing_attempt = $3",
+        "UPDATE hosted_sessions SET status = $4, processing_attempt = NULL, processing_since = NULL, updated_at = $1 \
+         WHERE id = $2 AND status = $5 AND processing_attempt = $3",
     )
     .bind(now)
     .bind(id)
     .bind(attempt_id)
+    .bind(step(SessionStatus::Processing, SessionStatus::Active).1)
+    .bind(SessionStatus::Processing.as_str())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -324,11 +339,12 @@ pub async fn release(conn: &mut AnyConnection, id: &str, attempt_id: &str, now: 
 /// Sessions held in `processing` since before `before` (a crashed or stuck confirm).
 pub async fn stuck_in_processing(db: &Db, before: i64, limit: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, processing_attempt FROM hosted_sessions WHERE status = 'processing' AND processing_since < $1 \
+        "SELECT id, processing_attempt FROM hosted_sessions WHERE status = $3 AND processing_since < $1 \
          ORDER BY processing_since LIMIT $2",
     )
     .bind(before)
     .bind(limit)
+    .bind(SessionStatus::Processing.as_str())
     .fetch_all(db.pool())
     .await?;
     rows.iter()
