@@ -28,6 +28,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(routes::payments::router())
         .merge(routes::terminals::router())
         .merge(routes::events::router())
+        .merge(routes::webhooks::router())
         .merge(routes::outbox::router())
         .merge(routes::oauth::router())
         .merge(routes::clients::router())

@@ -22,6 +22,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod views;
+pub mod webhooks;
 
 pub use app::router;
 pub use config::Config;

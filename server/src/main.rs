@@ -122,11 +122,14 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     println!("govifi-server listening on http://{local}");
     server::bootstrap::announce(&state).await?;
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
-    let jobs = server::jobs::spawn(state.clone(), jobs_stopped);
+    let jobs = server::jobs::spawn(state.clone(), jobs_stopped.clone());
+    let deliveries = server::webhooks::delivery::spawn(state.clone(), jobs_stopped);
     let router = app::router(state.clone());
     app::serve(listener, router, app::shutdown_signal()).await?;
     let _ = stop_jobs.send(true);
     let _ = jobs.await;
+    // Attempts in flight finish (each within its 15 s timeout); leases left are given back.
+    let _ = deliveries.await;
     state.db().close().await;
     tracing::info!("stopped");
     Ok(())

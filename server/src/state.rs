@@ -31,6 +31,10 @@ struct Inner {
     processor_override: Option<Arc<dyn Processor>>,
     mailer: Mailer,
     limiter: Arc<CredentialLimiter>,
+    /// Webhook deliveries go out with this client (guarded against internal addresses).
+    webhook_client: reqwest::Client,
+    /// Names this process's leases on webhook deliveries.
+    delivery_holder: String,
 }
 
 /// Per-credential request budget for browser calls: 120 a minute, bursts of 30 (SPEC §5).
@@ -67,6 +71,7 @@ impl AppState {
         let external = config.external_issuer.as_ref().map(|e| ExternalJwks::new(e.issuer.clone(), e.jwks_url.clone()));
         let tokens = Tokens::new(db.clone(), config.master_key.clone(), config.public_url.clone(), external);
         let sandbox = Arc::new(Sandbox::new(db.clone()));
+        let webhook_client = crate::webhooks::client::client(config.webhook_allow_private);
         Ok(AppState(Arc::new(Inner {
             config,
             db,
@@ -77,6 +82,8 @@ impl AppState {
             processor_override,
             mailer,
             limiter: Arc::new(credential_limiter()),
+            webhook_client,
+            delivery_holder: crate::domain::ids::new_id("proc"),
         })))
     }
 
@@ -116,6 +123,14 @@ impl AppState {
 
     pub fn limiter(&self) -> &CredentialLimiter {
         &self.0.limiter
+    }
+
+    pub fn webhook_client(&self) -> &reqwest::Client {
+        &self.0.webhook_client
+    }
+
+    pub fn delivery_holder(&self) -> &str {
+        &self.0.delivery_holder
     }
 
     /// The identity provider: signing keys, token issuance and verification.

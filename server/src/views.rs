@@ -14,16 +14,19 @@ use crate::domain::session::{AvsField, FraudSignals, FutureUsage, Layout, Locale
 use crate::domain::terminal::TerminalStatus;
 use crate::domain::time::Timestamp;
 use crate::domain::validate::Metadata;
+use crate::domain::webhook::DeliveryStatus;
 use crate::store::accounts::Account;
 use crate::store::api_keys::ApiKey;
 use crate::store::clients::Client;
 use crate::store::customers::Customer;
+use crate::store::deliveries::{Attempt, Delivery};
 use crate::store::events::Event;
 use crate::store::operations::Operation;
 use crate::store::payment_methods::SavedMethod;
 use crate::store::payments::Payment;
 use crate::store::sessions::Session;
 use crate::store::terminals::Terminal;
+use crate::store::webhooks::Webhook;
 
 /// A payment.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -476,4 +479,73 @@ pub struct WalletSessionObject {
     pub wallet_url: String,
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
+}
+
+/// A webhook subscription (`whk_`); the signing secret only in the answers that make one.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookObject {
+    pub id: String,
+    pub object: &'static str,
+    pub url: String,
+    /// The event types it takes, or `["*"]` for all.
+    pub events: Vec<String>,
+    pub enabled: bool,
+    pub description: Option<String>,
+    /// Why it was switched off (a 410, or five days of failures).
+    pub disabled_reason: Option<String>,
+    /// `whsec_…`: at creation and at `rotate-secret` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<Webhook> for WebhookObject {
+    fn from(w: Webhook) -> Self {
+        WebhookObject {
+            id: w.id,
+            object: "webhook",
+            url: w.url,
+            events: match w.events {
+                None => vec!["*".to_owned()],
+                Some(types) => types.iter().map(|t| t.as_str().to_owned()).collect(),
+            },
+            enabled: w.enabled,
+            description: w.description,
+            disabled_reason: w.disabled_reason,
+            secret: None,
+            created_at: Timestamp(w.created_at),
+            updated_at: Timestamp(w.updated_at),
+        }
+    }
+}
+
+/// One event's delivery to one subscription, with every attempt (the delivery log).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryObject {
+    pub id: String,
+    pub object: &'static str,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event_type: EventType,
+    pub status: DeliveryStatus,
+    pub attempts: Vec<Attempt>,
+    pub next_attempt_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl From<Delivery> for DeliveryObject {
+    fn from(d: Delivery) -> Self {
+        DeliveryObject {
+            id: d.id,
+            object: "webhook_delivery",
+            webhook_id: d.webhook_id,
+            event_id: d.event_id,
+            event_type: d.event_type,
+            status: d.status,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at.map(Timestamp),
+            created_at: Timestamp(d.created_at),
+        }
+    }
 }

@@ -19,5 +19,9 @@ text_enum! {
         PaymentMethodRemoved => "payment_method.removed",
         TerminalPaymentCompleted => "terminal.payment.completed",
         TerminalPaymentFailed => "terminal.payment.failed",
+        /// Sent to one subscription by `POST /api/webhooks/{id}/test`.
+        WebhookTest => "webhook.test",
+        /// A subscription was switched off after persistent failure (or a 410).
+        WebhookDisabled => "webhook.disabled",
     }
 }

@@ -14,6 +14,7 @@ pub mod session;
 pub mod terminal;
 pub mod time;
 pub mod validate;
+pub mod webhook;
 
 /// An enum stored and sent as one of a fixed set of words (statuses, kinds). Storage reads it
 /// back with [`TextEnum::parse`]; anything else in a column is a decoding error, never a default.

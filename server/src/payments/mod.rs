@@ -30,7 +30,7 @@ use crate::processor::ProcessorError;
 use crate::state::AppState;
 use crate::store::operations::Operation;
 use crate::store::payments::{self, Payment};
-use crate::store::{events, idempotency};
+use crate::store::{WriteTx, events, idempotency};
 
 /// The account's payment `id`, or 404.
 pub async fn find(state: &AppState, account_uid: &str, id: &str) -> ApiResult<Payment> {
@@ -94,12 +94,12 @@ impl<T> From<Result<T, ProcessorError>> for Called<T> {
 }
 
 /// Records an event about a payment (the payment as the API shows it).
-async fn payment_event(conn: &mut AnyConnection, payment: &Payment, kind: EventType) -> Result<(), sqlx::Error> {
+async fn payment_event(conn: &mut WriteTx, payment: &Payment, kind: EventType) -> Result<(), sqlx::Error> {
     payment_events(conn, payment, &[kind]).await
 }
 
 /// Records several events about a payment, in this order.
-async fn payment_events(conn: &mut AnyConnection, payment: &Payment, kinds: &[EventType]) -> Result<(), sqlx::Error> {
+async fn payment_events(conn: &mut WriteTx, payment: &Payment, kinds: &[EventType]) -> Result<(), sqlx::Error> {
     let data = events::data(&crate::views::PaymentObject::from(payment));
     let items: Vec<(EventType, String)> = kinds.iter().map(|k| (*k, data.clone())).collect();
     events::record_all(conn, &payment.account_uid, &items).await

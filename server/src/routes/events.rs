@@ -10,14 +10,14 @@ use crate::domain::ids;
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
-use crate::extract::auth::{Merchant, WebhooksRead};
+use crate::extract::auth::{Merchant, WebhooksRead, WebhooksWrite};
 use crate::state::AppState;
 use crate::store::odata::Scope;
 use crate::store::{Bind, events};
 use crate::views::EventObject;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(get_event))
+    OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(get_event)).routes(routes!(redeliver_event))
 }
 
 pub struct Events;
@@ -74,4 +74,20 @@ async fn get_event(
     }
     let event = events::get(state.db(), &auth.account.uid, &id).await?.ok_or_else(|| ApiError::not_found("event"))?;
     Ok(Json(event.into()))
+}
+
+/// Delivers the event again, with the same `webhook-id`, to every enabled subscription that
+/// takes its type (202).
+#[utoipa::path(
+    post, path = "/api/events/{id}/redeliver", tag = "events",
+    security(("admin_token" = []), ("api_key" = ["webhooks.write"])),
+    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    responses((status = 202, body = crate::webhooks::Queued), (status = 404))
+)]
+async fn redeliver_event(
+    auth: Merchant<WebhooksWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(axum::http::StatusCode, Json<crate::webhooks::Queued>)> {
+    Ok((axum::http::StatusCode::ACCEPTED, Json(crate::webhooks::redeliver(&state, &auth.account, &id).await?)))
 }

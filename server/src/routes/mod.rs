@@ -16,6 +16,7 @@ pub mod payments;
 pub mod sessions;
 pub mod terminals;
 pub mod wallets;
+pub mod webhooks;
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -35,6 +36,7 @@ use utoipa::{Modify, OpenApi};
         (name = "payments", description = "Direct payments and autopay, capture, void, refunds, the ledger"),
         (name = "terminals", description = "Card-present terminals and their payments"),
         (name = "events", description = "Everything that happened, as events"),
+        (name = "webhooks", description = "Webhook subscriptions and their delivery log"),
         (name = "identity", description = "OAuth 2.0 client credentials and the token signing keys"),
         (name = "clients", description = "Tenants (admin token)"),
         (name = "payment accounts", description = "Merchant configurations and their API keys (admin token)"),

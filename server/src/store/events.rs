@@ -1,11 +1,12 @@
 //! The transactional outbox: an event is written in the same transaction as the change it
-//! reports, so there is never a change without its event, or an event without its change.
+//! reports, so there is never a change without its event, or an event without its change; and
+//! with it, its delivery to every subscription that takes it (never skipped, never late-joined).
 
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
-use super::{Db, enum_column, now_ms, to_json_text};
+use super::{Db, WriteTx, deliveries, enum_column, now_ms, to_json_text};
 use crate::domain::event::EventType;
 use crate::domain::ids::random_base62;
 
@@ -22,29 +23,52 @@ fn next_id() -> String {
 
 /// Records `type` about `object` (the resource as the API shows it) for an account.
 pub async fn record<T: Serialize>(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     account_uid: &str,
     event_type: EventType,
     object: &T,
 ) -> Result<String, sqlx::Error> {
     let id = next_id();
+    let now = now_ms();
     sqlx::query("INSERT INTO events (id, account_uid, type, data, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
         .bind(account_uid)
         .bind(event_type.as_str())
         .bind(to_json_text(object))
-        .bind(now_ms())
-        .execute(conn)
+        .bind(now)
+        .execute(&mut **tx)
         .await?;
+    if deliveries::fan_out(tx, account_uid, &id, event_type, now).await? > 0 {
+        tx.will_wake_deliveries();
+    }
+    Ok(id)
+}
+
+/// Records an event delivered to one subscription only (`webhook.test`).
+pub async fn record_for_one<T: Serialize>(
+    tx: &mut WriteTx,
+    account_uid: &str,
+    event_type: EventType,
+    object: &T,
+    webhook_id: &str,
+) -> Result<String, sqlx::Error> {
+    let id = next_id();
+    let now = now_ms();
+    sqlx::query("INSERT INTO events (id, account_uid, type, data, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&id)
+        .bind(account_uid)
+        .bind(event_type.as_str())
+        .bind(to_json_text(object))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    deliveries::insert_one(tx, webhook_id, account_uid, &id, event_type, now).await?;
+    tx.will_wake_deliveries();
     Ok(id)
 }
 
 /// Records several events about one account in one statement (in the order given).
-pub async fn record_all(
-    conn: &mut AnyConnection,
-    account_uid: &str,
-    items: &[(EventType, String)],
-) -> Result<(), sqlx::Error> {
+pub async fn record_all(tx: &mut WriteTx, account_uid: &str, items: &[(EventType, String)]) -> Result<(), sqlx::Error> {
     if items.is_empty() {
         return Ok(());
     }
@@ -53,11 +77,19 @@ pub async fn record_all(
         .map(|i| format!("(${}, ${}, ${}, ${}, ${})", i * 5 + 1, i * 5 + 2, i * 5 + 3, i * 5 + 4, i * 5 + 5))
         .collect();
     let sql = format!("INSERT INTO events (id, account_uid, type, data, created_at) VALUES {}", rows.join(", "));
+    let ids: Vec<String> = items.iter().map(|_| next_id()).collect();
     let mut q = sqlx::query(&sql);
-    for (kind, data) in items {
-        q = q.bind(next_id()).bind(account_uid).bind(kind.as_str()).bind(data.as_str()).bind(now);
+    for ((kind, data), id) in items.iter().zip(&ids) {
+        q = q.bind(id.as_str()).bind(account_uid).bind(kind.as_str()).bind(data.as_str()).bind(now);
     }
-    q.execute(conn).await?;
+    q.execute(&mut **tx).await?;
+    let mut fanned = 0;
+    for ((kind, _), id) in items.iter().zip(&ids) {
+        fanned += deliveries::fan_out(tx, account_uid, id, *kind, now).await?;
+    }
+    if fanned > 0 {
+        tx.will_wake_deliveries();
+    }
     Ok(())
 }
 

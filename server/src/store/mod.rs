@@ -12,6 +12,7 @@ pub mod attempts;
 pub mod challenges;
 pub mod clients;
 pub mod customers;
+pub mod deliveries;
 pub mod events;
 pub mod idempotency;
 pub mod meta;
@@ -25,6 +26,7 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod terminals;
 pub mod wallet_sessions;
+pub mod webhooks;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -70,6 +72,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "checkout", include_str!("../../migrations/0003_checkout.sql")),
     (4, "wallets", include_str!("../../migrations/0004_wallets.sql")),
     (5, "payments", include_str!("../../migrations/0005_payments.sql")),
+    (6, "webhooks", include_str!("../../migrations/0006_webhooks.sql")),
 ];
 
 #[derive(Clone)]
@@ -85,11 +88,27 @@ pub struct Db {
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Webhook deliveries were written: the delivery loop is woken once they are committed.
+    wakes_deliveries: bool,
 }
+
+/// Rung after a commit that made webhook deliveries due (this process's delivery loop waits
+/// on it, so a new event goes out at once rather than at the next poll).
+pub static NEW_DELIVERIES: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 impl WriteTx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        let wake = self.wakes_deliveries;
+        self.tx.commit().await?;
+        if wake {
+            NEW_DELIVERIES.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Wake the delivery loop when this transaction commits.
+    pub fn will_wake_deliveries(&mut self) {
+        self.wakes_deliveries = true;
     }
 }
 
@@ -182,7 +201,7 @@ impl Db {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(WriteTx { tx, _turn: turn })
+        Ok(WriteTx { tx, _turn: turn, wakes_deliveries: false })
     }
 
     /// True when the database answers a trivial query.

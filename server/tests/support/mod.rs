@@ -634,6 +634,12 @@ impl ServerProcess {
         panic!("govifi-server never wrote {text:?}: {}", self.output());
     }
 
+    /// SIGKILL: the process dies at once, mid-whatever.
+    pub async fn kill(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
     /// Everything the process has written so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
@@ -849,5 +855,109 @@ impl TestApp {
         .await
         .unwrap()
         .get(0)
+    }
+}
+
+/// A webhook receiver on loopback: it records every request and answers with the statuses it
+/// is given, in order (the last one from then on), optionally with headers, or holds requests.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    script: std::sync::Arc<std::sync::Mutex<Vec<Answer>>>,
+    hold: std::sync::Arc<tokio::sync::Semaphore>,
+    holding: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A status to answer with and extra headers.
+type Answer = (u16, Vec<(String, String)>);
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let receiver = Receiver {
+            url: String::new(),
+            received: Default::default(),
+            script: std::sync::Arc::new(std::sync::Mutex::new(vec![(200, vec![])])),
+            hold: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+            holding: Default::default(),
+        };
+        let inner = receiver.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let inner = inner.clone();
+            async move {
+                inner.received.lock().unwrap().push(Received { headers, body: body.to_vec() });
+                if inner.holding.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = inner.hold.acquire().await.map(|p| p.forget());
+                }
+                let (status, extra) = {
+                    let mut script = inner.script.lock().unwrap();
+                    if script.len() > 1 { script.remove(0) } else { script[0].clone() }
+                };
+                let mut response = axum::response::IntoResponse::into_response((
+                    StatusCode::from_u16(status).unwrap(),
+                    "thanks, from the receiver",
+                ));
+                for (k, v) in extra {
+                    response.headers_mut().insert(HeaderName::try_from(k).unwrap(), HeaderValue::from_str(&v).unwrap());
+                }
+                response
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url, ..receiver }
+    }
+
+    /// The statuses to answer with, in order; the last one stays.
+    pub fn answer(&self, statuses: &[u16]) {
+        *self.script.lock().unwrap() = statuses.iter().map(|s| (*s, vec![])).collect();
+    }
+
+    pub fn answer_with(&self, status: u16, headers: &[(&str, &str)]) {
+        let extra = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        *self.script.lock().unwrap() = vec![(status, extra)];
+    }
+
+    /// Requests are held (not answered) until `release`.
+    pub fn hold(&self) {
+        self.holding.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn release(&self) {
+        self.holding.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.hold.add_permits(1000);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 10 s) until `n` requests have arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..1000 {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the receiver got {} requests, not {n}", self.received().len());
     }
 }

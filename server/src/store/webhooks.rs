@@ -1,0 +1,304 @@
+//! Webhook subscriptions (`whk_`): the URL, the event types, and the signing secrets (sealed;
+//! the previous one kept, and signing, for a while after a rotation).
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, now_ms};
+use crate::auth::sealed;
+use crate::config::MasterKey;
+use crate::domain::event::EventType;
+use crate::domain::ids::new_id;
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub id: String,
+    pub account_uid: String,
+    pub url: String,
+    /// `None`: every event type (`"*"`).
+    pub events: Option<Vec<EventType>>,
+    pub enabled: bool,
+    pub description: Option<String>,
+    secret_sealed: String,
+    previous_secret_sealed: Option<String>,
+    pub previous_until: Option<i64>,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, account_uid, url, all_events, enabled, description, secret, previous_secret, previous_until, \
+                       disabled_reason, failing_since, created_at, updated_at";
+
+/// For OData lists (the event types are read separately).
+pub const LIST_COLUMNS: &str = COLUMNS;
+
+fn secret_context(id: &str) -> String {
+    format!("webhook.secret:{id}")
+}
+
+fn from_row(r: &AnyRow, events: Option<Vec<EventType>>) -> Result<Webhook, sqlx::Error> {
+    Ok(Webhook {
+        id: r.try_get("id")?,
+        account_uid: r.try_get("account_uid")?,
+        url: r.try_get("url")?,
+        events,
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        description: r.try_get("description")?,
+        secret_sealed: r.try_get("secret")?,
+        previous_secret_sealed: r.try_get("previous_secret")?,
+        previous_until: r.try_get("previous_until")?,
+        disabled_reason: r.try_get("disabled_reason")?,
+        failing_since: r.try_get("failing_since")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl Webhook {
+    /// The secrets that sign a delivery at `now`: the current one, and the previous one during
+    /// its overlap after a rotation.
+    pub fn signing_secrets(&self, key: &MasterKey, now: i64) -> anyhow::Result<Vec<String>> {
+        let context = secret_context(&self.id);
+        let mut out = vec![sealed::open_string(key, &context, &self.secret_sealed)?];
+        if let (Some(previous), Some(until)) = (&self.previous_secret_sealed, self.previous_until)
+            && now < until
+        {
+            out.push(sealed::open_string(key, &context, previous)?);
+        }
+        Ok(out)
+    }
+
+    /// True when the subscription takes events of this type.
+    pub fn takes(&self, kind: EventType) -> bool {
+        self.events.as_ref().is_none_or(|types| types.contains(&kind))
+    }
+}
+
+/// Reads a row and its event types.
+pub async fn read(db: &Db, r: &AnyRow) -> Result<Webhook, sqlx::Error> {
+    let id: String = r.try_get("id")?;
+    let all = r.try_get::<i64, _>("all_events")? != 0;
+    let events = if all { None } else { Some(event_types(db, &id).await?) };
+    from_row(r, events)
+}
+
+async fn event_types(db: &Db, id: &str) -> Result<Vec<EventType>, sqlx::Error> {
+    let rows = sqlx::query("SELECT event_type FROM webhook_event_types WHERE webhook_id = $1 ORDER BY event_type")
+        .bind(id)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| super::enum_column(r, "event_type")).collect()
+}
+
+async fn set_event_types(conn: &mut AnyConnection, id: &str, events: &[EventType]) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM webhook_event_types WHERE webhook_id = $1").bind(id).execute(&mut *conn).await?;
+    for kind in events {
+        sqlx::query("INSERT INTO webhook_event_types (webhook_id, event_type) VALUES ($1, $2)")
+            .bind(id)
+            .bind(kind.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub struct NewWebhook<'a> {
+    pub url: &'a str,
+    pub events: Option<&'a [EventType]>,
+    pub enabled: bool,
+    pub description: Option<&'a str>,
+}
+
+/// Creates a subscription with a new secret; returns it and the secret (shown once).
+pub async fn insert(
+    db: &Db,
+    key: &MasterKey,
+    account_uid: &str,
+    new: NewWebhook<'_>,
+    secret: &str,
+) -> Result<Webhook, sqlx::Error> {
+    let id = new_id("whk");
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO webhooks (id, account_uid, url, all_events, enabled, description, secret, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(&id)
+    .bind(account_uid)
+    .bind(new.url)
+    .bind(i64::from(new.events.is_none()))
+    .bind(i64::from(new.enabled))
+    .bind(new.description)
+    .bind(sealed::seal(key, &secret_context(&id), secret.as_bytes()))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(events) = new.events {
+        set_event_types(&mut tx, &id, events).await?;
+    }
+    tx.commit().await?;
+    get(db, account_uid, &id).await?.ok_or(sqlx::Error::RowNotFound)
+}
+
+pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<Webhook>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM webhooks WHERE id = $1 AND account_uid = $2 AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .bind(account_uid)
+    .fetch_optional(db.pool())
+    .await?;
+    match row {
+        Some(r) => Ok(Some(read(db, &r).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The account's enabled subscriptions.
+pub async fn enabled(db: &Db, account_uid: &str) -> Result<Vec<Webhook>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM webhooks WHERE account_uid = $1 AND enabled = 1 AND deleted_at IS NULL ORDER BY created_at"
+    ))
+    .bind(account_uid)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(read(db, r).await?);
+    }
+    Ok(out)
+}
+
+/// A subscription by id alone (the delivery worker), deleted ones included.
+pub async fn get_any(db: &Db, id: &str) -> Result<Option<(Webhook, bool)>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS}, deleted_at FROM webhooks WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    match row {
+        Some(r) => {
+            let deleted = r.try_get::<Option<i64>, _>("deleted_at")?.is_some();
+            Ok(Some((read(db, &r).await?, deleted)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// What a PATCH changes.
+#[derive(Default)]
+pub struct WebhookChanges<'a> {
+    pub url: Option<&'a str>,
+    /// `Some(None)`: every type.
+    pub events: Option<Option<&'a [EventType]>>,
+    pub enabled: Option<bool>,
+    pub description: Option<Option<&'a str>>,
+}
+
+pub async fn update(db: &Db, id: &str, changes: WebhookChanges<'_>) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    if let Some(url) = changes.url {
+        sqlx::query("UPDATE webhooks SET url = $1, updated_at = $2 WHERE id = $3")
+            .bind(url)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(events) = changes.events {
+        sqlx::query("UPDATE webhooks SET all_events = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(events.is_none()))
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        set_event_types(&mut tx, id, events.unwrap_or_default()).await?;
+    }
+    if let Some(enabled) = changes.enabled {
+        // Switching on again starts afresh: no disabling reason, no failure streak.
+        sqlx::query(
+            "UPDATE webhooks SET enabled = $1, disabled_reason = CASE WHEN $1 = 1 THEN NULL ELSE disabled_reason END, \
+             failing_since = CASE WHEN $1 = 1 THEN NULL ELSE failing_since END, updated_at = $2 WHERE id = $3",
+        )
+        .bind(i64::from(enabled))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(description) = changes.description {
+        sqlx::query("UPDATE webhooks SET description = $1, updated_at = $2 WHERE id = $3")
+            .bind(description)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// Replaces the secret; the old one keeps signing until `overlap_until`.
+pub async fn rotate_secret(
+    db: &Db,
+    key: &MasterKey,
+    id: &str,
+    secret: &str,
+    overlap_until: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhooks SET previous_secret = secret, previous_until = $1, secret = $2, updated_at = $3 \
+         WHERE id = $4 AND deleted_at IS NULL",
+    )
+    .bind(overlap_until)
+    .bind(sealed::seal(key, &secret_context(id), secret.as_bytes()))
+    .bind(now_ms())
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn delete(db: &Db, account_uid: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhooks SET deleted_at = $1, enabled = 0, updated_at = $1 WHERE id = $2 AND account_uid = $3 \
+         AND deleted_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(account_uid)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Switches a subscription off for `reason`, once; false when it was off already.
+pub async fn disable(conn: &mut AnyConnection, id: &str, reason: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhooks SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3 AND enabled = 1",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Notes an attempt's outcome for the failure streak: a success ends it, a failure starts it
+/// (if none runs). Returns when the streak began (none after a success).
+pub async fn note_outcome(db: &Db, id: &str, ok: bool, now: i64) -> Result<Option<i64>, sqlx::Error> {
+    let sql = if ok {
+        "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND $2 = $2"
+    } else {
+        "UPDATE webhooks SET failing_since = COALESCE(failing_since, $2) WHERE id = $1"
+    };
+    sqlx::query(sql).bind(id).bind(now).execute(db.pool()).await?;
+    if ok {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT failing_since FROM webhooks WHERE id = $1").bind(id).fetch_one(db.pool()).await?;
+    row.try_get(0)
+}

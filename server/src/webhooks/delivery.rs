@@ -1,0 +1,252 @@
+//! The delivery loop, in every server process: lease due deliveries (one statement, so each
+//! attempt is made by one process), POST each event signed per Standard Webhooks, and record
+//! the attempt and what follows (done, the next try on the schedule, or failed). A process that
+//! dies mid-attempt leaves a lease that runs out; another process then attempts it again.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::client::{TIMEOUT, is_blocked, literal_allowed};
+use crate::domain::event::EventType;
+use crate::domain::time::Timestamp;
+use crate::domain::webhook::{DISABLE_AFTER_MS, MAX_ATTEMPTS, retry_delay_ms, signature};
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::store::deliveries::{self, Attempt, Claimed, Next};
+use crate::store::{NEW_DELIVERIES, events, now_ms, webhooks};
+use crate::views::{EventObject, WebhookObject};
+
+/// A lease outlasts an attempt (its timeout) with room to record it.
+pub const LEASE_MS: i64 = TIMEOUT.as_millis() as i64 + 15_000;
+/// Deliveries leased per pass.
+const BATCH: i64 = 50;
+/// The longest the loop sleeps: deliveries made due by other processes are found this soon.
+const IDLE: Duration = Duration::from_millis(500);
+/// The most of an answer kept in the log.
+const KEEP_BODY: usize = 1024;
+
+/// One pass at `now`: lease what is due and attempt it all (a subscription's deliveries one
+/// after another, in the order of their events; different subscriptions at once). Returns how
+/// many were attempted. Tests call this with a clock of their own.
+pub async fn deliver_due(state: &AppState, now: i64) -> ApiResult<usize> {
+    let claimed = deliveries::claim(state.db(), state.delivery_holder(), now, LEASE_MS, BATCH).await?;
+    let count = claimed.len();
+    let mut by_webhook: BTreeMap<String, Vec<Claimed>> = BTreeMap::new();
+    for c in claimed {
+        by_webhook.entry(c.webhook_id.clone()).or_default().push(c);
+    }
+    let runs = by_webhook.into_values().map(|queue| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            for c in queue {
+                if let Err(e) = attempt(&state, &c, now).await {
+                    tracing::warn!(delivery = %c.id, error = %e, "a webhook attempt could not be recorded; it will be made again");
+                }
+            }
+        })
+    });
+    for run in futures_util::future::join_all(runs).await {
+        if let Err(e) = run {
+            tracing::error!(error = %e, "a webhook delivery task failed");
+        }
+    }
+    Ok(count)
+}
+
+/// The answer of one attempt, as the log keeps it, and whether it counts as delivered.
+struct Outcome {
+    status: Option<StatusCode>,
+    retry_after: Option<i64>,
+    error: Option<String>,
+    body: Option<String>,
+}
+
+async fn attempt(state: &AppState, c: &Claimed, now: i64) -> ApiResult<()> {
+    let holder = state.delivery_holder();
+    let Some((webhook, deleted)) = webhooks::get_any(state.db(), &c.webhook_id).await? else {
+        deliveries::abandon(state.db(), &c.id, holder).await?;
+        return Ok(());
+    };
+    if deleted || !webhook.enabled {
+        deliveries::abandon(state.db(), &c.id, holder).await?;
+        return Ok(());
+    }
+    let Some(event) = events::get(state.db(), &webhook.account_uid, &c.event_id).await? else {
+        deliveries::abandon(state.db(), &c.id, holder).await?;
+        return Ok(());
+    };
+    let body = serde_json::to_vec(&EventObject::from(event)).map_err(anyhow::Error::from)?;
+    let timestamp = Timestamp(now_ms()).unix_seconds();
+    let signatures: Vec<String> = webhook
+        .signing_secrets(&state.config().master_key, now)?
+        .iter()
+        .filter_map(|s| signature(s, &c.event_id, timestamp, &body))
+        .collect();
+
+    let started = Instant::now();
+    let outcome = if !literal_allowed(&webhook.url, state.config().webhook_allow_private) {
+        Outcome { status: None, retry_after: None, error: Some("blocked_address".into()), body: None }
+    } else {
+        send(state, &webhook.url, &c.event_id, timestamp, &signatures.join(" "), body).await
+    };
+    let attempt = Attempt {
+        at: Timestamp(now_ms()).to_rfc3339(),
+        response_status: outcome.status.map(|s| s.as_u16()),
+        duration_ms: started.elapsed().as_millis() as i64,
+        error: outcome.error.clone(),
+        response_body: outcome.body,
+    };
+    let delivered = outcome.status.is_some_and(|s| s.is_success());
+    let gone = outcome.status == Some(StatusCode::GONE);
+    let made = c.attempt_count as usize + 1;
+    let next = if delivered {
+        Next::Succeeded
+    } else if gone || made >= MAX_ATTEMPTS {
+        Next::Failed
+    } else {
+        let jitter: f64 = rand::thread_rng().gen_range(-1.0..=1.0);
+        let wait = match (outcome.status, outcome.retry_after) {
+            // The receiver says when: honoured (within a day).
+            (Some(StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE), Some(secs)) => {
+                secs.clamp(1, 86_400) * 1000
+            }
+            _ => retry_delay_ms(made, jitter).expect("attempts remain"),
+        };
+        Next::RetryAt(now + wait)
+    };
+    let outcome_label = if delivered { "succeeded" } else { "failed" };
+    metrics::counter!("govifi_webhook_attempts_total", "outcome" => outcome_label).increment(1);
+    if !deliveries::record_attempt(state.db(), &c.id, holder, &attempt, next).await? {
+        // The lease ran out and another process took the delivery: its attempt counts.
+        return Ok(());
+    }
+    tracing::info!(delivery = %c.id, webhook = %webhook.id, event = %c.event_id, status = ?attempt.response_status,
+        error = ?attempt.error, attempt = made, "webhook attempt");
+
+    // The failure streak: a 410 ends the subscription at once; five days of failures do too.
+    let failing_since = webhooks::note_outcome(state.db(), &webhook.id, delivered, now).await?;
+    let reason = if gone {
+        Some("the endpoint answered 410 Gone".to_owned())
+    } else {
+        failing_since
+            .filter(|since| now - since >= DISABLE_AFTER_MS)
+            .map(|_| "every delivery failed for 5 days".to_owned())
+    };
+    if let Some(reason) = reason {
+        disable(state, &webhook.id, &webhook.account_uid, &reason, now).await?;
+    }
+    Ok(())
+}
+
+async fn send(state: &AppState, url: &str, event_id: &str, timestamp: i64, signatures: &str, body: Vec<u8>) -> Outcome {
+    let request = state
+        .webhook_client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", event_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signatures)
+        .body(body);
+    match request.send().await {
+        Ok(mut response) => {
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok());
+            // Only the first 1 KiB is kept; the rest is not even read.
+            let mut kept: Vec<u8> = Vec::new();
+            while kept.len() < KEEP_BODY {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(KEEP_BODY - kept.len())]),
+                    _ => break,
+                }
+            }
+            let error = status.is_redirection().then(|| "redirect_not_followed".to_owned());
+            Outcome {
+                status: Some(StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY)),
+                retry_after,
+                error,
+                body: (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned()),
+            }
+        }
+        Err(e) => {
+            let error = if is_blocked(&e) {
+                "blocked_address"
+            } else if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "connection_failed"
+            } else {
+                "request_failed"
+            };
+            Outcome { status: None, retry_after: None, error: Some(error.into()), body: None }
+        }
+    }
+}
+
+/// Switches a subscription off, with its `webhook.disabled` event, once.
+async fn disable(state: &AppState, id: &str, account_uid: &str, reason: &str, now: i64) -> ApiResult<()> {
+    let mut tx = state.db().begin_write().await?;
+    if webhooks::disable(&mut tx, id, reason, now).await? {
+        tx.commit().await?;
+        if let Some(webhook) = webhooks::get(state.db(), account_uid, id).await? {
+            let mut tx = state.db().begin_write().await?;
+            events::record(&mut tx, account_uid, EventType::WebhookDisabled, &WebhookObject::from(webhook)).await?;
+            tx.commit().await?;
+        }
+        tracing::warn!(webhook = %id, %reason, "webhook subscription disabled");
+    }
+    Ok(())
+}
+
+/// Publishes the queue's depth and the age of its oldest due delivery.
+async fn gauge(state: &AppState, now: i64) {
+    if let Ok((depth, oldest)) = deliveries::queue(state.db(), now).await {
+        metrics::gauge!("govifi_webhook_queue_depth").set(depth as f64);
+        let age = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
+        metrics::gauge!("govifi_webhook_oldest_due_seconds").set(age);
+    }
+}
+
+/// Starts the loop; it stops when `shutdown` turns true, after finishing the attempts in
+/// flight, and gives back any lease it still holds.
+pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let now = now_ms();
+            gauge(&state, now).await;
+            let attempted = match deliver_due(&state, now).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "delivering webhooks failed; retrying shortly");
+                    0
+                }
+            };
+            if attempted as i64 >= BATCH {
+                continue; // more are due
+            }
+            let until_due = match deliveries::next_due(state.db()).await {
+                Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, IDLE.as_millis() as i64) as u64),
+                _ => IDLE,
+            };
+            tokio::select! {
+                _ = NEW_DELIVERIES.notified() => {}
+                _ = tokio::time::sleep(until_due) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        if let Err(e) = deliveries::release_all(state.db(), state.delivery_holder()).await {
+            tracing::warn!(error = %e, "could not release webhook leases at shutdown");
+        }
+    })
+}
