@@ -401,6 +401,10 @@ db_tests! {
         assert!(started.elapsed() < std::time::Duration::from_secs(1), "delivered in {:?}", started.elapsed());
         stop.send(true).unwrap();
         worker.await.unwrap();
+        let metrics = app.get("/metrics").await.text();
+        for name in ["govifi_webhook_attempts_total", "govifi_webhook_queue_depth", "govifi_webhook_oldest_due_seconds"] {
+            assert!(metrics.contains(name), "{name} in /metrics");
+        }
     }
 }
 
