@@ -56,31 +56,35 @@ pub fn from_row(r: &AnyRow) -> Result<Delivery, sqlx::Error> {
     })
 }
 
-/// A delivery of the event to every enabled subscription of the account that takes its type,
-/// due at once; inside the transaction that writes the event, so none is ever skipped.
+/// A delivery of each of these events (just written, in this transaction) to every enabled
+/// subscription of the account that takes its type, due at once — one statement however many
+/// events, inside the transaction that writes them, so none is ever skipped.
 pub async fn fan_out(
     conn: &mut AnyConnection,
     account_uid: &str,
-    event_id: &str,
-    event_type: EventType,
+    event_ids: &[String],
     now: i64,
 ) -> Result<u64, sqlx::Error> {
+    if event_ids.is_empty() {
+        return Ok(0);
+    }
+    let marks: Vec<String> = (0..event_ids.len()).map(|i| format!("${}", i + 4)).collect();
     // The id joins the event's and the subscription's random parts: unique per pair, unguessable.
-    let done = sqlx::query(
+    let sql = format!(
         "INSERT INTO webhook_deliveries (id, webhook_id, account_uid, event_id, event_type, status, next_attempt_at, \
          created_at, updated_at) \
-         SELECT 'wd_' || SUBSTR($1, 5) || SUBSTR(w.id, 5), w.id, w.account_uid, $1, $2, $3, $4, $4, $4 \
-         FROM webhooks w WHERE w.account_uid = $5 AND w.enabled = 1 AND w.deleted_at IS NULL \
-         AND (w.all_events = 1 OR EXISTS (SELECT 1 FROM webhook_event_types t WHERE t.webhook_id = w.id AND t.event_type = $2))",
-    )
-    .bind(event_id)
-    .bind(event_type.as_str())
-    .bind(DeliveryStatus::Pending.as_str())
-    .bind(now)
-    .bind(account_uid)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+         SELECT 'wd_' || SUBSTR(e.id, 5) || SUBSTR(w.id, 5), w.id, w.account_uid, e.id, e.type, $1, $2, $2, $2 \
+         FROM events e JOIN webhooks w ON w.account_uid = e.account_uid \
+         WHERE e.account_uid = $3 AND e.id IN ({}) AND w.enabled = 1 AND w.deleted_at IS NULL \
+         AND (w.all_events = 1 OR EXISTS \
+              (SELECT 1 FROM webhook_event_types t WHERE t.webhook_id = w.id AND t.event_type = e.type))",
+        marks.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(DeliveryStatus::Pending.as_str()).bind(now).bind(account_uid);
+    for id in event_ids {
+        q = q.bind(id.as_str());
+    }
+    Ok(q.execute(conn).await?.rows_affected())
 }
 
 /// A new delivery of an event to one subscription (a test event, a redelivery), due at once.

@@ -38,7 +38,7 @@ pub async fn record<T: Serialize>(
         .bind(now)
         .execute(&mut **tx)
         .await?;
-    if deliveries::fan_out(tx, account_uid, &id, event_type, now).await? > 0 {
+    if deliveries::fan_out(tx, account_uid, std::slice::from_ref(&id), now).await? > 0 {
         tx.will_wake_deliveries();
     }
     Ok(id)
@@ -83,11 +83,7 @@ pub async fn record_all(tx: &mut WriteTx, account_uid: &str, items: &[(EventType
         q = q.bind(id.as_str()).bind(account_uid).bind(kind.as_str()).bind(data.as_str()).bind(now);
     }
     q.execute(&mut **tx).await?;
-    let mut fanned = 0;
-    for ((kind, _), id) in items.iter().zip(&ids) {
-        fanned += deliveries::fan_out(tx, account_uid, id, *kind, now).await?;
-    }
-    if fanned > 0 {
+    if deliveries::fan_out(tx, account_uid, &ids, now).await? > 0 {
         tx.will_wake_deliveries();
     }
     Ok(())
