@@ -387,6 +387,29 @@ db_tests! {
         b.stop().await;
     }
 
+    async fn a_stopping_process_finishes_its_attempt_in_flight(app) {
+        let receiver = Receiver::start().await;
+        receiver.hold();
+        let m = app.merchant().await;
+        subscribe(&app, &m, &receiver.url, json!(["customer.created"])).await;
+        let a = support::ServerProcess::start(&app).await;
+        let r = reqwest::Client::new().post(format!("{}/api/customers", a.url)).bearer_auth(&m.key).json(&json!({"name": "Shutdown"})).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        receiver.wait_for(1).await;
+        // SIGTERM while the attempt waits for its answer; the answer comes a moment later.
+        let releaser = receiver.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            releaser.release();
+        });
+        a.stop().await;
+        let row = sqlx::query("SELECT status, attempt_count, leased_by FROM webhook_deliveries").fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(sqlx::Row::get::<String, _>(&row, 0), "succeeded", "the attempt in flight was finished and recorded");
+        assert_eq!(sqlx::Row::get::<i64, _>(&row, 1), 1);
+        assert_eq!(sqlx::Row::get::<Option<String>, _>(&row, 2), None, "no lease left behind");
+        assert_eq!(receiver.received().len(), 1);
+    }
+
     async fn the_loop_delivers_a_new_event_at_once(app) {
         let receiver = Receiver::start().await;
         let m = app.merchant().await;
