@@ -12,3 +12,6 @@ pub mod wire;
 
 #[cfg(feature = "ui")]
 pub mod ui;
+
+#[cfg(feature = "pages")]
+pub mod pages;

@@ -25,6 +25,7 @@ db_tests! {
         assert!(html.contains("<govifi-payment></govifi-payment>"));
         assert!(!html.contains("_secret_"), "the page never carries the credential");
         assert!(!html.contains("<script>"), "no inline script");
+        only_nonced_inline_scripts(&html, csp);
         for missing in ["/cs_doesnotexist", "/not-a-session", "/embed/cs_nope", "/wallet/ws_nope"] {
             let r = app.get(missing).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{missing}");
@@ -42,8 +43,9 @@ db_tests! {
         assert!(r.header("x-frame-options").is_none());
         let html = r.text();
         assert!(html.contains(&format!("data-parent-origins=\"{PUBLIC_URL} {MERCHANT_ORIGIN}\"")), "{html}");
-        assert!(html.contains("Tom &amp; Jerry&#39;s &lt;Shop&gt;"), "merchant text is escaped: {html}");
+        assert!(html.contains("Tom &amp; Jerry's &lt;Shop&gt;"), "merchant text is escaped: {html}");
         assert!(!html.contains("<Shop>"));
+        only_nonced_inline_scripts(&html, csp);
     }
 
     async fn the_wallet_page(app) {
@@ -59,9 +61,19 @@ db_tests! {
 
     async fn the_demo_creates_sessions_and_its_receipt_checks_signatures(app) {
         let form = "amount=5000&description=Test&email=demo%40example.com&locale=en&risk=low&save=off";
-        let req = axum::http::Request::post("/demo").header("content-type", "application/x-www-form-urlencoded")
-            .body(axum::body::Body::from(form)).unwrap();
-        let r = app.request(req).await;
+        let page = app.get("/demo").await;
+        let action = page.text().split("method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        assert_eq!(action, "/demo/checkout");
+        // A plain form post (no script): the server function answers with a redirect to the demo
+        // showing the two sessions it made.
+        let post = |body: &'static str| axum::http::Request::post(action.as_str())
+            .header("content-type", "application/x-www-form-urlencoded").header("accept", "text/html")
+            .body(axum::body::Body::from(body)).unwrap();
+        let r = app.request(post(form)).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text());
+        let location = r.header("location").unwrap().to_owned();
+        assert!(location.starts_with("/demo?hosted=cs_") && location.contains("&embedded=cs_"), "{location}");
+        let r = app.get(&location).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let html = r.text();
         assert!(html.contains("id=\"hosted-link\" href=\"http://checkout.test/cs_"), "{html}");
@@ -72,6 +84,20 @@ db_tests! {
         let js = app.get(script).await;
         assert_eq!(js.status, StatusCode::OK);
         assert!(js.text().contains("govifi-success"));
+        // A bad amount comes back as the session API's message, escaped, on the demo page.
+        let r = app.request(post("amount=12%3Cb%3E&description=&email=&locale=en&risk=low&save=off")).await;
+        assert_eq!(r.status, StatusCode::FOUND);
+        let location = r.header("location").unwrap().to_owned();
+        assert!(location.starts_with("/demo?error="), "{location}");
+        let html = app.get(&location).await.text();
+        assert!(html.contains("class=\"error\"") && html.contains("amount"), "{html}");
+        assert!(!html.contains("<b>"));
+        // Someone else's session ids are not shown.
+        let m = app.merchant().await;
+        let other = app.session(&m, json!({})).await;
+        let other = other["session_id"].as_str().unwrap();
+        let html = app.get(&format!("/demo?hosted={other}&embedded={other}")).await.text();
+        assert!(!html.contains(other), "{html}");
         // The receipt page verifies the signature with the demo account's secret.
         let demo = server::bootstrap::ensure_sandbox_demo(&app.state).await.unwrap().unwrap();
         let account = server::store::accounts::get(app.db(), &demo.account_uid).await.unwrap().unwrap();
@@ -91,6 +117,16 @@ db_tests! {
         let target = r.header("location").unwrap().to_owned();
         let icon = app.get(&target).await;
         assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+    }
+}
+
+/// Every inline `<script>` Leptos writes carries the nonce the CSP allows, and no other
+/// inline script is there.
+fn only_nonced_inline_scripts(html: &str, csp: &str) {
+    let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("the CSP names a nonce");
+    assert!(nonce.len() >= 16, "{nonce}");
+    for tag in html.split("<script").skip(1).map(|s| s.split('>').next().unwrap()) {
+        assert!(tag.contains(" src=\"") || tag.contains(&format!(" nonce=\"{nonce}\"")), "script{tag}> in {html}");
     }
 }
 

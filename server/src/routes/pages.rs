@@ -1,14 +1,17 @@
 //! Server-rendered pages: the hosted checkout (`/{session_id}`), the embed page
 //! (`/embed/{session_id}`), the wallet page (`/wallet/{id}`), and in sandbox mode the demo
-//! merchant (`/demo`) with its receipt page. They are small shells around `<govifi-payment>`, so
-//! they are plain escaped templates (no client-side framework is needed to render them).
+//! merchant (`/demo`) with its receipt page. They are Leptos components (`app::pages`) rendered
+//! by `leptos_axum`; each handler loads what its page shows, then renders it and sets the
+//! page's headers. The demo creates its sessions through a Leptos server function.
 
-use axum::Form;
+use app::pages::{Assets, DemoPage, DemoSessions, EmbedPage, HostedPage, NotFoundPage, ReceiptPage, WalletPage};
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -47,8 +50,12 @@ fn demo_script_path() -> &'static str {
 }
 
 pub fn router() -> Router<AppState> {
+    // Leptos renders on the tokio runtime; it needs to know which executor to spawn on (a
+    // second call is a no-op error).
+    let _ = any_spawner::Executor::init_tokio();
     Router::new()
-        .route("/demo", get(demo).post(demo_create))
+        .route("/demo", get(demo))
+        .route(demo_action_path(), post(demo_server_fns))
         .route("/demo/receipt", get(demo_receipt))
         .route("/static/{file}", get(static_file))
         .route("/embed/{id}", get(embed_page))
@@ -72,27 +79,13 @@ async fn static_file(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
-/// Text for HTML (element content and quoted attribute values).
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Headers every page sends (SPEC §6): a CSP without inline script, no referrer, no caching of
-/// session pages, and framing only where `frame_ancestors` allows it.
-pub fn page_headers(frame_ancestors: &str) -> Vec<(HeaderName, HeaderValue)> {
+/// Headers every page sends (SPEC §6): a CSP whose only inline scripts are the ones carrying
+/// this response's `nonce` (Leptos's own resource scripts), no referrer, no caching of session
+/// pages, and framing only where `frame_ancestors` allows it.
+pub fn page_headers(frame_ancestors: &str, nonce: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
+    let nonce = nonce.map(|n| format!(" 'nonce-{n}'")).unwrap_or_default();
     let csp = format!(
-        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; style-src 'self'; \
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{nonce}; connect-src 'self'; style-src 'self'; \
          img-src 'self' https: data:; font-src 'self'; base-uri 'none'; form-action 'self'; \
          frame-src 'self'; frame-ancestors {frame_ancestors}"
     );
@@ -112,33 +105,37 @@ pub fn page_headers(frame_ancestors: &str) -> Vec<(HeaderName, HeaderValue)> {
     headers
 }
 
-fn page(status: StatusCode, frame_ancestors: &str, html: String) -> Response {
-    let mut response = (status, html).into_response();
-    for (name, value) in page_headers(frame_ancestors) {
-        response.headers_mut().insert(name, value);
+/// Renders a page with `leptos_axum`; the page's status and the headers of SPEC §6 go through
+/// its `ResponseOptions`, with the nonce `leptos_axum` made for this response in the CSP.
+async fn render<V>(req: Request, status: StatusCode, frame_ancestors: impl Into<String>, page: V) -> Response
+where
+    V: Fn() -> AnyView + Clone + Send + Sync + 'static,
+{
+    let frame_ancestors = frame_ancestors.into();
+    let app = move || {
+        if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+            options.set_status(status);
+            let nonce = leptos::nonce::use_nonce().map(|n| n.to_string());
+            for (name, value) in page_headers(&frame_ancestors, nonce.as_deref()) {
+                options.insert_header(name, value);
+            }
+        }
+        page()
+    };
+    leptos_axum::render_app_async_with_context(|| {}, app)(req).await.into_response()
+}
+
+fn assets() -> Assets {
+    Assets {
+        stylesheet: stylesheet_path().to_owned(),
+        favicon: favicon_path().to_owned(),
+        element: "/sdk/govifi-payment.js".to_owned(),
+        demo_script: demo_script_path().to_owned(),
     }
-    response
 }
 
-/// The shell of every page.
-fn document(lang: &str, title: &str, body_class: &str, body: &str, scripts: &[&str]) -> String {
-    let scripts: String = scripts.iter().map(|s| format!("<script type=\"module\" src=\"{s}\"></script>\n")).collect();
-    format!(
-        "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title}</title>\n\
-         <link rel=\"icon\" href=\"{icon}\" type=\"image/svg+xml\">\n\
-         <link rel=\"stylesheet\" href=\"{css}\">\n{scripts}</head>\n<body class=\"{body_class}\">\n{body}\n</body>\n</html>\n",
-        lang = esc(lang),
-        title = esc(title),
-        css = stylesheet_path(),
-        icon = favicon_path(),
-    )
-}
-
-fn not_found_page() -> Response {
-    let body = "<main class=\"narrow\"><h1>Checkout not found</h1><p>This checkout link is not valid. \
-                Return to the merchant and start again.</p></main>";
-    page(StatusCode::NOT_FOUND, "'none'", document("en", "Checkout not found", "checkout-page", body, &[]))
+async fn not_found_page(req: Request) -> Response {
+    render(req, StatusCode::NOT_FOUND, "'none'", || view! { <NotFoundPage assets=assets()/> }.into_any()).await
 }
 
 async fn session_and_account(state: &AppState, id: &str) -> Option<(sessions::Session, accounts::Account)> {
@@ -151,174 +148,166 @@ async fn session_and_account(state: &AppState, id: &str) -> Option<(sessions::Se
 }
 
 fn merchant_name(session: &sessions::Session, account: &accounts::Account) -> String {
-    session
-        .branding
-        .as_ref()
-        .and_then(|b| b.display_name.clone())
-        .or_else(|| account.branding.display_name.clone())
-        .unwrap_or_else(|| account.name.clone())
+    session.branding.as_ref().and_then(|b| b.display_name.clone()).unwrap_or_else(|| account.display_name())
 }
 
 /// `GET /{session_id}`: the hosted checkout. The element takes the credential from `#cs=`.
 /// Never framed.
-async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let Some((session, account)) = session_and_account(&state, &id).await else { return not_found_page() };
-    let title = if session.locale.is_spanish() {
-        format!("Pagar a {}", merchant_name(&session, &account))
-    } else {
-        format!("Pay {}", merchant_name(&session, &account))
-    };
-    let body = format!(
-        "<main class=\"narrow\"><h1 class=\"visually-hidden\">{}</h1><govifi-payment></govifi-payment></main>",
-        esc(&title)
-    );
-    page(
-        StatusCode::OK,
-        "'none'",
-        document(session.locale.as_str(), &title, "checkout-page", &body, &["/sdk/govifi-payment.js"]),
-    )
+async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    let Some((session, account)) = session_and_account(&state, &id).await else { return not_found_page(req).await };
+    let merchant = merchant_name(&session, &account);
+    let title = if session.locale.is_spanish() { format!("Pagar a {merchant}") } else { format!("Pay {merchant}") };
+    let lang = session.locale.as_str().to_owned();
+    render(req, StatusCode::OK, "'none'", move || {
+        view! { <HostedPage assets=assets() lang=lang.clone() title=title.clone()/> }.into_any()
+    })
+    .await
 }
 
 /// `GET /embed/{session_id}`: made to be framed by the account's allowed origins, which may
 /// hand the credential over by `postMessage` (or put it in `#cs=`).
-async fn embed_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let Some((session, account)) = session_and_account(&state, &id).await else { return not_found_page() };
+async fn embed_page(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    let Some((session, account)) = session_and_account(&state, &id).await else { return not_found_page(req).await };
     let own = url::Url::parse(&state.config().public_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
     let mut parents: Vec<String> = vec![own];
     parents.extend(account.allowed_origins.iter().cloned());
     let ancestors = parents.join(" ");
-    let body = format!(
-        "<main class=\"embed\"><h1 class=\"visually-hidden\">{}</h1><govifi-payment session-id=\"{}\" data-parent-origins=\"{}\"></govifi-payment></main>",
-        esc(&merchant_name(&session, &account)),
-        esc(&session.id),
-        esc(&ancestors)
-    );
-    let title = merchant_name(&session, &account);
-    page(
-        StatusCode::OK,
-        &ancestors,
-        document(session.locale.as_str(), &title, "embed-page", &body, &["/sdk/govifi-payment.js"]),
-    )
+    let merchant = merchant_name(&session, &account);
+    let lang = session.locale.as_str().to_owned();
+    let parent_origins = ancestors.clone();
+    render(req, StatusCode::OK, &ancestors, move || {
+        view! {
+            <EmbedPage assets=assets() lang=lang.clone() merchant=merchant.clone() session_id=session.id.clone()
+                parent_origins=parent_origins.clone()/>
+        }
+        .into_any()
+    })
+    .await
 }
 
 /// `GET /wallet/{id}`: a customer's saved methods, with the credential in `#ws=`.
-async fn wallet_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    if !has_shape(&id, "ws") {
-        return not_found_page();
-    }
-    let Ok(Some(wallet)) = crate::store::wallet_sessions::get(state.db(), &id).await else { return not_found_page() };
-    let locale = wallet.locale.as_str();
+async fn wallet_page(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    let wallet = if has_shape(&id, "ws") {
+        crate::store::wallet_sessions::get(state.db(), &id).await.ok().flatten()
+    } else {
+        None
+    };
+    let Some(wallet) = wallet else { return not_found_page(req).await };
     let title = if wallet.locale.is_spanish() { "Sus métodos de pago" } else { "Your payment methods" };
-    let body = format!(
-        "<main class=\"narrow\"><h1 class=\"visually-hidden\">{title}</h1><govifi-payment></govifi-payment></main>"
-    );
-    page(StatusCode::OK, "'none'", document(locale, title, "checkout-page", &body, &["/sdk/govifi-payment.js"]))
+    let lang = wallet.locale.as_str().to_owned();
+    render(req, StatusCode::OK, "'none'", move || {
+        view! { <WalletPage assets=assets() lang=lang.clone() title=title.to_owned()/> }.into_any()
+    })
+    .await
 }
 
 // ----- The sandbox demo: the server plays a merchant -----
 
-#[derive(Debug, Deserialize)]
-struct DemoForm {
-    amount: Option<String>,
-    description: Option<String>,
-    locale: Option<String>,
-    risk: Option<String>,
-    email: Option<String>,
-    save: Option<String>,
-}
-
-fn demo_form(message: &str) -> String {
-    format!(
-        "<form class=\"panel demo-form\" method=\"post\" action=\"/demo\">\
-         <h2>New checkout</h2>{message}\
-         <label for=\"amount\">Amount (minor units: 14227 is $142.27)</label>\
-         <input id=\"amount\" name=\"amount\" inputmode=\"numeric\" value=\"14227\">\
-         <label for=\"description\">Description</label>\
-         <input id=\"description\" name=\"description\" value=\"Utility bill — account #4471\">\
-         <label for=\"email\">Customer email</label>\
-         <input id=\"email\" name=\"email\" type=\"email\" value=\"alex@example.com\">\
-         <label for=\"locale\">Language</label>\
-         <select id=\"locale\" name=\"locale\"><option value=\"en\">English</option><option value=\"es\">Español</option></select>\
-         <label for=\"risk\">Risk</label>\
-         <select id=\"risk\" name=\"risk\"><option value=\"low\">Low</option><option value=\"high\">High (verification code)</option></select>\
-         <label for=\"save\">Saving the method</label>\
-         <select id=\"save\" name=\"save\"><option value=\"off\">Off</option><option value=\"on_session\">Offer to save</option>\
-         <option value=\"off_session\">Autopay (off session)</option></select>\
-         <button type=\"submit\">Create checkout</button></form>"
-    )
-}
-
-fn demo_page(body: String) -> Response {
-    page(
-        StatusCode::OK,
-        "'none'",
-        document("en", "Govifi sandbox demo", "demo-page", &body, &["/sdk/govifi-payment.js", demo_script_path()]),
-    )
-}
-
-/// `GET /demo`: the merchant's side of a checkout, played by the server in sandbox mode.
-async fn demo(State(state): State<AppState>) -> Response {
+/// Creates the demo's two sessions (hosted and embedded) for the demo account, then sends the
+/// browser back to `/demo` with them (a plain form post: it works without any script).
+#[leptos::server(prefix = "/demo", endpoint = "checkout")]
+pub async fn create_demo_checkout(
+    amount: String,
+    description: String,
+    email: String,
+    locale: String,
+    risk: String,
+    save: String,
+) -> Result<(), ServerFnError> {
+    let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no application state"))?;
     if !state.config().sandbox {
-        return ApiError::not_found("page").into_response();
+        return Err(ServerFnError::new("the demo is a sandbox page"));
     }
-    demo_page(format!(
-        "<main><h1>Govifi sandbox</h1><p class=\"lede\">This page plays a merchant. It creates checkout sessions \
-         server-side, then offers the hosted page and the embedded <code>&lt;govifi-payment&gt;</code> element side by \
-         side. Test cards: 4242 4242 4242 4242 (approved), 4000 0000 0000 0002 (declined).</p>{}</main>",
-        demo_form("")
-    ))
-}
-
-/// `POST /demo`: creates two sessions (hosted and embedded) for the demo account.
-async fn demo_create(State(state): State<AppState>, Form(form): Form<DemoForm>) -> Response {
-    if !state.config().sandbox {
-        return ApiError::not_found("page").into_response();
-    }
-    let account = match demo_account(&state).await {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
+    let account = demo_account(&state).await.map_err(|e| ServerFnError::new(e.to_string()))?;
     let base = &state.config().public_url;
-    let amount: i64 = form.amount.as_deref().and_then(|a| a.trim().parse().ok()).unwrap_or(14227);
+    let blank = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     let mut body = json!({
-        "amount": amount, "currency": account.currency.as_str(),
-        "description": form.description.clone().filter(|d| !d.trim().is_empty()),
+        // Whatever was typed goes to the session API as is, which answers a bad amount.
+        "amount": amount.trim().parse::<i64>().map(serde_json::Value::from).unwrap_or_else(|_| amount.into()),
+        "currency": account.currency.as_str(),
+        "description": blank(&description),
         "success_url": format!("{base}/demo/receipt?session_id={{CHECKOUT_SESSION_ID}}"),
         "cancel_url": format!("{base}/demo"),
-        "locale": form.locale.clone().unwrap_or_else(|| "en".into()),
-        "customer_email": form.email.clone().filter(|e| !e.trim().is_empty()),
-        "setup_future_usage": form.save.clone().unwrap_or_else(|| "off".into()),
+        "locale": blank(&locale).unwrap_or_else(|| "en".into()),
+        "customer_email": blank(&email),
+        "setup_future_usage": blank(&save).unwrap_or_else(|| "off".into()),
         "required_avs_fields": ["zip"],
-        "fraud_signals": {"risk_level": form.risk.clone().unwrap_or_else(|| "low".into())},
+        "fraud_signals": {"risk_level": blank(&risk).unwrap_or_else(|| "low".into())},
     });
     let mut created = Vec::new();
     for layout in ["hosted", "embedded"] {
         body["layout"] = layout.into();
         match crate::checkout::merchant::create(&state, &account, body.clone(), &Idempotency::none()).await {
-            Ok((session, _)) => created.push(session),
+            Ok((session, _)) => created.push(session.id),
             Err(e) => {
                 let message = match &e {
-                    ApiError::Client(c) => format!("<p class=\"error\" role=\"alert\">{}</p>", esc(&c.message)),
-                    ApiError::Internal(_) => "<p class=\"error\" role=\"alert\">Something went wrong.</p>".to_owned(),
+                    ApiError::Client(c) => c.message.clone(),
+                    ApiError::Internal(_) => "Something went wrong.".to_owned(),
                 };
-                return demo_page(format!("<main><h1>Govifi sandbox</h1>{}</main>", demo_form(&message)));
+                let query: String =
+                    form_urlencoded::Serializer::new(String::new()).append_pair("error", &message).finish();
+                leptos_axum::redirect(&format!("/demo?{query}"));
+                return Ok(());
             }
         }
     }
-    let (hosted, embedded) = (&created[0], &created[1]);
-    demo_page(format!(
-        "<main><h1>Govifi sandbox</h1><div class=\"side-by-side\">\
-         <section class=\"panel\"><h2>Hosted page</h2><p>The customer is sent to Govifi's page and comes back to the \
-         receipt with a signed redirect.</p><p><a class=\"button\" id=\"hosted-link\" href=\"{hosted_url}\">Pay on the hosted page</a></p>\
-         <p class=\"small\">Session <code>{hosted_id}</code></p></section>\
-         <section class=\"panel\"><h2>Embedded element</h2><govifi-payment id=\"embedded\" session-id=\"{embedded_id}\" \
-         client-secret=\"{embedded_secret}\"></govifi-payment><p id=\"demo-events\" class=\"small\" role=\"status\"></p></section>\
-         </div><p><a href=\"/demo\">Start again</a></p></main>",
-        hosted_url = esc(&hosted.hosted_url),
-        hosted_id = esc(&hosted.id),
-        embedded_id = esc(&embedded.id),
-        embedded_secret = esc(embedded.client_secret.as_deref().unwrap_or_default()),
-    ))
+    leptos_axum::redirect(&format!("/demo?hosted={}&embedded={}", created[0], created[1]));
+    Ok(())
+}
+
+fn demo_action_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| <CreateDemoCheckout as leptos::server_fn::ServerFn>::PATH.to_owned())
+}
+
+/// The demo's server functions, with the application state in their context.
+async fn demo_server_fns(State(state): State<AppState>, req: Request<Body>) -> Response {
+    leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), req).await.into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct DemoQuery {
+    hosted: Option<String>,
+    embedded: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /demo`: the merchant's side of a checkout, played by the server in sandbox mode; with
+/// the sessions the form made, side by side.
+async fn demo(State(state): State<AppState>, Query(q): Query<DemoQuery>, req: Request) -> Response {
+    if !state.config().sandbox {
+        return ApiError::not_found("page").into_response();
+    }
+    let sessions = match (&q.hosted, &q.embedded) {
+        (Some(h), Some(e)) => demo_sessions(&state, h, e).await,
+        _ => None,
+    };
+    let error = q.error.clone();
+    render(req, StatusCode::OK, "'none'", move || {
+        view! { <DemoPage assets=assets() action=demo_action_path().to_owned() error=error.clone() sessions=sessions.clone()/> }
+            .into_any()
+    })
+    .await
+}
+
+/// The demo account's sessions `hosted` and `embedded`, as the demo shows them.
+async fn demo_sessions(state: &AppState, hosted: &str, embedded: &str) -> Option<DemoSessions> {
+    let account = demo_account(state).await.ok()?;
+    let view = |id: &str| {
+        let id = id.to_owned();
+        let account_uid = account.uid.clone();
+        async move {
+            let s = crate::checkout::merchant::find(state, &account_uid, &id).await.ok()?;
+            crate::checkout::merchant_view(state, &s, crate::store::now_ms()).ok()
+        }
+    };
+    let (h, e) = (view(hosted).await?, view(embedded).await?);
+    Some(DemoSessions {
+        hosted_id: h.id,
+        hosted_url: h.hosted_url,
+        embedded_id: e.id,
+        embedded_secret: e.client_secret.unwrap_or_default(),
+    })
 }
 
 async fn demo_account(state: &AppState) -> Result<accounts::Account, ApiError> {
@@ -336,7 +325,7 @@ struct Receipt {
 
 /// `GET /demo/receipt`: where the success redirect lands; verifies its signature as a merchant
 /// would (HMAC-SHA256 with the account's redirect signing secret).
-async fn demo_receipt(State(state): State<AppState>, Query(q): Query<Receipt>) -> Response {
+async fn demo_receipt(State(state): State<AppState>, Query(q): Query<Receipt>, req: Request) -> Response {
     if !state.config().sandbox {
         return ApiError::not_found("page").into_response();
     }
@@ -351,30 +340,11 @@ async fn demo_receipt(State(state): State<AppState>, Query(q): Query<Receipt>) -
         },
         _ => false,
     };
-    let verdict = if valid {
-        "<p class=\"ok\" id=\"signature\" role=\"status\">Signature verified: this redirect came from Govifi.</p>"
-    } else {
-        "<p class=\"error\" id=\"signature\" role=\"alert\">Signature NOT valid: do not trust this redirect.</p>"
-    };
-    demo_page(format!(
-        "<main><h1>Receipt</h1>{verdict}<dl class=\"panel\"><dt>Session</dt><dd><code>{}</code></dd>\
-         <dt>Payment</dt><dd><code id=\"payment\">{}</code></dd></dl>\
-         <p>Fulfil orders from the <code>checkout.session.completed</code> event, not from this redirect alone.</p>\
-         <p><a href=\"/demo\">New checkout</a></p></main>",
-        esc(q.govifi_session_id.as_deref().unwrap_or("—")),
-        esc(q.govifi_payment_id.as_deref().unwrap_or("—")),
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            esc("<a href=\"x\">Tom & Jerry's</a>"),
-            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;"
-        );
-    }
+    let session_id = q.govifi_session_id.unwrap_or_else(|| "—".into());
+    let payment_id = q.govifi_payment_id.unwrap_or_else(|| "—".into());
+    render(req, StatusCode::OK, "'none'", move || {
+        view! { <ReceiptPage assets=assets() valid session_id=session_id.clone() payment_id=payment_id.clone()/> }
+            .into_any()
+    })
+    .await
 }
