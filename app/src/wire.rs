@@ -8,6 +8,101 @@
 use miniserde::{Deserialize as MiniDeserialize, Serialize as MiniSerialize};
 use serde::{Deserialize, Serialize};
 
+/// A closed set of words on the wire (`Variant => "word"`): serde and miniserde read and write
+/// the word, anything else fails to parse. The server stores the same types.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MiniSerialize, MiniDeserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$($name::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// How a customer pays (a saved method is a card or ACH).
+    pub enum MethodType {
+        Card => "card",
+        Ach => "ach",
+        ApplePay => "apple_pay",
+    }
+}
+
+wire_enum! {
+    /// A hosted session as the element sees it (the server's state machine is
+    /// `server::domain::session::SessionStatus`).
+    pub enum SessionStatus {
+        Active => "active",
+        Processing => "processing",
+        Completed => "completed",
+        Expired => "expired",
+    }
+}
+
+wire_enum! {
+    /// Where the checkout runs: Govifi's hosted page, or embedded in the merchant's.
+    pub enum Layout {
+        Hosted => "hosted",
+        Embedded => "embedded",
+    }
+}
+
+wire_enum! {
+    /// Whether the method may be saved: not at all, for the customer's next checkouts, or for
+    /// charges without them (autopay).
+    pub enum FutureUsage {
+        Off => "off",
+        OnSession => "on_session",
+        OffSession => "off_session",
+    }
+}
+
+wire_enum! {
+    /// Billing details a session requires for address verification.
+    pub enum AvsField {
+        Cardholder => "cardholder",
+        Zip => "zip",
+        Address => "address",
+    }
+}
+
+wire_enum! {
+    /// How a confirm ended: paid, or (ACH) paid once the bank settles.
+    pub enum ConfirmStatus {
+        Succeeded => "succeeded",
+        Processing => "processing",
+    }
+}
+
+wire_enum! {
+    pub enum AccountType {
+        Checking => "checking",
+        Savings => "savings",
+    }
+}
+
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +138,7 @@ pub struct ChallengeState {
 pub struct SavedMethodView {
     pub id: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: MethodType,
     pub brand: Option<String>,
     pub last4: String,
     pub exp_month: Option<i64>,
@@ -57,8 +152,7 @@ pub struct SavedMethodView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct SessionConfig {
     pub session_id: String,
-    /// active | processing | completed | expired
-    pub status: String,
+    pub status: SessionStatus,
     pub amount: i64,
     pub currency: String,
     pub description: Option<String>,
@@ -66,13 +160,13 @@ pub struct SessionConfig {
     pub tax_amount: Option<i64>,
     pub shipping_amount: Option<i64>,
     pub merchant: MerchantView,
-    pub allowed_methods: Vec<String>,
-    pub setup_future_usage: String,
-    pub required_avs_fields: Vec<String>,
+    pub allowed_methods: Vec<MethodType>,
+    pub setup_future_usage: FutureUsage,
+    pub required_avs_fields: Vec<AvsField>,
     pub locale: String,
     pub expires_at: String,
     pub cancel_url: String,
-    pub layout: String,
+    pub layout: Layout,
     pub challenge: ChallengeState,
     pub saved_payment_methods: Vec<SavedMethodView>,
 }
@@ -82,8 +176,7 @@ pub struct SessionConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniSerialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteRequest {
-    /// card | ach | apple_pay
-    pub payment_method_type: String,
+    pub payment_method_type: MethodType,
     /// 6 to 8 digits
     pub card_bin: Option<String>,
     pub saved_payment_method_id: Option<String>,
@@ -125,8 +218,7 @@ pub struct ChallengeVerified {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct ConfirmResult {
-    /// succeeded | processing (ACH settles later)
-    pub status: String,
+    pub status: ConfirmStatus,
     pub session_id: String,
     pub payment_id: String,
     pub amount: i64,
@@ -192,7 +284,7 @@ pub struct BillingBody {
 pub struct AchBody {
     pub routing_number: String,
     pub account_number: String,
-    pub account_type: String,
+    pub account_type: AccountType,
     pub account_holder_name: String,
 }
 
@@ -212,16 +304,19 @@ pub struct WalletAddBody {
     pub payment_method: PaymentMethodBody,
 }
 
-/// `GET /v1/wallet-sessions/{id}/config`
-#[derive(Debug, Clone, PartialEq, Deserialize, MiniDeserialize)]
+/// `GET /v1/wallet-sessions/{id}/config`: what the element shows in wallet mode.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MiniDeserialize)]
 pub struct WalletConfig {
     pub wallet_session_id: String,
     pub merchant: MerchantView,
+    /// Masked (`a***@example.com`).
     pub customer_email_hint: Option<String>,
     pub locale: String,
     pub return_url: String,
     pub expires_at: String,
-    pub methods: Vec<String>,
+    /// Methods that can be saved: card and/or ach, as the account enables them.
+    pub methods: Vec<MethodType>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, MiniDeserialize)]

@@ -72,7 +72,7 @@ db_tests! {
 
     // The element reads these answers with miniserde (`app::wire`); each must parse there.
     async fn the_element_reads_every_answer(app) {
-        use app::wire::{ConfirmResult, ErrorEnvelope, FeeQuote, SessionConfig};
+        use app::wire::{ConfirmResult, ConfirmStatus, ErrorEnvelope, FeeQuote, Layout, MethodType, SessionConfig, SessionStatus};
         let m = app.merchant().await;
         let s = app.session(&m, json!({
             "line_items": [{"name": "Water", "quantity": 2, "unit_amount": 5000}, {"name": "Sewer", "quantity": 1, "unit_amount": 4227, "sku": "SEW-1"}]
@@ -81,6 +81,8 @@ db_tests! {
         let config: SessionConfig = miniserde::json::from_str(&config).unwrap_or_else(|_| panic!("config: {config}"));
         assert_eq!((config.amount, config.line_items.len(), config.line_items[1].sku.as_deref()), (14227, 2, Some("SEW-1")));
         assert_eq!(config.merchant.display_name.as_deref(), Some("City of Example Utilities"));
+        assert_eq!((config.status, config.layout), (SessionStatus::Active, Layout::Hosted));
+        assert_eq!(config.allowed_methods, [MethodType::Card, MethodType::Ach, MethodType::ApplePay]);
         let quote = app.browser(Method::POST, &s, "quote-fee", None, Some(json!({"payment_method_type": "ach"}))).await.text();
         let quote: FeeQuote = miniserde::json::from_str(&quote).unwrap_or_else(|_| panic!("quote: {quote}"));
         assert_eq!(quote.amount, 14227);
@@ -91,7 +93,7 @@ db_tests! {
         let quote = app.quote(&s, "card", Some("424242")).await;
         let done = confirm(&app, &s, &quote, card("4242424242424242")).await.text();
         let done: ConfirmResult = miniserde::json::from_str(&done).unwrap_or_else(|_| panic!("confirm: {done}"));
-        assert_eq!(done.status, "succeeded");
+        assert_eq!(done.status, ConfirmStatus::Succeeded);
         assert!(done.payment_id.starts_with("pay_"));
     }
 

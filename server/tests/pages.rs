@@ -158,7 +158,7 @@ fn the_elements_bodies_parse_on_the_server() {
             ach: AchBody {
                 routing_number: "110000000".into(),
                 account_number: "000123456789".into(),
-                account_type: "checking".into(),
+                account_type: AccountType::Checking,
                 account_holder_name: "A".into(),
             },
         },
@@ -189,7 +189,7 @@ fn the_elements_bodies_parse_on_the_server() {
     let parsed = server::extract::parse_json::<server::routes::wallets::AddWalletMethod>(&bytes);
     assert!(parsed.is_ok(), "{}: {:?}", String::from_utf8_lossy(&bytes), parsed.err().map(|e| e.code()));
     let quote = QuoteRequest {
-        payment_method_type: "card".into(),
+        payment_method_type: MethodType::Card,
         card_bin: Some("424242".into()),
         saved_payment_method_id: None,
     };

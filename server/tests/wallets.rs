@@ -69,7 +69,7 @@ db_tests! {
         let config = call(&app, &w, Method::GET, "config", None).await;
         assert_eq!(config.status, StatusCode::OK, "{}", config.text());
         let wire: app::wire::WalletConfig = miniserde::json::from_str(&config.text()).expect("the element reads the config");
-        assert_eq!(wire.methods, ["card", "ach"]);
+        assert_eq!(wire.methods, [app::wire::MethodType::Card, app::wire::MethodType::Ach]);
         let config = config.json();
         assert_eq!(config["customer_email_hint"], "w***@example.com");
         assert_eq!(config["locale"], "es");

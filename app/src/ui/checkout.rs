@@ -16,8 +16,9 @@ use crate::card::{self, Brand};
 use crate::i18n::{Lang, decline_message, t, tf};
 use crate::money::format_amount;
 use crate::wire::{
-    AchBody, BillingBody, CardBody, ChallengeSent, ChallengeVerified, ChallengeVerify, ConfirmBody, ConfirmResult,
-    FeeQuote, PaymentMethodBody, QuoteRequest, SavedBody, SessionConfig, TokenBody,
+    AccountType, AchBody, AvsField, BillingBody, CardBody, ChallengeSent, ChallengeVerified, ChallengeVerify,
+    ConfirmBody, ConfirmResult, ConfirmStatus, FeeQuote, FutureUsage, Layout, MethodType, PaymentMethodBody,
+    QuoteRequest, SavedBody, SessionConfig, SessionStatus, TokenBody,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,12 +32,12 @@ enum Stage {
     InProgress,
 }
 
-fn stage_for(status: &str) -> Stage {
+fn stage_for(status: SessionStatus) -> Stage {
     match status {
-        "active" => Stage::Open,
-        "completed" => Stage::Paid,
-        "processing" => Stage::InProgress,
-        _ => Stage::Expired,
+        SessionStatus::Active => Stage::Open,
+        SessionStatus::Completed => Stage::Paid,
+        SessionStatus::Processing => Stage::InProgress,
+        SessionStatus::Expired => Stage::Expired,
     }
 }
 
@@ -48,12 +49,16 @@ enum Tab {
 }
 
 impl Tab {
-    fn key(self) -> &'static str {
+    fn method(self) -> MethodType {
         match self {
-            Tab::Card => "card",
-            Tab::Ach => "ach",
-            Tab::ApplePay => "apple_pay",
+            Tab::Card => MethodType::Card,
+            Tab::Ach => MethodType::Ach,
+            Tab::ApplePay => MethodType::ApplePay,
         }
+    }
+
+    fn key(self) -> &'static str {
+        self.method().as_str()
     }
 
     fn label(self) -> &'static str {
@@ -76,7 +81,7 @@ struct Form {
     address: RwSignal<String>,
     routing: RwSignal<String>,
     account: RwSignal<String>,
-    account_type: RwSignal<String>,
+    account_type: RwSignal<AccountType>,
     holder: RwSignal<String>,
     errors: RwSignal<Vec<(&'static str, &'static str)>>,
 }
@@ -93,7 +98,7 @@ impl Form {
             address: s(),
             routing: s(),
             account: s(),
-            account_type: RwSignal::new("checking".into()),
+            account_type: RwSignal::new(AccountType::Checking),
             holder: s(),
             errors: RwSignal::new(Vec::new()),
         }
@@ -204,7 +209,7 @@ impl Ctx {
         let ctx = *self;
         go!(async move {
             if let Ok(config) = api::json::<SessionConfig>(ctx.client().get("config").await) {
-                let stage = stage_for(&config.status);
+                let stage = stage_for(config.status);
                 // Saved methods unlocked by a challenge: offer the first one.
                 let had_saved =
                     ctx.config.with_untracked(|c| c.as_ref().is_some_and(|c| !c.saved_payment_methods.is_empty()));
@@ -245,21 +250,21 @@ pub fn checkout(client: Client, env: Env) -> View {
         match api::json::<SessionConfig>(ctx.client().get("config").await) {
             Ok(config) => {
                 ctx.env.with_value(|env| env.brand(&config.merchant));
-                let stage = stage_for(&config.status);
+                let stage = stage_for(config.status);
                 if let Some(first) = config.saved_payment_methods.first() {
                     ctx.saved.set(Some(first.id.clone()));
                 }
-                if !config.allowed_methods.iter().any(|m| m == "card") {
-                    ctx.tab.set(if config.allowed_methods.iter().any(|m| m == "ach") {
+                if !config.allowed_methods.contains(&MethodType::Card) {
+                    ctx.tab.set(if config.allowed_methods.contains(&MethodType::Ach) {
                         Tab::Ach
                     } else {
                         Tab::ApplePay
                     });
                 }
-                let status = config.status.clone();
+                let status = config.status.as_str();
                 ctx.config.set(Some(config));
                 ctx.go_to(stage);
-                ctx.emit("govifi-ready", &[("status", &status)]);
+                ctx.emit("govifi-ready", &[("status", status)]);
             }
             Err(failure) => {
                 let key = match &failure {
@@ -298,20 +303,23 @@ pub fn checkout(client: Client, env: Env) -> View {
         let Some(key) = key else { return };
         let request = match key.split_once(':') {
             Some(("saved", id)) => {
-                let kind =
-                    ctx.cfg(|c| c.saved_payment_methods.iter().find(|m| m.id == id).map(|m| m.kind.clone())).flatten();
+                let kind = ctx.cfg(|c| c.saved_payment_methods.iter().find(|m| m.id == id).map(|m| m.kind)).flatten();
                 QuoteRequest {
-                    payment_method_type: kind.unwrap_or_else(|| "card".into()),
+                    payment_method_type: kind.unwrap_or(MethodType::Card),
                     card_bin: None,
                     saved_payment_method_id: Some(id.to_owned()),
                 }
             }
             Some(("card", bin)) => QuoteRequest {
-                payment_method_type: "card".into(),
+                payment_method_type: MethodType::Card,
                 card_bin: Some(bin.to_owned()),
                 saved_payment_method_id: None,
             },
-            _ => QuoteRequest { payment_method_type: key.clone(), card_bin: None, saved_payment_method_id: None },
+            _ => QuoteRequest {
+                payment_method_type: ctx.tab.get_untracked().method(),
+                card_bin: None,
+                saved_payment_method_id: None,
+            },
         };
         ctx.quoting.set(true);
         let body = api::to_json(&request);
@@ -486,16 +494,18 @@ fn open(ctx: Ctx) -> View {
     let new_method = rx_memo!(ctx.saved.with(Option::is_none));
     let tabs: Vec<Tab> = [Tab::Card, Tab::Ach, Tab::ApplePay]
         .into_iter()
-        .filter(|t| cfg.allowed_methods.iter().any(|m| m == t.key()))
+        .filter(|t| cfg.allowed_methods.contains(&t.method()))
         .filter(|t| *t != Tab::ApplePay || ctx.apple_pay)
         .collect();
     let merchant = cfg.merchant.display_name.clone().unwrap_or_default();
-    let save = match cfg.setup_future_usage.as_str() {
-        "off_session" => Some(("autopay_consent", Some(tf(lang, "autopay_mandate", &[("merchant", &merchant)])))),
-        "on_session" => Some(("save_method", None)),
-        _ => None,
+    let save = match cfg.setup_future_usage {
+        FutureUsage::OffSession => {
+            Some(("autopay_consent", Some(tf(lang, "autopay_mandate", &[("merchant", &merchant)]))))
+        }
+        FutureUsage::OnSession => Some(("save_method", None)),
+        FutureUsage::Off => None,
     };
-    let cancel = if cfg.layout == "embedded" {
+    let cancel = if cfg.layout == Layout::Embedded {
         el("button").attr("type", "button").class("link").on("click", move |_| ctx.emit("govifi-cancel", &[]))
     } else {
         el("a").class("link").attr("href", cfg.cancel_url.clone())
@@ -700,7 +710,7 @@ fn only_digits(raw: &str) -> String {
 fn card_fields(ctx: Ctx) -> View {
     let f = ctx.form;
     let avs = ctx.cfg(|c| c.required_avs_fields.clone()).unwrap_or_default();
-    let needs = |name: &str| avs.iter().any(|a| a == name);
+    let needs = |field: AvsField| avs.contains(&field);
     let number = Input::text("number", "card_number", "cc-number").numeric(Some("1234 1234 1234 1234"), format_number);
     let exp = Input::text("exp", "expiry", "cc-exp").numeric(Some("MM / YY"), format_expiry);
     let cvc = Input::text("cvc", "cvc", "cc-csc").numeric(Some("123"), only_digits);
@@ -721,13 +731,13 @@ fn card_fields(ctx: Ctx) -> View {
             .child(field(ctx, number, f.number))
             .el(el("span").class("brand").attr("aria-live", "polite").text_rx(brand)))
         .el(el("div").class("row").child(field(ctx, exp, f.exp)).child(field(ctx, cvc, f.cvc)));
-    if needs("cardholder") {
+    if needs(AvsField::Cardholder) {
         panel = panel.child(field(ctx, Input::text("name", "cardholder", "cc-name"), f.name));
     }
-    if needs("address") {
+    if needs(AvsField::Address) {
         panel = panel.child(field(ctx, Input::text("address", "address_line1", "address-line1"), f.address));
     }
-    if needs("zip") || needs("address") {
+    if needs(AvsField::Zip) || needs(AvsField::Address) {
         panel = panel.child(field(ctx, Input::text("postal", "postal_code", "postal-code"), f.postal));
     }
     panel.view()
@@ -738,11 +748,11 @@ fn ach_fields(ctx: Ctx) -> View {
     let lang = ctx.lang_now();
     let routing = Input::text("routing", "routing_number", "off").numeric(None, only_digits);
     let account = Input::text("account", "account_number", "off").numeric(None, only_digits);
-    let option = |value: &'static str| {
+    let option = |value: AccountType| {
         el("option")
-            .attr("value", value)
+            .attr("value", value.as_str())
             .attr_if("selected", rx_flag!(f.account_type.get() == value))
-            .text(t(lang, value))
+            .text(t(lang, value.as_str()))
     };
     el("div")
         .class("panel")
@@ -754,9 +764,13 @@ fn ach_fields(ctx: Ctx) -> View {
         .el(el("div").class("field").el(el("label").attr("for", "gv-account-type").text(t(lang, "account_type"))).el(
             el("select")
                 .id("gv-account-type")
-                .on("change", move |ev| f.account_type.set(event_value(&ev)))
-                .el(option("checking"))
-                .el(option("savings")),
+                .on("change", move |ev| {
+                    if let Some(kind) = AccountType::parse(&event_value(&ev)) {
+                        f.account_type.set(kind);
+                    }
+                })
+                .el(option(AccountType::Checking))
+                .el(option(AccountType::Savings)),
         ))
         .view()
 }
@@ -779,8 +793,8 @@ fn saved_methods(ctx: Ctx) -> View {
     let lang = ctx.lang_now();
     let methods = ctx.cfg(|c| c.saved_payment_methods.clone()).unwrap_or_default();
     let options = methods.into_iter().map(|m| {
-        let label = match (m.kind.as_str(), m.exp_month, m.exp_year) {
-            ("card", Some(mm), Some(yy)) => {
+        let label = match (m.kind, m.exp_month, m.exp_year) {
+            (MethodType::Card, Some(mm), Some(yy)) => {
                 format!("{} ({} {mm:02}/{})", method_label(lang, &m), t(lang, "expires"), yy % 100)
             }
             _ => method_label(lang, &m),
@@ -942,7 +956,7 @@ fn submit(ctx: Ctx, apple_pay_token: Option<String>) {
                         ("redirect_url", &done.redirect_url),
                     ],
                 );
-                let hosted = ctx.cfg(|c| c.layout == "hosted").unwrap_or(true);
+                let hosted = ctx.cfg(|c| c.layout == Layout::Hosted).unwrap_or(true);
                 let url = done.redirect_url.clone();
                 ctx.go_to(Stage::Done(done));
                 if hosted {
@@ -989,12 +1003,12 @@ fn build_method(ctx: Ctx, apple_pay_token: Option<String>) -> Result<PaymentMeth
                 errors.push(("cvc", if brand == Brand::Amex { "err_cvc_4" } else { "err_cvc_3" }));
             }
             let avs = ctx.cfg(|c| c.required_avs_fields.clone()).unwrap_or_default();
-            let needs = |f: &str| avs.iter().any(|a| a == f);
+            let needs = |f: AvsField| avs.contains(&f);
             let mut billing = BillingBody::default();
             for (field, signal, needed, slot) in [
-                ("name", f.name, needs("cardholder"), &mut billing.cardholder_name),
-                ("address", f.address, needs("address"), &mut billing.address_line1),
-                ("postal", f.postal, needs("zip") || needs("address"), &mut billing.postal_code),
+                ("name", f.name, needs(AvsField::Cardholder), &mut billing.cardholder_name),
+                ("address", f.address, needs(AvsField::Address), &mut billing.address_line1),
+                ("postal", f.postal, needs(AvsField::Zip) || needs(AvsField::Address), &mut billing.postal_code),
             ] {
                 let value = text(signal);
                 if needed && value.is_empty() {
@@ -1144,8 +1158,8 @@ fn challenge(ctx: Ctx) -> View {
 
 fn receipt(ctx: Ctx, result: ConfirmResult) -> View {
     let lang = ctx.lang_now();
-    let processing = result.status == "processing";
-    let hosted = ctx.cfg(|c| c.layout == "hosted").unwrap_or(true);
+    let processing = result.status == ConfirmStatus::Processing;
+    let hosted = ctx.cfg(|c| c.layout == Layout::Hosted).unwrap_or(true);
     let mut receipt = el("div")
         .class("receipt")
         .attr("role", "alert")

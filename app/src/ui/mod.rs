@@ -63,7 +63,7 @@ impl Env {
 
 /// A saved method as the customer knows it: "Visa ending in 4242", "Bank account ending in 6789".
 fn method_label(lang: Lang, m: &crate::wire::SavedMethodView) -> String {
-    if m.kind == "ach" {
+    if m.kind == crate::wire::MethodType::Ach {
         format!("{} {}", t(lang, "bank_ending"), m.last4)
     } else {
         let brand = crate::card::Brand::from_name(m.brand.as_deref().unwrap_or_default()).display_name();

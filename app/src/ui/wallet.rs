@@ -158,11 +158,11 @@ fn method_from(ach: bool, fields: [RwSignal<String>; 5]) -> Option<PaymentMethod
     if ach {
         let valid =
             card::routing_number_valid(&routing) && card::account_number_valid(&account) && !holder.trim().is_empty();
-        return valid.then(|| PaymentMethodBody::Ach {
+        return valid.then_some(PaymentMethodBody::Ach {
             ach: AchBody {
                 routing_number: routing,
                 account_number: account,
-                account_type: "checking".into(),
+                account_type: crate::wire::AccountType::Checking,
                 account_holder_name: holder,
             },
         });
@@ -176,9 +176,9 @@ fn method_from(ach: bool, fields: [RwSignal<String>; 5]) -> Option<PaymentMethod
     })
 }
 
-fn add_method(w: Wallet, methods: Vec<String>) -> View {
+fn add_method(w: Wallet, methods: Vec<crate::wire::MethodType>) -> View {
     let lang = w.lang;
-    let ach = RwSignal::new(!methods.iter().any(|m| m == "card"));
+    let ach = RwSignal::new(!methods.contains(&crate::wire::MethodType::Card));
     let fields = [(); 5].map(|_| RwSignal::new(String::new()));
     let [number, exp, routing, account, holder] = fields;
     let busy = RwSignal::new(false);

@@ -42,6 +42,7 @@ use crate::store::quotes::{self, Quote};
 use crate::store::sessions::{self, MAX_CONFIRM_ATTEMPTS, Session};
 use crate::store::{attempts, events, now_ms};
 use crate::views::{CustomerObject, PaymentMethodObject, PaymentObject};
+use app::wire::ConfirmStatus;
 
 /// `POST /v1/hosted-sessions/{id}/confirm`
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -474,7 +475,7 @@ pub async fn finish_attempt(
 
             let secret = account.redirect_secret(&state.config().master_key)?;
             let result = app::wire::ConfirmResult {
-                status: if *pending { "processing" } else { "succeeded" }.into(),
+                status: if *pending { ConfirmStatus::Processing } else { ConfirmStatus::Succeeded },
                 session_id: session.id.clone(),
                 payment_id: payment.id.clone(),
                 amount: record.amount.minor(),

@@ -55,7 +55,7 @@ pub async fn browser_config(state: &AppState, s: &Session, account: &Account, no
     let methods: Vec<MethodType> = s.allowed_methods.clone();
     Ok(SessionConfig {
         session_id: s.id.clone(),
-        status: s.status_at(now).as_str().to_owned(),
+        status: s.status_at(now).into(),
         amount: s.amount.minor(),
         currency: s.currency.to_string(),
         description: s.description.clone(),
@@ -68,13 +68,13 @@ pub async fn browser_config(state: &AppState, s: &Session, account: &Account, no
             // Darkened if needed so white text on it, and it on white, reach 4.5:1.
             primary_color: Some(app::color::accessible_primary(branding.primary_color.as_deref())),
         },
-        allowed_methods: methods.iter().map(|m| m.as_str().to_owned()).collect(),
-        setup_future_usage: s.setup_future_usage.as_str().to_owned(),
-        required_avs_fields: s.required_avs_fields.iter().map(|f| f.as_str().to_owned()).collect(),
+        allowed_methods: methods.to_vec(),
+        setup_future_usage: s.setup_future_usage,
+        required_avs_fields: s.required_avs_fields.clone(),
         locale: s.locale.as_str().to_owned(),
         expires_at: Timestamp(s.expires_at).to_rfc3339(),
         cancel_url: s.cancel_url.replace(crate::domain::session::PLACEHOLDER, &s.id),
-        layout: s.layout.as_str().to_owned(),
+        layout: s.layout,
         challenge: ChallengeState {
             required: s.risk_demands_challenge(),
             satisfied: s.challenge_satisfied,

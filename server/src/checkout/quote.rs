@@ -29,12 +29,7 @@ pub async fn quote(
     if let Some(refusal) = closed(&session, now) {
         return Err(refusal);
     }
-    let kind = match MethodType::parse(&req.payment_method_type) {
-        Some(kind) => kind,
-        None => {
-            return Err(ApiError::invalid("payment_method_type", "payment_method_type must be card, ach or apple_pay"));
-        }
-    };
+    let kind = req.payment_method_type;
     let processor = state.processor(account);
     let mut saved_method = None;
     let (bin, funding): (Option<String>, Option<Funding>) = match (&req.saved_payment_method_id, kind) {

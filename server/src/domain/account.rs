@@ -7,14 +7,8 @@ use super::money::Amount;
 use crate::error::ApiError;
 use crate::text_enum;
 
-text_enum! {
-    /// How a customer pays (a saved method is a card or ACH).
-    pub enum MethodType {
-        Card => "card",
-        Ach => "ach",
-        ApplePay => "apple_pay",
-    }
-}
+/// How a customer pays: the element reads the same type (`app::wire`).
+pub use app::wire::MethodType;
 
 /// Which method a fee rule applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

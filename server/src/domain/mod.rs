@@ -27,6 +27,20 @@ pub trait TextEnum: Sized + Copy + 'static {
     }
 }
 
+/// The enums the server shares with the element (declared in `app::wire`) are stored the same way.
+macro_rules! shared_text_enum {
+    ($($name:ty),+) => {
+        $(impl TextEnum for $name {
+            const ALL: &'static [Self] = <$name>::ALL;
+            fn as_str(self) -> &'static str {
+                <$name>::as_str(self)
+            }
+        })+
+    };
+}
+
+shared_text_enum!(app::wire::MethodType, app::wire::Layout, app::wire::FutureUsage, app::wire::AvsField);
+
 /// Declares a [`TextEnum`] with its serde and OpenAPI forms: `Variant => "word"`.
 #[macro_export]
 macro_rules! text_enum {

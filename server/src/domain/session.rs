@@ -24,6 +24,17 @@ text_enum! {
     }
 }
 
+impl From<SessionStatus> for app::wire::SessionStatus {
+    fn from(s: SessionStatus) -> Self {
+        match s {
+            SessionStatus::Active => Self::Active,
+            SessionStatus::Processing => Self::Processing,
+            SessionStatus::Completed => Self::Completed,
+            SessionStatus::Expired => Self::Expired,
+        }
+    }
+}
+
 impl SessionStatus {
     /// `active → processing → completed`, `processing → active` (a decline, or an attempt the
     /// processor never saw), `active → expired`.
@@ -45,20 +56,8 @@ text_enum! {
     }
 }
 
-text_enum! {
-    pub enum Layout {
-        Hosted => "hosted",
-        Embedded => "embedded",
-    }
-}
-
-text_enum! {
-    pub enum FutureUsage {
-        Off => "off",
-        OnSession => "on_session",
-        OffSession => "off_session",
-    }
-}
+// The words the element reads too: one definition, in `app::wire`.
+pub use app::wire::{AvsField, FutureUsage, Layout};
 
 text_enum! {
     /// The checkout's language (SPEC §4: `en` by default, or `es`).
@@ -71,15 +70,6 @@ text_enum! {
 impl Locale {
     pub fn is_spanish(self) -> bool {
         self == Locale::Es
-    }
-}
-
-text_enum! {
-    /// Billing details a session requires for address verification.
-    pub enum AvsField {
-        Cardholder => "cardholder",
-        Zip => "zip",
-        Address => "address",
     }
 }
 

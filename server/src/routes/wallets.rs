@@ -1,10 +1,10 @@
 //! Wallet sessions (SPEC §7): the merchant makes one for a customer; with its credential the
 //! element (wallet mode) lists, adds and removes that customer's saved methods.
 
-use app::wire::{MerchantView, SavedMethodView};
+use app::wire::{MerchantView, SavedMethodView, WalletConfig};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -50,20 +50,6 @@ async fn create_wallet_session(
     Ok((StatusCode::CREATED, Json(customers::create_wallet_session(&state, &auth.account, body).await?)))
 }
 
-/// What the element shows in wallet mode.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WalletConfig {
-    wallet_session_id: String,
-    merchant: MerchantView,
-    /// Masked (`a***@example.com`).
-    customer_email_hint: Option<String>,
-    locale: String,
-    return_url: String,
-    expires_at: String,
-    /// Methods that can be saved: card and/or ach, as the account enables them.
-    methods: Vec<String>,
-}
-
 #[utoipa::path(
     get, path = "/v1/wallet-sessions/{id}/config", tag = "wallets",
     security(("wallet_credential" = [])),
@@ -87,8 +73,8 @@ async fn wallet_config(auth: WalletAuth, State(state): State<AppState>) -> ApiRe
             .account
             .enabled_methods
             .iter()
+            .copied()
             .filter(|m| matches!(m, MethodType::Card | MethodType::Ach))
-            .map(|m| m.as_str().to_owned())
             .collect(),
     }))
 }

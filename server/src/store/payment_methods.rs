@@ -167,7 +167,7 @@ impl From<SavedMethod> for SavedMethodView {
     fn from(m: SavedMethod) -> Self {
         SavedMethodView {
             id: m.id,
-            kind: m.kind.as_str().to_owned(),
+            kind: m.kind,
             brand: m.brand,
             last4: m.last4,
             exp_month: m.exp_month,
