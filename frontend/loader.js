@@ -18,9 +18,19 @@ function kindOf(element) {
 if (!customElements.get("govifi-payment")) {
   customElements.define("govifi-payment", class extends HTMLElement {
     connectedCallback() {
-      if (this._govifiMounted) return;
-      this._govifiMounted = true;
-      load(kindOf(this)).then((bundle) => bundle.mount(this));
+      if (this._govifi) return;
+      const mounted = load(kindOf(this)).then((bundle) => (this._govifi === mounted ? bundle.mount(this) : null));
+      this._govifi = mounted;
+    }
+    disconnectedCallback() {
+      // Moving the element disconnects and connects it again at once; only a removal unmounts
+      // it, which stops its timers and listeners.
+      queueMicrotask(() => {
+        const mounted = this._govifi;
+        if (this.isConnected || !mounted) return;
+        this._govifi = null;
+        mounted.then((m) => m && m.free());
+      });
     }
   });
 }

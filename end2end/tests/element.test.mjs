@@ -80,3 +80,49 @@ test("the script can be loaded twice and attributes work", async () => {
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("removed from the page, the element stops its countdown timer; moved, it keeps running", async () => {
+  const s = await session(server, m, { expires_in_seconds: 300 });
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  // Every interval callback the page runs, counted. (The real clock: Playwright's fake one hands
+  // out interval ids too large for Leptos's `IntervalHandle`, an `i32`.)
+  await page.addInitScript(() => {
+    window.__ticks = 0;
+    const every = window.setInterval;
+    window.setInterval = (f, ms, ...rest) => every(() => { window.__ticks += 1; f(); }, ms, ...rest);
+  });
+  await page.goto(`${site.url}/checkout#cs=${s.client_secret}`);
+  const countdown = inElement(page, ".countdown");
+  await countdown.waitFor();
+  const ticks = () => page.evaluate(() => window.__ticks);
+  const tickedPast = (n) => page.waitForFunction((n) => window.__ticks >= n, n, { timeout: 10_000 });
+  // The countdown ticks while the element is on the page.
+  await tickedPast((await ticks()) + 2);
+  // Moving the element (disconnect, then connect at once) keeps the same checkout running.
+  await page.evaluate(() => {
+    const host = document.querySelector("govifi-payment");
+    const box = document.createElement("div");
+    document.body.append(box);
+    box.append(host);
+  });
+  // Still ticking after a move.
+  await tickedPast((await ticks()) + 2);
+  assert.equal(await countdown.count(), 1);
+  // Removed: no timer callback runs any more.
+  await page.evaluate(() => document.querySelector("govifi-payment").remove());
+  const removed = await ticks();
+  await page.waitForTimeout(3_000);
+  assert.equal(await ticks(), removed, "no timer callback after removal");
+  assert.deepEqual(errors, []);
+  // A new element on the same page works again.
+  await page.evaluate(([id, secret]) => {
+    const host = document.createElement("govifi-payment");
+    host.setAttribute("session-id", id);
+    host.setAttribute("client-secret", secret);
+    document.body.append(host);
+  }, [s.session_id, s.client_secret]);
+  await countdown.waitFor();
+  assert.deepEqual(errors, []);
+  await page.close();
+});

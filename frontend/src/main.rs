@@ -4,8 +4,8 @@ use wasm_bindgen::prelude::*;
 
 /// Called by the loader script for each `<govifi-payment>` that connects.
 #[wasm_bindgen]
-pub fn mount(host: web_sys::HtmlElement) {
-    frontend::mount_element(host, app::ui::mount_checkout);
+pub fn mount(host: web_sys::HtmlElement) -> frontend::GovifiElement {
+    frontend::mount_element(host, app::ui::mount_checkout)
 }
 
 fn main() {}

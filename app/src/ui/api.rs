@@ -4,6 +4,7 @@
 //! once rather than once per answer type.
 
 use gloo_net::http::{Method, RequestBuilder};
+use leptos::prelude::{Action, GetValue, StoredValue};
 use miniserde::{Deserialize, Serialize};
 
 use crate::wire::{ErrorEnvelope, ErrorObject};
@@ -39,6 +40,34 @@ pub fn json<T: Deserialize>(answer: Answer) -> Result<T, Failure> {
     miniserde::json::from_str(&answer?).map_err(|_| Failure::Network)
 }
 
+/// A call made as a Leptos action: a POST (or a DELETE without body) to `tail`, with an
+/// Idempotency-Key if it has one. `tag` comes back with the answer (what a quote was for).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Call {
+    pub tail: String,
+    pub body: Option<String>,
+    pub key: Option<String>,
+    pub tag: String,
+}
+
+/// The answer to a [`Call`], with its tag.
+pub type Reply = (String, Answer);
+
+/// A local action making [`Call`]s; its pending state is the spinner and the guard against a
+/// second submit. Every action of the element has this one type, so Leptos compiles its action
+/// code once (the element's size budget).
+pub type CallAction = leptos::prelude::Action<Call, Reply>;
+
+pub fn action(client: StoredValue<Client>) -> CallAction {
+    Action::new_local(move |call: &Call| {
+        let (client, call) = (client.get_value(), call.clone());
+        async move {
+            let method = if call.body.is_some() { Method::POST } else { Method::DELETE };
+            (call.tag, client.call(method, &call.tail, call.body, call.key).await)
+        }
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     /// `https://checkout.example/v1/hosted-sessions/cs_…` (or a wallet session).
@@ -72,14 +101,5 @@ impl Client {
 
     pub async fn get(&self, tail: &str) -> Answer {
         self.call(Method::GET, tail, None, None).await
-    }
-
-    /// A POST with a JSON body (`body` is JSON text, see [`to_json`]).
-    pub async fn post(&self, tail: &str, body: String, idempotency_key: Option<String>) -> Answer {
-        self.call(Method::POST, tail, Some(body), idempotency_key).await
-    }
-
-    pub async fn delete(&self, tail: &str) -> Answer {
-        self.call(Method::DELETE, tail, None, None).await
     }
 }

@@ -1,24 +1,24 @@
 //! The hosted-session checkout: what a paying customer sees and does.
 //!
-//! Its parts are plain functions answering `View`, built with `super::dom` (one element type)
-//! and `super::rx` (one type per kind of reactive closure): Leptos compiles its rendering code
-//! once per type, and this keeps the element within its size budget.
+//! The parts are components sharing one [`CheckoutState`] through context. The session loads
+//! as a local resource; the fee quote and the confirm are local actions, whose pending state is
+//! the spinner and the guard against a second submit. What the customer sees follows from a
+//! few signals through memos, so a clock tick or a keystroke re-renders only what reads it.
 
-use wasm_bindgen::JsCast;
-use web_sys::{Event, KeyboardEvent};
+use std::time::Duration;
 
-use super::api::{self, Client, Failure};
-use super::dom::{El, View, el, event_checked, event_value, group, nothing, part};
-use super::rx::prelude::*;
-use super::rx::{Flag, go, rx_flag, rx_maybe, rx_memo, rx_part, rx_text};
-use super::{Env, js, method_label};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::api::{self, Call, CallAction, Client, Failure};
+use super::{Env, env, js, method_label, part};
 use crate::card::{self, Brand};
 use crate::i18n::{Lang, decline_message, t, tf};
 use crate::money::format_amount;
 use crate::wire::{
     AccountType, AchBody, AvsField, BillingBody, CardBody, ChallengeSent, ChallengeVerified, ChallengeVerify,
     ConfirmBody, ConfirmResult, ConfirmStatus, FeeQuote, FutureUsage, Layout, MethodType, PaymentMethodBody,
-    QuoteRequest, SavedBody, SessionConfig, SessionStatus, TokenBody,
+    QuoteRequest, SavedBody, SavedMethodView, SessionConfig, SessionStatus, TokenBody,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,15 +30,6 @@ enum Stage {
     Expired,
     Paid,
     InProgress,
-}
-
-fn stage_for(status: SessionStatus) -> Stage {
-    match status {
-        SessionStatus::Active => Stage::Open,
-        SessionStatus::Completed => Stage::Paid,
-        SessionStatus::Processing => Stage::InProgress,
-        SessionStatus::Expired => Stage::Expired,
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +61,8 @@ impl Tab {
     }
 }
 
+type FieldErrors = Vec<(&'static str, &'static str)>;
+
 /// Everything the customer types, and what is wrong with it.
 #[derive(Clone, Copy)]
 struct Form {
@@ -83,7 +76,7 @@ struct Form {
     account: RwSignal<String>,
     account_type: RwSignal<AccountType>,
     holder: RwSignal<String>,
-    errors: RwSignal<Vec<(&'static str, &'static str)>>,
+    errors: RwSignal<FieldErrors>,
 }
 
 impl Form {
@@ -113,352 +106,548 @@ impl Form {
             self.errors.update(|e| e.retain(|(f, _)| *f != field));
         }
     }
-
-    fn digits(&self) -> String {
-        card::digits_only(&self.number.get_untracked()).unwrap_or_default()
-    }
 }
 
-/// The state of the whole checkout, shared by its parts.
+/// A confirm to send: its Idempotency-Key and body.
+type Attempt = (String, String);
+
+/// The checkout's state, shared by its parts through context.
 #[derive(Clone, Copy)]
-struct Ctx {
+struct CheckoutState {
     client: StoredValue<Client>,
+    /// The element's environment (event handlers run outside any reactive owner, so it is kept
+    /// here rather than looked up in context).
     env: StoredValue<Env>,
-    config: RwSignal<Option<SessionConfig>>,
-    stage: RwSignal<Stage>,
+    session: LocalResource<Result<SessionConfig, Failure>>,
+    /// The session as last loaded (a failed reload keeps what the customer sees).
+    config: Memo<Option<SessionConfig>>,
+    /// How the checkout ended, when an answer (rather than the session) says so.
+    ended: RwSignal<Option<Stage>>,
     tab: RwSignal<Tab>,
     saved: RwSignal<Option<String>>,
     form: Form,
-    quote: RwSignal<Option<FeeQuote>>,
-    quoted_for: RwSignal<Option<String>>,
-    quoting: RwSignal<bool>,
     save: RwSignal<bool>,
-    submitting: RwSignal<bool>,
     message: RwSignal<Option<String>>,
-    /// The current attempt: its Idempotency-Key and body (a retry after a network failure reuses it).
-    attempt: StoredValue<Option<(String, String)>>,
     step_up: RwSignal<bool>,
     now: RwSignal<f64>,
+    /// Fee quotes, tagged with what they are for (the method, and a new card's BIN).
+    quote: CallAction,
+    /// The quote for what the customer has chosen now.
+    current_quote: Memo<Option<FeeQuote>>,
+    quote_key: Memo<Option<String>>,
+    confirm: CallAction,
+    /// The attempt in flight or last failed on the network: a retry reuses its key.
+    attempt: StoredValue<Option<Attempt>>,
+    /// Handles of the dispatched quote and confirm (dropping one aborts it).
+    in_flight: StoredValue<[Option<leptos::prelude::ActionAbortHandle>; 2]>,
     apple_pay: bool,
 }
 
-impl Ctx {
+fn state() -> CheckoutState {
+    expect_context::<CheckoutState>()
+}
+
+impl CheckoutState {
     /// The session's language (tracked).
     fn lang(&self) -> Lang {
         self.config.with(|c| c.as_ref().map(|c| Lang::parse(&c.locale)).unwrap_or_default())
     }
 
     fn lang_now(&self) -> Lang {
-        self.config.with_untracked(|c| c.as_ref().map(|c| Lang::parse(&c.locale)).unwrap_or_default())
-    }
-
-    fn t(&self, key: &str) -> &'static str {
-        t(self.lang_now(), key)
+        untrack(|| self.lang())
     }
 
     fn say(&self, key: &str) {
-        self.message.set(Some(self.t(key).to_owned()));
+        self.message.set(Some(t(self.lang_now(), key).to_owned()));
     }
 
     fn cfg<R>(&self, f: impl FnOnce(&SessionConfig) -> R) -> Option<R> {
         self.config.with_untracked(|c| c.as_ref().map(f))
     }
 
-    /// An amount in the session's currency, formatted once (not tracked).
-    fn money_now(&self, minor: i64) -> String {
-        untrack(|| self.money(minor))
-    }
-
     fn money(&self, minor: i64) -> String {
-        self.config.with(|c| match c {
-            Some(c) => format_amount(minor, &c.currency, &c.locale),
-            None => String::new(),
-        })
-    }
-
-    fn client(&self) -> Client {
-        self.client.get_value()
+        self.config.with(|c| c.as_ref().map(|c| format_amount(minor, &c.currency, &c.locale)).unwrap_or_default())
     }
 
     fn emit(&self, name: &str, detail: &[(&str, &str)]) {
         self.env.with_value(|env| env.emit(name, detail));
     }
 
-    /// Moves to another stage (only a real change re-renders the checkout).
-    fn go_to(&self, stage: Stage) {
-        if self.stage.with_untracked(|s| *s != stage) {
-            self.stage.set(stage);
-        }
+    fn focus(&self, id: &str) {
+        self.env.with_value(|env| env.focus(id));
     }
 
-    /// What the quote must be for: the method, and for a new card its BIN.
-    fn quote_key(&self) -> Option<String> {
-        if let Some(id) = self.saved.get() {
-            return Some(format!("saved:{id}"));
-        }
-        match self.tab.get() {
-            Tab::Card => {
-                let digits = card::digits_only(&self.form.number.get()).unwrap_or_default();
-                (digits.len() >= 6).then(|| format!("card:{}", &digits[..6]))
-            }
-            other => Some(other.key().to_owned()),
-        }
+    fn hosted(&self) -> bool {
+        self.cfg(|c| c.layout == Layout::Hosted).unwrap_or(true)
     }
 
-    fn reload(&self) {
-        let ctx = *self;
-        go!(async move {
-            if let Ok(config) = api::json::<SessionConfig>(ctx.client().get("config").await) {
-                let stage = stage_for(config.status);
-                // Saved methods unlocked by a challenge: offer the first one.
-                let had_saved =
-                    ctx.config.with_untracked(|c| c.as_ref().is_some_and(|c| !c.saved_payment_methods.is_empty()));
-                if !had_saved && ctx.saved.get_untracked().is_none() {
-                    ctx.saved.set(config.saved_payment_methods.first().map(|m| m.id.clone()));
-                }
-                ctx.config.set(Some(config));
-                ctx.go_to(stage);
-            }
-        });
-    }
-}
-
-/// The checkout for a hosted session.
-pub fn checkout(client: Client, env: Env) -> View {
-    let ctx = Ctx {
-        client: StoredValue::new(client),
-        env: StoredValue::new(env),
-        config: RwSignal::new(None),
-        stage: RwSignal::new(Stage::Loading),
-        tab: RwSignal::new(Tab::Card),
-        saved: RwSignal::new(None),
-        form: Form::new(),
-        quote: RwSignal::new(None),
-        quoted_for: RwSignal::new(None),
-        quoting: RwSignal::new(false),
-        save: RwSignal::new(false),
-        submitting: RwSignal::new(false),
-        message: RwSignal::new(None),
-        attempt: StoredValue::new(None),
-        step_up: RwSignal::new(false),
-        now: RwSignal::new(js::now_ms()),
-        apple_pay: js::apple_pay_available(),
-    };
-
-    // Load the session.
-    go!(async move {
-        match api::json::<SessionConfig>(ctx.client().get("config").await) {
-            Ok(config) => {
-                ctx.env.with_value(|env| env.brand(&config.merchant));
-                let stage = stage_for(config.status);
-                if let Some(first) = config.saved_payment_methods.first() {
-                    ctx.saved.set(Some(first.id.clone()));
-                }
-                if !config.allowed_methods.contains(&MethodType::Card) {
-                    ctx.tab.set(if config.allowed_methods.contains(&MethodType::Ach) {
-                        Tab::Ach
-                    } else {
-                        Tab::ApplePay
-                    });
-                }
-                let status = config.status.as_str();
-                ctx.config.set(Some(config));
-                ctx.go_to(stage);
-                ctx.emit("govifi-ready", &[("status", status)]);
-            }
-            Err(failure) => {
-                let key = match &failure {
-                    Failure::Api { status: 401, .. } => "invalid_link",
-                    Failure::Api { error, .. } if error.code == "origin_not_allowed" => "origin_blocked",
-                    Failure::Network => "origin_blocked",
-                    _ => "generic_error",
-                };
-                ctx.go_to(Stage::Failed(key));
-                ctx.emit("govifi-error", &[("code", failure.code()), ("message", t(Lang::En, key))]);
-            }
-        }
-    });
-
-    // A clock for the countdown and for expiry while the page is open.
-    js::every(1000, move || ctx.now.set(js::now_ms()));
-    Effect::new(move |_| {
-        let expires = ctx.config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at)));
-        if let Some(expires) = expires
-            && ctx.now.get() >= expires
-            && ctx.stage.get_untracked() == Stage::Open
-            && !ctx.submitting.get_untracked()
-        {
-            ctx.go_to(Stage::Expired);
-        }
-    });
-
-    // The fee quote follows the method (and the card's BIN).
-    Effect::new(move |_| {
-        let key = ctx.quote_key();
-        if ctx.stage.get() != Stage::Open || key == ctx.quoted_for.get_untracked() {
-            return;
-        }
-        ctx.quoted_for.set(key.clone());
-        ctx.quote.set(None);
-        let Some(key) = key else { return };
+    /// Asks for the quote `key` needs (a quote still on its way for another is dropped).
+    fn ask_quote(&self, key: String) {
         let request = match key.split_once(':') {
-            Some(("saved", id)) => {
-                let kind = ctx.cfg(|c| c.saved_payment_methods.iter().find(|m| m.id == id).map(|m| m.kind)).flatten();
-                QuoteRequest {
-                    payment_method_type: kind.unwrap_or(MethodType::Card),
-                    card_bin: None,
-                    saved_payment_method_id: Some(id.to_owned()),
-                }
-            }
+            Some(("saved", id)) => QuoteRequest {
+                payment_method_type: self
+                    .cfg(|c| c.saved_payment_methods.iter().find(|m| m.id == id).map(|m| m.kind))
+                    .flatten()
+                    .unwrap_or(MethodType::Card),
+                card_bin: None,
+                saved_payment_method_id: Some(id.to_owned()),
+            },
             Some(("card", bin)) => QuoteRequest {
                 payment_method_type: MethodType::Card,
                 card_bin: Some(bin.to_owned()),
                 saved_payment_method_id: None,
             },
             _ => QuoteRequest {
-                payment_method_type: ctx.tab.get_untracked().method(),
+                payment_method_type: self.tab.get_untracked().method(),
                 card_bin: None,
                 saved_payment_method_id: None,
             },
         };
-        ctx.quoting.set(true);
-        let body = api::to_json(&request);
-        go!(async move {
-            let result = api::json::<FeeQuote>(ctx.client().post("quote-fee", body, None).await);
-            // An answer for a method the customer has since left is dropped.
-            if ctx.quoted_for.get_untracked().as_deref() == Some(key.as_str()) {
-                ctx.quoting.set(false);
-                match result {
-                    Ok(q) => ctx.quote.set(Some(q)),
-                    Err(f) => handle_failure(ctx, f),
+        let call = Call { tail: "quote-fee".into(), body: Some(api::to_json(&request)), key: None, tag: key };
+        let handle = self.quote.dispatch_local(call);
+        self.in_flight.update_value(|h| h[0] = Some(handle));
+    }
+
+    /// Loads the session again (after a challenge, a stale quote, or a confirm in progress).
+    fn reload(&self) {
+        self.session.refetch();
+    }
+
+    fn handle_failure(&self, failure: Failure) {
+        let lang = self.lang_now();
+        let Failure::Api { status, error } = failure else {
+            self.say("network_error");
+            return;
+        };
+        let field = |f: &'static str, k: &'static str| {
+            self.form.errors.update(|e| e.push((f, k)));
+            self.say("err_fix_fields");
+        };
+        match (status, error.code.as_str()) {
+            (410, _) => self.ended.set(Some(Stage::Expired)),
+            (409, "already_confirmed") => self.ended.set(Some(Stage::Paid)),
+            (409, "confirm_in_progress" | "idempotency_in_progress") => {
+                self.say("processing");
+                self.reload();
+            }
+            (409, "quote_stale") => {
+                self.say("quote_stale");
+                self.reload();
+                // Ask again for the current method.
+                if let Some(key) = self.quote_key.get_untracked() {
+                    self.ask_quote(key);
                 }
             }
+            (402, "card_declined") => {
+                self.message.set(Some(decline_message(lang, error.decline_code.as_deref()).to_owned()))
+            }
+            (402, "incorrect_number") => field("number", "err_card_number"),
+            (402, "invalid_expiry") => field("exp", "err_expiry"),
+            (402, "invalid_cvc") => field("cvc", "err_cvc_3"),
+            (400, "invalid_routing_number") => field("routing", "err_routing"),
+            (402, "authentication_required") => {
+                self.step_up.set(true);
+                self.say("step_up_needed");
+            }
+            (429, _) => self.say("rate_limited"),
+            (400, "parameter_missing") => {
+                let param = error.param.as_deref().unwrap_or_default();
+                let target = if param.ends_with("postal_code") {
+                    "postal"
+                } else if param.ends_with("cardholder_name") {
+                    "name"
+                } else if param.ends_with("address_line1") {
+                    "address"
+                } else {
+                    ""
+                };
+                if target.is_empty() {
+                    self.say("generic_error");
+                } else {
+                    field(target, "err_required");
+                }
+            }
+            _ => self.say("generic_error"),
+        }
+        self.emit("govifi-error", &[("code", &error.code), ("message", &error.message)]);
+    }
+
+    /// Checks the form, then confirms once (one Idempotency-Key per attempt; a retry after a
+    /// network failure reuses it).
+    fn submit(&self, apple_pay_token: Option<String>) {
+        if self.confirm.pending().get_untracked() {
+            return;
+        }
+        let Some(quote) = self.current_quote.get_untracked() else { return };
+        let method = match self.build_method(apple_pay_token) {
+            Ok(m) => m,
+            Err(errors) => {
+                let first = errors[0].0;
+                self.form.errors.set(errors);
+                self.say("err_fix_fields");
+                self.focus(&format!("gv-{first}"));
+                return;
+            }
+        };
+        let body = api::to_json(&ConfirmBody {
+            fee_quote_id: quote.fee_quote_id,
+            payment_method: method,
+            save_payment_method: self.save.get_untracked(),
         });
-    });
+        let key = match self.attempt.get_value() {
+            Some((key, previous)) if previous == body => key,
+            _ => js::random_key(),
+        };
+        self.attempt.set_value(Some((key.clone(), body.clone())));
+        self.message.set(None);
+        let call = Call { tail: "confirm".into(), body: Some(body), key: Some(key), tag: String::new() };
+        let handle = self.confirm.dispatch_local(call);
+        self.in_flight.update_value(|h| h[1] = Some(handle));
+    }
 
-    el("section")
-        .class("govifi")
-        .attr("aria-labelledby", "gv-title")
-        .part(rx_part!(match ctx.stage.get() {
-            Stage::Loading => notice("status", t(Lang::En, "loading")),
-            Stage::Failed(key) => group(vec![
-                el("h2").id("gv-title").class("title").text(t(Lang::En, "secure_checkout")).view(),
-                el("p").class("notice error-box").attr("role", "alert").text(t(Lang::En, key)).view(),
-            ]),
-            Stage::Open => untrack(|| open(ctx)),
-            Stage::Done(result) => untrack(|| receipt(ctx, result)),
-            Stage::Expired => untrack(|| ended(ctx, "expired_title", "expired_body", true)),
-            Stage::Paid => untrack(|| ended(ctx, "paid_title", "paid_body", false)),
-            Stage::InProgress => untrack(|| ended(ctx, "in_progress_title", "processing_body", false)),
-        }))
-        .el(el("p").class("brand-line").text_rx(rx_text!(t(ctx.lang(), "powered_by"))))
-        .view()
-}
-
-/// The one line shown while loading (`role` status) or when the checkout cannot start.
-fn notice(role: &'static str, text: &'static str) -> View {
-    el("p").id("gv-title").class("notice").attr("role", role).text(text).view()
-}
-
-fn handle_failure(ctx: Ctx, failure: Failure) {
-    let lang = ctx.lang_now();
-    let Failure::Api { status, error } = failure else {
-        ctx.say("network_error");
-        return;
-    };
-    let field = |f: &'static str, k: &'static str| {
-        ctx.form.errors.update(|e| e.push((f, k)));
-        ctx.say("err_fix_fields");
-    };
-    match (status, error.code.as_str()) {
-        (410, _) => ctx.go_to(Stage::Expired),
-        (409, "already_confirmed") => ctx.go_to(Stage::Paid),
-        (409, "confirm_in_progress" | "idempotency_in_progress") => {
-            ctx.say("processing");
-            ctx.reload();
-        }
-        (409, "quote_stale") => {
-            ctx.quoted_for.set(None);
-            ctx.quote.set(None);
-            ctx.say("quote_stale");
-            ctx.reload();
-            // Ask again for the current method.
-            let key = ctx.tab.get_untracked();
-            ctx.tab.set(key);
-        }
-        (402, "card_declined") => {
-            ctx.message.set(Some(decline_message(lang, error.decline_code.as_deref()).to_owned()))
-        }
-        (402, "incorrect_number") => field("number", "err_card_number"),
-        (402, "invalid_expiry") => field("exp", "err_expiry"),
-        (402, "invalid_cvc") => field("cvc", "err_cvc_3"),
-        (400, "invalid_routing_number") => field("routing", "err_routing"),
-        (402, "authentication_required") => {
-            ctx.step_up.set(true);
-            ctx.say("step_up_needed");
-        }
-        (429, _) => ctx.say("rate_limited"),
-        (400, "parameter_missing") => {
-            let param = error.param.as_deref().unwrap_or_default();
-            let target = if param.ends_with("postal_code") {
-                "postal"
-            } else if param.ends_with("cardholder_name") {
-                "name"
-            } else if param.ends_with("address_line1") {
-                "address"
-            } else {
-                ""
-            };
-            if target.is_empty() {
-                ctx.say("generic_error");
-            } else {
-                field(target, "err_required");
+    /// What the confirm answered.
+    fn confirmed(&self, result: Result<ConfirmResult, Failure>) {
+        match result {
+            Ok(done) => {
+                self.attempt.set_value(None);
+                self.emit(
+                    "govifi-success",
+                    &[
+                        ("session_id", &done.session_id),
+                        ("payment_id", &done.payment_id),
+                        ("redirect_url", &done.redirect_url),
+                    ],
+                );
+                let url = done.redirect_url.clone();
+                self.ended.set(Some(Stage::Done(done)));
+                if self.hosted() {
+                    js::go_to(&url);
+                }
+            }
+            // Keep the attempt: pressing Pay again sends the same key, so nothing is charged twice.
+            Err(Failure::Network) => self.say("network_error"),
+            Err(failure) => {
+                self.attempt.set_value(None);
+                self.handle_failure(failure);
             }
         }
-        _ => ctx.say("generic_error"),
     }
-    ctx.emit("govifi-error", &[("code", &error.code), ("message", &error.message)]);
+
+    fn pay_with_apple(&self) {
+        let Some(q) = self.current_quote.get_untracked() else { return };
+        let (label, currency) =
+            self.cfg(|c| (c.merchant.display_name.clone().unwrap_or_default(), c.currency.clone())).unwrap_or_default();
+        let exponent = crate::money::currency_exponent(&currency).unwrap_or(2);
+        // Apple Pay wants a decimal string ("146.47"), made from integers.
+        let scale = 10i64.pow(exponent as u32);
+        let amount = if exponent == 0 {
+            q.total_amount.to_string()
+        } else {
+            format!("{}.{:0width$}", q.total_amount / scale, q.total_amount % scale, width = exponent as usize)
+        };
+        let state = *self;
+        spawn_local(async move {
+            let token = js::apple_pay_token(&label, &amount, &currency).await;
+            // The element may have left the page while the sheet was open.
+            if state.message.is_disposed() {
+                return;
+            }
+            match token {
+                Some(token) => state.submit(Some(token)),
+                None => state.say("apple_pay_cancelled"),
+            }
+        });
+    }
+
+    fn build_method(&self, apple_pay_token: Option<String>) -> Result<PaymentMethodBody, FieldErrors> {
+        if let Some(token) = apple_pay_token {
+            return Ok(PaymentMethodBody::ApplePay { apple_pay: TokenBody { token } });
+        }
+        if let Some(id) = self.saved.get_untracked() {
+            return Ok(PaymentMethodBody::Saved { saved: SavedBody { payment_method_id: id } });
+        }
+        let f = self.form;
+        let mut errors: FieldErrors = Vec::new();
+        let text = |s: RwSignal<String>| s.get_untracked().trim().to_owned();
+        match self.tab.get_untracked() {
+            Tab::Card | Tab::ApplePay => {
+                let digits = card::digits_only(&f.number.get_untracked()).unwrap_or_default();
+                if !card::card_number_valid(&digits) {
+                    errors.push(("number", "err_card_number"));
+                }
+                let (month, year) = card::parse_expiry(&f.exp.get_untracked());
+                if !card::expiry_valid(month, year, js::year_month()) {
+                    errors.push(("exp", "err_expiry"));
+                }
+                let brand = card::brand_of(&digits);
+                let cvc = text(f.cvc);
+                if !card::cvc_valid(&cvc, brand) || cvc.is_empty() {
+                    errors.push(("cvc", if brand == Brand::Amex { "err_cvc_4" } else { "err_cvc_3" }));
+                }
+                let avs = self.cfg(|c| c.required_avs_fields.clone()).unwrap_or_default();
+                let needs = |f: AvsField| avs.contains(&f);
+                let mut billing = BillingBody::default();
+                for (field, signal, needed, slot) in [
+                    ("name", f.name, needs(AvsField::Cardholder), &mut billing.cardholder_name),
+                    ("address", f.address, needs(AvsField::Address), &mut billing.address_line1),
+                    ("postal", f.postal, needs(AvsField::Zip) || needs(AvsField::Address), &mut billing.postal_code),
+                ] {
+                    let value = text(signal);
+                    if needed && value.is_empty() {
+                        errors.push((field, "err_required"));
+                    }
+                    *slot = (!value.is_empty()).then_some(value);
+                }
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+                Ok(PaymentMethodBody::Card {
+                    card: CardBody { number: digits, exp_month: month, exp_year: 2000 + year, cvc: Some(cvc) },
+                    billing,
+                })
+            }
+            Tab::Ach => {
+                let holder = text(f.holder);
+                if holder.is_empty() {
+                    errors.push(("holder", "err_required"));
+                }
+                let routing = text(f.routing);
+                if !card::routing_number_valid(&routing) {
+                    errors.push(("routing", "err_routing"));
+                }
+                let account = text(f.account);
+                if !card::account_number_valid(&account) {
+                    errors.push(("account", "err_account"));
+                }
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+                Ok(PaymentMethodBody::Ach {
+                    ach: AchBody {
+                        routing_number: routing,
+                        account_number: account,
+                        account_type: f.account_type.get_untracked(),
+                        account_holder_name: holder,
+                    },
+                })
+            }
+        }
+    }
 }
 
-fn ended(ctx: Ctx, title: &'static str, body: &'static str, link: bool) -> View {
-    let lang = ctx.lang_now();
-    let mut parts = vec![
-        header(ctx),
-        el("div")
-            .class("ended")
-            .attr("role", "alert")
-            .el(el("h3").class("subtitle").text(t(lang, title)))
-            .el(el("p").text(t(lang, body)))
-            .view(),
-    ];
-    if link {
-        let cancel = ctx.cfg(|c| c.cancel_url.clone()).unwrap_or_default();
-        parts.push(el("a").class("button secondary").attr("href", cancel).text(t(lang, "return_to_merchant")).view());
+/// Why the session could not be loaded, as the customer is told.
+fn load_failure(failure: &Failure) -> &'static str {
+    match failure {
+        Failure::Api { status: 401, .. } => "invalid_link",
+        Failure::Api { error, .. } if error.code == "origin_not_allowed" => "origin_blocked",
+        Failure::Network => "origin_blocked",
+        _ => "generic_error",
     }
-    group(parts)
 }
 
-fn header(ctx: Ctx) -> View {
-    let (name, logo) = ctx
+/// The checkout for a hosted session.
+#[component]
+pub fn Checkout(client: Client) -> impl IntoView {
+    let client = StoredValue::new(client);
+    let session = LocalResource::new(move || {
+        let client = client.get_value();
+        async move { api::json::<SessionConfig>(client.get("config").await) }
+    });
+    let config = Memo::new(move |previous: Option<&Option<SessionConfig>>| match session.get() {
+        Some(Ok(config)) => Some(config),
+        _ => previous.cloned().flatten(),
+    });
+    let quote = api::action(client);
+    let confirm = api::action(client);
+    let ended = RwSignal::new(None);
+    let now = RwSignal::new(js::now_ms());
+    let stage = Memo::new(move |_| {
+        if let Some(stage) = ended.get() {
+            return stage;
+        }
+        let status = config.with(|c| c.as_ref().map(|c| (c.status, js::parse_time(&c.expires_at))));
+        match status {
+            // The session ran out while the page was open (not while a payment is on its way).
+            Some((SessionStatus::Active, expires)) if now.get() >= expires && !confirm.pending().get() => {
+                Stage::Expired
+            }
+            Some((SessionStatus::Active, _)) => Stage::Open,
+            Some((SessionStatus::Completed, _)) => Stage::Paid,
+            Some((SessionStatus::Processing, _)) => Stage::InProgress,
+            Some((SessionStatus::Expired, _)) => Stage::Expired,
+            None => session.with(|s| match s {
+                Some(Err(failure)) => Stage::Failed(load_failure(failure)),
+                _ => Stage::Loading,
+            }),
+        }
+    });
+    let tab = RwSignal::new(Tab::Card);
+    let saved = RwSignal::new(None::<String>);
+    let form = Form::new();
+    let quote_key = Memo::new(move |_| {
+        if let Some(id) = saved.get() {
+            return Some(format!("saved:{id}"));
+        }
+        match tab.get() {
+            Tab::Card => {
+                let digits = card::digits_only(&form.number.get()).unwrap_or_default();
+                (digits.len() >= 6).then(|| format!("card:{}", &digits[..6]))
+            }
+            other => Some(other.key().to_owned()),
+        }
+    });
+    let current_quote = Memo::new(move |_| {
+        let key = quote_key.get()?;
+        quote.value().with(|v| match v {
+            Some((k, Ok(text))) if *k == key => miniserde::json::from_str::<FeeQuote>(text).ok(),
+            _ => None,
+        })
+    });
+    let state = CheckoutState {
+        client,
+        env: env(),
+        session,
+        config,
+        ended,
+        tab,
+        saved,
+        form,
+        save: RwSignal::new(false),
+        message: RwSignal::new(None),
+        step_up: RwSignal::new(false),
+        now,
+        quote,
+        current_quote,
+        quote_key,
+        confirm,
+        attempt: StoredValue::new(None),
+        in_flight: StoredValue::new([None, None]),
+        apple_pay: js::apple_pay_available(),
+    };
+    provide_context(state);
+
+    // Once loaded: the merchant's colour, the first method offered, and `govifi-ready` (or
+    // `govifi-error` if the session cannot be loaded). On a reload, saved methods a challenge
+    // unlocked: offer the first one.
+    Effect::new(move |saved_before: Option<Option<usize>>| {
+        session.with(|s| {
+            let c = match s.as_ref()? {
+                Ok(c) => c,
+                Err(failure) => {
+                    if saved_before.flatten().is_none() {
+                        let message = t(Lang::En, load_failure(failure));
+                        untrack(|| state.emit("govifi-error", &[("code", failure.code()), ("message", message)]));
+                    }
+                    return saved_before.flatten();
+                }
+            };
+            untrack(|| match saved_before.flatten() {
+                None => {
+                    state.env.with_value(|env| env.brand(&c.merchant));
+                    saved.set(c.saved_payment_methods.first().map(|m| m.id.clone()));
+                    if !c.allowed_methods.contains(&MethodType::Card) {
+                        tab.set(if c.allowed_methods.contains(&MethodType::Ach) { Tab::Ach } else { Tab::ApplePay });
+                    }
+                    state.emit("govifi-ready", &[("status", c.status.as_str())]);
+                }
+                Some(0) if saved.get().is_none() => saved.set(c.saved_payment_methods.first().map(|m| m.id.clone())),
+                Some(_) => {}
+            });
+            Some(c.saved_payment_methods.len())
+        })
+    });
+    // The fee quote follows the method (and the card's BIN) while the checkout is open.
+    Effect::new(move |_| {
+        let (key, open) = (quote_key.get(), stage.with(|s| *s == Stage::Open));
+        state.in_flight.update_value(|h| h[0] = None);
+        if let (Some(key), true) = (key, open) {
+            untrack(|| state.ask_quote(key));
+        }
+    });
+    Effect::new(move |_| {
+        quote.value().with(|v| {
+            if let Some((key, Err(failure))) = v
+                && quote_key.with_untracked(|k| k.as_ref() == Some(key))
+            {
+                let failure = failure.clone();
+                untrack(|| state.handle_failure(failure));
+            }
+        })
+    });
+    Effect::new(move |_| {
+        if let Some((_, answer)) = confirm.value().get() {
+            untrack(|| state.confirmed(api::json::<ConfirmResult>(answer)));
+        }
+    });
+
+    // A clock for the countdown and for expiry while the page is open; it stops with the element.
+    if let Ok(timer) = set_interval_with_handle(move || now.set(js::now_ms()), Duration::from_secs(1)) {
+        on_cleanup(move || timer.clear());
+    }
+
+    view! {
+        <section class="govifi" aria-labelledby="gv-title">
+            {part(move || match stage.get() {
+                Stage::Loading => {
+                    view! { <p id="gv-title" class="notice" role="status">{t(Lang::En, "loading")}</p> }.into_any()
+                }
+                Stage::Failed(key) => {
+                    view! {
+                        <h2 id="gv-title" class="title">{t(Lang::En, "secure_checkout")}</h2>
+                        <p class="notice error-box" role="alert">{t(Lang::En, key)}</p>
+                    }
+                        .into_any()
+                }
+                Stage::Open => config.get_untracked().map(|cfg| view! { <Open cfg/> }).into_any(),
+                Stage::Done(result) => view! { <Receipt result/> }.into_any(),
+                Stage::Expired => view! { <Ended title="expired_title" body="expired_body" link=true/> }.into_any(),
+                Stage::Paid => view! { <Ended title="paid_title" body="paid_body" link=false/> }.into_any(),
+                Stage::InProgress => {
+                    view! { <Ended title="in_progress_title" body="processing_body" link=false/> }.into_any()
+                }
+            })}
+            <p class="brand-line">{Signal::derive(move || t(state.lang(), "powered_by"))}</p>
+        </section>
+    }
+}
+
+/// The merchant's name and logo.
+#[component]
+fn Header() -> impl IntoView {
+    let (name, logo) = state()
         .cfg(|c| (c.merchant.display_name.clone().unwrap_or_default(), c.merchant.logo_url.clone()))
         .unwrap_or_default();
-    let mut header = el("header").class("header");
-    if let Some(src) = logo {
-        header = header.el(el("img").class("logo").attr("src", src).attr("alt", name.clone()));
+    let alt = name.clone();
+    view! {
+        <header class="header">
+            {logo.map(|src| view! { <img class="logo" src=src alt=alt/> })}
+            <h2 id="gv-title" class="title">{name}</h2>
+        </header>
     }
-    header.el(el("h2").id("gv-title").class("title").text(name)).view()
 }
 
-/// A label and its value (amount due, fee, total, receipt lines).
-fn row(class: &'static str, label: &'static str, value: El) -> View {
-    el("p").class(class).el(el("span").text(label)).el(value).view()
+/// The checkout is over (expired, already paid, or in progress elsewhere).
+#[component]
+fn Ended(title: &'static str, body: &'static str, link: bool) -> impl IntoView {
+    let state = state();
+    let lang = state.lang_now();
+    let cancel = state.cfg(|c| c.cancel_url.clone()).filter(|_| link);
+    view! {
+        <Header/>
+        <div class="ended" role="alert">
+            <h3 class="subtitle">{t(lang, title)}</h3>
+            <p>{t(lang, body)}</p>
+        </div>
+        {cancel.map(|href| view! { <a class="button secondary" href=href>{t(lang, "return_to_merchant")}</a> })}
+    }
 }
 
-fn summary(ctx: Ctx) -> View {
-    let Some(c) = ctx.config.get_untracked() else { return nothing() };
-    let lang = ctx.lang_now();
-    let money = |m: i64| format_amount(m, &c.currency, &c.locale);
-    let mut lines: Vec<(String, String)> = c
+/// What is being paid for: the description, the lines, tax, shipping and the amount due.
+#[component]
+fn Summary(cfg: SessionConfig) -> impl IntoView {
+    let lang = Lang::parse(&cfg.locale);
+    let money = |m: i64| format_amount(m, &cfg.currency, &cfg.locale);
+    let mut lines: Vec<(String, String)> = cfg
         .line_items
         .iter()
         .map(|i| {
@@ -466,39 +655,45 @@ fn summary(ctx: Ctx) -> View {
             (label, money(i.quantity * i.unit_amount))
         })
         .collect();
-    for (key, amount) in [("tax", c.tax_amount), ("shipping", c.shipping_amount)] {
+    for (key, amount) in [("tax", cfg.tax_amount), ("shipping", cfg.shipping_amount)] {
         if let Some(a) = amount.filter(|a| *a > 0) {
             lines.push((t(lang, key).to_owned(), money(a)));
         }
     }
-    let lines =
-        lines.into_iter().map(|(label, amount)| el("li").el(el("span").text(label)).el(el("span").text(amount)).view());
-    let mut summary = el("div").class("summary").attr("aria-label", t(lang, "order_summary"));
-    if let Some(d) = c.description.clone() {
-        summary = summary.el(el("p").class("description").text(d));
+    let due = money(cfg.amount);
+    view! {
+        <div class="summary" aria-label=t(lang, "order_summary")>
+            {cfg.description.map(|d| view! { <p class="description">{d}</p> })}
+            <ul class="lines">
+                {lines
+                    .into_iter()
+                    .map(|(label, amount)| view! { <li><span>{label}</span><span>{amount}</span></li> })
+                    .collect_view()}
+            </ul>
+            <p class="amount-due"><span>{t(lang, "amount_due")}</span><strong>{due}</strong></p>
+        </div>
     }
-    summary
-        .el(el("ul").class("lines").kids(lines))
-        .child(row("amount-due", t(lang, "amount_due"), el("strong").text(money(c.amount))))
-        .view()
 }
 
-fn open(ctx: Ctx) -> View {
-    let lang = ctx.lang_now();
-    let Some(cfg) = ctx.config.get_untracked() else { return nothing() };
-    let challenge_needed = rx_memo!(
-        ctx.config.with(|c| c.as_ref().is_some_and(|c| c.challenge.required && !c.challenge.satisfied))
-            || ctx.step_up.get()
-    );
-    let has_saved = rx_memo!(ctx.config.with(|c| c.as_ref().is_some_and(|c| !c.saved_payment_methods.is_empty())));
-    let new_method = rx_memo!(ctx.saved.with(Option::is_none));
+/// The open checkout: the summary, the countdown, a challenge if one is needed, and the form.
+#[component]
+fn Open(cfg: SessionConfig) -> impl IntoView {
+    let state = state();
+    let lang = Lang::parse(&cfg.locale);
+    // (`<Show>` memoizes its condition.)
+    let challenge_needed = move || {
+        state.config.with(|c| c.as_ref().is_some_and(|c| c.challenge.required && !c.challenge.satisfied))
+            || state.step_up.get()
+    };
+    let has_saved = move || state.config.with(|c| c.as_ref().is_some_and(|c| !c.saved_payment_methods.is_empty()));
+    let new_method = move || state.saved.with(Option::is_none);
     let tabs: Vec<Tab> = [Tab::Card, Tab::Ach, Tab::ApplePay]
         .into_iter()
         .filter(|t| cfg.allowed_methods.contains(&t.method()))
-        .filter(|t| *t != Tab::ApplePay || ctx.apple_pay)
+        .filter(|t| *t != Tab::ApplePay || state.apple_pay)
         .collect();
     let merchant = cfg.merchant.display_name.clone().unwrap_or_default();
-    let save = match cfg.setup_future_usage {
+    let consent = match cfg.setup_future_usage {
         FutureUsage::OffSession => {
             Some(("autopay_consent", Some(tf(lang, "autopay_mandate", &[("merchant", &merchant)]))))
         }
@@ -506,136 +701,147 @@ fn open(ctx: Ctx) -> View {
         FutureUsage::Off => None,
     };
     let cancel = if cfg.layout == Layout::Embedded {
-        el("button").attr("type", "button").class("link").on("click", move |_| ctx.emit("govifi-cancel", &[]))
+        view! {
+            <button type="button" class="link" on:click=move |_| state.emit("govifi-cancel", &[])>
+                {t(lang, "cancel")}
+            </button>
+        }
+        .into_any()
     } else {
-        el("a").class("link").attr("href", cfg.cancel_url.clone())
+        view! { <a class="link" href=cfg.cancel_url.clone()>{t(lang, "cancel")}</a> }.into_any()
     };
-    let form = el("form")
-        .class("pay-form")
-        .attr("novalidate", "")
-        .on("submit", move |ev| {
-            ev.prevent_default();
-            submit(ctx, None);
-        })
-        .part(rx_part!(if has_saved.get() { saved_methods(ctx) } else { nothing() }))
-        .part(rx_part!(if new_method.get() {
-            untrack(|| new_method_fields(ctx, &tabs, save.clone()))
-        } else {
-            nothing()
-        }))
-        .child(fee_line(ctx))
-        .el(el("div")
-            .class("form-message")
-            .attr("role", "alert")
-            .attr("aria-live", "assertive")
-            .text_rx(rx_text!(ctx.message.get().unwrap_or_default())))
-        .child(pay_button(ctx));
-    group(vec![
-        header(ctx),
-        summary(ctx),
-        countdown(ctx),
-        part(rx_part!(if challenge_needed.get() { untrack(|| challenge(ctx)) } else { nothing() })),
-        form.view(),
-        el("p").class("cancel").el(cancel.text(t(lang, "cancel"))).view(),
-    ])
+    view! {
+        <Header/>
+        <Summary cfg/>
+        <Countdown/>
+        <Show when=challenge_needed>
+            <Challenge/>
+        </Show>
+        <form
+            class="pay-form"
+            novalidate=""
+            on:submit=move |ev| {
+                ev.prevent_default();
+                state.submit(None);
+            }
+        >
+            <Show when=has_saved>
+                <SavedMethods/>
+            </Show>
+            <Show when=new_method>
+                <NewMethod tabs=tabs.clone() consent=consent.clone()/>
+            </Show>
+            <FeeLine/>
+            <div class="form-message" role="alert" aria-live="assertive">
+                {Signal::derive(move || state.message.get().unwrap_or_default())}
+            </div>
+            <PayButton/>
+        </form>
+        <p class="cancel">{cancel}</p>
+    }
+}
+
+/// The last five minutes, counted down.
+#[component]
+fn Countdown() -> impl IntoView {
+    let state = state();
+    let remaining = move || {
+        let expires = state.config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at))).unwrap_or(f64::MAX);
+        ((expires - state.now.get()) / 1000.0).floor() as i64
+    };
+    view! {
+        <Show when=move || (0..=300).contains(&remaining())>
+            <p class="countdown" role="timer" aria-live="off">
+                {Signal::derive(move || {
+                    let r = remaining().max(0);
+                    format!("{} {}:{:02}", t(state.lang(), "expires_in"), r / 60, r % 60)
+                })}
+            </p>
+        </Show>
+    }
 }
 
 /// A new method: the tabs, the chosen method's fields and the save (or autopay) consent.
-fn new_method_fields(ctx: Ctx, tabs: &[Tab], save: Option<(&'static str, Option<String>)>) -> View {
-    let lang = ctx.lang_now();
-    let mut parts = vec![
-        tab_list(ctx, tabs.to_vec()),
-        part(rx_part!(match ctx.tab.get() {
-            Tab::Card => untrack(|| card_fields(ctx)),
-            Tab::Ach => untrack(|| ach_fields(ctx)),
-            Tab::ApplePay => el("p").class("hint").text(t(lang, "apple_pay_button")).view(),
-        })),
-    ];
-    if let Some((label, mandate)) = save {
-        parts.push(
-            el("div")
-                .class("check")
-                .el(el("input")
-                    .id("gv-save")
-                    .attr("type", "checkbox")
-                    .prop_flag("checked", rx_flag!(ctx.save.get()))
-                    .on("change", move |ev| ctx.save.set(event_checked(&ev))))
-                .el(el("label").attr("for", "gv-save").text(t(lang, label)))
-                .view(),
-        );
-        if let Some(m) = mandate {
-            parts.push(el("p").class("mandate").text(m).view());
-        }
+#[component]
+fn NewMethod(tabs: Vec<Tab>, consent: Option<(&'static str, Option<String>)>) -> impl IntoView {
+    let state = state();
+    let lang = state.lang_now();
+    view! {
+        <TabList tabs/>
+        {part(move || match state.tab.get() {
+            Tab::Card => view! { <CardFields/> }.into_any(),
+            Tab::Ach => view! { <AchFields/> }.into_any(),
+            Tab::ApplePay => view! { <p class="hint">{t(lang, "apple_pay_button")}</p> }.into_any(),
+        })}
+        {consent
+            .map(|(label, mandate)| {
+                view! {
+                    <div class="check">
+                        <input
+                            id="gv-save"
+                            type="checkbox"
+                            prop:checked=state.save
+                            on:change=move |ev| state.save.set(event_target_checked(&ev))
+                        />
+                        <label for="gv-save">{t(lang, label)}</label>
+                    </div>
+                    {mandate.map(|m| view! { <p class="mandate">{m}</p> })}
+                }
+            })}
     }
-    group(parts)
 }
 
-fn countdown(ctx: Ctx) -> View {
-    let remaining = move || {
-        let expires = ctx.config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at))).unwrap_or(f64::MAX);
-        ((expires - ctx.now.get()) / 1000.0).floor() as i64
-    };
-    let shown = rx_memo!((0..=300).contains(&remaining()));
-    part(rx_part!(if shown.get() {
-        el("p")
-            .class("countdown")
-            .attr("role", "timer")
-            .attr("aria-live", "off")
-            .text_rx(rx_text!({
-                let r = remaining().max(0);
-                format!("{} {}:{:02}", t(ctx.lang(), "expires_in"), r / 60, r % 60)
-            }))
-            .view()
-    } else {
-        nothing()
-    }))
-}
-
-fn tab_list(ctx: Ctx, tabs: Vec<Tab>) -> View {
-    let lang = ctx.lang_now();
-    if tabs.len() < 2 {
-        return nothing();
-    }
-    let buttons: Vec<View> = tabs
+/// The method tabs, with arrow keys between them.
+#[component]
+fn TabList(tabs: Vec<Tab>) -> impl IntoView {
+    let state = state();
+    let lang = state.lang_now();
+    let many = tabs.len() > 1;
+    let buttons = tabs
         .iter()
         .map(|&tab| {
-            el("button")
-                .attr("type", "button")
-                .attr("role", "tab")
-                .id(format!("gv-tab-{}", tab.key()))
-                .attr_rx("aria-selected", rx_text!(if ctx.tab.get() == tab { "true" } else { "false" }))
-                .attr_rx("tabindex", rx_text!(if ctx.tab.get() == tab { "0" } else { "-1" }))
-                .attr_rx("class", rx_text!(if ctx.tab.get() == tab { "tab selected" } else { "tab" }))
-                .on("click", move |_| {
-                    ctx.tab.set(tab);
-                    ctx.message.set(None);
-                })
-                .text(t(lang, tab.label()))
-                .view()
+            let selected = Memo::new(move |_| state.tab.get() == tab);
+            view! {
+                <button
+                    type="button"
+                    role="tab"
+                    id=format!("gv-tab-{}", tab.key())
+                    aria-selected=Signal::derive(move || if selected.get() { "true" } else { "false" })
+                    tabindex=Signal::derive(move || if selected.get() { "0" } else { "-1" })
+                    class=Signal::derive(move || if selected.get() { "tab selected" } else { "tab" })
+                    on:click=move |_| {
+                        state.tab.set(tab);
+                        state.message.set(None);
+                    }
+                >
+                    {t(lang, tab.label())}
+                </button>
+            }
         })
-        .collect();
-    el("div")
-        .class("tabs")
-        .attr("role", "tablist")
-        .attr("aria-label", t(lang, "pay_with"))
-        .on("keydown", move |ev| {
-            let key = ev.unchecked_ref::<KeyboardEvent>().key();
-            let current = tabs.iter().position(|t| *t == ctx.tab.get_untracked()).unwrap_or(0);
-            let next = match key.as_str() {
-                "ArrowRight" => (current + 1) % tabs.len(),
-                "ArrowLeft" => (current + tabs.len() - 1) % tabs.len(),
-                _ => return,
-            };
-            ev.prevent_default();
-            ctx.tab.set(tabs[next]);
-            ctx.env.with_value(|env| env.focus(&format!("gv-tab-{}", tabs[next].key())));
-        })
-        .kids(buttons)
-        .view()
+        .collect_view();
+    let keys = move |ev: leptos::ev::KeyboardEvent| {
+        let current = tabs.iter().position(|t| *t == state.tab.get_untracked()).unwrap_or(0);
+        let next = match ev.key().as_str() {
+            "ArrowRight" => (current + 1) % tabs.len(),
+            "ArrowLeft" => (current + tabs.len() - 1) % tabs.len(),
+            _ => return,
+        };
+        ev.prevent_default();
+        state.tab.set(tabs[next]);
+        state.focus(&format!("gv-tab-{}", tabs[next].key()));
+    };
+    many.then(|| {
+        view! {
+            <div class="tabs" role="tablist" aria-label=t(lang, "pay_with") on:keydown=keys>
+                {buttons}
+            </div>
+        }
+    })
 }
 
 /// One input the customer types into: the form field it feeds (its id is `gv-` and the field),
 /// its label and hints.
+#[derive(Clone, Copy)]
 struct Input {
     field: &'static str,
     label: &'static str,
@@ -656,41 +862,42 @@ impl Input {
 }
 
 /// One labelled input with its error message tied to it.
-fn field(ctx: Ctx, input: Input, value: RwSignal<String>) -> View {
-    let lang = ctx.lang_now();
-    let form = ctx.form;
+#[component]
+fn Field(input: Input, value: RwSignal<String>) -> impl IntoView {
+    let state = state();
+    let lang = state.lang_now();
+    let form = state.form;
     let Input { field, label, autocomplete, numeric, placeholder, format } = input;
     let id = format!("gv-{field}");
     let error_id = format!("{id}-error");
     let described = error_id.clone();
-    let mut input = el("input").id(id.clone()).attr("type", "text").attr("autocomplete", autocomplete);
-    if numeric {
-        input = input.attr("inputmode", "numeric");
+    let error = Memo::new(move |_| form.error(field));
+    view! {
+        <div class="field">
+            <label for=id.clone()>{t(lang, label)}</label>
+            <input
+                id=id
+                type="text"
+                autocomplete=autocomplete
+                inputmode=numeric.then_some("numeric")
+                placeholder=placeholder
+                prop:value=value
+                aria-invalid=Signal::derive(move || if error.get().is_some() { "true" } else { "false" })
+                aria-describedby=Signal::derive(move || error.get().map(|_| described.clone()))
+                on:input=move |ev| {
+                    let raw = event_target_value(&ev);
+                    value.set(match format {
+                        Some(f) => f(&raw),
+                        None => raw,
+                    });
+                    form.clear(field);
+                }
+            />
+            {part(move || {
+                error.get().map(|key| view! { <p id=error_id.clone() class="field-error">{t(lang, key)}</p> }).into_any()
+            })}
+        </div>
     }
-    if let Some(p) = placeholder {
-        input = input.attr("placeholder", p);
-    }
-    let input = input
-        .prop_text("value", rx_text!(value.get()))
-        .attr_rx("aria-invalid", rx_text!(if form.error(field).is_some() { "true" } else { "false" }))
-        .attr_maybe("aria-describedby", rx_maybe!(form.error(field).map(|_| described.clone())))
-        .on("input", move |ev| {
-            let raw = event_value(&ev);
-            value.set(match format {
-                Some(f) => f(&raw),
-                None => raw,
-            });
-            form.clear(field);
-        });
-    el("div")
-        .class("field")
-        .el(el("label").attr("for", id).text(t(lang, label)))
-        .el(input)
-        .part(rx_part!(match form.error(field) {
-            Some(key) => el("p").id(error_id.clone()).class("field-error").text(t(lang, key)).view(),
-            None => nothing(),
-        }))
-        .view()
 }
 
 fn format_number(raw: &str) -> String {
@@ -707,14 +914,13 @@ fn only_digits(raw: &str) -> String {
     raw.chars().filter(char::is_ascii_digit).take(17).collect()
 }
 
-fn card_fields(ctx: Ctx) -> View {
-    let f = ctx.form;
-    let avs = ctx.cfg(|c| c.required_avs_fields.clone()).unwrap_or_default();
+#[component]
+fn CardFields() -> impl IntoView {
+    let state = state();
+    let f = state.form;
+    let avs = state.cfg(|c| c.required_avs_fields.clone()).unwrap_or_default();
     let needs = |field: AvsField| avs.contains(&field);
-    let number = Input::text("number", "card_number", "cc-number").numeric(Some("1234 1234 1234 1234"), format_number);
-    let exp = Input::text("exp", "expiry", "cc-exp").numeric(Some("MM / YY"), format_expiry);
-    let cvc = Input::text("cvc", "cvc", "cc-csc").numeric(Some("123"), only_digits);
-    let brand = rx_text!({
+    let brand = Signal::derive(move || {
         let digits = card::digits_only(&f.number.get()).unwrap_or_default();
         match card::brand_of(&digits) {
             _ if digits.is_empty() => "",
@@ -722,457 +928,308 @@ fn card_fields(ctx: Ctx) -> View {
             brand => brand.display_name(),
         }
     });
-    let mut panel = el("div")
-        .class("panel")
-        .attr("role", "tabpanel")
-        .attr("aria-labelledby", "gv-tab-card")
-        .el(el("div")
-            .class("number-row")
-            .child(field(ctx, number, f.number))
-            .el(el("span").class("brand").attr("aria-live", "polite").text_rx(brand)))
-        .el(el("div").class("row").child(field(ctx, exp, f.exp)).child(field(ctx, cvc, f.cvc)));
-    if needs(AvsField::Cardholder) {
-        panel = panel.child(field(ctx, Input::text("name", "cardholder", "cc-name"), f.name));
+    let name = needs(AvsField::Cardholder).then(|| Input::text("name", "cardholder", "cc-name"));
+    let address = needs(AvsField::Address).then(|| Input::text("address", "address_line1", "address-line1"));
+    let postal =
+        (needs(AvsField::Zip) || needs(AvsField::Address)).then(|| Input::text("postal", "postal_code", "postal-code"));
+    view! {
+        <div class="panel" role="tabpanel" aria-labelledby="gv-tab-card">
+            <div class="number-row">
+                <Field
+                    input=Input::text("number", "card_number", "cc-number")
+                        .numeric(Some("1234 1234 1234 1234"), format_number)
+                    value=f.number
+                />
+                <span class="brand" aria-live="polite">{brand}</span>
+            </div>
+            <div class="row">
+                <Field input=Input::text("exp", "expiry", "cc-exp").numeric(Some("MM / YY"), format_expiry) value=f.exp/>
+                <Field input=Input::text("cvc", "cvc", "cc-csc").numeric(Some("123"), only_digits) value=f.cvc/>
+            </div>
+            {name.map(|input| view! { <Field input value=f.name/> })}
+            {address.map(|input| view! { <Field input value=f.address/> })}
+            {postal.map(|input| view! { <Field input value=f.postal/> })}
+        </div>
     }
-    if needs(AvsField::Address) {
-        panel = panel.child(field(ctx, Input::text("address", "address_line1", "address-line1"), f.address));
-    }
-    if needs(AvsField::Zip) || needs(AvsField::Address) {
-        panel = panel.child(field(ctx, Input::text("postal", "postal_code", "postal-code"), f.postal));
-    }
-    panel.view()
 }
 
-fn ach_fields(ctx: Ctx) -> View {
-    let f = ctx.form;
-    let lang = ctx.lang_now();
-    let routing = Input::text("routing", "routing_number", "off").numeric(None, only_digits);
-    let account = Input::text("account", "account_number", "off").numeric(None, only_digits);
-    let option = |value: AccountType| {
-        el("option")
-            .attr("value", value.as_str())
-            .attr_if("selected", rx_flag!(f.account_type.get() == value))
-            .text(t(lang, value.as_str()))
-    };
-    el("div")
-        .class("panel")
-        .attr("role", "tabpanel")
-        .attr("aria-labelledby", "gv-tab-ach")
-        .child(field(ctx, Input::text("holder", "holder_name", "name"), f.holder))
-        .child(field(ctx, routing, f.routing))
-        .child(field(ctx, account, f.account))
-        .el(el("div").class("field").el(el("label").attr("for", "gv-account-type").text(t(lang, "account_type"))).el(
-            el("select")
-                .id("gv-account-type")
-                .on("change", move |ev| {
-                    if let Some(kind) = AccountType::parse(&event_value(&ev)) {
-                        f.account_type.set(kind);
+#[component]
+fn AchFields() -> impl IntoView {
+    let state = state();
+    let f = state.form;
+    let lang = state.lang_now();
+    let option = |kind: AccountType| view! { <option value=kind.as_str()>{t(lang, kind.as_str())}</option> };
+    view! {
+        <div class="panel" role="tabpanel" aria-labelledby="gv-tab-ach">
+            <Field input=Input::text("holder", "holder_name", "name") value=f.holder/>
+            <Field input=Input::text("routing", "routing_number", "off").numeric(None, only_digits) value=f.routing/>
+            <Field input=Input::text("account", "account_number", "off").numeric(None, only_digits) value=f.account/>
+            <div class="field">
+                <label for="gv-account-type">{t(lang, "account_type")}</label>
+                <select
+                    id="gv-account-type"
+                    prop:value=Signal::derive(move || f.account_type.get().as_str())
+                    on:change=move |ev| {
+                        if let Some(kind) = AccountType::parse(&event_target_value(&ev)) {
+                            f.account_type.set(kind);
+                        }
                     }
-                })
-                .el(option(AccountType::Checking))
-                .el(option(AccountType::Savings)),
-        ))
-        .view()
+                >
+                    {option(AccountType::Checking)}
+                    {option(AccountType::Savings)}
+                </select>
+            </div>
+        </div>
+    }
 }
 
-/// A radio button with its label (saved methods).
-fn radio(id: String, label: String, checked: Flag, on_pick: impl FnMut(Event) + 'static) -> View {
-    el("div")
-        .class("check")
-        .el(el("input")
-            .attr("type", "radio")
-            .attr("name", "gv-saved")
-            .id(id.clone())
-            .prop_flag("checked", checked)
-            .on("change", on_pick))
-        .el(el("label").attr("for", id).text(label))
-        .view()
+/// The customer's saved methods (after any challenge), and "use a new method".
+#[component]
+fn SavedMethods() -> impl IntoView {
+    let state = state();
+    let lang = state.lang_now();
+    let methods =
+        move || state.config.with(|c| c.as_ref().map(|c| c.saved_payment_methods.clone()).unwrap_or_default());
+    view! {
+        <fieldset class="saved">
+            <legend>{t(lang, "saved_methods")}</legend>
+            <For each=methods key=|m| m.id.clone() children=move |m| view! { <SavedOption m/> }/>
+            <div class="check">
+                <input
+                    type="radio"
+                    name="gv-saved"
+                    id="gv-saved-new"
+                    prop:checked=Signal::derive(move || state.saved.with(Option::is_none))
+                    on:change=move |_| state.saved.set(None)
+                />
+                <label for="gv-saved-new">{t(lang, "use_new_method")}</label>
+            </div>
+        </fieldset>
+    }
 }
 
-fn saved_methods(ctx: Ctx) -> View {
-    let lang = ctx.lang_now();
-    let methods = ctx.cfg(|c| c.saved_payment_methods.clone()).unwrap_or_default();
-    let options = methods.into_iter().map(|m| {
-        let label = match (m.kind, m.exp_month, m.exp_year) {
-            (MethodType::Card, Some(mm), Some(yy)) => {
-                format!("{} ({} {mm:02}/{})", method_label(lang, &m), t(lang, "expires"), yy % 100)
-            }
-            _ => method_label(lang, &m),
-        };
-        let id = m.id.clone();
-        let checked_id = m.id;
-        radio(
-            format!("gv-saved-{id}"),
-            label,
-            rx_flag!(ctx.saved.get().as_deref() == Some(checked_id.as_str())),
-            move |_| {
-                ctx.saved.set(Some(id.clone()));
-                ctx.message.set(None);
-            },
-        )
-    });
-    let new = radio(
-        "gv-saved-new".into(),
-        t(lang, "use_new_method").into(),
-        rx_flag!(ctx.saved.get().is_none()),
-        move |_| ctx.saved.set(None),
-    );
-    el("fieldset").class("saved").el(el("legend").text(t(lang, "saved_methods"))).kids(options).child(new).view()
-}
-
-fn fee_line(ctx: Ctx) -> View {
-    el("div")
-        .class("fee")
-        .attr("aria-live", "polite")
-        .part(rx_part!({
-            let lang = ctx.lang();
-            match ctx.quote.get() {
-                Some(q) => group(vec![
-                    row("fee-row", t(lang, "fee"), el("span").class("fee-amount").text(ctx.money(q.fee_amount))),
-                    row(
-                        "total-row",
-                        t(lang, "total"),
-                        el("strong").class("total-amount").text(ctx.money(q.total_amount)),
-                    ),
-                    el("p").class("disclosure").text(q.disclosure.clone()).view(),
-                ]),
-                None => {
-                    let key = if ctx.quoting.get() { "quote_loading" } else { "quote_needed" };
-                    el("p").class("hint").text(t(lang, key)).view()
+#[component]
+fn SavedOption(m: SavedMethodView) -> impl IntoView {
+    let state = state();
+    let lang = state.lang_now();
+    let label = match (m.kind, m.exp_month, m.exp_year) {
+        (MethodType::Card, Some(mm), Some(yy)) => {
+            format!("{} ({} {mm:02}/{})", method_label(lang, &m), t(lang, "expires"), yy % 100)
+        }
+        _ => method_label(lang, &m),
+    };
+    let id = format!("gv-saved-{}", m.id);
+    let (checked, pick) = (m.id.clone(), m.id);
+    view! {
+        <div class="check">
+            <input
+                type="radio"
+                name="gv-saved"
+                id=id.clone()
+                prop:checked=Signal::derive(move || state.saved.with(|s| s.as_deref() == Some(checked.as_str())))
+                on:change=move |_| {
+                    state.saved.set(Some(pick.clone()));
+                    state.message.set(None);
                 }
-            }
-        }))
-        .view()
+            />
+            <label for=id>{label}</label>
+        </div>
+    }
 }
 
-fn pay_button(ctx: Ctx) -> View {
-    let disabled = rx_memo!(
-        ctx.submitting.get()
-            || ctx.quote.with(Option::is_none)
-            || ctx.quoting.get()
-            || ctx.config.with(|c| c.as_ref().is_some_and(|c| c.challenge.required && !c.challenge.satisfied))
-    );
-    let apple = rx_memo!(ctx.tab.get() == Tab::ApplePay && ctx.saved.with(Option::is_none));
-    el("button")
-        .attr("type", "submit")
-        .attr_rx("class", rx_text!(if apple.get() { "pay apple-pay" } else { "pay" }))
-        .attr_if("disabled", rx_flag!(disabled.get()))
-        .attr_rx("aria-disabled", rx_text!(if disabled.get() { "true" } else { "false" }))
-        .attr_rx("aria-busy", rx_text!(if ctx.submitting.get() { "true" } else { "false" }))
-        .on("click", move |ev| {
-            if apple.get_untracked() {
-                ev.prevent_default();
-                pay_with_apple(ctx);
-            }
-        })
-        .part(rx_part!(if ctx.submitting.get() {
-            el("span").class("spinner").attr("aria-hidden", "true").view()
+/// The fee and the total, once quoted, with the merchant's disclosure.
+#[component]
+fn FeeLine() -> impl IntoView {
+    let state = state();
+    view! {
+        <div class="fee" aria-live="polite">
+            {part(move || {
+                let lang = state.lang();
+                match state.current_quote.get() {
+                    Some(q) => {
+                        view! {
+                            <p class="fee-row">
+                                <span>{t(lang, "fee")}</span>
+                                <span class="fee-amount">{state.money(q.fee_amount)}</span>
+                            </p>
+                            <p class="total-row">
+                                <span>{t(lang, "total")}</span>
+                                <strong class="total-amount">{state.money(q.total_amount)}</strong>
+                            </p>
+                            <p class="disclosure">{q.disclosure}</p>
+                        }
+                            .into_any()
+                    }
+                    None => {
+                        let key = if state.quote.pending().get() { "quote_loading" } else { "quote_needed" };
+                        view! { <p class="hint">{t(lang, key)}</p> }.into_any()
+                    }
+                }
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn PayButton() -> impl IntoView {
+    let state = state();
+    let submitting = state.confirm.pending();
+    let disabled = Memo::new(move |_| {
+        submitting.get()
+            || state.current_quote.with(Option::is_none)
+            || state.quote.pending().get()
+            || state.config.with(|c| c.as_ref().is_some_and(|c| c.challenge.required && !c.challenge.satisfied))
+    });
+    let apple = Memo::new(move |_| state.tab.get() == Tab::ApplePay && state.saved.with(Option::is_none));
+    let label = Signal::derive(move || {
+        let lang = state.lang();
+        if apple.get() {
+            t(lang, "apple_pay_button").to_owned()
+        } else if submitting.get() {
+            t(lang, "processing").to_owned()
         } else {
-            nothing()
-        }))
-        .text_rx(rx_text!({
-            let lang = ctx.lang();
-            if apple.get() {
-                t(lang, "apple_pay_button").to_owned()
-            } else if ctx.submitting.get() {
-                t(lang, "processing").to_owned()
-            } else {
-                match ctx.quote.get() {
-                    Some(q) => format!("{} {}", t(lang, "pay"), ctx.money(q.total_amount)),
-                    None => t(lang, "pay").to_owned(),
-                }
-            }
-        }))
-        .view()
-}
-
-fn pay_with_apple(ctx: Ctx) {
-    let Some(q) = ctx.quote.get_untracked() else { return };
-    let (label, currency, exponent) = ctx
-        .cfg(|c| {
-            (
-                c.merchant.display_name.clone().unwrap_or_default(),
-                c.currency.clone(),
-                crate::money::currency_exponent(&c.currency).unwrap_or(2),
-            )
-        })
-        .unwrap_or_default();
-    // Apple Pay wants a decimal string ("146.47"), made from integers.
-    let scale = 10i64.pow(exponent as u32);
-    let amount = if exponent == 0 {
-        q.total_amount.to_string()
-    } else {
-        format!("{}.{:0width$}", q.total_amount / scale, q.total_amount % scale, width = exponent as usize)
-    };
-    go!(async move {
-        match js::apple_pay_token(&label, &amount, &currency).await {
-            Some(token) => submit(ctx, Some(token)),
-            None => ctx.say("apple_pay_cancelled"),
-        }
-    });
-}
-
-/// Checks the form, then confirms once (one Idempotency-Key per attempt; a retry after a network
-/// failure reuses it).
-fn submit(ctx: Ctx, apple_pay_token: Option<String>) {
-    if ctx.submitting.get_untracked() {
-        return;
-    }
-    let Some(quote) = ctx.quote.get_untracked() else { return };
-    let method = match build_method(ctx, apple_pay_token) {
-        Ok(m) => m,
-        Err(errors) => {
-            let first = errors[0].0;
-            ctx.form.errors.set(errors);
-            ctx.say("err_fix_fields");
-            ctx.env.with_value(|env| env.focus(&format!("gv-{first}")));
-            return;
-        }
-    };
-    let body = ConfirmBody {
-        fee_quote_id: quote.fee_quote_id.clone(),
-        payment_method: method,
-        save_payment_method: ctx.save.get_untracked(),
-    };
-    let body = api::to_json(&body);
-    let key = match ctx.attempt.get_value() {
-        Some((key, previous)) if previous == body => key,
-        _ => js::random_key(),
-    };
-    ctx.attempt.set_value(Some((key.clone(), body.clone())));
-    ctx.submitting.set(true);
-    ctx.message.set(None);
-    go!(async move {
-        let result = api::json::<ConfirmResult>(ctx.client().post("confirm", body, Some(key)).await);
-        ctx.submitting.set(false);
-        match result {
-            Ok(done) => {
-                ctx.attempt.set_value(None);
-                ctx.emit(
-                    "govifi-success",
-                    &[
-                        ("session_id", &done.session_id),
-                        ("payment_id", &done.payment_id),
-                        ("redirect_url", &done.redirect_url),
-                    ],
-                );
-                let hosted = ctx.cfg(|c| c.layout == Layout::Hosted).unwrap_or(true);
-                let url = done.redirect_url.clone();
-                ctx.go_to(Stage::Done(done));
-                if hosted {
-                    js::go_to(&url);
-                }
-            }
-            Err(Failure::Network) => {
-                // Keep the attempt: pressing Pay again sends the same key, so nothing is charged twice.
-                ctx.say("network_error");
-            }
-            Err(failure) => {
-                ctx.attempt.set_value(None);
-                handle_failure(ctx, failure);
+            match state.current_quote.get() {
+                Some(q) => format!("{} {}", t(lang, "pay"), state.money(q.total_amount)),
+                None => t(lang, "pay").to_owned(),
             }
         }
     });
-}
-
-type FieldErrors = Vec<(&'static str, &'static str)>;
-
-fn build_method(ctx: Ctx, apple_pay_token: Option<String>) -> Result<PaymentMethodBody, FieldErrors> {
-    if let Some(token) = apple_pay_token {
-        return Ok(PaymentMethodBody::ApplePay { apple_pay: TokenBody { token } });
-    }
-    if let Some(id) = ctx.saved.get_untracked() {
-        return Ok(PaymentMethodBody::Saved { saved: SavedBody { payment_method_id: id } });
-    }
-    let f = ctx.form;
-    let mut errors: FieldErrors = Vec::new();
-    let text = |s: RwSignal<String>| s.get_untracked().trim().to_owned();
-    match ctx.tab.get_untracked() {
-        Tab::Card | Tab::ApplePay => {
-            let digits = f.digits();
-            if !card::card_number_valid(&digits) {
-                errors.push(("number", "err_card_number"));
-            }
-            let (month, year) = card::parse_expiry(&f.exp.get_untracked());
-            if !card::expiry_valid(month, year, js::year_month()) {
-                errors.push(("exp", "err_expiry"));
-            }
-            let brand = card::brand_of(&digits);
-            let cvc = text(f.cvc);
-            if !card::cvc_valid(&cvc, brand) || cvc.is_empty() {
-                errors.push(("cvc", if brand == Brand::Amex { "err_cvc_4" } else { "err_cvc_3" }));
-            }
-            let avs = ctx.cfg(|c| c.required_avs_fields.clone()).unwrap_or_default();
-            let needs = |f: AvsField| avs.contains(&f);
-            let mut billing = BillingBody::default();
-            for (field, signal, needed, slot) in [
-                ("name", f.name, needs(AvsField::Cardholder), &mut billing.cardholder_name),
-                ("address", f.address, needs(AvsField::Address), &mut billing.address_line1),
-                ("postal", f.postal, needs(AvsField::Zip) || needs(AvsField::Address), &mut billing.postal_code),
-            ] {
-                let value = text(signal);
-                if needed && value.is_empty() {
-                    errors.push((field, "err_required"));
+    view! {
+        <button
+            type="submit"
+            class=Signal::derive(move || if apple.get() { "pay apple-pay" } else { "pay" })
+            disabled=disabled
+            aria-disabled=Signal::derive(move || if disabled.get() { "true" } else { "false" })
+            aria-busy=Signal::derive(move || if submitting.get() { "true" } else { "false" })
+            on:click=move |ev| {
+                if apple.get_untracked() {
+                    ev.prevent_default();
+                    state.pay_with_apple();
                 }
-                *slot = (!value.is_empty()).then_some(value);
             }
-            if errors.is_empty() {
-                Ok(PaymentMethodBody::Card {
-                    card: CardBody { number: digits, exp_month: month, exp_year: 2000 + year, cvc: Some(cvc) },
-                    billing,
-                })
-            } else {
-                Err(errors)
-            }
-        }
-        Tab::Ach => {
-            let holder = text(f.holder);
-            if holder.is_empty() {
-                errors.push(("holder", "err_required"));
-            }
-            let routing = text(f.routing);
-            if !card::routing_number_valid(&routing) {
-                errors.push(("routing", "err_routing"));
-            }
-            let account = text(f.account);
-            if !card::account_number_valid(&account) {
-                errors.push(("account", "err_account"));
-            }
-            if errors.is_empty() {
-                Ok(PaymentMethodBody::Ach {
-                    ach: AchBody {
-                        routing_number: routing,
-                        account_number: account,
-                        account_type: f.account_type.get_untracked(),
-                        account_holder_name: holder,
-                    },
-                })
-            } else {
-                Err(errors)
-            }
-        }
+        >
+            {part(move || submitting.get().then(|| view! { <span class="spinner" aria-hidden="true"></span> }).into_any())}
+            {label}
+        </button>
     }
 }
 
-fn challenge(ctx: Ctx) -> View {
-    let lang = ctx.lang_now();
+/// A one-time code sent to the customer's email, before paying (risk) or saving (step-up).
+#[component]
+fn Challenge() -> impl IntoView {
+    let state = state();
+    let lang = state.lang_now();
     let sent = RwSignal::new(false);
-    let busy = RwSignal::new(false);
     let code = RwSignal::new(String::new());
     let note = RwSignal::new(None::<String>);
-    let send = move |_| {
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        go!(async move {
-            let result = api::json::<ChallengeSent>(ctx.client().post("challenge/send", "{}".into(), None).await);
-            busy.set(false);
-            match result {
-                Ok(s) => {
-                    sent.set(true);
-                    note.set(Some(tf(lang, "challenge_sent", &[("destination", &s.destination_hint)])));
-                    ctx.env.with_value(|env| env.focus("gv-code"));
-                }
-                Err(Failure::Api { status: 429, .. }) => note.set(Some(t(lang, "challenge_send_limit").to_owned())),
-                Err(Failure::Api { error, .. }) if error.code == "parameter_missing" => {
-                    note.set(Some(t(lang, "challenge_no_email").to_owned()))
-                }
-                Err(f) => handle_failure(ctx, f),
+    let client = state.client;
+    let send = api::action(client);
+    let verify = api::action(client);
+    let handles = StoredValue::new(Vec::new());
+    let busy = Memo::new(move |_| send.pending().get() || verify.pending().get());
+    Effect::new(move |_| {
+        let Some((_, answer)) = send.value().get() else { return };
+        untrack(|| match api::json::<ChallengeSent>(answer) {
+            Ok(s) => {
+                sent.set(true);
+                note.set(Some(tf(lang, "challenge_sent", &[("destination", &s.destination_hint)])));
+                state.focus("gv-code");
             }
-        });
-    };
-    let verify = move |ev: Event| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        let body = api::to_json(&ChallengeVerify { code: code.get_untracked().trim().to_owned() });
-        go!(async move {
-            let result = api::json::<ChallengeVerified>(ctx.client().post("challenge/verify", body, None).await);
-            busy.set(false);
-            match result {
-                Ok(_) => {
-                    ctx.step_up.set(false);
-                    ctx.say("challenge_verified");
-                    ctx.reload();
-                }
-                Err(Failure::Api { status: 400, error }) => {
-                    let n = error.attempts_remaining.unwrap_or(0).to_string();
-                    note.set(Some(tf(lang, "challenge_wrong", &[("n", &n)])));
-                }
-                Err(Failure::Api { status: 429, .. }) => note.set(Some(t(lang, "challenge_locked").to_owned())),
-                Err(f) => handle_failure(ctx, f),
+            Err(Failure::Api { status: 429, .. }) => note.set(Some(t(lang, "challenge_send_limit").to_owned())),
+            Err(Failure::Api { error, .. }) if error.code == "parameter_missing" => {
+                note.set(Some(t(lang, "challenge_no_email").to_owned()))
             }
+            Err(f) => state.handle_failure(f),
         });
+    });
+    Effect::new(move |_| {
+        let Some((_, answer)) = verify.value().get() else { return };
+        untrack(|| match api::json::<ChallengeVerified>(answer) {
+            Ok(_) => {
+                state.step_up.set(false);
+                state.say("challenge_verified");
+                state.reload();
+            }
+            Err(Failure::Api { status: 400, error }) => {
+                let n = error.attempts_remaining.unwrap_or(0).to_string();
+                note.set(Some(tf(lang, "challenge_wrong", &[("n", &n)])));
+            }
+            Err(Failure::Api { status: 429, .. }) => note.set(Some(t(lang, "challenge_locked").to_owned())),
+            Err(f) => state.handle_failure(f),
+        });
+    });
+    let on_send = move |_| {
+        if !busy.get_untracked() {
+            let call = Call { tail: "challenge/send".into(), body: Some("{}".into()), ..Call::default() };
+            let handle = send.dispatch_local(call);
+            handles.update_value(|h: &mut Vec<_>| h.push(handle));
+        }
     };
-    // Shown once a code has been sent (a second send does not rebuild it).
-    let shown = rx_memo!(sent.get());
-    let entry = move || {
-        group(vec![
-            el("div")
-                .class("field")
-                .el(el("label").attr("for", "gv-code").text(t(lang, "challenge_code")))
-                .el(el("input")
-                    .id("gv-code")
-                    .attr("type", "text")
-                    .attr("inputmode", "numeric")
-                    .attr("autocomplete", "one-time-code")
-                    .attr("maxlength", "6")
-                    .prop_text("value", rx_text!(code.get()))
-                    .on("input", move |ev| code.set(only_digits(&event_value(&ev)).chars().take(6).collect())))
-                .view(),
-            el("button")
-                .attr("type", "button")
-                .class("button")
-                .attr_if("disabled", rx_flag!(busy.get() || code.with(|c| c.len() != 6)))
-                .on("click", verify)
-                .text(t(lang, "challenge_verify"))
-                .view(),
-        ])
+    let on_verify = move |_| {
+        if !busy.get_untracked() {
+            let body = api::to_json(&ChallengeVerify { code: code.get_untracked() });
+            let call = Call { tail: "challenge/verify".into(), body: Some(body), ..Call::default() };
+            let handle = verify.dispatch_local(call);
+            handles.update_value(|h: &mut Vec<_>| h.push(handle));
+        }
     };
-    el("div")
-        .class("challenge")
-        .attr("role", "group")
-        .attr("aria-labelledby", "gv-challenge-title")
-        .el(el("h3").id("gv-challenge-title").class("subtitle").text(t(lang, "challenge_title")))
-        .el(el("p").text_rx(rx_text!({
-            let destination = ctx.config.with(|c| c.as_ref().and_then(|c| c.challenge.destination_hint.clone()));
-            tf(lang, "challenge_intro", &[("destination", &destination.unwrap_or_default())])
-        })))
-        .el(el("p")
-            .class("challenge-note")
-            .attr("role", "status")
-            .attr("aria-live", "polite")
-            .text_rx(rx_text!(note.get().unwrap_or_default())))
-        .el(el("button")
-            .attr("type", "button")
-            .class("button secondary")
-            .attr_if("disabled", rx_flag!(busy.get()))
-            .on("click", send)
-            .text_rx(rx_text!(if sent.get() { t(lang, "challenge_resend") } else { t(lang, "challenge_send") })))
-        .part(rx_part!(if shown.get() { untrack(entry) } else { nothing() }))
-        .view()
+    let intro = Signal::derive(move || {
+        let destination = state.config.with(|c| c.as_ref().and_then(|c| c.challenge.destination_hint.clone()));
+        tf(lang, "challenge_intro", &[("destination", &destination.unwrap_or_default())])
+    });
+    view! {
+        <div class="challenge" role="group" aria-labelledby="gv-challenge-title">
+            <h3 id="gv-challenge-title" class="subtitle">{t(lang, "challenge_title")}</h3>
+            <p>{intro}</p>
+            <p class="challenge-note" role="status" aria-live="polite">{Signal::derive(move || note.get().unwrap_or_default())}</p>
+            <button type="button" class="button secondary" disabled=busy on:click=on_send>
+                {Signal::derive(move || t(lang, if sent.get() { "challenge_resend" } else { "challenge_send" }))}
+            </button>
+            // Shown once a code has been sent (a second send does not rebuild it).
+            <Show when=move || sent.get()>
+                <div class="field">
+                    <label for="gv-code">{t(lang, "challenge_code")}</label>
+                    <input
+                        id="gv-code"
+                        type="text"
+                        inputmode="numeric"
+                        autocomplete="one-time-code"
+                        maxlength="6"
+                        prop:value=code
+                        on:input=move |ev| code.set(only_digits(&event_target_value(&ev)).chars().take(6).collect())
+                    />
+                </div>
+                <button
+                    type="button"
+                    class="button"
+                    disabled=Signal::derive(move || busy.get() || code.with(|c| c.len() != 6))
+                    on:click=on_verify
+                >
+                    {t(lang, "challenge_verify")}
+                </button>
+            </Show>
+        </div>
+    }
 }
 
-fn receipt(ctx: Ctx, result: ConfirmResult) -> View {
-    let lang = ctx.lang_now();
+/// Paid (or, for ACH, paid once the bank settles).
+#[component]
+fn Receipt(result: ConfirmResult) -> impl IntoView {
+    let state = state();
+    let lang = state.lang_now();
     let processing = result.status == ConfirmStatus::Processing;
-    let hosted = ctx.cfg(|c| c.layout == Layout::Hosted).unwrap_or(true);
-    let mut receipt = el("div")
-        .class("receipt")
-        .attr("role", "alert")
-        .el(el("h3").class("subtitle").text(t(lang, if processing { "processing_title" } else { "success_title" })))
-        .el(el("p").text(t(lang, if processing { "processing_body" } else { "success_body" })))
-        .child(row("receipt-row", t(lang, "amount_paid"), el("strong").text(ctx.money_now(result.total_amount))))
-        .child(row(
-            "receipt-row",
-            t(lang, "payment_reference"),
-            el("code").class("payment-id").text(result.payment_id),
-        ));
-    if hosted {
-        receipt = receipt.el(el("p").class("hint").text(t(lang, "redirecting")));
+    let paid = untrack(|| state.money(result.total_amount));
+    view! {
+        <Header/>
+        <div class="receipt" role="alert">
+            <h3 class="subtitle">{t(lang, if processing { "processing_title" } else { "success_title" })}</h3>
+            <p>{t(lang, if processing { "processing_body" } else { "success_body" })}</p>
+            <p class="receipt-row"><span>{t(lang, "amount_paid")}</span><strong>{paid}</strong></p>
+            <p class="receipt-row">
+                <span>{t(lang, "payment_reference")}</span>
+                <code class="payment-id">{result.payment_id}</code>
+            </p>
+            {state.hosted().then(|| view! { <p class="hint">{t(lang, "redirecting")}</p> })}
+        </div>
     }
-    group(vec![header(ctx), receipt.view()])
 }

@@ -39,8 +39,6 @@ export function randomKey() {
   return (window.crypto && window.crypto.randomUUID) ? window.crypto.randomUUID() : String(Date.now()) + Math.random();
 }
 export function nowMs() { return Date.now(); }
-export function every(ms, f) { return setInterval(f, ms); }
-export function stopTimer(id) { clearInterval(id); }
 export function parseTime(rfc3339) { return Date.parse(rfc3339); }
 export function goTo(url) { window.location.assign(url); }
 export function yearMonth() { const d = new Date(); return [d.getFullYear(), d.getMonth() + 1]; }
@@ -65,26 +63,6 @@ extern "C" {
     pub fn go_to(url: &str);
     #[wasm_bindgen(js_name = yearMonth)]
     fn year_month_array() -> js_sys::Array;
-    #[wasm_bindgen(js_name = every)]
-    fn set_interval(ms: u32, f: &Closure<dyn FnMut()>) -> f64;
-    #[wasm_bindgen(js_name = stopTimer)]
-    fn clear_interval(id: f64);
-}
-
-/// Calls `f` every `ms` milliseconds for as long as the current reactive owner lives.
-pub fn every(ms: u32, f: impl FnMut() + 'static) {
-    let tick = Closure::<dyn FnMut()>::new(f);
-    let id = set_interval(ms, &tick);
-    super::rx::keep(Timer(id, tick));
-}
-
-/// A running interval timer; dropping it stops the timer.
-struct Timer(f64, #[allow(dead_code)] Closure<dyn FnMut()>);
-
-impl Drop for Timer {
-    fn drop(&mut self) {
-        clear_interval(self.0);
-    }
 }
 
 /// (year, month) today, for expiry checks.

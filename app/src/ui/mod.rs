@@ -1,19 +1,23 @@
-//! The checkout's Leptos components (compiled for the browser only).
+//! The element's Leptos components (compiled for the browser only): the checkout and the
+//! wallet, mounted with `leptos::mount::mount_to` into the element's shadow root.
+//!
+//! Each mount has its own reactive owner; dropping the [`Mounted`] it answers (the loader does
+//! when the element leaves the page) unmounts the view and disposes the owner, so its timers,
+//! listeners and pending answers stop with it.
 
 pub mod api;
 mod checkout;
-mod dom;
 pub mod js;
-mod rx;
 mod wallet;
 
+use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
-use web_sys::HtmlElement;
+use web_sys::{HtmlElement, MessageEvent};
 
 use crate::i18n::{Lang, t};
-use dom::{View, el};
-use rx::prelude::Owner;
+use crate::launch::{is_wallet, session_id_of_credential};
+use api::Client;
 
 /// What the element was given by the page: from attributes, the `#cs=`/`#ws=` fragment, or a
 /// message from an allowed parent frame.
@@ -25,7 +29,8 @@ pub struct Launch {
     pub parent_origins: Vec<String>,
 }
 
-/// Where the element lives: its host (for DOM events) and the API's origin.
+/// Where the element lives: its host (for DOM events) and the API's origin. In context as a
+/// `StoredValue<Env>`.
 #[derive(Clone)]
 pub struct Env {
     pub host: SendWrapper<HtmlElement>,
@@ -61,6 +66,21 @@ impl Env {
     }
 }
 
+/// A reactive piece of the view, rebuilt when what it reads changes. Leptos compiles the code
+/// that renders a reactive closure once per closure type; behind one `Box<dyn FnMut>` every part
+/// shares one copy. Reactive attributes and texts are `Signal`s (`Signal::derive`) for the same
+/// reason. This is what keeps the element within its size budget.
+pub type Part = Box<dyn FnMut() -> AnyView + Send>;
+
+pub fn part(f: impl FnMut() -> AnyView + Send + 'static) -> Part {
+    Box::new(f)
+}
+
+/// The element's environment, from context.
+fn env() -> StoredValue<Env> {
+    expect_context::<StoredValue<Env>>()
+}
+
 /// A saved method as the customer knows it: "Visa ending in 4242", "Bank account ending in 6789".
 fn method_label(lang: Lang, m: &crate::wire::SavedMethodView) -> String {
     if m.kind == crate::wire::MethodType::Ach {
@@ -71,45 +91,87 @@ fn method_label(lang: Lang, m: &crate::wire::SavedMethodView) -> String {
     }
 }
 
+/// A mounted element: dropping it unmounts the view and disposes its reactive owner.
+pub struct Mounted(#[allow(dead_code)] Box<dyn std::any::Any>);
+
+/// Which view a credential of the bundle's kind opens.
+type Open = fn(Client) -> AnyView;
+
 /// Renders a checkout into `container` (a `cs_` credential).
-pub fn mount_checkout(container: &HtmlElement, launch: Launch, env: Env) {
-    mount(container, move || match credential(&launch, &env, false) {
-        Some(client) => checkout::checkout(client, env),
-        None => invalid_link(&env),
-    });
+pub fn mount_checkout(container: HtmlElement, launch: Launch, env: Env) -> Mounted {
+    mount(container, launch, env, false, |client| view! { <checkout::Checkout client/> }.into_any())
 }
 
 /// Renders a wallet into `container` (a `ws_` credential).
-pub fn mount_wallet(container: &HtmlElement, launch: Launch, env: Env) {
-    mount(container, move || match credential(&launch, &env, true) {
-        Some(client) => wallet::wallet(client, env),
-        None => invalid_link(&env),
-    });
+pub fn mount_wallet(container: HtmlElement, launch: Launch, env: Env) -> Mounted {
+    mount(container, launch, env, true, |client| view! { <wallet::Wallet client/> }.into_any())
 }
 
-/// Builds the view under a reactive owner that lives as long as the page.
-fn mount(container: &HtmlElement, build: impl FnOnce() -> View) {
-    let _ = any_spawner::Executor::init_wasm_bindgen();
-    let owner = Owner::new();
-    let view = owner.with(build);
-    let _ = container.append_child(view.node());
-    std::mem::forget(owner);
+fn mount(container: HtmlElement, launch: Launch, env: Env, wallet: bool, open: Open) -> Mounted {
+    let handle = leptos::mount::mount_to(container, move || {
+        provide_context(StoredValue::new(env));
+        view! { <Element launch wallet open/> }
+    });
+    Mounted(Box::new(handle))
+}
+
+/// The element before its session: the credential it was given, or (embed page) the one an
+/// allowed parent frame sends; without one, a clear error.
+#[component]
+fn Element(launch: Launch, wallet: bool, open: Open) -> impl IntoView {
+    let env = env();
+    let base = env.with_value(|e| e.api_base.clone());
+    let client = RwSignal::new(credential(&base, &launch, wallet));
+    let waiting = client.with_untracked(Option::is_none) && !launch.parent_origins.is_empty() && !wallet;
+    if waiting {
+        let allowed = launch.parent_origins.clone();
+        let listener = window_event_listener(leptos::ev::message, move |event: MessageEvent| {
+            if client.with_untracked(Option::is_some) || !allowed.iter().any(|o| *o == event.origin()) {
+                return;
+            }
+            let data = event.data();
+            let get = |k: &str| js_sys::Reflect::get(&data, &k.into()).ok().and_then(|v| v.as_string());
+            if get("type").as_deref() != Some("govifi:credential") {
+                return;
+            }
+            let Some(secret) = get("client_secret") else { return };
+            let launch = Launch {
+                session_id: session_id_of_credential(&secret).map(str::to_owned),
+                client_secret: Some(secret),
+                parent_origins: Vec::new(),
+            };
+            if let Some(found) = credential(&base, &launch, false) {
+                // Events go back only to the frame that sent the credential.
+                env.update_value(|e| e.parent_origins = vec![event.origin()]);
+                client.set(Some(found));
+            }
+        });
+        on_cleanup(move || listener.remove());
+        for origin in &launch.parent_origins {
+            js::post_to_parent(origin, &js::object(&[("type", "govifi-embed-ready")]));
+        }
+    }
+    part(move || match client.get() {
+        Some(client) => open(client),
+        None if waiting => ().into_any(),
+        None => view! { <InvalidLink/> }.into_any(),
+    })
 }
 
 /// The API client for the session, if the element was given a credential of the expected kind.
-fn credential(launch: &Launch, env: &Env, wallet: bool) -> Option<api::Client> {
+fn credential(base: &str, launch: &Launch, wallet: bool) -> Option<Client> {
     let (Some(id), Some(secret)) = (&launch.session_id, &launch.client_secret) else { return None };
     let kind = if wallet { "wallet-sessions" } else { "hosted-sessions" };
-    (crate::launch::is_wallet(secret) == wallet)
-        .then(|| api::Client { base: format!("{}/v1/{kind}/{id}", env.api_base), credential: secret.clone() })
+    (is_wallet(secret) == wallet).then(|| Client { base: format!("{base}/v1/{kind}/{id}"), credential: secret.clone() })
 }
 
-fn invalid_link(env: &Env) -> View {
-    env.emit("govifi-error", &[("code", "missing_credential")]);
-    el("section")
-        .class("govifi")
-        .attr("aria-label", t(Lang::En, "secure_checkout"))
-        .el(el("p").class("notice").attr("role", "alert").text(t(Lang::En, "invalid_link")))
-        .el(el("p").class("brand-line").text(t(Lang::En, "powered_by")))
-        .view()
+#[component]
+fn InvalidLink() -> impl IntoView {
+    env().with_value(|e| e.emit("govifi-error", &[("code", "missing_credential")]));
+    view! {
+        <section class="govifi" aria-label=t(Lang::En, "secure_checkout")>
+            <p class="notice" role="alert">{t(Lang::En, "invalid_link")}</p>
+            <p class="brand-line">{t(Lang::En, "powered_by")}</p>
+        </section>
+    }
 }

@@ -1,155 +1,174 @@
-//! Wallet mode: a customer lists, adds and removes saved payment methods. Built like the
-//! checkout (`super::dom` and `super::rx`).
+//! Wallet mode: a customer lists, adds and removes saved payment methods. The wallet's config
+//! and its list of methods are local resources; adding and removing are local actions.
 
-use super::api::{self, Client, Failure};
-use super::dom::{El, View, el, event_value, group, nothing};
-use super::rx::prelude::*;
-use super::rx::{go, rx_flag, rx_part, rx_text};
-use super::{Env, js, method_label};
+use leptos::prelude::*;
+
+use super::api::{self, Call, CallAction, Client, Failure};
+use super::{env, js, method_label};
 use crate::card;
 use crate::i18n::{Lang, t};
 use crate::wire::{
-    AchBody, BillingBody, CardBody, PaymentMethodBody, SavedMethodView, ValueList, WalletAddBody, WalletConfig,
+    AccountType, AchBody, BillingBody, CardBody, MethodType, PaymentMethodBody, SavedMethodView, ValueList,
+    WalletAddBody, WalletConfig,
 };
 
-/// The wallet's shared state.
+/// The wallet's state, shared by its parts through context.
 #[derive(Clone, Copy)]
-struct Wallet {
-    client: StoredValue<Client>,
-    methods: RwSignal<Vec<SavedMethodView>>,
+struct WalletState {
+    methods: LocalResource<Result<Vec<SavedMethodView>, Failure>>,
+    add: CallAction,
+    remove: CallAction,
+    /// Handles of dispatched adds and removes (dropping one aborts it).
+    in_flight: StoredValue<Vec<ActionAbortHandle>>,
     message: RwSignal<Option<String>>,
     lang: Lang,
 }
 
-impl Wallet {
+impl WalletState {
     fn say(&self, key: &str) {
         self.message.set(Some(t(self.lang, key).to_owned()));
     }
+}
 
-    fn refresh(self) {
-        go!(async move {
-            let answer = self.client.get_value().get("payment-methods").await;
-            if let Ok(list) = api::json::<ValueList<SavedMethodView>>(answer) {
-                self.methods.set(list.value);
-            }
-        });
-    }
-
-    fn remove(self, id: String) {
-        go!(async move {
-            match self.client.get_value().delete(&format!("payment-methods/{id}")).await {
-                Ok(_) => {
-                    self.say("wallet_removed");
-                    self.refresh();
-                }
-                Err(_) => self.say("generic_error"),
-            }
-        });
-    }
+fn state() -> WalletState {
+    expect_context::<WalletState>()
 }
 
 /// The wallet for a wallet session.
-pub fn wallet(client: Client, env: Env) -> View {
+#[component]
+pub fn Wallet(client: Client) -> impl IntoView {
     let client = StoredValue::new(client);
-    let env = StoredValue::new(env);
-    let config = RwSignal::new(None::<WalletConfig>);
-    let failed = RwSignal::new(None::<&'static str>);
-    go!(async move {
-        match api::json::<WalletConfig>(client.get_value().get("config").await) {
-            Ok(c) => {
-                env.with_value(|e| {
-                    e.brand(&c.merchant);
-                    e.emit("govifi-ready", &[("mode", "wallet")]);
-                });
-                config.set(Some(c));
-            }
-            Err(f) => {
-                let key = match &f {
-                    Failure::Api { status: 410, .. } => "expired_title",
-                    Failure::Api { status: 401, .. } => "invalid_link",
-                    _ => "origin_blocked",
-                };
-                failed.set(Some(key));
-                env.with_value(|e| e.emit("govifi-error", &[("code", f.code())]));
-            }
-        }
+    let config = LocalResource::new(move || {
+        let client = client.get_value();
+        async move { api::json::<WalletConfig>(client.get("config").await) }
     });
-    let lang = move || config.with(|c| c.as_ref().map(|c| Lang::parse(&c.locale)).unwrap_or_default());
-    el("section")
-        .class("govifi")
-        .attr("aria-labelledby", "gv-title")
-        .part(rx_part!(match (failed.get(), config.get()) {
-            (Some(key), _) => group(vec![
-                el("h2").id("gv-title").class("title").text(t(Lang::En, "wallet_title")).view(),
-                el("p").class("notice error-box").attr("role", "alert").text(t(Lang::En, key)).view(),
-            ]),
-            (None, None) =>
-                el("p").id("gv-title").class("notice").attr("role", "status").text(t(Lang::En, "loading")).view(),
-            (None, Some(c)) => untrack(|| methods(client, c)),
-        }))
-        .el(el("p").class("brand-line").text_rx(rx_text!(t(lang(), "powered_by"))))
-        .view()
-}
-
-fn methods(client: StoredValue<Client>, c: WalletConfig) -> View {
-    let l = Lang::parse(&c.locale);
-    let w = Wallet { client, methods: RwSignal::new(Vec::new()), message: RwSignal::new(None), lang: l };
-    w.refresh();
-    group(vec![
-        el("header")
-            .class("header")
-            .el(el("h2").id("gv-title").class("title").text(c.merchant.display_name.clone().unwrap_or_default()))
-            .view(),
-        el("h3").class("subtitle").text(t(l, "wallet_title")).view(),
-        el("ul")
-            .class("wallet-list")
-            .part(rx_part!({
-                let list = w.methods.get();
-                if list.is_empty() {
-                    el("li").class("hint").text(t(l, "wallet_empty")).view()
-                } else {
-                    group(list.into_iter().map(|m| item(w, m)).collect())
+    Effect::new(move |_| {
+        config.with(|c| match c {
+            Some(Ok(c)) => env().with_value(|e| {
+                e.brand(&c.merchant);
+                e.emit("govifi-ready", &[("mode", "wallet")]);
+            }),
+            Some(Err(f)) => env().with_value(|e| e.emit("govifi-error", &[("code", f.code())])),
+            None => {}
+        })
+    });
+    let lang = move || {
+        config.with(|c| match c {
+            Some(Ok(c)) => Lang::parse(&c.locale),
+            _ => Lang::En,
+        })
+    };
+    view! {
+        <section class="govifi" aria-labelledby="gv-title">
+            {move || match config.get() {
+                None => {
+                    view! { <p id="gv-title" class="notice" role="status">{t(Lang::En, "loading")}</p> }.into_any()
                 }
-            }))
-            .view(),
-        add_method(w, c.methods.clone()),
-        el("div")
-            .class("form-message")
-            .attr("role", "alert")
-            .text_rx(rx_text!(w.message.get().unwrap_or_default()))
-            .view(),
-        el("a").class("button secondary").attr("href", c.return_url.clone()).text(t(l, "wallet_done")).view(),
-    ])
+                Some(Err(f)) => {
+                    let key = match f {
+                        Failure::Api { status: 410, .. } => "expired_title",
+                        Failure::Api { status: 401, .. } => "invalid_link",
+                        _ => "origin_blocked",
+                    };
+                    view! {
+                        <h2 id="gv-title" class="title">{t(Lang::En, "wallet_title")}</h2>
+                        <p class="notice error-box" role="alert">{t(Lang::En, key)}</p>
+                    }
+                        .into_any()
+                }
+                Some(Ok(c)) => view! { <Methods client=client.get_value() c/> }.into_any(),
+            }}
+            <p class="brand-line">{move || t(lang(), "powered_by")}</p>
+        </section>
+    }
 }
 
-fn item(w: Wallet, m: SavedMethodView) -> View {
-    let l = w.lang;
-    let label = method_label(l, &m);
-    let aria = format!("{} {label}", t(l, "wallet_remove"));
+#[component]
+fn Methods(client: Client, c: WalletConfig) -> impl IntoView {
+    let lang = Lang::parse(&c.locale);
+    let client = StoredValue::new(client);
+    let methods = LocalResource::new(move || {
+        let client = client.get_value();
+        async move { api::json::<ValueList<SavedMethodView>>(client.get("payment-methods").await).map(|l| l.value) }
+    });
+    let add = api::action(client);
+    let remove = api::action(client);
+    let state = WalletState {
+        methods,
+        add,
+        remove,
+        in_flight: StoredValue::new(Vec::new()),
+        message: RwSignal::new(None),
+        lang,
+    };
+    provide_context(state);
+    Effect::new(move |_| {
+        let Some((_, result)) = remove.value().get() else { return };
+        untrack(|| match result {
+            Ok(_) => {
+                state.say("wallet_removed");
+                methods.refetch();
+            }
+            Err(_) => state.say("generic_error"),
+        });
+    });
+    let list = move || methods.with(|m| m.as_ref().and_then(|m| m.as_ref().ok()).cloned().unwrap_or_default());
+    let empty = move || methods.with(|m| matches!(m, Some(Ok(list)) if list.is_empty()));
+    view! {
+        <header class="header">
+            <h2 id="gv-title" class="title">{c.merchant.display_name.clone().unwrap_or_default()}</h2>
+        </header>
+        <h3 class="subtitle">{t(lang, "wallet_title")}</h3>
+        <ul class="wallet-list">
+            <For each=list key=|m| m.id.clone() children=move |m| view! { <Item m/> }/>
+            <Show when=empty>
+                <li class="hint">{t(lang, "wallet_empty")}</li>
+            </Show>
+        </ul>
+        <AddMethod methods=c.methods.clone()/>
+        <div class="form-message" role="alert">{move || state.message.get().unwrap_or_default()}</div>
+        <a class="button secondary" href=c.return_url.clone()>{t(lang, "wallet_done")}</a>
+    }
+}
+
+#[component]
+fn Item(m: SavedMethodView) -> impl IntoView {
+    let state = state();
+    let lang = state.lang;
+    let label = method_label(lang, &m);
+    let aria = format!("{} {label}", t(lang, "wallet_remove"));
     let id = m.id;
-    el("li")
-        .class("wallet-item")
-        .el(el("span").text(label))
-        .el(el("button")
-            .attr("type", "button")
-            .class("button secondary")
-            .attr("aria-label", aria)
-            .on("click", move |_| w.remove(id.clone()))
-            .text(t(l, "wallet_remove")))
-        .view()
+    let on_remove = move |_| {
+        let handle = state.remove.dispatch_local(Call { tail: format!("payment-methods/{id}"), ..Call::default() });
+        state.in_flight.update_value(|h| h.push(handle));
+    };
+    view! {
+        <li class="wallet-item">
+            <span>{label}</span>
+            <button type="button" class="button secondary" aria-label=aria on:click=on_remove>
+                {t(lang, "wallet_remove")}
+            </button>
+        </li>
+    }
 }
 
 /// A labelled text input bound to a signal.
-fn input(lang: Lang, id: &'static str, label: &'static str, value: RwSignal<String>, ac: &'static str) -> View {
-    let mut input = el("input").id(id).attr("type", "text").attr("autocomplete", ac);
-    if ac != "name" {
-        input = input.attr("inputmode", "numeric");
+#[component]
+fn Input(id: &'static str, label: &'static str, value: RwSignal<String>, autocomplete: &'static str) -> impl IntoView {
+    let lang = state().lang;
+    view! {
+        <div class="field">
+            <label for=id>{t(lang, label)}</label>
+            <input
+                id=id
+                type="text"
+                autocomplete=autocomplete
+                inputmode=(autocomplete != "name").then_some("numeric")
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+        </div>
     }
-    el("div")
-        .class("field")
-        .el(el("label").attr("for", id).text(t(lang, label)))
-        .el(input.prop_text("value", rx_text!(value.get())).on("input", move |ev| value.set(event_value(&ev))))
-        .view()
 }
 
 /// What the customer typed, checked and shaped as a payment method.
@@ -162,7 +181,7 @@ fn method_from(ach: bool, fields: [RwSignal<String>; 5]) -> Option<PaymentMethod
             ach: AchBody {
                 routing_number: routing,
                 account_number: account,
-                account_type: crate::wire::AccountType::Checking,
+                account_type: AccountType::Checking,
                 account_holder_name: holder,
             },
         });
@@ -176,77 +195,87 @@ fn method_from(ach: bool, fields: [RwSignal<String>; 5]) -> Option<PaymentMethod
     })
 }
 
-fn add_method(w: Wallet, methods: Vec<crate::wire::MethodType>) -> View {
-    let lang = w.lang;
-    let ach = RwSignal::new(!methods.contains(&crate::wire::MethodType::Card));
+#[component]
+fn AddMethod(methods: Vec<MethodType>) -> impl IntoView {
+    let state = state();
+    let lang = state.lang;
+    let ach = RwSignal::new(!methods.contains(&MethodType::Card));
     let fields = [(); 5].map(|_| RwSignal::new(String::new()));
     let [number, exp, routing, account, holder] = fields;
-    let busy = RwSignal::new(false);
-    let save = move |ev: web_sys::Event| {
+    let busy = state.add.pending();
+    Effect::new(move |_| {
+        let Some((_, result)) = state.add.value().get() else { return };
+        untrack(|| match result {
+            Ok(_) => {
+                number.set(String::new());
+                exp.set(String::new());
+                account.set(String::new());
+                state.say("wallet_added");
+                state.methods.refetch();
+            }
+            Err(_) => state.say("err_fix_fields"),
+        });
+    });
+    let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
         let Some(method) = method_from(ach.get_untracked(), fields) else {
-            w.say("err_fix_fields");
+            state.say("err_fix_fields");
             return;
         };
-        busy.set(true);
-        let body = api::to_json(&WalletAddBody { payment_method: method });
-        go!(async move {
-            let result = w.client.get_value().post("payment-methods", body, Some(js::random_key())).await;
-            busy.set(false);
-            match result {
-                Ok(_) => {
-                    number.set(String::new());
-                    exp.set(String::new());
-                    account.set(String::new());
-                    w.say("wallet_added");
-                    w.refresh();
+        let call = Call {
+            tail: "payment-methods".into(),
+            body: Some(api::to_json(&WalletAddBody { payment_method: method })),
+            key: Some(js::random_key()),
+            tag: String::new(),
+        };
+        let handle = state.add.dispatch_local(call);
+        state.in_flight.update_value(|h| h.push(handle));
+    };
+    let tab = move |is_ach: bool, label: &'static str| {
+        view! {
+            <button
+                type="button"
+                role="tab"
+                aria-selected=move || if ach.get() == is_ach { "true" } else { "false" }
+                class=move || if ach.get() == is_ach { "tab selected" } else { "tab" }
+                on:click=move |_| ach.set(is_ach)
+            >
+                {t(lang, label)}
+            </button>
+        }
+    };
+    view! {
+        <form class="pay-form" novalidate="" on:submit=save>
+            <h3 class="subtitle">{t(lang, "wallet_add")}</h3>
+            {(methods.len() > 1)
+                .then(|| {
+                    view! {
+                        <div class="tabs" role="tablist" aria-label=t(lang, "pay_with")>
+                            {tab(false, "tab_card")}
+                            {tab(true, "tab_ach")}
+                        </div>
+                    }
+                })}
+            {move || {
+                if ach.get() {
+                    view! {
+                        <Input id="gv-w-holder" label="holder_name" value=holder autocomplete="name"/>
+                        <Input id="gv-w-routing" label="routing_number" value=routing autocomplete="off"/>
+                        <Input id="gv-w-account" label="account_number" value=account autocomplete="off"/>
+                    }
+                        .into_any()
+                } else {
+                    view! {
+                        <Input id="gv-w-number" label="card_number" value=number autocomplete="cc-number"/>
+                        <Input id="gv-w-exp" label="expiry" value=exp autocomplete="cc-exp"/>
+                    }
+                        .into_any()
                 }
-                Err(_) => w.say("err_fix_fields"),
-            }
-        });
-    };
-    let tab = move |is_ach: bool, label: &'static str| -> El {
-        el("button")
-            .attr("type", "button")
-            .attr("role", "tab")
-            .attr_rx("aria-selected", rx_text!(if ach.get() == is_ach { "true" } else { "false" }))
-            .attr_rx("class", rx_text!(if ach.get() == is_ach { "tab selected" } else { "tab" }))
-            .on("click", move |_| ach.set(is_ach))
-            .text(t(lang, label))
-    };
-    let tabs = if methods.len() > 1 {
-        el("div")
-            .class("tabs")
-            .attr("role", "tablist")
-            .attr("aria-label", t(lang, "pay_with"))
-            .el(tab(false, "tab_card"))
-            .el(tab(true, "tab_ach"))
-            .view()
-    } else {
-        nothing()
-    };
-    el("form")
-        .class("pay-form")
-        .attr("novalidate", "")
-        .on("submit", save)
-        .el(el("h3").class("subtitle").text(t(lang, "wallet_add")))
-        .child(tabs)
-        .part(rx_part!(if ach.get() {
-            group(vec![
-                input(lang, "gv-w-holder", "holder_name", holder, "name"),
-                input(lang, "gv-w-routing", "routing_number", routing, "off"),
-                input(lang, "gv-w-account", "account_number", account, "off"),
-            ])
-        } else {
-            group(vec![
-                input(lang, "gv-w-number", "card_number", number, "cc-number"),
-                input(lang, "gv-w-exp", "expiry", exp, "cc-exp"),
-            ])
-        }))
-        .el(el("button")
-            .attr("type", "submit")
-            .class("pay")
-            .attr_if("disabled", rx_flag!(busy.get()))
-            .text(t(lang, "wallet_save")))
-        .view()
+            }}
+            <button type="submit" class="pay" disabled=move || busy.get()>{t(lang, "wallet_save")}</button>
+        </form>
+    }
 }
