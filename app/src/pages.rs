@@ -42,9 +42,10 @@ pub fn Document(
     }
 }
 
-/// `GET /{session_id}`: the hosted checkout; the element takes the credential from `#cs=`.
+/// The hosted checkout (`GET /{session_id}`, credential in `#cs=`) and the wallet
+/// (`GET /wallet/{id}`, credential in `#ws=`): the element alone on a page.
 #[component]
-pub fn HostedPage(assets: Assets, lang: String, title: String) -> impl IntoView {
+pub fn ElementPage(assets: Assets, lang: String, title: String) -> impl IntoView {
     let scripts = vec![assets.element.clone()];
     view! {
         <Document assets lang title=title.clone() body_class="checkout-page" scripts>
@@ -71,20 +72,6 @@ pub fn EmbedPage(
             <main class="embed">
                 <h1 class="visually-hidden">{merchant}</h1>
                 <govifi-payment session-id=session_id data-parent-origins=parent_origins></govifi-payment>
-            </main>
-        </Document>
-    }
-}
-
-/// `GET /wallet/{id}`: a customer's saved methods; the credential comes in `#ws=`.
-#[component]
-pub fn WalletPage(assets: Assets, lang: String, title: String) -> impl IntoView {
-    let scripts = vec![assets.element.clone()];
-    view! {
-        <Document assets lang title=title.clone() body_class="checkout-page" scripts>
-            <main class="narrow">
-                <h1 class="visually-hidden">{title}</h1>
-                <govifi-payment></govifi-payment>
             </main>
         </Document>
     }

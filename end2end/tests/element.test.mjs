@@ -28,13 +28,13 @@ test("renders inside its open shadow root on a merchant page of another origin",
   const page = await browser.newPage();
   const errors = watchErrors(page);
   // What the browser downloads of the element, by file, with the encoding it came in.
-  const encodings = {};
-  page.on("response", async (r) => {
-    if (r.url().startsWith(server.url)) encodings[new URL(r.url()).pathname] = (await r.allHeaders())["content-encoding"];
-  });
+  const responses = [];
+  page.on("response", (r) => r.url().startsWith(server.url) && responses.push(r));
   await page.goto(`${site.url}/checkout`);
   const line = inElement(page, ".brand-line");
   await line.waitFor();
+  const encodings = {};
+  for (const r of responses) encodings[new URL(r.url()).pathname] = (await r.allHeaders())["content-encoding"];
   const wasm = Object.keys(encodings).filter((p) => p.endsWith(".wasm"));
   assert.equal(wasm.length, 1, `one WASM bundle, the checkout's: ${JSON.stringify(encodings)}`);
   assert.match(wasm[0], /^\/assets\/govifi-payment-[0-9a-f]+_bg\.wasm$/);

@@ -22,7 +22,8 @@ after(async () => {
 async function shownAsText(page, url, { title } = {}) {
   const errors = watchErrors(page);
   await page.goto(url);
-  await inElement(page, "#gv-title").waitFor();
+  // (While loading, the title is the loading notice.)
+  await inElement(page, "#gv-title").filter({ hasText: "Tom & Jerry" }).waitFor();
   assert.equal(await inElement(page, "#gv-title").textContent(), NAME, url);
   if (title) assert.equal(await page.title(), title, url);
   assert.equal(await page.evaluate(() => window.__ran), undefined, `nothing ran on ${url}`);

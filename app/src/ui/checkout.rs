@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::api::{self, Call, CallAction, Client, Failure};
-use super::{Env, env, js, method_label, part};
+use super::{Env, env, js, method_label};
 use crate::card::{self, Brand};
 use crate::i18n::{Lang, decline_message, t, tf};
 use crate::money::format_amount;
@@ -587,7 +587,7 @@ pub fn Checkout(client: Client) -> impl IntoView {
 
     view! {
         <section class="govifi" aria-labelledby="gv-title">
-            {part(move || match stage.get() {
+            {move || match stage.get() {
                 Stage::Loading => {
                     view! { <p id="gv-title" class="notice" role="status">{t(Lang::En, "loading")}</p> }.into_any()
                 }
@@ -605,8 +605,8 @@ pub fn Checkout(client: Client) -> impl IntoView {
                 Stage::InProgress => {
                     view! { <Ended title="in_progress_title" body="processing_body" link=false/> }.into_any()
                 }
-            })}
-            <p class="brand-line">{Signal::derive(move || t(state.lang(), "powered_by"))}</p>
+            }}
+            <p class="brand-line">{move || t(state.lang(), "powered_by")}</p>
         </section>
     }
 }
@@ -733,7 +733,7 @@ fn Open(cfg: SessionConfig) -> impl IntoView {
             </Show>
             <FeeLine/>
             <div class="form-message" role="alert" aria-live="assertive">
-                {Signal::derive(move || state.message.get().unwrap_or_default())}
+                {move || state.message.get().unwrap_or_default()}
             </div>
             <PayButton/>
         </form>
@@ -752,10 +752,10 @@ fn Countdown() -> impl IntoView {
     view! {
         <Show when=move || (0..=300).contains(&remaining())>
             <p class="countdown" role="timer" aria-live="off">
-                {Signal::derive(move || {
+                {move || {
                     let r = remaining().max(0);
                     format!("{} {}:{:02}", t(state.lang(), "expires_in"), r / 60, r % 60)
-                })}
+                }}
             </p>
         </Show>
     }
@@ -768,11 +768,11 @@ fn NewMethod(tabs: Vec<Tab>, consent: Option<(&'static str, Option<String>)>) ->
     let lang = state.lang_now();
     view! {
         <TabList tabs/>
-        {part(move || match state.tab.get() {
+        {move || match state.tab.get() {
             Tab::Card => view! { <CardFields/> }.into_any(),
             Tab::Ach => view! { <AchFields/> }.into_any(),
             Tab::ApplePay => view! { <p class="hint">{t(lang, "apple_pay_button")}</p> }.into_any(),
-        })}
+        }}
         {consent
             .map(|(label, mandate)| {
                 view! {
@@ -806,9 +806,9 @@ fn TabList(tabs: Vec<Tab>) -> impl IntoView {
                     type="button"
                     role="tab"
                     id=format!("gv-tab-{}", tab.key())
-                    aria-selected=Signal::derive(move || if selected.get() { "true" } else { "false" })
-                    tabindex=Signal::derive(move || if selected.get() { "0" } else { "-1" })
-                    class=Signal::derive(move || if selected.get() { "tab selected" } else { "tab" })
+                    aria-selected=move || if selected.get() { "true" } else { "false" }
+                    tabindex=move || if selected.get() { "0" } else { "-1" }
+                    class=move || if selected.get() { "tab selected" } else { "tab" }
                     on:click=move |_| {
                         state.tab.set(tab);
                         state.message.set(None);
@@ -882,8 +882,8 @@ fn Field(input: Input, value: RwSignal<String>) -> impl IntoView {
                 inputmode=numeric.then_some("numeric")
                 placeholder=placeholder
                 prop:value=value
-                aria-invalid=Signal::derive(move || if error.get().is_some() { "true" } else { "false" })
-                aria-describedby=Signal::derive(move || error.get().map(|_| described.clone()))
+                aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
+                aria-describedby=move || error.get().map(|_| described.clone())
                 on:input=move |ev| {
                     let raw = event_target_value(&ev);
                     value.set(match format {
@@ -893,9 +893,7 @@ fn Field(input: Input, value: RwSignal<String>) -> impl IntoView {
                     form.clear(field);
                 }
             />
-            {part(move || {
-                error.get().map(|key| view! { <p id=error_id.clone() class="field-error">{t(lang, key)}</p> }).into_any()
-            })}
+            {move || error.get().map(|key| view! { <p id=error_id.clone() class="field-error">{t(lang, key)}</p> })}
         </div>
     }
 }
@@ -920,14 +918,14 @@ fn CardFields() -> impl IntoView {
     let f = state.form;
     let avs = state.cfg(|c| c.required_avs_fields.clone()).unwrap_or_default();
     let needs = |field: AvsField| avs.contains(&field);
-    let brand = Signal::derive(move || {
+    let brand = move || {
         let digits = card::digits_only(&f.number.get()).unwrap_or_default();
         match card::brand_of(&digits) {
             _ if digits.is_empty() => "",
             Brand::Unknown => "",
             brand => brand.display_name(),
         }
-    });
+    };
     let name = needs(AvsField::Cardholder).then(|| Input::text("name", "cardholder", "cc-name"));
     let address = needs(AvsField::Address).then(|| Input::text("address", "address_line1", "address-line1"));
     let postal =
@@ -968,7 +966,7 @@ fn AchFields() -> impl IntoView {
                 <label for="gv-account-type">{t(lang, "account_type")}</label>
                 <select
                     id="gv-account-type"
-                    prop:value=Signal::derive(move || f.account_type.get().as_str())
+                    prop:value=move || f.account_type.get().as_str()
                     on:change=move |ev| {
                         if let Some(kind) = AccountType::parse(&event_target_value(&ev)) {
                             f.account_type.set(kind);
@@ -999,7 +997,7 @@ fn SavedMethods() -> impl IntoView {
                     type="radio"
                     name="gv-saved"
                     id="gv-saved-new"
-                    prop:checked=Signal::derive(move || state.saved.with(Option::is_none))
+                    prop:checked=move || state.saved.with(Option::is_none)
                     on:change=move |_| state.saved.set(None)
                 />
                 <label for="gv-saved-new">{t(lang, "use_new_method")}</label>
@@ -1026,7 +1024,7 @@ fn SavedOption(m: SavedMethodView) -> impl IntoView {
                 type="radio"
                 name="gv-saved"
                 id=id.clone()
-                prop:checked=Signal::derive(move || state.saved.with(|s| s.as_deref() == Some(checked.as_str())))
+                prop:checked=move || state.saved.with(|s| s.as_deref() == Some(checked.as_str()))
                 on:change=move |_| {
                     state.saved.set(Some(pick.clone()));
                     state.message.set(None);
@@ -1043,7 +1041,7 @@ fn FeeLine() -> impl IntoView {
     let state = state();
     view! {
         <div class="fee" aria-live="polite">
-            {part(move || {
+            {move || {
                 let lang = state.lang();
                 match state.current_quote.get() {
                     Some(q) => {
@@ -1065,7 +1063,7 @@ fn FeeLine() -> impl IntoView {
                         view! { <p class="hint">{t(lang, key)}</p> }.into_any()
                     }
                 }
-            })}
+            }}
         </div>
     }
 }
@@ -1081,7 +1079,7 @@ fn PayButton() -> impl IntoView {
             || state.config.with(|c| c.as_ref().is_some_and(|c| c.challenge.required && !c.challenge.satisfied))
     });
     let apple = Memo::new(move |_| state.tab.get() == Tab::ApplePay && state.saved.with(Option::is_none));
-    let label = Signal::derive(move || {
+    let label = move || {
         let lang = state.lang();
         if apple.get() {
             t(lang, "apple_pay_button").to_owned()
@@ -1093,14 +1091,14 @@ fn PayButton() -> impl IntoView {
                 None => t(lang, "pay").to_owned(),
             }
         }
-    });
+    };
     view! {
         <button
             type="submit"
-            class=Signal::derive(move || if apple.get() { "pay apple-pay" } else { "pay" })
+            class=move || if apple.get() { "pay apple-pay" } else { "pay" }
             disabled=disabled
-            aria-disabled=Signal::derive(move || if disabled.get() { "true" } else { "false" })
-            aria-busy=Signal::derive(move || if submitting.get() { "true" } else { "false" })
+            aria-disabled=move || if disabled.get() { "true" } else { "false" }
+            aria-busy=move || if submitting.get() { "true" } else { "false" }
             on:click=move |ev| {
                 if apple.get_untracked() {
                     ev.prevent_default();
@@ -1108,7 +1106,7 @@ fn PayButton() -> impl IntoView {
                 }
             }
         >
-            {part(move || submitting.get().then(|| view! { <span class="spinner" aria-hidden="true"></span> }).into_any())}
+            {move || submitting.get().then(|| view! { <span class="spinner" aria-hidden="true"></span> })}
             {label}
         </button>
     }
@@ -1173,17 +1171,17 @@ fn Challenge() -> impl IntoView {
             handles.update_value(|h: &mut Vec<_>| h.push(handle));
         }
     };
-    let intro = Signal::derive(move || {
+    let intro = move || {
         let destination = state.config.with(|c| c.as_ref().and_then(|c| c.challenge.destination_hint.clone()));
         tf(lang, "challenge_intro", &[("destination", &destination.unwrap_or_default())])
-    });
+    };
     view! {
         <div class="challenge" role="group" aria-labelledby="gv-challenge-title">
             <h3 id="gv-challenge-title" class="subtitle">{t(lang, "challenge_title")}</h3>
             <p>{intro}</p>
-            <p class="challenge-note" role="status" aria-live="polite">{Signal::derive(move || note.get().unwrap_or_default())}</p>
+            <p class="challenge-note" role="status" aria-live="polite">{move || note.get().unwrap_or_default()}</p>
             <button type="button" class="button secondary" disabled=busy on:click=on_send>
-                {Signal::derive(move || t(lang, if sent.get() { "challenge_resend" } else { "challenge_send" }))}
+                {move || t(lang, if sent.get() { "challenge_resend" } else { "challenge_send" })}
             </button>
             // Shown once a code has been sent (a second send does not rebuild it).
             <Show when=move || sent.get()>
@@ -1202,7 +1200,7 @@ fn Challenge() -> impl IntoView {
                 <button
                     type="button"
                     class="button"
-                    disabled=Signal::derive(move || busy.get() || code.with(|c| c.len() != 6))
+                    disabled=move || busy.get() || code.with(|c| c.len() != 6)
                     on:click=on_verify
                 >
                     {t(lang, "challenge_verify")}

@@ -66,16 +66,6 @@ impl Env {
     }
 }
 
-/// A reactive piece of the view, rebuilt when what it reads changes. Leptos compiles the code
-/// that renders a reactive closure once per closure type; behind one `Box<dyn FnMut>` every part
-/// shares one copy. Reactive attributes and texts are `Signal`s (`Signal::derive`) for the same
-/// reason. This is what keeps the element within its size budget.
-pub type Part = Box<dyn FnMut() -> AnyView + Send>;
-
-pub fn part(f: impl FnMut() -> AnyView + Send + 'static) -> Part {
-    Box::new(f)
-}
-
 /// The element's environment, from context.
 fn env() -> StoredValue<Env> {
     expect_context::<StoredValue<Env>>()
@@ -151,11 +141,11 @@ fn Element(launch: Launch, wallet: bool, open: Open) -> impl IntoView {
             js::post_to_parent(origin, &js::object(&[("type", "govifi-embed-ready")]));
         }
     }
-    part(move || match client.get() {
+    move || match client.get() {
         Some(client) => open(client),
         None if waiting => ().into_any(),
         None => view! { <InvalidLink/> }.into_any(),
-    })
+    }
 }
 
 /// The API client for the session, if the element was given a credential of the expected kind.

@@ -4,7 +4,7 @@
 //! by `leptos_axum`; each handler loads what its page shows, then renders it and sets the
 //! page's headers. The demo creates its sessions through a Leptos server function.
 
-use app::pages::{Assets, DemoPage, DemoSessions, EmbedPage, HostedPage, NotFoundPage, ReceiptPage, WalletPage};
+use app::pages::{Assets, DemoPage, DemoSessions, ElementPage, EmbedPage, NotFoundPage, ReceiptPage};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -159,7 +159,7 @@ async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>, req:
     let title = if session.locale.is_spanish() { format!("Pagar a {merchant}") } else { format!("Pay {merchant}") };
     let lang = session.locale.as_str().to_owned();
     render(req, StatusCode::OK, "'none'", move || {
-        view! { <HostedPage assets=assets() lang=lang.clone() title=title.clone()/> }.into_any()
+        view! { <ElementPage assets=assets() lang=lang.clone() title=title.clone()/> }.into_any()
     })
     .await
 }
@@ -196,7 +196,7 @@ async fn wallet_page(State(state): State<AppState>, Path(id): Path<String>, req:
     let title = if wallet.locale.is_spanish() { "Sus métodos de pago" } else { "Your payment methods" };
     let lang = wallet.locale.as_str().to_owned();
     render(req, StatusCode::OK, "'none'", move || {
-        view! { <WalletPage assets=assets() lang=lang.clone() title=title.to_owned()/> }.into_any()
+        view! { <ElementPage assets=assets() lang=lang.clone() title=title.to_owned()/> }.into_any()
     })
     .await
 }
