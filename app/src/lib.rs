@@ -14,4 +14,6 @@ pub mod wire;
 pub mod ui;
 
 #[cfg(feature = "pages")]
+pub mod dashboard;
+#[cfg(feature = "pages")]
 pub mod pages;

@@ -3,8 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use anyhow::Context;
+
 use crate::config::Config;
 use crate::domain::account::{Branding, FeeMethod, FeeRule, Funding, MethodType, ProcessorConfig};
+use crate::domain::dashboard::Role;
 use crate::domain::money::{Amount, Currency};
 use crate::state::AppState;
 use crate::store::{Db, accounts, app_clients, clients, meta};
@@ -19,6 +22,9 @@ pub async fn ensure_bootstrap_client(db: &Db, config: &Config) -> anyhow::Result
 }
 
 const DEMO_KEY: &str = "sandbox_demo";
+const DEMO_USER_KEY: &str = "sandbox_demo_user";
+/// The sandbox's dashboard user (SPEC §12).
+pub const DEMO_EMAIL: &str = "demo@govifi.test";
 
 /// The sandbox demo's ids, kept in `meta` so later starts can name them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,6 +142,29 @@ async fn create_demo(state: &AppState) -> anyhow::Result<Demo> {
     })
 }
 
+/// In sandbox mode, the dashboard's demo user (an owner of the demo tenant), created once; the
+/// password it was made with when this call made it and generated it (never one the operator
+/// gave in `GOVIFI_SANDBOX_DEMO_PASSWORD`).
+pub async fn ensure_demo_user(state: &AppState, demo: &Demo) -> anyhow::Result<Option<String>> {
+    let db = state.db();
+    if !meta::set_if_absent(db, DEMO_USER_KEY, DEMO_EMAIL).await? {
+        return Ok(None);
+    }
+    let made = async {
+        let account = accounts::get(db, &demo.account_uid).await?.context("the demo account")?;
+        let given = state.config().demo_password.clone();
+        let (_, generated) = crate::dashboard::create_user(db, &account.client_id, DEMO_EMAIL, Role::Owner, given)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the demo user: {e}"))?;
+        anyhow::Ok(generated)
+    }
+    .await;
+    if made.is_err() {
+        let _ = meta::delete(db, DEMO_USER_KEY).await;
+    }
+    made
+}
+
 /// Prints where things are, and in sandbox mode the demo's credentials.
 pub async fn announce(state: &AppState) -> anyhow::Result<()> {
     let config = state.config();
@@ -158,6 +187,15 @@ pub async fn announce(state: &AppState) -> anyhow::Result<()> {
             ),
         }
         out.push_str(&format!("  Demo account uid:   {}\n", demo.account_uid));
+        let password = ensure_demo_user(state, &demo).await?;
+        out.push_str(&format!("  Dashboard:          {url}/dashboard  (user {DEMO_EMAIL})\n"));
+        match password {
+            Some(password) => out.push_str(&format!("  Dashboard password: {password}  (shown once)\n")),
+            None if state.config().demo_password.is_some() => {
+                out.push_str("  Dashboard password: the one in GOVIFI_SANDBOX_DEMO_PASSWORD\n")
+            }
+            None => out.push_str("  Dashboard password: (shown at the first start only)\n"),
+        }
         if let Some(secret) = &demo.redirect_signing_secret {
             out.push_str(&format!("  Redirect signing secret: {secret}  (shown once)\n"));
         }

@@ -72,6 +72,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `GOVIFI_WEBHOOK_ALLOW_PRIVATE`
     pub webhook_allow_private: bool,
+    /// `GOVIFI_SANDBOX_DEMO_PASSWORD`: the sandbox dashboard user's password (generated and
+    /// printed once when unset).
+    pub demo_password: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +139,10 @@ impl Config {
         };
         let smtp_url = get("GOVIFI_SMTP_URL");
         let webhook_allow_private = parse_bool(&get, "GOVIFI_WEBHOOK_ALLOW_PRIVATE", sandbox)?;
+        let demo_password = get("GOVIFI_SANDBOX_DEMO_PASSWORD");
+        if demo_password.as_ref().is_some_and(|p| p.chars().count() < 12) {
+            bail!("GOVIFI_SANDBOX_DEMO_PASSWORD must be at least 12 characters");
+        }
         Ok(Config {
             bind,
             public_url,
@@ -147,6 +154,7 @@ impl Config {
             bootstrap_client,
             smtp_url,
             webhook_allow_private,
+            demo_password,
         })
     }
 }

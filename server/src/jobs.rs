@@ -36,6 +36,10 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
             tracing::warn!(error = %e, "purging idempotency keys failed");
         }
         state.limiter().retain_recent();
+        // Dashboard sessions idle past their expiry, failed sign-ins out of the lock window.
+        if let Err(e) = crate::store::dashboard::purge(state.db(), now).await {
+            tracing::warn!(error = %e, "purging dashboard sessions failed");
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod clients;
 pub mod config;
 pub mod customers;
+pub mod dashboard;
 pub mod domain;
 pub mod element;
 pub mod error;

@@ -29,6 +29,30 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage dashboard users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a dashboard user of a client; prints a one-time password unless one is read from
+    /// standard input.
+    Create {
+        /// The client (tenant), `cli_…`.
+        #[arg(long)]
+        client: String,
+        #[arg(long)]
+        email: String,
+        /// owner, admin, developer or viewer.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input (its first line) instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -87,6 +111,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("scope:         {}", app_clients::ADMIN_SCOPE);
             println!("(the secret is shown only now; it is stored hashed)");
             db.close().await;
+            Ok(())
+        }
+        Command::User { command: UserCommand::Create { client, email, role, password_stdin } } => {
+            let role = server::domain::dashboard::Role::parse(&role)
+                .context("--role must be owner, admin, developer or viewer")?;
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let db = Db::connect(&config.database_url, 2).await?;
+            db.migrate().await?;
+            let made = server::dashboard::create_user(&db, client.trim(), &email, role, password).await;
+            db.close().await;
+            let (user, generated) = made.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("user:     {} ({})", user.email, user.id);
+            println!("client:   {}", user.client_id);
+            println!("role:     {}", user.role);
+            if let Some(password) = generated {
+                println!("password: {password}");
+                println!("(the password is shown only now; it is stored as an Argon2id hash)");
+            }
             Ok(())
         }
         Command::Keys { command: KeysCommand::Rotate } => {

@@ -245,13 +245,24 @@ fn bench(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Sandbox credentials kept between runs, so every `cargo xtask run` can print a working pair.
-fn sandbox_bootstrap() -> Result<(String, String)> {
+/// Sandbox credentials kept between runs, so every `cargo xtask run` can print them: the app
+/// client and the dashboard's demo password.
+struct SandboxCredentials {
+    client_id: String,
+    client_secret: String,
+    demo_password: String,
+}
+
+fn sandbox_bootstrap() -> Result<SandboxCredentials> {
     let path = workspace_root().join("data/sandbox-bootstrap.env");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let get = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
-        if let (Some(id), Some(secret)) = (get("GOVIFI_BOOTSTRAP_CLIENT_ID"), get("GOVIFI_BOOTSTRAP_CLIENT_SECRET")) {
-            return Ok((id, secret));
+        if let (Some(client_id), Some(client_secret), Some(demo_password)) = (
+            get("GOVIFI_BOOTSTRAP_CLIENT_ID"),
+            get("GOVIFI_BOOTSTRAP_CLIENT_SECRET"),
+            get("GOVIFI_SANDBOX_DEMO_PASSWORD"),
+        ) {
+            return Ok(SandboxCredentials { client_id, client_secret, demo_password });
         }
     }
     let random = |n: usize| -> Result<String> {
@@ -269,13 +280,21 @@ fn sandbox_bootstrap() -> Result<(String, String)> {
         }
         Ok(out)
     };
-    let (id, secret) = (random(26)?, random(48)?);
+    // An earlier file without the demo password keeps its client (the database knows it).
+    let earlier = std::fs::read_to_string(&path).unwrap_or_default();
+    let get = |key: &str| earlier.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
+    let (id, secret) = match (get("GOVIFI_BOOTSTRAP_CLIENT_ID"), get("GOVIFI_BOOTSTRAP_CLIENT_SECRET")) {
+        (Some(id), Some(secret)) => (id, secret),
+        _ => (random(26)?, random(48)?),
+    };
+    let password = random(20)?;
     std::fs::create_dir_all(path.parent().expect("data/ has a parent"))?;
     std::fs::write(
         &path,
         format!(
-            "# Made by `cargo xtask run`: the sandbox's app client, printed at every start.\n\
-             GOVIFI_BOOTSTRAP_CLIENT_ID={id}\nGOVIFI_BOOTSTRAP_CLIENT_SECRET={secret}\n"
+            "# Made by `cargo xtask run`: the sandbox's app client and dashboard password, printed at every start.\n\
+             GOVIFI_BOOTSTRAP_CLIENT_ID={id}\nGOVIFI_BOOTSTRAP_CLIENT_SECRET={secret}\n\
+             GOVIFI_SANDBOX_DEMO_PASSWORD={password}\n"
         ),
     )?;
     #[cfg(unix)]
@@ -283,7 +302,7 @@ fn sandbox_bootstrap() -> Result<(String, String)> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
-    Ok((id, secret))
+    Ok(SandboxCredentials { client_id: id, client_secret: secret, demo_password: password })
 }
 
 /// `cargo xtask run`: tools, element, server (SQLite under ./data, sandbox mode).
@@ -292,23 +311,27 @@ fn run() -> Result<()> {
     say("building govifi-server");
     run_ok(cargo().args(["build", "-p", "server", "--bin", "govifi-server"]))?;
     let binary = target_dir()?.join("debug/govifi-server");
-    let (client_id, client_secret) = sandbox_bootstrap()?;
+    let SandboxCredentials { client_id, client_secret, demo_password } = sandbox_bootstrap()?;
     // The server never echoes a secret it was given; these are ours (data/sandbox-bootstrap.env).
     let base = std::env::var("GOVIFI_PUBLIC_URL").unwrap_or_else(|_| {
         format!("http://{}", std::env::var("GOVIFI_BIND").unwrap_or_else(|_| "127.0.0.1:8080".into()))
     });
-    say("the sandbox's app client (kept in data/sandbox-bootstrap.env)");
+    say("the sandbox's app client and dashboard user (kept in data/sandbox-bootstrap.env)");
     println!("  App client id:      {client_id}");
     println!("  App client secret:  {client_secret}");
     println!("  Get a token:");
     println!("    curl -s -X POST {base}/oauth2/token -u '{client_id}:{client_secret}' \\");
     println!("      -d grant_type=client_credentials -d scope=com.govineer.payments/admin");
+    println!("  Dashboard:          {base}/dashboard");
+    println!("  Dashboard user:     demo@govifi.test");
+    println!("  Dashboard password: {demo_password}");
     say("starting govifi-server (Ctrl-C stops it)");
     let mut cmd = Command::new(binary);
     cmd.current_dir(workspace_root())
         .env("GOVIFI_ASSETS_DIR", workspace_root().join("dist"))
         .env("GOVIFI_BOOTSTRAP_CLIENT_ID", client_id)
-        .env("GOVIFI_BOOTSTRAP_CLIENT_SECRET", client_secret);
+        .env("GOVIFI_BOOTSTRAP_CLIENT_SECRET", client_secret)
+        .env("GOVIFI_SANDBOX_DEMO_PASSWORD", demo_password);
     if std::env::var_os("GOVIFI_SANDBOX").is_none() {
         cmd.env("GOVIFI_SANDBOX", "true");
     }

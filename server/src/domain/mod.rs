@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod card;
+pub mod dashboard;
 pub mod event;
 pub mod fees;
 pub mod ids;

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod browser;
 pub mod clients;
 pub mod customers;
+pub mod dashboard;
 pub mod events;
 pub mod list;
 pub mod oauth;

@@ -107,7 +107,7 @@ pub fn page_headers(frame_ancestors: &str, nonce: Option<&str>) -> Vec<(HeaderNa
 
 /// Renders a page with `leptos_axum`; the page's status and the headers of SPEC §6 go through
 /// its `ResponseOptions`, with the nonce `leptos_axum` made for this response in the CSP.
-async fn render<V>(req: Request, status: StatusCode, frame_ancestors: impl Into<String>, page: V) -> Response
+pub(crate) async fn render<V>(req: Request, status: StatusCode, frame_ancestors: impl Into<String>, page: V) -> Response
 where
     V: Fn() -> AnyView + Clone + Send + Sync + 'static,
 {
@@ -125,7 +125,7 @@ where
     leptos_axum::render_app_async_with_context(|| {}, app)(req).await.into_response()
 }
 
-fn assets() -> Assets {
+pub(crate) fn assets() -> Assets {
     Assets {
         stylesheet: stylesheet_path().to_owned(),
         favicon: favicon_path().to_owned(),

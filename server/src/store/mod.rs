@@ -12,6 +12,7 @@ pub mod attempts;
 pub mod challenges;
 pub mod clients;
 pub mod customers;
+pub mod dashboard;
 pub mod deliveries;
 pub mod events;
 pub mod idempotency;
@@ -73,6 +74,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "wallets", include_str!("../../migrations/0004_wallets.sql")),
     (5, "payments", include_str!("../../migrations/0005_payments.sql")),
     (6, "webhooks", include_str!("../../migrations/0006_webhooks.sql")),
+    (7, "dashboard", include_str!("../../migrations/0007_dashboard.sql")),
 ];
 
 #[derive(Clone)]

@@ -1,0 +1,150 @@
+//! Dashboard users and sign-in (SPEC §12): creating users, signing in with the lockout,
+//! sessions that end after 12 idle hours, and the check every dashboard server function makes.
+
+pub mod guard;
+
+use std::sync::OnceLock;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+
+use crate::auth::secrets::hash_secret;
+use crate::domain::dashboard::{LOCK_MS, MAX_FAILURES, Role, normalize_email};
+use crate::domain::ids::random_base62;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+use crate::store::{self, Db, dashboard::User};
+
+/// Passwords we accept (and generate: 20 base62 characters, about 119 bits).
+const MIN_PASSWORD: usize = 12;
+const MAX_PASSWORD: usize = 200;
+
+/// Argon2id with its default cost (19 MiB, 2 passes), off the async threads.
+async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(anyhow::Error::msg)
+    })
+    .await?
+}
+
+async fn verify_password(password: String, stored: String) -> anyhow::Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let Ok(parsed) = PasswordHash::new(&stored) else { return false };
+        Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+    })
+    .await
+    .map_err(Into::into)
+}
+
+/// A hash no password matches, checked for emails without a user so that both take as long.
+async fn decoy_hash() -> anyhow::Result<String> {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    if let Some(h) = DECOY.get() {
+        return Ok(h.clone());
+    }
+    let hash = hash_password(random_base62(32)).await?;
+    Ok(DECOY.get_or_init(|| hash).clone())
+}
+
+/// A new user of client `client_id`; with no password given, one is generated and answered
+/// (shown once).
+pub async fn create_user(
+    db: &Db,
+    client_id: &str,
+    email: &str,
+    role: Role,
+    password: Option<String>,
+) -> Result<(User, Option<String>), ApiError> {
+    let email = normalize_email(email).ok_or_else(|| ApiError::invalid("email", "email must be an email address"))?;
+    if store::clients::get(db, client_id).await?.is_none() {
+        return Err(ApiError::invalid("client_id", "no such client"));
+    }
+    let generated = password.is_none().then(|| random_base62(20));
+    let password = password.or_else(|| generated.clone()).unwrap_or_default();
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.chars().count()) {
+        return Err(ApiError::invalid("password", "a password has 12 to 200 characters"));
+    }
+    let hash = hash_password(password).await?;
+    match store::dashboard::insert_user(db, client_id, &email, &hash, role, store::now_ms()).await {
+        Ok(user) => Ok((user, generated)),
+        Err(e) if store::is_unique_violation(&e) => {
+            Err(ApiError::new(ErrorCode::ResourceInUse, "a user with this email exists").with_param("email"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why a sign-in did not open a session.
+#[derive(Debug)]
+pub enum SignInRefused {
+    /// Unknown email or wrong password (the same answer for both).
+    Invalid,
+    /// Too many failures: no password is checked until then.
+    Locked {
+        until: i64,
+    },
+    Internal(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for SignInRefused {
+    fn from(e: E) -> Self {
+        SignInRefused::Internal(e.into())
+    }
+}
+
+/// A signed-in user and the session token for their cookie (kept only as a hash).
+pub struct SignedIn {
+    pub user: User,
+    pub token: String,
+}
+
+/// Checks an email and password. Five failures for one email within 15 minutes lock it for
+/// 15 minutes; an attempt is counted before its password is checked, so racing attempts get
+/// no more than five checks either.
+pub async fn sign_in(state: &AppState, email: &str, password: &str, now: i64) -> Result<SignedIn, SignInRefused> {
+    let db = state.db();
+    let Some(email) = normalize_email(email) else { return Err(SignInRefused::Invalid) };
+    if let Some(until) = store::dashboard::locked_until(db, &email, now).await? {
+        return Err(SignInRefused::Locked { until });
+    }
+    let (attempt, count) = store::dashboard::begin_attempt(db, &email, now).await?;
+    if count > MAX_FAILURES {
+        store::dashboard::forget_attempt(db, &attempt).await?;
+        let until = store::dashboard::locked_until(db, &email, now).await?.unwrap_or(now + LOCK_MS);
+        return Err(SignInRefused::Locked { until });
+    }
+    let user = store::dashboard::user_by_email(db, &email).await?;
+    let stored = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => decoy_hash().await?,
+    };
+    let good = verify_password(password.to_owned(), stored).await?;
+    match user {
+        Some(user) if good => {
+            store::dashboard::clear_failures(db, &email).await?;
+            let token = random_base62(43);
+            store::dashboard::insert_session(db, &hash_secret(&token), &user.id, now).await?;
+            Ok(SignedIn { user, token })
+        }
+        _ => {
+            if count >= MAX_FAILURES {
+                store::dashboard::lock(db, &email, now + LOCK_MS).await?;
+                tracing::warn!(email = %email, "dashboard sign-in locked after repeated failures");
+            }
+            Err(SignInRefused::Invalid)
+        }
+    }
+}
+
+/// The user behind a session cookie, if the session is still in use (and now used again).
+pub async fn session_user(db: &Db, token: &str, now: i64) -> Result<Option<User>, sqlx::Error> {
+    if token.is_empty() || token.len() > 100 {
+        return Ok(None);
+    }
+    store::dashboard::touch_session(db, &hash_secret(token), now).await
+}
+
+pub async fn sign_out(db: &Db, token: &str) -> Result<(), sqlx::Error> {
+    store::dashboard::delete_session(db, &hash_secret(token)).await
+}

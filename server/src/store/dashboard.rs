@@ -1,0 +1,168 @@
+//! Dashboard users, their sessions, and failed sign-ins (SPEC §12).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, enum_column};
+use crate::domain::dashboard::{IDLE_MS, LOCK_WINDOW_MS, Role};
+use crate::domain::ids::new_id;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub client_id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub created_at: i64,
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        email: row.try_get("email")?,
+        password_hash: row.try_get("password_hash")?,
+        role: enum_column(row, "role")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const USER_COLUMNS: &str = "id, client_id, email, password_hash, role, created_at";
+
+/// A new user; `Err` with a unique violation when the email is taken.
+pub async fn insert_user(
+    db: &Db,
+    client_id: &str,
+    email: &str,
+    password_hash: &str,
+    role: Role,
+    now: i64,
+) -> Result<User, sqlx::Error> {
+    let id = new_id("usr");
+    sqlx::query(
+        "INSERT INTO dashboard_users (id, client_id, email, password_hash, role, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(&id)
+    .bind(client_id)
+    .bind(email)
+    .bind(password_hash)
+    .bind(role.as_str())
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(User {
+        id,
+        client_id: client_id.to_owned(),
+        email: email.to_owned(),
+        password_hash: password_hash.to_owned(),
+        role,
+        created_at: now,
+    })
+}
+
+pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM dashboard_users WHERE email = $1");
+    sqlx::query(&sql).bind(email).fetch_optional(db.pool()).await?.as_ref().map(user_from_row).transpose()
+}
+
+pub async fn insert_session(db: &Db, token_hash: &str, user_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO dashboard_sessions (token_hash, user_id, created_at, last_seen_at) VALUES ($1, $2, $3, $3)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The user of a session still in use, whose use this marks (one statement: a session idle for
+/// 12 hours is never revived by a request racing its expiry).
+pub async fn touch_session(db: &Db, token_hash: &str, now: i64) -> Result<Option<User>, sqlx::Error> {
+    let touched = sqlx::query(
+        "UPDATE dashboard_sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at > $3 RETURNING user_id",
+    )
+    .bind(now)
+    .bind(token_hash)
+    .bind(now - IDLE_MS)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = touched else { return Ok(None) };
+    let user_id: String = row.try_get("user_id")?;
+    let sql = format!("SELECT {USER_COLUMNS} FROM dashboard_users WHERE id = $1");
+    sqlx::query(&sql).bind(user_id).fetch_optional(db.pool()).await?.as_ref().map(user_from_row).transpose()
+}
+
+pub async fn delete_session(db: &Db, token_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM dashboard_sessions WHERE token_hash = $1").bind(token_hash).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Until when `email` is locked, if it is.
+pub async fn locked_until(db: &Db, email: &str, now: i64) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query("SELECT locked_until FROM dashboard_lockouts WHERE email = $1 AND locked_until > $2")
+        .bind(email)
+        .bind(now)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| r.try_get::<i64, _>("locked_until")).transpose()
+}
+
+/// Records a sign-in attempt as failed until it proves otherwise, and answers its id and how
+/// many such attempts `email` has within the lock window, this one included. Recording before
+/// the password is checked bounds the checks even when attempts race.
+pub async fn begin_attempt(db: &Db, email: &str, now: i64) -> Result<(String, i64), sqlx::Error> {
+    let id = new_id("sif");
+    sqlx::query("INSERT INTO dashboard_signin_failures (id, email, at) VALUES ($1, $2, $3)")
+        .bind(&id)
+        .bind(email)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM dashboard_signin_failures WHERE email = $1 AND at > $2")
+        .bind(email)
+        .bind(now - LOCK_WINDOW_MS)
+        .fetch_one(db.pool())
+        .await?;
+    Ok((id, row.try_get("n")?))
+}
+
+/// Forgets an attempt that was refused unchecked (the email was locked).
+pub async fn forget_attempt(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM dashboard_signin_failures WHERE id = $1").bind(id).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// A good password: the email's failures are forgotten.
+pub async fn clear_failures(db: &Db, email: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM dashboard_signin_failures WHERE email = $1").bind(email).execute(db.pool()).await?;
+    Ok(())
+}
+
+pub async fn lock(db: &Db, email: &str, until: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO dashboard_lockouts (email, locked_until) VALUES ($1, $2) \
+         ON CONFLICT (email) DO UPDATE SET locked_until = excluded.locked_until",
+    )
+    .bind(email)
+    .bind(until)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Housekeeping: failures older than the window and sessions idle past expiry.
+pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    let failures = sqlx::query("DELETE FROM dashboard_signin_failures WHERE at <= $1")
+        .bind(now - LOCK_WINDOW_MS)
+        .execute(db.pool())
+        .await?;
+    let sessions = sqlx::query("DELETE FROM dashboard_sessions WHERE last_seen_at <= $1")
+        .bind(now - IDLE_MS)
+        .execute(db.pool())
+        .await?;
+    Ok(failures.rows_affected() + sessions.rows_affected())
+}
