@@ -92,6 +92,12 @@ pub fn default_assets_dir() -> PathBuf {
 }
 
 impl Config {
+    /// The origin of `public_url` (`https://checkout.example`): where the pages, the element
+    /// and the dashboard are served from.
+    pub fn public_origin(&self) -> String {
+        url::Url::parse(&self.public_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+    }
+
     /// Reads the process environment (after `.env`, which `main` loads).
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))

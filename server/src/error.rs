@@ -332,6 +332,18 @@ struct Body<'a> {
 }
 
 impl ApiError {
+    /// What the caller may be told: a client error's message; an internal error is logged and
+    /// told only that it happened (as `IntoResponse` does).
+    pub fn public_message(self) -> String {
+        match self {
+            ApiError::Client(e) => e.message,
+            ApiError::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "internal error");
+                INTERNAL_MESSAGE.to_owned()
+            }
+        }
+    }
+
     /// The error object's JSON text as it is answered (for idempotent answers stored before the
     /// response is made).
     pub fn body_text(&self) -> String {
@@ -346,6 +358,8 @@ impl ApiError {
     }
 }
 
+const INTERNAL_MESSAGE: &str = "An internal error occurred";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = current_request_id().unwrap_or_default();
@@ -355,7 +369,7 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = format!("{err:#}"), "internal error");
                 ClientError {
                     code: ErrorCode::ApiError,
-                    message: "An internal error occurred".into(),
+                    message: INTERNAL_MESSAGE.into(),
                     param: None,
                     extra: Map::new(),
                     retry_after: None,

@@ -255,15 +255,16 @@ struct SandboxCredentials {
 
 fn sandbox_bootstrap() -> Result<SandboxCredentials> {
     let path = workspace_root().join("data/sandbox-bootstrap.env");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let get = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
-        if let (Some(client_id), Some(client_secret), Some(demo_password)) = (
-            get("GOVIFI_BOOTSTRAP_CLIENT_ID"),
-            get("GOVIFI_BOOTSTRAP_CLIENT_SECRET"),
-            get("GOVIFI_SANDBOX_DEMO_PASSWORD"),
-        ) {
-            return Ok(SandboxCredentials { client_id, client_secret, demo_password });
-        }
+    let earlier = std::fs::read_to_string(&path).unwrap_or_default();
+    let get = |key: &str| earlier.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
+    let (id, secret, kept_password) =
+        (get("GOVIFI_BOOTSTRAP_CLIENT_ID"), get("GOVIFI_BOOTSTRAP_CLIENT_SECRET"), get("GOVIFI_SANDBOX_DEMO_PASSWORD"));
+    if let (Some(client_id), Some(client_secret), Some(demo_password)) = (&id, &secret, &kept_password) {
+        return Ok(SandboxCredentials {
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            demo_password: demo_password.clone(),
+        });
     }
     let random = |n: usize| -> Result<String> {
         use std::io::Read;
@@ -281,9 +282,7 @@ fn sandbox_bootstrap() -> Result<SandboxCredentials> {
         Ok(out)
     };
     // An earlier file without the demo password keeps its client (the database knows it).
-    let earlier = std::fs::read_to_string(&path).unwrap_or_default();
-    let get = |key: &str| earlier.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
-    let (id, secret) = match (get("GOVIFI_BOOTSTRAP_CLIENT_ID"), get("GOVIFI_BOOTSTRAP_CLIENT_SECRET")) {
+    let (id, secret) = match (id, secret) {
         (Some(id), Some(secret)) => (id, secret),
         _ => (random(26)?, random(48)?),
     };

@@ -138,8 +138,9 @@ struct CheckoutState {
     confirm: CallAction,
     /// The attempt in flight or last failed on the network: a retry reuses its key.
     attempt: StoredValue<Option<Attempt>>,
-    /// Handles of the dispatched quote and confirm (dropping one aborts it).
-    in_flight: StoredValue<[Option<leptos::prelude::ActionAbortHandle>; 2]>,
+    /// The handles of the quote and the confirm last dispatched (dropping one aborts it).
+    quote_call: StoredValue<Option<ActionAbortHandle>>,
+    confirm_call: StoredValue<Option<ActionAbortHandle>>,
     apple_pay: bool,
 }
 
@@ -205,7 +206,7 @@ impl CheckoutState {
         };
         let call = Call { tail: "quote-fee".into(), body: Some(api::to_json(&request)), key: None, tag: key };
         let handle = self.quote.dispatch_local(call);
-        self.in_flight.update_value(|h| h[0] = Some(handle));
+        self.quote_call.set_value(Some(handle));
     }
 
     /// Loads the session again (after a challenge, a stale quote, or a confirm in progress).
@@ -302,7 +303,7 @@ impl CheckoutState {
         self.message.set(None);
         let call = Call { tail: "confirm".into(), body: Some(body), key: Some(key), tag: String::new() };
         let handle = self.confirm.dispatch_local(call);
-        self.in_flight.update_value(|h| h[1] = Some(handle));
+        self.confirm_call.set_value(Some(handle));
     }
 
     /// What the confirm answered.
@@ -521,7 +522,8 @@ pub fn Checkout(client: Client) -> impl IntoView {
         quote_key,
         confirm,
         attempt: StoredValue::new(None),
-        in_flight: StoredValue::new([None, None]),
+        quote_call: StoredValue::new(None),
+        confirm_call: StoredValue::new(None),
         apple_pay: js::apple_pay_available(),
     };
     provide_context(state);
@@ -559,7 +561,7 @@ pub fn Checkout(client: Client) -> impl IntoView {
     // The fee quote follows the method (and the card's BIN) while the checkout is open.
     Effect::new(move |_| {
         let (key, open) = (quote_key.get(), stage.with(|s| *s == Stage::Open));
-        state.in_flight.update_value(|h| h[0] = None);
+        state.quote_call.set_value(None);
         if let (Some(key), true) = (key, open) {
             untrack(|| state.ask_quote(key));
         }

@@ -29,9 +29,8 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
 
 /// True when the request's `Origin` is the dashboard's own (the public URL's origin).
 pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    let Ok(public) = url::Url::parse(&state.config().public_url) else { return false };
-    let own = public.origin().ascii_serialization();
-    headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).is_some_and(|o| o == own)
+    let own = state.config().public_origin();
+    headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).is_some_and(|o| !own.is_empty() && o == own)
 }
 
 /// A server function's check: 403 from another origin (or none), 401 without a live session,

@@ -22,8 +22,7 @@ pub struct SessionAuth {
 
 /// The origins a session's browser calls may come from: the platform's own and the account's.
 pub fn origin_allowed(state: &AppState, account: &Account, origin: &str) -> bool {
-    let own = url::Url::parse(&state.config().public_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-    origin == own || account.allowed_origins.iter().any(|o| o == origin)
+    origin == state.config().public_origin() || account.allowed_origins.iter().any(|o| o == origin)
 }
 
 impl FromRequestParts<AppState> for SessionAuth {

@@ -9,9 +9,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use serde::{Deserialize, Serialize};
 
-use super::pages::{assets, render};
+use super::pages::{Policy, assets, render};
 use crate::dashboard::guard::{self, Caller};
 use crate::dashboard::{self as service, SignInRefused};
 use crate::domain::dashboard::Permission;
@@ -31,10 +32,6 @@ async fn server_functions(State(state): State<AppState>, req: Request) -> Respon
     leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), req).await.into_response()
 }
 
-fn path_of<F: leptos::server_fn::ServerFn>() -> &'static str {
-    F::PATH
-}
-
 #[derive(Debug, Deserialize)]
 struct SignInQuery {
     error: Option<String>,
@@ -49,19 +46,11 @@ async fn sign_in_page(State(state): State<AppState>, Query(q): Query<SignInQuery
         Some(_) => Some("The email or password is not right.".to_owned()),
         None => None,
     };
-    let action = path_of::<SignIn>().to_owned();
-    let page = render(req, StatusCode::OK, "'none'", move || {
+    let action = <SignIn as ServerFn>::PATH.to_owned();
+    render(req, StatusCode::OK, Policy::dashboard(), move || {
         view! { <SignInPage assets=assets() action=action.clone() error=error.clone()/> }.into_any()
-    });
-    same_origin_referrer(page.await)
-}
-
-/// The dashboard's pages send their origin with their own form posts (which every server
-/// function checks): `no-referrer`, the checkout pages' policy, would make it `null`. Other
-/// sites still get no referrer.
-fn same_origin_referrer(mut page: Response) -> Response {
-    page.headers_mut().insert(header::REFERRER_POLICY, axum::http::HeaderValue::from_static("same-origin"));
-    page
+    })
+    .await
 }
 
 async fn home(State(state): State<AppState>, req: Request) -> Response {
@@ -75,11 +64,11 @@ async fn home(State(state): State<AppState>, req: Request) -> Response {
         Err(e) => return ApiError::from(e).into_response(),
     };
     let user = SignedInUser { email: caller.user.email.clone(), role: caller.user.role.to_string(), client_name };
-    let sign_out = path_of::<SignOut>().to_owned();
-    let page = render(req, StatusCode::OK, "'none'", move || {
+    let sign_out = <SignOut as ServerFn>::PATH.to_owned();
+    render(req, StatusCode::OK, Policy::dashboard(), move || {
         view! { <DashboardHome assets=assets() user=user.clone() sign_out=sign_out.clone()/> }.into_any()
-    });
-    same_origin_referrer(page.await)
+    })
+    .await
 }
 
 // ----- Server functions -----
@@ -93,10 +82,7 @@ fn refuse(error: ApiError) -> ServerFnError {
     if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
         options.set_status(error.status());
     }
-    ServerFnError::new(match &error {
-        ApiError::Client(c) => c.message.clone(),
-        ApiError::Internal(_) => "Something went wrong".to_owned(),
-    })
+    ServerFnError::new(error.public_message())
 }
 
 /// The caller of a server function, if its origin, session and role allow `permission`.

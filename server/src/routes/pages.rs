@@ -82,7 +82,8 @@ async fn static_file(Path(file): Path<String>) -> Response {
 /// Headers every page sends (SPEC §6): a CSP whose only inline scripts are the ones carrying
 /// this response's `nonce` (Leptos's own resource scripts), no referrer, no caching of session
 /// pages, and framing only where `frame_ancestors` allows it.
-pub fn page_headers(frame_ancestors: &str, nonce: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
+pub fn page_headers(policy: &Policy, nonce: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
+    let frame_ancestors = policy.frame_ancestors.as_str();
     let nonce = nonce.map(|n| format!(" 'nonce-{n}'")).unwrap_or_default();
     let csp = format!(
         "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{nonce}; connect-src 'self'; style-src 'self'; \
@@ -94,7 +95,7 @@ pub fn page_headers(frame_ancestors: &str, nonce: Option<&str>) -> Vec<(HeaderNa
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("default-src 'none'")),
         ),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (header::REFERRER_POLICY, HeaderValue::from_static(policy.referrer)),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
@@ -105,18 +106,42 @@ pub fn page_headers(frame_ancestors: &str, nonce: Option<&str>) -> Vec<(HeaderNa
     headers
 }
 
+/// Who may frame a page, and what it tells other sites of where a visitor came from.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    frame_ancestors: String,
+    referrer: &'static str,
+}
+
+impl Policy {
+    /// Never framed, no referrer: the checkout pages.
+    pub fn unframed() -> Self {
+        Policy { frame_ancestors: "'none'".into(), referrer: "no-referrer" }
+    }
+
+    /// Framed by these origins only (`frame-ancestors`), no referrer: the embed page.
+    pub fn framed_by(ancestors: String) -> Self {
+        Policy { frame_ancestors: ancestors, referrer: "no-referrer" }
+    }
+
+    /// Never framed; the page's own requests carry its origin (`same-origin`), which the
+    /// dashboard's server functions check: with `no-referrer` a form post's `Origin` is `null`.
+    pub fn dashboard() -> Self {
+        Policy { frame_ancestors: "'none'".into(), referrer: "same-origin" }
+    }
+}
+
 /// Renders a page with `leptos_axum`; the page's status and the headers of SPEC §6 go through
 /// its `ResponseOptions`, with the nonce `leptos_axum` made for this response in the CSP.
-pub(crate) async fn render<V>(req: Request, status: StatusCode, frame_ancestors: impl Into<String>, page: V) -> Response
+pub(crate) async fn render<V>(req: Request, status: StatusCode, policy: Policy, page: V) -> Response
 where
     V: Fn() -> AnyView + Clone + Send + Sync + 'static,
 {
-    let frame_ancestors = frame_ancestors.into();
     let app = move || {
         if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
             options.set_status(status);
             let nonce = leptos::nonce::use_nonce().map(|n| n.to_string());
-            for (name, value) in page_headers(&frame_ancestors, nonce.as_deref()) {
+            for (name, value) in page_headers(&policy, nonce.as_deref()) {
                 options.insert_header(name, value);
             }
         }
@@ -135,7 +160,8 @@ pub(crate) fn assets() -> Assets {
 }
 
 async fn not_found_page(req: Request) -> Response {
-    render(req, StatusCode::NOT_FOUND, "'none'", || view! { <NotFoundPage assets=assets()/> }.into_any()).await
+    render(req, StatusCode::NOT_FOUND, Policy::unframed(), || view! { <NotFoundPage assets=assets()/> }.into_any())
+        .await
 }
 
 async fn session_and_account(state: &AppState, id: &str) -> Option<(sessions::Session, accounts::Account)> {
@@ -158,7 +184,7 @@ async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>, req:
     let merchant = merchant_name(&session, &account);
     let title = if session.locale.is_spanish() { format!("Pagar a {merchant}") } else { format!("Pay {merchant}") };
     let lang = session.locale.as_str().to_owned();
-    render(req, StatusCode::OK, "'none'", move || {
+    render(req, StatusCode::OK, Policy::unframed(), move || {
         view! { <ElementPage assets=assets() lang=lang.clone() title=title.clone()/> }.into_any()
     })
     .await
@@ -168,14 +194,13 @@ async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>, req:
 /// hand the credential over by `postMessage` (or put it in `#cs=`).
 async fn embed_page(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
     let Some((session, account)) = session_and_account(&state, &id).await else { return not_found_page(req).await };
-    let own = url::Url::parse(&state.config().public_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-    let mut parents: Vec<String> = vec![own];
+    let mut parents: Vec<String> = vec![state.config().public_origin()];
     parents.extend(account.allowed_origins.iter().cloned());
     let ancestors = parents.join(" ");
     let merchant = merchant_name(&session, &account);
     let lang = session.locale.as_str().to_owned();
     let parent_origins = ancestors.clone();
-    render(req, StatusCode::OK, &ancestors, move || {
+    render(req, StatusCode::OK, Policy::framed_by(ancestors), move || {
         view! {
             <EmbedPage assets=assets() lang=lang.clone() merchant=merchant.clone() session_id=session.id.clone()
                 parent_origins=parent_origins.clone()/>
@@ -195,7 +220,7 @@ async fn wallet_page(State(state): State<AppState>, Path(id): Path<String>, req:
     let Some(wallet) = wallet else { return not_found_page(req).await };
     let title = if wallet.locale.is_spanish() { "Sus métodos de pago" } else { "Your payment methods" };
     let lang = wallet.locale.as_str().to_owned();
-    render(req, StatusCode::OK, "'none'", move || {
+    render(req, StatusCode::OK, Policy::unframed(), move || {
         view! { <ElementPage assets=assets() lang=lang.clone() title=title.to_owned()/> }.into_any()
     })
     .await
@@ -240,10 +265,7 @@ pub async fn create_demo_checkout(
         match crate::checkout::merchant::create(&state, &account, body.clone(), &Idempotency::none()).await {
             Ok((session, _)) => created.push(session.id),
             Err(e) => {
-                let message = match &e {
-                    ApiError::Client(c) => c.message.clone(),
-                    ApiError::Internal(_) => "Something went wrong.".to_owned(),
-                };
+                let message = e.public_message();
                 let query: String =
                     form_urlencoded::Serializer::new(String::new()).append_pair("error", &message).finish();
                 leptos_axum::redirect(&format!("/demo?{query}"));
@@ -256,8 +278,7 @@ pub async fn create_demo_checkout(
 }
 
 fn demo_action_path() -> &'static str {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| <CreateDemoCheckout as leptos::server_fn::ServerFn>::PATH.to_owned())
+    <CreateDemoCheckout as leptos::server_fn::ServerFn>::PATH
 }
 
 /// The demo's server functions, with the application state in their context.
@@ -283,7 +304,7 @@ async fn demo(State(state): State<AppState>, Query(q): Query<DemoQuery>, req: Re
         _ => None,
     };
     let error = q.error.clone();
-    render(req, StatusCode::OK, "'none'", move || {
+    render(req, StatusCode::OK, Policy::unframed(), move || {
         view! { <DemoPage assets=assets() action=demo_action_path().to_owned() error=error.clone() sessions=sessions.clone()/> }
             .into_any()
     })
@@ -342,7 +363,7 @@ async fn demo_receipt(State(state): State<AppState>, Query(q): Query<Receipt>, r
     };
     let session_id = q.govifi_session_id.unwrap_or_else(|| "—".into());
     let payment_id = q.govifi_payment_id.unwrap_or_else(|| "—".into());
-    render(req, StatusCode::OK, "'none'", move || {
+    render(req, StatusCode::OK, Policy::unframed(), move || {
         view! { <ReceiptPage assets=assets() valid session_id=session_id.clone() payment_id=payment_id.clone()/> }
             .into_any()
     })
