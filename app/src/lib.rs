@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Shared between the browser and the server: wire types, money, card checks.
 //! The Leptos components live behind the `ui` feature so the server does not compile them.
 
@@ -13,7 +14,7 @@ pub mod wire;
 #[cfg(feature = "ui")]
 pub mod ui;
 
-#[cfg(feature = "pages")]
+#[cfg(any(feature = "pages", feature = "hydrate"))]
 pub mod dashboard;
 #[cfg(feature = "pages")]
 pub mod pages;

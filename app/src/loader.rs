@@ -15,6 +15,18 @@ pub fn script(dir: &Path) -> Option<String> {
     Some(TEMPLATE.replace("__BUNDLES__", &format!("{{ checkout: {checkout}, wallet: {wallet} }}")))
 }
 
+/// The module that starts the dashboard's hydration bundle (`dir/dashboard`,
+/// `govifi-dashboard-<hash>…`), served at `/dashboard/app.js`; `None` when it is not built (the
+/// dashboard's pages then work as plain forms).
+pub fn dashboard_starter(dir: &Path) -> Option<String> {
+    let files = bundle(&dir.join("dashboard"), "govifi-dashboard-", "/assets/dashboard/")?;
+    Some(format!(
+        "// Hydrates the Govifi dashboard (its WASM's start function calls hydrate_body).\n\
+         const [glue, wasm] = {files};\n\
+         import(glue).then((m) => m.default({{ module_or_path: wasm }}));\n"
+    ))
+}
+
 /// `["/assets/<glue>.js", "/assets/<glue>_bg.wasm"]` (as JavaScript) for the bundle whose glue
 /// is `<prefix><hash>.js` in `dir`. Trunk hashes both names; the glue's own default would look
 /// for the unhashed WASM name, so the loader names it.

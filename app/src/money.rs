@@ -76,6 +76,28 @@ pub fn format_amount(minor: i64, currency: &str, locale: &str) -> String {
     }
 }
 
+/// Parses an amount typed in the currency's units (`"10"`, `"10.5"`, `"10.50"`, `"1,234.50"`)
+/// into minor units: `None` for anything else, for more decimals than the currency has, for a
+/// negative amount or one beyond 10^13 units.
+pub fn parse_units(text: &str, currency: &str) -> Option<i64> {
+    let exponent = currency_exponent(currency)? as usize;
+    let text: String = text.trim().chars().filter(|c| *c != ',' && *c != ' ').collect();
+    let (whole, frac) = match text.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (text.as_str(), ""),
+    };
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 13 || !digits(whole) || !digits(frac) || frac.len() > exponent {
+        return None;
+    }
+    if exponent == 0 && text.contains('.') {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let frac: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<exponent$}").parse().ok()? };
+    whole.checked_mul(10i64.pow(exponent as u32))?.checked_add(frac)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +126,20 @@ mod tests {
         assert_eq!(format_amount(1005, "KWD", "en"), "1.005 KWD");
         assert_eq!(format_amount(5, "EUR", "en"), "€0.05");
         assert_eq!(format_amount(-250, "USD", "en"), "-$2.50");
+    }
+
+    #[test]
+    fn units_parse_to_minor_units() {
+        assert_eq!(parse_units("10", "USD"), Some(1000));
+        assert_eq!(parse_units("10.5", "USD"), Some(1050));
+        assert_eq!(parse_units(" 1,234.56 ", "USD"), Some(123456));
+        assert_eq!(parse_units("0.05", "EUR"), Some(5));
+        assert_eq!(parse_units("500", "JPY"), Some(500));
+        assert_eq!(parse_units("1.005", "KWD"), Some(1005));
+        for bad in ["", "abc", "1.234", "-5", "1e3", ".5", "5.", "1.2.3", "99999999999999"] {
+            assert_eq!(parse_units(bad, "USD"), if bad == "5." { Some(500) } else { None }, "{bad}");
+        }
+        assert_eq!(parse_units("5.0", "JPY"), None);
+        assert_eq!(parse_units("5", "XXX"), None);
     }
 }

@@ -19,21 +19,18 @@ export async function startServer(extraEnv = {}) {
     throw new Error("set GOVIFI_SERVER_BIN and GOVIFI_ASSETS_DIR (cargo xtask test does)");
   }
   const dir = mkdtempSync(join(tmpdir(), "govifi-e2e-"));
-  const child = spawn(SERVER_BIN, [], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      GOVIFI_BIND: "127.0.0.1:0",
-      GOVIFI_DATABASE_URL: `sqlite://${join(dir, "govifi.db")}?mode=rwc`,
-      GOVIFI_ASSETS_DIR: ASSETS_DIR,
-      GOVIFI_SANDBOX: "true",
-      GOVIFI_BOOTSTRAP_CLIENT_ID: BOOTSTRAP.id,
-      GOVIFI_BOOTSTRAP_CLIENT_SECRET: BOOTSTRAP.secret,
-      RUST_LOG: process.env.RUST_LOG || "warn",
-      ...extraEnv,
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const env = {
+    ...process.env,
+    GOVIFI_BIND: "127.0.0.1:0",
+    GOVIFI_DATABASE_URL: `sqlite://${join(dir, "govifi.db")}?mode=rwc`,
+    GOVIFI_ASSETS_DIR: ASSETS_DIR,
+    GOVIFI_SANDBOX: "true",
+    GOVIFI_BOOTSTRAP_CLIENT_ID: BOOTSTRAP.id,
+    GOVIFI_BOOTSTRAP_CLIENT_SECRET: BOOTSTRAP.secret,
+    RUST_LOG: process.env.RUST_LOG || "warn",
+    ...extraEnv,
+  };
+  const child = spawn(SERVER_BIN, [], { cwd: dir, env, stdio: ["ignore", "pipe", "inherit"] });
   let output = "";
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30_000);
@@ -50,6 +47,16 @@ export async function startServer(extraEnv = {}) {
   return {
     url,
     output: () => output,
+    /** Runs `govifi-server <args>` on the same database (its CLI); resolves to its stdout. */
+    cli(args, stdin = "") {
+      return new Promise((resolve, reject) => {
+        const run = spawn(SERVER_BIN, args, { cwd: dir, env, stdio: ["pipe", "pipe", "inherit"] });
+        let out = "";
+        run.stdout.on("data", (chunk) => (out += chunk));
+        run.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`govifi-server ${args.join(" ")}: ${code}\n${out}`))));
+        run.stdin.end(stdin);
+      });
+    },
     async stop() {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");

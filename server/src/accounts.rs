@@ -87,7 +87,7 @@ fn with_secret(account: Account, secret: String) -> AccountObject {
     object
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccount {
     #[serde(default)]

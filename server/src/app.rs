@@ -43,7 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .merge(routes::assets::router(state.config().assets_dir.clone()))
-        .merge(routes::dashboard::router())
+        .merge(routes::dashboard::router(&state))
         .merge(routes::pages::router())
         .route_layer(middleware::from_fn(telemetry::record_route));
     with_middleware(routes.fallback(not_found).with_state(state))

@@ -14,6 +14,8 @@ pub struct ElementBundle {
     pub etag: String,
     /// False when no build was found: the loader then only reports that.
     pub built: bool,
+    /// The dashboard's hydration starter (`/dashboard/app.js`), when its bundle is built.
+    pub dashboard: Option<String>,
 }
 
 impl ElementBundle {
@@ -31,6 +33,7 @@ impl ElementBundle {
             }
         };
         let etag = format!("\"{}\"", &hex::encode(Sha256::digest(loader.as_bytes()))[..32]);
-        ElementBundle { loader, etag, built }
+        let dashboard = app::loader::dashboard_starter(dir);
+        ElementBundle { loader, etag, built, dashboard }
     }
 }

@@ -133,6 +133,11 @@ fn normalize_error(response: Response) -> Response {
     if !(content_type.is_empty() || content_type.starts_with("text/plain")) {
         return response;
     }
+    // A Leptos server function's refusal is encoded for its caller (the dashboard), which
+    // decodes it: leave it as it is.
+    if response.headers().contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER) {
+        return response;
+    }
     let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
     let allow = response.headers().get(header::ALLOW).cloned();
     let (parts, _) = response.into_parts();

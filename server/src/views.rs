@@ -334,6 +334,9 @@ pub struct EventObject {
     pub kind: EventType,
     pub created_at: Timestamp,
     pub account_uid: String,
+    /// Who caused it: `user:<email>` for a dashboard user; null for API calls and the server's
+    /// own jobs.
+    pub actor: Option<String>,
     pub data: EventData,
 }
 
@@ -345,6 +348,7 @@ impl From<Event> for EventObject {
             kind: e.kind,
             created_at: Timestamp(e.created_at),
             account_uid: e.account_uid,
+            actor: e.actor,
             data: EventData { object: e.data },
         }
     }

@@ -4,12 +4,14 @@
 mod support;
 
 use axum::body::Body;
+use axum::http::Method;
 use axum::http::StatusCode;
+use serde_json::json;
 use server::auth::secrets::hash_secret;
 use server::dashboard::{self, SignInRefused};
 use server::domain::dashboard::{IDLE_MS, LOCK_MS, Role};
 use server::store::now_ms;
-use support::{PUBLIC_URL, TestApp, TestResponse};
+use support::{Auth, PUBLIC_URL, TestApp, TestResponse};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -27,7 +29,7 @@ async fn user(app: &TestApp, email: &str, role: Role) -> String {
 /// A form post (as a browser without script makes it), or with `accept: application/json` a
 /// server-function call as the dashboard's code makes it.
 async fn post(app: &TestApp, path: &str, origin: Option<&str>, cookie: Option<&str>, form: &str) -> TestResponse {
-    let accept = if path.ends_with("/me") { "application/json" } else { "text/html" };
+    let accept = if path.ends_with("/profile") { "application/json" } else { "text/html" };
     let mut headers = vec![("content-type", "application/x-www-form-urlencoded"), ("accept", accept)];
     if let Some(o) = origin {
         headers.push(("origin", o));
@@ -37,6 +39,23 @@ async fn post(app: &TestApp, path: &str, origin: Option<&str>, cookie: Option<&s
         headers.push(("cookie", c));
     }
     app.send(axum::http::Method::POST, path, &headers, Body::from(form.to_owned())).await
+}
+
+/// A server function called as the hydrated dashboard calls it (JSON back).
+async fn post_fn(app: &TestApp, name: &str, origin: Option<&str>, cookie: Option<&str>, form: &str) -> TestResponse {
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json")];
+    if let Some(o) = origin {
+        headers.push(("origin", o));
+    }
+    let cookie = cookie.map(|c| format!("govifi_session={c}"));
+    if let Some(c) = &cookie {
+        headers.push(("cookie", c));
+    }
+    app.send(Method::POST, &format!("/dashboard/api/{name}"), &headers, Body::from(form.to_owned())).await
+}
+
+async fn call_fn(app: &TestApp, name: &str, token: &str, form: &str) -> TestResponse {
+    post_fn(app, name, Some(PUBLIC_URL), Some(token), form).await
 }
 
 async fn sign_in(app: &TestApp, email: &str, password: &str) -> TestResponse {
@@ -90,26 +109,26 @@ db_tests! {
 
         let cookie_header = format!("govifi_session={token}");
         let home = app.send(axum::http::Method::GET, "/dashboard", &[("cookie", &cookie_header)], Body::empty()).await;
-        assert_eq!(home.status, StatusCode::OK);
+        assert_eq!(home.status, StatusCode::OK, "{}", home.text());
         assert!(home.text().contains("alex@example.com (admin)"), "{}", home.text());
         assert!(home.text().contains("Test City"));
 
         // A server function: the session from the cookie, the origin checked.
-        let me = post(&app, "/dashboard/api/me", Some(PUBLIC_URL), Some(&token), "").await;
+        let me = post(&app, "/dashboard/api/profile", Some(PUBLIC_URL), Some(&token), "").await;
         assert_eq!(me.status, StatusCode::OK, "{}", me.text());
         assert_eq!(me.json()["email"], "alex@example.com");
         assert_eq!(me.json()["role"], "admin");
-        assert_eq!(post(&app, "/dashboard/api/me", Some("https://evil.example"), Some(&token), "").await.status, StatusCode::FORBIDDEN);
-        assert_eq!(post(&app, "/dashboard/api/me", None, Some(&token), "").await.status, StatusCode::FORBIDDEN);
-        assert_eq!(post(&app, "/dashboard/api/me", Some(PUBLIC_URL), None, "").await.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(post(&app, "/dashboard/api/me", Some(PUBLIC_URL), Some("forged"), "").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(post(&app, "/dashboard/api/profile", Some("https://evil.example"), Some(&token), "").await.status, StatusCode::FORBIDDEN);
+        assert_eq!(post(&app, "/dashboard/api/profile", None, Some(&token), "").await.status, StatusCode::FORBIDDEN);
+        assert_eq!(post(&app, "/dashboard/api/profile", Some(PUBLIC_URL), None, "").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(post(&app, "/dashboard/api/profile", Some(PUBLIC_URL), Some("forged"), "").await.status, StatusCode::UNAUTHORIZED);
 
         // Sign out ends the session on the server, and clears the cookie.
         let out = post(&app, "/dashboard/api/sign_out", Some(PUBLIC_URL), Some(&token), "").await;
         assert_eq!(out.status, StatusCode::FOUND, "{}", out.text());
         assert_eq!(out.header("location"), Some("/dashboard/login"));
         assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
-        assert_eq!(post(&app, "/dashboard/api/me", Some(PUBLIC_URL), Some(&token), "").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(post(&app, "/dashboard/api/profile", Some(PUBLIC_URL), Some(&token), "").await.status, StatusCode::UNAUTHORIZED);
 
         // A sign-in posted from another site is refused, and sets nothing.
         let form = format!("email=alex%40example.com&password={}", PASSWORD.replace(' ', "+"));
@@ -209,6 +228,144 @@ db_tests! {
         let home = app.send(axum::http::Method::GET, "/dashboard", &[("cookie", &cookie)], Body::empty()).await;
         assert!(home.text().contains("demo@govifi.test (owner)") && home.text().contains("Demo City Hall"), "{}", home.text());
     }
+
+    async fn each_action_checks_the_role_and_records_the_user(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        let mut tokens = Vec::new();
+        for (email, role) in [("owner@example.com", Role::Owner), ("admin@example.com", Role::Admin), ("dev@example.com", Role::Developer), ("viewer@example.com", Role::Viewer)] {
+            dashboard::create_user(app.db(), &client, email, role, Some(PASSWORD.into())).await.unwrap();
+            tokens.push(dashboard::sign_in(&app.state, email, PASSWORD, now_ms()).await.ok().unwrap().token);
+        }
+        let [owner, admin, dev, viewer] = [&tokens[0], &tokens[1], &tokens[2], &tokens[3]];
+        let sale = json!({"amount": 10_000, "currency": "USD", "payment_method": support::card("4242424242424242"), "capture": true, "reference": "INV-9"});
+        let paid = app.call(Method::POST, "/api/payments/validate", Auth::Bearer(&m.key), Some(sale)).await;
+        assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.text());
+        let pid = paid.json()["id"].as_str().unwrap().to_owned();
+
+        // Reads: every role; the list filtered by reference.
+        let filter = "filter[status]=&filter[reference]=INV&filter[from]=&filter[to]=&filter[page]=0";
+        let list = call_fn(&app, "payments", viewer, filter).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.text());
+        assert_eq!(list.json()["rows"][0]["id"], pid.as_str());
+        assert_eq!(list.json()["total"], 1);
+        let detail = call_fn(&app, "payment", viewer, &format!("id={pid}")).await.json();
+        assert_eq!((detail["status"].as_str(), detail["can_refund"].as_bool()), (Some("captured"), Some(true)));
+
+        // Refunds: owner and admin; not developer or viewer; never from another origin.
+        let refund = format!("id={pid}&amount=1.00&reason=Dashboard");
+        assert_eq!(call_fn(&app, "refund", viewer, &refund).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "refund", dev, &refund).await.status, StatusCode::FORBIDDEN);
+        let foreign = post_fn(&app, "refund", Some("https://evil.example"), Some(owner), &refund).await;
+        assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "refund", admin, &format!("id={pid}&amount=abc&reason=")).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(call_fn(&app, "refund", admin, &refund).await.status, StatusCode::OK);
+        assert_eq!(call_fn(&app, "refund", owner, &format!("id={pid}&amount=2.50&reason=")).await.status, StatusCode::OK);
+        let too_much = call_fn(&app, "refund", owner, &format!("id={pid}&amount=100.00&reason=")).await;
+        assert_eq!(too_much.status, StatusCode::BAD_REQUEST, "{}", too_much.text());
+        // The API sees the same payment, and the events name who refunded.
+        let api = app.call(Method::GET, format!("/api/payments/{pid}"), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!((api["status"].as_str(), api["amount_refunded"].as_i64()), (Some("partially_refunded"), Some(350)));
+        let actors: Vec<Option<String>> = sqlx::query_scalar("SELECT actor FROM events WHERE type = 'refund.created' ORDER BY created_at, id")
+            .fetch_all(app.db().pool()).await.unwrap();
+        assert_eq!(actors, [Some("user:admin@example.com".to_owned()), Some("user:owner@example.com".to_owned())]);
+        let events = app.call(Method::GET, "/api/events?$filter=type eq 'refund.created'", Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(events["value"][0]["actor"], "user:owner@example.com", "newest first");
+        let captured = app.call(Method::GET, "/api/events?$filter=type eq 'payment.captured'", Auth::Bearer(&m.key), None).await.json();
+        assert!(captured["value"][0]["actor"].is_null(), "an API call has no dashboard actor");
+
+        // API keys: developers and owners; shown once; revoked, refused.
+        assert_eq!(call_fn(&app, "create_api_key", admin, "label=K&scopes=*&expires_in_days=").await.status, StatusCode::FORBIDDEN);
+        let made = call_fn(&app, "create_api_key", dev, "label=Back+end&scopes=payments.read&expires_in_days=30").await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.text());
+        let (key_id, secret) = (made.json()["id"].as_str().unwrap().to_owned(), made.json()["secret"].as_str().unwrap().to_owned());
+        assert_eq!(app.call(Method::GET, "/api/payments", Auth::Bearer(&secret), None).await.status, StatusCode::OK);
+        let listed = call_fn(&app, "api_keys", dev, "").await.text();
+        assert!(listed.contains("Back end") && !listed.contains(&secret), "listed without its secret");
+        assert_eq!(call_fn(&app, "revoke_api_key", viewer, &format!("id={key_id}")).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "revoke_api_key", dev, &format!("id={key_id}")).await.status, StatusCode::OK);
+        assert_eq!(app.call(Method::GET, "/api/payments", Auth::Bearer(&secret), None).await.status, StatusCode::UNAUTHORIZED);
+
+        // Settings: admins and owners.
+        let branding = "display_name=Springfield&logo_url=&primary_color=%232b7a0b";
+        assert_eq!(call_fn(&app, "branding", dev, branding).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "branding", admin, branding).await.status, StatusCode::OK);
+        let account = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap();
+        assert_eq!((account.branding.display_name.as_deref(), account.branding.primary_color.as_deref()), (Some("Springfield"), Some("#2B7A0B")));
+        assert_eq!(call_fn(&app, "branding", admin, "display_name=x&logo_url=&primary_color=red").await.status, StatusCode::BAD_REQUEST);
+
+        // Webhooks and events: developers; sessions and payment links: operators.
+        assert_eq!(call_fn(&app, "events", admin, "page=0").await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "events", dev, "page=0").await.status, StatusCode::OK);
+        assert_eq!(call_fn(&app, "add_webhook", viewer, "url=https%3A%2F%2Fshop.example%2Fh&events=*").await.status, StatusCode::FORBIDDEN);
+        let link = "link[amount]=12.34&link[description]=Permit&link[reference]=&link[success_url]=https%3A%2F%2Fshop.example%2Fok&link[cancel_url]=https%3A%2F%2Fshop.example%2Fno";
+        assert_eq!(call_fn(&app, "payment_link", dev, link).await.status, StatusCode::FORBIDDEN);
+        let made = call_fn(&app, "payment_link", admin, link).await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.text());
+        assert!(made.json()["hosted_url"].as_str().unwrap().contains("#cs="));
+        let sid = made.json()["session_id"].as_str().unwrap().to_owned();
+        assert_eq!(call_fn(&app, "expire_session", viewer, &format!("id={sid}")).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "expire_session", admin, &format!("id={sid}")).await.status, StatusCode::OK);
+        let s = app.call(Method::GET, format!("/v1/hosted-sessions/{sid}"), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(s["status"], "expired");
+    }
+
+    async fn owners_manage_the_team(app) {
+        let client = tenant(&app).await;
+        dashboard::create_user(app.db(), &client, "owner@example.com", Role::Owner, Some(PASSWORD.into())).await.unwrap();
+        dashboard::create_user(app.db(), &client, "admin@example.com", Role::Admin, Some(PASSWORD.into())).await.unwrap();
+        let owner = dashboard::sign_in(&app.state, "owner@example.com", PASSWORD, now_ms()).await.ok().unwrap();
+        let admin = dashboard::sign_in(&app.state, "admin@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        assert_eq!(call_fn(&app, "team", &admin, "").await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "add_user", &admin, "email=x%40example.com&role=owner").await.status, StatusCode::FORBIDDEN);
+        let added = call_fn(&app, "add_user", &owner.token, "email=New%40Example.com&role=developer").await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.text());
+        let (new_id, password) = (added.json()["id"].as_str().unwrap().to_owned(), added.json()["secret"].as_str().unwrap().to_owned());
+        let new_token = dashboard::sign_in(&app.state, "new@example.com", &password, now_ms()).await.ok().unwrap().token;
+        let dup = call_fn(&app, "add_user", &owner.token, "email=new%40example.com&role=viewer").await;
+        assert_eq!(dup.status, StatusCode::CONFLICT, "{}", dup.text());
+        assert_eq!(call_fn(&app, "add_user", &owner.token, "email=y%40example.com&role=boss").await.status, StatusCode::BAD_REQUEST);
+        let team = call_fn(&app, "team", &owner.token, "").await.json();
+        let roles: Vec<(&str, &str, bool)> = team.as_array().unwrap().iter()
+            .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap(), m["is_you"].as_bool().unwrap())).collect();
+        assert_eq!(roles, [("owner@example.com", "owner", true), ("admin@example.com", "admin", false), ("new@example.com", "developer", false)]);
+        // Nobody changes or removes themselves, so the acting owner always remains.
+        let own = format!("id={}&role=viewer", owner.user.id);
+        assert_eq!(call_fn(&app, "change_role", &owner.token, &own).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(call_fn(&app, "remove_user", &owner.token, &format!("id={}", owner.user.id)).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(call_fn(&app, "change_role", &owner.token, &format!("id={new_id}&role=viewer")).await.status, StatusCode::OK);
+        assert_eq!(call_fn(&app, "events", &new_token, "page=0").await.status, StatusCode::FORBIDDEN, "a viewer now");
+        // Another client's user is not found.
+        let other = tenant(&app).await;
+        let (stranger, _) = dashboard::create_user(app.db(), &other, "stranger@example.com", Role::Viewer, Some(PASSWORD.into())).await.unwrap();
+        assert_eq!(call_fn(&app, "remove_user", &owner.token, &format!("id={}", stranger.id)).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(call_fn(&app, "remove_user", &owner.token, &format!("id={new_id}")).await.status, StatusCode::OK);
+        assert_eq!(call_fn(&app, "profile", &new_token, "").await.status, StatusCode::UNAUTHORIZED, "their session ended");
+    }
+
+    async fn a_page_renders_its_data_for_the_signed_in_user(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        dashboard::create_user(app.db(), &client, "viewer@example.com", Role::Viewer, Some(PASSWORD.into())).await.unwrap();
+        let token = dashboard::sign_in(&app.state, "viewer@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let sale = json!({"amount": 4_200, "currency": "USD", "payment_method": support::card("4242424242424242"), "capture": true, "reference": "<script>x</script>"});
+        let pid = app.call(Method::POST, "/api/payments/validate", Auth::Bearer(&m.key), Some(sale)).await.json()["id"].as_str().unwrap().to_owned();
+        let cookie = format!("govifi_session={token}");
+        let page = app.send(Method::GET, &format!("/dashboard/payments/{pid}"), &[("cookie", &cookie)], Body::empty()).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let html = page.text();
+        assert!(html.contains("$42.00 payment") && html.contains(r#"id="payment-status" class="status">captured<"#), "{html}");
+        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;") && !html.contains("<script>x</script>"), "escaped");
+        assert!(!html.contains(">Refund<"), "a viewer has no Refund");
+        let csp = page.header("content-security-policy").unwrap();
+        let nonce = csp.split("'nonce-").nth(1).and_then(|n| n.split('\'').next()).unwrap();
+        assert!(html.contains(&format!(r#"<script nonce="{nonce}">"#)), "Leptos's data scripts carry the response's nonce");
+        assert!(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        // Signed out: to the sign-in page; another account's payment: not found, on the page.
+        let out = app.get(&format!("/dashboard/payments/{pid}")).await;
+        assert_eq!(out.header("location"), Some("/dashboard/login"));
+    }
+
 }
 
 #[tokio::test]

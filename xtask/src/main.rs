@@ -94,17 +94,26 @@ fn dist() -> Result<BundleSize> {
     trunk("frontend/index.html", &[])?;
     say("building the <govifi-payment> element: wallet bundle (trunk build --release)");
     trunk("frontend/wallet.html", &["--dist", "dist/wallet", "--public-url", "/assets/wallet/"])?;
+    say("building the dashboard's hydration bundle (trunk build --release)");
+    trunk("frontend/dashboard.html", &["--dist", "dist/dashboard", "--public-url", "/assets/dashboard/"])?;
     let dist = workspace_root().join("dist");
     precompress(&dist)?;
     let loader = app::loader::script(&dist).ok_or("the loader found no bundles in dist/")?.into_bytes();
     let size = BundleSize::measure(&dist, &loader)?;
     let wallet = BundleSize::measure(&dist.join("wallet"), &loader)?;
+    let starter = app::loader::dashboard_starter(&dist).ok_or("no dashboard bundle in dist/dashboard")?.into_bytes();
+    let dashboard = BundleSize::measure(&dist.join("dashboard"), &starter)?;
     println!("{size}");
     println!(
         "wallet bundle (loaded only for ws_ credentials, gzip -9): {} B; brotli: checkout {} B, wallet {} B",
         wallet.total(),
         size.brotli,
         wallet.brotli
+    );
+    println!(
+        "dashboard bundle (merchants' staff only, no budget): {} B gzip -9, {} B brotli",
+        dashboard.total(),
+        dashboard.brotli
     );
     Ok(size)
 }
@@ -193,7 +202,8 @@ impl BundleSize {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let len = || std::fs::metadata(&path).map(|m| m.len());
-            if path.is_dir() && name != "wallet" {
+            // The wallet's and the dashboard's bundles are measured on their own.
+            if path.is_dir() && name != "wallet" && name != "dashboard" {
                 self.add_dir(&path)?;
             } else if name.ends_with("_bg.wasm.gz") {
                 self.wasm_gz += len()?;

@@ -44,6 +44,17 @@ pub async fn check(
     if !same_origin(state, headers) {
         return Err(ApiError::new(ErrorCode::Forbidden, "This call must come from the dashboard itself"));
     }
+    check_session(state, headers, permission, now).await
+}
+
+/// [`check`] without the origin: for the reads a page makes while the server renders it
+/// (a navigation carries no `Origin`; a read changes nothing).
+pub async fn check_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    permission: Permission,
+    now: i64,
+) -> Result<Caller, ApiError> {
     let caller = signed_in(state, headers, now).await?.ok_or_else(|| ApiError::unauthenticated("Sign in first"))?;
     if !caller.user.role.allows(permission) {
         return Err(ApiError::new(ErrorCode::Forbidden, "Your role does not allow this"));

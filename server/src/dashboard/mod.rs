@@ -2,6 +2,7 @@
 //! sessions that end after 12 idle hours, and the check every dashboard server function makes.
 
 pub mod guard;
+pub mod reports;
 
 use std::sync::OnceLock;
 
@@ -143,6 +144,29 @@ pub async fn session_user(db: &Db, token: &str, now: i64) -> Result<Option<User>
         return Ok(None);
     }
     store::dashboard::touch_session(db, &hash_secret(token), now).await
+}
+
+/// Changes a teammate's role (owners only, checked by the caller). Nobody changes their own, so
+/// a client always keeps the owner who is acting.
+pub async fn set_role(db: &Db, actor: &User, id: &str, role: Role) -> Result<(), ApiError> {
+    if id == actor.id {
+        return Err(ApiError::invalid("id", "you cannot change your own role"));
+    }
+    if !store::dashboard::set_role(db, &actor.client_id, id, role, store::now_ms()).await? {
+        return Err(ApiError::not_found("user"));
+    }
+    Ok(())
+}
+
+/// Removes a teammate and ends their sessions; nobody removes themselves.
+pub async fn remove_user(db: &Db, actor: &User, id: &str) -> Result<(), ApiError> {
+    if id == actor.id {
+        return Err(ApiError::invalid("id", "you cannot remove yourself"));
+    }
+    if !store::dashboard::delete_user(db, &actor.client_id, id).await? {
+        return Err(ApiError::not_found("user"));
+    }
+    Ok(())
 }
 
 pub async fn sign_out(db: &Db, token: &str) -> Result<(), sqlx::Error> {

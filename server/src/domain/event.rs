@@ -2,6 +2,22 @@
 
 use crate::text_enum;
 
+tokio::task_local! {
+    /// Who is acting in this task (`user:<email>` for a dashboard user): every event recorded
+    /// inside [`acting_as`] carries it, however deep in a service it is written.
+    static ACTOR: String;
+}
+
+/// Runs `work` with `actor` recorded on the events it writes.
+pub async fn acting_as<F: std::future::Future>(actor: String, work: F) -> F::Output {
+    ACTOR.scope(actor, work).await
+}
+
+/// The actor of the running task, if one was set.
+pub fn current_actor() -> Option<String> {
+    ACTOR.try_with(Clone::clone).ok()
+}
+
 text_enum! {
     pub enum EventType {
         CheckoutSessionCompleted => "checkout.session.completed",

@@ -137,6 +137,20 @@ pub(crate) async fn render<V>(req: Request, status: StatusCode, policy: Policy, 
 where
     V: Fn() -> AnyView + Clone + Send + Sync + 'static,
 {
+    render_with_context(req, status, policy, || {}, page).await
+}
+
+/// [`render`], with `context` provided to the page (and to the server functions it calls).
+pub(crate) async fn render_with_context<V>(
+    req: Request,
+    status: StatusCode,
+    policy: Policy,
+    context: impl Fn() + Clone + Send + Sync + 'static,
+    page: V,
+) -> Response
+where
+    V: Fn() -> AnyView + Clone + Send + Sync + 'static,
+{
     let app = move || {
         if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
             options.set_status(status);
@@ -147,7 +161,7 @@ where
         }
         page()
     };
-    leptos_axum::render_app_async_with_context(|| {}, app)(req).await.into_response()
+    leptos_axum::render_app_async_with_context(context, app)(req).await.into_response()
 }
 
 pub(crate) fn assets() -> Assets {

@@ -166,6 +166,13 @@ pub async fn get(db: &Db, uid: &str) -> Result<Option<Account>, sqlx::Error> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// A client's payment accounts, oldest first (the dashboard's account switcher).
+pub async fn of_client(db: &Db, client_id: &str) -> Result<Vec<Account>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM payment_accounts WHERE client_id = $1 ORDER BY created_at, uid");
+    let rows = sqlx::query(&sql).bind(client_id).fetch_all(db.pool()).await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Every column a PATCH may change, given as the caller wants it stored.
 #[derive(Debug, Default)]
 pub struct AccountChanges {

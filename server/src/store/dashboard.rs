@@ -67,6 +67,43 @@ pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::E
     sqlx::query(&sql).bind(email).fetch_optional(db.pool()).await?.as_ref().map(user_from_row).transpose()
 }
 
+/// A client's users, oldest first (the Team page).
+pub async fn users_of_client(db: &Db, client_id: &str) -> Result<Vec<User>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM dashboard_users WHERE client_id = $1 ORDER BY created_at, id");
+    sqlx::query(&sql).bind(client_id).fetch_all(db.pool()).await?.iter().map(user_from_row).collect()
+}
+
+/// Changes a user's role, if the user belongs to `client_id`; false when there is no such user.
+pub async fn set_role(db: &Db, client_id: &str, id: &str, role: Role, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE dashboard_users SET role = $1, updated_at = $2 WHERE id = $3 AND client_id = $4")
+        .bind(role.as_str())
+        .bind(now)
+        .bind(id)
+        .bind(client_id)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Removes a user of `client_id` and ends their sessions, in one transaction.
+pub async fn delete_user(db: &Db, client_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "DELETE FROM dashboard_sessions WHERE user_id IN (SELECT id FROM dashboard_users WHERE id = $1 AND client_id = $2)",
+    )
+    .bind(id)
+    .bind(client_id)
+    .execute(&mut *tx)
+    .await?;
+    let done = sqlx::query("DELETE FROM dashboard_users WHERE id = $1 AND client_id = $2")
+        .bind(id)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn insert_session(db: &Db, token_hash: &str, user_id: &str, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO dashboard_sessions (token_hash, user_id, created_at, last_seen_at) VALUES ($1, $2, $3, $3)",

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Db, WriteTx, deliveries, enum_column, now_ms, to_json_text};
-use crate::domain::event::EventType;
+use crate::domain::event::{EventType, current_actor};
 use crate::domain::ids::random_base62;
 
 /// A new event id whose order is the order events were made in this process (events list by
@@ -30,12 +30,13 @@ pub async fn record<T: Serialize>(
 ) -> Result<String, sqlx::Error> {
     let id = next_id();
     let now = now_ms();
-    sqlx::query("INSERT INTO events (id, account_uid, type, data, created_at) VALUES ($1, $2, $3, $4, $5)")
+    sqlx::query("INSERT INTO events (id, account_uid, type, data, created_at, actor) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&id)
         .bind(account_uid)
         .bind(event_type.as_str())
         .bind(to_json_text(object))
         .bind(now)
+        .bind(current_actor())
         .execute(&mut **tx)
         .await?;
     if deliveries::fan_out(tx, account_uid, std::slice::from_ref(&id), now).await? > 0 {
@@ -54,12 +55,13 @@ pub async fn record_for_one<T: Serialize>(
 ) -> Result<String, sqlx::Error> {
     let id = next_id();
     let now = now_ms();
-    sqlx::query("INSERT INTO events (id, account_uid, type, data, created_at) VALUES ($1, $2, $3, $4, $5)")
+    sqlx::query("INSERT INTO events (id, account_uid, type, data, created_at, actor) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&id)
         .bind(account_uid)
         .bind(event_type.as_str())
         .bind(to_json_text(object))
         .bind(now)
+        .bind(current_actor())
         .execute(&mut **tx)
         .await?;
     deliveries::insert_one(tx, webhook_id, account_uid, &id, event_type, now).await?;
@@ -74,13 +76,17 @@ pub async fn record_all(tx: &mut WriteTx, account_uid: &str, items: &[(EventType
     }
     let now = now_ms();
     let rows: Vec<String> = (0..items.len())
-        .map(|i| format!("(${}, ${}, ${}, ${}, ${})", i * 5 + 1, i * 5 + 2, i * 5 + 3, i * 5 + 4, i * 5 + 5))
+        .map(|i| {
+            let p = i * 6;
+            format!("(${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6)
+        })
         .collect();
-    let sql = format!("INSERT INTO events (id, account_uid, type, data, created_at) VALUES {}", rows.join(", "));
+    let sql = format!("INSERT INTO events (id, account_uid, type, data, created_at, actor) VALUES {}", rows.join(", "));
     let ids: Vec<String> = items.iter().map(|_| next_id()).collect();
+    let actor = current_actor();
     let mut q = sqlx::query(&sql);
     for ((kind, data), id) in items.iter().zip(&ids) {
-        q = q.bind(id.as_str()).bind(account_uid).bind(kind.as_str()).bind(data.as_str()).bind(now);
+        q = q.bind(id.as_str()).bind(account_uid).bind(kind.as_str()).bind(data.as_str()).bind(now).bind(actor.clone());
     }
     q.execute(&mut **tx).await?;
     if deliveries::fan_out(tx, account_uid, &ids, now).await? > 0 {
@@ -102,9 +108,11 @@ pub struct Event {
     pub kind: EventType,
     pub data: serde_json::Value,
     pub created_at: i64,
+    /// `user:<email>` when a dashboard user caused it.
+    pub actor: Option<String>,
 }
 
-pub const COLUMNS: &str = "id, account_uid, type, data, created_at";
+pub const COLUMNS: &str = "id, account_uid, type, data, created_at, actor";
 
 pub fn from_row(row: &AnyRow) -> Result<Event, sqlx::Error> {
     let data: String = row.try_get("data")?;
@@ -114,6 +122,7 @@ pub fn from_row(row: &AnyRow) -> Result<Event, sqlx::Error> {
         kind: enum_column(row, "type")?,
         data: serde_json::from_str(&data).map_err(|e| sqlx::Error::Decode(e.into()))?,
         created_at: row.try_get("created_at")?,
+        actor: row.try_get("actor")?,
     })
 }
 

@@ -75,6 +75,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "payments", include_str!("../../migrations/0005_payments.sql")),
     (6, "webhooks", include_str!("../../migrations/0006_webhooks.sql")),
     (7, "dashboard", include_str!("../../migrations/0007_dashboard.sql")),
+    (8, "event_actor", include_str!("../../migrations/0008_event_actor.sql")),
 ];
 
 #[derive(Clone)]

@@ -180,6 +180,15 @@ pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<Payment>
     row.as_ref().map(from_row).transpose()
 }
 
+/// The account's payments created at or after `since` (ms), oldest first, at most `limit`.
+pub async fn created_since(db: &Db, account_uid: &str, since: i64, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE account_uid = $1 AND created_at >= $2 ORDER BY created_at LIMIT $3"
+    );
+    let rows = sqlx::query(&sql).bind(account_uid).bind(since).bind(limit).fetch_all(db.pool()).await?;
+    rows.iter().map(from_row).collect()
+}
+
 pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Payment>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;

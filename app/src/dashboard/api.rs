@@ -1,0 +1,525 @@
+//! What the dashboard reads and writes: the objects its pages show and its Leptos server
+//! functions (`/dashboard/api/…`). In the browser each function is a call over HTTP; on the
+//! server its body hands the call to the [`Backend`] the server provides in context — the
+//! same services the REST API calls, behind the session, role and `Origin` checks.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::money::format_amount;
+
+/// An amount in minor units with its currency, shown in the currency's units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: String,
+}
+
+impl Money {
+    pub fn show(&self, locale: &str) -> String {
+        format_amount(self.minor, &self.currency, locale)
+    }
+}
+
+/// What the signed-in user may do (from their role; the server checks again on every call).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Can {
+    /// Refund, capture, void, expire, payment links.
+    pub operate: bool,
+    pub settings: bool,
+    /// API keys, webhooks, events.
+    pub develop: bool,
+    pub team: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountChoice {
+    pub uid: String,
+    pub name: String,
+    pub currency: String,
+}
+
+/// The signed-in user and the payment account the dashboard shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub email: String,
+    pub role: String,
+    pub client_name: String,
+    /// The account shown (`None` when the client has none yet).
+    pub account: Option<AccountChoice>,
+    pub accounts: Vec<AccountChoice>,
+    /// From the browser's `Accept-Language`: `en` or `es`.
+    pub locale: String,
+    pub can: Can,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub gross: Money,
+    pub fees: Money,
+    pub refunds: Money,
+    pub succeeded: u32,
+    pub attempted: u32,
+}
+
+impl Totals {
+    /// The share of attempted payments that succeeded, as a whole percentage.
+    pub fn success_rate(&self) -> String {
+        if self.attempted == 0 {
+            "—".to_owned()
+        } else {
+            format!("{}%", (self.succeeded as u64 * 100 + self.attempted as u64 / 2) / self.attempted as u64)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayVolume {
+    /// `YYYY-MM-DD` (UTC).
+    pub date: String,
+    pub gross: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HomeData {
+    pub today: Totals,
+    pub last_30_days: Totals,
+    /// Oldest first, one per day, days without payments included.
+    pub days: Vec<DayVolume>,
+    pub latest: Vec<PaymentRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRow {
+    pub id: String,
+    pub status: String,
+    pub amount: Money,
+    /// `Visa •••• 4242`, `Bank account •••• 6789`.
+    pub method: String,
+    pub reference: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentPage {
+    pub rows: Vec<PaymentRow>,
+    pub page: u32,
+    pub has_more: bool,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub kind: String,
+    pub amount: Money,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundRow {
+    pub id: String,
+    pub amount: Money,
+    pub status: String,
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentDetail {
+    pub id: String,
+    pub status: String,
+    pub amount: Money,
+    pub fee: Money,
+    pub total: Money,
+    pub captured: Money,
+    pub refunded: Money,
+    /// What a refund may still take.
+    pub refundable: Money,
+    pub method: String,
+    pub customer_id: Option<String>,
+    pub session_id: Option<String>,
+    pub reference: Option<String>,
+    pub description: Option<String>,
+    pub decline_code: Option<String>,
+    /// The consent record, as the API shows it (pretty JSON).
+    pub consent: Option<String>,
+    pub ledger: Vec<LedgerEntry>,
+    pub refunds: Vec<RefundRow>,
+    /// The moves its status allows now (the user's role is checked apart).
+    pub can_capture: bool,
+    pub can_void: bool,
+    pub can_refund: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub status: String,
+    pub amount: Money,
+    pub reference: Option<String>,
+    pub description: Option<String>,
+    pub hosted_url: Option<String>,
+    pub payment_id: Option<String>,
+    pub can_expire: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionPage {
+    pub rows: Vec<SessionRow>,
+    pub page: u32,
+    pub has_more: bool,
+}
+
+/// A secret shown once (an API key, a webhook's signing secret, a redirect secret, a password).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OneTimeSecret {
+    pub id: String,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub label: String,
+    pub prefix: String,
+    pub scopes: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookRow {
+    pub id: String,
+    pub url: String,
+    pub events: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRow {
+    pub at: String,
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<u16>,
+    pub outcome: String,
+    pub response: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: Vec<AttemptRow>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryLog {
+    pub webhook: WebhookRow,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub id: String,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub created_at: String,
+    /// The event as the API and webhooks show it (pretty JSON).
+    pub json: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub account_name: String,
+    pub currency: String,
+    pub display_name: String,
+    pub logo_url: String,
+    pub primary_color: String,
+    pub allowed_origins: String,
+    /// The fee rules, as the API shows them (pretty JSON).
+    pub fee_rules: String,
+    pub methods: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeeQuote {
+    pub fee: Money,
+    pub total: Money,
+    pub disclosure: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamMember {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    /// The signed-in user (whose own role and membership cannot be changed here).
+    pub is_you: bool,
+    pub created_at: String,
+}
+
+/// The roles, as the Team page offers them.
+pub const ROLES: &[&str] = &["owner", "admin", "developer", "viewer"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentLink {
+    pub session_id: String,
+    pub hosted_url: String,
+}
+
+/// The server's side of every dashboard function: implemented by the server over its services
+/// (each call checks the caller first) and provided in the context of each dashboard request.
+#[cfg(feature = "pages")]
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync {
+    async fn profile(&self) -> Result<Profile, ServerFnError>;
+    async fn sign_out(&self) -> Result<(), ServerFnError>;
+    async fn switch_account(&self, uid: String) -> Result<(), ServerFnError>;
+    async fn home(&self) -> Result<HomeData, ServerFnError>;
+    async fn payments(&self, filter: PaymentFilter) -> Result<PaymentPage, ServerFnError>;
+    async fn payment(&self, id: String) -> Result<PaymentDetail, ServerFnError>;
+    async fn capture(&self, id: String, amount: String) -> Result<(), ServerFnError>;
+    async fn void(&self, id: String) -> Result<(), ServerFnError>;
+    async fn refund(&self, id: String, amount: String, reason: String) -> Result<(), ServerFnError>;
+    async fn sessions(&self, page: u32) -> Result<SessionPage, ServerFnError>;
+    async fn expire_session(&self, id: String) -> Result<(), ServerFnError>;
+    async fn create_payment_link(&self, link: NewPaymentLink) -> Result<PaymentLink, ServerFnError>;
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, ServerFnError>;
+    async fn create_api_key(
+        &self,
+        label: String,
+        scopes: String,
+        expires_in_days: String,
+    ) -> Result<OneTimeSecret, ServerFnError>;
+    async fn revoke_api_key(&self, id: String) -> Result<(), ServerFnError>;
+    async fn webhooks(&self) -> Result<Vec<WebhookRow>, ServerFnError>;
+    async fn add_webhook(&self, url: String, events: String) -> Result<OneTimeSecret, ServerFnError>;
+    async fn set_webhook_enabled(&self, id: String, enabled: bool) -> Result<(), ServerFnError>;
+    async fn send_test_event(&self, id: String) -> Result<(), ServerFnError>;
+    async fn delivery_log(&self, id: String) -> Result<DeliveryLog, ServerFnError>;
+    async fn redeliver(&self, event_id: String) -> Result<(), ServerFnError>;
+    async fn events(&self, page: u32) -> Result<Vec<EventRow>, ServerFnError>;
+    async fn settings(&self) -> Result<Settings, ServerFnError>;
+    async fn save_branding(
+        &self,
+        display_name: String,
+        logo_url: String,
+        primary_color: String,
+    ) -> Result<(), ServerFnError>;
+    async fn save_origins(&self, allowed_origins: String) -> Result<(), ServerFnError>;
+    async fn rotate_redirect_secret(&self) -> Result<OneTimeSecret, ServerFnError>;
+    async fn fee_quote(&self, amount: String, method: String) -> Result<FeeQuote, ServerFnError>;
+    async fn team(&self) -> Result<Vec<TeamMember>, ServerFnError>;
+    async fn add_user(&self, email: String, role: String) -> Result<OneTimeSecret, ServerFnError>;
+    async fn change_role(&self, id: String, role: String) -> Result<(), ServerFnError>;
+    async fn remove_user(&self, id: String) -> Result<(), ServerFnError>;
+}
+
+#[cfg(feature = "pages")]
+fn backend() -> Result<std::sync::Arc<dyn Backend>, ServerFnError> {
+    use_context::<std::sync::Arc<dyn Backend>>().ok_or_else(|| ServerFnError::new("the dashboard has no backend"))
+}
+
+/// The Payments page's filters, as its form and its address carry them (empty: no filter).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PaymentFilter {
+    pub status: String,
+    pub reference: String,
+    /// `YYYY-MM-DD`, inclusive.
+    pub from: String,
+    pub to: String,
+    pub page: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewPaymentLink {
+    pub amount: String,
+    pub description: String,
+    pub reference: String,
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "profile")]
+pub async fn load_profile() -> Result<Profile, ServerFnError> {
+    backend()?.profile().await
+}
+
+/// Ends the session (a plain form post: the browser goes to the sign-in page).
+#[server(prefix = "/dashboard/api", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), ServerFnError> {
+    backend()?.sign_out().await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "switch_account")]
+pub async fn switch_account(uid: String) -> Result<(), ServerFnError> {
+    backend()?.switch_account(uid).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "home")]
+pub async fn load_home() -> Result<HomeData, ServerFnError> {
+    backend()?.home().await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "payments")]
+pub async fn list_payments(filter: PaymentFilter) -> Result<PaymentPage, ServerFnError> {
+    backend()?.payments(filter).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "payment")]
+pub async fn load_payment(id: String) -> Result<PaymentDetail, ServerFnError> {
+    backend()?.payment(id).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "capture")]
+pub async fn capture_payment(id: String, amount: String) -> Result<(), ServerFnError> {
+    backend()?.capture(id, amount).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "void")]
+pub async fn void_payment(id: String) -> Result<(), ServerFnError> {
+    backend()?.void(id).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "refund")]
+pub async fn refund_payment(id: String, amount: String, reason: String) -> Result<(), ServerFnError> {
+    backend()?.refund(id, amount, reason).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "sessions")]
+pub async fn list_sessions(page: u32) -> Result<SessionPage, ServerFnError> {
+    backend()?.sessions(page).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "expire_session")]
+pub async fn expire_session(id: String) -> Result<(), ServerFnError> {
+    backend()?.expire_session(id).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "payment_link")]
+pub async fn create_payment_link(link: NewPaymentLink) -> Result<PaymentLink, ServerFnError> {
+    backend()?.create_payment_link(link).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "api_keys")]
+pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, ServerFnError> {
+    backend()?.api_keys().await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "create_api_key")]
+pub async fn create_api_key(
+    label: String,
+    scopes: String,
+    expires_in_days: String,
+) -> Result<OneTimeSecret, ServerFnError> {
+    backend()?.create_api_key(label, scopes, expires_in_days).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "revoke_api_key")]
+pub async fn revoke_api_key(id: String) -> Result<(), ServerFnError> {
+    backend()?.revoke_api_key(id).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "webhooks")]
+pub async fn list_webhooks() -> Result<Vec<WebhookRow>, ServerFnError> {
+    backend()?.webhooks().await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "add_webhook")]
+pub async fn add_webhook(url: String, events: String) -> Result<OneTimeSecret, ServerFnError> {
+    backend()?.add_webhook(url, events).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "webhook_enabled")]
+pub async fn set_webhook_enabled(id: String, enabled: bool) -> Result<(), ServerFnError> {
+    backend()?.set_webhook_enabled(id, enabled).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "test_event")]
+pub async fn send_test_event(id: String) -> Result<(), ServerFnError> {
+    backend()?.send_test_event(id).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "deliveries")]
+pub async fn load_delivery_log(id: String) -> Result<DeliveryLog, ServerFnError> {
+    backend()?.delivery_log(id).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "redeliver")]
+pub async fn redeliver(event_id: String) -> Result<(), ServerFnError> {
+    backend()?.redeliver(event_id).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "events")]
+pub async fn list_events(page: u32) -> Result<Vec<EventRow>, ServerFnError> {
+    backend()?.events(page).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "settings")]
+pub async fn load_settings() -> Result<Settings, ServerFnError> {
+    backend()?.settings().await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "branding")]
+pub async fn save_branding(display_name: String, logo_url: String, primary_color: String) -> Result<(), ServerFnError> {
+    backend()?.save_branding(display_name, logo_url, primary_color).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "origins")]
+pub async fn save_origins(allowed_origins: String) -> Result<(), ServerFnError> {
+    backend()?.save_origins(allowed_origins).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "rotate_redirect_secret")]
+pub async fn rotate_redirect_secret() -> Result<OneTimeSecret, ServerFnError> {
+    backend()?.rotate_redirect_secret().await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "fee_quote")]
+pub async fn quote_fee(amount: String, method: String) -> Result<FeeQuote, ServerFnError> {
+    backend()?.fee_quote(amount, method).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "team")]
+pub async fn list_team() -> Result<Vec<TeamMember>, ServerFnError> {
+    backend()?.team().await
+}
+
+/// A new teammate; the answer carries their one-time password.
+#[server(prefix = "/dashboard/api", endpoint = "add_user")]
+pub async fn add_user(email: String, role: String) -> Result<OneTimeSecret, ServerFnError> {
+    backend()?.add_user(email, role).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "change_role")]
+pub async fn change_role(id: String, role: String) -> Result<(), ServerFnError> {
+    backend()?.change_role(id, role).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "remove_user")]
+pub async fn remove_user(id: String) -> Result<(), ServerFnError> {
+    backend()?.remove_user(id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_rate_rounds_and_handles_no_attempts() {
+        let m = |minor| Money { minor, currency: "USD".into() };
+        let t = |succeeded, attempted| Totals { gross: m(0), fees: m(0), refunds: m(0), succeeded, attempted };
+        assert_eq!(t(0, 0).success_rate(), "—");
+        assert_eq!(t(2, 3).success_rate(), "67%");
+        assert_eq!(t(3, 3).success_rate(), "100%");
+        assert_eq!(m(1050).show("en"), "$10.50");
+    }
+}

@@ -1,0 +1,110 @@
+//! Settings: branding with a live preview of the checkout, allowed origins, the fee
+//! calculator, rotating the redirect secret.
+
+use leptos::prelude::*;
+
+use super::api::*;
+use super::{OneTime, failed, loading, outcome, profile};
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let branding = ServerAction::<SaveBranding>::new();
+    let origins = ServerAction::<SaveOrigins>::new();
+    let rotate = ServerAction::<RotateRedirectSecret>::new();
+    let quote = ServerAction::<QuoteFee>::new();
+    let data = Resource::new(move || (branding.version().get(), origins.version().get()), |_| load_settings());
+    view! {
+        <h1>"Settings"</h1>
+        <Suspense fallback=loading>
+            {move || Suspend::new(async move {
+                let (p, s) = match (profile().await, data.await) {
+                    (Ok(p), Ok(s)) => (p, s),
+                    (Err(e), _) | (_, Err(e)) => return failed(e),
+                };
+                let locale = p.locale.clone();
+                let editable = p.can.settings;
+                // The preview follows the form as it is typed.
+                let name = RwSignal::new(if s.display_name.is_empty() { s.account_name.clone() } else { s.display_name.clone() });
+                let color = RwSignal::new(if s.primary_color.is_empty() { "#1a5fb4".to_owned() } else { s.primary_color.clone() });
+                let methods = s.methods.clone();
+                view! {
+                    <div class="side-by-side">
+                        <section class="panel">
+                            <h2>"Branding"</h2>
+                            <ActionForm action=branding attr:class="demo-form">
+                                <label for="brand-name">"Name shown to customers"</label>
+                                <input id="brand-name" name="display_name" maxlength="100" value=s.display_name.clone()
+                                    on:input=move |ev| name.set(event_target_value(&ev)) disabled=!editable/>
+                                <label for="brand-logo">"Logo URL (https)"</label>
+                                <input id="brand-logo" name="logo_url" type="url" value=s.logo_url.clone() disabled=!editable/>
+                                <label for="brand-color">"Colour"</label>
+                                <input id="brand-color" name="primary_color" type="color" value=color.get_untracked()
+                                    on:input=move |ev| color.set(event_target_value(&ev)) disabled=!editable/>
+                                {editable.then(|| view! { <button type="submit" disabled=move || branding.pending().get()>"Save branding"</button> })}
+                            </ActionForm>
+                            {outcome(branding.value(), "Saved: new checkouts show it.")}
+                        </section>
+                        <section class="panel" aria-labelledby="preview-title">
+                            <h2 id="preview-title">"Checkout preview"</h2>
+                            <svg class="preview" viewBox="0 0 320 200" role="img" aria-labelledby="preview-title preview-desc">
+                                <desc id="preview-desc">{move || format!("The checkout as customers see it: {} on the header and the Pay button in {}.", name.get(), color.get())}</desc>
+                                <rect x="0" y="0" width="320" height="200" rx="10" fill="#ffffff" stroke="#d0d7de"/>
+                                <text x="20" y="34" font-size="16" font-weight="700" fill="#1b1f24" id="preview-name">{move || name.get()}</text>
+                                <rect x="20" y="56" width="280" height="30" rx="6" fill="#ffffff" stroke="#8a939e"/>
+                                <rect x="20" y="96" width="135" height="30" rx="6" fill="#ffffff" stroke="#8a939e"/>
+                                <rect x="165" y="96" width="135" height="30" rx="6" fill="#ffffff" stroke="#8a939e"/>
+                                <rect x="20" y="144" width="280" height="36" rx="8" fill=move || color.get() id="preview-pay"/>
+                                <text x="160" y="167" font-size="14" font-weight="700" fill="#ffffff" text-anchor="middle">"Pay"</text>
+                            </svg>
+                        </section>
+                    </div>
+                    <div class="side-by-side">
+                        <section class="panel">
+                            <h2>"Fee calculator"</h2>
+                            <pre class="small">{s.fee_rules.clone()}</pre>
+                            <ActionForm action=quote attr:class="demo-form">
+                                <label for="fee-amount">{format!("Amount ({})", s.currency)}</label>
+                                <input id="fee-amount" name="amount" inputmode="decimal" required=""/>
+                                <label for="fee-method">"Method"</label>
+                                <select id="fee-method" name="method">
+                                    {methods.into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
+                                </select>
+                                <button type="submit">"Calculate"</button>
+                            </ActionForm>
+                            {move || match quote.value().get() {
+                                Some(Ok(q)) => view! {
+                                    <p role="status" id="fee-result">{format!("Fee {} · total {}", q.fee.show(&locale), q.total.show(&locale))}</p>
+                                    <p class="small">{q.disclosure}</p>
+                                }.into_any(),
+                                Some(Err(e)) => failed(e),
+                                None => ().into_any(),
+                            }}
+                        </section>
+                        <section class="panel">
+                            <h2>"Allowed origins"</h2>
+                            <ActionForm action=origins attr:class="demo-form">
+                                <label for="origins">"Sites that may embed the checkout (one per line)"</label>
+                                <textarea id="origins" name="allowed_origins" rows="4" disabled=!editable>{s.allowed_origins.clone()}</textarea>
+                                {editable.then(|| view! { <button type="submit">"Save origins"</button> })}
+                            </ActionForm>
+                            {outcome(origins.value(), "Saved.")}
+                            {editable.then(|| view! {
+                                <h2>"Redirect secret"</h2>
+                                <p class="small">"Signs the customer's return to your success URL. Rotating it makes the old one stop working at once."</p>
+                                <ActionForm action=rotate>
+                                    <button type="submit" class="secondary">"Rotate redirect secret"</button>
+                                </ActionForm>
+                                {move || match rotate.value().get() {
+                                    Some(Ok(s)) => view! { <OneTime title="The new redirect secret" secret=s.secret/> }.into_any(),
+                                    Some(Err(e)) => failed(e),
+                                    None => ().into_any(),
+                                }}
+                            })}
+                        </section>
+                    </div>
+                }
+                .into_any()
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,749 @@
+//! The dashboard's server functions, answered by the services the REST API calls. Each call
+//! first checks who is calling (`dashboard::guard`): origin, session, role; each change runs
+//! with the user as the actor of the events it writes.
+
+use app::dashboard::api::{self as dto, Backend, Can, Money};
+use async_trait::async_trait;
+use axum::http::{HeaderMap, HeaderValue, header};
+use cookie::{Cookie, SameSite};
+use leptos::prelude::*;
+use serde_json::{Value, json};
+
+use super::refuse;
+use crate::dashboard::guard::{self, Caller};
+use crate::dashboard::reports;
+use crate::domain::account::MethodType;
+use crate::domain::dashboard::{Permission, Role};
+use crate::domain::event::acting_as;
+use crate::domain::fees;
+use crate::domain::money::{Amount, Currency};
+use crate::domain::odata::{self, Resource};
+use crate::domain::payment::{MethodDetails, Move, PaymentStatus};
+use crate::domain::session::SessionStatus;
+use crate::domain::time::Timestamp;
+use crate::error::{ApiError, ErrorCode};
+use crate::idempotency::Idempotency;
+use crate::payments::movements::{self, CaptureRequest, RefundRequest};
+use crate::routes::list::Listable;
+use crate::state::AppState;
+use crate::store::odata::{Page, Scope, fetch_page};
+use crate::store::{self, Bind, accounts::Account, now_ms};
+use crate::views::{EventObject, WebhookObject};
+use crate::{accounts, checkout, payments, webhooks};
+
+/// Marks a page's own render: its reads come from no `Origin` (a navigation), and only reads
+/// run there.
+#[derive(Clone)]
+pub struct PageLoad;
+
+/// What a call does with what its role allows: reads may run in a page's own render (no
+/// `Origin`); changes never do.
+#[derive(Clone, Copy)]
+enum Access {
+    Reads(Permission),
+    Changes(Permission),
+}
+
+/// The cookie that remembers which of the client's accounts the dashboard shows.
+const ACCOUNT_COOKIE: &str = "govifi_account";
+const PAGE_SIZE: i64 = 20;
+
+pub struct Services {
+    pub state: AppState,
+}
+
+/// Who is calling and the account they work on.
+struct Ctx {
+    caller: Caller,
+    account: Account,
+}
+
+impl Ctx {
+    fn actor(&self) -> String {
+        format!("user:{}", self.caller.user.email)
+    }
+
+    fn money(&self, a: Amount) -> Money {
+        money(a, &self.account.currency)
+    }
+}
+
+fn money(a: Amount, c: &Currency) -> Money {
+    Money { minor: a.minor(), currency: c.to_string() }
+}
+
+/// `2026-12-01 19:22 UTC`.
+fn at(ms: i64) -> String {
+    let t = Timestamp(ms).to_rfc3339();
+    format!("{} UTC", t.get(..16).unwrap_or(&t).replace('T', " "))
+}
+
+fn method_text(m: &MethodDetails) -> String {
+    let kind = match m.kind {
+        MethodType::Card => m.brand.clone().map(|b| capitalize(&b)).unwrap_or_else(|| "Card".into()),
+        MethodType::Ach => m.bank_name.clone().unwrap_or_else(|| "Bank account".into()),
+        other => capitalize(&other.to_string().replace('_', " ")),
+    };
+    match &m.last4 {
+        Some(last4) => format!("{kind} •••• {last4}"),
+        None => kind,
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+fn internal(e: impl Into<ApiError>) -> ServerFnError {
+    refuse(e.into())
+}
+
+/// An amount typed in the account currency's units; empty is `None` (all of it).
+fn typed_amount(text: &str, currency: &Currency, param: &str) -> Result<Option<Amount>, ServerFnError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    app::money::parse_units(text, &currency.to_string())
+        .and_then(Amount::new)
+        .map(Some)
+        .ok_or_else(|| refuse(ApiError::invalid(param, format!("{param} must be an amount in {currency}, like 10.00"))))
+}
+
+impl Services {
+    /// The caller, if the request's origin, session and role allow `permission`. A page's own
+    /// render may read without an `Origin` (navigations send none).
+    async fn caller(&self, access: Access) -> Result<(Caller, HeaderMap), ServerFnError> {
+        let headers: HeaderMap = leptos_axum::extract().await?;
+        let now = now_ms();
+        let checked = match access {
+            Access::Reads(permission) if use_context::<PageLoad>().is_some() => {
+                guard::check_session(&self.state, &headers, permission, now).await
+            }
+            Access::Reads(permission) | Access::Changes(permission) => {
+                guard::check(&self.state, &headers, permission, now).await
+            }
+        };
+        checked.map(|caller| (caller, headers)).map_err(refuse)
+    }
+
+    /// The caller and the account the dashboard shows them (the cookie's, else the client's
+    /// first).
+    async fn ctx(&self, access: Access) -> Result<Ctx, ServerFnError> {
+        let (caller, headers) = self.caller(access).await?;
+        let accounts = store::accounts::of_client(self.state.db(), &caller.user.client_id).await.map_err(internal)?;
+        let chosen = cookie_value(&headers, ACCOUNT_COOKIE);
+        let account = accounts
+            .iter()
+            .find(|a| Some(&a.uid) == chosen.as_ref())
+            .or_else(|| accounts.first())
+            .cloned()
+            .ok_or_else(|| {
+            refuse(ApiError::new(ErrorCode::ResourceMissing, "This client has no payment account yet"))
+        })?;
+        Ok(Ctx { caller, account })
+    }
+
+    /// One page of a list, through the same OData machinery as the API's lists.
+    async fn page(&self, scope: Scope<'_>, resource: &Resource, query: &str) -> Result<Page, ServerFnError> {
+        let query = odata::parse_query(Some(query), resource).map_err(refuse)?;
+        fetch_page(self.state.db(), scope, &query, resource).await.map_err(internal)
+    }
+
+    fn payment_row(&self, p: &store::payments::Payment) -> dto::PaymentRow {
+        dto::PaymentRow {
+            id: p.id.clone(),
+            status: p.status.to_string(),
+            amount: money(p.amount, &p.currency),
+            method: method_text(&p.payment_method),
+            reference: p.reference.clone(),
+            created_at: at(p.created_at),
+        }
+    }
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+fn locale_of(headers: &HeaderMap) -> String {
+    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.trim_start().to_ascii_lowercase().starts_with("es") { "es" } else { "en" }.to_owned()
+}
+
+fn choice(a: &Account) -> dto::AccountChoice {
+    dto::AccountChoice { uid: a.uid.clone(), name: a.name.clone(), currency: a.currency.to_string() }
+}
+
+/// An OData string literal.
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `YYYY-MM-DD` as the first millisecond of that UTC day.
+fn day_start(date: &str, param: &str) -> Result<i64, ServerFnError> {
+    Timestamp::parse_rfc3339(&format!("{date}T00:00:00Z"))
+        .map(|t| t.millis())
+        .ok_or_else(|| refuse(ApiError::invalid(param, format!("{param} must be a date (YYYY-MM-DD)"))))
+}
+
+#[async_trait]
+impl Backend for Services {
+    async fn profile(&self) -> Result<dto::Profile, ServerFnError> {
+        let (caller, headers) = self.caller(Access::Reads(Permission::Read)).await?;
+        let db = self.state.db();
+        let client = store::clients::get(db, &caller.user.client_id).await.map_err(internal)?;
+        let accounts = store::accounts::of_client(db, &caller.user.client_id).await.map_err(internal)?;
+        let chosen = cookie_value(&headers, ACCOUNT_COOKIE);
+        let account = accounts.iter().find(|a| Some(&a.uid) == chosen.as_ref()).or_else(|| accounts.first());
+        let role = caller.user.role;
+        Ok(dto::Profile {
+            email: caller.user.email.clone(),
+            role: role.to_string(),
+            client_name: client.map(|c| c.name).unwrap_or_default(),
+            account: account.map(choice),
+            accounts: accounts.iter().map(choice).collect(),
+            locale: locale_of(&headers),
+            can: Can {
+                operate: role.allows(Permission::Operate),
+                settings: role.allows(Permission::Settings),
+                develop: role.allows(Permission::Develop),
+                team: role.allows(Permission::Team),
+            },
+        })
+    }
+
+    async fn sign_out(&self) -> Result<(), ServerFnError> {
+        let (caller, _) = self.caller(Access::Changes(Permission::Read)).await?;
+        crate::dashboard::sign_out(self.state.db(), &caller.token).await.map_err(internal)?;
+        if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+            options.append_header(header::SET_COOKIE, guard::cleared_cookie(&self.state));
+        }
+        leptos_axum::redirect("/dashboard/login");
+        Ok(())
+    }
+
+    async fn switch_account(&self, uid: String) -> Result<(), ServerFnError> {
+        let (caller, _) = self.caller(Access::Changes(Permission::Read)).await?;
+        let accounts = store::accounts::of_client(self.state.db(), &caller.user.client_id).await.map_err(internal)?;
+        if !accounts.iter().any(|a| a.uid == uid) {
+            return Err(refuse(ApiError::invalid("uid", "not one of your accounts")));
+        }
+        let mut c = Cookie::new(ACCOUNT_COOKIE, uid);
+        c.set_http_only(true);
+        c.set_same_site(SameSite::Strict);
+        c.set_secure(self.state.config().public_url.starts_with("https://"));
+        c.set_path("/dashboard");
+        if let (Some(options), Ok(value)) =
+            (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(&c.to_string()))
+        {
+            options.append_header(header::SET_COOKIE, value);
+        }
+        leptos_axum::redirect("/dashboard");
+        Ok(())
+    }
+
+    async fn home(&self) -> Result<dto::HomeData, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        let now = now_ms();
+        let db = self.state.db();
+        let recent = store::payments::created_since(db, &ctx.account.uid, reports::window_start(now), 100_000)
+            .await
+            .map_err(internal)?;
+        let report = reports::report(ctx.account.currency.clone(), &recent, now);
+        let totals = |t: &reports::Totals| dto::Totals {
+            gross: ctx.money(t.gross),
+            fees: ctx.money(t.fees),
+            refunds: ctx.money(t.refunds),
+            succeeded: t.succeeded,
+            attempted: t.attempted,
+        };
+        let latest = self.payments(dto::PaymentFilter::default()).await?.rows.into_iter().take(5).collect();
+        Ok(dto::HomeData {
+            today: totals(&report.today),
+            last_30_days: totals(&report.last_30_days),
+            days: report
+                .days
+                .iter()
+                .map(|(date, gross)| dto::DayVolume { date: date.clone(), gross: ctx.money(*gross) })
+                .collect(),
+            latest,
+        })
+    }
+
+    async fn payments(&self, f: dto::PaymentFilter) -> Result<dto::PaymentPage, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        let mut clauses = Vec::new();
+        if !f.status.is_empty() {
+            let status = PaymentStatus::parse(&f.status)
+                .ok_or_else(|| refuse(ApiError::invalid("status", "not a payment status")))?;
+            clauses.push(format!("status eq {}", quoted(status.as_str())));
+        }
+        if !f.reference.trim().is_empty() {
+            clauses.push(format!("contains(reference, {})", quoted(f.reference.trim())));
+        }
+        if !f.from.is_empty() {
+            clauses.push(format!("created_at ge {}", Timestamp(day_start(&f.from, "from")?).to_rfc3339()));
+        }
+        if !f.to.is_empty() {
+            let end = day_start(&f.to, "to")? + reports::DAY_MS;
+            clauses.push(format!("created_at lt {}", Timestamp(end).to_rfc3339()));
+        }
+        let mut query = format!("$top={PAGE_SIZE}&$skip={}&$count=true", f.page as i64 * PAGE_SIZE);
+        if !clauses.is_empty() {
+            let filter = clauses.join(" and ");
+            query.push_str("&$filter=");
+            query.push_str(&form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>());
+        }
+        let scope = Scope {
+            table: "payments",
+            columns: store::payments::COLUMNS,
+            condition: "account_uid = $1",
+            binds: vec![Bind::Text(ctx.account.uid.clone())],
+        };
+        let page = self.page(scope, super::super::payments::Payments::RESOURCE, &query).await?;
+        let rows = page
+            .rows
+            .iter()
+            .map(|r| store::payments::from_row(r).map(|p| self.payment_row(&p)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
+        Ok(dto::PaymentPage { rows, page: f.page, has_more: page.has_more, total: page.count.unwrap_or(0) })
+    }
+
+    async fn payment(&self, id: String) -> Result<dto::PaymentDetail, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        let state = &self.state;
+        let p = payments::find(state, &ctx.account.uid, &id).await.map_err(refuse)?;
+        let ledger = store::payments::transactions(state.db(), &p.id).await.map_err(internal)?;
+        let refunds = movements::refunds(state, &ctx.account, &p.id).await.map_err(refuse)?;
+        let m = |a: Amount| money(a, &p.currency);
+        let consent = p.consent.as_ref().and_then(|c| serde_json::to_string_pretty(c).ok());
+        Ok(dto::PaymentDetail {
+            id: p.id.clone(),
+            status: p.status.to_string(),
+            amount: m(p.amount),
+            fee: m(p.fee_amount),
+            total: m(p.total_amount),
+            captured: m(p.amount_captured),
+            refunded: m(p.amount_refunded),
+            refundable: m(p.refundable()),
+            method: method_text(&p.payment_method),
+            customer_id: p.customer_id.clone(),
+            session_id: p.session_id.clone(),
+            reference: p.reference.clone(),
+            description: p.description.clone(),
+            decline_code: p.decline_code.clone(),
+            consent,
+            ledger: ledger
+                .iter()
+                .map(|t| dto::LedgerEntry {
+                    kind: t.kind.to_string(),
+                    amount: m(t.amount),
+                    at: at(t.created_at.millis()),
+                })
+                .collect(),
+            refunds: refunds
+                .iter()
+                .map(|r| dto::RefundRow {
+                    id: r.id.clone(),
+                    amount: m(r.amount),
+                    status: r.status.to_string(),
+                    reason: r.reason.clone(),
+                    created_at: at(r.created_at.millis()),
+                })
+                .collect(),
+            can_capture: Move::CAPTURE.applies_to(p.status) && p.pending_op.is_none(),
+            can_void: Move::VOID.applies_to(p.status) && p.pending_op.is_none(),
+            can_refund: Move::REFUND_PART.applies_to(p.status) && !p.refundable().is_zero(),
+            created_at: at(p.created_at),
+        })
+    }
+
+    async fn capture(&self, id: String, amount: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+        let req = CaptureRequest { amount: typed_amount(&amount, &ctx.account.currency, "amount")? };
+        acting_as(ctx.actor(), movements::capture(&self.state, &ctx.account, &id, &req, &Idempotency::none()))
+            .await
+            .map_err(refuse)?;
+        leptos_axum::redirect(&format!("/dashboard/payments/{id}"));
+        Ok(())
+    }
+
+    async fn void(&self, id: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+        acting_as(ctx.actor(), movements::void(&self.state, &ctx.account, &id, &Idempotency::none()))
+            .await
+            .map_err(refuse)?;
+        leptos_axum::redirect(&format!("/dashboard/payments/{id}"));
+        Ok(())
+    }
+
+    async fn refund(&self, id: String, amount: String, reason: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+        let reason = Some(reason.trim().to_owned()).filter(|r| !r.is_empty());
+        let req = RefundRequest { amount: typed_amount(&amount, &ctx.account.currency, "amount")?, reason };
+        acting_as(ctx.actor(), movements::refund(&self.state, &ctx.account, &id, &req, &Idempotency::none()))
+            .await
+            .map_err(refuse)?;
+        leptos_axum::redirect(&format!("/dashboard/payments/{id}"));
+        Ok(())
+    }
+
+    async fn sessions(&self, page: u32) -> Result<dto::SessionPage, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        checkout::expire_overdue(&self.state).await.map_err(refuse)?;
+        let scope = Scope {
+            table: "hosted_sessions",
+            columns: store::sessions::COLUMNS,
+            condition: "account_uid = $1",
+            binds: vec![Bind::Text(ctx.account.uid.clone())],
+        };
+        let query = format!("$top={PAGE_SIZE}&$skip={}", page as i64 * PAGE_SIZE);
+        let found = self.page(scope, super::super::sessions::Sessions::RESOURCE, &query).await?;
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(found.rows.len());
+        for row in &found.rows {
+            let s = store::sessions::from_row(row).map_err(internal)?;
+            let view = checkout::merchant_view(&self.state, &s, now).map_err(refuse)?;
+            rows.push(dto::SessionRow {
+                id: s.id.clone(),
+                status: view.status.to_string(),
+                amount: money(s.amount, &s.currency),
+                reference: s.reference.clone(),
+                description: s.description.clone(),
+                hosted_url: view.client_secret.is_some().then(|| view.hosted_url.clone()),
+                payment_id: s.payment_id.clone(),
+                can_expire: view.status.can_become(SessionStatus::Expired),
+                created_at: at(s.created_at),
+            });
+        }
+        Ok(dto::SessionPage { rows, page, has_more: found.has_more })
+    }
+
+    async fn expire_session(&self, id: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+        acting_as(ctx.actor(), checkout::merchant::expire_now(&self.state, &ctx.account.uid, &id))
+            .await
+            .map_err(refuse)?;
+        Ok(())
+    }
+
+    async fn create_payment_link(&self, link: dto::NewPaymentLink) -> Result<dto::PaymentLink, ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+        let amount = typed_amount(&link.amount, &ctx.account.currency, "amount")?.ok_or_else(|| {
+            refuse(ApiError::new(ErrorCode::ParameterMissing, "amount is required").with_param("amount"))
+        })?;
+        let mut body = json!({
+            "amount": amount.minor(),
+            "currency": ctx.account.currency.to_string(),
+            "success_url": link.success_url.trim(),
+            "cancel_url": link.cancel_url.trim(),
+        });
+        for (field, value) in [("description", &link.description), ("reference", &link.reference)] {
+            if !value.trim().is_empty() {
+                body[field] = Value::String(value.trim().to_owned());
+            }
+        }
+        let (session, _) =
+            acting_as(ctx.actor(), checkout::merchant::create(&self.state, &ctx.account, body, &Idempotency::none()))
+                .await
+                .map_err(refuse)?;
+        Ok(dto::PaymentLink { session_id: session.id, hosted_url: session.hosted_url })
+    }
+
+    async fn api_keys(&self) -> Result<Vec<dto::ApiKeyRow>, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
+        let scope = Scope {
+            table: "api_keys",
+            columns: store::api_keys::COLUMNS,
+            condition: "account_uid = $1",
+            binds: vec![Bind::Text(ctx.account.uid.clone())],
+        };
+        let found = self.page(scope, super::super::accounts::ApiKeys::RESOURCE, "$top=100").await?;
+        found
+            .rows
+            .iter()
+            .map(|r| {
+                store::api_keys::from_row(r).map(|k| dto::ApiKeyRow {
+                    id: k.id,
+                    label: k.label,
+                    prefix: k.prefix,
+                    scopes: k.scopes.join(" "),
+                    expires_at: k.expires_at.map(at),
+                    last_used_at: k.last_used_at.map(at),
+                    revoked: k.revoked_at.is_some(),
+                    created_at: at(k.created_at),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(internal)
+    }
+
+    async fn create_api_key(
+        &self,
+        label: String,
+        scopes: String,
+        expires_in_days: String,
+    ) -> Result<dto::OneTimeSecret, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
+        let expires_at = match expires_in_days.trim() {
+            "" => None,
+            days => {
+                let days: i64 = days.parse().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| {
+                    refuse(ApiError::invalid("expires_in_days", "give a number of days from 1 to 3650"))
+                })?;
+                Some(Timestamp::now().plus_seconds(days * 86_400).to_rfc3339())
+            }
+        };
+        let body = accounts::CreateApiKey {
+            label,
+            scopes: scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            expires_at,
+        };
+        let key = accounts::create_api_key(&self.state, &ctx.account.uid, &body).await.map_err(refuse)?;
+        Ok(dto::OneTimeSecret { id: key.id, secret: key.key.unwrap_or_default() })
+    }
+
+    async fn revoke_api_key(&self, id: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
+        accounts::revoke_api_key(&self.state, &ctx.account.uid, &id).await.map_err(refuse)
+    }
+
+    async fn webhooks(&self) -> Result<Vec<dto::WebhookRow>, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
+        let scope = Scope {
+            table: "webhooks",
+            columns: store::webhooks::LIST_COLUMNS,
+            condition: "account_uid = $1 AND deleted_at IS NULL",
+            binds: vec![Bind::Text(ctx.account.uid.clone())],
+        };
+        let found = self.page(scope, super::super::webhooks::Webhooks::RESOURCE, "$top=100").await?;
+        let mut rows = Vec::with_capacity(found.rows.len());
+        for r in &found.rows {
+            let w = store::webhooks::read(self.state.db(), r).await.map_err(internal)?;
+            rows.push(webhook_row(WebhookObject::from(w)));
+        }
+        Ok(rows)
+    }
+
+    async fn add_webhook(&self, url: String, events: String) -> Result<dto::OneTimeSecret, ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
+        let body = webhooks::CreateWebhook {
+            url: url.trim().to_owned(),
+            events: events.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            enabled: None,
+            description: None,
+        };
+        let hook = acting_as(ctx.actor(), webhooks::create(&self.state, &ctx.account, body)).await.map_err(refuse)?;
+        Ok(dto::OneTimeSecret { id: hook.id, secret: hook.secret.unwrap_or_default() })
+    }
+
+    async fn set_webhook_enabled(&self, id: String, enabled: bool) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
+        let changes = webhooks::UpdateWebhook { url: None, events: None, enabled: Some(enabled), description: None };
+        webhooks::update(&self.state, &ctx.account, &id, changes).await.map_err(refuse)?;
+        Ok(())
+    }
+
+    async fn send_test_event(&self, id: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
+        acting_as(ctx.actor(), webhooks::send_test(&self.state, &ctx.account, &id)).await.map_err(refuse)?;
+        Ok(())
+    }
+
+    async fn delivery_log(&self, id: String) -> Result<dto::DeliveryLog, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
+        let hook = webhooks::find(&self.state, &ctx.account.uid, &id).await.map_err(refuse)?;
+        let scope = Scope {
+            table: "webhook_deliveries",
+            columns: store::deliveries::COLUMNS,
+            condition: "webhook_id = $1 AND account_uid = $2",
+            binds: vec![Bind::Text(hook.id.clone()), Bind::Text(ctx.account.uid.clone())],
+        };
+        let found = self.page(scope, super::super::webhooks::Deliveries::RESOURCE, "$top=50").await?;
+        let deliveries = found
+            .rows
+            .iter()
+            .map(|r| {
+                store::deliveries::from_row(r).map(|d| dto::DeliveryRow {
+                    id: d.id,
+                    event_id: d.event_id,
+                    event_type: d.event_type.to_string(),
+                    status: d.status.to_string(),
+                    attempts: d
+                        .attempts
+                        .iter()
+                        .map(|a| dto::AttemptRow {
+                            at: a.at.get(..19).unwrap_or(&a.at).replace('T', " "),
+                            status: a.response_status,
+                            outcome: a.error.clone().unwrap_or_else(|| format!("{} ms", a.duration_ms)),
+                            response: a.response_body.clone().filter(|b| !b.is_empty()),
+                        })
+                        .collect(),
+                    created_at: at(d.created_at),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(internal)?;
+        Ok(dto::DeliveryLog { webhook: webhook_row(WebhookObject::from(hook)), deliveries })
+    }
+
+    async fn redeliver(&self, event_id: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
+        webhooks::redeliver(&self.state, &ctx.account, &event_id).await.map_err(refuse)?;
+        Ok(())
+    }
+
+    async fn events(&self, page: u32) -> Result<Vec<dto::EventRow>, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
+        let scope = Scope {
+            table: "events",
+            columns: store::events::COLUMNS,
+            condition: "account_uid = $1",
+            binds: vec![Bind::Text(ctx.account.uid.clone())],
+        };
+        let query = format!("$top=25&$skip={}", page as i64 * 25);
+        let found = self.page(scope, super::super::events::Events::RESOURCE, &query).await?;
+        found
+            .rows
+            .iter()
+            .map(|r| {
+                store::events::from_row(r).map(|e| {
+                    let object = EventObject::from(e);
+                    dto::EventRow {
+                        id: object.id.clone(),
+                        kind: object.kind.to_string(),
+                        actor: object.actor.clone(),
+                        created_at: at(object.created_at.millis()),
+                        json: serde_json::to_string_pretty(&object).unwrap_or_default(),
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(internal)
+    }
+
+    async fn settings(&self) -> Result<dto::Settings, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        let a = &ctx.account;
+        Ok(dto::Settings {
+            account_name: a.name.clone(),
+            currency: a.currency.to_string(),
+            display_name: a.branding.display_name.clone().unwrap_or_default(),
+            logo_url: a.branding.logo_url.clone().unwrap_or_default(),
+            primary_color: a.branding.primary_color.clone().unwrap_or_default(),
+            allowed_origins: a.allowed_origins.join("\n"),
+            fee_rules: serde_json::to_string_pretty(&a.fee_rules).unwrap_or_default(),
+            methods: a.enabled_methods.iter().map(|m| m.to_string()).collect(),
+        })
+    }
+
+    async fn save_branding(
+        &self,
+        display_name: String,
+        logo_url: String,
+        primary_color: String,
+    ) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Settings)).await?;
+        let given = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let branding = crate::domain::account::Branding {
+            display_name: given(display_name),
+            logo_url: given(logo_url),
+            primary_color: given(primary_color).map(|c| c.to_ascii_uppercase()),
+        };
+        let changes = accounts::UpdateAccount { branding: Some(branding), ..Default::default() };
+        accounts::update(&self.state, &ctx.account.uid, changes).await.map_err(refuse)?;
+        Ok(())
+    }
+
+    async fn save_origins(&self, allowed_origins: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Settings)).await?;
+        let origins = allowed_origins.split_whitespace().map(str::to_owned).collect();
+        let changes = accounts::UpdateAccount { allowed_origins: Some(origins), ..Default::default() };
+        accounts::update(&self.state, &ctx.account.uid, changes).await.map_err(refuse)?;
+        Ok(())
+    }
+
+    async fn rotate_redirect_secret(&self) -> Result<dto::OneTimeSecret, ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Settings)).await?;
+        let account = accounts::rotate_redirect_secret(&self.state, &ctx.account.uid).await.map_err(refuse)?;
+        Ok(dto::OneTimeSecret { id: account.uid, secret: account.redirect_signing_secret.unwrap_or_default() })
+    }
+
+    async fn fee_quote(&self, amount: String, method: String) -> Result<dto::FeeQuote, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        let currency = &ctx.account.currency;
+        let amount = typed_amount(&amount, currency, "amount")?.ok_or_else(|| {
+            refuse(ApiError::new(ErrorCode::ParameterMissing, "amount is required").with_param("amount"))
+        })?;
+        let method = MethodType::parse(&method).ok_or_else(|| refuse(ApiError::invalid("method", "not a method")))?;
+        let fee = fees::fee_for(&ctx.account.fee_rules, method, None, amount).amount;
+        let total = amount.checked_add(fee).ok_or_else(|| refuse(ApiError::invalid("amount", "too large")))?;
+        let locale = crate::domain::session::Locale::parse(&locale_of(&leptos_axum::extract::<HeaderMap>().await?))
+            .unwrap_or(crate::domain::session::Locale::En);
+        Ok(dto::FeeQuote {
+            fee: ctx.money(fee),
+            total: ctx.money(total),
+            disclosure: fees::disclosure(fee, total, currency, method, locale),
+        })
+    }
+
+    async fn team(&self) -> Result<Vec<dto::TeamMember>, ServerFnError> {
+        let (caller, _) = self.caller(Access::Reads(Permission::Team)).await?;
+        let users =
+            store::dashboard::users_of_client(self.state.db(), &caller.user.client_id).await.map_err(internal)?;
+        Ok(users
+            .into_iter()
+            .map(|u| dto::TeamMember {
+                is_you: u.id == caller.user.id,
+                id: u.id,
+                email: u.email,
+                role: u.role.to_string(),
+                created_at: at(u.created_at),
+            })
+            .collect())
+    }
+
+    async fn add_user(&self, email: String, role: String) -> Result<dto::OneTimeSecret, ServerFnError> {
+        let (caller, _) = self.caller(Access::Changes(Permission::Team)).await?;
+        let role = role_of(&role)?;
+        let (user, password) =
+            crate::dashboard::create_user(self.state.db(), &caller.user.client_id, &email, role, None)
+                .await
+                .map_err(refuse)?;
+        Ok(dto::OneTimeSecret { id: user.id, secret: password.unwrap_or_default() })
+    }
+
+    async fn change_role(&self, id: String, role: String) -> Result<(), ServerFnError> {
+        let (caller, _) = self.caller(Access::Changes(Permission::Team)).await?;
+        crate::dashboard::set_role(self.state.db(), &caller.user, &id, role_of(&role)?).await.map_err(refuse)
+    }
+
+    async fn remove_user(&self, id: String) -> Result<(), ServerFnError> {
+        let (caller, _) = self.caller(Access::Changes(Permission::Team)).await?;
+        crate::dashboard::remove_user(self.state.db(), &caller.user, &id).await.map_err(refuse)
+    }
+}
+
+fn role_of(text: &str) -> Result<Role, ServerFnError> {
+    Role::parse(text).ok_or_else(|| refuse(ApiError::invalid("role", "one of owner, admin, developer, viewer")))
+}
+
+fn webhook_row(w: WebhookObject) -> dto::WebhookRow {
+    dto::WebhookRow {
+        id: w.id,
+        url: w.url,
+        events: w.events.join(" "),
+        enabled: w.enabled,
+        disabled_reason: w.disabled_reason,
+        created_at: at(w.created_at.millis()),
+    }
+}
