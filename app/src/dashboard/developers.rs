@@ -5,7 +5,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::api::*;
-use super::{OneTime, failed, loading, outcome, profile};
+use super::{OneTime, Pager, failed, loading, outcome, profile};
 
 #[component]
 fn DeveloperTabs() -> impl IntoView {
@@ -252,10 +252,7 @@ pub fn Events() -> impl IntoView {
                             </li>
                         }).collect_view()}
                     </ol>
-                    <nav class="pager" aria-label="Pages">
-                        {(page > 0).then(|| view! { <A href=format!("?page={}", page - 1)>"Previous"</A> })}
-                        {more.then(|| view! { <A href=format!("?page={}", page + 1)>"Next"</A> })}
-                    </nav>
+                    <Pager prev=(page > 0).then(|| format!("?page={}", page - 1)) next=more.then(|| format!("?page={}", page + 1))/>
                 }
                 .into_any()
             })}}

@@ -56,6 +56,26 @@ fn profile() -> Resource<Result<Profile, ServerFnError>> {
     expect_context::<ProfileResource>().0
 }
 
+/// The signed-in user and a page's data, once both have loaded.
+async fn with_profile<T>(data: Resource<Result<T, ServerFnError>>) -> Result<(Profile, T), ServerFnError>
+where
+    T: Clone + Send + Sync + 'static,
+{
+    Ok((profile().await?, data.await?))
+}
+
+/// Links to the previous and next page of a list (`None`: no such page).
+#[component]
+fn Pager(prev: Option<String>, next: Option<String>, #[prop(optional)] current: Option<String>) -> impl IntoView {
+    view! {
+        <nav class="pager" aria-label="Pages">
+            {prev.map(|href| view! { <A href=href>"Previous"</A> })}
+            {current.map(|c| view! { <span>{c}</span> })}
+            {next.map(|href| view! { <A href=href>"Next"</A> })}
+        </nav>
+    }
+}
+
 /// A server function's refusal as the user reads it.
 fn message(e: &ServerFnError) -> String {
     match e {

@@ -5,7 +5,7 @@ use leptos_router::components::{A, Form};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::api::*;
-use super::{failed, loading, message, outcome, profile};
+use super::{Pager, failed, loading, message, outcome, with_profile};
 use crate::money::{format_amount, parse_units};
 
 #[component]
@@ -15,9 +15,9 @@ pub fn Home() -> impl IntoView {
         <h1>"Home"</h1>
         <Suspense fallback=loading>
             {move || Suspend::new(async move {
-                let (p, d) = match (profile().await, data.await) {
-                    (Ok(p), Ok(d)) => (p, d),
-                    (Err(e), _) | (_, Err(e)) => return failed(e),
+                let (p, d) = match with_profile(data).await {
+                    Ok(both) => both,
+                    Err(e) => return failed(e),
                 };
                 let locale = p.locale.clone();
                 view! {
@@ -155,9 +155,9 @@ pub fn Payments() -> impl IntoView {
             {move || {
                 let f = filter();
                 Suspend::new(async move {
-                let (p, d) = match (profile().await, data.await) {
-                    (Ok(p), Ok(d)) => (p, d),
-                    (Err(e), _) | (_, Err(e)) => return failed(e),
+                let (p, d) = match with_profile(data).await {
+                    Ok(both) => both,
+                    Err(e) => return failed(e),
                 };
                 let link = move |page: u32| {
                     format!("?status={}&reference={}&from={}&to={}&page={page}", enc(&f.status), enc(&f.reference), enc(&f.from), enc(&f.to))
@@ -167,11 +167,7 @@ pub fn Payments() -> impl IntoView {
                 view! {
                     <p class="small" role="status">{format!("{} payments", d.total)}</p>
                     <PaymentTable rows=d.rows.clone() locale=p.locale.clone()/>
-                    <nav class="pager" aria-label="Pages">
-                        {prev.map(|href| view! { <A href=href>"Previous"</A> })}
-                        <span>{format!("Page {}", d.page + 1)}</span>
-                        {next.map(|href| view! { <A href=href>"Next"</A> })}
-                    </nav>
+                    <Pager prev next current=format!("Page {}", d.page + 1)/>
                 }
                 .into_any()
             })}}
@@ -208,9 +204,9 @@ pub fn PaymentPage() -> impl IntoView {
                 let typed = query.read().get("amount").unwrap_or_default();
                 let reason = query.read().get("reason").unwrap_or_default();
                 Suspend::new(async move {
-                let (p, d) = match (profile().await, data.await) {
-                    (Ok(p), Ok(d)) => (p, d),
-                    (Err(e), _) | (_, Err(e)) => return failed(e),
+                let (p, d) = match with_profile(data).await {
+                    Ok(both) => both,
+                    Err(e) => return failed(e),
                 };
                 let locale = p.locale.clone();
                 let shown = |typed: &str| match parse_units(typed, &d.amount.currency) {
@@ -360,9 +356,9 @@ pub fn Sessions() -> impl IntoView {
         <h1>"Checkout sessions"</h1>
         <Suspense fallback=loading>
             {move || Suspend::new(async move {
-                let (p, d) = match (profile().await, data.await) {
-                    (Ok(p), Ok(d)) => (p, d),
-                    (Err(e), _) | (_, Err(e)) => return failed(e),
+                let (p, d) = match with_profile(data).await {
+                    Ok(both) => both,
+                    Err(e) => return failed(e),
                 };
                 let locale = p.locale.clone();
                 let currency = p.account.as_ref().map(|a| a.currency.clone()).unwrap_or_default();
@@ -433,10 +429,7 @@ pub fn Sessions() -> impl IntoView {
                     {new_link}
                     {move || expire.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{message(&e)}</p> })}
                     {table}
-                    <nav class="pager" aria-label="Pages">
-                        {prev.map(|href| view! { <A href=href>"Previous"</A> })}
-                        {next.map(|href| view! { <A href=href>"Next"</A> })}
-                    </nav>
+                    <Pager prev next/>
                 }
                 .into_any()
             })}

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::api::*;
-use super::{OneTime, failed, loading, outcome, profile};
+use super::{OneTime, failed, loading, outcome, with_profile};
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -17,9 +17,9 @@ pub fn SettingsPage() -> impl IntoView {
         <h1>"Settings"</h1>
         <Suspense fallback=loading>
             {move || Suspend::new(async move {
-                let (p, s) = match (profile().await, data.await) {
-                    (Ok(p), Ok(s)) => (p, s),
-                    (Err(e), _) | (_, Err(e)) => return failed(e),
+                let (p, s) = match with_profile(data).await {
+                    Ok(both) => both,
+                    Err(e) => return failed(e),
                 };
                 let locale = p.locale.clone();
                 let editable = p.can.settings;

@@ -132,7 +132,7 @@ impl Services {
     async fn ctx(&self, access: Access) -> Result<Ctx, ServerFnError> {
         let (caller, headers) = self.caller(access).await?;
         let accounts = store::accounts::of_client(self.state.db(), &caller.user.client_id).await.map_err(internal)?;
-        let chosen = cookie_value(&headers, ACCOUNT_COOKIE);
+        let chosen = guard::cookie(&headers, ACCOUNT_COOKIE);
         let account = accounts
             .iter()
             .find(|a| Some(&a.uid) == chosen.as_ref())
@@ -160,17 +160,6 @@ impl Services {
             created_at: at(p.created_at),
         }
     }
-}
-
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
 }
 
 fn locale_of(headers: &HeaderMap) -> String {
@@ -201,7 +190,7 @@ impl Backend for Services {
         let db = self.state.db();
         let client = store::clients::get(db, &caller.user.client_id).await.map_err(internal)?;
         let accounts = store::accounts::of_client(db, &caller.user.client_id).await.map_err(internal)?;
-        let chosen = cookie_value(&headers, ACCOUNT_COOKIE);
+        let chosen = guard::cookie(&headers, ACCOUNT_COOKIE);
         let account = accounts.iter().find(|a| Some(&a.uid) == chosen.as_ref()).or_else(|| accounts.first());
         let role = caller.user.role;
         Ok(dto::Profile {
