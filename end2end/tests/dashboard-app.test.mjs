@@ -285,6 +285,12 @@ test("a payment link from Checkout sessions opens a hosted checkout", async () =
   const link = (await page.locator("#payment-link").textContent()).trim();
   assert.match(link, /#cs=/);
   await checkPage(page, "sessions");
+  // Its page: open, with the same link to copy.
+  await page.getByRole("link", { name: "$42.50" }).first().click();
+  await page.waitForURL(/\/dashboard\/sessions\/cs_/);
+  assert.equal(await page.locator("#session-status").textContent(), "active");
+  assert.equal((await page.locator(".secret-value").textContent()).trim(), link);
+  await checkPage(page, "session");
   const checkout = await browser.newPage();
   await checkout.goto(link);
   await inElement(checkout, "#gv-number").waitFor();
@@ -307,6 +313,70 @@ test("an owner adds a teammate, whose password is shown once and signs them in",
   const clerk = await signedIn("clerk@govifi.test", secret);
   assert.equal(await clerk.page.locator("#signed-in-as").textContent(), "clerk@govifi.test (admin)");
   await clerk.context.close();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a customer's saved card is shown by brand and last 4 and removed after a confirmation", async () => {
+  const as = { token: demo.token, account: demo.uid };
+  const cus = await api(server, "POST", "/api/customers", { ...as, body: { name: "Ada Lovelace", email: "ada@example.com" } });
+  assert.equal(cus.status, 201, JSON.stringify(cus.body));
+  const methods = `/api/customers/${cus.body.id}/payment-methods`;
+  const card = { type: "card", card: { number: "4242424242424242", exp_month: 12, exp_year: 2031, cvc: "123" } };
+  const saved = await api(server, "POST", methods, { ...as, body: { usage: "on_session", payment_method: card } });
+  assert.equal(saved.status, 201, JSON.stringify(saved.body));
+
+  const { context, page, errors } = await signedIn("demo@govifi.test", password);
+  await page.getByRole("link", { name: "Customers" }).click();
+  await page.waitForURL(/\/dashboard\/customers$/);
+  await page.getByLabel("Name, email or reference").fill("lovelace");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.waitForURL(/q=lovelace/);
+  await page.locator("#customers").getByRole("link", { name: "Ada Lovelace" }).click();
+  await page.waitForURL(new RegExp(`/dashboard/customers/${cus.body.id}$`));
+  await hydrated(page);
+  await page.locator("#saved-methods").getByText("Visa •••• 4242").waitFor();
+  await checkPage(page, "customer");
+  await page.getByRole("button", { name: "Remove Visa •••• 4242" }).click();
+  await page.getByRole("heading", { name: "Remove Visa •••• 4242?" }).waitFor();
+  await hydrated(page);
+  await page.getByRole("button", { name: "Confirm removal" }).click();
+  await page.getByText("No saved methods.").waitFor();
+  const left = await api(server, "GET", methods, as);
+  assert.deepEqual(left.body.value, []);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a terminal is added, takes a payment that a test card completes, and another that is cancelled", async () => {
+  const { context, page, errors } = await signedIn("demo@govifi.test", password);
+  await page.getByRole("link", { name: "Terminals" }).click();
+  await page.waitForURL(/\/dashboard\/terminals$/);
+  await page.getByLabel("Label").fill("Front desk");
+  await page.getByLabel("Serial number").fill("SN-2026-001");
+  await page.getByLabel("Location").fill("Lobby");
+  await page.getByRole("button", { name: "Add terminal" }).click();
+  const terminal = page.locator("#terminals li", { hasText: "Front desk" });
+  await terminal.getByText("online").waitFor();
+
+  await terminal.getByLabel("Amount (USD)").fill("12.00");
+  await terminal.getByLabel("Reference").fill("DESK-42");
+  await terminal.getByRole("button", { name: "Start a payment on Front desk" }).click();
+  await terminal.getByText("Waiting for a card: $12.00").waitFor();
+  await checkPage(page, "terminals");
+  await terminal.getByLabel("Test card").selectOption({ label: "Visa, approved" });
+  await terminal.getByRole("button", { name: "Present card" }).click();
+  await page.getByText("Card presented: the payment is captured.").waitFor();
+  await terminal.getByText("online").waitFor();
+  const paid = await api(server, "GET", "/api/payments?$filter=reference eq 'DESK-42'", { token: demo.token, account: demo.uid });
+  assert.deepEqual(paid.body.value.map((p) => [p.status, p.amount]), [["captured", 1200]]);
+
+  await terminal.getByLabel("Amount (USD)").fill("3.00");
+  await terminal.getByRole("button", { name: "Start a payment on Front desk" }).click();
+  await terminal.getByText("busy").waitFor();
+  await terminal.getByRole("button", { name: "Cancel payment on Front desk" }).click();
+  await page.getByText("Payment cancelled.").waitFor();
+  await terminal.getByText("online").waitFor();
   assert.deepEqual(errors, []);
   await context.close();
 });

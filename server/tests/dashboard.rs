@@ -310,6 +310,81 @@ db_tests! {
         assert_eq!(s["status"], "expired");
     }
 
+    async fn customers_and_terminals_are_run_from_the_dashboard(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        let mut tokens = Vec::new();
+        for (email, role) in [("admin@example.com", Role::Admin), ("viewer@example.com", Role::Viewer)] {
+            dashboard::create_user(app.db(), &client, email, role, Some(PASSWORD.into())).await.unwrap();
+            tokens.push(dashboard::sign_in(&app.state, email, PASSWORD, now_ms()).await.ok().unwrap().token);
+        }
+        let [admin, viewer] = [&tokens[0], &tokens[1]];
+
+        // Customers: found by name, their saved card shown by brand and last 4, removed by an admin.
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"name": "Ada Lovelace", "email": "ada@example.com"}))).await.json();
+        let cus_id = cus["id"].as_str().unwrap().to_owned();
+        app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"name": "Bob"}))).await;
+        let methods_path = format!("/api/customers/{cus_id}/payment-methods");
+        let saved = app.call(Method::POST, &methods_path, Auth::Bearer(&m.key), Some(json!({"usage": "on_session", "payment_method": support::card("4242424242424242")}))).await;
+        assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.text());
+        let pm = saved.json()["id"].as_str().unwrap().to_owned();
+        let found = call_fn(&app, "customers", viewer, "search=lovelace&page=0").await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+        assert_eq!((found.json()["total"].as_i64(), found.json()["rows"][0]["id"].as_str()), (Some(1), Some(cus_id.as_str())));
+        assert_eq!(call_fn(&app, "customers", viewer, "search=&page=0").await.json()["total"], 2);
+        let detail = call_fn(&app, "customer", viewer, &format!("id={cus_id}")).await.json();
+        assert_eq!(detail["methods"][0]["method"], "Visa •••• 4242");
+        assert_eq!(detail["methods"][0]["expires"], "12/2031");
+        let remove = format!("customer_id={cus_id}&id={pm}");
+        assert_eq!(call_fn(&app, "remove_saved_method", viewer, &remove).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "remove_saved_method", admin, &remove).await.status, StatusCode::OK);
+        assert_eq!(call_fn(&app, "remove_saved_method", admin, &remove).await.status, StatusCode::NOT_FOUND, "once");
+        let left = app.call(Method::GET, &methods_path, Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(left["value"], json!([]));
+        let actor: Option<String> = sqlx::query_scalar("SELECT actor FROM events WHERE type = 'payment_method.removed'")
+            .fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(actor.as_deref(), Some("user:admin@example.com"));
+
+        // Terminals: added, a payment started (busy), a test card presented (captured), another
+        // started and cancelled (voided); a viewer does none of it.
+        let terminal = "terminal[label]=Front+desk&terminal[serial_number]=SN-1&terminal[model]=&terminal[location]=Lobby";
+        assert_eq!(call_fn(&app, "add_terminal", viewer, terminal).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "add_terminal", admin, terminal).await.status, StatusCode::OK);
+        let listed = call_fn(&app, "terminals", viewer, "").await.json();
+        assert_eq!((listed[0]["label"].as_str(), listed[0]["status"].as_str()), (Some("Front desk"), Some("online")));
+        let tid = listed[0]["id"].as_str().unwrap().to_owned();
+        let charge = format!("id={tid}&charge[amount]=25.00&charge[description]=&charge[reference]=DESK-1");
+        assert_eq!(call_fn(&app, "terminal_payment", viewer, &charge).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "terminal_payment", admin, &format!("id={tid}&charge[amount]=0&charge[description]=&charge[reference]=")).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(call_fn(&app, "terminal_payment", admin, &charge).await.status, StatusCode::OK);
+        let busy = call_fn(&app, "terminals", viewer, "").await.json();
+        assert_eq!((busy[0]["status"].as_str(), busy[0]["pending"]["amount"]["minor"].as_i64()), (Some("busy"), Some(2_500)));
+        let first = busy[0]["pending"]["payment_id"].as_str().unwrap().to_owned();
+        assert_eq!(call_fn(&app, "terminal_payment", admin, &charge).await.status, StatusCode::CONFLICT, "one at a time");
+        let card = format!("id={tid}&card_number=4242424242424242");
+        assert_eq!(call_fn(&app, "present_test_card", viewer, &card).await.status, StatusCode::FORBIDDEN);
+        let presented = call_fn(&app, "present_test_card", admin, &card).await;
+        assert_eq!((presented.status, presented.json()), (StatusCode::OK, json!("captured")));
+        assert_eq!(call_fn(&app, "terminal_payment", admin, &charge).await.status, StatusCode::OK);
+        let second = call_fn(&app, "terminals", viewer, "").await.json()[0]["pending"]["payment_id"].as_str().unwrap().to_owned();
+        assert_eq!(call_fn(&app, "cancel_terminal_payment", viewer, &format!("id={tid}")).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "cancel_terminal_payment", admin, &format!("id={tid}")).await.status, StatusCode::OK);
+        for (pid, status) in [(&first, "captured"), (&second, "voided")] {
+            let p = app.call(Method::GET, format!("/api/payments/{pid}"), Auth::Bearer(&m.key), None).await.json();
+            assert_eq!((p["status"].as_str(), p["terminal_id"].as_str()), (Some(status), Some(tid.as_str())));
+        }
+        assert_eq!(call_fn(&app, "terminals", viewer, "").await.json()[0]["status"], "online");
+
+        // The Payments list filters by method: both terminal payments are card payments.
+        app.validate(&m, json!({"amount": 8_000, "currency": "USD", "payment_method": support::ach("000123456789")}), None).await;
+        let by = |method: &str| format!("filter[method]={method}&filter[page]=0");
+        assert_eq!(call_fn(&app, "payments", viewer, &by("card")).await.json()["total"], 2);
+        let ach = call_fn(&app, "payments", viewer, &by("ach")).await.json();
+        assert_eq!((ach["total"].as_i64(), ach["rows"][0]["method"].as_str().map(|m| m.ends_with("6789"))), (Some(1), Some(true)));
+        assert_eq!(call_fn(&app, "payments", viewer, &by("")).await.json()["total"], 3);
+        assert_eq!(call_fn(&app, "payments", viewer, &by("cash")).await.status, StatusCode::BAD_REQUEST);
+    }
+
     async fn owners_manage_the_team(app) {
         let client = tenant(&app).await;
         dashboard::create_user(app.db(), &client, "owner@example.com", Role::Owner, Some(PASSWORD.into())).await.unwrap();

@@ -51,6 +51,8 @@ pub struct Profile {
     /// From the browser's `Accept-Language`: `en` or `es`.
     pub locale: String,
     pub can: Can,
+    /// A sandbox server: test cards can be presented at terminals.
+    pub sandbox: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +174,94 @@ pub struct SessionPage {
     pub has_more: bool,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub reference: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerPage {
+    pub rows: Vec<CustomerRow>,
+    pub page: u32,
+    pub has_more: bool,
+    pub total: i64,
+}
+
+/// A saved method as staff see it: brand and last 4, never more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedMethodRow {
+    pub id: String,
+    /// `Visa •••• 4242`.
+    pub method: String,
+    /// `12/2030` for cards.
+    pub expires: Option<String>,
+    /// `on_session` or `off_session` (autopay, with its mandate).
+    pub usage: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerDetail {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub reference: Option<String>,
+    pub created_at: String,
+    pub methods: Vec<SavedMethodRow>,
+    /// Their latest payments.
+    pub payments: Vec<PaymentRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TerminalRow {
+    pub id: String,
+    pub label: String,
+    pub serial_number: String,
+    pub model: Option<String>,
+    pub location: Option<String>,
+    /// `online`, `offline` or `busy`.
+    pub status: String,
+    /// The payment waiting for a card (when `busy`).
+    pub pending: Option<PendingTerminalPayment>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingTerminalPayment {
+    pub payment_id: String,
+    pub amount: Money,
+}
+
+/// A checkout session's page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionDetail {
+    pub row: SessionRow,
+    /// What the customer accepted at confirmation (once paid).
+    pub fee: Option<Money>,
+    pub total: Option<Money>,
+    pub line_items: Vec<LineItemRow>,
+    pub customer_id: Option<String>,
+    pub customer_email: Option<String>,
+    /// `card ach apple_pay`.
+    pub methods: String,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub expires_at: String,
+    pub completed_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineItemRow {
+    pub name: String,
+    pub quantity: i64,
+    pub amount: Money,
+}
+
 /// A secret shown once (an API key, a webhook's signing secret, a redirect secret, a password).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OneTimeSecret {
@@ -290,8 +380,17 @@ pub trait Backend: Send + Sync {
     async fn void(&self, id: String) -> Result<(), ServerFnError>;
     async fn refund(&self, id: String, amount: String, reason: String) -> Result<(), ServerFnError>;
     async fn sessions(&self, page: u32) -> Result<SessionPage, ServerFnError>;
+    async fn session(&self, id: String) -> Result<SessionDetail, ServerFnError>;
     async fn expire_session(&self, id: String) -> Result<(), ServerFnError>;
     async fn create_payment_link(&self, link: NewPaymentLink) -> Result<PaymentLink, ServerFnError>;
+    async fn customers(&self, search: String, page: u32) -> Result<CustomerPage, ServerFnError>;
+    async fn customer(&self, id: String) -> Result<CustomerDetail, ServerFnError>;
+    async fn remove_saved_method(&self, customer_id: String, id: String) -> Result<(), ServerFnError>;
+    async fn terminals(&self) -> Result<Vec<TerminalRow>, ServerFnError>;
+    async fn add_terminal(&self, terminal: NewTerminal) -> Result<(), ServerFnError>;
+    async fn start_terminal_payment(&self, id: String, charge: TerminalCharge) -> Result<(), ServerFnError>;
+    async fn cancel_terminal_payment(&self, id: String) -> Result<(), ServerFnError>;
+    async fn present_test_card(&self, id: String, card_number: String) -> Result<String, ServerFnError>;
     async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, ServerFnError>;
     async fn create_api_key(
         &self,
@@ -328,15 +427,36 @@ fn backend() -> Result<std::sync::Arc<dyn Backend>, ServerFnError> {
     use_context::<std::sync::Arc<dyn Backend>>().ok_or_else(|| ServerFnError::new("the dashboard has no backend"))
 }
 
-/// The Payments page's filters, as its form and its address carry them (empty: no filter).
+/// The Payments page's filters, as its form and its address carry them (empty or missing: no
+/// filter).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PaymentFilter {
     pub status: String,
     pub reference: String,
+    /// A method type (`card`, `ach`, `apple_pay`).
+    pub method: String,
     /// `YYYY-MM-DD`, inclusive.
     pub from: String,
     pub to: String,
     pub page: u32,
+}
+
+/// The Add terminal form.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewTerminal {
+    pub label: String,
+    pub serial_number: String,
+    pub model: String,
+    pub location: String,
+}
+
+/// The Start a payment form on a terminal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TerminalCharge {
+    pub amount: String,
+    pub description: String,
+    pub reference: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -399,6 +519,11 @@ pub async fn list_sessions(page: u32) -> Result<SessionPage, ServerFnError> {
     backend()?.sessions(page).await
 }
 
+#[server(prefix = "/dashboard/api", endpoint = "session")]
+pub async fn load_session(id: String) -> Result<SessionDetail, ServerFnError> {
+    backend()?.session(id).await
+}
+
 #[server(prefix = "/dashboard/api", endpoint = "expire_session")]
 pub async fn expire_session(id: String) -> Result<(), ServerFnError> {
     backend()?.expire_session(id).await
@@ -407,6 +532,47 @@ pub async fn expire_session(id: String) -> Result<(), ServerFnError> {
 #[server(prefix = "/dashboard/api", endpoint = "payment_link")]
 pub async fn create_payment_link(link: NewPaymentLink) -> Result<PaymentLink, ServerFnError> {
     backend()?.create_payment_link(link).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "customers")]
+pub async fn list_customers(search: String, page: u32) -> Result<CustomerPage, ServerFnError> {
+    backend()?.customers(search, page).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "customer")]
+pub async fn load_customer(id: String) -> Result<CustomerDetail, ServerFnError> {
+    backend()?.customer(id).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "remove_saved_method")]
+pub async fn remove_saved_method(customer_id: String, id: String) -> Result<(), ServerFnError> {
+    backend()?.remove_saved_method(customer_id, id).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "terminals")]
+pub async fn list_terminals() -> Result<Vec<TerminalRow>, ServerFnError> {
+    backend()?.terminals().await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "add_terminal")]
+pub async fn add_terminal(terminal: NewTerminal) -> Result<(), ServerFnError> {
+    backend()?.add_terminal(terminal).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "terminal_payment")]
+pub async fn start_terminal_payment(id: String, charge: TerminalCharge) -> Result<(), ServerFnError> {
+    backend()?.start_terminal_payment(id, charge).await
+}
+
+#[server(prefix = "/dashboard/api", endpoint = "cancel_terminal_payment")]
+pub async fn cancel_terminal_payment(id: String) -> Result<(), ServerFnError> {
+    backend()?.cancel_terminal_payment(id).await
+}
+
+/// Sandbox only: a test card presented at the terminal; answers the payment's new status.
+#[server(prefix = "/dashboard/api", endpoint = "present_test_card")]
+pub async fn present_test_card(id: String, card_number: String) -> Result<String, ServerFnError> {
+    backend()?.present_test_card(id, card_number).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "api_keys")]

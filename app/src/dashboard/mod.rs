@@ -4,10 +4,12 @@
 //! action is a form, so the pages also work before (or without) the bundle.
 
 pub mod api;
+mod customers;
 mod developers;
 mod payments;
 mod settings;
 mod team;
+mod terminals;
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -36,6 +38,10 @@ pub fn DashboardApp() -> impl IntoView {
                     <Route path=path!("payments") view=payments::Payments/>
                     <Route path=path!("payments/:id") view=payments::PaymentPage/>
                     <Route path=path!("sessions") view=payments::Sessions/>
+                    <Route path=path!("sessions/:id") view=payments::SessionPage/>
+                    <Route path=path!("customers") view=customers::Customers/>
+                    <Route path=path!("customers/:id") view=customers::CustomerPage/>
+                    <Route path=path!("terminals") view=terminals::Terminals/>
                     <Route path=path!("developers") view=developers::ApiKeys/>
                     <Route path=path!("developers/webhooks") view=developers::Webhooks/>
                     <Route path=path!("developers/webhooks/:id") view=developers::DeliveryLogPage/>
@@ -126,6 +132,8 @@ fn Shell() -> impl IntoView {
             <A href="/dashboard" exact=true>"Home"</A>
             <A href="/dashboard/payments">"Payments"</A>
             <A href="/dashboard/sessions">"Checkout sessions"</A>
+            <A href="/dashboard/customers">"Customers"</A>
+            <A href="/dashboard/terminals">"Terminals"</A>
             <A href="/dashboard/developers">"Developers"</A>
             <A href="/dashboard/settings">"Settings"</A>
             <A href="/dashboard/team">"Team"</A>

@@ -88,7 +88,7 @@ fn VolumeChart(days: Vec<DayVolume>, locale: String) -> impl IntoView {
 }
 
 #[component]
-fn PaymentTable(rows: Vec<PaymentRow>, locale: String) -> impl IntoView {
+pub(super) fn PaymentTable(rows: Vec<PaymentRow>, locale: String) -> impl IntoView {
     if rows.is_empty() {
         return view! { <p class="empty">"No payments yet."</p> }.into_any();
     }
@@ -117,6 +117,8 @@ fn PaymentTable(rows: Vec<PaymentRow>, locale: String) -> impl IntoView {
     .into_any()
 }
 
+const METHODS: &[(&str, &str)] = &[("card", "Card"), ("ach", "Bank account (ACH)"), ("apple_pay", "Apple Pay")];
+
 const STATUSES: &[&str] =
     &["authorized", "captured", "processing", "partially_refunded", "refunded", "voided", "failed", "pending_terminal"];
 
@@ -129,6 +131,7 @@ pub fn Payments() -> impl IntoView {
         PaymentFilter {
             status: get("status"),
             reference: get("reference"),
+            method: get("method"),
             from: get("from"),
             to: get("to"),
             page: get("page").parse().unwrap_or(0),
@@ -143,6 +146,12 @@ pub fn Payments() -> impl IntoView {
                     <select name="status">
                         <option value="">"Any"</option>
                         {STATUSES.iter().map(|s| view! { <option value=*s selected=move || filter().status == *s>{*s}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Method"
+                    <select name="method">
+                        <option value="">"Any"</option>
+                        {METHODS.iter().map(|(m, name)| view! { <option value=*m selected=move || filter().method == *m>{*name}</option> }).collect_view()}
                     </select>
                 </label>
                 <label>"Reference"<input name="reference" type="search" prop:value=move || filter().reference/></label>
@@ -160,7 +169,10 @@ pub fn Payments() -> impl IntoView {
                     Err(e) => return failed(e),
                 };
                 let link = move |page: u32| {
-                    format!("?status={}&reference={}&from={}&to={}&page={page}", enc(&f.status), enc(&f.reference), enc(&f.from), enc(&f.to))
+                    format!(
+                        "?status={}&method={}&reference={}&from={}&to={}&page={page}",
+                        enc(&f.status), enc(&f.method), enc(&f.reference), enc(&f.from), enc(&f.to)
+                    )
                 };
                 let prev = (d.page > 0).then(|| link(d.page - 1));
                 let next = d.has_more.then(|| link(d.page + 1));
@@ -176,7 +188,7 @@ pub fn Payments() -> impl IntoView {
 }
 
 /// A query value, percent-encoded.
-fn enc(s: &str) -> String {
+pub(super) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -401,6 +413,7 @@ pub fn Sessions() -> impl IntoView {
                                 <thead><tr><th scope="col">"Amount"</th><th scope="col">"Status"</th><th scope="col">"Reference"</th><th scope="col">"Created"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                                 <tbody>
                                     {rows.into_iter().map(|s| {
+                                        let (href, amount) = (format!("/dashboard/sessions/{}", s.id), s.amount.show(&locale));
                                         let expire_form = (p.can.operate && s.can_expire).then(|| view! {
                                             <ActionForm action=expire>
                                                 <input type="hidden" name="id" value=s.id.clone()/>
@@ -410,7 +423,7 @@ pub fn Sessions() -> impl IntoView {
                                         let payment = s.payment_id.clone().map(|pid| view! { <A href=format!("/dashboard/payments/{pid}")>"Payment"</A> });
                                         view! {
                                             <tr>
-                                                <td>{s.amount.show(&locale)}</td>
+                                                <td><A href=href>{amount}</A></td>
                                                 <td><span class="status">{s.status.clone()}</span></td>
                                                 <td>{s.reference.clone().unwrap_or_default()}</td>
                                                 <td>{s.created_at.clone()}</td>
@@ -430,6 +443,79 @@ pub fn Sessions() -> impl IntoView {
                     {move || expire.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{message(&e)}</p> })}
                     {table}
                     <Pager prev next/>
+                }
+                .into_any()
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn SessionPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let expire = ServerAction::<ExpireSession>::new();
+    let data = Resource::new(move || (id(), expire.version().get()), |(id, _)| load_session(id));
+    view! {
+        <p><A href="/dashboard/sessions">"← Checkout sessions"</A></p>
+        <Suspense fallback=loading>
+            {move || Suspend::new(async move {
+                let (p, d) = match with_profile(data).await {
+                    Ok(both) => both,
+                    Err(e) => return failed(e),
+                };
+                let locale = p.locale.clone();
+                let s = d.row.clone();
+                let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+                let shown = |m: &Option<Money>| m.as_ref().map(|m| m.show(&locale)).unwrap_or_else(|| "—".into());
+                let expire_id = s.id.clone();
+                let expire_form = (p.can.operate && s.can_expire).then(|| view! {
+                    <ActionForm action=expire>
+                        <input type="hidden" name="id" value=expire_id/>
+                        <button type="submit" class="secondary" disabled=move || expire.pending().get()>"Expire"</button>
+                    </ActionForm>
+                });
+                let link = s.hosted_url.clone().map(|url| view! {
+                    <div class="panel secret">
+                        <p><strong>"Payment link"</strong>" — open until the session expires."</p>
+                        <code class="secret-value">{url.clone()}</code>
+                        <super::CopyButton text=url label="Copy link"/>
+                    </div>
+                });
+                let items = (!d.line_items.is_empty()).then(|| view! {
+                    <section>
+                        <h2>"Line items"</h2>
+                        <ul class="plain">
+                            {d.line_items.iter().map(|l| view! {
+                                <li>{format!("{} × {}", l.quantity, l.name)}" · "{l.amount.show(&locale)}</li>
+                            }).collect_view()}
+                        </ul>
+                    </section>
+                });
+                view! {
+                    <h1>{format!("{} checkout session", s.amount.show(&locale))}</h1>
+                    <p>"Status: "<span class="status" id="session-status">{s.status.clone()}</span></p>
+                    {outcome(expire.value(), "Expired.")}
+                    {expire_form}
+                    {link}
+                    <dl class="panel details">
+                        <dt>"Session"</dt><dd><code>{s.id.clone()}</code></dd>
+                        <dt>"Amount"</dt><dd>{s.amount.show(&locale)}</dd>
+                        <dt>"Fee"</dt><dd>{shown(&d.fee)}</dd>
+                        <dt>"Total"</dt><dd>{shown(&d.total)}</dd>
+                        <dt>"Reference"</dt><dd>{dash(&s.reference)}</dd>
+                        <dt>"Description"</dt><dd>{dash(&s.description)}</dd>
+                        <dt>"Customer"</dt><dd>{dash(&d.customer_id)}</dd>
+                        <dt>"Customer email"</dt><dd>{dash(&d.customer_email)}</dd>
+                        <dt>"Methods"</dt><dd>{d.methods.clone()}</dd>
+                        <dt>"Payment"</dt><dd>{s.payment_id.clone().map(|pid| view! { <A href=format!("/dashboard/payments/{pid}")>{pid.clone()}</A> })}</dd>
+                        <dt>"Success URL"</dt><dd class="wrap">{d.success_url.clone()}</dd>
+                        <dt>"Cancel URL"</dt><dd class="wrap">{d.cancel_url.clone()}</dd>
+                        <dt>"Created"</dt><dd>{s.created_at.clone()}</dd>
+                        <dt>"Expires"</dt><dd>{d.expires_at.clone()}</dd>
+                        {d.completed_at.clone().map(|c| view! { <dt>"Completed"</dt><dd>{c}</dd> })}
+                    </dl>
+                    {items}
                 }
                 .into_any()
             })}

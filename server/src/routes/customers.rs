@@ -106,12 +106,7 @@ async fn list_customers(
     State(state): State<AppState>,
     list: ListQuery<Customers>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let scope = Scope {
-        table: "customers",
-        columns: customer_store::COLUMNS,
-        condition: "account_uid = $1 AND deleted_at IS NULL",
-        binds: vec![Bind::Text(auth.account.uid.clone())],
-    };
+    let scope = customer_store::listed(&auth.account.uid);
     list.answer::<_, CustomerObject>(state.db(), scope, customer_store::from_row).await
 }
 

@@ -23,8 +23,6 @@ use crate::payments::{
     direct::{self, ValidateRequest},
 };
 use crate::state::AppState;
-use crate::store::Bind;
-use crate::store::odata::Scope;
 use crate::store::payments::{self as payment_store, Transaction};
 use crate::views::{PaymentObject, RefundObject};
 
@@ -131,12 +129,7 @@ async fn list_payments(
     State(state): State<AppState>,
     list: ListQuery<Payments>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let scope = Scope {
-        table: "payments",
-        columns: payment_store::COLUMNS,
-        condition: "account_uid = $1",
-        binds: vec![Bind::Text(auth.account.uid.clone())],
-    };
+    let scope = payment_store::listed(&auth.account.uid, None);
     list.answer::<_, PaymentObject>(state.db(), scope, payment_store::from_row).await
 }
 

@@ -17,8 +17,7 @@ use crate::extract::auth::{Merchant, TerminalsRead, TerminalsWrite};
 use crate::extract::idempotency::IdempotencyKey;
 use crate::payments::terminals::{self, CreateTerminal, SimulateCard, StartTerminalPayment, UpdateTerminal};
 use crate::state::AppState;
-use crate::store::odata::Scope;
-use crate::store::{Bind, terminals as terminal_store};
+use crate::store::terminals as terminal_store;
 use crate::views::{PaymentObject, TerminalObject};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -88,12 +87,7 @@ async fn list_terminals(
     State(state): State<AppState>,
     list: ListQuery<Terminals>,
 ) -> ApiResult<Json<Value>> {
-    let scope = Scope {
-        table: "terminals",
-        columns: terminal_store::COLUMNS,
-        condition: "account_uid = $1 AND deleted_at IS NULL",
-        binds: vec![Bind::Text(auth.account.uid.clone())],
-    };
+    let scope = terminal_store::listed(&auth.account.uid);
     list.answer::<_, TerminalObject>(state.db(), scope, terminal_store::from_row).await
 }
 

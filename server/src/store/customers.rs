@@ -3,7 +3,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Db, Patch, now_ms, to_json_text};
+use super::odata::Scope;
+use super::{Bind, Db, Patch, now_ms, to_json_text};
 use crate::domain::ids::new_id;
 use crate::domain::validate::Metadata;
 
@@ -21,6 +22,29 @@ pub struct Customer {
 }
 
 pub const COLUMNS: &str = "id, account_uid, email, name, phone, reference, metadata, created_at, updated_at";
+
+/// An account's customers (not deleted) as a list's scope.
+pub fn listed(account_uid: &str) -> Scope<'static> {
+    Scope {
+        table: "customers",
+        columns: COLUMNS,
+        condition: "account_uid = $1 AND deleted_at IS NULL",
+        binds: vec![Bind::Text(account_uid.to_owned())],
+    }
+}
+
+/// The dashboard's search: customers whose name, email or reference contains `text`, ignoring
+/// case (unlike OData's `contains`, which is case-sensitive).
+pub fn matching(account_uid: &str, text: &str) -> Scope<'static> {
+    let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    Scope {
+        table: "customers",
+        columns: COLUMNS,
+        condition: "account_uid = $1 AND deleted_at IS NULL AND (LOWER(name) LIKE $2 ESCAPE '\\' \
+                    OR LOWER(email) LIKE $2 ESCAPE '\\' OR LOWER(reference) LIKE $2 ESCAPE '\\')",
+        binds: vec![Bind::Text(account_uid.to_owned()), Bind::Text(format!("%{escaped}%"))],
+    }
+}
 
 pub fn from_row(row: &AnyRow) -> Result<Customer, sqlx::Error> {
     Ok(Customer {

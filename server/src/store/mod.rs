@@ -76,6 +76,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "webhooks", include_str!("../../migrations/0006_webhooks.sql")),
     (7, "dashboard", include_str!("../../migrations/0007_dashboard.sql")),
     (8, "event_actor", include_str!("../../migrations/0008_event_actor.sql")),
+    (9, "payment_method_type", include_str!("../../migrations/0009_payment_method_type.sql")),
 ];
 
 #[derive(Clone)]

@@ -7,7 +7,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Db, amount_column, currency_column, enum_column, json_column, now_ms, to_json_text};
+use super::odata::Scope;
+use super::{Bind, Db, amount_column, currency_column, enum_column, json_column, now_ms, to_json_text};
+use crate::domain::account::MethodType;
 use crate::domain::ids::new_id;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::payment::{Consent, MethodDetails, Move, PaymentStatus, TransactionKind};
@@ -140,8 +142,8 @@ pub fn from_row(row: &AnyRow) -> Result<Payment, sqlx::Error> {
 }
 
 pub async fn insert(conn: &mut AnyConnection, p: &Payment) -> Result<(), sqlx::Error> {
-    let placeholders: Vec<String> = (1..=27).map(|i| format!("${i}")).collect();
-    sqlx::query(&format!("INSERT INTO payments ({COLUMNS}) VALUES ({})", placeholders.join(", ")))
+    let placeholders: Vec<String> = (1..=28).map(|i| format!("${i}")).collect();
+    sqlx::query(&format!("INSERT INTO payments ({COLUMNS}, method_type) VALUES ({})", placeholders.join(", ")))
         .bind(&p.id)
         .bind(&p.account_uid)
         .bind(p.status.as_str())
@@ -169,9 +171,23 @@ pub async fn insert(conn: &mut AnyConnection, p: &Payment) -> Result<(), sqlx::E
         .bind(&p.pending_op)
         .bind(p.created_at)
         .bind(p.updated_at)
+        .bind(p.payment_method.kind.as_str())
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// An account's payments as a list's scope; with `method`, only that type's.
+pub fn listed(account_uid: &str, method: Option<MethodType>) -> Scope<'static> {
+    let mut binds = vec![Bind::Text(account_uid.to_owned())];
+    let condition = match method {
+        Some(m) => {
+            binds.push(Bind::Text(m.as_str().to_owned()));
+            "account_uid = $1 AND method_type = $2"
+        }
+        None => "account_uid = $1",
+    };
+    Scope { table: "payments", columns: COLUMNS, condition, binds }
 }
 
 pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<Payment>, sqlx::Error> {

@@ -4,7 +4,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Db, Patch, enum_column, json_column, now_ms, to_json_text};
+use super::odata::Scope;
+use super::{Bind, Db, Patch, enum_column, json_column, now_ms, to_json_text};
 use crate::domain::ids::new_id;
 use crate::domain::terminal::TerminalStatus;
 use crate::domain::validate::Metadata;
@@ -26,6 +27,16 @@ pub struct Terminal {
 
 pub const COLUMNS: &str =
     "id, account_uid, label, serial_number, model, location, status, payment_id, metadata, created_at, updated_at";
+
+/// An account's terminals (not deleted) as a list's scope.
+pub fn listed(account_uid: &str) -> Scope<'static> {
+    Scope {
+        table: "terminals",
+        columns: COLUMNS,
+        condition: "account_uid = $1 AND deleted_at IS NULL",
+        binds: vec![Bind::Text(account_uid.to_owned())],
+    }
+}
 
 pub fn from_row(r: &AnyRow) -> Result<Terminal, sqlx::Error> {
     Ok(Terminal {

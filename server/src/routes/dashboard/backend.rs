@@ -19,17 +19,21 @@ use crate::domain::fees;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::odata::{self, Resource};
 use crate::domain::payment::{MethodDetails, Move, PaymentStatus};
-use crate::domain::session::SessionStatus;
+use crate::domain::session::{Locale, SessionStatus};
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ErrorCode};
 use crate::idempotency::Idempotency;
 use crate::payments::movements::{self, CaptureRequest, RefundRequest};
+use crate::payments::terminals;
+use crate::routes::customers::Customers;
 use crate::routes::list::Listable;
+use crate::routes::payments::Payments;
+use crate::routes::terminals::Terminals;
 use crate::state::AppState;
 use crate::store::odata::{Page, Scope, fetch_page};
 use crate::store::{self, Bind, accounts::Account, now_ms};
-use crate::views::{EventObject, WebhookObject};
-use crate::{accounts, checkout, payments, webhooks};
+use crate::views::{EventObject, SessionObject, WebhookObject};
+use crate::{accounts, checkout, customers, payments, webhooks};
 
 /// Marks a page's own render: its reads come from no `Origin` (a navigation), and only reads
 /// run there.
@@ -56,6 +60,7 @@ pub struct Services {
 struct Ctx {
     caller: Caller,
     account: Account,
+    headers: HeaderMap,
 }
 
 impl Ctx {
@@ -79,12 +84,17 @@ fn at(ms: i64) -> String {
 }
 
 fn method_text(m: &MethodDetails) -> String {
-    let kind = match m.kind {
-        MethodType::Card => m.brand.clone().map(|b| capitalize(&b)).unwrap_or_else(|| "Card".into()),
-        MethodType::Ach => m.bank_name.clone().unwrap_or_else(|| "Bank account".into()),
+    method_label(m.kind, m.brand.as_deref(), m.bank_name.as_deref(), m.last4.as_deref())
+}
+
+/// `Visa •••• 4242`, `First Bank •••• 6789`, `Apple pay`.
+fn method_label(kind: MethodType, brand: Option<&str>, bank: Option<&str>, last4: Option<&str>) -> String {
+    let kind = match kind {
+        MethodType::Card => brand.map(capitalize).unwrap_or_else(|| "Card".into()),
+        MethodType::Ach => bank.map(str::to_owned).unwrap_or_else(|| "Bank account".into()),
         other => capitalize(&other.to_string().replace('_', " ")),
     };
-    match &m.last4 {
+    match last4 {
         Some(last4) => format!("{kind} •••• {last4}"),
         None => kind,
     }
@@ -132,16 +142,10 @@ impl Services {
     async fn ctx(&self, access: Access) -> Result<Ctx, ServerFnError> {
         let (caller, headers) = self.caller(access).await?;
         let accounts = store::accounts::of_client(self.state.db(), &caller.user.client_id).await.map_err(internal)?;
-        let chosen = guard::cookie(&headers, ACCOUNT_COOKIE);
-        let account = accounts
-            .iter()
-            .find(|a| Some(&a.uid) == chosen.as_ref())
-            .or_else(|| accounts.first())
-            .cloned()
-            .ok_or_else(|| {
+        let account = chosen(&accounts, &headers).cloned().ok_or_else(|| {
             refuse(ApiError::new(ErrorCode::ResourceMissing, "This client has no payment account yet"))
         })?;
-        Ok(Ctx { caller, account })
+        Ok(Ctx { caller, account, headers })
     }
 
     /// One page of a list, through the same OData machinery as the API's lists.
@@ -150,16 +154,63 @@ impl Services {
         fetch_page(self.state.db(), scope, &query, resource).await.map_err(internal)
     }
 
-    fn payment_row(&self, p: &store::payments::Payment) -> dto::PaymentRow {
-        dto::PaymentRow {
-            id: p.id.clone(),
-            status: p.status.to_string(),
-            amount: money(p.amount, &p.currency),
-            method: method_text(&p.payment_method),
-            reference: p.reference.clone(),
-            created_at: at(p.created_at),
-        }
+    /// Payments as the tables show them, with whether more follow and (with `$count`) how many.
+    async fn payment_rows(&self, scope: Scope<'_>, query: &str) -> Result<(Vec<dto::PaymentRow>, Page), ServerFnError> {
+        let page = self.page(scope, Payments::RESOURCE, query).await?;
+        let rows = page
+            .rows
+            .iter()
+            .map(|r| store::payments::from_row(r).map(|p| payment_row(&p)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
+        Ok((rows, page))
     }
+}
+
+fn session_row(v: &SessionObject) -> dto::SessionRow {
+    dto::SessionRow {
+        id: v.id.clone(),
+        status: v.status.to_string(),
+        amount: money(v.amount, &v.currency),
+        reference: v.reference.clone(),
+        description: v.description.clone(),
+        hosted_url: v.client_secret.is_some().then(|| v.hosted_url.clone()),
+        payment_id: v.payment_id.clone(),
+        can_expire: v.status.can_become(SessionStatus::Expired),
+        created_at: at(v.created_at.millis()),
+    }
+}
+
+fn payment_row(p: &store::payments::Payment) -> dto::PaymentRow {
+    dto::PaymentRow {
+        id: p.id.clone(),
+        status: p.status.to_string(),
+        amount: money(p.amount, &p.currency),
+        method: method_text(&p.payment_method),
+        reference: p.reference.clone(),
+        created_at: at(p.created_at),
+    }
+}
+
+/// The account the dashboard shows: the cookie's, else the client's first.
+fn chosen<'a>(accounts: &'a [Account], headers: &HeaderMap) -> Option<&'a Account> {
+    let wanted = guard::cookie(headers, ACCOUNT_COOKIE);
+    accounts.iter().find(|a| Some(&a.uid) == wanted.as_ref()).or_else(|| accounts.first())
+}
+
+/// The OData query for page `page` (of `top` rows, counted) of a list, filtered by `filter`.
+fn page_query(top: i64, page: u32, filter: Option<&str>) -> String {
+    let mut query = format!("$top={top}&$skip={}&$count=true", i64::from(page) * top);
+    if let Some(filter) = filter {
+        query.push_str("&$filter=");
+        query.extend(form_urlencoded::byte_serialize(filter.as_bytes()));
+    }
+    query
+}
+
+/// A form's optional text: trimmed, `None` when empty.
+fn given(s: &str) -> Option<String> {
+    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 fn locale_of(headers: &HeaderMap) -> String {
@@ -190,8 +241,7 @@ impl Backend for Services {
         let db = self.state.db();
         let client = store::clients::get(db, &caller.user.client_id).await.map_err(internal)?;
         let accounts = store::accounts::of_client(db, &caller.user.client_id).await.map_err(internal)?;
-        let chosen = guard::cookie(&headers, ACCOUNT_COOKIE);
-        let account = accounts.iter().find(|a| Some(&a.uid) == chosen.as_ref()).or_else(|| accounts.first());
+        let account = chosen(&accounts, &headers);
         let role = caller.user.role;
         Ok(dto::Profile {
             email: caller.user.email.clone(),
@@ -206,6 +256,7 @@ impl Backend for Services {
                 develop: role.allows(Permission::Develop),
                 team: role.allows(Permission::Team),
             },
+            sandbox: self.state.config().sandbox,
         })
     }
 
@@ -254,7 +305,8 @@ impl Backend for Services {
             succeeded: t.succeeded,
             attempted: t.attempted,
         };
-        let latest = self.payments(dto::PaymentFilter::default()).await?.rows.into_iter().take(5).collect();
+        let (latest, _) =
+            self.payment_rows(store::payments::listed(&ctx.account.uid, None), &page_query(5, 0, None)).await?;
         Ok(dto::HomeData {
             today: totals(&report.today),
             last_30_days: totals(&report.last_30_days),
@@ -275,6 +327,12 @@ impl Backend for Services {
                 .ok_or_else(|| refuse(ApiError::invalid("status", "not a payment status")))?;
             clauses.push(format!("status eq {}", quoted(status.as_str())));
         }
+        let method = match f.method.as_str() {
+            "" => None,
+            m => Some(
+                MethodType::parse(m).ok_or_else(|| refuse(ApiError::invalid("method", "not a payment method type")))?,
+            ),
+        };
         if !f.reference.trim().is_empty() {
             clauses.push(format!("contains(reference, {})", quoted(f.reference.trim())));
         }
@@ -285,25 +343,9 @@ impl Backend for Services {
             let end = day_start(&f.to, "to")? + reports::DAY_MS;
             clauses.push(format!("created_at lt {}", Timestamp(end).to_rfc3339()));
         }
-        let mut query = format!("$top={PAGE_SIZE}&$skip={}&$count=true", f.page as i64 * PAGE_SIZE);
-        if !clauses.is_empty() {
-            let filter = clauses.join(" and ");
-            query.push_str("&$filter=");
-            query.push_str(&form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>());
-        }
-        let scope = Scope {
-            table: "payments",
-            columns: store::payments::COLUMNS,
-            condition: "account_uid = $1",
-            binds: vec![Bind::Text(ctx.account.uid.clone())],
-        };
-        let page = self.page(scope, super::super::payments::Payments::RESOURCE, &query).await?;
-        let rows = page
-            .rows
-            .iter()
-            .map(|r| store::payments::from_row(r).map(|p| self.payment_row(&p)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(internal)?;
+        let filter = (!clauses.is_empty()).then(|| clauses.join(" and "));
+        let query = page_query(PAGE_SIZE, f.page, filter.as_deref());
+        let (rows, page) = self.payment_rows(store::payments::listed(&ctx.account.uid, method), &query).await?;
         Ok(dto::PaymentPage { rows, page: f.page, has_more: page.has_more, total: page.count.unwrap_or(0) })
     }
 
@@ -377,7 +419,7 @@ impl Backend for Services {
 
     async fn refund(&self, id: String, amount: String, reason: String) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
-        let reason = Some(reason.trim().to_owned()).filter(|r| !r.is_empty());
+        let reason = given(&reason);
         let req = RefundRequest { amount: typed_amount(&amount, &ctx.account.currency, "amount")?, reason };
         acting_as(ctx.actor(), movements::refund(&self.state, &ctx.account, &id, &req, &Idempotency::none()))
             .await
@@ -395,26 +437,44 @@ impl Backend for Services {
             condition: "account_uid = $1",
             binds: vec![Bind::Text(ctx.account.uid.clone())],
         };
-        let query = format!("$top={PAGE_SIZE}&$skip={}", page as i64 * PAGE_SIZE);
-        let found = self.page(scope, super::super::sessions::Sessions::RESOURCE, &query).await?;
+        let found =
+            self.page(scope, super::super::sessions::Sessions::RESOURCE, &page_query(PAGE_SIZE, page, None)).await?;
         let now = now_ms();
         let mut rows = Vec::with_capacity(found.rows.len());
         for row in &found.rows {
             let s = store::sessions::from_row(row).map_err(internal)?;
-            let view = checkout::merchant_view(&self.state, &s, now).map_err(refuse)?;
-            rows.push(dto::SessionRow {
-                id: s.id.clone(),
-                status: view.status.to_string(),
-                amount: money(s.amount, &s.currency),
-                reference: s.reference.clone(),
-                description: s.description.clone(),
-                hosted_url: view.client_secret.is_some().then(|| view.hosted_url.clone()),
-                payment_id: s.payment_id.clone(),
-                can_expire: view.status.can_become(SessionStatus::Expired),
-                created_at: at(s.created_at),
-            });
+            rows.push(session_row(&checkout::merchant_view(&self.state, &s, now).map_err(refuse)?));
         }
         Ok(dto::SessionPage { rows, page, has_more: found.has_more })
+    }
+
+    async fn session(&self, id: String) -> Result<dto::SessionDetail, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        let s = checkout::merchant::find(&self.state, &ctx.account.uid, &id).await.map_err(refuse)?;
+        let v = checkout::merchant_view(&self.state, &s, now_ms()).map_err(refuse)?;
+        let m = |a: Amount| money(a, &v.currency);
+        Ok(dto::SessionDetail {
+            fee: v.fee_amount.map(m),
+            total: v.total_amount.map(m),
+            line_items: v
+                .line_items
+                .iter()
+                .flatten()
+                .map(|l| dto::LineItemRow {
+                    name: l.name.clone(),
+                    quantity: l.quantity,
+                    amount: Money { minor: l.unit_amount.saturating_mul(l.quantity), currency: v.currency.to_string() },
+                })
+                .collect(),
+            customer_id: v.customer_id.clone(),
+            customer_email: v.customer_email.clone(),
+            methods: v.allowed_methods.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(" "),
+            success_url: v.success_url.clone(),
+            cancel_url: v.cancel_url.clone(),
+            expires_at: at(v.expires_at.millis()),
+            completed_at: v.completed_at.map(|t| at(t.millis())),
+            row: session_row(&v),
+        })
     }
 
     async fn expire_session(&self, id: String) -> Result<(), ServerFnError> {
@@ -437,8 +497,8 @@ impl Backend for Services {
             "cancel_url": link.cancel_url.trim(),
         });
         for (field, value) in [("description", &link.description), ("reference", &link.reference)] {
-            if !value.trim().is_empty() {
-                body[field] = Value::String(value.trim().to_owned());
+            if let Some(value) = given(value) {
+                body[field] = Value::String(value);
             }
         }
         let (session, _) =
@@ -446,6 +506,148 @@ impl Backend for Services {
                 .await
                 .map_err(refuse)?;
         Ok(dto::PaymentLink { session_id: session.id, hosted_url: session.hosted_url })
+    }
+
+    async fn customers(&self, search: String, page: u32) -> Result<dto::CustomerPage, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        let scope = match given(&search) {
+            Some(text) => store::customers::matching(&ctx.account.uid, &text),
+            None => store::customers::listed(&ctx.account.uid),
+        };
+        let found = self.page(scope, Customers::RESOURCE, &page_query(PAGE_SIZE, page, None)).await?;
+        let rows = found
+            .rows
+            .iter()
+            .map(|r| {
+                store::customers::from_row(r).map(|c| dto::CustomerRow {
+                    id: c.id,
+                    name: c.name,
+                    email: c.email,
+                    reference: c.reference,
+                    created_at: at(c.created_at),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
+        Ok(dto::CustomerPage { rows, page, has_more: found.has_more, total: found.count.unwrap_or(0) })
+    }
+
+    async fn customer(&self, id: String) -> Result<dto::CustomerDetail, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        let uid = &ctx.account.uid;
+        let c = customers::find(&self.state, uid, &id).await.map_err(refuse)?;
+        let methods = store::payment_methods::live(self.state.db(), uid, &c.id).await.map_err(internal)?;
+        let theirs = format!("customer_id eq {}", quoted(&c.id));
+        let (payments, _) =
+            self.payment_rows(store::payments::listed(uid, None), &page_query(10, 0, Some(&theirs))).await?;
+        Ok(dto::CustomerDetail {
+            methods: methods
+                .into_iter()
+                .map(|m| dto::SavedMethodRow {
+                    method: method_label(m.kind, m.brand.as_deref(), m.bank_name.as_deref(), Some(&m.last4)),
+                    expires: m.exp_month.zip(m.exp_year).map(|(mo, y)| format!("{mo:02}/{y}")),
+                    usage: m.usage.to_string(),
+                    created_at: at(m.created_at),
+                    id: m.id,
+                })
+                .collect(),
+            payments,
+            id: c.id,
+            name: c.name,
+            email: c.email,
+            phone: c.phone,
+            reference: c.reference,
+            created_at: at(c.created_at),
+        })
+    }
+
+    async fn remove_saved_method(&self, customer_id: String, id: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+        let customer = customers::find(&self.state, &ctx.account.uid, &customer_id).await.map_err(refuse)?;
+        acting_as(ctx.actor(), customers::remove_payment_method(&self.state, &ctx.account.uid, &customer.id, &id))
+            .await
+            .map_err(refuse)
+    }
+
+    async fn terminals(&self) -> Result<Vec<dto::TerminalRow>, ServerFnError> {
+        let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        let found = self.page(store::terminals::listed(&ctx.account.uid), Terminals::RESOURCE, "$top=100").await?;
+        let mut rows = Vec::with_capacity(found.rows.len());
+        for r in &found.rows {
+            let t = store::terminals::from_row(r).map_err(internal)?;
+            let pending = match &t.payment_id {
+                Some(pid) => store::payments::get(self.state.db(), &ctx.account.uid, pid)
+                    .await
+                    .map_err(internal)?
+                    .filter(|p| p.status == PaymentStatus::PendingTerminal)
+                    .map(|p| dto::PendingTerminalPayment { amount: money(p.amount, &p.currency), payment_id: p.id }),
+                None => None,
+            };
+            rows.push(dto::TerminalRow {
+                id: t.id,
+                label: t.label,
+                serial_number: t.serial_number,
+                model: t.model,
+                location: t.location,
+                status: t.status.to_string(),
+                pending,
+                created_at: at(t.created_at),
+            });
+        }
+        Ok(rows)
+    }
+
+    async fn add_terminal(&self, t: dto::NewTerminal) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+        let body = terminals::CreateTerminal {
+            label: t.label.trim().to_owned(),
+            serial_number: t.serial_number.trim().to_owned(),
+            model: given(&t.model),
+            location: given(&t.location),
+            metadata: None,
+        };
+        acting_as(ctx.actor(), terminals::create(&self.state, &ctx.account, body)).await.map_err(refuse)?;
+        Ok(())
+    }
+
+    async fn start_terminal_payment(&self, id: String, charge: dto::TerminalCharge) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+        let amount = typed_amount(&charge.amount, &ctx.account.currency, "amount")?.ok_or_else(|| {
+            refuse(ApiError::new(ErrorCode::ParameterMissing, "amount is required").with_param("amount"))
+        })?;
+        let body = terminals::StartTerminalPayment {
+            amount,
+            currency: ctx.account.currency.clone(),
+            description: given(&charge.description),
+            reference: given(&charge.reference),
+            metadata: None,
+        };
+        acting_as(ctx.actor(), terminals::start_payment(&self.state, &ctx.account, &id, body)).await.map_err(refuse)?;
+        Ok(())
+    }
+
+    async fn cancel_terminal_payment(&self, id: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+        acting_as(ctx.actor(), terminals::cancel(&self.state, &ctx.account, &id)).await.map_err(refuse)?;
+        Ok(())
+    }
+
+    async fn present_test_card(&self, id: String, card_number: String) -> Result<String, ServerFnError> {
+        if !self.state.config().sandbox {
+            return Err(refuse(ApiError::not_found("route")));
+        }
+        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+        let terminal = terminals::find(&self.state, &ctx.account.uid, &id).await.map_err(refuse)?;
+        let body = terminals::SimulateCard { card_number };
+        // A decline is an answer, not an error: the payment is `failed` and the page says so.
+        acting_as(ctx.actor(), terminals::simulate(&self.state, &ctx.account, &id, body, &Idempotency::none()))
+            .await
+            .map_err(refuse)?;
+        let payment = match terminal.payment_id {
+            Some(pid) => store::payments::get(self.state.db(), &ctx.account.uid, &pid).await.map_err(internal)?,
+            None => None,
+        };
+        Ok(payment.map(|p| p.status.to_string()).unwrap_or_default())
     }
 
     async fn api_keys(&self) -> Result<Vec<dto::ApiKeyRow>, ServerFnError> {
@@ -482,7 +684,7 @@ impl Backend for Services {
         scopes: String,
         expires_in_days: String,
     ) -> Result<dto::OneTimeSecret, ServerFnError> {
-        let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
+        let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
         let expires_at = match expires_in_days.trim() {
             "" => None,
             days => {
@@ -641,12 +843,11 @@ impl Backend for Services {
         logo_url: String,
         primary_color: String,
     ) -> Result<(), ServerFnError> {
-        let ctx = self.ctx(Access::Reads(Permission::Settings)).await?;
-        let given = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let ctx = self.ctx(Access::Changes(Permission::Settings)).await?;
         let branding = crate::domain::account::Branding {
-            display_name: given(display_name),
-            logo_url: given(logo_url),
-            primary_color: given(primary_color).map(|c| c.to_ascii_uppercase()),
+            display_name: given(&display_name),
+            logo_url: given(&logo_url),
+            primary_color: given(&primary_color).map(|c| c.to_ascii_uppercase()),
         };
         let changes = accounts::UpdateAccount { branding: Some(branding), ..Default::default() };
         accounts::update(&self.state, &ctx.account.uid, changes).await.map_err(refuse)?;
@@ -676,8 +877,7 @@ impl Backend for Services {
         let method = MethodType::parse(&method).ok_or_else(|| refuse(ApiError::invalid("method", "not a method")))?;
         let fee = fees::fee_for(&ctx.account.fee_rules, method, None, amount).amount;
         let total = amount.checked_add(fee).ok_or_else(|| refuse(ApiError::invalid("amount", "too large")))?;
-        let locale = crate::domain::session::Locale::parse(&locale_of(&leptos_axum::extract::<HeaderMap>().await?))
-            .unwrap_or(crate::domain::session::Locale::En);
+        let locale = Locale::parse(&locale_of(&ctx.headers)).unwrap_or(Locale::En);
         Ok(dto::FeeQuote {
             fee: ctx.money(fee),
             total: ctx.money(total),
