@@ -8,16 +8,50 @@
 use miniserde::{Deserialize as MiniDeserialize, Serialize as MiniSerialize};
 use serde::{Deserialize, Serialize};
 
+/// The OpenAPI schema of a closed set of words: a string enum of exactly the words serde writes
+/// (utoipa's derive does not see a `rename` that arrives through a macro, and documented the
+/// Rust variant names instead).
+#[cfg(feature = "openapi")]
+#[macro_export]
+macro_rules! text_schema {
+    ($name:ident, [$($text:expr),+], $doc:expr) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::wire::word_schema(&[$($text),+], $doc)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "openapi")]
+pub fn word_schema(words: &[&str], doc: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let doc = doc.trim();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(words.iter().copied()))
+        .description((!doc.is_empty()).then_some(doc))
+        .into()
+}
+
 /// A closed set of words on the wire (`Variant => "word"`): serde and miniserde read and write
 /// the word, anything else fails to parse. The server stores the same types.
 macro_rules! wire_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    ($(#[doc = $doc:literal])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MiniSerialize, MiniDeserialize)]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
+
+        #[cfg(feature = "openapi")]
+        $crate::text_schema!($name, [$($text),+], concat!($($doc),*));
 
         impl $name {
             pub const ALL: &'static [Self] = &[$($name::$variant),+];

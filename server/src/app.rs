@@ -38,7 +38,8 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
 
 /// The whole application, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api(&state).split_for_parts();
+    let (api, mut openapi) = api(&state).split_for_parts();
+    routes::document::complete(&mut openapi);
     let routes = Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))

@@ -188,6 +188,25 @@ db_tests! {
         for scheme in ["admin_token", "api_key", "session_credential", "wallet_credential"] {
             assert_eq!(schemes[scheme]["scheme"], "bearer", "{scheme}");
         }
+        // Every operation declares its path parameters and the errors any route can answer.
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let declared: Vec<&str> = op["parameters"].as_array().into_iter().flatten()
+                    .filter(|p| p["in"] == "path").map(|p| p["name"].as_str().unwrap()).collect();
+                for name in path.split('{').skip(1).map(|rest| rest.split('}').next().unwrap()) {
+                    assert!(declared.contains(&name), "{method} {path} does not declare {name}");
+                }
+                assert!(op["responses"]["400"].is_object() && op["responses"]["429"].is_object(), "{method} {path}");
+                if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                    assert_eq!(op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error");
+                }
+            }
+        }
+        // Enums are documented with the words on the wire, not Rust's variant names.
+        let words = |name: &str| doc["components"]["schemas"][name]["enum"].clone();
+        assert!(words("PaymentStatus").as_array().unwrap().contains(&"partially_refunded".into()), "{}", words("PaymentStatus"));
+        assert!(words("EventType").as_array().unwrap().contains(&"checkout.session.completed".into()));
+        assert_eq!(words("MethodType"), serde_json::json!(["card", "ach", "apple_pay"]));
     }
 
     async fn the_api_console_is_served_by_us(app) {

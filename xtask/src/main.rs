@@ -64,7 +64,7 @@ pub fn run_ok(cmd: &mut Command) -> Result<()> {
 }
 
 /// Cargo's target directory (honours CARGO_TARGET_DIR and config).
-fn target_dir() -> Result<PathBuf> {
+pub fn target_dir() -> Result<PathBuf> {
     let out = cargo().args(["metadata", "--format-version", "1", "--no-deps"]).output()?;
     let text = String::from_utf8(out.stdout)?;
     let key = "\"target_directory\":\"";
@@ -400,6 +400,21 @@ fn test() -> Result<()> {
     if let Some(size) = &element {
         step("element size budget (gzip, loader + WASM + JS)", &mut || size.within_budget());
     }
+
+    step("API fuzzing (schemathesis over /openapi.json, end2end/fuzz)", &mut || {
+        let schemathesis = tools::ensure_schemathesis()?;
+        tools::ensure_node_modules()?;
+        run_ok(cargo().args(["build", "-p", "server", "--bin", "govifi-server"]))?;
+        run_ok(
+            Command::new("node")
+                .arg("fuzz/api.mjs")
+                .current_dir(workspace_root().join("end2end"))
+                .env("GOVIFI_SERVER_BIN", target_dir()?.join("debug/govifi-server"))
+                .env("GOVIFI_ASSETS_DIR", workspace_root().join("dist"))
+                .env("SCHEMATHESIS", schemathesis),
+        )?;
+        Ok(Some(format!("schemathesis {}", tools::SCHEMATHESIS_VERSION)))
+    });
 
     if built {
         step("browser tests (Chromium, end2end/)", &mut || {

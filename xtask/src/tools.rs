@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Result, cargo, run_ok, say, workspace_root};
+use crate::{Result, cargo, run_ok, say, target_dir, workspace_root};
 
 pub const TRUNK_VERSION: &str = "0.21.14";
+/// The API fuzzer (PyPI), in a virtual environment of its own under the target directory.
+pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The wasm-opt that Trunk.toml pins (`wasm_opt = "version_132"`).
 const WASM_OPT_VERSION: &str = "132";
@@ -57,6 +59,25 @@ fn ensure_wasm_target() -> Result<()> {
         }
         Err(_) => Err(format!("rustup is not available: install the {WASM_TARGET} target for this toolchain").into()),
     }
+}
+
+/// schemathesis in `target/tools/schemathesis-<version>` (a venv of the machine's python3); its
+/// executable.
+pub fn ensure_schemathesis() -> Result<PathBuf> {
+    let venv = target_dir()?.join(format!("tools/schemathesis-{SCHEMATHESIS_VERSION}"));
+    let bin = venv.join("bin/schemathesis");
+    let present = Command::new(&bin).arg("--version").output().ok().filter(|o| o.status.success());
+    if present.is_some_and(|o| String::from_utf8_lossy(&o.stdout).contains(SCHEMATHESIS_VERSION)) {
+        return Ok(bin);
+    }
+    say(&format!("installing schemathesis {SCHEMATHESIS_VERSION} (pip, into {})", venv.display()));
+    run_ok(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    run_ok(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("schemathesis=={SCHEMATHESIS_VERSION}")),
+    )?;
+    Ok(bin)
 }
 
 /// npm packages of end2end/ (playwright-core, axe-core, and binaryen's wasm-opt), from the lock.

@@ -45,12 +45,14 @@ shared_text_enum!(app::wire::MethodType, app::wire::Layout, app::wire::FutureUsa
 /// Declares a [`TextEnum`] with its serde and OpenAPI forms: `Variant => "word"`.
 #[macro_export]
 macro_rules! text_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+    ($(#[doc = $doc:literal])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
+
+        app::text_schema!($name, [$($text),+], concat!($($doc),*));
 
         impl $crate::domain::TextEnum for $name {
             const ALL: &'static [Self] = $name::ALL;

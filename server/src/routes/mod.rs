@@ -7,6 +7,7 @@ pub mod browser;
 pub mod clients;
 pub mod customers;
 pub mod dashboard;
+pub mod document;
 pub mod events;
 pub mod list;
 pub mod oauth;

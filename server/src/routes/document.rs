@@ -1,0 +1,95 @@
+//! What every operation of the OpenAPI document has in common, added once after all routers are
+//! merged: its path parameters, and the error answers any route can give (bad input, a missing
+//! or insufficient credential, an unknown id, a body too large or of the wrong type, a reused
+//! idempotency key, the rate limit), all with the one error body of SPEC §10.
+
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBuilder};
+
+/// `{"error": {type, code, message, param?, request_id, …}}`.
+fn error_schema() -> ObjectBuilder {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let inner = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("type", text())
+        .property("code", text())
+        .property("message", text())
+        .property("param", text())
+        .property("request_id", text())
+        .required("type")
+        .required("code")
+        .required("message");
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("The error body every failure answers with (SPEC §10)."))
+        .property("error", inner)
+        .required("error")
+}
+
+pub fn complete(doc: &mut OpenApi) {
+    doc.components.get_or_insert_with(Default::default).schemas.insert("Error".into(), error_schema().into());
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let names: Vec<&str> =
+            path.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)).collect();
+        for op in
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+        {
+            // OAuth answers its errors as RFC 6749 says, not with our error body.
+            complete_operation(op, &names, !path.starts_with("/oauth2/"));
+        }
+    }
+}
+
+fn error_content() -> utoipa::openapi::Content {
+    ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build()
+}
+
+fn complete_operation(op: &mut Operation, path_params: &[&str], our_errors: bool) {
+    let params = op.parameters.get_or_insert_with(Vec::new);
+    for name in path_params {
+        let declared = params.iter().any(|p| p.name == *name && p.parameter_in == ParameterIn::Path);
+        if !declared {
+            params.push(
+                ParameterBuilder::new()
+                    .name(*name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            );
+        }
+    }
+    let keyed = params.iter().any(|p| p.name.eq_ignore_ascii_case("idempotency-key"));
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let mut answers = vec![("400", "The request is malformed or a parameter is invalid"), ("429", "Too many requests")];
+    if secured {
+        answers.push(("401", "No valid credential"));
+        answers.push(("403", "The credential may not do this"));
+    }
+    if !path_params.is_empty() {
+        answers.push(("404", "No such object"));
+    }
+    if op.request_body.is_some() {
+        answers.push(("413", "The body is too large"));
+        answers.push(("415", "The body is not JSON"));
+    }
+    if keyed {
+        answers.push(("422", "The idempotency key was used with another request"));
+    }
+    for (status, description) in answers {
+        op.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+            ResponseBuilder::new().description(description).content("application/json", error_content()).build().into()
+        });
+    }
+    if our_errors {
+        // The routes' own error statuses, given without a body: the same error body.
+        for (status, answer) in op.responses.responses.iter_mut() {
+            if let (true, RefOr::T(response)) = (status.parse::<u16>().is_ok_and(|s| s >= 400), answer) {
+                if response.content.is_empty() {
+                    response.content.insert("application/json".into(), error_content());
+                }
+            }
+        }
+    }
+}
