@@ -193,8 +193,10 @@ async fn save_method(
 #[utoipa::path(
     get, path = "/api/customers/{id}/payment-methods", tag = "customers",
     security(("admin_token" = []), ("api_key" = ["customers.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header)),
-    responses((status = 200, description = "{value: [payment_method]}"), (status = 404))
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
+           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
+           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    responses((status = 200, description = "{value: [payment_method]}"), (status = 400), (status = 404), (status = 501))
 )]
 async fn list_methods(
     auth: Merchant<CustomersRead>,

@@ -1,7 +1,7 @@
 //! What every operation of the OpenAPI document has in common, added once after all routers are
 //! merged: its path parameters, and the error answers any route can give (bad input, a missing
 //! or insufficient credential, an unknown id, a body too large or of the wrong type, a reused
-//! idempotency key, the rate limit), all with the one error body of SPEC §10.
+//! idempotency key, the rate limit), all with the one error body of SPEC §2.
 
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -22,7 +22,7 @@ fn error_schema() -> ObjectBuilder {
         .required("message");
     ObjectBuilder::new()
         .schema_type(Type::Object)
-        .description(Some("The error body every failure answers with (SPEC §10)."))
+        .description(Some("The error body every failure answers with (SPEC §2)."))
         .property("error", inner)
         .required("error")
 }
@@ -61,6 +61,7 @@ fn complete_operation(op: &mut Operation, path_params: &[&str], our_errors: bool
         }
     }
     let keyed = params.iter().any(|p| p.name.eq_ignore_ascii_case("idempotency-key"));
+    let listed = params.iter().any(|p| p.name == "$filter" && p.parameter_in == ParameterIn::Query);
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
     let mut answers = vec![("400", "The request is malformed or a parameter is invalid"), ("429", "Too many requests")];
     if secured {
@@ -77,6 +78,9 @@ fn complete_operation(op: &mut Operation, path_params: &[&str], our_errors: bool
     if keyed {
         answers.push(("422", "The idempotency key was used with another request"));
     }
+    if listed {
+        answers.push(("501", "An OData option the server does not support (SPEC §8)"));
+    }
     for (status, description) in answers {
         op.responses.responses.entry(status.to_owned()).or_insert_with(|| {
             ResponseBuilder::new().description(description).content("application/json", error_content()).build().into()
@@ -85,10 +89,10 @@ fn complete_operation(op: &mut Operation, path_params: &[&str], our_errors: bool
     if our_errors {
         // The routes' own error statuses, given without a body: the same error body.
         for (status, answer) in op.responses.responses.iter_mut() {
-            if let (true, RefOr::T(response)) = (status.parse::<u16>().is_ok_and(|s| s >= 400), answer) {
-                if response.content.is_empty() {
-                    response.content.insert("application/json".into(), error_content());
-                }
+            if let (true, RefOr::T(response)) = (status.parse::<u16>().is_ok_and(|s| s >= 400), answer)
+                && response.content.is_empty()
+            {
+                response.content.insert("application/json".into(), error_content());
             }
         }
     }
