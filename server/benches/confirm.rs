@@ -1,9 +1,12 @@
 //! `cargo xtask bench`: confirms per second over real HTTP, with p50/p99 latency, beside the
-//! same machine's one-row-insert transaction rate on the same database in the same run.
+//! same machine's one-row-insert transaction rate on the same database in the same run; and the
+//! element's `GET config` beside a hello-world axum handler served the same way.
 //!
 //! Per backend: a fresh database and a server on 127.0.0.1:0; the insert rate with N writers for
-//! the run's duration; a pool of sessions with fee quotes prepared (untimed); then N workers
-//! confirm them for the same duration. The ratio confirms/s ÷ inserts/s is the figure tracked.
+//! the run's duration; a pool of sessions with fee quotes prepared (untimed); N workers reading
+//! their configs, then a hello-world route, for the same duration; then N workers confirm the
+//! sessions. The ratios (confirms/s ÷ inserts/s; config req/s ÷ hello req/s and p99 ÷ p99) are
+//! the figures tracked. Results also go to `target/bench/results.json`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +51,7 @@ fn options() -> Options {
     o
 }
 
+#[derive(serde::Serialize)]
 struct Report {
     backend: &'static str,
     confirms: usize,
@@ -56,6 +60,92 @@ struct Report {
     p99_ms: f64,
     inserts_per_s: f64,
     failures: usize,
+    config: Load,
+    hello: Load,
+}
+
+/// Requests per second and latency of one route under the run's concurrency.
+#[derive(serde::Serialize, Clone, Copy, Default)]
+struct Load {
+    requests: usize,
+    per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    failures: usize,
+}
+
+/// The process's peak resident set (`VmHWM`), in KiB (Linux).
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Latencies' percentile `p` in milliseconds (sorted input).
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// `concurrency` workers sending `request(i)` (i counting up across all workers) until the
+/// deadline; a non-2xx answer or no answer counts as a failure.
+async fn load<F>(concurrency: usize, seconds: u64, request: F) -> Load
+where
+    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let request = Arc::new(request);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (request, next, failures) = (request.clone(), next.clone(), failures.clone());
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while Instant::now() < deadline {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let t = Instant::now();
+                    let answered = match request(i).send().await {
+                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if answered {
+                        mine.push(t.elapsed());
+                    } else {
+                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    Load {
+        requests: all.len(),
+        per_s: all.len() as f64 / elapsed,
+        p50_ms: percentile(&all, 0.50),
+        p99_ms: percentile(&all, 0.99),
+        failures: failures.load(std::sync::atomic::Ordering::Relaxed),
+    }
+}
+
+/// A hello-world axum handler on its own port, served exactly as the product is.
+async fn hello_server() -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, world!" }));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::app::serve(listener, router, async move {
+        let _ = stopped.await;
+    }));
+    (base, stop)
 }
 
 fn main() {
@@ -99,6 +189,47 @@ fn main() {
         );
     }
     println!("(ratio = confirms/s ÷ one-row-insert transactions/s on the same database; target ≥ 0.5)");
+    println!("\n== GET config beside a hello-world axum handler ({} concurrent) ==", o.concurrency);
+    println!(
+        "{:<9} {:>11} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9}",
+        "database", "config/s", "p99 ms", "hello/s", "p99 ms", "req ratio", "p99 ratio", "failures"
+    );
+    for r in &reports {
+        println!(
+            "{:<9} {:>11.1} {:>9.2} {:>11.1} {:>9.2} {:>9.2} {:>9.2} {:>9}",
+            r.backend,
+            r.config.per_s,
+            r.config.p99_ms,
+            r.hello.per_s,
+            r.hello.p99_ms,
+            r.config.per_s / r.hello.per_s.max(1e-9),
+            r.config.p99_ms / r.hello.p99_ms.max(1e-9),
+            r.config.failures + r.hello.failures
+        );
+    }
+    println!("(req ratio = config req/s ÷ hello req/s, target ≥ 0.5; p99 ratio = config p99 ÷ hello p99, target ≤ 5)");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    // The server runs in this process, beside the load generator: their peak together bounds the
+    // server's own from above.
+    let peak_rss_mb = peak_rss_kb().map(|kb| kb as f64 / 1024.0);
+    match peak_rss_mb {
+        Some(mb) => println!(
+            "peak RSS of the bench process (server and load generator together): {mb:.1} MB (server target ≤ 64 MB)"
+        ),
+        None => println!("peak RSS: not available on this system"),
+    }
+    let results = serde_json::json!({
+        "seconds": o.seconds,
+        "concurrency": o.concurrency,
+        "peak_rss_mb_bench_process": peak_rss_mb,
+        "results": reports,
+    });
+    match std::fs::create_dir_all(&out)
+        .and_then(|_| std::fs::write(out.join("results.json"), serde_json::to_vec_pretty(&results).unwrap_or_default()))
+    {
+        Ok(()) => println!("results: {}", out.join("results.json").display()),
+        Err(e) => println!("could not write the results: {e}"),
+    }
 }
 
 async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report {
@@ -126,8 +257,28 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     let key = merchant(&state, &http, &base).await;
     // Enough sessions for the confirm phase (the insert rate bounds how fast confirms can go).
     let pool_size = ((inserts_per_s * o.seconds as f64) as usize).clamp(200, 20_000);
-    let pool = Arc::new(Mutex::new(prepare(&http, &base, &key, pool_size, o.concurrency).await));
+    let prepared = prepare(&http, &base, &key, pool_size, o.concurrency).await;
     println!("{backend}: prepared {pool_size} sessions with fee quotes");
+
+    // The element's first call, round-robin over the sessions (each credential stays well under
+    // its 120-a-minute budget), then the hello-world handler, each for the run's duration.
+    let credentials: Arc<Vec<(String, String)>> =
+        Arc::new(prepared.iter().map(|(id, secret, _)| (id.clone(), secret.clone())).collect());
+    let (c, b) = (http.clone(), base.clone());
+    let config = load(o.concurrency, o.seconds, move |i| {
+        let (id, secret) = &credentials[i % credentials.len()];
+        c.get(format!("{b}/v1/hosted-sessions/{id}/config")).bearer_auth(secret)
+    })
+    .await;
+    let (hello_base, hello_stop) = hello_server().await;
+    let c = http.clone();
+    let hello = load(o.concurrency, o.seconds, move |_| c.get(format!("{hello_base}/"))).await;
+    let _ = hello_stop.send(());
+    println!(
+        "{backend}: GET config {:.1}/s (p99 {:.2} ms), hello world {:.1}/s (p99 {:.2} ms)",
+        config.per_s, config.p99_ms, hello.per_s, hello.p99_ms
+    );
+    let pool = Arc::new(Mutex::new(prepared));
 
     let latencies = Arc::new(Mutex::new(Vec::<Duration>::new()));
     let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -171,17 +322,16 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
 
     let mut l = latencies.lock().await.clone();
     l.sort();
-    let pct = |p: f64| {
-        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
     Report {
         backend,
         confirms: l.len(),
         confirms_per_s: l.len() as f64 / elapsed,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+        p50_ms: percentile(&l, 0.50),
+        p99_ms: percentile(&l, 0.99),
         inserts_per_s,
         failures: failures.load(std::sync::atomic::Ordering::Relaxed),
+        config,
+        hello,
     }
 }
 
