@@ -392,11 +392,7 @@ pub fn Sessions() -> impl IntoView {
                         </ActionForm>
                         {move || match create.value().get() {
                             Some(Ok(link)) => view! {
-                                <div class="panel secret">
-                                    <p><strong>"Payment link"</strong>" — send it to your customer."</p>
-                                    <code class="secret-value" id="payment-link">{link.hosted_url.clone()}</code>
-                                    <super::CopyButton text=link.hosted_url label="Copy link"/>
-                                </div>
+                                <LinkToCopy url=link.hosted_url note=" — send it to your customer." id="payment-link"/>
                             }.into_any(),
                             Some(Err(e)) => failed(e),
                             None => ().into_any(),
@@ -450,6 +446,18 @@ pub fn Sessions() -> impl IntoView {
     }
 }
 
+/// A session's hosted link, to copy and send.
+#[component]
+fn LinkToCopy(url: String, note: &'static str, #[prop(optional)] id: Option<&'static str>) -> impl IntoView {
+    view! {
+        <div class="panel secret">
+            <p><strong>"Payment link"</strong>{note}</p>
+            <code class="secret-value" id=id>{url.clone()}</code>
+            <super::CopyButton text=url label="Copy link"/>
+        </div>
+    }
+}
+
 #[component]
 pub fn SessionPage() -> impl IntoView {
     let params = use_params_map();
@@ -476,11 +484,7 @@ pub fn SessionPage() -> impl IntoView {
                     </ActionForm>
                 });
                 let link = s.hosted_url.clone().map(|url| view! {
-                    <div class="panel secret">
-                        <p><strong>"Payment link"</strong>" — open until the session expires."</p>
-                        <code class="secret-value">{url.clone()}</code>
-                        <super::CopyButton text=url label="Copy link"/>
-                    </div>
+                    <LinkToCopy url note=" — open until the session expires."/>
                 });
                 let items = (!d.line_items.is_empty()).then(|| view! {
                     <section>

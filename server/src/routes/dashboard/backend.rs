@@ -120,6 +120,12 @@ fn typed_amount(text: &str, currency: &Currency, param: &str) -> Result<Option<A
         .ok_or_else(|| refuse(ApiError::invalid(param, format!("{param} must be an amount in {currency}, like 10.00"))))
 }
 
+/// A required `amount` typed in the account currency's units.
+fn required_amount(text: &str, currency: &Currency) -> Result<Amount, ServerFnError> {
+    typed_amount(text, currency, "amount")?
+        .ok_or_else(|| refuse(ApiError::new(ErrorCode::ParameterMissing, "amount is required").with_param("amount")))
+}
+
 impl Services {
     /// The caller, if the request's origin, session and role allow `permission`. A page's own
     /// render may read without an `Origin` (navigations send none).
@@ -487,9 +493,7 @@ impl Backend for Services {
 
     async fn create_payment_link(&self, link: dto::NewPaymentLink) -> Result<dto::PaymentLink, ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
-        let amount = typed_amount(&link.amount, &ctx.account.currency, "amount")?.ok_or_else(|| {
-            refuse(ApiError::new(ErrorCode::ParameterMissing, "amount is required").with_param("amount"))
-        })?;
+        let amount = required_amount(&link.amount, &ctx.account.currency)?;
         let mut body = json!({
             "amount": amount.minor(),
             "currency": ctx.account.currency.to_string(),
@@ -612,9 +616,7 @@ impl Backend for Services {
 
     async fn start_terminal_payment(&self, id: String, charge: dto::TerminalCharge) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
-        let amount = typed_amount(&charge.amount, &ctx.account.currency, "amount")?.ok_or_else(|| {
-            refuse(ApiError::new(ErrorCode::ParameterMissing, "amount is required").with_param("amount"))
-        })?;
+        let amount = required_amount(&charge.amount, &ctx.account.currency)?;
         let body = terminals::StartTerminalPayment {
             amount,
             currency: ctx.account.currency.clone(),
@@ -871,9 +873,7 @@ impl Backend for Services {
     async fn fee_quote(&self, amount: String, method: String) -> Result<dto::FeeQuote, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
         let currency = &ctx.account.currency;
-        let amount = typed_amount(&amount, currency, "amount")?.ok_or_else(|| {
-            refuse(ApiError::new(ErrorCode::ParameterMissing, "amount is required").with_param("amount"))
-        })?;
+        let amount = required_amount(&amount, currency)?;
         let method = MethodType::parse(&method).ok_or_else(|| refuse(ApiError::invalid("method", "not a method")))?;
         let fee = fees::fee_for(&ctx.account.fee_rules, method, None, amount).amount;
         let total = amount.checked_add(fee).ok_or_else(|| refuse(ApiError::invalid("amount", "too large")))?;
