@@ -2,19 +2,23 @@
 //! same machine's one-row-insert transaction rate on the same database in the same run; and the
 //! element's `GET config` beside a hello-world axum handler served the same way.
 //!
-//! Per backend: a fresh database and a server on 127.0.0.1:0; the insert rate with N writers for
-//! the run's duration; a pool of sessions with fee quotes prepared (untimed); N workers reading
-//! their configs, then a hello-world route, for the same duration; then N workers confirm the
-//! sessions. The ratios (confirms/s ÷ inserts/s; config req/s ÷ hello req/s and p99 ÷ p99) are
-//! the figures tracked. Results also go to `target/bench/results.json`.
+//! Per backend: a fresh database and a real `govifi-server` process on 127.0.0.1:0; the insert
+//! rate with N writers (from this process, on the same database) for the run's duration; a pool
+//! of sessions with fee quotes prepared (untimed); N workers reading their configs, then a
+//! hello-world route served by this process, for the same duration; N workers confirming
+//! sessions; then the same confirms spread over two server processes on the one database. The
+//! server's own peak RSS is read from /proc. The ratios (confirms/s ÷ inserts/s; config req/s ÷
+//! hello req/s and p99 ÷ p99) are the figures tracked. Results also go to
+//! `target/bench/results.json`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use server::config::MasterKey;
-use server::{AppState, Config};
+use server::store::Db;
 use sqlx::{Connection, Executor};
+use tokio::io::AsyncBufReadExt;
 use tokio::sync::Mutex;
 
 struct Options {
@@ -60,6 +64,10 @@ struct Report {
     p99_ms: f64,
     inserts_per_s: f64,
     failures: usize,
+    /// The same confirms spread over two server processes on the one database.
+    two_processes: Load,
+    /// Peak resident set of the (first) server process, MB.
+    server_peak_rss_mb: Option<f64>,
     config: Load,
     hello: Load,
 }
@@ -74,9 +82,10 @@ struct Load {
     failures: usize,
 }
 
-/// The process's peak resident set (`VmHWM`), in KiB (Linux).
-fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// A process's peak resident set (`VmHWM`), in KiB (Linux).
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(path).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
@@ -189,6 +198,19 @@ fn main() {
         );
     }
     println!("(ratio = confirms/s ÷ one-row-insert transactions/s on the same database; target ≥ 0.5)");
+    println!("\n== confirms with one and two server processes on one database ==");
+    println!("{:<9} {:>13} {:>13} {:>9} {:>9}", "database", "1 process/s", "2 processes/s", "scaling", "p99 ms");
+    for r in &reports {
+        println!(
+            "{:<9} {:>13.1} {:>13.1} {:>9.2} {:>9.1}",
+            r.backend,
+            r.confirms_per_s,
+            r.two_processes.per_s,
+            r.two_processes.per_s / r.confirms_per_s.max(1e-9),
+            r.two_processes.p99_ms
+        );
+    }
+    println!("(the server processes, the database and the load generator share the machine's cores)");
     println!("\n== GET config beside a hello-world axum handler ({} concurrent) ==", o.concurrency);
     println!(
         "{:<9} {:>11} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9}",
@@ -209,19 +231,18 @@ fn main() {
     }
     println!("(req ratio = config req/s ÷ hello req/s, target ≥ 0.5; p99 ratio = config p99 ÷ hello p99, target ≤ 5)");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    // The server runs in this process, beside the load generator: their peak together bounds the
-    // server's own from above.
-    let peak_rss_mb = peak_rss_kb().map(|kb| kb as f64 / 1024.0);
-    match peak_rss_mb {
-        Some(mb) => println!(
-            "peak RSS of the bench process (server and load generator together): {mb:.1} MB (server target ≤ 64 MB)"
-        ),
-        None => println!("peak RSS: not available on this system"),
+    for r in &reports {
+        match r.server_peak_rss_mb {
+            Some(mb) => println!(
+                "{}: peak RSS of the server process after the config and confirm loads: {mb:.1} MB (target ≤ 64 MB)",
+                r.backend
+            ),
+            None => println!("{}: peak RSS not available on this system", r.backend),
+        }
     }
     let results = serde_json::json!({
         "seconds": o.seconds,
         "concurrency": o.concurrency,
-        "peak_rss_mb_bench_process": peak_rss_mb,
         "results": reports,
     });
     match std::fs::create_dir_all(&out)
@@ -232,31 +253,78 @@ fn main() {
     }
 }
 
+/// A session ready to confirm: (session id, client secret, fee quote id).
+type Prepared = (String, String, String);
+
+/// A `govifi-server` process on the bench's database (killed when dropped).
+struct ServerProcess {
+    url: String,
+    child: tokio::process::Child,
+}
+
+const BOOTSTRAP_ID: &str = "bench-client";
+const BOOTSTRAP_SECRET: &str = "bench-secret-0123456789abcdefghij";
+
+impl ServerProcess {
+    async fn start(database_url: &str, master_key: &str, assets: &std::path::Path) -> ServerProcess {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_govifi-server"))
+            .env("GOVIFI_BIND", "127.0.0.1:0")
+            .env("GOVIFI_DATABASE_URL", database_url)
+            .env("GOVIFI_MASTER_KEY", master_key)
+            .env("GOVIFI_ASSETS_DIR", assets)
+            .env("GOVIFI_PUBLIC_URL", "http://bench.local")
+            .env("GOVIFI_BOOTSTRAP_CLIENT_ID", BOOTSTRAP_ID)
+            .env("GOVIFI_BOOTSTRAP_CLIENT_SECRET", BOOTSTRAP_SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("govifi-server starts");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let url = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("server output") {
+                if let Some(url) = line.strip_prefix("govifi-server listening on ") {
+                    return url.trim().to_owned();
+                }
+            }
+            panic!("govifi-server exited before listening");
+        })
+        .await
+        .expect("govifi-server listens within 60 s");
+        // Keep reading its output, so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ServerProcess { url, child }
+    }
+
+    fn peak_rss_mb(&self) -> Option<f64> {
+        self.child.id().and_then(peak_rss_kb).map(|kb| kb as f64 / 1024.0)
+    }
+
+    /// SIGTERM, and wait for it to finish what it has in flight.
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await;
+    }
+}
+
 async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report {
     let assets = tempfile::tempdir().expect("temp dir");
-    let vars: Vec<(&str, String)> = vec![
-        ("GOVIFI_DATABASE_URL", database_url.to_owned()),
-        ("GOVIFI_MASTER_KEY", MasterKey::generate().to_base64()),
-        ("GOVIFI_ASSETS_DIR", assets.path().display().to_string()),
-        ("GOVIFI_PUBLIC_URL", "http://bench.local".to_owned()),
-    ];
-    let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
-    let state = AppState::init(config).await.expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = server::router(state.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server::app::serve(listener, router, async move {
-        let _ = stopped.await;
-    }));
+    let master_key = MasterKey::generate().to_base64();
+    let server = ServerProcess::start(database_url, &master_key, assets.path()).await;
+    let base = server.url.clone();
+    // The baseline runs from this process on its own pool, at the server's pool size.
+    let db = Db::connect(database_url, 16).await.expect("bench's own connection");
 
-    let inserts_per_s = insert_rate(&state, o).await;
+    let inserts_per_s = insert_rate(&db, o).await;
     println!("{backend}: one-row-insert transactions: {inserts_per_s:.1}/s");
 
     let http = reqwest::Client::builder().pool_max_idle_per_host(o.concurrency * 2).build().expect("client");
-    let key = merchant(&state, &http, &base).await;
-    // Enough sessions for the confirm phase (the insert rate bounds how fast confirms can go).
-    let pool_size = ((inserts_per_s * o.seconds as f64) as usize).clamp(200, 20_000);
+    let key = merchant(&http, &base).await;
+    // Enough sessions for both confirm phases (the insert rate bounds how fast confirms can go).
+    let pool_size = ((inserts_per_s * o.seconds as f64) as usize).clamp(400, 20_000);
     let prepared = prepare(&http, &base, &key, pool_size, o.concurrency).await;
     println!("{backend}: prepared {pool_size} sessions with fee quotes");
 
@@ -278,16 +346,51 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
         "{backend}: GET config {:.1}/s (p99 {:.2} ms), hello world {:.1}/s (p99 {:.2} ms)",
         config.per_s, config.p99_ms, hello.per_s, hello.p99_ms
     );
-    let pool = Arc::new(Mutex::new(prepared));
 
+    // Confirms, one server process; then two on the same database, the clients alternating.
+    let sessions = Arc::new(Mutex::new(prepared));
+    let one = confirms(&http, std::slice::from_ref(&base), &sessions, o).await;
+    println!("{backend}: confirms, 1 process: {:.1}/s (p99 {:.1} ms)", one.per_s, one.p99_ms);
+    let server_peak_rss_mb = server.peak_rss_mb();
+    let second = ServerProcess::start(database_url, &master_key, assets.path()).await;
+    let two = confirms(&http, &[base.clone(), second.url.clone()], &sessions, o).await;
+    println!("{backend}: confirms, 2 processes: {:.1}/s (p99 {:.1} ms)", two.per_s, two.p99_ms);
+    second.stop().await;
+    server.stop().await;
+    db.close().await;
+
+    Report {
+        backend,
+        confirms: one.requests,
+        confirms_per_s: one.per_s,
+        p50_ms: one.p50_ms,
+        p99_ms: one.p99_ms,
+        inserts_per_s,
+        failures: one.failures,
+        two_processes: two,
+        server_peak_rss_mb,
+        config,
+        hello,
+    }
+}
+
+/// Confirms the prepared sessions for the run's duration, `concurrency` clients spread over the
+/// servers at `bases`.
+async fn confirms(
+    http: &reqwest::Client,
+    bases: &[String],
+    sessions: &Arc<Mutex<Vec<Prepared>>>,
+    o: &Options,
+) -> Load {
     let latencies = Arc::new(Mutex::new(Vec::<Duration>::new()));
     let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(o.seconds);
     let workers: Vec<_> = (0..o.concurrency)
-        .map(|_| {
-            let (pool, latencies, failures, http, base) =
-                (pool.clone(), latencies.clone(), failures.clone(), http.clone(), base.clone());
+        .map(|w| {
+            let (pool, latencies, failures, http) =
+                (sessions.clone(), latencies.clone(), failures.clone(), http.clone());
+            let base = bases[w % bases.len()].clone();
             tokio::spawn(async move {
                 while Instant::now() < deadline {
                     let Some((id, secret, quote)) = pool.lock().await.pop() else { break };
@@ -316,29 +419,21 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
         let _ = w.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let _ = stop.send(());
-    let _ = serving.await;
-    state.db().close().await;
-
     let mut l = latencies.lock().await.clone();
     l.sort();
-    Report {
-        backend,
-        confirms: l.len(),
-        confirms_per_s: l.len() as f64 / elapsed,
+    Load {
+        requests: l.len(),
+        per_s: l.len() as f64 / elapsed,
         p50_ms: percentile(&l, 0.50),
         p99_ms: percentile(&l, 0.99),
-        inserts_per_s,
         failures: failures.load(std::sync::atomic::Ordering::Relaxed),
-        config,
-        hello,
     }
 }
 
 /// The baseline: one-row INSERT transactions, as fast as the same concurrency can commit them.
-async fn insert_rate(state: &AppState, o: &Options) -> f64 {
+async fn insert_rate(db: &Db, o: &Options) -> f64 {
     sqlx::query("CREATE TABLE bench_rows (id TEXT PRIMARY KEY, v BIGINT NOT NULL)")
-        .execute(state.db().pool())
+        .execute(db.pool())
         .await
         .expect("bench table");
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -346,7 +441,7 @@ async fn insert_rate(state: &AppState, o: &Options) -> f64 {
     let deadline = started + Duration::from_secs(o.seconds);
     let workers: Vec<_> = (0..o.concurrency)
         .map(|_| {
-            let (db, count) = (state.db().clone(), count.clone());
+            let (db, count) = (db.clone(), count.clone());
             tokio::spawn(async move {
                 while Instant::now() < deadline {
                     let mut tx = db.begin_write().await.expect("begin");
@@ -368,12 +463,11 @@ async fn insert_rate(state: &AppState, o: &Options) -> f64 {
     count.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// An account (no fees beyond the defaults) and an API key for it.
-async fn merchant(state: &AppState, http: &reqwest::Client, base: &str) -> String {
-    let (client, secret) = server::store::app_clients::create(state.db(), "bench").await.expect("app client");
+/// An account (no fees beyond the defaults) and an API key for it, through the bootstrap client.
+async fn merchant(http: &reqwest::Client, base: &str) -> String {
     let token: Value = http
         .post(format!("{base}/oauth2/token"))
-        .basic_auth(&client.client_id, Some(&secret))
+        .basic_auth(BOOTSTRAP_ID, Some(BOOTSTRAP_SECRET))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await

@@ -1,7 +1,7 @@
 //! Background work, in every server process (each step is safe to run concurrently: every state
 //! change is a conditional update): expire overdue sessions, recover confirms a crash left
 //! `processing`, settle ACH debits, finish money movements a crash left pending, forget old
-//! idempotency keys, trim rate-limiter memory.
+//! idempotency keys, trim rate-limiter state.
 
 use std::time::Duration;
 
@@ -36,6 +36,9 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
             tracing::warn!(error = %e, "purging idempotency keys failed");
         }
         state.limiter().retain_recent();
+        if let Err(e) = state.db().limits().purge(now).await {
+            tracing::warn!(error = %e, "purging rate-limit keys failed");
+        }
         // Dashboard sessions idle past their expiry, failed sign-ins out of the lock window.
         if let Err(e) = crate::store::dashboard::purge(state.db(), now).await {
             tracing::warn!(error = %e, "purging dashboard sessions failed");

@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::auth::external::ExternalJwks;
 use crate::auth::tokens::Tokens;
 use crate::config::Config;
+use crate::domain::limit::RateRule;
 use crate::element::ElementBundle;
 use crate::mail::Mailer;
 use crate::processor::Processor;
@@ -37,13 +38,16 @@ struct Inner {
     delivery_holder: String,
 }
 
-/// Per-credential request budget for browser calls: 120 a minute, bursts of 30 (SPEC §5).
+/// This process's view of the per-credential budget for browser calls (SPEC §5): it refuses a
+/// flood on one credential before the database is asked; the shared count is in
+/// [`crate::store::limits`].
 pub type CredentialLimiter = governor::DefaultKeyedRateLimiter<String>;
 
 fn credential_limiter() -> CredentialLimiter {
     use std::num::NonZeroU32;
-    let quota = governor::Quota::per_minute(NonZeroU32::new(120).expect("non-zero"))
-        .allow_burst(NonZeroU32::new(30).expect("non-zero"));
+    let rule = RateRule::BROWSER_CREDENTIAL;
+    let quota = governor::Quota::per_minute(NonZeroU32::new(rule.per_minute).expect("non-zero"))
+        .allow_burst(NonZeroU32::new(rule.burst).expect("non-zero"));
     governor::RateLimiter::keyed(quota)
 }
 

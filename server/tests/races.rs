@@ -207,7 +207,9 @@ db_tests! {
         let quote: Value = http.post(format!("{}/v1/hosted-sessions/{id}/quote-fee", a.url)).bearer_auth(&secret)
             .json(&json!({"payment_method_type": "card", "card_bin": "424242"})).send().await.unwrap().json().await.unwrap();
         let quote = quote["fee_quote_id"].as_str().unwrap().to_owned();
-        let calls = (0..50).map(|i| {
+        // 28 confirms and the quote stay within the credential's burst of 30, which the two
+        // processes share.
+        let calls = (0..28).map(|i| {
             let base = if i % 2 == 0 { &a.url } else { &b.url };
             http.post(format!("{base}/v1/hosted-sessions/{id}/confirm")).bearer_auth(&secret).header("idempotency-key", format!("p-{i}"))
                 .json(&json!({"fee_quote_id": quote, "payment_method": card("4242424242424242")})).send()
@@ -217,6 +219,40 @@ db_tests! {
         assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
         assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
         assert_eq!(payments_and_charges(&app, &id).await, (1, 1));
+        a.stop().await;
+        b.stop().await;
+    }
+
+    async fn two_server_processes_share_one_credential_budget(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let (secret, id) = (s["client_secret"].as_str().unwrap().to_owned(), sid(&s).to_owned());
+        let a = support::ServerProcess::start(&app).await;
+        let b = support::ServerProcess::start(&app).await;
+        let http = reqwest::Client::new();
+        // 60 calls, half to each process: each alone would let its 30 through.
+        let started = std::time::Instant::now();
+        let calls = (0..60).map(|i| {
+            let base = if i % 2 == 0 { &a.url } else { &b.url };
+            http.get(format!("{base}/v1/hosted-sessions/{id}/config")).bearer_auth(&secret).send()
+        });
+        let answers = futures_util::future::join_all(calls).await;
+        let elapsed_ms = started.elapsed().as_millis() as usize;
+        let mut admitted = 0;
+        for r in answers {
+            let r = r.unwrap();
+            match r.status().as_u16() {
+                200 => admitted += 1,
+                429 => {
+                    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                    assert!((1..=15).contains(&wait), "Retry-After {wait}");
+                    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "rate_limited");
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+        // The burst, plus one more for each half second the calls took (the budget refills).
+        assert!(admitted >= 30 && admitted <= 30 + elapsed_ms / 500 + 1, "{admitted} admitted in {elapsed_ms} ms");
         a.stop().await;
         b.stop().await;
     }

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod event;
 pub mod fees;
 pub mod ids;
+pub mod limit;
 pub mod money;
 pub mod odata;
 pub mod payment;

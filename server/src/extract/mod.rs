@@ -8,6 +8,11 @@ pub mod wallet;
 
 use axum::extract::FromRequestParts;
 
+use crate::domain::limit::RateRule;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::now_ms;
+
 pub use json::{BODY_LIMIT, Json, OptionalBody, from_value as parse_json_value, parse as parse_json};
 
 /// Who made the request (address and user agent), for consent records.
@@ -34,5 +39,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(ClientAddr(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0)))
+    }
+}
+
+/// Spends one request of a browser credential's budget (SPEC §5: 120 a minute, bursts of 30),
+/// counted across every server process on the database. This process's own limiter refuses a
+/// flood on one credential first, without asking the database.
+pub(crate) async fn spend_browser_budget(state: &AppState, key: &str) -> Result<(), ApiError> {
+    if let Err(not_until) = state.limiter().check_key(&key.to_owned()) {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        return Err(ApiError::rate_limited(wait.as_secs() + 1));
+    }
+    match state.db().limits().take(key, RateRule::BROWSER_CREDENTIAL, now_ms()).await? {
+        Ok(()) => Ok(()),
+        Err(retry_after) => Err(ApiError::rate_limited(retry_after)),
     }
 }

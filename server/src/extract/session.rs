@@ -62,10 +62,7 @@ impl FromRequestParts<AppState> for SessionAuth {
                 return Err(ApiError::new(ErrorCode::OriginNotAllowed, "This site may not use this checkout session"));
             }
         }
-        if let Err(not_until) = state.limiter().check_key(&session.id) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            return Err(ApiError::rate_limited(wait.as_secs() + 1));
-        }
+        super::spend_browser_budget(state, &session.id).await?;
         Ok(SessionAuth { session, account })
     }
 }

@@ -57,10 +57,7 @@ impl FromRequestParts<AppState> for WalletAuth {
         {
             return Err(ApiError::new(ErrorCode::OriginNotAllowed, "This site may not use this wallet session"));
         }
-        if let Err(not_until) = state.limiter().check_key(&wallet.id) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            return Err(ApiError::rate_limited(wait.as_secs() + 1));
-        }
+        super::spend_browser_budget(state, &wallet.id).await?;
         Ok(WalletAuth { wallet, account })
     }
 }

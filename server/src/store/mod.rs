@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod deliveries;
 pub mod events;
 pub mod idempotency;
+pub mod limits;
 pub mod meta;
 pub mod odata;
 pub mod operations;
@@ -86,6 +87,8 @@ pub struct Db {
     /// SQLite: write transactions queue here, in this process, rather than in SQLite's busy
     /// handler (which sleeps in growing steps and turns contention into long tails).
     write_queue: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Rate-limit state every process shares.
+    limits: limits::Limits,
 }
 
 /// A write transaction (on SQLite, holding this process's place in the write queue).
@@ -167,7 +170,8 @@ impl Db {
             .await
             .with_context(|| format!("connecting to the {} database", backend.name()))?;
         let write_queue = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Db { pool, backend, write_queue })
+        let limits = limits::Limits::open(&url, backend, &pool).await?;
+        Ok(Db { pool, backend, write_queue, limits })
     }
 
     /// Applies pending migrations (safe to call from several processes at once on PostgreSQL:
@@ -181,6 +185,9 @@ impl Db {
             .collect();
         let migrator = Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT };
         migrator.run(&self.pool).await.context("running database migrations")?;
+        if self.backend == Backend::Postgres {
+            limits::Limits::create_postgres(&self.pool).await.context("creating the rate-limit table")?;
+        }
         Ok(())
     }
 
@@ -190,6 +197,10 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub fn limits(&self) -> &limits::Limits {
+        &self.limits
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up front
@@ -215,6 +226,7 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.limits.close().await;
     }
 }
 
