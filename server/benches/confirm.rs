@@ -66,8 +66,10 @@ struct Report {
     failures: usize,
     /// The same confirms spread over two server processes on the one database.
     two_processes: Load,
-    /// Peak resident set of the (first) server process, MB.
+    /// Peak resident set of the (first) server process, MB (mapped database pages included).
     server_peak_rss_mb: Option<f64>,
+    /// Its private (anonymous) memory after the loads, MB.
+    server_anon_rss_mb: Option<f64>,
     config: Load,
     hello: Load,
 }
@@ -82,11 +84,11 @@ struct Load {
     failures: usize,
 }
 
-/// A process's peak resident set (`VmHWM`), in KiB (Linux).
-fn peak_rss_kb(pid: u32) -> Option<u64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(path).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+/// A figure of a process's `/proc/<pid>/status`, in KiB (Linux): `VmHWM:` its peak resident
+/// set, `RssAnon:` its private memory now.
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -232,12 +234,13 @@ fn main() {
     println!("(req ratio = config req/s ÷ hello req/s, target ≥ 0.5; p99 ratio = config p99 ÷ hello p99, target ≤ 5)");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     for r in &reports {
-        match r.server_peak_rss_mb {
-            Some(mb) => println!(
-                "{}: peak RSS of the server process after the config and confirm loads: {mb:.1} MB (target ≤ 64 MB)",
+        match (r.server_peak_rss_mb, r.server_anon_rss_mb) {
+            (Some(peak), Some(anon)) => println!(
+                "{}: server process after the config and confirm loads: peak RSS {peak:.1} MB, private {anon:.1} MB \
+                 (target ≤ 64 MB)",
                 r.backend
             ),
-            None => println!("{}: peak RSS not available on this system", r.backend),
+            _ => println!("{}: the server's RSS is not available on this system", r.backend),
         }
     }
     let results = serde_json::json!({
@@ -298,7 +301,12 @@ impl ServerProcess {
     }
 
     fn peak_rss_mb(&self) -> Option<f64> {
-        self.child.id().and_then(peak_rss_kb).map(|kb| kb as f64 / 1024.0)
+        self.child.id().and_then(|pid| status_kb(pid, "VmHWM:")).map(|kb| kb as f64 / 1024.0)
+    }
+
+    /// Its private memory now (heap and stacks; not the database file's mapped pages).
+    fn anon_rss_mb(&self) -> Option<f64> {
+        self.child.id().and_then(|pid| status_kb(pid, "RssAnon:")).map(|kb| kb as f64 / 1024.0)
     }
 
     /// SIGTERM, and wait for it to finish what it has in flight.
@@ -351,7 +359,7 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     let sessions = Arc::new(Mutex::new(prepared));
     let one = confirms(&http, std::slice::from_ref(&base), &sessions, o).await;
     println!("{backend}: confirms, 1 process: {:.1}/s (p99 {:.1} ms)", one.per_s, one.p99_ms);
-    let server_peak_rss_mb = server.peak_rss_mb();
+    let (server_peak_rss_mb, server_anon_rss_mb) = (server.peak_rss_mb(), server.anon_rss_mb());
     let second = ServerProcess::start(database_url, &master_key, assets.path()).await;
     let two = confirms(&http, &[base.clone(), second.url.clone()], &sessions, o).await;
     println!("{backend}: confirms, 2 processes: {:.1}/s (p99 {:.1} ms)", two.per_s, two.p99_ms);
@@ -369,6 +377,7 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
         failures: one.failures,
         two_processes: two,
         server_peak_rss_mb,
+        server_anon_rss_mb,
         config,
         hello,
     }
@@ -376,12 +385,7 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
 
 /// Confirms the prepared sessions for the run's duration, `concurrency` clients spread over the
 /// servers at `bases`.
-async fn confirms(
-    http: &reqwest::Client,
-    bases: &[String],
-    sessions: &Arc<Mutex<Vec<Prepared>>>,
-    o: &Options,
-) -> Load {
+async fn confirms(http: &reqwest::Client, bases: &[String], sessions: &Arc<Mutex<Vec<Prepared>>>, o: &Options) -> Load {
     let latencies = Arc::new(Mutex::new(Vec::<Duration>::new()));
     let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();

@@ -186,7 +186,7 @@ impl Idempotency {
         let Some(h) = &self.key else { return Ok(()) };
         let request_id = crate::telemetry::current_request_id().unwrap_or_default();
         if h.taken.load(Ordering::SeqCst) {
-            let mut conn = db.pool().acquire().await?;
+            let mut conn = db.writer().acquire().await?;
             idempotency::finish(&mut conn, &h.scope, &h.key, status.as_u16(), body, &request_id).await
         } else {
             idempotency::answer_free(db, &h.scope, &h.key, &h.fingerprint, status.as_u16(), body, &request_id).await

@@ -186,7 +186,7 @@ pub async fn validate(
     let mut op = Operation::new(OperationKind::Authorize, &new_id("pay"), &account.uid, req.amount, now);
     op.request = Some(crate::store::to_json_text(&record));
     op.idempotency = key.held_key();
-    let mut conn = state.db().pool().acquire().await?;
+    let mut conn = state.db().writer().acquire().await?;
     operations::insert(&mut conn, &op).await?;
     drop(conn);
 

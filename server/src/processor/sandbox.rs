@@ -277,7 +277,7 @@ impl Processor for Sandbox {
             .bind(to_json_text(&behaviour))
             .bind(to_json_text(&stored))
             .bind(now_ms())
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await
             .map_err(anyhow::Error::from)?;
         Ok(details)
@@ -338,7 +338,7 @@ impl Processor for Sandbox {
         .bind(settle_at)
         .bind(now)
         .bind(captured)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await
         .map_err(unavailable)?;
         if inserted.rows_affected() == 1 {

@@ -137,7 +137,7 @@ pub async fn insert(db: &Db, key: &MasterKey, new: NewAccount) -> Result<(Accoun
     .bind(to_json_text(&new.metadata))
     .bind(now)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     let account = Account {
         uid,
@@ -239,7 +239,7 @@ pub async fn rotate_redirect_secret(db: &Db, key: &MasterKey, uid: &str) -> Resu
         .bind(sealed_secret)
         .bind(now_ms())
         .bind(uid)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok((done.rows_affected() == 1).then_some(secret))
 }

@@ -98,7 +98,7 @@ pub async fn create(
     .bind(key.scopes.join(" "))
     .bind(key.expires_at)
     .bind(key.created_at)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok((key, secret))
 }
@@ -124,7 +124,7 @@ pub async fn authenticate(db: &Db, presented: &str) -> Result<Option<ApiKey>, sq
         .bind(now)
         .bind(&key.id)
         .bind(now - LAST_USED_RESOLUTION_MS)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(Some(key))
 }
@@ -142,7 +142,7 @@ pub async fn revoke(db: &Db, account_uid: &str, id: &str) -> Result<bool, sqlx::
             .bind(now_ms())
             .bind(id)
             .bind(account_uid)
-            .execute(db.pool())
+            .execute(db.writer())
             .await?;
     Ok(done.rows_affected() == 1)
 }

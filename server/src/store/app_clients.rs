@@ -51,7 +51,7 @@ async fn insert(db: &Db, client_id: &str, name: &str, secret: &str) -> Result<Ap
     .bind(hash_secret(secret))
     .bind(ADMIN_SCOPE)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(AppClient {
         client_id: client_id.to_owned(),
@@ -69,7 +69,7 @@ pub async fn ensure(db: &Db, client_id: &str, secret: &str, name: &str) -> Resul
     let updated = sqlx::query("UPDATE app_clients SET secret_hash = $1, disabled_at = NULL WHERE client_id = $2")
         .bind(hash_secret(secret))
         .bind(client_id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     if updated.rows_affected() == 0 {
         match insert(db, client_id, name, secret).await {

@@ -33,7 +33,7 @@ pub async fn count_send(
     .bind(now)
     .bind(session_id)
     .bind(max_sends)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     if counted.rows_affected() == 1 {
         return Ok(Ok(()));
@@ -65,7 +65,7 @@ pub async fn insert(
     .bind(destination)
     .bind(expires_at)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -96,7 +96,7 @@ pub async fn accept(db: &Db, id: &str, now: i64, max_failures: i64) -> Result<bo
         .bind(now)
         .bind(id)
         .bind(max_failures)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(ok.rows_affected() == 1)
 }
@@ -106,7 +106,7 @@ pub async fn count_failure(db: &Db, id: &str, max_failures: i64) -> Result<Optio
     let counted = sqlx::query("UPDATE challenges SET failures = failures + 1 WHERE id = $1 AND failures < $2")
         .bind(id)
         .bind(max_failures)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     if counted.rows_affected() == 0 {
         return Ok(None);

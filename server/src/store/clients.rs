@@ -55,7 +55,7 @@ pub async fn insert(
     .bind(super::to_json_text(&client.metadata))
     .bind(now)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(client)
 }
@@ -104,7 +104,7 @@ pub async fn delete(db: &Db, id: &str) -> Result<Deleted, sqlx::Error> {
         "DELETE FROM clients WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM payment_accounts WHERE client_id = $1)",
     )
     .bind(id)
-    .execute(db.pool())
+    .execute(db.writer())
     .await;
     match done {
         Ok(d) if d.rows_affected() == 1 => Ok(Deleted::Yes),

@@ -50,7 +50,7 @@ pub async fn insert_user(
     .bind(password_hash)
     .bind(role.as_str())
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(User {
         id,
@@ -80,7 +80,7 @@ pub async fn set_role(db: &Db, client_id: &str, id: &str, role: Role, now: i64) 
         .bind(now)
         .bind(id)
         .bind(client_id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -111,7 +111,7 @@ pub async fn insert_session(db: &Db, token_hash: &str, user_id: &str, now: i64) 
     .bind(token_hash)
     .bind(user_id)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -125,7 +125,7 @@ pub async fn touch_session(db: &Db, token_hash: &str, now: i64) -> Result<Option
     .bind(now)
     .bind(token_hash)
     .bind(now - IDLE_MS)
-    .fetch_optional(db.pool())
+    .fetch_optional(db.writer())
     .await?;
     let Some(row) = touched else { return Ok(None) };
     let user_id: String = row.try_get("user_id")?;
@@ -134,7 +134,7 @@ pub async fn touch_session(db: &Db, token_hash: &str, now: i64) -> Result<Option
 }
 
 pub async fn delete_session(db: &Db, token_hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM dashboard_sessions WHERE token_hash = $1").bind(token_hash).execute(db.pool()).await?;
+    sqlx::query("DELETE FROM dashboard_sessions WHERE token_hash = $1").bind(token_hash).execute(db.writer()).await?;
     Ok(())
 }
 
@@ -157,7 +157,7 @@ pub async fn begin_attempt(db: &Db, email: &str, now: i64) -> Result<(String, i6
         .bind(&id)
         .bind(email)
         .bind(now)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     let row = sqlx::query("SELECT COUNT(*) AS n FROM dashboard_signin_failures WHERE email = $1 AND at > $2")
         .bind(email)
@@ -169,13 +169,13 @@ pub async fn begin_attempt(db: &Db, email: &str, now: i64) -> Result<(String, i6
 
 /// Forgets an attempt that was refused unchecked (the email was locked).
 pub async fn forget_attempt(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM dashboard_signin_failures WHERE id = $1").bind(id).execute(db.pool()).await?;
+    sqlx::query("DELETE FROM dashboard_signin_failures WHERE id = $1").bind(id).execute(db.writer()).await?;
     Ok(())
 }
 
 /// A good password: the email's failures are forgotten.
 pub async fn clear_failures(db: &Db, email: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM dashboard_signin_failures WHERE email = $1").bind(email).execute(db.pool()).await?;
+    sqlx::query("DELETE FROM dashboard_signin_failures WHERE email = $1").bind(email).execute(db.writer()).await?;
     Ok(())
 }
 
@@ -186,7 +186,7 @@ pub async fn lock(db: &Db, email: &str, until: i64) -> Result<(), sqlx::Error> {
     )
     .bind(email)
     .bind(until)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -195,11 +195,11 @@ pub async fn lock(db: &Db, email: &str, until: i64) -> Result<(), sqlx::Error> {
 pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     let failures = sqlx::query("DELETE FROM dashboard_signin_failures WHERE at <= $1")
         .bind(now - LOCK_WINDOW_MS)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     let sessions = sqlx::query("DELETE FROM dashboard_sessions WHERE last_seen_at <= $1")
         .bind(now - IDLE_MS)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(failures.rows_affected() + sessions.rows_affected())
 }

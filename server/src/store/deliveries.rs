@@ -152,7 +152,7 @@ pub async fn claim(db: &Db, holder: &str, now: i64, lease_ms: i64, limit: i64) -
         .bind(now)
         .bind(DeliveryStatus::Pending.as_str())
         .bind(limit)
-        .fetch_all(db.pool())
+        .fetch_all(db.writer())
         .await?;
     let mut claimed = rows
         .iter()
@@ -215,7 +215,7 @@ pub async fn record_attempt(
     .bind(id)
     .bind(holder)
     .bind(DeliveryStatus::Pending.as_str())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -231,7 +231,7 @@ pub async fn abandon(db: &Db, id: &str, holder: &str) -> Result<(), sqlx::Error>
     .bind(id)
     .bind(holder)
     .bind(DeliveryStatus::Pending.as_str())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -243,7 +243,7 @@ pub async fn release_all(db: &Db, holder: &str) -> Result<u64, sqlx::Error> {
     )
     .bind(holder)
     .bind(DeliveryStatus::Pending.as_str())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(done.rows_affected())
 }

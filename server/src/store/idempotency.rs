@@ -91,7 +91,7 @@ pub async fn take(conn: &mut AnyConnection, scope: &str, key: &str, fingerprint:
 
 /// Takes the key now, or says why not.
 pub async fn claim(db: &Db, scope: &str, key: &str, fingerprint: &str) -> Result<Claim, sqlx::Error> {
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.writer().acquire().await?;
     if take(&mut conn, scope, key, fingerprint).await? {
         return Ok(Claim::New);
     }
@@ -144,7 +144,7 @@ pub async fn answer_free(
     .bind(format!("{request_id}\n{body}"))
     .bind(now_ms())
     .bind(KeyState::Done.as_str())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -156,7 +156,7 @@ pub async fn abandon(db: &Db, scope: &str, key: &str) -> Result<(), sqlx::Error>
         .bind(scope)
         .bind(key)
         .bind(KeyState::InProgress.as_str())
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -165,7 +165,7 @@ pub async fn abandon(db: &Db, scope: &str, key: &str) -> Result<(), sqlx::Error>
 pub async fn purge(db: &Db, now: i64, stale_in_progress_ms: i64) -> Result<u64, sqlx::Error> {
     let old = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(now - RETENTION_MS)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     // A key whose money movement is still being resolved stays taken: recovery writes its answer.
     let stale = sqlx::query(
@@ -176,7 +176,7 @@ pub async fn purge(db: &Db, now: i64, stale_in_progress_ms: i64) -> Result<u64, 
     .bind(now - stale_in_progress_ms)
     .bind(KeyState::InProgress.as_str())
     .bind(crate::domain::payment::OperationStatus::Pending.as_str())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(old.rows_affected() + stale.rows_affected())
 }

@@ -50,6 +50,7 @@ impl Limits {
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .acquire_timeout(Duration::from_secs(10))
+                    .test_before_acquire(false)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             conn.execute(

@@ -15,7 +15,7 @@ pub async fn set_if_absent(db: &Db, key: &str, value: &str) -> Result<bool, sqlx
     let done = sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
         .bind(key)
         .bind(value)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -24,12 +24,12 @@ pub async fn set(db: &Db, key: &str, value: &str) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .bind(key)
         .bind(value)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
 
 pub async fn delete(db: &Db, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM meta WHERE key = $1").bind(key).execute(db.pool()).await?;
+    sqlx::query("DELETE FROM meta WHERE key = $1").bind(key).execute(db.writer()).await?;
     Ok(())
 }

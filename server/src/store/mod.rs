@@ -80,9 +80,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "payment_method_type", include_str!("../../migrations/0009_payment_method_type.sql")),
 ];
 
+/// SQLite connections for reading, at most (besides the one writer).
+const SQLITE_READERS: u32 = 4;
+
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// Where write transactions run: the pool itself on PostgreSQL, one connection on SQLite.
+    writer: AnyPool,
     backend: Backend,
     /// SQLite: write transactions queue here, in this process, rather than in SQLite's busy
     /// handler (which sleeps in growing steps and turns contention into long tails).
@@ -149,29 +154,49 @@ impl Db {
             Backend::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url).context("GOVIFI_DATABASE_URL is not a valid database URL")?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; FULL syncs every commit to disk
-                        // (this is money); busy_timeout queues writers instead of failing them.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                             PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
+        let connect = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(10))
+                // sqlx pings a connection every time it lends it out: a round trip (on SQLite a
+                // hop to the connection's thread and back) before every statement. A connection
+                // that broke meanwhile fails its statement instead, and is replaced.
+                .test_before_acquire(false)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL lets readers run beside the writer; FULL syncs every commit to
+                            // disk (this is money); busy_timeout queues writers instead of
+                            // failing them.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;",
+                            )
+                            .await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
-            .await
-            .with_context(|| format!("connecting to the {} database", backend.name()))?;
-        let write_queue = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+                .connect_with(options.clone())
+        };
+        let context = || format!("connecting to the {} database", backend.name());
+        let (pool, writer, write_queue) = match backend {
+            Backend::Postgres => {
+                let pool = connect(max_connections).await.with_context(context)?;
+                (pool.clone(), pool, None)
+            }
+            Backend::Sqlite => {
+                // sqlx runs each SQLite connection on a thread of its own, and SQLite keeps a page
+                // cache per connection that a write on another connection invalidates: a few
+                // readers and one writer (whose cache its own writes keep warm) beat many
+                // connections on a small machine, in throughput and in memory.
+                let pool = connect(max_connections.min(SQLITE_READERS)).await.with_context(context)?;
+                let writer = connect(1).await.with_context(context)?;
+                (pool, writer, Some(Arc::new(tokio::sync::Mutex::new(()))))
+            }
+        };
         let limits = limits::Limits::open(&url, backend, &pool).await?;
-        Ok(Db { pool, backend, write_queue, limits })
+        Ok(Db { pool, writer, backend, write_queue, limits })
     }
 
     /// Applies pending migrations (safe to call from several processes at once on PostgreSQL:
@@ -191,8 +216,16 @@ impl Db {
         Ok(())
     }
 
+    /// Where reads go (on SQLite, the reader connections).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Where a write outside [`Db::begin_write`] goes: one statement, committed by itself. On
+    /// SQLite this is the one writer connection, so such a write queues behind the transactions
+    /// instead of sleeping in SQLite's busy handler; on PostgreSQL it is the pool.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub fn backend(&self) -> Backend {
@@ -213,8 +246,8 @@ impl Db {
             None => None,
         };
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         };
         Ok(WriteTx { tx, _turn: turn, wakes_deliveries: false })
     }
@@ -226,6 +259,7 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
         self.limits.close().await;
     }
 }
@@ -344,7 +378,7 @@ impl Patch {
             binds.push(value);
             sql.push_str(&format!(" AND {column_op} ${}", binds.len()));
         }
-        let done = bind_all(sqlx::query(&sql), &binds).execute(db.pool()).await?;
+        let done = bind_all(sqlx::query(&sql), &binds).execute(db.writer()).await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -21,7 +21,7 @@ pub async fn insert(db: &Db, recipient: &str, subject: &str, body: &str) -> Resu
         .bind(subject)
         .bind(body)
         .bind(now_ms())
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }

@@ -71,7 +71,7 @@ pub async fn insert(db: &Db, q: &Quote) -> Result<(), sqlx::Error> {
     .bind(&q.disclosure)
     .bind(q.expires_at)
     .bind(q.created_at)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }

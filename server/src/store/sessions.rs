@@ -231,7 +231,7 @@ pub async fn update_if_unchanged(
     .bind(id)
     .bind(version)
     .bind(SessionStatus::Active.as_str())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -360,7 +360,7 @@ pub async fn mark_challenge_satisfied(db: &Db, id: &str, now: i64) -> Result<(),
     sqlx::query("UPDATE hosted_sessions SET challenge_satisfied = 1, updated_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }

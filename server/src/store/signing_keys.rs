@@ -28,7 +28,7 @@ pub async fn retire_all_but(db: &Db, kid: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND kid <> $2")
         .bind(now_ms())
         .bind(kid)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -71,7 +71,7 @@ pub async fn insert(db: &Db, kid: &str, private_key_sealed: &str, n: &str, e: &s
     .bind(n)
     .bind(e)
     .bind(now_ms())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }

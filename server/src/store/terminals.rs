@@ -91,7 +91,7 @@ pub async fn insert(db: &Db, account_uid: &str, new: NewTerminal) -> Result<Term
         .bind(to_json_text(&t.metadata))
         .bind(t.created_at)
         .bind(t.updated_at)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(t)
 }
@@ -124,7 +124,7 @@ pub async fn delete(db: &Db, account_uid: &str, id: &str) -> Result<bool, sqlx::
     .bind(id)
     .bind(account_uid)
     .bind(TerminalStatus::Busy.as_str())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(done.rows_affected() == 1)
 }

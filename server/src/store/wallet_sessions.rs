@@ -44,7 +44,7 @@ pub async fn insert(db: &Db, w: &WalletSession) -> Result<(), sqlx::Error> {
         .bind(&w.secret_hash)
         .bind(w.created_at)
         .bind(w.expires_at)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }

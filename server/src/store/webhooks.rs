@@ -256,7 +256,7 @@ pub async fn rotate_secret(
     .bind(sealed::seal(key, &secret_context(id), secret.as_bytes()))
     .bind(now_ms())
     .bind(id)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -269,7 +269,7 @@ pub async fn delete(db: &Db, account_uid: &str, id: &str) -> Result<bool, sqlx::
     .bind(now_ms())
     .bind(id)
     .bind(account_uid)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -295,7 +295,7 @@ pub async fn note_outcome(db: &Db, id: &str, ok: bool, now: i64) -> Result<Optio
     } else {
         "UPDATE webhooks SET failing_since = COALESCE(failing_since, $2) WHERE id = $1"
     };
-    sqlx::query(sql).bind(id).bind(now).execute(db.pool()).await?;
+    sqlx::query(sql).bind(id).bind(now).execute(db.writer()).await?;
     if ok {
         return Ok(None);
     }
