@@ -66,6 +66,10 @@ struct Report {
     failures: usize,
     /// The same confirms spread over two server processes on the one database.
     two_processes: Load,
+    /// Good clients' config reads alone, then beside a flood of bad credentials, and the flood.
+    flood_quiet: Load,
+    flood_loud: Load,
+    flood: Load,
     /// Peak resident set of the (first) server process, MB (mapped database pages included).
     server_peak_rss_mb: Option<f64>,
     /// Its private (anonymous) memory after the loads, MB.
@@ -105,18 +109,30 @@ async fn load<F>(concurrency: usize, seconds: u64, request: F) -> Load
 where
     F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {
-    let request = Arc::new(request);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    load_while(concurrency, move |_| Instant::now() < deadline, request).await
+}
+
+/// Like [`load`], each worker going on while `more(i)` says so for the next request.
+async fn load_while<F, M>(concurrency: usize, more: M, request: F) -> Load
+where
+    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    M: Fn(usize) -> bool + Send + Sync + 'static,
+{
+    let (request, more) = (Arc::new(request), Arc::new(more));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (request, next, failures) = (request.clone(), next.clone(), failures.clone());
+            let (request, more, next, failures) = (request.clone(), more.clone(), next.clone(), failures.clone());
             tokio::spawn(async move {
                 let mut mine = Vec::new();
-                while Instant::now() < deadline {
+                loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if !more(i) {
+                        break;
+                    }
                     let t = Instant::now();
                     let answered = match request(i).send().await {
                         Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
@@ -146,6 +162,52 @@ where
         failures: failures.load(std::sync::atomic::Ordering::Relaxed),
     }
 }
+
+/// Good clients reading their configs alone, then the same clients while a flood of
+/// `FLOOD_REQUESTS` bad credentials comes from another address (127.0.0.2): (quiet, flooded,
+/// the flood's own figures).
+async fn flood(base: &str, credentials: Arc<Vec<(String, String)>>, o: &Options) -> (Load, Load, Load) {
+    const GOOD_CLIENTS: usize = 4;
+    let http = reqwest::Client::new();
+    let good = move |offset: usize| {
+        let (http, base, credentials) = (http.clone(), base.to_owned(), credentials.clone());
+        move |i: usize| {
+            let (id, secret) = &credentials[(offset + i) % credentials.len()];
+            http.get(format!("{base}/v1/hosted-sessions/{id}/config")).bearer_auth(secret)
+        }
+    };
+    let quiet = load(GOOD_CLIENTS, o.seconds.div_ceil(2), good(0)).await;
+    let attacker = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("a client on 127.0.0.2");
+    let b = base.to_owned();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let flood = load_while(
+                FLOOD_CLIENTS,
+                |i| i < FLOOD_REQUESTS,
+                move |i| {
+                    let id = format!("cs_{:024}", i);
+                    attacker
+                        .get(format!("{b}/v1/hosted-sessions/{id}/config"))
+                        .bearer_auth(format!("{id}_secret_bad{i}"))
+                },
+            )
+            .await;
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            flood
+        })
+    };
+    let flooded = load_while(GOOD_CLIENTS, move |_| !done.load(std::sync::atomic::Ordering::SeqCst), good(7_919)).await;
+    (quiet, flooded, flood.await.expect("flood"))
+}
+
+/// The flood's size (issue 14) and its concurrent connections.
+const FLOOD_REQUESTS: usize = 10_000;
+const FLOOD_CLIENTS: usize = 16;
 
 /// A hello-world axum handler on its own port, served exactly as the product is.
 async fn hello_server() -> (String, tokio::sync::oneshot::Sender<()>) {
@@ -232,6 +294,19 @@ fn main() {
         );
     }
     println!("(req ratio = config req/s ÷ hello req/s, target ≥ 0.5; p99 ratio = config p99 ÷ hello p99, target ≤ 5)");
+    println!("\n== GET config for 4 good clients, alone and beside a flood of {FLOOD_REQUESTS} bad credentials ==");
+    println!("{:<9} {:>13} {:>15} {:>9} {:>13}", "database", "p99 alone ms", "p99 flooded ms", "ratio", "flood req/s");
+    for r in &reports {
+        println!(
+            "{:<9} {:>13.2} {:>15.2} {:>9.2} {:>13.0}",
+            r.backend,
+            r.flood_quiet.p99_ms,
+            r.flood_loud.p99_ms,
+            r.flood_loud.p99_ms / r.flood_quiet.p99_ms.max(1e-9),
+            r.flood.failures as f64 / (r.flood_loud.requests.max(1) as f64 / r.flood_loud.per_s.max(1e-9)),
+        );
+    }
+    println!("(ratio = p99 beside the flood ÷ p99 alone, target ≤ 2; the flood comes from 127.0.0.2)");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     for r in &reports {
         match (r.server_peak_rss_mb, r.server_anon_rss_mb) {
@@ -340,9 +415,9 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     // its 120-a-minute budget), then the hello-world handler, each for the run's duration.
     let credentials: Arc<Vec<(String, String)>> =
         Arc::new(prepared.iter().map(|(id, secret, _)| (id.clone(), secret.clone())).collect());
-    let (c, b) = (http.clone(), base.clone());
+    let (c, b, all) = (http.clone(), base.clone(), credentials.clone());
     let config = load(o.concurrency, o.seconds, move |i| {
-        let (id, secret) = &credentials[i % credentials.len()];
+        let (id, secret) = &all[i % all.len()];
         c.get(format!("{b}/v1/hosted-sessions/{id}/config")).bearer_auth(secret)
     })
     .await;
@@ -353,6 +428,12 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     println!(
         "{backend}: GET config {:.1}/s (p99 {:.2} ms), hello world {:.1}/s (p99 {:.2} ms)",
         config.per_s, config.p99_ms, hello.per_s, hello.p99_ms
+    );
+
+    let (quiet, flooded, flood_load) = flood(&base, credentials, o).await;
+    println!(
+        "{backend}: GET config p99 {:.2} ms alone, {:.2} ms beside {} bad credentials ({} turned away or refused)",
+        quiet.p99_ms, flooded.p99_ms, FLOOD_REQUESTS, flood_load.failures
     );
 
     // Confirms, one server process; then two on the same database, the clients alternating.
@@ -378,6 +459,9 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
         two_processes: two,
         server_peak_rss_mb,
         server_anon_rss_mb,
+        flood_quiet: quiet,
+        flood_loud: flooded,
+        flood: flood_load,
         config,
         hello,
     }

@@ -46,8 +46,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::assets::router(state.config().assets_dir.clone()))
         .merge(routes::dashboard::router(&state))
         .merge(routes::pages::router())
-        .route_layer(middleware::from_fn(telemetry::record_route));
-    with_middleware(routes.fallback(not_found).with_state(state))
+        .route_layer(middleware::from_fn(telemetry::record_route))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::failures::guard));
+    with_middleware(routes.with_state(state))
 }
 
 /// The middleware every route runs under (request id, logs, metrics, error shape, body limit).

@@ -72,6 +72,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `GOVIFI_WEBHOOK_ALLOW_PRIVATE`
     pub webhook_allow_private: bool,
+    /// `GOVIFI_AUTH_FAILURES_PER_MINUTE`: failed authentications a client address may make a
+    /// minute (after a burst of as many) before it is turned away; 0 turns the guard off.
+    pub auth_failures_per_minute: u32,
     /// `GOVIFI_SANDBOX_DEMO_PASSWORD`: the sandbox dashboard user's password (generated and
     /// printed once when unset).
     pub demo_password: Option<String>,
@@ -82,6 +85,9 @@ pub struct ExternalIssuer {
     pub issuer: String,
     pub jwks_url: String,
 }
+
+/// Failed authentications a client address may make a minute, by default.
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 60;
 
 /// Where local state lives when nothing else is configured (SQLite file, generated master key).
 pub const DATA_DIR: &str = "data";
@@ -146,6 +152,12 @@ impl Config {
         let smtp_url = get("GOVIFI_SMTP_URL");
         let webhook_allow_private = parse_bool(&get, "GOVIFI_WEBHOOK_ALLOW_PRIVATE", sandbox)?;
         let demo_password = get("GOVIFI_SANDBOX_DEMO_PASSWORD");
+        let auth_failures_per_minute = match get("GOVIFI_AUTH_FAILURES_PER_MINUTE") {
+            None => DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            Some(v) => v.trim().parse().map_err(|_| {
+                anyhow::anyhow!("GOVIFI_AUTH_FAILURES_PER_MINUTE must be a whole number (0 turns the guard off)")
+            })?,
+        };
         if demo_password.as_ref().is_some_and(|p| p.chars().count() < 12) {
             bail!("GOVIFI_SANDBOX_DEMO_PASSWORD must be at least 12 characters");
         }
@@ -161,6 +173,7 @@ impl Config {
             smtp_url,
             webhook_allow_private,
             demo_password,
+            auth_failures_per_minute,
         })
     }
 }

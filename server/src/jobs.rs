@@ -36,6 +36,7 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
             tracing::warn!(error = %e, "purging idempotency keys failed");
         }
         state.limiter().retain_recent();
+        state.auth_failures().retain_recent();
         if let Err(e) = state.db().limits().purge(now).await {
             tracing::warn!(error = %e, "purging rate-limit keys failed");
         }

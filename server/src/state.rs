@@ -6,6 +6,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::external::ExternalJwks;
+use crate::auth::failures::AuthFailures;
 use crate::auth::tokens::Tokens;
 use crate::config::Config;
 use crate::domain::limit::RateRule;
@@ -32,6 +33,7 @@ struct Inner {
     processor_override: Option<Arc<dyn Processor>>,
     mailer: Mailer,
     limiter: Arc<CredentialLimiter>,
+    auth_failures: AuthFailures,
     /// Webhook deliveries go out with this client (guarded against internal addresses).
     webhook_client: reqwest::Client,
     /// Names this process's leases on webhook deliveries.
@@ -76,6 +78,7 @@ impl AppState {
         let tokens = Tokens::new(db.clone(), config.master_key.clone(), config.public_url.clone(), external);
         let sandbox = Arc::new(Sandbox::new(db.clone()));
         let webhook_client = crate::webhooks::client::client(config.webhook_allow_private);
+        let auth_failures = AuthFailures::new(config.auth_failures_per_minute);
         Ok(AppState(Arc::new(Inner {
             config,
             db,
@@ -86,6 +89,7 @@ impl AppState {
             processor_override,
             mailer,
             limiter: Arc::new(credential_limiter()),
+            auth_failures,
             webhook_client,
             delivery_holder: crate::domain::ids::new_id("proc"),
         })))
@@ -127,6 +131,11 @@ impl AppState {
 
     pub fn limiter(&self) -> &CredentialLimiter {
         &self.0.limiter
+    }
+
+    /// Failed authentications per client address (the guard against credential floods).
+    pub fn auth_failures(&self) -> &AuthFailures {
+        &self.0.auth_failures
     }
 
     pub fn webhook_client(&self) -> &reqwest::Client {

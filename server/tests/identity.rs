@@ -73,6 +73,40 @@ fn claims(iss: &str, scope: &str, exp_offset: i64) -> Value {
 }
 
 db_tests! {
+    async fn an_address_presenting_bad_credentials_is_turned_away_before_any_lookup(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let id = s["session_id"].as_str().unwrap().to_owned();
+        let good = s["client_secret"].as_str().unwrap().to_owned();
+        let bad = format!("{id}_secret_wrong0123456789");
+        let from = |ip: &str, secret: &str| {
+            let addr: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+            Request::get(format!("/v1/hosted-sessions/{id}/config"))
+                .header("authorization", format!("Bearer {secret}"))
+                .extension(axum::extract::ConnectInfo(addr))
+                .body(Body::empty())
+                .unwrap()
+        };
+        let budget = server::config::DEFAULT_AUTH_FAILURES_PER_MINUTE as usize;
+        let mut turned_away = None;
+        for i in 0..budget + 5 {
+            let r = app.request(from("203.0.113.7", &bad)).await;
+            if r.status == StatusCode::TOO_MANY_REQUESTS {
+                turned_away = Some((i, r));
+                break;
+            }
+            r.assert_error(401, "unauthenticated");
+        }
+        let (i, r) = turned_away.expect("the address is turned away");
+        // The burst, give or take the one a second that refills while the loop runs.
+        assert!((budget..=budget + 2).contains(&i), "turned away after {i} failures");
+        r.assert_error(429, "rate_limited");
+        assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+        // Turned away whatever it sends now; another address is not.
+        app.request(from("203.0.113.7", &good)).await.assert_error(429, "rate_limited");
+        assert_eq!(app.request(from("198.51.100.2", &good)).await.status, StatusCode::OK);
+    }
+
     async fn basic_auth_gets_a_cognito_shaped_token_that_verifies_against_the_jwks(app) {
         let (client, secret) = app_clients::create(app.db(), "billing").await.unwrap();
         let r = app.request(basic(&client.client_id, &secret, &format!("grant_type=client_credentials&scope={ADMIN}"))).await;

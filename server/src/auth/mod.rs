@@ -2,6 +2,7 @@
 //! hashing, and encryption at rest.
 
 pub mod external;
+pub mod failures;
 pub mod keys;
 pub mod sealed;
 pub mod secrets;
