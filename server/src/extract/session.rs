@@ -10,7 +10,7 @@ use crate::auth::secrets::verify_secret;
 use crate::domain::ids::has_shape;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
-use crate::store::accounts::{self, Account};
+use crate::store::accounts::Account;
 use crate::store::sessions::{self, Session};
 
 /// A browser call authenticated by its session's client secret.
@@ -41,7 +41,7 @@ impl FromRequestParts<AppState> for SessionAuth {
         if !has_shape(session_id, "cs") {
             return Err(invalid());
         }
-        let session = sessions::get(state.db(), session_id).await?.ok_or_else(invalid)?;
+        let (session, account) = sessions::get_with_account(state.db(), session_id).await?.ok_or_else(invalid)?;
         if !verify_secret(&credential, &session.secret_hash) {
             return Err(invalid());
         }
@@ -52,9 +52,6 @@ impl FromRequestParts<AppState> for SessionAuth {
         if path_id.as_deref() != Some(session_id) {
             return Err(ApiError::new(ErrorCode::SessionMismatch, "This credential belongs to another session"));
         }
-        let account = accounts::get(state.db(), &session.account_uid)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("session {} has no account", session.id))?;
         // Requests without Origin (same-origin GETs, server tools) are not refused for that.
         if let Some(origin) = parts.headers.get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("");

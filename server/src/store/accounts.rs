@@ -57,25 +57,37 @@ pub const COLUMNS: &str = "uid, client_id, name, currency, processor_type, proce
      created_at, updated_at";
 
 pub fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
-    let currency: String = row.try_get("currency")?;
+    from_columns(row, "")
+}
+
+/// The account's columns of table alias `table`, each named `{prefix}{column}`: for a join whose
+/// other table has columns of the same names (read back with [`from_columns`]).
+pub fn columns_as(table: &str, prefix: &str) -> String {
+    COLUMNS.split(',').map(str::trim).map(|c| format!("{table}.{c} AS {prefix}{c}")).collect::<Vec<_>>().join(", ")
+}
+
+/// An account read from columns named `{prefix}{column}` (see [`columns_as`]).
+pub fn from_columns(row: &AnyRow, prefix: &str) -> Result<Account, sqlx::Error> {
+    let c = |name: &str| format!("{prefix}{name}");
+    let currency: String = row.try_get(c("currency").as_str())?;
     Ok(Account {
-        uid: row.try_get("uid")?,
-        client_id: row.try_get("client_id")?,
-        name: row.try_get("name")?,
+        uid: row.try_get(c("uid").as_str())?,
+        client_id: row.try_get(c("client_id").as_str())?,
+        name: row.try_get(c("name").as_str())?,
         currency: Currency::parse(&currency)
             .ok_or_else(|| sqlx::Error::Decode(format!("stored currency {currency:?}").into()))?,
-        processor_type: row.try_get("processor_type")?,
-        has_processor_credentials: row.try_get::<Option<String>, _>("processor_credentials")?.is_some(),
-        enabled_methods: json_column(row, "enabled_methods")?,
-        fee_rules: json_column(row, "fee_rules")?,
-        branding: json_column(row, "branding")?,
-        allowed_origins: json_column(row, "allowed_origins")?,
-        statement_descriptor: row.try_get("statement_descriptor")?,
-        reject_avs_mismatch: row.try_get::<i64, _>("reject_avs_mismatch")? != 0,
-        redirect_secret_sealed: row.try_get("redirect_secret")?,
-        metadata: json_column(row, "metadata")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        processor_type: row.try_get(c("processor_type").as_str())?,
+        has_processor_credentials: row.try_get::<Option<String>, _>(c("processor_credentials").as_str())?.is_some(),
+        enabled_methods: json_column(row, &c("enabled_methods"))?,
+        fee_rules: json_column(row, &c("fee_rules"))?,
+        branding: json_column(row, &c("branding"))?,
+        allowed_origins: json_column(row, &c("allowed_origins"))?,
+        statement_descriptor: row.try_get(c("statement_descriptor").as_str())?,
+        reject_avs_mismatch: row.try_get::<i64, _>(c("reject_avs_mismatch").as_str())? != 0,
+        redirect_secret_sealed: row.try_get(c("redirect_secret").as_str())?,
+        metadata: json_column(row, &c("metadata"))?,
+        created_at: row.try_get(c("created_at").as_str())?,
+        updated_at: row.try_get(c("updated_at").as_str())?,
     })
 }
 

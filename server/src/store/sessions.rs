@@ -6,6 +6,7 @@ use app::wire::LineItem;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::accounts::{self, Account};
 use super::{Db, amount_column, currency_column, enum_column, json_column, optional_amount, to_json_text};
 use crate::auth::sealed;
 use crate::config::MasterKey;
@@ -183,6 +184,20 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Session>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM hosted_sessions WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// A session with its payment account, in one read (every browser call needs both).
+pub async fn get_with_account(db: &Db, id: &str) -> Result<Option<(Session, Account)>, sqlx::Error> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let own = COLUMNS.split(',').map(|c| format!("s.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        format!(
+            "SELECT {own}, {} FROM hosted_sessions s JOIN payment_accounts a ON a.uid = s.account_uid WHERE s.id = $1",
+            accounts::columns_as("a", "account_")
+        )
+    });
+    let Some(row) = sqlx::query(sql).bind(id).fetch_optional(db.pool()).await? else { return Ok(None) };
+    Ok(Some((from_row(&row)?, accounts::from_columns(&row, "account_")?)))
 }
 
 pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Session>, sqlx::Error> {
