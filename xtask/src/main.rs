@@ -233,7 +233,8 @@ impl std::fmt::Display for BundleSize {
     }
 }
 
-/// `cargo xtask bench`: the confirm benchmark (release build) and the element's size.
+/// `cargo xtask bench`: the confirm benchmark (release build), the element's size, and the hosted
+/// page's time to interactive in Chromium.
 fn bench(args: &[String]) -> Result<()> {
     let mut cmd = cargo();
     cmd.args(["bench", "-p", "server", "--bench", "confirm", "--"]).args(args);
@@ -248,6 +249,20 @@ fn bench(args: &[String]) -> Result<()> {
     say("confirm benchmark (cargo bench, release build)");
     run_ok(&mut cmd)?;
     let size = dist()?;
+    // The hosted page's time to interactive beside a static form page, in Chromium, against the
+    // release server the benchmark built.
+    say("the hosted checkout's time to interactive (Chromium, end2end/bench/tti.mjs)");
+    let chromium = tools::ensure_chromium()?;
+    tools::ensure_node_modules()?;
+    run_ok(
+        Command::new("node")
+            .arg("bench/tti.mjs")
+            .current_dir(workspace_root().join("end2end"))
+            .env("GOVIFI_SERVER_BIN", target_dir()?.join("release/govifi-server"))
+            .env("GOVIFI_ASSETS_DIR", workspace_root().join("dist"))
+            .env("GOVIFI_BENCH_OUT", workspace_root().join("target/bench"))
+            .env("CHROMIUM_PATH", chromium),
+    )?;
     println!(
         "
 {size}"
