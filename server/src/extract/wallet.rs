@@ -11,7 +11,7 @@ use crate::auth::secrets::verify_secret;
 use crate::domain::ids::has_shape;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
-use crate::store::accounts::{self, Account};
+use crate::store::accounts::Account;
 use crate::store::now_ms;
 use crate::store::wallet_sessions::{self, WalletSession};
 
@@ -35,7 +35,7 @@ impl FromRequestParts<AppState> for WalletAuth {
         if !has_shape(wallet_id, "ws") {
             return Err(invalid());
         }
-        let wallet = wallet_sessions::get(state.db(), wallet_id).await?.ok_or_else(invalid)?;
+        let (wallet, account) = wallet_sessions::get_with_account(state.db(), wallet_id).await?.ok_or_else(invalid)?;
         if !verify_secret(&credential, &wallet.secret_hash) {
             return Err(invalid());
         }
@@ -49,9 +49,6 @@ impl FromRequestParts<AppState> for WalletAuth {
         if wallet.expires_at <= now_ms() {
             return Err(ApiError::new(ErrorCode::SessionExpired, "This wallet session has expired"));
         }
-        let account = accounts::get(state.db(), &wallet.account_uid)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("wallet {} has no account", wallet.id))?;
         if let Some(origin) = parts.headers.get(header::ORIGIN)
             && !origin_allowed(state, &account, origin.to_str().unwrap_or(""))
         {

@@ -60,13 +60,21 @@ pub fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
     from_columns(row, "")
 }
 
-/// The account's columns of table alias `table`, each named `{prefix}{column}`: for a join whose
-/// other table has columns of the same names (read back with [`from_columns`]).
-pub fn columns_as(table: &str, prefix: &str) -> String {
-    COLUMNS.split(',').map(str::trim).map(|c| format!("{table}.{c} AS {prefix}{c}")).collect::<Vec<_>>().join(", ")
+/// Where a row joined with its account ([`select_with_account`]) has the account's columns.
+pub const JOINED: &str = "account_";
+
+/// `SELECT` the row of `table` (its `columns`) whose `id` is `$1`, with its payment account
+/// (`account_uid`) in the same statement: the account's columns are named `account_{column}`,
+/// since both tables have columns of the same names. Read back with [`from_columns`]`(row,
+/// JOINED)`.
+pub fn select_with_account(table: &str, columns: &str) -> String {
+    let own = columns.split(',').map(|c| format!("t.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let account =
+        COLUMNS.split(',').map(str::trim).map(|c| format!("a.{c} AS {JOINED}{c}")).collect::<Vec<_>>().join(", ");
+    format!("SELECT {own}, {account} FROM {table} t JOIN payment_accounts a ON a.uid = t.account_uid WHERE t.id = $1")
 }
 
-/// An account read from columns named `{prefix}{column}` (see [`columns_as`]).
+/// An account read from columns named `{prefix}{column}` (see [`select_with_account`]).
 pub fn from_columns(row: &AnyRow, prefix: &str) -> Result<Account, sqlx::Error> {
     let c = |name: &str| format!("{prefix}{name}");
     let currency: String = row.try_get(c("currency").as_str())?;

@@ -189,15 +189,9 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Session>, sqlx::Error> {
 /// A session with its payment account, in one read (every browser call needs both).
 pub async fn get_with_account(db: &Db, id: &str) -> Result<Option<(Session, Account)>, sqlx::Error> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        let own = COLUMNS.split(',').map(|c| format!("s.{}", c.trim())).collect::<Vec<_>>().join(", ");
-        format!(
-            "SELECT {own}, {} FROM hosted_sessions s JOIN payment_accounts a ON a.uid = s.account_uid WHERE s.id = $1",
-            accounts::columns_as("a", "account_")
-        )
-    });
+    let sql = SQL.get_or_init(|| accounts::select_with_account("hosted_sessions", COLUMNS));
     let Some(row) = sqlx::query(sql).bind(id).fetch_optional(db.pool()).await? else { return Ok(None) };
-    Ok(Some((from_row(&row)?, accounts::from_columns(&row, "account_")?)))
+    Ok(Some((from_row(&row)?, accounts::from_columns(&row, accounts::JOINED)?)))
 }
 
 pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Session>, sqlx::Error> {

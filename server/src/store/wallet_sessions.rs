@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::accounts::{self, Account};
 use super::{Db, enum_column};
 use crate::domain::session::Locale;
 
@@ -47,6 +48,14 @@ pub async fn insert(db: &Db, w: &WalletSession) -> Result<(), sqlx::Error> {
         .execute(db.writer())
         .await?;
     Ok(())
+}
+
+/// A wallet session with its payment account, in one read (every wallet call needs both).
+pub async fn get_with_account(db: &Db, id: &str) -> Result<Option<(WalletSession, Account)>, sqlx::Error> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| accounts::select_with_account("wallet_sessions", COLUMNS));
+    let Some(row) = sqlx::query(sql).bind(id).fetch_optional(db.pool()).await? else { return Ok(None) };
+    Ok(Some((from_row(&row)?, accounts::from_columns(&row, accounts::JOINED)?)))
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<WalletSession>, sqlx::Error> {
