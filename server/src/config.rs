@@ -242,6 +242,15 @@ mod tests {
         assert!(c.webhook_allow_private, "sandbox allows private webhook targets by default");
         assert!(c.database_url.starts_with("sqlite://data/"));
         assert!(c.external_issuer.is_none() && c.bootstrap_client.is_none() && c.smtp_url.is_none());
+        assert_eq!(c.auth_failures_per_minute, 60);
+    }
+
+    #[test]
+    fn the_auth_failure_guard_can_be_tuned_or_turned_off() {
+        assert_eq!(parse(&[("GOVIFI_AUTH_FAILURES_PER_MINUTE", "0")]).unwrap().auth_failures_per_minute, 0);
+        assert_eq!(parse(&[("GOVIFI_AUTH_FAILURES_PER_MINUTE", " 300 ")]).unwrap().auth_failures_per_minute, 300);
+        let err = parse(&[("GOVIFI_AUTH_FAILURES_PER_MINUTE", "lots")]).unwrap_err().to_string();
+        assert!(err.contains("GOVIFI_AUTH_FAILURES_PER_MINUTE"), "{err}");
     }
 
     #[test]
