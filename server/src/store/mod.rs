@@ -15,6 +15,7 @@ pub mod customers;
 pub mod dashboard;
 pub mod deliveries;
 pub mod events;
+mod group;
 pub mod idempotency;
 pub mod limits;
 pub mod meta;
@@ -89,19 +90,25 @@ pub struct Db {
     /// Where write transactions run: the pool itself on PostgreSQL, one connection on SQLite.
     writer: AnyPool,
     backend: Backend,
-    /// SQLite: write transactions queue here, in this process, rather than in SQLite's busy
-    /// handler (which sleeps in growing steps and turns contention into long tails).
-    write_queue: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite: write transactions take turns here, in this process, rather than in SQLite's busy
+    /// handler (which sleeps in growing steps and turns contention into long tails), and the
+    /// turns that come together commit together ([`group`]).
+    turn: Option<(group::Turn, Arc<tokio::sync::Notify>)>,
     /// Rate-limit state every process shares.
     limits: limits::Limits,
 }
 
-/// A write transaction (on SQLite, holding this process's place in the write queue).
+/// A write transaction: its own on PostgreSQL; on SQLite a member of the writer's group
+/// transaction, holding the writer's turn.
 pub struct WriteTx {
-    tx: Transaction<'static, Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    tx: Place,
     /// Webhook deliveries were written: the delivery loop is woken once they are committed.
     wakes_deliveries: bool,
+}
+
+enum Place {
+    Own(Transaction<'static, Any>),
+    Member(group::Member),
 }
 
 /// Rung after a commit that made webhook deliveries due (this process's delivery loop waits
@@ -109,13 +116,19 @@ pub struct WriteTx {
 pub static NEW_DELIVERIES: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 impl WriteTx {
+    /// Returns once the work is durable (on SQLite, once its group has committed).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         let wake = self.wakes_deliveries;
-        self.tx.commit().await?;
-        if wake {
-            NEW_DELIVERIES.notify_one();
+        match self.tx {
+            Place::Own(tx) => {
+                tx.commit().await?;
+                if wake {
+                    NEW_DELIVERIES.notify_one();
+                }
+                Ok(())
+            }
+            Place::Member(member) => member.commit(wake).await,
         }
-        Ok(())
     }
 
     /// Wake the delivery loop when this transaction commits.
@@ -128,13 +141,19 @@ impl std::ops::Deref for WriteTx {
     type Target = sqlx::AnyConnection;
 
     fn deref(&self) -> &Self::Target {
-        &self.tx
+        match &self.tx {
+            Place::Own(tx) => tx,
+            Place::Member(member) => member.conn_ref(),
+        }
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
+        match &mut self.tx {
+            Place::Own(tx) => tx,
+            Place::Member(member) => member.conn(),
+        }
     }
 }
 
@@ -180,7 +199,7 @@ impl Db {
                 .connect_with(options.clone())
         };
         let context = || format!("connecting to the {} database", backend.name());
-        let (pool, writer, write_queue) = match backend {
+        let (pool, writer, turn) = match backend {
             Backend::Postgres => {
                 let pool = connect(max_connections).await.with_context(context)?;
                 (pool.clone(), pool, None)
@@ -192,11 +211,13 @@ impl Db {
                 // connections on a small machine, in throughput and in memory.
                 let pool = connect(max_connections.min(SQLITE_READERS)).await.with_context(context)?;
                 let writer = connect(1).await.with_context(context)?;
-                (pool, writer, Some(Arc::new(tokio::sync::Mutex::new(()))))
+                let turn: group::Turn = Arc::default();
+                let flush = group::start(&turn);
+                (pool, writer, Some((turn, flush)))
             }
         };
         let limits = limits::Limits::open(&url, backend, &pool).await?;
-        Ok(Db { pool, writer, backend, write_queue, limits })
+        Ok(Db { pool, writer, backend, turn, limits })
     }
 
     /// Applies pending migrations (safe to call from several processes at once on PostgreSQL:
@@ -241,15 +262,11 @@ impl Db {
     /// "database is locked" when another writer commits in between, and the busy timeout does
     /// not help there.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        let turn = match &self.write_queue {
-            Some(queue) => Some(queue.clone().lock_owned().await),
-            None => None,
+        let tx = match &self.turn {
+            Some((turn, flush)) => Place::Member(group::join(turn, &self.writer, flush).await?),
+            None => Place::Own(self.writer.begin().await?),
         };
-        let tx = match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
-        };
-        Ok(WriteTx { tx, _turn: turn, wakes_deliveries: false })
+        Ok(WriteTx { tx, wakes_deliveries: false })
     }
 
     /// True when the database answers a trivial query.

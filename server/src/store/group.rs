@@ -1,0 +1,144 @@
+//! Group commit on SQLite. Write transactions take turns on the one writer connection, and the
+//! turns that come while a transaction is open share it: each runs inside a savepoint of its
+//! own (released when it commits, rolled back when it gives up), and one `COMMIT` — one fsync —
+//! makes all of them durable. A member's `commit()` returns only after that `COMMIT`, so nothing
+//! is acknowledged before it is on disk; if the `COMMIT` fails, every member gets the error.
+//!
+//! The `COMMIT` is the job of a flusher task that queues for the writer's turn like any writer:
+//! the writers that were queued before it join the open transaction, then it commits them all.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use tokio::sync::{Notify, OwnedMutexGuard, oneshot};
+
+/// The writer's state, behind the turn (a fair mutex).
+#[derive(Default)]
+pub struct Group {
+    tx: Option<Transaction<'static, Any>>,
+    /// The savepoint of a member that ended without committing: rolled back before anything else.
+    abandoned: Option<u64>,
+    /// Members whose work is in the open transaction, waiting for its `COMMIT`.
+    waiting: Vec<oneshot::Sender<Result<(), String>>>,
+    wakes_deliveries: bool,
+    next_savepoint: u64,
+}
+
+pub type Turn = Arc<tokio::sync::Mutex<Group>>;
+
+/// One member's place in the open transaction.
+pub struct Member {
+    guard: Option<OwnedMutexGuard<Group>>,
+    savepoint: u64,
+    flush: Arc<Notify>,
+}
+
+/// Starts the flusher of `turn`; it ends when the database is dropped.
+pub fn start(turn: &Turn) -> Arc<Notify> {
+    let flush = Arc::new(Notify::new());
+    let (weak, wake): (Weak<tokio::sync::Mutex<Group>>, Arc<Notify>) = (Arc::downgrade(turn), flush.clone());
+    tokio::spawn(async move {
+        loop {
+            // A notification per member that committed; the timeout only lets the task notice
+            // that its database is gone.
+            let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+            let Some(turn) = weak.upgrade() else { return };
+            let mut group = turn.lock_owned().await;
+            settle(&mut group).await;
+            commit(&mut group).await;
+        }
+    });
+    flush
+}
+
+/// Joins (or opens) the writer's transaction: waits for the turn, then opens a savepoint.
+pub async fn join(turn: &Turn, writer: &AnyPool, flush: &Arc<Notify>) -> Result<Member, sqlx::Error> {
+    let mut group = turn.clone().lock_owned().await;
+    settle(&mut group).await;
+    if group.tx.is_none() {
+        group.tx = Some(writer.begin_with("BEGIN IMMEDIATE").await?);
+    }
+    let savepoint = group.next_savepoint;
+    group.next_savepoint += 1;
+    // Until the savepoint exists there is no member to roll back: a failure here leaves the
+    // transaction as it was, for the flusher.
+    let conn: &mut AnyConnection = group.tx.as_mut().expect("opened above");
+    conn.execute(format!("SAVEPOINT m{savepoint}").as_str()).await?;
+    Ok(Member { guard: Some(group), savepoint, flush: flush.clone() })
+}
+
+impl Member {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        self.guard
+            .as_mut()
+            .and_then(|g| g.tx.as_mut())
+            .map(|tx| &mut **tx)
+            .expect("a member holds the open transaction")
+    }
+
+    pub fn conn_ref(&self) -> &AnyConnection {
+        self.guard.as_ref().and_then(|g| g.tx.as_ref()).map(|tx| &**tx).expect("a member holds the open transaction")
+    }
+
+    /// Releases the member's savepoint, gives up the turn, and waits for the `COMMIT`.
+    pub async fn commit(mut self, wakes_deliveries: bool) -> Result<(), sqlx::Error> {
+        let savepoint = self.savepoint;
+        self.conn().execute(format!("RELEASE SAVEPOINT m{savepoint}").as_str()).await?;
+        let (done, committed) = oneshot::channel();
+        let mut group = self.guard.take().expect("a member holds the turn");
+        group.waiting.push(done);
+        group.wakes_deliveries |= wakes_deliveries;
+        drop(group);
+        self.flush.notify_one();
+        match committed.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(sqlx::Error::Protocol(format!("group commit failed: {e}"))),
+            Err(_) => Err(sqlx::Error::Protocol("the group commit was dropped".into())),
+        }
+    }
+}
+
+impl Drop for Member {
+    /// Gave up (an error, a refusal, a cancelled request): the next holder of the turn rolls the
+    /// member's savepoint back before anything else runs.
+    fn drop(&mut self) {
+        if let Some(mut group) = self.guard.take() {
+            group.abandoned = Some(self.savepoint);
+            drop(group);
+            self.flush.notify_one();
+        }
+    }
+}
+
+/// Undoes an abandoned member's work. If that fails, the whole transaction is rolled back and
+/// the members waiting on it get the error (none of them was acknowledged).
+async fn settle(group: &mut Group) {
+    let Some(savepoint) = group.abandoned.take() else { return };
+    let Some(tx) = group.tx.as_mut() else { return };
+    let undone =
+        tx.execute(format!("ROLLBACK TO SAVEPOINT m{savepoint}; RELEASE SAVEPOINT m{savepoint}").as_str()).await;
+    if let Err(e) = undone {
+        tracing::error!(error = %e, "rolling back a write's savepoint failed; rolling back its group");
+        if let Some(tx) = group.tx.take() {
+            let _ = tx.rollback().await;
+        }
+        for member in group.waiting.drain(..) {
+            let _ = member.send(Err(e.to_string()));
+        }
+        group.wakes_deliveries = false;
+    }
+}
+
+/// Commits the open transaction and answers its members.
+async fn commit(group: &mut Group) {
+    let Some(tx) = group.tx.take() else { return };
+    let result = tx.commit().await.map_err(|e| e.to_string());
+    let wake = std::mem::take(&mut group.wakes_deliveries);
+    if result.is_ok() && wake {
+        super::NEW_DELIVERIES.notify_one();
+    }
+    for member in group.waiting.drain(..) {
+        let _ = member.send(result.clone());
+    }
+}
