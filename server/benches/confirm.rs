@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use server::config::MasterKey;
-use server::store::Db;
 use sqlx::{Connection, Executor};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::Mutex;
@@ -234,13 +233,13 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let mut reports = Vec::new();
     runtime.block_on(async {
+        sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().expect("temp dir");
         let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
         reports.push(bench("sqlite", &sqlite, &o).await);
         match &o.postgres {
             Some(admin) => {
                 let name = format!("govifi_bench_{}", server::domain::ids::random_base62(12).to_ascii_lowercase());
-                sqlx::any::install_default_drivers();
                 let mut conn = sqlx::AnyConnection::connect(admin).await.expect("connect to PostgreSQL");
                 conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create bench database");
                 let mut url = url::Url::parse(admin).expect("a URL");
@@ -406,10 +405,7 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     let master_key = MasterKey::generate().to_base64();
     let server = ServerProcess::start(database_url, &master_key, assets.path()).await;
     let base = server.url.clone();
-    // The baseline runs from this process on its own pool, at the server's pool size.
-    let db = Db::connect(database_url, 16).await.expect("bench's own connection");
-
-    let inserts_per_s = insert_rate(&db, o).await;
+    let inserts_per_s = insert_rate(database_url, o).await;
     println!("{backend}: one-row-insert transactions: {inserts_per_s:.1}/s");
 
     let http = reqwest::Client::builder().pool_max_idle_per_host(o.concurrency * 2).build().expect("client");
@@ -454,7 +450,6 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     println!("{backend}: confirms, 2 processes: {:.1}/s (p99 {:.1} ms)", two.per_s, two.p99_ms);
     second.stop().await;
     server.stop().await;
-    db.close().await;
 
     Report {
         backend,
@@ -527,10 +522,30 @@ async fn confirms(http: &reqwest::Client, bases: &[String], sessions: &Arc<Mutex
     }
 }
 
-/// The baseline: one-row INSERT transactions, as fast as the same concurrency can commit them.
-async fn insert_rate(db: &Db, o: &Options) -> f64 {
+/// The baseline: one-row INSERT transactions, one commit each, as fast as the same concurrency
+/// can commit them. It runs on a pool of its own, not through the server's write path (whose
+/// group commit on SQLite would fold many of these into one commit): on SQLite one connection
+/// that the writers take in turn, as the server's own writer is taken; on PostgreSQL one
+/// connection per writer.
+async fn insert_rate(database_url: &str, o: &Options) -> f64 {
+    let sqlite = database_url.starts_with("sqlite:");
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(if sqlite { 1 } else { o.concurrency as u32 })
+        .test_before_acquire(false)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if sqlite {
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(database_url)
+        .await
+        .expect("the baseline's pool");
     sqlx::query("CREATE TABLE bench_rows (id TEXT PRIMARY KEY, v BIGINT NOT NULL)")
-        .execute(db.pool())
+        .execute(&pool)
         .await
         .expect("bench table");
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -538,10 +553,11 @@ async fn insert_rate(db: &Db, o: &Options) -> f64 {
     let deadline = started + Duration::from_secs(o.seconds);
     let workers: Vec<_> = (0..o.concurrency)
         .map(|_| {
-            let (db, count) = (db.clone(), count.clone());
+            let (pool, count) = (pool.clone(), count.clone());
             tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    let mut tx = db.begin_write().await.expect("begin");
+                    let mut tx = if sqlite { pool.begin_with("BEGIN IMMEDIATE").await } else { pool.begin().await }
+                        .expect("begin");
                     sqlx::query("INSERT INTO bench_rows (id, v) VALUES ($1, $2)")
                         .bind(server::domain::ids::new_id("row"))
                         .bind(1i64)
@@ -557,7 +573,9 @@ async fn insert_rate(db: &Db, o: &Options) -> f64 {
     for w in workers {
         let _ = w.await;
     }
-    count.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let rate = count.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    pool.close().await;
+    rate
 }
 
 /// An account (no fees beyond the defaults) and an API key for it, through the bootstrap client.
