@@ -233,6 +233,15 @@ impl std::fmt::Display for BundleSize {
     }
 }
 
+/// `node` in end2end/, against the `govifi-server` at `server` and the built element in dist/.
+fn end2end_node(server: PathBuf) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.current_dir(workspace_root().join("end2end"))
+        .env("GOVIFI_SERVER_BIN", server)
+        .env("GOVIFI_ASSETS_DIR", workspace_root().join("dist"));
+    cmd
+}
+
 /// `cargo xtask bench`: the confirm benchmark (release build), the element's size, and the hosted
 /// page's time to interactive in Chromium.
 fn bench(args: &[String]) -> Result<()> {
@@ -255,11 +264,8 @@ fn bench(args: &[String]) -> Result<()> {
     let chromium = tools::ensure_chromium()?;
     tools::ensure_node_modules()?;
     run_ok(
-        Command::new("node")
+        end2end_node(target_dir()?.join("release/govifi-server"))
             .arg("bench/tti.mjs")
-            .current_dir(workspace_root().join("end2end"))
-            .env("GOVIFI_SERVER_BIN", target_dir()?.join("release/govifi-server"))
-            .env("GOVIFI_ASSETS_DIR", workspace_root().join("dist"))
             .env("GOVIFI_BENCH_OUT", workspace_root().join("target/bench"))
             .env("CHROMIUM_PATH", chromium),
     )?;
@@ -421,11 +427,8 @@ fn test() -> Result<()> {
         tools::ensure_node_modules()?;
         run_ok(cargo().args(["build", "-p", "server", "--bin", "govifi-server"]))?;
         run_ok(
-            Command::new("node")
+            end2end_node(target_dir()?.join("debug/govifi-server"))
                 .arg("fuzz/api.mjs")
-                .current_dir(workspace_root().join("end2end"))
-                .env("GOVIFI_SERVER_BIN", target_dir()?.join("debug/govifi-server"))
-                .env("GOVIFI_ASSETS_DIR", workspace_root().join("dist"))
                 .env("SCHEMATHESIS", schemathesis),
         )?;
         Ok(Some(format!("schemathesis {}", tools::SCHEMATHESIS_VERSION)))
@@ -446,12 +449,9 @@ fn test() -> Result<()> {
                 .collect();
             files.sort();
             run_ok(
-                Command::new("node")
+                end2end_node(server)
                     .args(["--test", "--test-concurrency=1"])
                     .args(&files)
-                    .current_dir(&dir)
-                    .env("GOVIFI_SERVER_BIN", server)
-                    .env("GOVIFI_ASSETS_DIR", workspace_root().join("dist"))
                     .env("CHROMIUM_PATH", chromium),
             )?;
             Ok(Some(format!("{} files", files.len())))
