@@ -73,6 +73,19 @@ pub fn target_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(&text[start..end]))
 }
 
+/// How the WASM bundles are compiled, beyond the `wasm-release` profile: `std` rebuilt for size,
+/// and panics that stop at once (`panic = "immediate-abort"`: no panic messages, file names or
+/// formatting machinery in the bundle; a panic was already fatal with `panic = "abort"`). Both
+/// are unstable options of the pinned 1.95.0 compiler, enabled for these builds only
+/// (`RUSTC_BOOTSTRAP`); the server and the tests build on plain stable. Measured: the checkout's
+/// WASM 168,469 → 148,731 B gzipped.
+const ELEMENT_BUILD_ENV: &[(&str, &str)] = &[
+    ("RUSTC_BOOTSTRAP", "1"),
+    ("CARGO_UNSTABLE_BUILD_STD", "std,panic_abort"),
+    ("CARGO_UNSTABLE_BUILD_STD_FEATURES", "optimize_for_size"),
+    ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", "-Zunstable-options -Cpanic=immediate-abort"),
+];
+
 /// Builds the element with Trunk (release, offline): the checkout bundle into dist/, then the
 /// wallet bundle into dist/wallet/ (Trunk empties its output folder, so in that order). Returns
 /// the checkout's gzipped size: the element a paying customer downloads.
@@ -85,7 +98,8 @@ fn dist() -> Result<BundleSize> {
             .current_dir(workspace_root())
             .env("PATH", tools::tool_path())
             .env("TRUNK_SKIP_VERSION_CHECK", "true")
-            .env("NO_COLOR", "true");
+            .env("NO_COLOR", "true")
+            .envs(ELEMENT_BUILD_ENV.iter().copied());
         run_ok(&mut cmd)
     };
     // Trunk copies wasm-bindgen's whole snippets folder: drop what earlier builds left there.
@@ -105,20 +119,20 @@ fn dist() -> Result<BundleSize> {
     let dashboard = BundleSize::measure(&dist.join("dashboard"), &starter)?;
     println!("{size}");
     println!(
-        "wallet bundle (loaded only for ws_ credentials, gzip -9): {} B; brotli: checkout {} B, wallet {} B",
+        "wallet bundle (loaded only for ws_ credentials, gzip): {} B; brotli: checkout {} B, wallet {} B",
         wallet.total(),
         size.brotli,
         wallet.brotli
     );
     println!(
-        "dashboard bundle (merchants' staff only, no budget): {} B gzip -9, {} B brotli",
+        "dashboard bundle (merchants' staff only, no budget): {} B gzip, {} B brotli",
         dashboard.total(),
         dashboard.brotli
     );
     Ok(size)
 }
 
-/// Writes `<file>.gz` (gzip -9) and `<file>.br` (brotli 11) beside every WASM and JS file under
+/// Writes `<file>.gz` (gzip, by zopfli) and `<file>.br` (brotli 11) beside every WASM and JS file under
 /// `dir`; the server sends them to browsers that accept those encodings.
 fn precompress(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
@@ -135,11 +149,17 @@ fn precompress(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// gzip as zopfli writes it: standard gzip that every browser reads, about 5 % smaller than
+/// zlib's level 9 (15 iterations; 5 for files over a megabyte, the dashboard's, to stay quick).
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(bytes)?;
-    Ok(encoder.finish()?)
+    let iterations = if bytes.len() > 1_000_000 { 5 } else { 15 };
+    let options = zopfli::Options {
+        iteration_count: std::num::NonZeroU64::new(iterations).ok_or("zero iterations")?,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    zopfli::compress(options, zopfli::Format::Gzip, bytes, &mut out)?;
+    Ok(out)
 }
 
 fn brotli(bytes: &[u8]) -> Result<Vec<u8>> {
@@ -181,7 +201,7 @@ impl BundleSize {
     /// What the element on Leptos's `view!` weighs today, plus a little: above it, the test step
     /// fails. The element is over its budget (README, Size: the budget and the stack conflict,
     /// and the stack stays); this keeps it from growing unnoticed while the work goes on.
-    const CEILING: u64 = 180_000;
+    const CEILING: u64 = 150_000;
 
     fn within_budget(&self) -> Result<Option<String>> {
         let total = self.total();
@@ -222,7 +242,7 @@ impl std::fmt::Display for BundleSize {
         let total = self.total();
         write!(
             f,
-            "element size (gzip -9): loader {} B + wasm {} B + js {} B = {} B ({:.1} kB; budget {} kB)",
+            "element size (gzip): loader {} B + wasm {} B + js {} B = {} B ({:.1} kB; budget {} kB)",
             self.loader_gz,
             self.wasm_gz,
             self.js_gz,

@@ -42,6 +42,7 @@ fn version_of(program: &str) -> Option<String> {
 /// Everything `cargo xtask dist` needs.
 pub fn ensure_frontend_tools() -> Result<()> {
     ensure_wasm_target()?;
+    ensure_std_source()?;
     ensure_node_modules()?;
     ensure_trunk()?;
     ensure_wasm_bindgen()?;
@@ -59,6 +60,22 @@ fn ensure_wasm_target() -> Result<()> {
         }
         Err(_) => Err(format!("rustup is not available: install the {WASM_TARGET} target for this toolchain").into()),
     }
+}
+
+/// The standard library's source and the crates it builds from, for the element's bundles,
+/// which rebuild `std` for the smallest WASM (see `crate::ELEMENT_BUILD_ENV`). rustup's
+/// `rust-src` component; its dependencies are fetched here because Trunk runs cargo offline.
+fn ensure_std_source() -> Result<()> {
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output()?;
+    let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
+    let library = sysroot.join("lib/rustlib/src/rust/library/Cargo.toml");
+    if !library.exists() {
+        say("installing the standard library's source (rustup component add rust-src)");
+        run_ok(Command::new("rustup").args(["component", "add", "rust-src"]))?;
+    }
+    // Quick when everything is in cargo's cache already. The library's manifest uses unstable
+    // cargo features, hence RUSTC_BOOTSTRAP (the same compiler; see README, Size).
+    run_ok(cargo().arg("fetch").arg("--quiet").arg("--manifest-path").arg(&library).env("RUSTC_BOOTSTRAP", "1"))
 }
 
 /// schemathesis in `target/tools/schemathesis-<version>` (a venv of the machine's python3); its
