@@ -1,11 +1,12 @@
-// Trunk post-build hook: minifies the element's JavaScript (wasm-bindgen's glue and its
-// snippets) in Trunk's staging folder with terser. Trunk's own minifier cannot parse the glue.
+// Minifies the element's JavaScript (wasm-bindgen's glue, its snippets, the split chunks' link
+// module) with terser, in Trunk's staging folder (as a Trunk post-build hook) or in the folder
+// `cargo xtask dist` names. Trunk's own minifier cannot parse the glue.
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { minify } from "terser";
 
-const staging = process.env.TRUNK_STAGING_DIR;
-if (!staging) throw new Error("TRUNK_STAGING_DIR is not set: run through `trunk build`");
+const staging = process.argv[2] ?? process.env.TRUNK_STAGING_DIR;
+if (!staging) throw new Error("no folder: pass one, or run as a Trunk hook (TRUNK_STAGING_DIR)");
 
 async function* scripts(dir) {
   for (const entry of await readdir(dir, { withFileTypes: true })) {

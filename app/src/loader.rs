@@ -6,11 +6,11 @@ use std::path::Path;
 
 const TEMPLATE: &str = include_str!("../../frontend/loader.js");
 
-/// The loader for the bundles Trunk built into `dir`: the checkout (`govifi-payment-<hash>.js`
-/// with its `_bg.wasm`) and, in `dir/wallet`, the wallet (`govifi-wallet-<hash>…`). `None` when
-/// either is missing.
+/// The loader for the bundles built into `dir`: the checkout (`checkout-<hash>/govifi-payment.js`
+/// with its `_bg.wasm`, split into chunks by `cargo xtask dist`) and, in `dir/wallet`, the
+/// wallet (`govifi-wallet-<hash>…`, by Trunk). `None` when either is missing.
 pub fn script(dir: &Path) -> Option<String> {
-    let checkout = bundle(dir, "govifi-payment-", "/assets/")?;
+    let checkout = checkout_bundle(dir)?;
     let wallet = bundle(&dir.join("wallet"), "govifi-wallet-", "/assets/wallet/")?;
     Some(TEMPLATE.replace("__BUNDLES__", &format!("{{ checkout: {checkout}, wallet: {wallet} }}")))
 }
@@ -27,13 +27,29 @@ pub fn dashboard_starter(dir: &Path) -> Option<String> {
     ))
 }
 
+/// `["/assets/checkout-<hash>/govifi-payment.js", "/assets/checkout-<hash>/govifi-payment_bg.wasm"]`:
+/// the checkout's folder is named after a hash of all it holds (the glue, the WASM, the link
+/// module and the chunks refer to each other by relative names).
+fn checkout_bundle(dir: &Path) -> Option<String> {
+    let folder = file_names(dir).into_iter().find(|n| {
+        n.starts_with("checkout-")
+            && dir.join(n).join("govifi-payment.js").is_file()
+            && dir.join(n).join("govifi-payment_bg.wasm").is_file()
+    })?;
+    Some(format!("[\"/assets/{folder}/govifi-payment.js\", \"/assets/{folder}/govifi-payment_bg.wasm\"]"))
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
 /// `["/assets/<glue>.js", "/assets/<glue>_bg.wasm"]` (as JavaScript) for the bundle whose glue
 /// is `<prefix><hash>.js` in `dir`. Trunk hashes both names; the glue's own default would look
 /// for the unhashed WASM name, so the loader names it.
 fn bundle(dir: &Path, prefix: &str, url_base: &str) -> Option<String> {
-    let names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
+    let names = file_names(dir);
     let glue = names.iter().find(|n| n.starts_with(prefix) && n.ends_with(".js"))?;
     let wasm = format!("{}_bg.wasm", glue.trim_end_matches(".js"));
     names.contains(&wasm).then(|| format!("[\"{url_base}{glue}\", \"{url_base}{wasm}\"]"))

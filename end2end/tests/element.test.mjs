@@ -37,7 +37,7 @@ test("renders inside its open shadow root on a merchant page of another origin",
   for (const r of responses) encodings[new URL(r.url()).pathname] = (await r.allHeaders())["content-encoding"];
   const wasm = Object.keys(encodings).filter((p) => p.endsWith(".wasm"));
   assert.equal(wasm.length, 1, `one WASM bundle, the checkout's: ${JSON.stringify(encodings)}`);
-  assert.match(wasm[0], /^\/assets\/govifi-payment-[0-9a-f]+_bg\.wasm$/);
+  assert.match(wasm[0], /^\/assets\/checkout-[0-9a-f]{16}\/govifi-payment_bg\.wasm$/);
   assert.equal(encodings[wasm[0]], "br", "the WASM comes brotli-compressed");
   assert.equal(encodings["/sdk/govifi-payment.js"], "br", "and so does the loader");
   assert.equal(await line.textContent(), "Secure checkout by Govifi");
@@ -64,6 +64,34 @@ test("reads the credential from #cs= and removes the fragment from the address",
   assert.ok(!href.includes("#") && !href.includes("_secret_"), "the credential is gone from the address");
   assert.equal(await inElement(page, "#gv-title").textContent(), "City of Example Utilities");
   assert.match(await inElement(page, ".amount-due").textContent(), /\$142\.27/);
+  await page.close();
+});
+
+test("a card payment downloads no chunk; the bank account tab fetches its own, once", async () => {
+  const s = await session(server, m);
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  const wasm = [];
+  page.on("response", (r) => r.url().endsWith(".wasm") && wasm.push(new URL(r.url()).pathname));
+  await page.goto(`${site.url}/checkout#cs=${s.client_secret}`);
+  await inElement(page, "#gv-number").waitFor();
+  assert.equal(wasm.length, 1, `only the checkout's main WASM: ${wasm.join(", ")}`);
+  const folder = wasm[0].slice(0, wasm[0].lastIndexOf("/") + 1);
+  // The parts most sessions never show (the bank account's fields here) come in chunks from the
+  // same content-hashed folder, the first time they are shown.
+  await inElement(page, "#gv-tab-ach").click();
+  await inElement(page, "#gv-routing").waitFor();
+  const chunks = wasm.slice(1);
+  assert.ok(chunks.length >= 1, "the bank account's chunk was fetched");
+  for (const chunk of chunks) {
+    assert.ok(chunk.startsWith(folder) && !chunk.endsWith("_bg.wasm"), `a chunk beside the main WASM: ${chunk}`);
+  }
+  await inElement(page, "#gv-tab-card").click();
+  await inElement(page, "#gv-number").waitFor();
+  await inElement(page, "#gv-tab-ach").click();
+  await inElement(page, "#gv-routing").waitFor();
+  assert.equal(wasm.length, 1 + chunks.length, "a second visit to the tab fetches nothing more");
+  assert.deepEqual(errors, []);
   await page.close();
 });
 

@@ -235,18 +235,25 @@ db_tests! {
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
         assert_eq!(r.header("cache-control"), Some("no-cache"));
         // The checkout and the wallet bundles, each loaded only when an element needs it.
-        let bundles = r#"{ checkout: ["/assets/govifi-payment-0123abcd.js", "/assets/govifi-payment-0123abcd_bg.wasm"], wallet: ["/assets/wallet/govifi-wallet-4567cdef.js", "/assets/wallet/govifi-wallet-4567cdef_bg.wasm"] }"#;
+        let bundles = r#"{ checkout: ["/assets/checkout-0123abcd4567cdef/govifi-payment.js", "/assets/checkout-0123abcd4567cdef/govifi-payment_bg.wasm"], wallet: ["/assets/wallet/govifi-wallet-4567cdef.js", "/assets/wallet/govifi-wallet-4567cdef_bg.wasm"] }"#;
         assert!(r.text().contains(bundles), "{}", r.text());
         assert!(r.text().contains("customElements.define(\"govifi-payment\""), "{}", r.text());
         let etag = r.header("etag").unwrap().to_owned();
         let again = app.send(Method::GET, "/sdk/govifi-payment.js", &[("if-none-match", &etag)], Body::empty()).await;
         assert_eq!(again.status, StatusCode::NOT_MODIFIED);
 
-        let wasm = app.get("/assets/govifi-payment-0123abcd_bg.wasm").await;
+        let wasm = app.get("/assets/checkout-0123abcd4567cdef/govifi-payment_bg.wasm").await;
         assert_eq!(wasm.status, StatusCode::OK);
         assert_eq!(wasm.header("content-type"), Some("application/wasm"));
         assert_eq!(wasm.header("cache-control"), Some("public, max-age=31536000, immutable"));
         assert_eq!(wasm.header("access-control-allow-origin"), Some("*"));
+        // The split checkout's chunks and the module that loads them, beside it in its folder.
+        for chunk in ["split_challenge_part_1.wasm", "__wasm_split.js"] {
+            let r = app.get(&format!("/assets/checkout-0123abcd4567cdef/{chunk}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{chunk}");
+            assert_eq!(r.header("cache-control"), Some("public, max-age=31536000, immutable"), "{chunk}");
+            assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{chunk}");
+        }
         let wallet = app.get("/assets/wallet/govifi-wallet-4567cdef_bg.wasm").await;
         assert_eq!(wallet.status, StatusCode::OK);
         assert_eq!(wallet.header("cache-control"), Some("public, max-age=31536000, immutable"));
@@ -255,7 +262,7 @@ db_tests! {
     }
 
     async fn the_element_is_sent_compressed_to_browsers_that_accept_it(app) {
-        let wasm = "/assets/govifi-payment-0123abcd_bg.wasm";
+        let wasm = "/assets/checkout-0123abcd4567cdef/govifi-payment_bg.wasm";
         let get = async |encodings: &str| app.send(Method::GET, wasm, &[("accept-encoding", encodings)], Body::empty()).await;
         let br = get("gzip, deflate, br, zstd").await;
         assert_eq!(br.status, StatusCode::OK);

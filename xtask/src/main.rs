@@ -1,5 +1,6 @@
 //! `cargo xtask run | test | dist`: the project's front door (see README.md).
 
+mod checkout;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -79,16 +80,18 @@ pub fn target_dir() -> Result<PathBuf> {
 /// are unstable options of the pinned 1.95.0 compiler, enabled for these builds only
 /// (`RUSTC_BOOTSTRAP`); the server and the tests build on plain stable. Measured: the checkout's
 /// WASM 168,469 → 148,731 B (zlib -9; zopfli then writes the served .gz, see `gzip`).
-const ELEMENT_BUILD_ENV: &[(&str, &str)] = &[
+pub const WASM_RUSTFLAGS: &str = "-Zunstable-options -Cpanic=immediate-abort";
+pub const ELEMENT_BUILD_ENV: &[(&str, &str)] = &[
     ("RUSTC_BOOTSTRAP", "1"),
     ("CARGO_UNSTABLE_BUILD_STD", "std,panic_abort"),
     ("CARGO_UNSTABLE_BUILD_STD_FEATURES", "optimize_for_size"),
-    ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", "-Zunstable-options -Cpanic=immediate-abort"),
+    ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", WASM_RUSTFLAGS),
 ];
 
-/// Builds the element with Trunk (release, offline): the checkout bundle into dist/, then the
-/// wallet bundle into dist/wallet/ (Trunk empties its output folder, so in that order). Returns
-/// the checkout's gzipped size: the element a paying customer downloads.
+/// Builds the element: the checkout bundle, split into chunks (`checkout::build`, into
+/// dist/checkout-<hash>/), then with Trunk (release, offline) the wallet bundle into dist/wallet/
+/// and the dashboard's into dist/dashboard/. Returns the checkout's gzipped size as a paying
+/// customer downloads it (the chunks of parts their session does not show excluded).
 fn dist() -> Result<BundleSize> {
     tools::ensure_frontend_tools()?;
     let trunk = |target: &str, extra: &[&str]| {
@@ -104,8 +107,7 @@ fn dist() -> Result<BundleSize> {
     };
     // Trunk copies wasm-bindgen's whole snippets folder: drop what earlier builds left there.
     let _ = std::fs::remove_dir_all(target_dir()?.join("wasm-bindgen"));
-    say("building the <govifi-payment> element: checkout bundle (trunk build --release)");
-    trunk("frontend/index.html", &[])?;
+    let checkout = checkout::build(&workspace_root().join("dist"))?;
     say("building the <govifi-payment> element: wallet bundle (trunk build --release)");
     trunk("frontend/wallet.html", &["--dist", "dist/wallet", "--public-url", "/assets/wallet/"])?;
     say("building the dashboard's hydration bundle (trunk build --release)");
@@ -113,11 +115,18 @@ fn dist() -> Result<BundleSize> {
     let dist = workspace_root().join("dist");
     precompress(&dist)?;
     let loader = app::loader::script(&dist).ok_or("the loader found no bundles in dist/")?.into_bytes();
-    let size = BundleSize::measure(&dist, &loader)?;
+    let size = BundleSize::measure(&checkout.folder, &loader)?;
     let wallet = BundleSize::measure(&dist.join("wallet"), &loader)?;
     let starter = app::loader::dashboard_starter(&dist).ok_or("no dashboard bundle in dist/dashboard")?.into_bytes();
     let dashboard = BundleSize::measure(&dist.join("dashboard"), &starter)?;
     println!("{size}");
+    let mut chunks = Vec::new();
+    for chunk in &checkout.chunks {
+        let gz = std::fs::metadata(checkout.folder.join(format!("{chunk}.gz")))?.len();
+        let br = std::fs::metadata(checkout.folder.join(format!("{chunk}.br")))?.len();
+        chunks.push(format!("{chunk} {gz} B ({br} B brotli)"));
+    }
+    println!("checkout chunks, fetched only by sessions that show their part (gzip): {}", chunks.join(", "));
     println!(
         "wallet bundle (loaded only for ws_ credentials, gzip): {} B; brotli: checkout {} B, wallet {} B",
         wallet.total(),
@@ -201,7 +210,7 @@ impl BundleSize {
     /// What the element on Leptos's `view!` weighs today, plus a little: above it, the test step
     /// fails. The element is over its budget (README, Size: the budget and the stack conflict,
     /// and the stack stays); this keeps it from growing unnoticed while the work goes on.
-    const CEILING: u64 = 150_000;
+    const CEILING: u64 = 140_000;
 
     fn within_budget(&self) -> Result<Option<String>> {
         let total = self.total();
@@ -229,7 +238,7 @@ impl BundleSize {
                 self.wasm_gz += len()?;
             } else if name.ends_with(".js.gz") {
                 self.js_gz += len()?;
-            } else if name.ends_with(".wasm.br") || name.ends_with(".js.br") {
+            } else if name.ends_with("_bg.wasm.br") || name.ends_with(".js.br") {
                 self.brotli += len()?;
             }
         }

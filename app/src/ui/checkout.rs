@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "split")]
+use leptos::lazy;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -717,7 +719,7 @@ fn Open(cfg: SessionConfig) -> impl IntoView {
         <Summary cfg/>
         <Countdown/>
         <Show when=challenge_needed>
-            <Challenge/>
+            {show(challenge_part())}
         </Show>
         <form
             class="pay-form"
@@ -728,7 +730,7 @@ fn Open(cfg: SessionConfig) -> impl IntoView {
             }
         >
             <Show when=has_saved>
-                <SavedMethods/>
+                {show(saved_methods_part())}
             </Show>
             <Show when=new_method>
                 <NewMethod tabs=tabs.clone() consent=consent.clone()/>
@@ -772,7 +774,7 @@ fn NewMethod(tabs: Vec<Tab>, consent: Option<(&'static str, Option<String>)>) ->
         <TabList tabs/>
         {move || match state.tab.get() {
             Tab::Card => view! { <CardFields/> }.into_any(),
-            Tab::Ach => view! { <AchFields/> }.into_any(),
+            Tab::Ach => show(ach_fields_part()).into_any(),
             Tab::ApplePay => view! { <p class="hint">{t(lang, "apple_pay_button")}</p> }.into_any(),
         }}
         {consent
@@ -951,6 +953,38 @@ fn CardFields() -> impl IntoView {
             {postal.map(|input| view! { <Field input value=f.postal/> })}
         </div>
     }
+}
+
+// The parts most sessions never show (a bank account's fields, saved methods, the one-time-code
+// challenge) are each split into a WASM chunk of their own (`#[lazy]` with the `split` feature,
+// split by `cargo xtask dist`), fetched the first time a session shows them.
+
+/// A split part once its chunk is loaded: `Suspend` renders it in the owner (and so with the
+/// context) of the place it is shown.
+#[cfg(feature = "split")]
+fn show(part: impl Future<Output = AnyView> + Send + 'static) -> impl IntoView {
+    Suspend::new(part)
+}
+
+/// Without the `split` feature the parts are ordinary functions (the wallet's build, tests).
+#[cfg(not(feature = "split"))]
+fn show(part: AnyView) -> AnyView {
+    part
+}
+
+#[cfg_attr(feature = "split", lazy)]
+fn ach_fields_part() -> AnyView {
+    view! { <AchFields/> }.into_any()
+}
+
+#[cfg_attr(feature = "split", lazy)]
+fn saved_methods_part() -> AnyView {
+    view! { <SavedMethods/> }.into_any()
+}
+
+#[cfg_attr(feature = "split", lazy)]
+fn challenge_part() -> AnyView {
+    view! { <Challenge/> }.into_any()
 }
 
 #[component]

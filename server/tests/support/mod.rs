@@ -170,14 +170,19 @@ impl TestApp {
     }
 }
 
-/// A folder shaped like Trunk's output, with stand-in files.
+/// A folder shaped like `cargo xtask dist`'s output, with stand-in files: the split checkout in
+/// its content-hashed folder, the wallet as Trunk names it.
 pub fn fake_assets() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("govifi-payment-0123abcd.js"), "export default async function init() {}\n").unwrap();
-    std::fs::write(dir.path().join("govifi-payment-0123abcd_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let checkout = dir.path().join("checkout-0123abcd4567cdef");
+    std::fs::create_dir(&checkout).unwrap();
+    std::fs::write(checkout.join("govifi-payment.js"), "export default async function init() {}\n").unwrap();
+    std::fs::write(checkout.join("govifi-payment_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(checkout.join("__wasm_split.js"), "export const __wasm_split_load_x = () => {};\n").unwrap();
+    std::fs::write(checkout.join("split_challenge_part_1.wasm"), b"\0asm\x01\0\0\0").unwrap();
     // `cargo xtask dist`'s compressed copies (stand-ins: the server only chooses among them).
-    std::fs::write(dir.path().join("govifi-payment-0123abcd_bg.wasm.gz"), b"gzip stand-in").unwrap();
-    std::fs::write(dir.path().join("govifi-payment-0123abcd_bg.wasm.br"), b"brotli stand-in").unwrap();
+    std::fs::write(checkout.join("govifi-payment_bg.wasm.gz"), b"gzip stand-in").unwrap();
+    std::fs::write(checkout.join("govifi-payment_bg.wasm.br"), b"brotli stand-in").unwrap();
     std::fs::create_dir(dir.path().join("wallet")).unwrap();
     std::fs::write(dir.path().join("wallet/govifi-wallet-4567cdef.js"), "export default async function init() {}\n")
         .unwrap();
