@@ -168,6 +168,12 @@ impl CheckoutState {
         self.config.with_untracked(|c| c.as_ref().map(f))
     }
 
+    /// Whole seconds until the session expires (tracks the clock).
+    fn seconds_left(&self) -> i64 {
+        let expires = self.config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at))).unwrap_or(f64::MAX);
+        ((expires - self.now.get()) / 1000.0).floor() as i64
+    }
+
     fn money(&self, minor: i64) -> String {
         self.config.with(|c| c.as_ref().map(|c| format_amount(minor, &c.currency, &c.locale)).unwrap_or_default())
     }
@@ -604,10 +610,10 @@ pub fn Checkout(client: Client) -> impl IntoView {
                 }
                 Stage::Open => config.get_untracked().map(|cfg| view! { <Open cfg/> }).into_any(),
                 Stage::Done(result) => view! { <Receipt result/> }.into_any(),
-                Stage::Expired => view! { <Ended title="expired_title" body="expired_body" link=true/> }.into_any(),
-                Stage::Paid => view! { <Ended title="paid_title" body="paid_body" link=false/> }.into_any(),
+                Stage::Expired => show(ended_part("expired_title", "expired_body", true)).into_any(),
+                Stage::Paid => show(ended_part("paid_title", "paid_body", false)).into_any(),
                 Stage::InProgress => {
-                    view! { <Ended title="in_progress_title" body="processing_body" link=false/> }.into_any()
+                    show(ended_part("in_progress_title", "processing_body", false)).into_any()
                 }
             }}
             <p class="brand-line">{move || t(state.lang(), "powered_by")}</p>
@@ -749,19 +755,23 @@ fn Open(cfg: SessionConfig) -> impl IntoView {
 #[component]
 fn Countdown() -> impl IntoView {
     let state = state();
-    let remaining = move || {
-        let expires = state.config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at))).unwrap_or(f64::MAX);
-        ((expires - state.now.get()) / 1000.0).floor() as i64
-    };
     view! {
-        <Show when=move || (0..=300).contains(&remaining())>
-            <p class="countdown" role="timer" aria-live="off">
-                {move || {
-                    let r = remaining().max(0);
-                    format!("{} {}:{:02}", t(state.lang(), "expires_in"), r / 60, r % 60)
-                }}
-            </p>
+        <Show when=move || (0..=300).contains(&state.seconds_left())>
+            {show(countdown_part())}
         </Show>
+    }
+}
+
+#[component]
+fn CountdownTimer() -> impl IntoView {
+    let state = state();
+    view! {
+        <p class="countdown" role="timer" aria-live="off">
+            {move || {
+                let r = state.seconds_left().max(0);
+                format!("{} {}:{:02}", t(state.lang(), "expires_in"), r / 60, r % 60)
+            }}
+        </p>
     }
 }
 
@@ -980,6 +990,18 @@ fn ach_fields_part() -> AnyView {
 #[cfg_attr(feature = "split", lazy)]
 fn saved_methods_part() -> AnyView {
     view! { <SavedMethods/> }.into_any()
+}
+
+// A session that is over (expired, paid, in progress elsewhere), and the last five minutes'
+// countdown: most customers pay long before either.
+#[cfg_attr(feature = "split", lazy)]
+fn ended_part(title: &'static str, body: &'static str, link: bool) -> AnyView {
+    view! { <Ended title body link/> }.into_any()
+}
+
+#[cfg_attr(feature = "split", lazy)]
+fn countdown_part() -> AnyView {
+    view! { <CountdownTimer/> }.into_any()
 }
 
 #[cfg_attr(feature = "split", lazy)]
