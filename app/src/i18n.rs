@@ -81,6 +81,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("declined_bank", "This bank account cannot be debited. Try another payment method.", "No se puede debitar esta cuenta bancaria. Pruebe con otro método de pago."),
     ("network_error", "We could not reach the payment service. Check your connection and try again; you will not be charged twice.", "No pudimos contactar con el servicio de pago. Revise su conexión e inténtelo de nuevo; no se le cobrará dos veces."),
     ("retry", "Try again", "Intentar de nuevo"),
+    ("part_failed", "This part of the checkout could not be loaded. Check your connection and try again.", "No se pudo cargar esta parte del pago. Revise su conexión e inténtelo de nuevo."),
     ("rate_limited", "Too many attempts. Please wait a moment and try again.", "Demasiados intentos. Espere un momento e inténtelo de nuevo."),
     ("quote_stale", "The amount or fee changed. Please review the new total.", "El importe o el cargo cambió. Revise el nuevo total."),
     ("generic_error", "Something went wrong. Please try again.", "Algo salió mal. Inténtelo de nuevo."),

@@ -95,6 +95,30 @@ test("a card payment downloads no chunk; the bank account tab fetches its own, o
   await page.close();
 });
 
+test("a chunk that cannot be fetched is a message with a retry, and the element lives on", async () => {
+  const s = await session(server, m);
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  const chunk = /\/assets\/checkout-[0-9a-f]+\/split_ach[^/]*\.wasm$/;
+  // The connection drops just as the customer opens the bank account tab.
+  await page.route(chunk, (route) => route.abort("internetdisconnected"));
+  await page.goto(`${site.url}/checkout#cs=${s.client_secret}`);
+  await inElement(page, "#gv-tab-ach").click();
+  const alert = inElement(page, ".error-box[role=alert]");
+  await alert.waitFor();
+  assert.match(await alert.textContent(), /could not be loaded/);
+  // The rest of the checkout still works: the card tab, then the bank account once back online.
+  await inElement(page, "#gv-tab-card").click();
+  await inElement(page, "#gv-number").waitFor();
+  await inElement(page, "#gv-tab-ach").click();
+  await page.unroute(chunk);
+  await inElement(page, ".error-box[role=alert] button").click();
+  await inElement(page, "#gv-routing").waitFor();
+  // Only the failed fetch itself is reported (by the browser and the split loader's log).
+  assert.ok(errors.every((e) => /ERR_INTERNET_DISCONNECTED|Failed to fetch|failed to load/i.test(e)), JSON.stringify(errors));
+  await page.close();
+});
+
 test("the script can be loaded twice and attributes work", async () => {
   const s = await session(server, m);
   const page = await browser.newPage();

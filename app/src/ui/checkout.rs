@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-#[cfg(feature = "split")]
-use leptos::lazy;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+#[cfg(feature = "split")]
+use leptos::wasm_split::wasm_split;
 
 use super::api::{self, Call, CallAction, Client, Failure};
 use super::{Env, env, js, method_label};
@@ -610,10 +610,10 @@ pub fn Checkout(client: Client) -> impl IntoView {
                 }
                 Stage::Open => config.get_untracked().map(|cfg| view! { <Open cfg/> }).into_any(),
                 Stage::Done(result) => view! { <Receipt result/> }.into_any(),
-                Stage::Expired => show(ended_part("expired_title", "expired_body", true)).into_any(),
-                Stage::Paid => show(ended_part("paid_title", "paid_body", false)).into_any(),
+                Stage::Expired => show(|| ended_part("expired_title", "expired_body", true)).into_any(),
+                Stage::Paid => show(|| ended_part("paid_title", "paid_body", false)).into_any(),
                 Stage::InProgress => {
-                    show(ended_part("in_progress_title", "processing_body", false)).into_any()
+                    show(|| ended_part("in_progress_title", "processing_body", false)).into_any()
                 }
             }}
             <p class="brand-line">{move || t(state.lang(), "powered_by")}</p>
@@ -725,7 +725,7 @@ fn Open(cfg: SessionConfig) -> impl IntoView {
         <Summary cfg/>
         <Countdown/>
         <Show when=challenge_needed>
-            {show(challenge_part())}
+            {show(challenge_part)}
         </Show>
         <form
             class="pay-form"
@@ -736,7 +736,7 @@ fn Open(cfg: SessionConfig) -> impl IntoView {
             }
         >
             <Show when=has_saved>
-                {show(saved_methods_part())}
+                {show(saved_methods_part)}
             </Show>
             <Show when=new_method>
                 <NewMethod tabs=tabs.clone() consent=consent.clone()/>
@@ -757,7 +757,7 @@ fn Countdown() -> impl IntoView {
     let state = state();
     view! {
         <Show when=move || (0..=300).contains(&state.seconds_left())>
-            {show(countdown_part())}
+            {show(countdown_part)}
         </Show>
     }
 }
@@ -784,7 +784,7 @@ fn NewMethod(tabs: Vec<Tab>, consent: Option<(&'static str, Option<String>)>) ->
         <TabList tabs/>
         {move || match state.tab.get() {
             Tab::Card => view! { <CardFields/> }.into_any(),
-            Tab::Ach => show(ach_fields_part()).into_any(),
+            Tab::Ach => show(ach_fields_part).into_any(),
             Tab::ApplePay => view! { <p class="hint">{t(lang, "apple_pay_button")}</p> }.into_any(),
         }}
         {consent
@@ -966,47 +966,98 @@ fn CardFields() -> impl IntoView {
 }
 
 // The parts most sessions never show (a bank account's fields, saved methods, the one-time-code
-// challenge) are each split into a WASM chunk of their own (`#[lazy]` with the `split` feature,
-// split by `cargo xtask dist`), fetched the first time a session shows them.
+// challenge, the ended views, the last minutes' countdown) are each split into a WASM chunk of
+// their own with the `split` feature (built by `cargo xtask dist`), fetched the first time a
+// session shows them. This is Leptos's code splitting: `#[lazy]` expands to `wasm_split`, used
+// here directly for its `fallible` option, so a chunk that cannot be fetched (a dropped
+// connection) is a message with a retry, not a trap that stops the element.
 
-/// A split part once its chunk is loaded: `Suspend` renders it in the owner (and so with the
-/// context) of the place it is shown.
+/// The split part did not load; `wasm_split` has already logged why.
+#[derive(Debug)]
+pub struct ChunkFailed;
+
 #[cfg(feature = "split")]
-fn show(part: impl Future<Output = AnyView> + Send + 'static) -> impl IntoView {
-    Suspend::new(part)
+impl From<leptos::wasm_split::SplitLoaderError> for ChunkFailed {
+    fn from(_: leptos::wasm_split::SplitLoaderError) -> Self {
+        ChunkFailed
+    }
+}
+
+/// A split part once its chunk is loaded, or a message and "Try again" if it could not be.
+#[cfg(feature = "split")]
+fn show<F, Fut>(load: F) -> AnyView
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<AnyView, ChunkFailed>> + 'static,
+{
+    show_loaded(std::sync::Arc::new(move || Box::pin(load())))
+}
+
+#[cfg(feature = "split")]
+type PartLoader =
+    std::sync::Arc<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<AnyView, ChunkFailed>>>> + Send + Sync>;
+
+/// The one (non-generic) body behind `show`. `Suspend` renders the part in the owner (and so
+/// with the context) of the place it is shown.
+#[cfg(feature = "split")]
+fn show_loaded(load: PartLoader) -> AnyView {
+    let attempt = RwSignal::new(0u32);
+    let view = move || {
+        attempt.track();
+        let load = load.clone();
+        // One thread in the browser: the split loader's future need not be `Send`.
+        Suspend::new(send_wrapper::SendWrapper::new(async move {
+            load().await.unwrap_or_else(|ChunkFailed| part_failed(attempt))
+        }))
+    };
+    view.into_any()
+}
+
+#[cfg(feature = "split")]
+fn part_failed(attempt: RwSignal<u32>) -> AnyView {
+    let lang = state().lang_now();
+    view! {
+        <div class="notice error-box" role="alert">
+            <p>{t(lang, "part_failed")}</p>
+            <button type="button" class="button secondary" on:click=move |_| attempt.update(|n| *n += 1)>
+                {t(lang, "retry")}
+            </button>
+        </div>
+    }
+    .into_any()
 }
 
 /// Without the `split` feature the parts are ordinary functions (the wallet's build, tests).
 #[cfg(not(feature = "split"))]
-fn show(part: AnyView) -> AnyView {
-    part
+fn show(load: impl Fn() -> Result<AnyView, ChunkFailed>) -> AnyView {
+    load().unwrap_or_else(|ChunkFailed| ().into_any())
 }
 
-#[cfg_attr(feature = "split", lazy)]
-fn ach_fields_part() -> AnyView {
-    view! { <AchFields/> }.into_any()
+#[cfg_attr(feature = "split", wasm_split(ach_fields, wasm_split_path = ::leptos::wasm_split, fallible))]
+fn ach_fields_part() -> Result<AnyView, ChunkFailed> {
+    Ok(view! { <AchFields/> }.into_any())
 }
 
-#[cfg_attr(feature = "split", lazy)]
-fn saved_methods_part() -> AnyView {
-    view! { <SavedMethods/> }.into_any()
+#[cfg_attr(feature = "split", wasm_split(saved_methods, wasm_split_path = ::leptos::wasm_split, fallible))]
+fn saved_methods_part() -> Result<AnyView, ChunkFailed> {
+    Ok(view! { <SavedMethods/> }.into_any())
 }
 
 // A session that is over (expired, paid, in progress elsewhere), and the last five minutes'
 // countdown: most customers pay long before either.
-#[cfg_attr(feature = "split", lazy)]
-fn ended_part(title: &'static str, body: &'static str, link: bool) -> AnyView {
-    view! { <Ended title body link/> }.into_any()
+#[cfg_attr(feature = "split", wasm_split(ended, wasm_split_path = ::leptos::wasm_split, fallible))]
+fn ended_part(title: &'static str, body: &'static str, link: bool) -> Result<AnyView, ChunkFailed> {
+    Ok(view! { <Ended title body link/> }.into_any())
 }
 
-#[cfg_attr(feature = "split", lazy)]
-fn countdown_part() -> AnyView {
-    view! { <CountdownTimer/> }.into_any()
+#[cfg_attr(feature = "split", wasm_split(countdown, wasm_split_path = ::leptos::wasm_split, fallible))]
+fn countdown_part() -> Result<AnyView, ChunkFailed> {
+    Ok(view! { <CountdownTimer/> }.into_any())
 }
 
-#[cfg_attr(feature = "split", lazy)]
-fn challenge_part() -> AnyView {
-    view! { <Challenge/> }.into_any()
+#[cfg_attr(feature = "split", wasm_split(challenge, wasm_split_path = ::leptos::wasm_split, fallible))]
+fn challenge_part() -> Result<AnyView, ChunkFailed> {
+    Ok(view! { <Challenge/> }.into_any())
 }
 
 #[component]
