@@ -23,6 +23,15 @@ const OUT_NAME: &str = "govifi-payment";
 /// The module the main WASM imports its chunk loaders from (written by the splitter).
 const LINK_NAME: &str = "./__wasm_split.js";
 
+/// Exports of the main module that nothing in the element can call, by prefix. `leptos` turns on
+/// `server_fn`'s `browser` feature unconditionally, which brings `wasm-streams`, whose
+/// `#[wasm_bindgen]` classes (adapters between Rust and JS streams, for streaming server
+/// functions; the element has none) wasm-bindgen exports from every bundle. Code reachable only
+/// from these exports goes when wasm-opt runs after (1.4 kB gzip). The glue keeps the JS classes,
+/// whose methods would call them, but nothing constructs those classes: the loader calls
+/// `default` and `mount` only.
+const UNCALLABLE_EXPORTS: &[&str] = &["intounderlying", "__wbg_intounderlying"];
+
 /// What a checkout folder holds, by what downloads it.
 pub struct Files {
     pub folder: PathBuf,
@@ -83,8 +92,11 @@ pub fn build(dist: &Path) -> Result<Files> {
             .arg(format!("--out-dir={}", out.display()))
             .arg(&main_split),
     )?;
+    let main_wasm = out.join(format!("{OUT_NAME}_bg.wasm"));
+    let dropped = drop_exports(&main_wasm, UNCALLABLE_EXPORTS)?;
+    println!("dropped {dropped} exports of wasm-streams' classes from the checkout's WASM");
     let mut chunks = Vec::new();
-    let mut wasm_files = vec![out.join(format!("{OUT_NAME}_bg.wasm"))];
+    let mut wasm_files = vec![main_wasm];
     for chunk in &split.split_modules {
         let name = chunk.file_name().and_then(|n| n.to_str()).ok_or("chunk without a name")?.to_owned();
         chunks.push(name);
@@ -151,4 +163,37 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Rewrites `wasm` without the exports whose names start with one of `prefixes`; how many went.
+fn drop_exports(wasm: &Path, prefixes: &[&str]) -> Result<usize> {
+    use wasm_encoder::reencode::{self, Reencode};
+
+    struct Dropper<'a> {
+        prefixes: &'a [&'a str],
+        dropped: usize,
+    }
+    impl Reencode for Dropper<'_> {
+        type Error = std::convert::Infallible;
+        fn parse_export(
+            &mut self,
+            exports: &mut wasm_encoder::ExportSection,
+            export: wasmparser::Export<'_>,
+        ) -> Result<(), reencode::Error<Self::Error>> {
+            if self.prefixes.iter().any(|p| export.name.starts_with(p)) {
+                self.dropped += 1;
+                return Ok(());
+            }
+            reencode::utils::parse_export(self, exports, export)
+        }
+    }
+
+    let bytes = std::fs::read(wasm)?;
+    let mut dropper = Dropper { prefixes, dropped: 0 };
+    let mut module = wasm_encoder::Module::new();
+    dropper
+        .parse_core_module(&mut module, wasmparser::Parser::new(0), &bytes)
+        .map_err(|e| format!("rewriting {}: {e:?}", wasm.display()))?;
+    std::fs::write(wasm, module.finish())?;
+    Ok(dropper.dropped)
 }
