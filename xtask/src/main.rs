@@ -441,7 +441,7 @@ fn test() -> Result<()> {
         Ok(Some(if postgres.is_some() { "sqlite + postgres".into() } else { "sqlite only".into() }))
     });
     let mut element = None;
-    let built = step("element release build (trunk)", &mut || {
+    let built = step("element release build (split checkout, trunk for wallet and dashboard)", &mut || {
         let size = dist()?;
         let note = size.to_string();
         element = Some(size);
