@@ -21,9 +21,21 @@ impl Lang {
     }
 }
 
-/// The messages, by key: (English, Spanish).
+/// Writes the catalogue as two tables in the same order: English by key, and Spanish alone, so
+/// that a bundle can leave the Spanish table out (the split checkout loads it only for Spanish
+/// sessions: `ui::checkout`).
+macro_rules! catalogue {
+    ($(($key:literal, $en:literal, $es:literal)),* $(,)?) => {
+        /// The messages in English, by key.
+        const ENGLISH: &[(&str, &str)] = &[$(($key, $en)),*];
+        /// The same messages in Spanish, in the same order.
+        pub(crate) const SPANISH: &[&str] = &[$($es),*];
+    };
+}
+
+// The messages: (key, English, Spanish).
 #[rustfmt::skip]
-const CATALOGUE: &[(&str, &str, &str)] = &[
+catalogue! {
     ("secure_checkout", "Secure checkout", "Pago seguro"),
     ("powered_by", "Secure checkout by Govifi", "Pago seguro con Govifi"),
     ("loading", "Loading the checkout…", "Cargando el pago…"),
@@ -124,17 +136,36 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("wallet_added", "Payment method saved.", "Método de pago guardado."),
     ("wallet_done", "Done", "Listo"),
     ("minutes_seconds", "{m}:{s}", "{m}:{s}"),
-];
+}
 
 /// The message for `key` in `lang`; the key itself if it is unknown (visible in tests, never a panic).
 pub fn t(lang: Lang, key: &str) -> &'static str {
-    match CATALOGUE.iter().find(|(k, _, _)| *k == key) {
-        Some((_, en, es)) => match lang {
-            Lang::En => en,
-            Lang::Es => es,
-        },
-        None => "",
+    let Some(i) = ENGLISH.iter().position(|(k, _)| *k == key) else { return "" };
+    match lang {
+        Lang::En => ENGLISH[i].1,
+        // Until the split checkout has loaded the Spanish table, English.
+        Lang::Es => spanish().and_then(|es| es.get(i).copied()).unwrap_or(ENGLISH[i].1),
     }
+}
+
+#[cfg(not(feature = "split"))]
+fn spanish() -> Option<&'static [&'static str]> {
+    Some(SPANISH)
+}
+
+/// The Spanish table, once the split checkout has loaded it.
+#[cfg(feature = "split")]
+static LOADED_SPANISH: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+
+#[cfg(feature = "split")]
+fn spanish() -> Option<&'static [&'static str]> {
+    LOADED_SPANISH.get().copied()
+}
+
+/// Hands `t` the Spanish table (from the checkout's chunk that holds it).
+#[cfg(feature = "split")]
+pub fn use_spanish(table: &'static [&'static str]) {
+    let _ = LOADED_SPANISH.set(table);
 }
 
 /// The message with `{name}` placeholders filled in.
@@ -165,9 +196,10 @@ mod tests {
 
     #[test]
     fn every_key_is_translated_and_unique() {
-        for (i, (key, en, es)) in CATALOGUE.iter().enumerate() {
+        assert_eq!(ENGLISH.len(), SPANISH.len());
+        for (i, ((key, en), es)) in ENGLISH.iter().zip(SPANISH).enumerate() {
             assert!(!en.is_empty() && !es.is_empty(), "{key}");
-            assert!(CATALOGUE[i + 1..].iter().all(|(k, _, _)| k != key), "duplicate {key}");
+            assert!(ENGLISH[i + 1..].iter().all(|(k, _)| k != key), "duplicate {key}");
             // Placeholders match across languages.
             let holes = |s: &str| s.matches('{').count();
             assert_eq!(holes(en), holes(es), "{key}");

@@ -460,7 +460,19 @@ pub fn Checkout(client: Client) -> impl IntoView {
     let client = StoredValue::new(client);
     let session = LocalResource::new(move || {
         let client = client.get_value();
-        async move { api::json::<SessionConfig>(client.get("config").await) }
+        async move {
+            let config = api::json::<SessionConfig>(client.get("config").await);
+            // A Spanish session first loads the Spanish messages (a chunk of their own); if they
+            // cannot be fetched it speaks English.
+            #[cfg(feature = "split")]
+            if let Ok(c) = &config
+                && Lang::parse(&c.locale) == Lang::Es
+                && let Ok(table) = spanish_part().await
+            {
+                crate::i18n::use_spanish(table);
+            }
+            config
+        }
     });
     let config = Memo::new(move |previous: Option<&Option<SessionConfig>>| match session.get() {
         Some(Ok(config)) => Some(config),
@@ -1053,6 +1065,13 @@ fn ended_part(title: &'static str, body: &'static str, link: bool) -> Result<Any
 #[cfg_attr(feature = "split", wasm_split(countdown, wasm_split_path = ::leptos::wasm_split, fallible))]
 fn countdown_part() -> Result<AnyView, ChunkFailed> {
     Ok(view! { <CountdownTimer/> }.into_any())
+}
+
+/// The Spanish half of the catalogue: only Spanish sessions fetch it.
+#[cfg(feature = "split")]
+#[wasm_split(spanish, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn spanish_part() -> Result<&'static [&'static str], ChunkFailed> {
+    Ok(crate::i18n::SPANISH)
 }
 
 #[cfg_attr(feature = "split", wasm_split(challenge, wasm_split_path = ::leptos::wasm_split, fallible))]
