@@ -429,7 +429,17 @@ fn test() -> Result<()> {
 
     step("format (cargo fmt --check)", &mut || run_ok(cargo().args(["fmt", "--all", "--", "--check"])).map(|_| None));
     step("lints (cargo clippy -D warnings)", &mut || {
-        run_ok(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])).map(|_| None)
+        run_ok(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        // The element's bundles as they ship: WASM, and the checkout with its split parts.
+        tools::ensure_wasm_target()?;
+        run_ok(cargo().args(["clippy", "-p", "frontend", "--bins", "--features", "split"]).args([
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+        .map(|_| None)
     });
     let postgres = std::env::var("GOVIFI_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty());
     step("tests (SQLite, and PostgreSQL when GOVIFI_TEST_POSTGRES_URL is set)", &mut || {
