@@ -138,7 +138,7 @@ catalogue! {
     ("minutes_seconds", "{m}:{s}", "{m}:{s}"),
 }
 
-/// The message for `key` in `lang`; the key itself if it is unknown (visible in tests, never a panic).
+/// The message for `key` in `lang`; empty if the key is unknown (visible in tests, never a panic).
 pub fn t(lang: Lang, key: &str) -> &'static str {
     let Some(i) = ENGLISH.iter().position(|(k, _)| *k == key) else { return "" };
     match lang {

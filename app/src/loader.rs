@@ -6,6 +6,11 @@ use std::path::Path;
 
 const TEMPLATE: &str = include_str!("../../frontend/loader.js");
 
+/// The checkout's folder under dist/ is this prefix and a content hash (`cargo xtask dist`).
+pub const CHECKOUT_FOLDER_PREFIX: &str = "checkout-";
+/// The checkout's wasm-bindgen output name in that folder: `<name>.js` and `<name>_bg.wasm`.
+pub const CHECKOUT_NAME: &str = "govifi-payment";
+
 /// The loader for the bundles built into `dir`: the checkout (`checkout-<hash>/govifi-payment.js`
 /// with its `_bg.wasm`, split into chunks by `cargo xtask dist`) and, in `dir/wallet`, the
 /// wallet (`govifi-wallet-<hash>…`, by Trunk). `None` when either is missing.
@@ -31,12 +36,11 @@ pub fn dashboard_starter(dir: &Path) -> Option<String> {
 /// the checkout's folder is named after a hash of all it holds (the glue, the WASM, the link
 /// module and the chunks refer to each other by relative names).
 fn checkout_bundle(dir: &Path) -> Option<String> {
+    let (glue, wasm) = (format!("{CHECKOUT_NAME}.js"), format!("{CHECKOUT_NAME}_bg.wasm"));
     let folder = file_names(dir).into_iter().find(|n| {
-        n.starts_with("checkout-")
-            && dir.join(n).join("govifi-payment.js").is_file()
-            && dir.join(n).join("govifi-payment_bg.wasm").is_file()
+        n.starts_with(CHECKOUT_FOLDER_PREFIX) && dir.join(n).join(&glue).is_file() && dir.join(n).join(&wasm).is_file()
     })?;
-    Some(format!("[\"/assets/{folder}/govifi-payment.js\", \"/assets/{folder}/govifi-payment_bg.wasm\"]"))
+    Some(format!("[\"/assets/{folder}/{glue}\", \"/assets/{folder}/{wasm}\"]"))
 }
 
 fn file_names(dir: &Path) -> Vec<String> {

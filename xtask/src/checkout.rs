@@ -2,8 +2,8 @@
 //! wasm-bindgen → wasm-opt (the main module and every chunk) → terser, into
 //! `dist/checkout-<hash>/`.
 //!
-//! The parts of the checkout most sessions never show are `#[lazy]` functions (Leptos's code
-//! splitting). Their code must be cut out of the linked WASM into chunks before wasm-bindgen
+//! The parts of the checkout most sessions never show are `wasm_split` functions (Leptos's code
+//! splitting, what `#[lazy]` expands to). Their code must be cut out of the linked WASM into chunks before wasm-bindgen
 //! runs, a step Trunk has no place for. Everything in the folder refers to its neighbours by
 //! relative names (the glue to `./__wasm_split.js` and `./snippets/…`, the link file to
 //! `./govifi-payment.js` and the chunks), so the folder is named after a hash of everything in
@@ -12,14 +12,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use app::loader::{CHECKOUT_FOLDER_PREFIX, CHECKOUT_NAME as OUT_NAME};
 use sha2::{Digest, Sha256};
 
 use crate::{ELEMENT_BUILD_ENV, Result, WASM_RUSTFLAGS, cargo, run_ok, say, target_dir, tools, workspace_root};
 
-/// The folder prefix under dist/ (the loader looks for it: `app::loader`).
-pub const FOLDER_PREFIX: &str = "checkout-";
-/// wasm-bindgen's output name: `govifi-payment.js` and `govifi-payment_bg.wasm`.
-const OUT_NAME: &str = "govifi-payment";
 /// The module the main WASM imports its chunk loaders from (written by the splitter).
 const LINK_NAME: &str = "./__wasm_split.js";
 
@@ -27,7 +24,7 @@ const LINK_NAME: &str = "./__wasm_split.js";
 /// `server_fn`'s `browser` feature unconditionally, which brings `wasm-streams`, whose
 /// `#[wasm_bindgen]` classes (adapters between Rust and JS streams, for streaming server
 /// functions; the element has none) wasm-bindgen exports from every bundle. Code reachable only
-/// from these exports goes when wasm-opt runs after (1.4 kB gzip). The glue keeps the JS classes,
+/// from these exports goes when wasm-opt runs after (1.3 kB gzip). The glue keeps the JS classes,
 /// whose methods would call them, but nothing constructs those classes: the loader calls
 /// `default` and `mount` only.
 const UNCALLABLE_EXPORTS: &[&str] = &["intounderlying", "__wbg_intounderlying"];
@@ -79,7 +76,7 @@ pub fn build(dist: &Path) -> Result<Files> {
     })
     .map_err(|e| format!("wasm-split: {e:?}"))?;
     if split.split_modules.is_empty() {
-        return Err("wasm-split found no #[lazy] split points in the checkout".into());
+        return Err("wasm-split found no split points in the checkout (is the `split` feature on?)".into());
     }
 
     // The main module through wasm-bindgen; `--keep-lld-exports` keeps the exports the chunks
@@ -132,7 +129,7 @@ pub fn build(dist: &Path) -> Result<Files> {
         }
         if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
     }
-    let folder = dist.join(format!("{FOLDER_PREFIX}{}", folder_hash(&out)?));
+    let folder = dist.join(format!("{CHECKOUT_FOLDER_PREFIX}{}", folder_hash(&out)?));
     std::fs::rename(&out, &folder)?;
     chunks.sort();
     Ok(Files { folder, chunks })

@@ -107,12 +107,12 @@ fn dist() -> Result<BundleSize> {
     };
     // Trunk copies wasm-bindgen's whole snippets folder: drop what earlier builds left there.
     let _ = std::fs::remove_dir_all(target_dir()?.join("wasm-bindgen"));
-    let checkout = checkout::build(&workspace_root().join("dist"))?;
+    let dist = workspace_root().join("dist");
+    let checkout = checkout::build(&dist)?;
     say("building the <govifi-payment> element: wallet bundle (trunk build --release)");
     trunk("frontend/wallet.html", &["--dist", "dist/wallet", "--public-url", "/assets/wallet/"])?;
     say("building the dashboard's hydration bundle (trunk build --release)");
     trunk("frontend/dashboard.html", &["--dist", "dist/dashboard", "--public-url", "/assets/dashboard/"])?;
-    let dist = workspace_root().join("dist");
     precompress(&dist)?;
     let loader = app::loader::script(&dist).ok_or("the loader found no bundles in dist/")?.into_bytes();
     let size = BundleSize::measure(&checkout.folder, &loader)?;
