@@ -90,8 +90,9 @@ pub fn build(dist: &Path) -> Result<Files> {
             .arg(&main_split),
     )?;
     let main_wasm = out.join(format!("{OUT_NAME}_bg.wasm"));
-    let dropped = drop_exports(&main_wasm, UNCALLABLE_EXPORTS)?;
-    println!("dropped {dropped} exports of wasm-streams' classes from the checkout's WASM");
+    let glue = out.join(format!("{OUT_NAME}.js"));
+    let shortened = shorten_names(&main_wasm, &glue, &out.join(LINK_NAME))?;
+    println!("checkout: {} names shortened, {} uncallable exports dropped", shortened.renamed, shortened.dropped);
     let mut chunks = Vec::new();
     let mut wasm_files = vec![main_wasm];
     for chunk in &split.split_modules {
@@ -99,11 +100,16 @@ pub fn build(dist: &Path) -> Result<Files> {
         chunks.push(name);
         wasm_files.push(chunk.clone());
     }
-    // The same optimisation Trunk gives the other bundles (`data-wasm-opt="z"`, `--converge`).
+    // The same optimisation Trunk gives the other bundles (`data-wasm-opt="z"`, `--converge`),
+    // plus `--low-memory-unused`: wasm-opt may then fold a constant added to a pointer into the
+    // load's offset. It assumes nothing lives in the memory's first 1 KiB; Rust's WASM puts the
+    // 1 MiB stack first, growing down towards 0, so that is the stack's last KiB, reached only a
+    // step before it overflows (the element's calls go a few KiB deep). 0.65 kB gzip.
     for wasm in &wasm_files {
         run_ok(
             Command::new("wasm-opt")
                 .env("PATH", tools::tool_path())
+                .arg("--low-memory-unused")
                 .arg("-Oz")
                 .arg("--converge")
                 .arg(wasm)
@@ -162,35 +168,180 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
-/// Rewrites `wasm` without the exports whose names start with one of `prefixes`; how many went.
-fn drop_exports(wasm: &Path, prefixes: &[&str]) -> Result<usize> {
+/// What [`shorten_names`] did.
+struct Shortened {
+    dropped: usize,
+    renamed: usize,
+}
+
+/// Rewrites the main module and its glue so that the names they share are short, and drops the
+/// exports no JavaScript can reach.
+///
+/// wasm-bindgen names every import `__wbg_<method>_<16 hex digits>` and the closures' exports by
+/// their mangled Rust paths (up to 160 characters); each name is written twice, in the WASM's
+/// import or export section and in the glue, and the hex digits do not compress (together 2.2 kB
+/// gzip, measured). The names are the glue's to choose: every import from the glue's own module
+/// (`./<name>_bg.js`) is a key of one object in it, and every export it calls is read as
+/// `wasm.<name>`. So both sides are rewritten together: an import's name is replaced wherever it
+/// occurs as a whole identifier (each is unique, hash included), an export's only after `wasm.`.
+/// Exports named in the split loader (`__wasm_split.js`: the memory, the table, the shared
+/// globals the chunks import) keep their names. Exports named nowhere (`main`, lld's
+/// `__heap_base`, and `UNCALLABLE_EXPORTS`) are dropped, and wasm-opt then removes what only they
+/// reached.
+fn shorten_names(wasm: &Path, glue: &Path, link: &Path) -> Result<Shortened> {
+    use std::collections::HashMap;
     use wasm_encoder::reencode::{self, Reencode};
 
-    struct Dropper<'a> {
-        prefixes: &'a [&'a str],
-        dropped: usize,
-    }
-    impl Reencode for Dropper<'_> {
-        type Error = std::convert::Infallible;
-        fn parse_export(
-            &mut self,
-            exports: &mut wasm_encoder::ExportSection,
-            export: wasmparser::Export<'_>,
-        ) -> Result<(), reencode::Error<Self::Error>> {
-            if self.prefixes.iter().any(|p| export.name.starts_with(p)) {
-                self.dropped += 1;
-                return Ok(());
+    let bytes = std::fs::read(wasm)?;
+    let glue_text = std::fs::read_to_string(glue)?;
+    let link_text = std::fs::read_to_string(link)?;
+    let own_module = format!("./{OUT_NAME}_bg.js");
+    let glue_calls = called_exports(&glue_text);
+    let link_names = identifiers(&link_text);
+
+    let mut imports = HashMap::new();
+    let mut exports = HashMap::new();
+    let mut dropped = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.map_err(|e| format!("reading {}: {e}", wasm.display()))? {
+            wasmparser::Payload::ImportSection(section) => {
+                for import in section.into_imports() {
+                    let import = import.map_err(|e| format!("reading imports: {e}"))?;
+                    if import.module == own_module {
+                        let short = short_name(imports.len());
+                        imports.insert(import.name.to_owned(), short);
+                    }
+                }
             }
-            reencode::utils::parse_export(self, exports, export)
+            wasmparser::Payload::ExportSection(section) => {
+                for export in section {
+                    let name = export.map_err(|e| format!("reading exports: {e}"))?.name;
+                    let uncallable = UNCALLABLE_EXPORTS.iter().any(|p| name.starts_with(p));
+                    if link_names.contains(name) {
+                        continue;
+                    } else if glue_calls.contains(name) && !uncallable {
+                        let short = short_name(exports.len());
+                        exports.insert(name.to_owned(), Some(short));
+                    } else {
+                        exports.insert(name.to_owned(), None);
+                        dropped += 1;
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
-    let bytes = std::fs::read(wasm)?;
-    let mut dropper = Dropper { prefixes, dropped: 0 };
+    struct Renamer<'a> {
+        own_module: &'a str,
+        imports: &'a HashMap<String, String>,
+        exports: &'a HashMap<String, Option<String>>,
+    }
+    impl Reencode for Renamer<'_> {
+        type Error = std::convert::Infallible;
+        fn parse_imports(
+            &mut self,
+            section: &mut wasm_encoder::ImportSection,
+            imports: wasmparser::Imports<'_>,
+        ) -> Result<(), reencode::Error<Self::Error>> {
+            match imports {
+                wasmparser::Imports::Single(_, import) if import.module == self.own_module => {
+                    let name = self.imports.get(import.name).map_or(import.name, String::as_str);
+                    section.import(import.module, name, self.entity_type(import.ty)?);
+                    Ok(())
+                }
+                other => reencode::utils::parse_imports(self, section, other),
+            }
+        }
+        fn parse_export(
+            &mut self,
+            section: &mut wasm_encoder::ExportSection,
+            export: wasmparser::Export<'_>,
+        ) -> Result<(), reencode::Error<Self::Error>> {
+            match self.exports.get(export.name) {
+                Some(None) => Ok(()),
+                Some(Some(short)) => {
+                    let kind = self.export_kind(export.kind)?;
+                    section.export(short, kind, self.external_index(export.kind, export.index)?);
+                    Ok(())
+                }
+                None => reencode::utils::parse_export(self, section, export),
+            }
+        }
+    }
+
+    let mut renamer = Renamer { own_module: &own_module, imports: &imports, exports: &exports };
     let mut module = wasm_encoder::Module::new();
-    dropper
+    renamer
         .parse_core_module(&mut module, wasmparser::Parser::new(0), &bytes)
         .map_err(|e| format!("rewriting {}: {e:?}", wasm.display()))?;
     std::fs::write(wasm, module.finish())?;
-    Ok(dropper.dropped)
+    let renamed: HashMap<&str, &str> = exports.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?))).collect();
+    std::fs::write(glue, rename_in_glue(&glue_text, &imports, &renamed))?;
+    Ok(Shortened { dropped, renamed: imports.len() + renamed.len() })
+}
+
+/// The `n`th short identifier: `a`…`Z`, then two characters.
+fn short_name(n: usize) -> String {
+    const FIRST: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    const REST: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    if n < FIRST.len() {
+        return (FIRST[n] as char).to_string();
+    }
+    let n = n - FIRST.len();
+    format!("{}{}", FIRST[n / REST.len() % FIRST.len()] as char, REST[n % REST.len()] as char)
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
+}
+
+/// Each identifier in `text` with where it starts.
+fn tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() && !is_ident(bytes[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && is_ident(bytes[i]) {
+            i += 1;
+        }
+        (start < i).then(|| (start, &text[start..i]))
+    })
+}
+
+fn identifiers(text: &str) -> std::collections::HashSet<&str> {
+    tokens(text).map(|(_, t)| t).collect()
+}
+
+/// The exports the glue calls: identifiers read as `wasm.<name>`.
+fn called_exports(glue: &str) -> std::collections::HashSet<&str> {
+    tokens(glue).filter(|(at, _)| after_wasm(glue, *at)).map(|(_, t)| t).collect()
+}
+
+/// Whether the identifier at `at` follows `wasm.` (and not `xwasm.`).
+fn after_wasm(text: &str, at: usize) -> bool {
+    text[..at].strip_suffix("wasm.").is_some_and(|before| !before.bytes().last().is_some_and(is_ident))
+}
+
+fn rename_in_glue(
+    glue: &str,
+    imports: &std::collections::HashMap<String, String>,
+    exports: &std::collections::HashMap<&str, &str>,
+) -> String {
+    let mut out = String::with_capacity(glue.len());
+    let mut copied = 0;
+    for (at, token) in tokens(glue) {
+        let short =
+            if after_wasm(glue, at) { exports.get(token).copied() } else { imports.get(token).map(String::as_str) };
+        if let Some(short) = short {
+            out.push_str(&glue[copied..at]);
+            out.push_str(short);
+            copied = at + token.len();
+        }
+    }
+    out.push_str(&glue[copied..]);
+    out
 }
