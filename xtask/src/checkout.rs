@@ -24,10 +24,12 @@ const LINK_NAME: &str = "./__wasm_split.js";
 /// `server_fn`'s `browser` feature unconditionally, which brings `wasm-streams`, whose
 /// `#[wasm_bindgen]` classes (adapters between Rust and JS streams, for streaming server
 /// functions; the element has none) wasm-bindgen exports from every bundle. Code reachable only
-/// from these exports goes when wasm-opt runs after (1.3 kB gzip). The glue keeps the JS classes,
-/// whose methods would call them, but nothing constructs those classes: the loader calls
-/// `default` and `mount` only.
+/// from these exports goes when wasm-opt runs after (1.3 kB gzip). Nothing constructs the glue's JS
+/// classes whose methods would call them (the loader calls `default` and `mount` only), so they
+/// go too.
 const UNCALLABLE_EXPORTS: &[&str] = &["intounderlying", "__wbg_intounderlying"];
+/// The glue's classes for those exports (`IntoUnderlyingSink`, …), removed before terser (0.3 kB).
+const GLUE_CLASSES_DROPPED: &str = "IntoUnderlying";
 
 /// What a checkout folder holds, by what downloads it.
 pub struct Files {
@@ -122,6 +124,7 @@ pub fn build(dist: &Path) -> Result<Files> {
             .current_dir(workspace_root())
             .env("PATH", tools::tool_path())
             .arg("end2end/minify-glue.mjs")
+            .args(["--drop-classes", GLUE_CLASSES_DROPPED])
             .arg(&out),
     )?;
 

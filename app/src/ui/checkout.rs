@@ -1070,7 +1070,7 @@ fn countdown_part() -> Result<AnyView, ChunkFailed> {
 /// The Spanish half of the catalogue: only Spanish sessions fetch it.
 #[cfg(feature = "split")]
 #[wasm_split(spanish, wasm_split_path = ::leptos::wasm_split, fallible)]
-fn spanish_part() -> Result<&'static [&'static str], ChunkFailed> {
+fn spanish_part() -> Result<&'static str, ChunkFailed> {
     Ok(crate::i18n::SPANISH)
 }
 
