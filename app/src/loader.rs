@@ -6,6 +6,11 @@ use std::path::Path;
 
 const TEMPLATE: &str = include_str!("../../frontend/loader.js");
 
+/// The loader minified (terser), which `cargo xtask dist` writes beside the bundles: the same
+/// script in 0.36 kB less (gzip) for every page that loads the element. The readable source above
+/// serves when it is absent.
+pub const MINIFIED_NAME: &str = "loader.min.js";
+
 /// The checkout's folder under dist/ is this prefix and a content hash (`cargo xtask dist`).
 pub const CHECKOUT_FOLDER_PREFIX: &str = "checkout-";
 /// The checkout's wasm-bindgen output name in that folder: `<name>.js` and `<name>_bg.wasm`.
@@ -17,7 +22,8 @@ pub const CHECKOUT_NAME: &str = "govifi-payment";
 pub fn script(dir: &Path) -> Option<String> {
     let checkout = checkout_bundle(dir)?;
     let wallet = bundle(&dir.join("wallet"), "govifi-wallet-", "/assets/wallet/")?;
-    Some(TEMPLATE.replace("__BUNDLES__", &format!("{{ checkout: {checkout}, wallet: {wallet} }}")))
+    let template = std::fs::read_to_string(dir.join(MINIFIED_NAME)).unwrap_or_else(|_| TEMPLATE.to_owned());
+    Some(template.replace("__BUNDLES__", &format!("{{ checkout: {checkout}, wallet: {wallet} }}")))
 }
 
 /// The module that starts the dashboard's hydration bundle (`dir/dashboard`,

@@ -113,6 +113,7 @@ fn dist() -> Result<BundleSize> {
     trunk("frontend/wallet.html", &["--dist", "dist/wallet", "--public-url", "/assets/wallet/"])?;
     say("building the dashboard's hydration bundle (trunk build --release)");
     trunk("frontend/dashboard.html", &["--dist", "dist/dashboard", "--public-url", "/assets/dashboard/"])?;
+    minify_loader(&dist)?;
     precompress(&dist)?;
     let loader = app::loader::script(&dist).ok_or("the loader found no bundles in dist/")?.into_bytes();
     let size = BundleSize::measure(&checkout.folder, &loader)?;
@@ -143,6 +144,25 @@ fn dist() -> Result<BundleSize> {
 
 /// Writes `<file>.gz` (gzip, by zopfli) and `<file>.br` (brotli 11) beside every WASM and JS file under
 /// `dir`; the server sends them to browsers that accept those encodings.
+/// Writes the loader minified beside the bundles (`app::loader::MINIFIED_NAME`, which the server
+/// serves in place of the readable `frontend/loader.js`), with the glue's minifier.
+fn minify_loader(dist: &Path) -> Result<()> {
+    let name = app::loader::MINIFIED_NAME;
+    let staging = target_dir()?.join("loader-min");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    std::fs::copy(workspace_root().join("frontend/loader.js"), staging.join(name))?;
+    run_ok(
+        Command::new("node")
+            .current_dir(workspace_root())
+            .env("PATH", tools::tool_path())
+            .arg("end2end/minify-glue.mjs")
+            .arg(&staging),
+    )?;
+    std::fs::copy(staging.join(name), dist.join(name))?;
+    Ok(())
+}
+
 fn precompress(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
