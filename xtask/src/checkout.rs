@@ -107,11 +107,16 @@ pub fn build(dist: &Path) -> Result<Files> {
     // load's offset. It assumes nothing lives in the memory's first 1 KiB; Rust's WASM puts the
     // 1 MiB stack first, growing down towards 0, so that is the stack's last KiB, reached only a
     // step before it overflows (the element's calls go a few KiB deep). 0.65 kB gzip.
+    // `--one-caller-inline-max-function-size=50`: -Oz inlines every function that has one caller,
+    // however large, which welds the components' code into a few huge functions; left as
+    // functions, their code repeats more alike and compresses better. The module grows 0.1 %,
+    // its gzip shrinks 1.6 kB (measured from 0 to 2,000: 30–80 all within 0.1 kB of the best).
     for wasm in &wasm_files {
         run_ok(
             Command::new("wasm-opt")
                 .env("PATH", tools::tool_path())
                 .arg("--low-memory-unused")
+                .arg("--one-caller-inline-max-function-size=50")
                 .arg("-Oz")
                 .arg("--converge")
                 .arg(wasm)

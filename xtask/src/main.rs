@@ -230,7 +230,7 @@ impl BundleSize {
     /// What the element on Leptos's `view!` weighs today, plus a little: above it, the test step
     /// fails. The element is over its budget (README, Size: the budget and the stack conflict,
     /// and the stack stays); this keeps it from growing unnoticed while the work goes on.
-    const CEILING: u64 = 140_000;
+    const CEILING: u64 = 132_000;
 
     fn within_budget(&self) -> Result<Option<String>> {
         let total = self.total();
