@@ -216,7 +216,7 @@ fn shorten_names(wasm: &Path, glue: &Path, link: &Path) -> Result<Shortened> {
                 for import in section.into_imports() {
                     let import = import.map_err(|e| format!("reading imports: {e}"))?;
                     if import.module == own_module {
-                        let short = short_name(imports.len());
+                        let short = short_name(imports.len())?;
                         imports.insert(import.name.to_owned(), short);
                     }
                 }
@@ -228,7 +228,7 @@ fn shorten_names(wasm: &Path, glue: &Path, link: &Path) -> Result<Shortened> {
                     if link_names.contains(name) {
                         continue;
                     } else if glue_calls.contains(name) && !uncallable {
-                        let short = short_name(exports.len());
+                        let short = short_name(exports.len())?;
                         exports.insert(name.to_owned(), Some(short));
                     } else {
                         exports.insert(name.to_owned(), None);
@@ -289,15 +289,17 @@ fn shorten_names(wasm: &Path, glue: &Path, link: &Path) -> Result<Shortened> {
     Ok(Shortened { dropped, renamed: imports.len() + renamed.len() })
 }
 
-/// The `n`th short identifier: `a`…`Z`, then two characters.
-fn short_name(n: usize) -> String {
+/// The `n`th short identifier: `a`…`Z`, then two characters; 3,276 in all (`Err` beyond, where
+/// names would repeat).
+fn short_name(n: usize) -> Result<String> {
     const FIRST: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     const REST: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     if n < FIRST.len() {
-        return (FIRST[n] as char).to_string();
+        return Ok((FIRST[n] as char).to_string());
     }
     let n = n - FIRST.len();
-    format!("{}{}", FIRST[n / REST.len() % FIRST.len()] as char, REST[n % REST.len()] as char)
+    let first = FIRST.get(n / REST.len()).ok_or("too many names for two characters")?;
+    Ok(format!("{}{}", *first as char, REST[n % REST.len()] as char))
 }
 
 fn is_ident(b: u8) -> bool {
@@ -352,4 +354,34 @@ fn rename_in_glue(
     }
     out.push_str(&glue[copied..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_are_distinct_identifiers_until_they_run_out() {
+        let names: Vec<String> = (0..3_276).map(|n| short_name(n).unwrap()).collect();
+        let distinct: std::collections::HashSet<&String> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len());
+        assert!(names.iter().all(|n| n.len() <= 2 && n.as_bytes()[0].is_ascii_alphabetic() && n.bytes().all(is_ident)));
+        assert!(short_name(3_276).is_err());
+    }
+
+    #[test]
+    fn the_glue_is_renamed_by_whole_identifiers_and_exports_only_after_wasm() {
+        let glue = "const i = { __wbg_f_01: function(x) { return wasm.run(x); }, __wbg_f_012: 1 };\n\
+                    wasm.run_more(); run(); xwasm.run(); wasm.memory;";
+        let imports = std::collections::HashMap::from([("__wbg_f_01".to_owned(), "a".to_owned())]);
+        let exports = std::collections::HashMap::from([("run", "b")]);
+        assert_eq!(
+            rename_in_glue(glue, &imports, &exports),
+            "const i = { a: function(x) { return wasm.b(x); }, __wbg_f_012: 1 };\n\
+             wasm.run_more(); run(); xwasm.run(); wasm.memory;"
+        );
+        let called = called_exports(glue);
+        assert!(called.contains("run") && called.contains("run_more") && called.contains("memory"));
+        assert!(!called.contains("__wbg_f_01"));
+    }
 }
