@@ -97,7 +97,7 @@ pub fn ensure_schemathesis() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// npm packages of end2end/ (playwright-core, axe-core, and binaryen's wasm-opt), from the lock.
+/// npm packages of end2end/ (playwright-core, axe-core, binaryen's wasm-opt, terser and acorn), from the lock.
 pub fn ensure_node_modules() -> Result<()> {
     let dir = workspace_root().join("end2end");
     let lock = dir.join("package-lock.json");
@@ -109,7 +109,7 @@ pub fn ensure_node_modules() -> Result<()> {
     if fresh && npm_bin().join("wasm-opt").exists() {
         return Ok(());
     }
-    say("installing end2end/ npm packages (npm ci: playwright-core, axe-core, binaryen, terser)");
+    say("installing end2end/ npm packages (npm ci: playwright-core, axe-core, binaryen, terser, acorn)");
     run_ok(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
 }
 
