@@ -142,8 +142,6 @@ fn dist() -> Result<BundleSize> {
     Ok(size)
 }
 
-/// Writes `<file>.gz` (gzip, by zopfli) and `<file>.br` (brotli 11) beside every WASM and JS file under
-/// `dir`; the server sends them to browsers that accept those encodings.
 /// Writes the loader minified beside the bundles (`app::loader::MINIFIED_NAME`, which the server
 /// serves in place of the readable `frontend/loader.js`), with the glue's minifier.
 fn minify_loader(dist: &Path) -> Result<()> {
@@ -163,6 +161,8 @@ fn minify_loader(dist: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes `<file>.gz` (gzip, by zopfli) and `<file>.br` (brotli 11) beside every WASM and JS file under
+/// `dir`; the server sends them to browsers that accept those encodings.
 fn precompress(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
