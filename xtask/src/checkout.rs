@@ -188,10 +188,11 @@ struct Shortened {
 /// wasm-bindgen names every import `__wbg_<method>_<16 hex digits>` and the closures' exports by
 /// their mangled Rust paths (up to 160 characters); each name is written twice, in the WASM's
 /// import or export section and in the glue, and the hex digits do not compress (3.8 kB gzip in
-/// all, WASM and glue, measured). The names are the glue's to choose: every import from the glue's own module
-/// (`./<name>_bg.js`) is a key of one object in it, and every export it calls is read as
-/// `wasm.<name>`. So both sides are rewritten together: an import's name is replaced wherever it
-/// occurs as a whole identifier (each is unique, hash included), an export's only after `wasm.`.
+/// all, WASM and glue, measured). The names are the glue's to choose: every import from the
+/// glue's own module (`./<name>_bg.js`) is a key of one object in it, and every export it calls
+/// is read as `wasm.<name>`. So both sides are rewritten together: an import's name is replaced
+/// wherever it occurs as a whole identifier (each is unique, hash included), an export's only
+/// after `wasm.`.
 /// Exports named in the split loader (`__wasm_split.js`: the memory, the table, the shared
 /// globals the chunks import) keep their names. Exports named nowhere (`main`, lld's
 /// `__heap_base`, and `UNCALLABLE_EXPORTS`) are dropped, and wasm-opt then removes what only they
