@@ -15,7 +15,7 @@ use leptos::wasm_split::wasm_split;
 use super::api::{self, Call, CallAction, Client, Failure};
 use super::{Env, env, js, method_label};
 use crate::card::{self, Brand};
-use crate::i18n::{Lang, decline_message, t, tf};
+use crate::i18n::{Lang, Msg, decline_message, msg, t, tf};
 use crate::money::format_amount;
 use crate::wire::{
     AccountType, AchBody, AvsField, BillingBody, CardBody, ChallengeSent, ChallengeVerified, ChallengeVerify,
@@ -26,7 +26,7 @@ use crate::wire::{
 #[derive(Debug, Clone, PartialEq)]
 enum Stage {
     Loading,
-    Failed(&'static str),
+    Failed(Msg),
     Open,
     Done(ConfirmResult),
     Expired,
@@ -54,16 +54,16 @@ impl Tab {
         self.method().as_str()
     }
 
-    fn label(self) -> &'static str {
+    fn label(self) -> Msg {
         match self {
-            Tab::Card => "tab_card",
-            Tab::Ach => "tab_ach",
-            Tab::ApplePay => "tab_apple_pay",
+            Tab::Card => msg::tab_card,
+            Tab::Ach => msg::tab_ach,
+            Tab::ApplePay => msg::tab_apple_pay,
         }
     }
 }
 
-type FieldErrors = Vec<(&'static str, &'static str)>;
+type FieldErrors = Vec<(&'static str, Msg)>;
 
 /// Everything the customer types, and what is wrong with it.
 #[derive(Clone, Copy)]
@@ -99,7 +99,7 @@ impl Form {
         }
     }
 
-    fn error(&self, field: &'static str) -> Option<&'static str> {
+    fn error(&self, field: &'static str) -> Option<Msg> {
         self.errors.with(|e| e.iter().find(|(f, _)| *f == field).map(|(_, k)| *k))
     }
 
@@ -160,7 +160,7 @@ impl CheckoutState {
         untrack(|| self.lang())
     }
 
-    fn say(&self, key: &str) {
+    fn say(&self, key: Msg) {
         self.message.set(Some(t(self.lang_now(), key).to_owned()));
     }
 
@@ -225,22 +225,22 @@ impl CheckoutState {
     fn handle_failure(&self, failure: Failure) {
         let lang = self.lang_now();
         let Failure::Api { status, error } = failure else {
-            self.say("network_error");
+            self.say(msg::network_error);
             return;
         };
-        let field = |f: &'static str, k: &'static str| {
+        let field = |f: &'static str, k: Msg| {
             self.form.errors.update(|e| e.push((f, k)));
-            self.say("err_fix_fields");
+            self.say(msg::err_fix_fields);
         };
         match (status, error.code.as_str()) {
             (410, _) => self.ended.set(Some(Stage::Expired)),
             (409, "already_confirmed") => self.ended.set(Some(Stage::Paid)),
             (409, "confirm_in_progress" | "idempotency_in_progress") => {
-                self.say("processing");
+                self.say(msg::processing);
                 self.reload();
             }
             (409, "quote_stale") => {
-                self.say("quote_stale");
+                self.say(msg::quote_stale);
                 self.reload();
                 // Ask again for the current method.
                 if let Some(key) = self.quote_key.get_untracked() {
@@ -250,15 +250,15 @@ impl CheckoutState {
             (402, "card_declined") => {
                 self.message.set(Some(decline_message(lang, error.decline_code.as_deref()).to_owned()))
             }
-            (402, "incorrect_number") => field("number", "err_card_number"),
-            (402, "invalid_expiry") => field("exp", "err_expiry"),
-            (402, "invalid_cvc") => field("cvc", "err_cvc_3"),
-            (400, "invalid_routing_number") => field("routing", "err_routing"),
+            (402, "incorrect_number") => field("number", msg::err_card_number),
+            (402, "invalid_expiry") => field("exp", msg::err_expiry),
+            (402, "invalid_cvc") => field("cvc", msg::err_cvc_3),
+            (400, "invalid_routing_number") => field("routing", msg::err_routing),
             (402, "authentication_required") => {
                 self.step_up.set(true);
-                self.say("step_up_needed");
+                self.say(msg::step_up_needed);
             }
-            (429, _) => self.say("rate_limited"),
+            (429, _) => self.say(msg::rate_limited),
             (400, "parameter_missing") => {
                 let param = error.param.as_deref().unwrap_or_default();
                 let target = if param.ends_with("postal_code") {
@@ -271,12 +271,12 @@ impl CheckoutState {
                     ""
                 };
                 if target.is_empty() {
-                    self.say("generic_error");
+                    self.say(msg::generic_error);
                 } else {
-                    field(target, "err_required");
+                    field(target, msg::err_required);
                 }
             }
-            _ => self.say("generic_error"),
+            _ => self.say(msg::generic_error),
         }
         self.emit("govifi-error", &[("code", &error.code), ("message", &error.message)]);
     }
@@ -293,7 +293,7 @@ impl CheckoutState {
             Err(errors) => {
                 let first = errors[0].0;
                 self.form.errors.set(errors);
-                self.say("err_fix_fields");
+                self.say(msg::err_fix_fields);
                 self.focus(&format!("gv-{first}"));
                 return;
             }
@@ -334,7 +334,7 @@ impl CheckoutState {
                 }
             }
             // Keep the attempt: pressing Pay again sends the same key, so nothing is charged twice.
-            Err(Failure::Network) => self.say("network_error"),
+            Err(Failure::Network) => self.say(msg::network_error),
             Err(failure) => {
                 self.attempt.set_value(None);
                 self.handle_failure(failure);
@@ -363,7 +363,7 @@ impl CheckoutState {
             }
             match token {
                 Some(token) => state.submit(Some(token)),
-                None => state.say("apple_pay_cancelled"),
+                None => state.say(msg::apple_pay_cancelled),
             }
         });
     }
@@ -382,16 +382,16 @@ impl CheckoutState {
             Tab::Card | Tab::ApplePay => {
                 let digits = card::digits_only(&f.number.get_untracked()).unwrap_or_default();
                 if !card::card_number_valid(&digits) {
-                    errors.push(("number", "err_card_number"));
+                    errors.push(("number", msg::err_card_number));
                 }
                 let (month, year) = card::parse_expiry(&f.exp.get_untracked());
                 if !card::expiry_valid(month, year, js::year_month()) {
-                    errors.push(("exp", "err_expiry"));
+                    errors.push(("exp", msg::err_expiry));
                 }
                 let brand = card::brand_of(&digits);
                 let cvc = text(f.cvc);
                 if !card::cvc_valid(&cvc, brand) || cvc.is_empty() {
-                    errors.push(("cvc", if brand == Brand::Amex { "err_cvc_4" } else { "err_cvc_3" }));
+                    errors.push(("cvc", if brand == Brand::Amex { msg::err_cvc_4 } else { msg::err_cvc_3 }));
                 }
                 let avs = self.cfg(|c| c.required_avs_fields.clone()).unwrap_or_default();
                 let needs = |f: AvsField| avs.contains(&f);
@@ -403,7 +403,7 @@ impl CheckoutState {
                 ] {
                     let value = text(signal);
                     if needed && value.is_empty() {
-                        errors.push((field, "err_required"));
+                        errors.push((field, msg::err_required));
                     }
                     *slot = (!value.is_empty()).then_some(value);
                 }
@@ -418,15 +418,15 @@ impl CheckoutState {
             Tab::Ach => {
                 let holder = text(f.holder);
                 if holder.is_empty() {
-                    errors.push(("holder", "err_required"));
+                    errors.push(("holder", msg::err_required));
                 }
                 let routing = text(f.routing);
                 if !card::routing_number_valid(&routing) {
-                    errors.push(("routing", "err_routing"));
+                    errors.push(("routing", msg::err_routing));
                 }
                 let account = text(f.account);
                 if !card::account_number_valid(&account) {
-                    errors.push(("account", "err_account"));
+                    errors.push(("account", msg::err_account));
                 }
                 if !errors.is_empty() {
                     return Err(errors);
@@ -445,12 +445,12 @@ impl CheckoutState {
 }
 
 /// Why the session could not be loaded, as the customer is told.
-fn load_failure(failure: &Failure) -> &'static str {
+fn load_failure(failure: &Failure) -> Msg {
     match failure {
-        Failure::Api { status: 401, .. } => "invalid_link",
-        Failure::Api { error, .. } if error.code == "origin_not_allowed" => "origin_blocked",
-        Failure::Network => "origin_blocked",
-        _ => "generic_error",
+        Failure::Api { status: 401, .. } => msg::invalid_link,
+        Failure::Api { error, .. } if error.code == "origin_not_allowed" => msg::origin_blocked,
+        Failure::Network => msg::origin_blocked,
+        _ => msg::generic_error,
     }
 }
 
@@ -474,9 +474,13 @@ pub fn Checkout(client: Client) -> impl IntoView {
             config
         }
     });
-    let config = Memo::new(move |previous: Option<&Option<SessionConfig>>| match session.get() {
-        Some(Ok(config)) => Some(config),
-        _ => previous.cloned().flatten(),
+    // A new answer counts as a change without comparing it with the last, so the config needs
+    // no `PartialEq` code: a reload (after a challenge or a stale quote) re-runs the few
+    // closures that read the config, and what they choose between sits behind memos (`stage`,
+    // `<Show>`, the keyed `<For>`), so nothing the customer sees is rebuilt.
+    let config = Memo::new_owning(move |previous: Option<Option<SessionConfig>>| match session.get() {
+        Some(Ok(config)) => (Some(config), true),
+        _ => (previous.flatten(), false),
     });
     let quote = api::action(client);
     let confirm = api::action(client);
@@ -611,24 +615,24 @@ pub fn Checkout(client: Client) -> impl IntoView {
         <section class="govifi" aria-labelledby="gv-title">
             {move || match stage.get() {
                 Stage::Loading => {
-                    view! { <p id="gv-title" class="notice" role="status">{t(Lang::En, "loading")}</p> }.into_any()
+                    view! { <p id="gv-title" class="notice" role="status">{t(Lang::En, msg::loading)}</p> }.into_any()
                 }
                 Stage::Failed(key) => {
                     view! {
-                        <h2 id="gv-title" class="title">{t(Lang::En, "secure_checkout")}</h2>
+                        <h2 id="gv-title" class="title">{t(Lang::En, msg::secure_checkout)}</h2>
                         <p class="notice error-box" role="alert">{t(Lang::En, key)}</p>
                     }
                         .into_any()
                 }
                 Stage::Open => config.get_untracked().map(|cfg| view! { <Open cfg/> }).into_any(),
                 Stage::Done(result) => view! { <Receipt result/> }.into_any(),
-                Stage::Expired => show(|| ended_part("expired_title", "expired_body", true)).into_any(),
-                Stage::Paid => show(|| ended_part("paid_title", "paid_body", false)).into_any(),
+                Stage::Expired => show(|| ended_part(msg::expired_title, msg::expired_body, true)).into_any(),
+                Stage::Paid => show(|| ended_part(msg::paid_title, msg::paid_body, false)).into_any(),
                 Stage::InProgress => {
-                    show(|| ended_part("in_progress_title", "processing_body", false)).into_any()
+                    show(|| ended_part(msg::in_progress_title, msg::processing_body, false)).into_any()
                 }
             }}
-            <p class="brand-line">{move || t(state.lang(), "powered_by")}</p>
+            <p class="brand-line">{move || t(state.lang(), msg::powered_by)}</p>
         </section>
     }
 }
@@ -650,7 +654,7 @@ fn Header() -> impl IntoView {
 
 /// The checkout is over (expired, already paid, or in progress elsewhere).
 #[component]
-fn Ended(title: &'static str, body: &'static str, link: bool) -> impl IntoView {
+fn Ended(title: Msg, body: Msg, link: bool) -> impl IntoView {
     let state = state();
     let lang = state.lang_now();
     let cancel = state.cfg(|c| c.cancel_url.clone()).filter(|_| link);
@@ -660,7 +664,7 @@ fn Ended(title: &'static str, body: &'static str, link: bool) -> impl IntoView {
             <h3 class="subtitle">{t(lang, title)}</h3>
             <p>{t(lang, body)}</p>
         </div>
-        {cancel.map(|href| view! { <a class="button secondary" href=href>{t(lang, "return_to_merchant")}</a> })}
+        {cancel.map(|href| view! { <a class="button secondary" href=href>{t(lang, msg::return_to_merchant)}</a> })}
     }
 }
 
@@ -677,14 +681,14 @@ fn Summary(cfg: SessionConfig) -> impl IntoView {
             (label, money(i.quantity * i.unit_amount))
         })
         .collect();
-    for (key, amount) in [("tax", cfg.tax_amount), ("shipping", cfg.shipping_amount)] {
+    for (key, amount) in [(msg::tax, cfg.tax_amount), (msg::shipping, cfg.shipping_amount)] {
         if let Some(a) = amount.filter(|a| *a > 0) {
             lines.push((t(lang, key).to_owned(), money(a)));
         }
     }
     let due = money(cfg.amount);
     view! {
-        <div class="summary" aria-label=t(lang, "order_summary")>
+        <div class="summary" aria-label=t(lang, msg::order_summary)>
             {cfg.description.map(|d| view! { <p class="description">{d}</p> })}
             <ul class="lines">
                 {lines
@@ -692,7 +696,7 @@ fn Summary(cfg: SessionConfig) -> impl IntoView {
                     .map(|(label, amount)| view! { <li><span>{label}</span><span>{amount}</span></li> })
                     .collect_view()}
             </ul>
-            <p class="amount-due"><span>{t(lang, "amount_due")}</span><strong>{due}</strong></p>
+            <p class="amount-due"><span>{t(lang, msg::amount_due)}</span><strong>{due}</strong></p>
         </div>
     }
 }
@@ -717,20 +721,20 @@ fn Open(cfg: SessionConfig) -> impl IntoView {
     let merchant = cfg.merchant.display_name.clone().unwrap_or_default();
     let consent = match cfg.setup_future_usage {
         FutureUsage::OffSession => {
-            Some(("autopay_consent", Some(tf(lang, "autopay_mandate", &[("merchant", &merchant)]))))
+            Some((msg::autopay_consent, Some(tf(lang, msg::autopay_mandate, &[("merchant", &merchant)]))))
         }
-        FutureUsage::OnSession => Some(("save_method", None)),
+        FutureUsage::OnSession => Some((msg::save_method, None)),
         FutureUsage::Off => None,
     };
     let cancel = if cfg.layout == Layout::Embedded {
         view! {
             <button type="button" class="link" on:click=move |_| state.emit("govifi-cancel", &[])>
-                {t(lang, "cancel")}
+                {t(lang, msg::cancel)}
             </button>
         }
         .into_any()
     } else {
-        view! { <a class="link" href=cfg.cancel_url.clone()>{t(lang, "cancel")}</a> }.into_any()
+        view! { <a class="link" href=cfg.cancel_url.clone()>{t(lang, msg::cancel)}</a> }.into_any()
     };
     view! {
         <Header/>
@@ -781,7 +785,7 @@ fn CountdownTimer() -> impl IntoView {
         <p class="countdown" role="timer" aria-live="off">
             {move || {
                 let r = state.seconds_left().max(0);
-                format!("{} {}:{:02}", t(state.lang(), "expires_in"), r / 60, r % 60)
+                format!("{} {}:{:02}", t(state.lang(), msg::expires_in), r / 60, r % 60)
             }}
         </p>
     }
@@ -789,7 +793,7 @@ fn CountdownTimer() -> impl IntoView {
 
 /// A new method: the tabs, the chosen method's fields and the save (or autopay) consent.
 #[component]
-fn NewMethod(tabs: Vec<Tab>, consent: Option<(&'static str, Option<String>)>) -> impl IntoView {
+fn NewMethod(tabs: Vec<Tab>, consent: Option<(Msg, Option<String>)>) -> impl IntoView {
     let state = state();
     let lang = state.lang_now();
     view! {
@@ -797,7 +801,7 @@ fn NewMethod(tabs: Vec<Tab>, consent: Option<(&'static str, Option<String>)>) ->
         {move || match state.tab.get() {
             Tab::Card => view! { <CardFields/> }.into_any(),
             Tab::Ach => show(ach_fields_part).into_any(),
-            Tab::ApplePay => view! { <p class="hint">{t(lang, "apple_pay_button")}</p> }.into_any(),
+            Tab::ApplePay => view! { <p class="hint">{t(lang, msg::apple_pay_button)}</p> }.into_any(),
         }}
         {consent
             .map(|(label, mandate)| {
@@ -858,7 +862,7 @@ fn TabList(tabs: Vec<Tab>) -> impl IntoView {
     };
     many.then(|| {
         view! {
-            <div class="tabs" role="tablist" aria-label=t(lang, "pay_with") on:keydown=keys>
+            <div class="tabs" role="tablist" aria-label=t(lang, msg::pay_with) on:keydown=keys>
                 {buttons}
             </div>
         }
@@ -870,7 +874,7 @@ fn TabList(tabs: Vec<Tab>) -> impl IntoView {
 #[derive(Clone, Copy)]
 struct Input {
     field: &'static str,
-    label: &'static str,
+    label: Msg,
     autocomplete: &'static str,
     numeric: bool,
     placeholder: Option<&'static str>,
@@ -878,7 +882,7 @@ struct Input {
 }
 
 impl Input {
-    const fn text(field: &'static str, label: &'static str, autocomplete: &'static str) -> Self {
+    const fn text(field: &'static str, label: Msg, autocomplete: &'static str) -> Self {
         Input { field, label, autocomplete, numeric: false, placeholder: None, format: None }
     }
 
@@ -952,23 +956,23 @@ fn CardFields() -> impl IntoView {
             brand => brand.display_name(),
         }
     };
-    let name = needs(AvsField::Cardholder).then(|| Input::text("name", "cardholder", "cc-name"));
-    let address = needs(AvsField::Address).then(|| Input::text("address", "address_line1", "address-line1"));
-    let postal =
-        (needs(AvsField::Zip) || needs(AvsField::Address)).then(|| Input::text("postal", "postal_code", "postal-code"));
+    let name = needs(AvsField::Cardholder).then(|| Input::text("name", msg::cardholder, "cc-name"));
+    let address = needs(AvsField::Address).then(|| Input::text("address", msg::address_line1, "address-line1"));
+    let postal = (needs(AvsField::Zip) || needs(AvsField::Address))
+        .then(|| Input::text("postal", msg::postal_code, "postal-code"));
     view! {
         <div class="panel" role="tabpanel" aria-labelledby="gv-tab-card">
             <div class="number-row">
                 <Field
-                    input=Input::text("number", "card_number", "cc-number")
+                    input=Input::text("number", msg::card_number, "cc-number")
                         .numeric(Some("1234 1234 1234 1234"), format_number)
                     value=f.number
                 />
                 <span class="brand" aria-live="polite">{brand}</span>
             </div>
             <div class="row">
-                <Field input=Input::text("exp", "expiry", "cc-exp").numeric(Some("MM / YY"), format_expiry) value=f.exp/>
-                <Field input=Input::text("cvc", "cvc", "cc-csc").numeric(Some("123"), only_digits) value=f.cvc/>
+                <Field input=Input::text("exp", msg::expiry, "cc-exp").numeric(Some("MM / YY"), format_expiry) value=f.exp/>
+                <Field input=Input::text("cvc", msg::cvc, "cc-csc").numeric(Some("123"), only_digits) value=f.cvc/>
             </div>
             {name.map(|input| view! { <Field input value=f.name/> })}
             {address.map(|input| view! { <Field input value=f.address/> })}
@@ -1030,9 +1034,9 @@ fn part_failed(attempt: RwSignal<u32>) -> AnyView {
     let lang = state().lang_now();
     view! {
         <div class="notice error-box" role="alert">
-            <p>{t(lang, "part_failed")}</p>
+            <p>{t(lang, msg::part_failed)}</p>
             <button type="button" class="button secondary" on:click=move |_| attempt.update(|n| *n += 1)>
-                {t(lang, "retry")}
+                {t(lang, msg::retry)}
             </button>
         </div>
     }
@@ -1058,7 +1062,7 @@ fn saved_methods_part() -> Result<AnyView, ChunkFailed> {
 // A session that is over (expired, paid, in progress elsewhere), and the last five minutes'
 // countdown: most customers pay long before either.
 #[cfg_attr(feature = "split", wasm_split(ended, wasm_split_path = ::leptos::wasm_split, fallible))]
-fn ended_part(title: &'static str, body: &'static str, link: bool) -> Result<AnyView, ChunkFailed> {
+fn ended_part(title: Msg, body: Msg, link: bool) -> Result<AnyView, ChunkFailed> {
     Ok(view! { <Ended title body link/> }.into_any())
 }
 
@@ -1084,14 +1088,20 @@ fn AchFields() -> impl IntoView {
     let state = state();
     let f = state.form;
     let lang = state.lang_now();
-    let option = |kind: AccountType| view! { <option value=kind.as_str()>{t(lang, kind.as_str())}</option> };
+    let option = |kind: AccountType| {
+        let label = match kind {
+            AccountType::Checking => msg::checking,
+            AccountType::Savings => msg::savings,
+        };
+        view! { <option value=kind.as_str()>{t(lang, label)}</option> }
+    };
     view! {
         <div class="panel" role="tabpanel" aria-labelledby="gv-tab-ach">
-            <Field input=Input::text("holder", "holder_name", "name") value=f.holder/>
-            <Field input=Input::text("routing", "routing_number", "off").numeric(None, only_digits) value=f.routing/>
-            <Field input=Input::text("account", "account_number", "off").numeric(None, only_digits) value=f.account/>
+            <Field input=Input::text("holder", msg::holder_name, "name") value=f.holder/>
+            <Field input=Input::text("routing", msg::routing_number, "off").numeric(None, only_digits) value=f.routing/>
+            <Field input=Input::text("account", msg::account_number, "off").numeric(None, only_digits) value=f.account/>
             <div class="field">
-                <label for="gv-account-type">{t(lang, "account_type")}</label>
+                <label for="gv-account-type">{t(lang, msg::account_type)}</label>
                 <select
                     id="gv-account-type"
                     prop:value=move || f.account_type.get().as_str()
@@ -1118,7 +1128,7 @@ fn SavedMethods() -> impl IntoView {
         move || state.config.with(|c| c.as_ref().map(|c| c.saved_payment_methods.clone()).unwrap_or_default());
     view! {
         <fieldset class="saved">
-            <legend>{t(lang, "saved_methods")}</legend>
+            <legend>{t(lang, msg::saved_methods)}</legend>
             <For each=methods key=|m| m.id.clone() children=move |m| view! { <SavedOption m/> }/>
             <div class="check">
                 <input
@@ -1128,7 +1138,7 @@ fn SavedMethods() -> impl IntoView {
                     prop:checked=move || state.saved.with(Option::is_none)
                     on:change=move |_| state.saved.set(None)
                 />
-                <label for="gv-saved-new">{t(lang, "use_new_method")}</label>
+                <label for="gv-saved-new">{t(lang, msg::use_new_method)}</label>
             </div>
         </fieldset>
     }
@@ -1140,7 +1150,7 @@ fn SavedOption(m: SavedMethodView) -> impl IntoView {
     let lang = state.lang_now();
     let label = match (m.kind, m.exp_month, m.exp_year) {
         (MethodType::Card, Some(mm), Some(yy)) => {
-            format!("{} ({} {mm:02}/{})", method_label(lang, &m), t(lang, "expires"), yy % 100)
+            format!("{} ({} {mm:02}/{})", method_label(lang, &m), t(lang, msg::expires), yy % 100)
         }
         _ => method_label(lang, &m),
     };
@@ -1175,11 +1185,11 @@ fn FeeLine() -> impl IntoView {
                     Some(q) => {
                         view! {
                             <p class="fee-row">
-                                <span>{t(lang, "fee")}</span>
+                                <span>{t(lang, msg::fee)}</span>
                                 <span class="fee-amount">{state.money(q.fee_amount)}</span>
                             </p>
                             <p class="total-row">
-                                <span>{t(lang, "total")}</span>
+                                <span>{t(lang, msg::total)}</span>
                                 <strong class="total-amount">{state.money(q.total_amount)}</strong>
                             </p>
                             <p class="disclosure">{q.disclosure}</p>
@@ -1187,7 +1197,7 @@ fn FeeLine() -> impl IntoView {
                             .into_any()
                     }
                     None => {
-                        let key = if state.quote.pending().get() { "quote_loading" } else { "quote_needed" };
+                        let key = if state.quote.pending().get() { msg::quote_loading } else { msg::quote_needed };
                         view! { <p class="hint">{t(lang, key)}</p> }.into_any()
                     }
                 }
@@ -1210,13 +1220,13 @@ fn PayButton() -> impl IntoView {
     let label = move || {
         let lang = state.lang();
         if apple.get() {
-            t(lang, "apple_pay_button").to_owned()
+            t(lang, msg::apple_pay_button).to_owned()
         } else if submitting.get() {
-            t(lang, "processing").to_owned()
+            t(lang, msg::processing).to_owned()
         } else {
             match state.current_quote.get() {
-                Some(q) => format!("{} {}", t(lang, "pay"), state.money(q.total_amount)),
-                None => t(lang, "pay").to_owned(),
+                Some(q) => format!("{} {}", t(lang, msg::pay), state.money(q.total_amount)),
+                None => t(lang, msg::pay).to_owned(),
             }
         }
     };
@@ -1258,12 +1268,12 @@ fn Challenge() -> impl IntoView {
         untrack(|| match api::json::<ChallengeSent>(answer) {
             Ok(s) => {
                 sent.set(true);
-                note.set(Some(tf(lang, "challenge_sent", &[("destination", &s.destination_hint)])));
+                note.set(Some(tf(lang, msg::challenge_sent, &[("destination", &s.destination_hint)])));
                 state.focus("gv-code");
             }
-            Err(Failure::Api { status: 429, .. }) => note.set(Some(t(lang, "challenge_send_limit").to_owned())),
+            Err(Failure::Api { status: 429, .. }) => note.set(Some(t(lang, msg::challenge_send_limit).to_owned())),
             Err(Failure::Api { error, .. }) if error.code == "parameter_missing" => {
-                note.set(Some(t(lang, "challenge_no_email").to_owned()))
+                note.set(Some(t(lang, msg::challenge_no_email).to_owned()))
             }
             Err(f) => state.handle_failure(f),
         });
@@ -1273,14 +1283,14 @@ fn Challenge() -> impl IntoView {
         untrack(|| match api::json::<ChallengeVerified>(answer) {
             Ok(_) => {
                 state.step_up.set(false);
-                state.say("challenge_verified");
+                state.say(msg::challenge_verified);
                 state.reload();
             }
             Err(Failure::Api { status: 400, error }) => {
                 let n = error.attempts_remaining.unwrap_or(0).to_string();
-                note.set(Some(tf(lang, "challenge_wrong", &[("n", &n)])));
+                note.set(Some(tf(lang, msg::challenge_wrong, &[("n", &n)])));
             }
-            Err(Failure::Api { status: 429, .. }) => note.set(Some(t(lang, "challenge_locked").to_owned())),
+            Err(Failure::Api { status: 429, .. }) => note.set(Some(t(lang, msg::challenge_locked).to_owned())),
             Err(f) => state.handle_failure(f),
         });
     });
@@ -1301,20 +1311,20 @@ fn Challenge() -> impl IntoView {
     };
     let intro = move || {
         let destination = state.config.with(|c| c.as_ref().and_then(|c| c.challenge.destination_hint.clone()));
-        tf(lang, "challenge_intro", &[("destination", &destination.unwrap_or_default())])
+        tf(lang, msg::challenge_intro, &[("destination", &destination.unwrap_or_default())])
     };
     view! {
         <div class="challenge" role="group" aria-labelledby="gv-challenge-title">
-            <h3 id="gv-challenge-title" class="subtitle">{t(lang, "challenge_title")}</h3>
+            <h3 id="gv-challenge-title" class="subtitle">{t(lang, msg::challenge_title)}</h3>
             <p>{intro}</p>
             <p class="challenge-note" role="status" aria-live="polite">{move || note.get().unwrap_or_default()}</p>
             <button type="button" class="button secondary" disabled=busy on:click=on_send>
-                {move || t(lang, if sent.get() { "challenge_resend" } else { "challenge_send" })}
+                {move || t(lang, if sent.get() { msg::challenge_resend } else { msg::challenge_send })}
             </button>
             // Shown once a code has been sent (a second send does not rebuild it).
             <Show when=move || sent.get()>
                 <div class="field">
-                    <label for="gv-code">{t(lang, "challenge_code")}</label>
+                    <label for="gv-code">{t(lang, msg::challenge_code)}</label>
                     <input
                         id="gv-code"
                         type="text"
@@ -1331,7 +1341,7 @@ fn Challenge() -> impl IntoView {
                     disabled=move || busy.get() || code.with(|c| c.len() != 6)
                     on:click=on_verify
                 >
-                    {t(lang, "challenge_verify")}
+                    {t(lang, msg::challenge_verify)}
                 </button>
             </Show>
         </div>
@@ -1348,14 +1358,14 @@ fn Receipt(result: ConfirmResult) -> impl IntoView {
     view! {
         <Header/>
         <div class="receipt" role="alert">
-            <h3 class="subtitle">{t(lang, if processing { "processing_title" } else { "success_title" })}</h3>
-            <p>{t(lang, if processing { "processing_body" } else { "success_body" })}</p>
-            <p class="receipt-row"><span>{t(lang, "amount_paid")}</span><strong>{paid}</strong></p>
+            <h3 class="subtitle">{t(lang, if processing { msg::processing_title } else { msg::success_title })}</h3>
+            <p>{t(lang, if processing { msg::processing_body } else { msg::success_body })}</p>
+            <p class="receipt-row"><span>{t(lang, msg::amount_paid)}</span><strong>{paid}</strong></p>
             <p class="receipt-row">
-                <span>{t(lang, "payment_reference")}</span>
+                <span>{t(lang, msg::payment_reference)}</span>
                 <code class="payment-id">{result.payment_id}</code>
             </p>
-            {state.hosted().then(|| view! { <p class="hint">{t(lang, "redirecting")}</p> })}
+            {state.hosted().then(|| view! { <p class="hint">{t(lang, msg::redirecting)}</p> })}
         </div>
     }
 }

@@ -15,7 +15,7 @@ use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlElement, MessageEvent};
 
-use crate::i18n::{Lang, t};
+use crate::i18n::{Lang, msg, t};
 use crate::launch::{is_wallet, session_id_of_credential};
 use api::Client;
 
@@ -74,10 +74,10 @@ fn env() -> StoredValue<Env> {
 /// A saved method as the customer knows it: "Visa ending in 4242", "Bank account ending in 6789".
 fn method_label(lang: Lang, m: &crate::wire::SavedMethodView) -> String {
     if m.kind == crate::wire::MethodType::Ach {
-        format!("{} {}", t(lang, "bank_ending"), m.last4)
+        format!("{} {}", t(lang, msg::bank_ending), m.last4)
     } else {
         let brand = crate::card::Brand::from_name(m.brand.as_deref().unwrap_or_default()).display_name();
-        format!("{brand} {} {}", t(lang, "card_ending"), m.last4)
+        format!("{brand} {} {}", t(lang, msg::card_ending), m.last4)
     }
 }
 
@@ -159,9 +159,9 @@ fn credential(base: &str, launch: &Launch, wallet: bool) -> Option<Client> {
 fn InvalidLink() -> impl IntoView {
     env().with_value(|e| e.emit("govifi-error", &[("code", "missing_credential")]));
     view! {
-        <section class="govifi" aria-label=t(Lang::En, "secure_checkout")>
-            <p class="notice" role="alert">{t(Lang::En, "invalid_link")}</p>
-            <p class="brand-line">{t(Lang::En, "powered_by")}</p>
+        <section class="govifi" aria-label=t(Lang::En, msg::secure_checkout)>
+            <p class="notice" role="alert">{t(Lang::En, msg::invalid_link)}</p>
+            <p class="brand-line">{t(Lang::En, msg::powered_by)}</p>
         </section>
     }
 }

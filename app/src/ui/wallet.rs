@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::api::{self, Call, CallAction, Client, Failure};
 use super::{env, js, method_label};
 use crate::card;
-use crate::i18n::{Lang, t};
+use crate::i18n::{Lang, Msg, msg, t};
 use crate::wire::{
     AccountType, AchBody, BillingBody, CardBody, MethodType, PaymentMethodBody, SavedMethodView, ValueList,
     WalletAddBody, WalletConfig,
@@ -25,7 +25,7 @@ struct WalletState {
 }
 
 impl WalletState {
-    fn say(&self, key: &str) {
+    fn say(&self, key: Msg) {
         self.message.set(Some(t(self.lang, key).to_owned()));
     }
 }
@@ -62,23 +62,23 @@ pub fn Wallet(client: Client) -> impl IntoView {
         <section class="govifi" aria-labelledby="gv-title">
             {move || match config.get() {
                 None => {
-                    view! { <p id="gv-title" class="notice" role="status">{t(Lang::En, "loading")}</p> }.into_any()
+                    view! { <p id="gv-title" class="notice" role="status">{t(Lang::En, msg::loading)}</p> }.into_any()
                 }
                 Some(Err(f)) => {
                     let key = match f {
-                        Failure::Api { status: 410, .. } => "expired_title",
-                        Failure::Api { status: 401, .. } => "invalid_link",
-                        _ => "origin_blocked",
+                        Failure::Api { status: 410, .. } => msg::expired_title,
+                        Failure::Api { status: 401, .. } => msg::invalid_link,
+                        _ => msg::origin_blocked,
                     };
                     view! {
-                        <h2 id="gv-title" class="title">{t(Lang::En, "wallet_title")}</h2>
+                        <h2 id="gv-title" class="title">{t(Lang::En, msg::wallet_title)}</h2>
                         <p class="notice error-box" role="alert">{t(Lang::En, key)}</p>
                     }
                         .into_any()
                 }
                 Some(Ok(c)) => view! { <Methods client=client.get_value() c/> }.into_any(),
             }}
-            <p class="brand-line">{move || t(lang(), "powered_by")}</p>
+            <p class="brand-line">{move || t(lang(), msg::powered_by)}</p>
         </section>
     }
 }
@@ -106,10 +106,10 @@ fn Methods(client: Client, c: WalletConfig) -> impl IntoView {
         let Some((_, result)) = remove.value().get() else { return };
         untrack(|| match result {
             Ok(_) => {
-                state.say("wallet_removed");
+                state.say(msg::wallet_removed);
                 methods.refetch();
             }
-            Err(_) => state.say("generic_error"),
+            Err(_) => state.say(msg::generic_error),
         });
     });
     let list = move || methods.with(|m| m.as_ref().and_then(|m| m.as_ref().ok()).cloned().unwrap_or_default());
@@ -118,16 +118,16 @@ fn Methods(client: Client, c: WalletConfig) -> impl IntoView {
         <header class="header">
             <h2 id="gv-title" class="title">{c.merchant.display_name.clone().unwrap_or_default()}</h2>
         </header>
-        <h3 class="subtitle">{t(lang, "wallet_title")}</h3>
+        <h3 class="subtitle">{t(lang, msg::wallet_title)}</h3>
         <ul class="wallet-list">
             <For each=list key=|m| m.id.clone() children=move |m| view! { <Item m/> }/>
             <Show when=empty>
-                <li class="hint">{t(lang, "wallet_empty")}</li>
+                <li class="hint">{t(lang, msg::wallet_empty)}</li>
             </Show>
         </ul>
         <AddMethod methods=c.methods.clone()/>
         <div class="form-message" role="alert">{move || state.message.get().unwrap_or_default()}</div>
-        <a class="button secondary" href=c.return_url.clone()>{t(lang, "wallet_done")}</a>
+        <a class="button secondary" href=c.return_url.clone()>{t(lang, msg::wallet_done)}</a>
     }
 }
 
@@ -136,7 +136,7 @@ fn Item(m: SavedMethodView) -> impl IntoView {
     let state = state();
     let lang = state.lang;
     let label = method_label(lang, &m);
-    let aria = format!("{} {label}", t(lang, "wallet_remove"));
+    let aria = format!("{} {label}", t(lang, msg::wallet_remove));
     let id = m.id;
     let on_remove = move |_| {
         let handle = state.remove.dispatch_local(Call { tail: format!("payment-methods/{id}"), ..Call::default() });
@@ -146,7 +146,7 @@ fn Item(m: SavedMethodView) -> impl IntoView {
         <li class="wallet-item">
             <span>{label}</span>
             <button type="button" class="button secondary" aria-label=aria on:click=on_remove>
-                {t(lang, "wallet_remove")}
+                {t(lang, msg::wallet_remove)}
             </button>
         </li>
     }
@@ -154,7 +154,7 @@ fn Item(m: SavedMethodView) -> impl IntoView {
 
 /// A labelled text input bound to a signal.
 #[component]
-fn Input(id: &'static str, label: &'static str, value: RwSignal<String>, autocomplete: &'static str) -> impl IntoView {
+fn Input(id: &'static str, label: Msg, value: RwSignal<String>, autocomplete: &'static str) -> impl IntoView {
     let lang = state().lang;
     view! {
         <div class="field">
@@ -210,10 +210,10 @@ fn AddMethod(methods: Vec<MethodType>) -> impl IntoView {
                 number.set(String::new());
                 exp.set(String::new());
                 account.set(String::new());
-                state.say("wallet_added");
+                state.say(msg::wallet_added);
                 state.methods.refetch();
             }
-            Err(_) => state.say("err_fix_fields"),
+            Err(_) => state.say(msg::err_fix_fields),
         });
     });
     let save = move |ev: leptos::ev::SubmitEvent| {
@@ -222,7 +222,7 @@ fn AddMethod(methods: Vec<MethodType>) -> impl IntoView {
             return;
         }
         let Some(method) = method_from(ach.get_untracked(), fields) else {
-            state.say("err_fix_fields");
+            state.say(msg::err_fix_fields);
             return;
         };
         let call = Call {
@@ -234,7 +234,7 @@ fn AddMethod(methods: Vec<MethodType>) -> impl IntoView {
         let handle = state.add.dispatch_local(call);
         state.in_flight.update_value(|h| h.push(handle));
     };
-    let tab = move |is_ach: bool, label: &'static str| {
+    let tab = move |is_ach: bool, label: Msg| {
         view! {
             <button
                 type="button"
@@ -249,33 +249,33 @@ fn AddMethod(methods: Vec<MethodType>) -> impl IntoView {
     };
     view! {
         <form class="pay-form" novalidate="" on:submit=save>
-            <h3 class="subtitle">{t(lang, "wallet_add")}</h3>
+            <h3 class="subtitle">{t(lang, msg::wallet_add)}</h3>
             {(methods.len() > 1)
                 .then(|| {
                     view! {
-                        <div class="tabs" role="tablist" aria-label=t(lang, "pay_with")>
-                            {tab(false, "tab_card")}
-                            {tab(true, "tab_ach")}
+                        <div class="tabs" role="tablist" aria-label=t(lang, msg::pay_with)>
+                            {tab(false, msg::tab_card)}
+                            {tab(true, msg::tab_ach)}
                         </div>
                     }
                 })}
             {move || {
                 if ach.get() {
                     view! {
-                        <Input id="gv-w-holder" label="holder_name" value=holder autocomplete="name"/>
-                        <Input id="gv-w-routing" label="routing_number" value=routing autocomplete="off"/>
-                        <Input id="gv-w-account" label="account_number" value=account autocomplete="off"/>
+                        <Input id="gv-w-holder" label=msg::holder_name value=holder autocomplete="name"/>
+                        <Input id="gv-w-routing" label=msg::routing_number value=routing autocomplete="off"/>
+                        <Input id="gv-w-account" label=msg::account_number value=account autocomplete="off"/>
                     }
                         .into_any()
                 } else {
                     view! {
-                        <Input id="gv-w-number" label="card_number" value=number autocomplete="cc-number"/>
-                        <Input id="gv-w-exp" label="expiry" value=exp autocomplete="cc-exp"/>
+                        <Input id="gv-w-number" label=msg::card_number value=number autocomplete="cc-number"/>
+                        <Input id="gv-w-exp" label=msg::expiry value=exp autocomplete="cc-exp"/>
                     }
                         .into_any()
                 }
             }}
-            <button type="submit" class="pay" disabled=move || busy.get()>{t(lang, "wallet_save")}</button>
+            <button type="submit" class="pay" disabled=move || busy.get()>{t(lang, msg::wallet_save)}</button>
         </form>
     }
 }
