@@ -377,3 +377,30 @@ impl miniserde::ser::Map for Entries<'_> {
         self.0.next().map(|(k, v)| (std::borrow::Cow::Borrowed(k), v))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The element's miniserde computes its powers of ten (vendor/miniserde/PATCHED.md): within
+    /// ±22 it must give the bits upstream gives (one exact multiply or divide, as `str::parse`
+    /// rounds it), beyond that a value within a unit or two in the last place.
+    #[test]
+    fn floats_parse_as_upstream() {
+        for text in ["0", "-0.5", "2.5", "0.1", "19.99", "1e22", "-4.2e-22", "123.456e-7", "9007199254740991e-22"] {
+            let parsed: f64 = miniserde::json::from_str(text).unwrap_or_else(|_| panic!("{text}"));
+            assert_eq!(parsed.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{text}");
+        }
+        for text in ["1e23", "3.14e100", "1e308", "1.7976931348623157e308", "2.5e-200"] {
+            let (parsed, exact): (f64, f64) = (miniserde::json::from_str(text).unwrap(), text.parse().unwrap());
+            assert!(((parsed - exact) / exact).abs() <= 2.0 * f64::EPSILON, "{text}: {parsed} vs {exact}");
+        }
+        assert!(miniserde::json::from_str::<f64>("1e309").is_err(), "out of range, as upstream");
+        // An unknown field with a fraction does not break an answer the element reads.
+        let quote: FeeQuote = miniserde::json::from_str(
+            r#"{"fee_quote_id":"fq_1","amount":1000,"fee_amount":30,"total_amount":1030,"currency":"USD","disclosure":"","expires_at":"x","rate":2.75}"#,
+        )
+        .expect("an unknown float is ignored");
+        assert_eq!(quote.total_amount, 1030);
+    }
+}
