@@ -41,7 +41,6 @@ impl Limits {
             Backend::Sqlite => {
                 let options = AnyConnectOptions::from_str(&companion_url(url))
                     .context("the rate-limit file's URL is not valid")?;
-                // One connection: it serialises this process's limit writes without a busy wait.
                 // One connection, kept: it serialises this process's limit writes without a busy
                 // wait, and an in-memory store lives as long as it does.
                 let pool = AnyPoolOptions::new()
