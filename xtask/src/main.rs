@@ -20,6 +20,15 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if workspace_root() != built_in.parent().unwrap_or(built_in) {
+        // See `workspace_root`: this binary is another checkout's xtask.
+        eprintln!(
+            "xtask: note: this binary was built in {} (a target directory shared with it); \
+             `touch xtask/src/main.rs` makes cargo build this checkout's own",
+            built_in.display()
+        );
+    }
     let result = match args.first().map(String::as_str) {
         Some("run") => run(),
         Some("test") => test(),
@@ -40,8 +49,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The checkout `cargo xtask` was run in: cargo sets `CARGO_MANIFEST_DIR` when it runs the binary
+/// too, and that wins over the path compiled in. Checkouts that share a target directory (`.ci/run`
+/// keeps one in `~/.cache/govifi/target`) share the `debug/xtask` cargo runs, and cargo does not
+/// link it again for a checkout whose own build is still fresh, so the binary may have been built
+/// from another checkout: the work must still be done on this one.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest.parent().expect("xtask sits in the workspace").to_path_buf()
 }
 
 /// Progress line, visible among cargo's output.
