@@ -72,7 +72,6 @@ catalogue! {
     (powered_by, "Secure checkout by Govifi", "Pago seguro con Govifi"),
     (loading, "Loading the checkout…", "Cargando el pago…"),
     (order_summary, "Order summary", "Resumen del pedido"),
-    (subtotal, "Subtotal", "Subtotal"),
     (tax, "Tax", "Impuestos"),
     (shipping, "Shipping", "Envío"),
     (amount_due, "Amount due", "Importe a pagar"),
@@ -167,7 +166,6 @@ catalogue! {
     (wallet_removed, "Payment method removed.", "Método de pago eliminado."),
     (wallet_added, "Payment method saved.", "Método de pago guardado."),
     (wallet_done, "Done", "Listo"),
-    (minutes_seconds, "{m}:{s}", "{m}:{s}"),
 }
 
 /// The message in `lang`.

@@ -20,13 +20,12 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let built_in = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if workspace_root() != built_in.parent().unwrap_or(built_in) {
-        // See `workspace_root`: this binary is another checkout's xtask.
+    // See `workspace_root`: this binary may be another checkout's xtask.
+    if std::env::var_os("CARGO_MANIFEST_DIR").is_some_and(|dir| dir != env!("CARGO_MANIFEST_DIR")) {
         eprintln!(
             "xtask: note: this binary was built in {} (a target directory shared with it); \
              `touch xtask/src/main.rs` makes cargo build this checkout's own",
-            built_in.display()
+            env!("CARGO_MANIFEST_DIR")
         );
     }
     let result = match args.first().map(String::as_str) {
