@@ -9,6 +9,7 @@ use sqlx::AnyConnection;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::store::batch::Stmt;
 use crate::store::{Db, idempotency};
 use crate::telemetry::REQUEST_ID_HEADER;
 
@@ -104,7 +105,7 @@ impl Idempotency {
         }
     }
 
-    /// Looks at `key` without taking it (the request takes it later, with [`Self::take_in`],
+    /// Looks at `key` without taking it (the request takes it later, with [`Self::take_stmt`],
     /// inside the transaction that claims the work).
     pub async fn check(db: &Db, scope: String, key: Option<String>, fingerprint: &str) -> Result<Self, Response> {
         let Some(key) = key else { return Ok(Idempotency { key: None }) };
@@ -117,19 +118,28 @@ impl Idempotency {
         }
     }
 
-    /// Takes the key inside the caller's transaction. `Some(answer)`: another request took it
-    /// meanwhile; give up the transaction and answer that.
-    pub async fn take_in(&self, conn: &mut AnyConnection) -> Result<Option<Response>, sqlx::Error> {
-        let Some(h) = &self.key else { return Ok(None) };
-        if h.taken.load(Ordering::SeqCst) || idempotency::take(conn, &h.scope, &h.key, &h.fingerprint).await? {
+    /// Taking the key inside the caller's transaction, as part of a batch: the statement that takes the key (none when there is
+    /// no key, or it is already held). When it changed a row, [`Self::mark_taken`]; when not,
+    /// another request holds the key: give up the transaction and answer [`Self::taken_elsewhere`].
+    pub fn take_stmt(&self) -> Option<Stmt> {
+        let h = self.key.as_ref().filter(|h| !h.taken.load(Ordering::SeqCst))?;
+        Some(idempotency::take_stmt(&h.scope, &h.key, &h.fingerprint))
+    }
+
+    pub fn mark_taken(&self) {
+        if let Some(h) = &self.key {
             h.taken.store(true, Ordering::SeqCst);
-            return Ok(None);
         }
-        let claim = idempotency::inspect_on(conn, &h.scope, &h.key, &h.fingerprint).await?;
+    }
+
+    /// The answer when another request took the key first (read from what is committed).
+    pub async fn taken_elsewhere(&self, db: &Db) -> Result<Response, sqlx::Error> {
+        let claim = match &self.key {
+            Some(h) => idempotency::inspect(db, &h.scope, &h.key, &h.fingerprint).await?,
+            None => idempotency::Claim::InProgress,
+        };
         // A key that vanished again counts as in use: the retry will find it free.
-        Ok(Some(
-            refusal(claim).unwrap_or_else(|| refusal(idempotency::Claim::InProgress).expect("in progress refuses")),
-        ))
+        Ok(refusal(claim).unwrap_or_else(|| refusal(idempotency::Claim::InProgress).expect("in progress refuses")))
     }
 
     /// No key at all (a request without the header).
@@ -174,11 +184,17 @@ impl Idempotency {
 
     /// Stores the answer in the transaction that makes the change it reports (the key is held).
     pub async fn finish(&self, conn: &mut AnyConnection, status: StatusCode, body: &str) -> Result<(), sqlx::Error> {
-        if let Some(h) = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst)) {
-            let request_id = crate::telemetry::current_request_id().unwrap_or_default();
-            idempotency::finish(conn, &h.scope, &h.key, status.as_u16(), body, &request_id).await?;
+        if let Some(stmt) = self.finish_stmt(status, body) {
+            stmt.execute(conn).await?;
         }
         Ok(())
+    }
+
+    /// [`Idempotency::finish`]'s statement, for a batch (none when no key is held).
+    pub fn finish_stmt(&self, status: StatusCode, body: &str) -> Option<Stmt> {
+        let h = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst))?;
+        let request_id = crate::telemetry::current_request_id().unwrap_or_default();
+        Some(idempotency::finish_stmt(&h.scope, &h.key, status.as_u16(), body, &request_id))
     }
 
     /// Stores an answer given without any change (a refusal worth repeating for this key).

@@ -35,6 +35,7 @@ use crate::idempotency::Idempotency;
 use crate::processor::{AuthorizeRequest, Charge, Checked, Outcome, ProcessorError};
 use crate::state::AppState;
 use crate::store::accounts::Account;
+use crate::store::batch::Batch;
 use crate::store::customers::{self, NewCustomer};
 use crate::store::payment_methods::{self, NewSavedMethod};
 use crate::store::payments::{self, Payment};
@@ -254,18 +255,26 @@ async fn run(
         },
     };
 
-    // The claim: the idempotency key, one conditional UPDATE, and the attempt, in one transaction.
+    // The claim: the idempotency key, one conditional UPDATE, and the attempt, in one transaction
+    // and one round trip; if the key or the session was taken meanwhile, dropping the
+    // transaction undoes all three.
     let attempt_id = new_id("att");
     let mut tx = state.db().begin_write().await?;
-    if let Some(answer) = idempotency.take_in(&mut tx).await? {
+    let mut claim = Batch::new();
+    let key = idempotency.take_stmt().map(|stmt| claim.push(stmt));
+    let claimed = claim.push(sessions::claim_for_confirm(&session.id, quote.session_version, &attempt_id, now));
+    claim.push(attempts::insert_stmt(&attempt_id, &session.id, &record, now));
+    let changed = tx.run(claim).await?;
+    if key.is_some_and(|key| changed[key] != 1) {
+        drop(tx);
         // Another request with this key got here first.
-        return Ok(answer);
+        return Ok(idempotency.taken_elsewhere(state.db()).await?);
     }
-    if !sessions::claim_for_confirm(&mut tx, &session.id, quote.session_version, &attempt_id, now).await? {
+    if changed[claimed] != 1 {
         drop(tx);
         return Err(claim_refusal(state, &session.id, &quote, now).await?);
     }
-    attempts::insert(&mut tx, &attempt_id, &session.id, &record, now).await?;
+    idempotency.mark_taken();
     tx.commit().await?;
 
     let instrument = checked.instrument();
@@ -414,12 +423,15 @@ pub async fn finish_attempt(
                 drop(tx);
                 return already_finished(state, &session.id, now).await;
             }
-            payments::insert(&mut tx, &payment).await?;
+            // What follows the claim's move is unconditional: one batch, one round trip (the saved
+            // method, rare, goes before it on its own).
+            let mut finish = Batch::new();
+            finish.push(payments::insert_stmt(&payment));
             let mut ledger = vec![(TransactionKind::Authorization, record.total_amount)];
             if *captured {
                 ledger.push((TransactionKind::Capture, record.total_amount));
             }
-            payments::record_initial(&mut tx, &payment.id, &ledger).await?;
+            finish.extend(payments::initial_stmt(&payment.id, &ledger));
             if let (true, Some(customer_id), false) = (record.save, &customer_id, charge.details.token.is_empty()) {
                 let usage = if session.setup_future_usage == FutureUsage::OffSession {
                     Usage::OffSession
@@ -470,8 +482,11 @@ pub async fn finish_attempt(
             completed.updated_at = now;
             completed.processing_attempt = None;
             news.push((EventType::CheckoutSessionCompleted, events::data(&merchant_view(state, &completed, now)?)));
-            events::record_all(&mut tx, &session.account_uid, &news).await?;
-            attempts::finish(&mut tx, attempt_id, AttemptStatus::Succeeded, now).await?;
+            let [news, deliveries] =
+                events::record_all_stmts(&session.account_uid, &news).expect("a completed session has its event");
+            finish.push(news);
+            let delivered = finish.push(deliveries);
+            finish.push(attempts::finish_stmt(attempt_id, AttemptStatus::Succeeded, now));
 
             let secret = account.redirect_secret(&state.config().master_key)?;
             let result = app::wire::ConfirmResult {
@@ -485,8 +500,9 @@ pub async fn finish_attempt(
                 redirect_url: signed_success_url(&session.success_url, &session.id, &payment.id, now / 1000, &secret),
             };
             let body = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
-            if let Some(idem) = idempotency {
-                idem.finish(&mut tx, StatusCode::OK, &body).await?;
+            finish.extend(idempotency.and_then(|idem| idem.finish_stmt(StatusCode::OK, &body)));
+            if tx.run(finish).await?[delivered] > 0 {
+                tx.will_wake_deliveries();
             }
             tx.commit().await?;
             tracing::info!(session = %session.id, payment = %payment.id, status = %payment.status, "checkout completed");
@@ -516,11 +532,17 @@ pub async fn finish_attempt(
             payment.reference = session.reference.clone();
             payment.description = session.description.clone();
             payment.metadata = session.metadata.clone();
-            payments::insert(&mut tx, &payment).await?;
-            payments::record_transaction(&mut tx, &payment.id, TransactionKind::Failure, record.total_amount).await?;
-            events::record(&mut tx, &session.account_uid, EventType::PaymentFailed, &PaymentObject::from(payment))
-                .await?;
-            attempts::finish(&mut tx, attempt_id, AttemptStatus::Declined, now).await?;
+            let mut finish = Batch::new();
+            finish.push(payments::insert_stmt(&payment));
+            finish.extend(payments::initial_stmt(&payment.id, &[(TransactionKind::Failure, record.total_amount)]));
+            let failed = [(EventType::PaymentFailed, events::data(&PaymentObject::from(payment)))];
+            let [news, deliveries] = events::record_all_stmts(&session.account_uid, &failed).expect("one event");
+            finish.push(news);
+            let delivered = finish.push(deliveries);
+            finish.push(attempts::finish_stmt(attempt_id, AttemptStatus::Declined, now));
+            if tx.run(finish).await?[delivered] > 0 {
+                tx.will_wake_deliveries();
+            }
             tx.commit().await?;
             metrics::counter!("govifi_confirms_total", "outcome" => "declined").increment(1);
             Err(decline(decline_code))

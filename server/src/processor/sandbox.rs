@@ -13,6 +13,7 @@ use crate::domain::account::Funding;
 use crate::domain::card::Card;
 use crate::domain::ids::random_base62;
 use crate::domain::money::Amount;
+use crate::store::batch::Stmt;
 use crate::store::{Db, now_ms, to_json_text};
 
 /// What a test instrument does when charged.
@@ -326,22 +327,21 @@ impl Processor for Sandbox {
             Outcome::Approved { captured: true, .. } | Outcome::Approved { pending: true, .. } => req.amount.minor(),
             _ => 0,
         };
-        let inserted = sqlx::query(
+        // Durable before the answer, as an acquirer's record is (on SQLite, in the writer's
+        // group commit rather than a commit of its own).
+        let record = Stmt::new(
             "INSERT INTO sandbox_charges (reference, processor_ref, charge, behaviour, amount, settle_at, created_at, \
              captured) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (reference) DO NOTHING",
         )
-        .bind(req.reference)
-        .bind(&processor_ref)
-        .bind(to_json_text(&charge))
-        .bind(to_json_text(&behaviour))
-        .bind(req.amount.minor())
-        .bind(settle_at)
-        .bind(now)
-        .bind(captured)
-        .execute(self.db.writer())
-        .await
-        .map_err(unavailable)?;
-        if inserted.rows_affected() == 1 {
+        .text(req.reference)
+        .text(&processor_ref)
+        .text(to_json_text(&charge))
+        .text(to_json_text(&behaviour))
+        .int(req.amount.minor())
+        .opt_int(settle_at)
+        .int(now)
+        .int(captured);
+        if self.db.write_one(&record).await.map_err(unavailable)? == 1 {
             return Ok(charge);
         }
         // An acquirer answers a reference it has seen with what it answered the first time.

@@ -3,37 +3,30 @@
 
 use sqlx::{AnyConnection, Row};
 
+use super::batch::Stmt;
 use super::{Db, to_json_text};
 use crate::domain::session::AttemptStatus;
 
 /// Records an attempt (inside the claim's transaction) with what recovery needs to finish it.
-pub async fn insert<T: serde::Serialize>(
-    conn: &mut AnyConnection,
-    id: &str,
-    session_id: &str,
-    record: &T,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO confirm_attempts (id, session_id, status, request, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(id)
-    .bind(session_id)
-    .bind(AttemptStatus::Processing.as_str())
-    .bind(to_json_text(record))
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
+pub fn insert_stmt<T: serde::Serialize>(id: &str, session_id: &str, record: &T, now: i64) -> Stmt {
+    Stmt::new("INSERT INTO confirm_attempts (id, session_id, status, request, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .text(id)
+        .text(session_id)
+        .text(AttemptStatus::Processing.as_str())
+        .text(to_json_text(record))
+        .int(now)
+}
+
+/// An attempt's end.
+pub fn finish_stmt(id: &str, status: AttemptStatus, now: i64) -> Stmt {
+    Stmt::new("UPDATE confirm_attempts SET status = $1, finished_at = $2 WHERE id = $3")
+        .text(status.as_str())
+        .int(now)
+        .text(id)
 }
 
 pub async fn finish(conn: &mut AnyConnection, id: &str, status: AttemptStatus, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE confirm_attempts SET status = $1, finished_at = $2 WHERE id = $3")
-        .bind(status.as_str())
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    finish_stmt(id, status, now).execute(conn).await?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::batch::Stmt;
 use super::{Backend, Db, enum_column, now_ms, to_json_text};
 use crate::domain::event::EventType;
 use crate::domain::ids::new_id;
@@ -62,29 +63,43 @@ pub fn from_row(r: &AnyRow) -> Result<Delivery, sqlx::Error> {
 pub async fn fan_out(
     conn: &mut AnyConnection,
     account_uid: &str,
-    event_ids: &[String],
+    events: &[(&str, EventType)],
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    if event_ids.is_empty() {
-        return Ok(0);
+    match fan_out_stmt(account_uid, events, now) {
+        Some(stmt) => stmt.execute(conn).await,
+        None => Ok(0),
     }
-    let marks: Vec<String> = (0..event_ids.len()).map(|i| format!("${}", i + 4)).collect();
+}
+
+/// [`fan_out`]'s statement (none for no events). It names the events rather than reading them
+/// back, so it can share a batch with their INSERT.
+pub fn fan_out_stmt(account_uid: &str, events: &[(&str, EventType)], now: i64) -> Option<Stmt> {
+    if events.is_empty() {
+        return None;
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let (id, kind) = (i * 2 + 4, i * 2 + 5);
+            if i == 0 { format!("SELECT ${id} AS id, ${kind} AS type") } else { format!("SELECT ${id}, ${kind}") }
+        })
+        .collect();
     // The id joins the event's and the subscription's random parts: unique per pair, unguessable.
     let sql = format!(
         "INSERT INTO webhook_deliveries (id, webhook_id, account_uid, event_id, event_type, status, next_attempt_at, \
          created_at, updated_at) \
          SELECT 'wd_' || SUBSTR(e.id, 5) || SUBSTR(w.id, 5), w.id, w.account_uid, e.id, e.type, $1, $2, $2, $2 \
-         FROM events e JOIN webhooks w ON w.account_uid = e.account_uid \
-         WHERE e.account_uid = $3 AND e.id IN ({}) AND w.enabled = 1 AND w.deleted_at IS NULL \
+         FROM ({}) e JOIN webhooks w ON w.account_uid = $3 \
+         WHERE w.enabled = 1 AND w.deleted_at IS NULL \
          AND (w.all_events = 1 OR EXISTS \
               (SELECT 1 FROM webhook_event_types t WHERE t.webhook_id = w.id AND t.event_type = e.type))",
-        marks.join(", ")
+        rows.join(" UNION ALL ")
     );
-    let mut q = sqlx::query(&sql).bind(DeliveryStatus::Pending.as_str()).bind(now).bind(account_uid);
-    for id in event_ids {
-        q = q.bind(id.as_str());
+    let mut stmt = Stmt::new(sql).text(DeliveryStatus::Pending.as_str()).int(now).text(account_uid);
+    for (id, kind) in events {
+        stmt = stmt.text(*id).text(kind.as_str());
     }
-    Ok(q.execute(conn).await?.rows_affected())
+    Some(stmt)
 }
 
 /// A new delivery of an event to one subscription (a test event, a redelivery), due at once.

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::batch::Stmt;
 use super::{Db, WriteTx, deliveries, enum_column, now_ms, to_json_text};
 use crate::domain::event::{EventType, current_actor};
 use crate::domain::ids::random_base62;
@@ -39,7 +40,7 @@ pub async fn record<T: Serialize>(
         .bind(current_actor())
         .execute(&mut **tx)
         .await?;
-    if deliveries::fan_out(tx, account_uid, std::slice::from_ref(&id), now).await? > 0 {
+    if deliveries::fan_out(tx, account_uid, &[(&id, event_type)], now).await? > 0 {
         tx.will_wake_deliveries();
     }
     Ok(id)
@@ -71,8 +72,19 @@ pub async fn record_for_one<T: Serialize>(
 
 /// Records several events about one account in one statement (in the order given).
 pub async fn record_all(tx: &mut WriteTx, account_uid: &str, items: &[(EventType, String)]) -> Result<(), sqlx::Error> {
+    let Some([events, deliveries]) = record_all_stmts(account_uid, items) else { return Ok(()) };
+    events.execute(tx).await?;
+    if deliveries.execute(tx).await? > 0 {
+        tx.will_wake_deliveries();
+    }
+    Ok(())
+}
+
+/// [`record_all`]'s two statements, for a batch: the events, then their deliveries (when the
+/// second changes rows, the transaction should [`WriteTx::will_wake_deliveries`]).
+pub fn record_all_stmts(account_uid: &str, items: &[(EventType, String)]) -> Option<[Stmt; 2]> {
     if items.is_empty() {
-        return Ok(());
+        return None;
     }
     let now = now_ms();
     let rows: Vec<String> = (0..items.len())
@@ -81,18 +93,24 @@ pub async fn record_all(tx: &mut WriteTx, account_uid: &str, items: &[(EventType
             format!("(${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6)
         })
         .collect();
-    let sql = format!("INSERT INTO events (id, account_uid, type, data, created_at, actor) VALUES {}", rows.join(", "));
+    let mut events = Stmt::new(format!(
+        "INSERT INTO events (id, account_uid, type, data, created_at, actor) VALUES {}",
+        rows.join(", ")
+    ));
     let ids: Vec<String> = items.iter().map(|_| next_id()).collect();
     let actor = current_actor();
-    let mut q = sqlx::query(&sql);
     for ((kind, data), id) in items.iter().zip(&ids) {
-        q = q.bind(id.as_str()).bind(account_uid).bind(kind.as_str()).bind(data.as_str()).bind(now).bind(actor.clone());
+        events = events
+            .text(id.as_str())
+            .text(account_uid)
+            .text(kind.as_str())
+            .text(data.as_str())
+            .int(now)
+            .opt_text(actor.clone());
     }
-    q.execute(&mut **tx).await?;
-    if deliveries::fan_out(tx, account_uid, &ids, now).await? > 0 {
-        tx.will_wake_deliveries();
-    }
-    Ok(())
+    let named: Vec<(&str, EventType)> = items.iter().zip(&ids).map(|((kind, _), id)| (id.as_str(), *kind)).collect();
+    let deliveries = deliveries::fan_out_stmt(account_uid, &named, now)?;
+    Some([events, deliveries])
 }
 
 /// JSON of a resource, for [`record_all`].

@@ -1,6 +1,6 @@
 //! Group commit on SQLite. Write transactions take turns on the one writer connection, and the
 //! turns that come while a transaction is open share it: each runs inside a savepoint of its
-//! own (released when it commits, rolled back when it gives up), and one `COMMIT` — one fsync —
+//! own (rolled back when it gives up), and one `COMMIT` — one fsync —
 //! makes all of them durable. A member's `commit()` returns only after that `COMMIT`, so nothing
 //! is acknowledged before it is on disk; if the `COMMIT` fails, every member gets the error.
 //!
@@ -68,6 +68,40 @@ pub async fn join(turn: &Turn, writer: &AnyPool, flush: &Arc<Notify>) -> Result<
     Ok(Member { guard: Some(group), savepoint, flush: flush.clone() })
 }
 
+/// One statement as a member of its own: no savepoint, since SQLite undoes a failed statement
+/// by itself. Returns the rows it changed once the group's `COMMIT` has made it durable. If it
+/// fails, the group is rolled back and its waiting members get the error (none of them was
+/// acknowledged): a rare path, and the safe one should the failure have ended the transaction.
+pub async fn write_one(
+    turn: &Turn,
+    writer: &AnyPool,
+    flush: &Arc<Notify>,
+    stmt: &super::batch::Stmt,
+) -> Result<u64, sqlx::Error> {
+    let mut group = turn.clone().lock_owned().await;
+    settle(&mut group).await;
+    if group.tx.is_none() {
+        group.tx = Some(writer.begin_with("BEGIN IMMEDIATE").await?);
+    }
+    let conn: &mut AnyConnection = group.tx.as_mut().expect("opened above");
+    let changed = match stmt.execute(conn).await {
+        Ok(changed) => changed,
+        Err(e) => {
+            abort(&mut group, &e.to_string()).await;
+            return Err(e);
+        }
+    };
+    let (done, committed) = oneshot::channel();
+    group.waiting.push(done);
+    drop(group);
+    flush.notify_one();
+    match committed.await {
+        Ok(Ok(())) => Ok(changed),
+        Ok(Err(e)) => Err(sqlx::Error::Protocol(format!("group commit failed: {e}"))),
+        Err(_) => Err(sqlx::Error::Protocol("the group commit was dropped".into())),
+    }
+}
+
 impl Member {
     pub fn conn(&mut self) -> &mut AnyConnection {
         self.guard
@@ -81,10 +115,11 @@ impl Member {
         self.guard.as_ref().and_then(|g| g.tx.as_ref()).map(|tx| &**tx).expect("a member holds the open transaction")
     }
 
-    /// Releases the member's savepoint, gives up the turn, and waits for the `COMMIT`.
+    /// Gives up the turn and waits for the `COMMIT`. The member's savepoint stays open (no
+    /// `RELEASE`, one round trip fewer): the next members' savepoints nest inside it, and a
+    /// later member that gives up rolls back to its own, which undoes only its own work, since
+    /// members run one after another. The `COMMIT` commits them all.
     pub async fn commit(mut self, wakes_deliveries: bool) -> Result<(), sqlx::Error> {
-        let savepoint = self.savepoint;
-        self.conn().execute(format!("RELEASE SAVEPOINT m{savepoint}").as_str()).await?;
         let (done, committed) = oneshot::channel();
         let mut group = self.guard.take().expect("a member holds the turn");
         group.waiting.push(done);
@@ -120,14 +155,19 @@ async fn settle(group: &mut Group) {
         tx.execute(format!("ROLLBACK TO SAVEPOINT m{savepoint}; RELEASE SAVEPOINT m{savepoint}").as_str()).await;
     if let Err(e) = undone {
         tracing::error!(error = %e, "rolling back a write's savepoint failed; rolling back its group");
-        if let Some(tx) = group.tx.take() {
-            let _ = tx.rollback().await;
-        }
-        for member in group.waiting.drain(..) {
-            let _ = member.send(Err(e.to_string()));
-        }
-        group.wakes_deliveries = false;
+        abort(group, &e.to_string()).await;
     }
+}
+
+/// Rolls back the open transaction; its waiting members get `error`.
+async fn abort(group: &mut Group, error: &str) {
+    if let Some(tx) = group.tx.take() {
+        let _ = tx.rollback().await;
+    }
+    for member in group.waiting.drain(..) {
+        let _ = member.send(Err(error.to_owned()));
+    }
+    group.wakes_deliveries = false;
 }
 
 /// Commits the open transaction and answers its members.

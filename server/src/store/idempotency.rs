@@ -5,6 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::batch::Stmt;
 use super::{Db, now_ms};
 
 /// Keys are kept this long at least (SPEC §4: 24 h).
@@ -59,34 +60,22 @@ pub async fn inspect(db: &Db, scope: &str, key: &str, fingerprint: &str) -> Resu
     }
 }
 
-/// What a key says, read on the caller's connection (after a failed take: it exists, or was
-/// released a moment ago, which a retry sorts out).
-pub async fn inspect_on(
-    conn: &mut AnyConnection,
-    scope: &str,
-    key: &str,
-    fingerprint: &str,
-) -> Result<Claim, sqlx::Error> {
-    match sqlx::query(SELECT).bind(scope).bind(key).fetch_optional(conn).await? {
-        Some(row) => read_claim(&row, fingerprint),
-        None => Ok(Claim::InProgress),
-    }
-}
-
 /// Takes a free key (inside the caller's transaction, when given one); false if it is taken.
 pub async fn take(conn: &mut AnyConnection, scope: &str, key: &str, fingerprint: &str) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
+    Ok(take_stmt(scope, key, fingerprint).execute(conn).await? == 1)
+}
+
+/// [`take`]'s statement, for a batch: it changes one row when the key was free.
+pub fn take_stmt(scope: &str, key: &str, fingerprint: &str) -> Stmt {
+    Stmt::new(
         "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at) VALUES ($1, $2, $3, $5, $4) \
          ON CONFLICT (scope, key) DO NOTHING",
     )
-    .bind(scope)
-    .bind(key)
-    .bind(fingerprint)
-    .bind(now_ms())
-    .bind(KeyState::InProgress.as_str())
-    .execute(conn)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+    .text(scope)
+    .text(key)
+    .text(fingerprint)
+    .int(now_ms())
+    .text(KeyState::InProgress.as_str())
 }
 
 /// Takes the key now, or says why not.
@@ -112,15 +101,18 @@ pub async fn finish(
     body: &str,
     request_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE idempotency_keys SET state = $5, status_code = $1, body = $2 WHERE scope = $3 AND key = $4")
-        .bind(status as i64)
-        .bind(format!("{request_id}\n{body}"))
-        .bind(scope)
-        .bind(key)
-        .bind(KeyState::Done.as_str())
-        .execute(conn)
-        .await?;
+    finish_stmt(scope, key, status, body, request_id).execute(conn).await?;
     Ok(())
+}
+
+/// [`finish`]'s statement, for a batch.
+pub fn finish_stmt(scope: &str, key: &str, status: u16, body: &str, request_id: &str) -> Stmt {
+    Stmt::new("UPDATE idempotency_keys SET state = $5, status_code = $1, body = $2 WHERE scope = $3 AND key = $4")
+        .int(status as i64)
+        .text(format!("{request_id}\n{body}"))
+        .text(scope)
+        .text(key)
+        .text(KeyState::Done.as_str())
 }
 
 /// Stores the answer of a request that was refused before it took its key.

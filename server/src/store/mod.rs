@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod app_clients;
 pub mod attempts;
+pub mod batch;
 pub mod challenges;
 pub mod clients;
 pub mod customers;
@@ -102,6 +103,7 @@ pub struct Db {
 /// transaction, holding the writer's turn.
 pub struct WriteTx {
     tx: Place,
+    backend: Backend,
     /// Webhook deliveries were written: the delivery loop is woken once they are committed.
     wakes_deliveries: bool,
 }
@@ -129,6 +131,12 @@ impl WriteTx {
             }
             Place::Member(member) => member.commit(wake).await,
         }
+    }
+
+    /// Runs `batch` in this transaction, in one round trip: the rows each statement changed.
+    pub async fn run(&mut self, batch: batch::Batch) -> Result<Vec<u64>, sqlx::Error> {
+        let backend = self.backend;
+        batch.run(self, backend).await
     }
 
     /// Wake the delivery loop when this transaction commits.
@@ -266,7 +274,17 @@ impl Db {
             Some((turn, flush)) => Place::Member(group::join(turn, &self.writer, flush).await?),
             None => Place::Own(self.writer.begin().await?),
         };
-        Ok(WriteTx { tx, wakes_deliveries: false })
+        Ok(WriteTx { tx, backend: self.backend, wakes_deliveries: false })
+    }
+
+    /// One statement, committed: on SQLite it joins the writer's group commit (one round trip,
+    /// no savepoint; it returns after the group's `COMMIT`), on PostgreSQL it runs by itself.
+    /// The rows it changed.
+    pub async fn write_one(&self, stmt: &batch::Stmt) -> Result<u64, sqlx::Error> {
+        match &self.turn {
+            Some((turn, flush)) => group::write_one(turn, &self.writer, flush, stmt).await,
+            None => stmt.execute(&mut *self.writer.acquire().await?).await,
+        }
     }
 
     /// True when the database answers a trivial query.

@@ -7,6 +7,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::batch::Stmt;
 use super::odata::Scope;
 use super::{Bind, Db, amount_column, currency_column, enum_column, json_column, now_ms, to_json_text};
 use crate::domain::account::MethodType;
@@ -142,39 +143,42 @@ pub fn from_row(row: &AnyRow) -> Result<Payment, sqlx::Error> {
 }
 
 pub async fn insert(conn: &mut AnyConnection, p: &Payment) -> Result<(), sqlx::Error> {
-    let placeholders: Vec<String> = (1..=28).map(|i| format!("${i}")).collect();
-    sqlx::query(&format!("INSERT INTO payments ({COLUMNS}, method_type) VALUES ({})", placeholders.join(", ")))
-        .bind(&p.id)
-        .bind(&p.account_uid)
-        .bind(p.status.as_str())
-        .bind(p.amount.minor())
-        .bind(p.fee_amount.minor())
-        .bind(p.total_amount.minor())
-        .bind(p.amount_captured.minor())
-        .bind(p.amount_refunded.minor())
-        .bind(p.refund_pending.minor())
-        .bind(p.currency.as_str())
-        .bind(to_json_text(&p.payment_method))
-        .bind(&p.avs_result)
-        .bind(&p.decline_code)
-        .bind(&p.return_code)
-        .bind(&p.session_id)
-        .bind(&p.attempt_id)
-        .bind(&p.customer_id)
-        .bind(&p.terminal_id)
-        .bind(&p.processor)
-        .bind(&p.processor_ref)
-        .bind(&p.reference)
-        .bind(&p.description)
-        .bind(to_json_text(&p.metadata))
-        .bind(p.consent.as_ref().map(to_json_text))
-        .bind(&p.pending_op)
-        .bind(p.created_at)
-        .bind(p.updated_at)
-        .bind(p.payment_method.kind.as_str())
-        .execute(conn)
-        .await?;
+    insert_stmt(p).execute(conn).await?;
     Ok(())
+}
+
+/// The INSERT of a new payment, to run alone or in a batch.
+pub fn insert_stmt(p: &Payment) -> Stmt {
+    let placeholders: Vec<String> = (1..=28).map(|i| format!("${i}")).collect();
+    Stmt::new(format!("INSERT INTO payments ({COLUMNS}, method_type) VALUES ({})", placeholders.join(", ")))
+        .text(&p.id)
+        .text(&p.account_uid)
+        .text(p.status.as_str())
+        .int(p.amount.minor())
+        .int(p.fee_amount.minor())
+        .int(p.total_amount.minor())
+        .int(p.amount_captured.minor())
+        .int(p.amount_refunded.minor())
+        .int(p.refund_pending.minor())
+        .text(p.currency.as_str())
+        .text(to_json_text(&p.payment_method))
+        .opt_text(p.avs_result.as_deref())
+        .opt_text(p.decline_code.as_deref())
+        .opt_text(p.return_code.as_deref())
+        .opt_text(p.session_id.as_deref())
+        .opt_text(p.attempt_id.as_deref())
+        .opt_text(p.customer_id.as_deref())
+        .opt_text(p.terminal_id.as_deref())
+        .text(&p.processor)
+        .opt_text(p.processor_ref.as_deref())
+        .opt_text(p.reference.as_deref())
+        .opt_text(p.description.as_deref())
+        .text(to_json_text(&p.metadata))
+        .opt_text(p.consent.as_ref().map(to_json_text))
+        .opt_text(p.pending_op.as_deref())
+        .int(p.created_at)
+        .int(p.updated_at)
+        .text(p.payment_method.kind.as_str())
 }
 
 /// An account's payments as a list's scope; with `method`, only that type's.
@@ -406,8 +410,16 @@ pub async fn record_initial(
     payment_id: &str,
     entries: &[(TransactionKind, Amount)],
 ) -> Result<(), sqlx::Error> {
+    if let Some(stmt) = initial_stmt(payment_id, entries) {
+        stmt.execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// [`record_initial`]'s statement (none for no entries).
+pub fn initial_stmt(payment_id: &str, entries: &[(TransactionKind, Amount)]) -> Option<Stmt> {
     if entries.is_empty() {
-        return Ok(());
+        return None;
     }
     let now = now_ms();
     let rows: Vec<String> = (0..entries.len())
@@ -415,22 +427,20 @@ pub async fn record_initial(
             format!("(${}, ${}, ${}, ${}, ${}, ${})", i * 6 + 1, i * 6 + 2, i * 6 + 3, i * 6 + 4, i * 6 + 5, i * 6 + 6)
         })
         .collect();
-    let sql = format!(
+    let mut stmt = Stmt::new(format!(
         "INSERT INTO payment_transactions (id, payment_id, type, amount, created_at, position) VALUES {}",
         rows.join(", ")
-    );
-    let mut q = sqlx::query(&sql);
+    ));
     for (i, (kind, amount)) in entries.iter().enumerate() {
-        q = q
-            .bind(new_id("txn"))
-            .bind(payment_id)
-            .bind(kind.as_str())
-            .bind(amount.minor())
-            .bind(now)
-            .bind(i as i64 + 1);
+        stmt = stmt
+            .text(new_id("txn"))
+            .text(payment_id)
+            .text(kind.as_str())
+            .int(amount.minor())
+            .int(now)
+            .int(i as i64 + 1);
     }
-    q.execute(conn).await?;
-    Ok(())
+    Some(stmt)
 }
 
 /// One ledger entry.

@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::accounts::{self, Account};
+use super::batch::Stmt;
 use super::{Db, amount_column, currency_column, enum_column, json_column, optional_amount, to_json_text};
 use crate::auth::sealed;
 use crate::config::MasterKey;
@@ -277,28 +278,19 @@ pub async fn due_for_expiry(db: &Db, now: i64, limit: i64) -> Result<Vec<String>
 
 /// The atomic claim of a confirm: active → processing, only if the session is active, not
 /// expired, at the quoted version, and has attempts left. Counts the attempt.
-pub async fn claim_for_confirm(
-    conn: &mut AnyConnection,
-    id: &str,
-    version: i64,
-    attempt_id: &str,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+pub fn claim_for_confirm(id: &str, version: i64, attempt_id: &str, now: i64) -> Stmt {
+    Stmt::new(
         "UPDATE hosted_sessions SET status = $6, processing_attempt = $1, processing_since = $2, \
          confirm_attempts = confirm_attempts + 1, updated_at = $2 \
          WHERE id = $3 AND status = $7 AND expires_at > $2 AND version = $4 AND confirm_attempts < $5",
     )
-    .bind(attempt_id)
-    .bind(now)
-    .bind(id)
-    .bind(version)
-    .bind(MAX_CONFIRM_ATTEMPTS)
-    .bind(step(SessionStatus::Active, SessionStatus::Processing).1)
-    .bind(SessionStatus::Active.as_str())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .text(attempt_id)
+    .int(now)
+    .text(id)
+    .int(version)
+    .int(MAX_CONFIRM_ATTEMPTS)
+    .text(step(SessionStatus::Active, SessionStatus::Processing).1)
+    .text(SessionStatus::Active.as_str())
 }
 
 /// processing → completed, only for the attempt that holds the session.

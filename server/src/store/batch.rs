@@ -1,0 +1,210 @@
+//! Statements that travel together: one round trip for several writes inside a transaction.
+//!
+//! A confirm's finish is half a dozen unconditional statements (the payment, its ledger, its
+//! events and their deliveries, the attempt's end, the idempotent answer). One at a time, each
+//! is a round trip; on SQLite each is also a hop to the writer connection's thread and back
+//! while every other write waits for its turn. A [`Batch`] sends them at once:
+//!
+//! - SQLite: one multi-statement query (`a; SELECT changes(); b; SELECT changes()`) with the
+//!   placeholders renumbered into one argument list (sqlx binds `$N` by number in every
+//!   statement of a query);
+//! - PostgreSQL: one statement of data-modifying CTEs (`WITH b0 AS (a RETURNING 1), … SELECT
+//!   count(*) …`). Its parts see the same snapshot, so a statement in a batch must not read
+//!   what another part of the same batch writes.
+//!
+//! Either way the batch answers how many rows each statement changed, and an error in any part
+//! fails the whole (the caller's transaction is then dropped and rolled back).
+
+use sqlx::{AnyConnection, Row};
+
+use super::{Backend, Bind, bind_all};
+
+/// One statement and its values, `$1` … `$n` in the order bound.
+#[derive(Debug, Clone)]
+pub struct Stmt {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+impl Stmt {
+    pub fn new(sql: impl Into<String>) -> Self {
+        Stmt { sql: sql.into(), binds: Vec::new() }
+    }
+
+    pub fn text(mut self, value: impl Into<String>) -> Self {
+        self.binds.push(Bind::Text(value.into()));
+        self
+    }
+
+    pub fn opt_text(mut self, value: Option<impl Into<String>>) -> Self {
+        self.binds.push(value.map_or(Bind::NullText, |v| Bind::Text(v.into())));
+        self
+    }
+
+    pub fn int(mut self, value: i64) -> Self {
+        self.binds.push(Bind::Int(value));
+        self
+    }
+
+    pub fn opt_int(mut self, value: Option<i64>) -> Self {
+        self.binds.push(value.map_or(Bind::NullInt, Bind::Int));
+        self
+    }
+
+    /// Runs it alone: the rows it changed.
+    pub async fn execute(&self, conn: &mut AnyConnection) -> Result<u64, sqlx::Error> {
+        Ok(bind_all(sqlx::query(&self.sql), &self.binds).execute(conn).await?.rows_affected())
+    }
+}
+
+/// Statements run in one round trip, in order.
+#[derive(Debug, Default)]
+pub struct Batch {
+    parts: Vec<Stmt>,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Batch::default()
+    }
+
+    /// Adds a statement; its index in [`Batch::run`]'s answer.
+    pub fn push(&mut self, stmt: Stmt) -> usize {
+        self.parts.push(stmt);
+        self.parts.len() - 1
+    }
+
+    /// Runs every statement; how many rows each changed, in the order pushed.
+    pub async fn run(self, conn: &mut AnyConnection, backend: Backend) -> Result<Vec<u64>, sqlx::Error> {
+        match self.parts.len() {
+            0 => return Ok(Vec::new()),
+            1 => return Ok(vec![self.parts[0].execute(conn).await?]),
+            _ => {}
+        }
+        let (sql, binds) = self.combined(backend);
+        let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(conn).await?;
+        let counts: Vec<u64> = match backend {
+            // One row per statement: its `changes()`.
+            Backend::Sqlite => rows.iter().map(|row| row.try_get::<i64, _>(0)).collect::<Result<_, _>>()?,
+            // One row with a count per statement.
+            Backend::Postgres => match rows.first() {
+                Some(row) => (0..self.parts.len()).map(|i| row.try_get::<i64, _>(i)).collect::<Result<_, _>>()?,
+                None => Vec::new(),
+            },
+        }
+        .into_iter()
+        .map(|n| n.max(0) as u64)
+        .collect();
+        if counts.len() != self.parts.len() {
+            return Err(sqlx::Error::Protocol(format!(
+                "a batch of {} statements reported {}",
+                self.parts.len(),
+                counts.len()
+            )));
+        }
+        Ok(counts)
+    }
+
+    /// The one query and its values.
+    fn combined(&self, backend: Backend) -> (String, Vec<Bind>) {
+        let mut binds = Vec::with_capacity(self.parts.iter().map(|p| p.binds.len()).sum());
+        let mut sql = String::new();
+        if backend == Backend::Postgres {
+            sql.push_str("WITH ");
+        }
+        for (i, part) in self.parts.iter().enumerate() {
+            let text = renumber(&part.sql, binds.len());
+            match backend {
+                Backend::Sqlite => {
+                    sql.push_str(&text);
+                    sql.push_str(";\nSELECT changes();\n");
+                }
+                Backend::Postgres => {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("b{i} AS ({text} RETURNING 1)"));
+                }
+            }
+            binds.extend(part.binds.iter().cloned());
+        }
+        if backend == Backend::Postgres {
+            let counts: Vec<String> = (0..self.parts.len()).map(|i| format!("(SELECT count(*) FROM b{i})")).collect();
+            sql.push_str(&format!(" SELECT {}", counts.join(", ")));
+        }
+        (sql, binds)
+    }
+}
+
+impl Extend<Stmt> for Batch {
+    fn extend<I: IntoIterator<Item = Stmt>>(&mut self, stmts: I) {
+        self.parts.extend(stmts);
+    }
+}
+
+/// `sql` with every placeholder `$n` outside quotes moved up by `offset`.
+fn renumber(sql: &str, offset: usize) -> String {
+    if offset == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.char_indices().peekable();
+    let mut quote: Option<char> = None;
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '$') => {
+                let mut n = 0usize;
+                let mut digits = 0;
+                while let Some(&(_, d)) = chars.peek() {
+                    let Some(v) = d.to_digit(10) else { break };
+                    n = n * 10 + v as usize;
+                    digits += 1;
+                    chars.next();
+                }
+                if digits > 0 {
+                    out.push_str(&(n + offset).to_string());
+                }
+            }
+            (None, _) => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_move_but_quoted_text_does_not() {
+        assert_eq!(
+            renumber("UPDATE t SET a = $1, b = '$2' WHERE c = $12", 3),
+            "UPDATE t SET a = $4, b = '$2' WHERE c = $15"
+        );
+        assert_eq!(renumber("SELECT 'it''s $1', $1", 1), "SELECT 'it''s $1', $2");
+        assert_eq!(renumber("x = $1", 0), "x = $1");
+    }
+
+    #[test]
+    fn postgres_batches_are_one_statement_of_ctes() {
+        let mut batch = Batch::new();
+        batch.push(Stmt::new("INSERT INTO a (x) VALUES ($1)").int(1));
+        batch.push(Stmt::new("UPDATE b SET y = $1 WHERE z = $2").text("y").text("z"));
+        let (sql, binds) = batch.combined(Backend::Postgres);
+        assert_eq!(
+            sql,
+            "WITH b0 AS (INSERT INTO a (x) VALUES ($1) RETURNING 1), b1 AS (UPDATE b SET y = $2 WHERE z = $3 RETURNING 1) \
+             SELECT (SELECT count(*) FROM b0), (SELECT count(*) FROM b1)"
+        );
+        assert_eq!(binds.len(), 3);
+        let (sql, _) = batch.combined(Backend::Sqlite);
+        assert_eq!(
+            sql,
+            "INSERT INTO a (x) VALUES ($1);\nSELECT changes();\nUPDATE b SET y = $2 WHERE z = $3;\nSELECT changes();\n"
+        );
+    }
+}
