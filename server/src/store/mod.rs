@@ -181,7 +181,7 @@ impl Db {
             Backend::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url).context("GOVIFI_DATABASE_URL is not a valid database URL")?;
-        let connect = |max: u32| {
+        let connect = |max: u32, writer: bool| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(10))
@@ -200,6 +200,13 @@ impl Db {
                                  PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;",
                             )
                             .await?;
+                            if writer {
+                                // The group commit's members keep their savepoints open until the
+                                // COMMIT; their undo records (the statement journal) would spill
+                                // to a temporary file past 64 KiB. In memory they stay, and the
+                                // COMMIT drops them.
+                                conn.execute("PRAGMA temp_store = MEMORY;").await?;
+                            }
                         }
                         Ok(())
                     })
@@ -209,7 +216,7 @@ impl Db {
         let context = || format!("connecting to the {} database", backend.name());
         let (pool, writer, turn) = match backend {
             Backend::Postgres => {
-                let pool = connect(max_connections).await.with_context(context)?;
+                let pool = connect(max_connections, false).await.with_context(context)?;
                 (pool.clone(), pool, None)
             }
             Backend::Sqlite => {
@@ -217,8 +224,8 @@ impl Db {
                 // cache per connection that a write on another connection invalidates: a few
                 // readers and one writer (whose cache its own writes keep warm) beat many
                 // connections on a small machine, in throughput and in memory.
-                let pool = connect(max_connections.min(SQLITE_READERS)).await.with_context(context)?;
-                let writer = connect(1).await.with_context(context)?;
+                let pool = connect(max_connections.min(SQLITE_READERS), false).await.with_context(context)?;
+                let writer = connect(1, true).await.with_context(context)?;
                 let turn: group::Turn = Arc::default();
                 let flush = group::start(&turn);
                 (pool, writer, Some((turn, flush)))
