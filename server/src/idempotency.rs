@@ -118,8 +118,8 @@ impl Idempotency {
         }
     }
 
-    /// Taking the key inside the caller's transaction, as part of a batch: the statement that takes the key (none when there is
-    /// no key, or it is already held). When it changed a row, [`Self::mark_taken`]; when not,
+    /// The statement that takes the key inside the caller's transaction, for its batch (none when
+    /// there is no key, or it is already held). When it changed a row, [`Self::mark_taken`]; when not,
     /// another request holds the key: give up the transaction and answer [`Self::taken_elsewhere`].
     pub fn take_stmt(&self) -> Option<Stmt> {
         let h = self.key.as_ref().filter(|h| !h.taken.load(Ordering::SeqCst))?;

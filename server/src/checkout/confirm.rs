@@ -482,10 +482,7 @@ pub async fn finish_attempt(
             completed.updated_at = now;
             completed.processing_attempt = None;
             news.push((EventType::CheckoutSessionCompleted, events::data(&merchant_view(state, &completed, now)?)));
-            let [news, deliveries] =
-                events::record_all_stmts(&session.account_uid, &news).expect("a completed session has its event");
-            finish.push(news);
-            let delivered = finish.push(deliveries);
+            finish.extend(events::record_all_stmts(&session.account_uid, &news).into_iter().flatten());
             finish.push(attempts::finish_stmt(attempt_id, AttemptStatus::Succeeded, now));
 
             let secret = account.redirect_secret(&state.config().master_key)?;
@@ -501,9 +498,7 @@ pub async fn finish_attempt(
             };
             let body = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
             finish.extend(idempotency.and_then(|idem| idem.finish_stmt(StatusCode::OK, &body)));
-            if tx.run(finish).await?[delivered] > 0 {
-                tx.will_wake_deliveries();
-            }
+            tx.run(finish).await?;
             tx.commit().await?;
             tracing::info!(session = %session.id, payment = %payment.id, status = %payment.status, "checkout completed");
             metrics::counter!("govifi_confirms_total", "outcome" => "succeeded").increment(1);
@@ -536,13 +531,9 @@ pub async fn finish_attempt(
             finish.push(payments::insert_stmt(&payment));
             finish.extend(payments::initial_stmt(&payment.id, &[(TransactionKind::Failure, record.total_amount)]));
             let failed = [(EventType::PaymentFailed, events::data(&PaymentObject::from(payment)))];
-            let [news, deliveries] = events::record_all_stmts(&session.account_uid, &failed).expect("one event");
-            finish.push(news);
-            let delivered = finish.push(deliveries);
+            finish.extend(events::record_all_stmts(&session.account_uid, &failed).into_iter().flatten());
             finish.push(attempts::finish_stmt(attempt_id, AttemptStatus::Declined, now));
-            if tx.run(finish).await?[delivered] > 0 {
-                tx.will_wake_deliveries();
-            }
+            tx.run(finish).await?;
             tx.commit().await?;
             metrics::counter!("govifi_confirms_total", "outcome" => "declined").increment(1);
             Err(decline(decline_code))

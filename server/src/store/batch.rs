@@ -24,11 +24,23 @@ use super::{Backend, Bind, bind_all};
 pub struct Stmt {
     sql: String,
     binds: Vec<Bind>,
+    /// It writes webhook deliveries: when it changes rows, the transaction wakes the delivery
+    /// loop once committed.
+    wakes_deliveries: bool,
 }
 
 impl Stmt {
     pub fn new(sql: impl Into<String>) -> Self {
-        Stmt { sql: sql.into(), binds: Vec::new() }
+        Stmt { sql: sql.into(), binds: Vec::new(), wakes_deliveries: false }
+    }
+
+    pub fn waking_deliveries(mut self) -> Self {
+        self.wakes_deliveries = true;
+        self
+    }
+
+    pub fn wakes_deliveries(&self) -> bool {
+        self.wakes_deliveries
     }
 
     pub fn text(mut self, value: impl Into<String>) -> Self {
@@ -72,6 +84,17 @@ impl Batch {
     pub fn push(&mut self, stmt: Stmt) -> usize {
         self.parts.push(stmt);
         self.parts.len() - 1
+    }
+
+    /// True when a statement that writes webhook deliveries changed rows (`counts` from
+    /// [`Batch::run`]).
+    pub fn woke_deliveries(waking: &[bool], counts: &[u64]) -> bool {
+        waking.iter().zip(counts).any(|(wakes, n)| *wakes && *n > 0)
+    }
+
+    /// Which statements write webhook deliveries, in order.
+    pub fn waking(&self) -> Vec<bool> {
+        self.parts.iter().map(Stmt::wakes_deliveries).collect()
     }
 
     /// Runs every statement; how many rows each changed, in the order pushed.
@@ -148,24 +171,21 @@ fn renumber(sql: &str, offset: usize) -> String {
         return sql.to_owned();
     }
     let mut out = String::with_capacity(sql.len() + 16);
-    let mut chars = sql.char_indices().peekable();
+    let mut chars = sql.chars().peekable();
     let mut quote: Option<char> = None;
-    while let Some((_, c)) = chars.next() {
+    while let Some(c) = chars.next() {
         out.push(c);
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
             (Some(_), _) => {}
             (None, '\'' | '"') => quote = Some(c),
             (None, '$') => {
-                let mut n = 0usize;
-                let mut digits = 0;
-                while let Some(&(_, d)) = chars.peek() {
-                    let Some(v) = d.to_digit(10) else { break };
-                    n = n * 10 + v as usize;
-                    digits += 1;
+                let mut n: Option<usize> = None;
+                while let Some(v) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = Some(n.unwrap_or(0) * 10 + v as usize);
                     chars.next();
                 }
-                if digits > 0 {
+                if let Some(n) = n {
                     out.push_str(&(n + offset).to_string());
                 }
             }

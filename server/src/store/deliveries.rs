@@ -95,7 +95,7 @@ pub fn fan_out_stmt(account_uid: &str, events: &[(&str, EventType)], now: i64) -
               (SELECT 1 FROM webhook_event_types t WHERE t.webhook_id = w.id AND t.event_type = e.type))",
         rows.join(" UNION ALL ")
     );
-    let mut stmt = Stmt::new(sql).text(DeliveryStatus::Pending.as_str()).int(now).text(account_uid);
+    let mut stmt = Stmt::new(sql).text(DeliveryStatus::Pending.as_str()).int(now).text(account_uid).waking_deliveries();
     for (id, kind) in events {
         stmt = stmt.text(*id).text(kind.as_str());
     }

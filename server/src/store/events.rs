@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::batch::Stmt;
+use super::batch::{Batch, Stmt};
 use super::{Db, WriteTx, deliveries, enum_column, now_ms, to_json_text};
 use crate::domain::event::{EventType, current_actor};
 use crate::domain::ids::random_base62;
@@ -72,16 +72,14 @@ pub async fn record_for_one<T: Serialize>(
 
 /// Records several events about one account in one statement (in the order given).
 pub async fn record_all(tx: &mut WriteTx, account_uid: &str, items: &[(EventType, String)]) -> Result<(), sqlx::Error> {
-    let Some([events, deliveries]) = record_all_stmts(account_uid, items) else { return Ok(()) };
-    events.execute(tx).await?;
-    if deliveries.execute(tx).await? > 0 {
-        tx.will_wake_deliveries();
-    }
+    let mut batch = Batch::new();
+    batch.extend(record_all_stmts(account_uid, items).into_iter().flatten());
+    tx.run(batch).await?;
     Ok(())
 }
 
-/// [`record_all`]'s two statements, for a batch: the events, then their deliveries (when the
-/// second changes rows, the transaction should [`WriteTx::will_wake_deliveries`]).
+/// [`record_all`]'s two statements, for a batch run by [`WriteTx::run`]: the events, then their
+/// deliveries.
 pub fn record_all_stmts(account_uid: &str, items: &[(EventType, String)]) -> Option<[Stmt; 2]> {
     if items.is_empty() {
         return None;

@@ -91,12 +91,24 @@ pub async fn write_one(
             return Err(e);
         }
     };
+    committed(group, false, flush).await?;
+    Ok(changed)
+}
+
+/// Gives up the turn as a member whose work is in the open transaction, and waits for the
+/// flusher's `COMMIT`.
+async fn committed(
+    mut group: OwnedMutexGuard<Group>,
+    wakes_deliveries: bool,
+    flush: &Notify,
+) -> Result<(), sqlx::Error> {
     let (done, committed) = oneshot::channel();
     group.waiting.push(done);
+    group.wakes_deliveries |= wakes_deliveries;
     drop(group);
     flush.notify_one();
     match committed.await {
-        Ok(Ok(())) => Ok(changed),
+        Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(sqlx::Error::Protocol(format!("group commit failed: {e}"))),
         Err(_) => Err(sqlx::Error::Protocol("the group commit was dropped".into())),
     }
@@ -120,17 +132,8 @@ impl Member {
     /// later member that gives up rolls back to its own, which undoes only its own work, since
     /// members run one after another. The `COMMIT` commits them all.
     pub async fn commit(mut self, wakes_deliveries: bool) -> Result<(), sqlx::Error> {
-        let (done, committed) = oneshot::channel();
-        let mut group = self.guard.take().expect("a member holds the turn");
-        group.waiting.push(done);
-        group.wakes_deliveries |= wakes_deliveries;
-        drop(group);
-        self.flush.notify_one();
-        match committed.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(sqlx::Error::Protocol(format!("group commit failed: {e}"))),
-            Err(_) => Err(sqlx::Error::Protocol("the group commit was dropped".into())),
-        }
+        let group = self.guard.take().expect("a member holds the turn");
+        committed(group, wakes_deliveries, &self.flush).await
     }
 }
 

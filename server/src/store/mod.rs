@@ -134,9 +134,15 @@ impl WriteTx {
     }
 
     /// Runs `batch` in this transaction, in one round trip: the rows each statement changed.
+    /// If it wrote webhook deliveries, the delivery loop wakes once this transaction commits.
     pub async fn run(&mut self, batch: batch::Batch) -> Result<Vec<u64>, sqlx::Error> {
         let backend = self.backend;
-        batch.run(self, backend).await
+        let waking = batch.waking();
+        let counts = batch.run(self, backend).await?;
+        if batch::Batch::woke_deliveries(&waking, &counts) {
+            self.will_wake_deliveries();
+        }
+        Ok(counts)
     }
 
     /// Wake the delivery loop when this transaction commits.
