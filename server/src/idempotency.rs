@@ -132,14 +132,19 @@ impl Idempotency {
         }
     }
 
-    /// The answer when another request took the key first (read from what is committed).
+    /// After a write that would have taken this key wrote nothing: the answer if another
+    /// request holds the key (read from what is committed), or `None` if the key is free (the
+    /// write was refused for another reason).
+    pub async fn held_elsewhere(&self, db: &Db) -> Result<Option<Response>, sqlx::Error> {
+        let Some(h) = self.key.as_ref().filter(|h| !h.taken.load(Ordering::SeqCst)) else { return Ok(None) };
+        Ok(refusal(idempotency::inspect(db, &h.scope, &h.key, &h.fingerprint).await?))
+    }
+
+    /// The answer when another request took the key first. A key that is free again (its
+    /// holder gave it up, or has not committed yet) counts as in use: a retry will find out.
     pub async fn taken_elsewhere(&self, db: &Db) -> Result<Response, sqlx::Error> {
-        let claim = match &self.key {
-            Some(h) => idempotency::inspect(db, &h.scope, &h.key, &h.fingerprint).await?,
-            None => idempotency::Claim::InProgress,
-        };
-        // A key that vanished again counts as in use: the retry will find it free.
-        Ok(refusal(claim).unwrap_or_else(|| refusal(idempotency::Claim::InProgress).expect("in progress refuses")))
+        let held = self.held_elsewhere(db).await?;
+        Ok(held.unwrap_or_else(|| refusal(idempotency::Claim::InProgress).expect("in progress refuses")))
     }
 
     /// No key at all (a request without the header).

@@ -41,7 +41,7 @@ use crate::store::payment_methods::{self, NewSavedMethod};
 use crate::store::payments::{self, Payment};
 use crate::store::quotes::{self, Quote};
 use crate::store::sessions::{self, MAX_CONFIRM_ATTEMPTS, Session};
-use crate::store::{attempts, events, now_ms};
+use crate::store::{WriteTx, Written, attempts, events, is_unique_violation, now_ms};
 use crate::views::{CustomerObject, PaymentMethodObject, PaymentObject};
 use app::wire::ConfirmStatus;
 
@@ -255,27 +255,29 @@ async fn run(
         },
     };
 
-    // The claim: the idempotency key, one conditional UPDATE, and the attempt, in one transaction
-    // and one round trip; if the key or the session was taken meanwhile, dropping the
-    // transaction undoes all three.
+    // The claim: the idempotency key, one conditional UPDATE, and the attempt, as one write of
+    // one round trip (on PostgreSQL one statement); if the key or the session was taken
+    // meanwhile, none of the three is kept.
     let attempt_id = new_id("att");
-    let mut tx = state.db().begin_write().await?;
     let mut claim = Batch::new();
-    let key = idempotency.take_stmt().map(|stmt| claim.push(stmt));
-    let claimed = claim.push(sessions::claim_for_confirm(&session.id, quote.session_version, &attempt_id, now));
+    let key = idempotency.take_stmt().map(|take| claim.push_guard(take));
+    claim.push_guard(sessions::claim_for_confirm(&session.id, quote.session_version, &attempt_id, now));
     claim.push(attempts::insert_stmt(&attempt_id, &session.id, &record, now));
-    let changed = tx.run(claim).await?;
-    if key.is_some_and(|key| changed[key] != 1) {
-        drop(tx);
-        // Another request with this key got here first.
-        return Ok(idempotency.taken_elsewhere(state.db()).await?);
+    match state.db().write(claim).await? {
+        Written::Kept(_) => idempotency.mark_taken(),
+        // Nothing was written: another request took the key first, or the session was not
+        // claimable (PostgreSQL does not say which: a key held elsewhere is committed there).
+        Written::Refused(Some(changed)) if key.is_some_and(|key| changed[key] != 1) => {
+            return Ok(idempotency.taken_elsewhere(state.db()).await?);
+        }
+        Written::Refused(Some(_)) => return Err(claim_refusal(state, &session.id, &quote, now).await?),
+        Written::Refused(None) => {
+            if let Some(answer) = idempotency.held_elsewhere(state.db()).await? {
+                return Ok(answer);
+            }
+            return Err(claim_refusal(state, &session.id, &quote, now).await?);
+        }
     }
-    if changed[claimed] != 1 {
-        drop(tx);
-        return Err(claim_refusal(state, &session.id, &quote, now).await?);
-    }
-    idempotency.mark_taken();
-    tx.commit().await?;
 
     let instrument = checked.instrument();
     let fingerprint_value = match &checked {
@@ -362,7 +364,6 @@ pub async fn finish_attempt(
     idempotency: Option<&Idempotency>,
 ) -> ApiResult<Response> {
     let now = now_ms();
-    let mut tx = state.db().begin_write().await?;
     let shown = charge.details.shown_as(record.method_type);
     match &charge.outcome {
         Outcome::Approved { processor_ref, avs_result, pending, captured } => {
@@ -393,12 +394,14 @@ pub async fn finish_attempt(
             payment.metadata = session.metadata.clone();
             payment.consent = Some(record.consent.clone());
 
+            // Saving the method (rare) writes the customer and the method on their own first.
+            let mut saving = if record.save { Some(state.db().begin_write().await?) } else { None };
             // The customer the payment (and any saved method) belongs to.
             let mut customer_id = session.customer_id.clone();
             let mut news: Vec<(EventType, String)> = Vec::new();
-            if record.save && customer_id.is_none() {
+            if let (Some(tx), None) = (saving.as_mut(), &customer_id) {
                 let customer = customers::insert(
-                    &mut tx,
+                    tx,
                     &session.account_uid,
                     NewCustomer { email: session.customer_email.clone(), ..Default::default() },
                 )
@@ -408,31 +411,26 @@ pub async fn finish_attempt(
             }
             payment.customer_id = customer_id.clone();
 
-            if !sessions::complete(
-                &mut tx,
+            // The session's move and everything that goes with it: one batch, one round trip. The
+            // move is conditional; if it changed nothing, the transaction is dropped.
+            let mut finish = Batch::new();
+            finish.push_guard(sessions::complete_stmt(
                 &session.id,
                 attempt_id,
                 &payment.id,
                 record.fee_amount,
                 record.total_amount,
                 now,
-            )
-            .await?
-            {
-                // Someone else (recovery, or the request itself) finished this attempt first.
-                drop(tx);
-                return already_finished(state, &session.id, now).await;
-            }
-            // What follows the claim's move is unconditional: one batch, one round trip (the saved
-            // method, rare, goes before it on its own).
-            let mut finish = Batch::new();
+            ));
             finish.push(payments::insert_stmt(&payment));
             let mut ledger = vec![(TransactionKind::Authorization, record.total_amount)];
             if *captured {
                 ledger.push((TransactionKind::Capture, record.total_amount));
             }
             finish.extend(payments::initial_stmt(&payment.id, &ledger));
-            if let (true, Some(customer_id), false) = (record.save, &customer_id, charge.details.token.is_empty()) {
+            if let (Some(tx), Some(customer_id), false) =
+                (saving.as_mut(), &customer_id, charge.details.token.is_empty())
+            {
                 let usage = if session.setup_future_usage == FutureUsage::OffSession {
                     Usage::OffSession
                 } else {
@@ -447,7 +445,7 @@ pub async fn finish_attempt(
                 });
                 let print = fingerprint_value.unwrap_or_else(|| charge.details.token.clone());
                 let saved = payment_methods::insert(
-                    &mut tx,
+                    tx,
                     &state.config().master_key,
                     NewSavedMethod {
                         account_uid: &session.account_uid,
@@ -498,17 +496,14 @@ pub async fn finish_attempt(
             };
             let body = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
             finish.extend(idempotency.and_then(|idem| idem.finish_stmt(StatusCode::OK, &body)));
-            tx.run(finish).await?;
-            tx.commit().await?;
+            if !finish_moved(state, saving, finish).await? {
+                return already_finished(state, &session.id, now).await;
+            }
             tracing::info!(session = %session.id, payment = %payment.id, status = %payment.status, "checkout completed");
             metrics::counter!("govifi_confirms_total", "outcome" => "succeeded").increment(1);
             Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
         }
         Outcome::Declined { processor_ref, decline_code } => {
-            if !sessions::release(&mut tx, &session.id, attempt_id, now).await? {
-                drop(tx);
-                return already_finished(state, &session.id, now).await;
-            }
             let mut payment = Payment::new(
                 &session.account_uid,
                 PaymentStatus::Failed,
@@ -528,25 +523,49 @@ pub async fn finish_attempt(
             payment.description = session.description.clone();
             payment.metadata = session.metadata.clone();
             let mut finish = Batch::new();
+            finish.push_guard(sessions::release_stmt(&session.id, attempt_id, now));
             finish.push(payments::insert_stmt(&payment));
             finish.extend(payments::initial_stmt(&payment.id, &[(TransactionKind::Failure, record.total_amount)]));
             let failed = [(EventType::PaymentFailed, events::data(&PaymentObject::from(payment)))];
             finish.extend(events::record_all_stmts(&session.account_uid, &failed).into_iter().flatten());
             finish.push(attempts::finish_stmt(attempt_id, AttemptStatus::Declined, now));
-            tx.run(finish).await?;
-            tx.commit().await?;
+            if !finish_moved(state, None, finish).await? {
+                return already_finished(state, &session.id, now).await;
+            }
             metrics::counter!("govifi_confirms_total", "outcome" => "declined").increment(1);
             Err(decline(decline_code))
         }
         Outcome::ChallengeRequired => {
-            if !sessions::release(&mut tx, &session.id, attempt_id, now).await? {
-                drop(tx);
+            let mut finish = Batch::new();
+            finish.push_guard(sessions::release_stmt(&session.id, attempt_id, now));
+            finish.push(attempts::finish_stmt(attempt_id, AttemptStatus::ChallengeRequired, now));
+            if !finish_moved(state, None, finish).await? {
                 return already_finished(state, &session.id, now).await;
             }
-            attempts::finish(&mut tx, attempt_id, AttemptStatus::ChallengeRequired, now).await?;
-            tx.commit().await?;
             Err(authentication_required())
         }
+    }
+}
+
+/// Runs and commits a finish batch whose guard is the session's conditional move out of
+/// `processing` (in `tx` when one is open, else as a write of its own). False, with nothing
+/// written, when another path (recovery, or a retry) finished the attempt first: the move
+/// changed no row, or the payment's insert met that path's payment.
+async fn finish_moved(state: &AppState, tx: Option<WriteTx>, finish: Batch) -> ApiResult<bool> {
+    let ran = match tx {
+        Some(mut tx) => {
+            let guards = finish.guards().to_vec();
+            match tx.run(finish).await {
+                Ok(changed) if Batch::guards_hold(&guards, &changed) => tx.commit().await.map(|()| true),
+                Ok(_) => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+        None => state.db().write(finish).await.map(|written| matches!(written, Written::Kept(_))),
+    };
+    match ran {
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        ran => Ok(ran?),
     }
 }
 

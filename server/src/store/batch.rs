@@ -19,6 +19,9 @@ use sqlx::{AnyConnection, Row};
 
 use super::{Backend, Bind, bind_all};
 
+/// PostgreSQL's `division_by_zero`: what a guarded batch fails with when a guard changed no row.
+const GUARD_FAILED: &str = "22012";
+
 /// One statement and its values, `$1` … `$n` in the order bound.
 #[derive(Debug, Clone)]
 pub struct Stmt {
@@ -73,6 +76,9 @@ impl Stmt {
 #[derive(Debug, Default)]
 pub struct Batch {
     parts: Vec<Stmt>,
+    /// The parts that must each change exactly one row for [`super::Db::write`] to keep the
+    /// batch (a conditional move of a status, a key taken).
+    guards: Vec<usize>,
 }
 
 impl Batch {
@@ -86,6 +92,32 @@ impl Batch {
         self.parts.len() - 1
     }
 
+    /// Adds a statement that must change exactly one row, or [`super::Db::write`] keeps
+    /// nothing of the batch; its index in the answer.
+    pub fn push_guard(&mut self, stmt: Stmt) -> usize {
+        let i = self.push(stmt);
+        self.guards.push(i);
+        i
+    }
+
+    /// True when every guard changed exactly one row (`counts` from [`Batch::run`]).
+    pub fn guards_hold(guards: &[usize], counts: &[u64]) -> bool {
+        guards.iter().all(|&i| counts.get(i) == Some(&1))
+    }
+
+    pub fn guards(&self) -> &[usize] {
+        &self.guards
+    }
+
+    /// The batch with `stmt` run first (its count first in the answer).
+    pub fn led_by(mut self, stmt: Stmt) -> Self {
+        self.parts.insert(0, stmt);
+        for g in &mut self.guards {
+            *g += 1;
+        }
+        self
+    }
+
     /// True when a statement that writes webhook deliveries changed rows (`counts` from
     /// [`Batch::run`]).
     pub fn woke_deliveries(waking: &[bool], counts: &[u64]) -> bool {
@@ -97,20 +129,38 @@ impl Batch {
         self.parts.iter().map(Stmt::wakes_deliveries).collect()
     }
 
-    /// Runs every statement; how many rows each changed, in the order pushed.
+    /// Runs every statement; how many rows each changed, in the order pushed. The guards are
+    /// the caller's to check.
     pub async fn run(self, conn: &mut AnyConnection, backend: Backend) -> Result<Vec<u64>, sqlx::Error> {
+        self.run_as(conn, backend, false).await
+    }
+
+    /// PostgreSQL, outside a transaction: the batch as one statement, which is its own
+    /// transaction. If a guard changed no row the statement fails, so none of it is kept, and
+    /// the answer is `None`.
+    pub async fn run_guarded(self, conn: &mut AnyConnection) -> Result<Option<Vec<u64>>, sqlx::Error> {
+        match self.run_as(conn, Backend::Postgres, true).await {
+            Ok(counts) => Ok(Some(counts)),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(GUARD_FAILED) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn run_as(self, conn: &mut AnyConnection, backend: Backend, guarded: bool) -> Result<Vec<u64>, sqlx::Error> {
+        let guarded = guarded && !self.guards.is_empty();
         match self.parts.len() {
             0 => return Ok(Vec::new()),
-            1 => return Ok(vec![self.parts[0].execute(conn).await?]),
+            1 if !guarded => return Ok(vec![self.parts[0].execute(conn).await?]),
             _ => {}
         }
-        let (sql, binds) = self.combined(backend);
+        let (sql, binds) = self.combined(backend, guarded);
         let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(conn).await?;
         let counts: Vec<u64> = match backend {
             // One row per statement: its `changes()`.
             Backend::Sqlite => rows.iter().map(|row| row.try_get::<i64, _>(0)).collect::<Result<_, _>>()?,
             // One row with a count per statement.
             Backend::Postgres => match rows.first() {
+                // (A guarded batch has one more column, the guard's.)
                 Some(row) => (0..self.parts.len()).map(|i| row.try_get::<i64, _>(i)).collect::<Result<_, _>>()?,
                 None => Vec::new(),
             },
@@ -128,8 +178,9 @@ impl Batch {
         Ok(counts)
     }
 
-    /// The one query and its values.
-    fn combined(&self, backend: Backend) -> (String, Vec<Bind>) {
+    /// The one query and its values. `guarded` (PostgreSQL): the query fails with
+    /// [`GUARD_FAILED`] unless every guard changed one row.
+    fn combined(&self, backend: Backend, guarded: bool) -> (String, Vec<Bind>) {
         let mut binds = Vec::with_capacity(self.parts.iter().map(|p| p.binds.len()).sum());
         let mut sql = String::new();
         if backend == Backend::Postgres {
@@ -152,8 +203,16 @@ impl Batch {
             binds.extend(part.binds.iter().cloned());
         }
         if backend == Backend::Postgres {
-            let counts: Vec<String> = (0..self.parts.len()).map(|i| format!("(SELECT count(*) FROM b{i})")).collect();
-            sql.push_str(&format!(" SELECT {}", counts.join(", ")));
+            let mut columns: Vec<String> =
+                (0..self.parts.len()).map(|i| format!("(SELECT count(*) FROM b{i})")).collect();
+            if guarded {
+                // Plain SQL cannot raise an error; a division by zero can, and it fails the whole
+                // statement. (A divisor with subqueries is not folded at planning time.)
+                let hold: Vec<String> =
+                    self.guards.iter().map(|i| format!("(SELECT count(*) FROM b{i}) = 1")).collect();
+                columns.push(format!("1 / (CASE WHEN {} THEN 1 ELSE 0 END)", hold.join(" AND ")));
+            }
+            sql.push_str(&format!(" SELECT {}", columns.join(", ")));
         }
         (sql, binds)
     }
@@ -214,17 +273,40 @@ mod tests {
         let mut batch = Batch::new();
         batch.push(Stmt::new("INSERT INTO a (x) VALUES ($1)").int(1));
         batch.push(Stmt::new("UPDATE b SET y = $1 WHERE z = $2").text("y").text("z"));
-        let (sql, binds) = batch.combined(Backend::Postgres);
+        let (sql, binds) = batch.combined(Backend::Postgres, false);
         assert_eq!(
             sql,
             "WITH b0 AS (INSERT INTO a (x) VALUES ($1) RETURNING 1), b1 AS (UPDATE b SET y = $2 WHERE z = $3 RETURNING 1) \
              SELECT (SELECT count(*) FROM b0), (SELECT count(*) FROM b1)"
         );
         assert_eq!(binds.len(), 3);
-        let (sql, _) = batch.combined(Backend::Sqlite);
+        let (sql, _) = batch.combined(Backend::Sqlite, false);
         assert_eq!(
             sql,
             "INSERT INTO a (x) VALUES ($1);\nSELECT changes();\nUPDATE b SET y = $2 WHERE z = $3;\nSELECT changes();\n"
         );
+    }
+
+    #[test]
+    fn a_guarded_postgres_batch_fails_unless_its_guards_changed_one_row() {
+        let mut batch = Batch::new();
+        batch.push(Stmt::new("INSERT INTO a (x) VALUES ($1)").int(1));
+        let g = batch.push_guard(Stmt::new("UPDATE b SET y = $1 WHERE z = $2").text("y").text("z"));
+        assert_eq!((g, batch.guards()), (1, &[1][..]));
+        let (sql, _) = batch.combined(Backend::Postgres, true);
+        assert!(
+            sql.ends_with(
+                "SELECT (SELECT count(*) FROM b0), (SELECT count(*) FROM b1), \
+                 1 / (CASE WHEN (SELECT count(*) FROM b1) = 1 THEN 1 ELSE 0 END)"
+            ),
+            "{sql}"
+        );
+        // Led by another statement, the guard moves with its part.
+        let batch = batch.led_by(Stmt::new("SAVEPOINT m1"));
+        assert_eq!(batch.guards(), &[2]);
+        assert!(Batch::guards_hold(batch.guards(), &[0, 0, 1]));
+        assert!(!Batch::guards_hold(batch.guards(), &[0, 1, 0]));
+        let (sql, _) = batch.combined(Backend::Sqlite, false);
+        assert!(sql.starts_with("SAVEPOINT m1;\nSELECT changes();\nINSERT INTO a (x) VALUES ($1);"), "{sql}");
     }
 }

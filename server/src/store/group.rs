@@ -13,24 +13,32 @@ use std::time::Duration;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::{Notify, OwnedMutexGuard, oneshot};
 
+use super::Backend;
+use super::batch::{Batch, Stmt};
+
 /// The writer's state, behind the turn (a fair mutex).
 #[derive(Default)]
 pub struct Group {
     tx: Option<Transaction<'static, Any>>,
-    /// The savepoint of a member that ended without committing: rolled back before anything else.
-    abandoned: Option<u64>,
+    /// The last member ended without committing: its savepoint is rolled back before anything
+    /// else.
+    abandoned: bool,
     /// Members whose work is in the open transaction, waiting for its `COMMIT`.
     waiting: Vec<oneshot::Sender<Result<(), String>>>,
     wakes_deliveries: bool,
-    next_savepoint: u64,
 }
+
+/// Every member's savepoint has this one name. `ROLLBACK TO` and `RELEASE` act on the newest
+/// savepoint of a name, and the member that gives up is always the newest (members take the
+/// turn one after another, and the next one settles it first). One name also keeps the text of
+/// a member's first batch the same from call to call, so its prepared statement is reused.
+const SAVEPOINT: &str = "SAVEPOINT member";
 
 pub type Turn = Arc<tokio::sync::Mutex<Group>>;
 
 /// One member's place in the open transaction.
 pub struct Member {
     guard: Option<OwnedMutexGuard<Group>>,
-    savepoint: u64,
     flush: Arc<Notify>,
 }
 
@@ -52,37 +60,61 @@ pub fn start(turn: &Turn) -> Arc<Notify> {
     flush
 }
 
-/// Joins (or opens) the writer's transaction: waits for the turn, then opens a savepoint.
-pub async fn join(turn: &Turn, writer: &AnyPool, flush: &Arc<Notify>) -> Result<Member, sqlx::Error> {
+/// Waits for the turn and makes sure the writer's transaction is open.
+async fn turn_with_open_tx(turn: &Turn, writer: &AnyPool) -> Result<OwnedMutexGuard<Group>, sqlx::Error> {
     let mut group = turn.clone().lock_owned().await;
     settle(&mut group).await;
     if group.tx.is_none() {
         group.tx = Some(writer.begin_with("BEGIN IMMEDIATE").await?);
     }
-    let savepoint = group.next_savepoint;
-    group.next_savepoint += 1;
+    Ok(group)
+}
+
+/// Joins (or opens) the writer's transaction: waits for the turn, then opens a savepoint.
+pub async fn join(turn: &Turn, writer: &AnyPool, flush: &Arc<Notify>) -> Result<Member, sqlx::Error> {
+    let mut group = turn_with_open_tx(turn, writer).await?;
     // Until the savepoint exists there is no member to roll back: a failure here leaves the
     // transaction as it was, for the flusher.
     let conn: &mut AnyConnection = group.tx.as_mut().expect("opened above");
-    conn.execute(format!("SAVEPOINT m{savepoint}").as_str()).await?;
-    Ok(Member { guard: Some(group), savepoint, flush: flush.clone() })
+    conn.execute(SAVEPOINT).await?;
+    Ok(Member { guard: Some(group), flush: flush.clone() })
+}
+
+/// [`join`] and the member's first batch in one round trip: the savepoint leads the batch.
+/// The rows each statement of `batch` changed.
+pub async fn join_with(
+    turn: &Turn,
+    writer: &AnyPool,
+    flush: &Arc<Notify>,
+    batch: Batch,
+) -> Result<(Member, Vec<u64>), sqlx::Error> {
+    let group = turn_with_open_tx(turn, writer).await?;
+    let mut member = Member { guard: Some(group), flush: flush.clone() };
+    match batch.led_by(Stmt::new(SAVEPOINT)).run(member.conn(), Backend::Sqlite).await {
+        Ok(mut counts) => {
+            counts.remove(0);
+            Ok((member, counts))
+        }
+        // A constraint stopped one of the batch's own statements, so the savepoint before them
+        // was made: dropping the member rolls back to it.
+        Err(sqlx::Error::Database(e)) if e.kind() != sqlx::error::ErrorKind::Other => Err(sqlx::Error::Database(e)),
+        Err(e) => {
+            // Whether the savepoint was made is not known, and rolling back to the newest one of
+            // its name could then undo an earlier member's work: the group is rolled back
+            // instead (none of its members was acknowledged).
+            let mut group = member.guard.take().expect("a member holds the turn");
+            abort(&mut group, &e.to_string()).await;
+            Err(e)
+        }
+    }
 }
 
 /// One statement as a member of its own: no savepoint, since SQLite undoes a failed statement
 /// by itself. Returns the rows it changed once the group's `COMMIT` has made it durable. If it
 /// fails, the group is rolled back and its waiting members get the error (none of them was
 /// acknowledged): a rare path, and the safe one should the failure have ended the transaction.
-pub async fn write_one(
-    turn: &Turn,
-    writer: &AnyPool,
-    flush: &Arc<Notify>,
-    stmt: &super::batch::Stmt,
-) -> Result<u64, sqlx::Error> {
-    let mut group = turn.clone().lock_owned().await;
-    settle(&mut group).await;
-    if group.tx.is_none() {
-        group.tx = Some(writer.begin_with("BEGIN IMMEDIATE").await?);
-    }
+pub async fn write_one(turn: &Turn, writer: &AnyPool, flush: &Arc<Notify>, stmt: &Stmt) -> Result<u64, sqlx::Error> {
+    let mut group = turn_with_open_tx(turn, writer).await?;
     let conn: &mut AnyConnection = group.tx.as_mut().expect("opened above");
     let changed = match stmt.execute(conn).await {
         Ok(changed) => changed,
@@ -142,7 +174,7 @@ impl Drop for Member {
     /// member's savepoint back before anything else runs.
     fn drop(&mut self) {
         if let Some(mut group) = self.guard.take() {
-            group.abandoned = Some(self.savepoint);
+            group.abandoned = true;
             drop(group);
             self.flush.notify_one();
         }
@@ -152,10 +184,11 @@ impl Drop for Member {
 /// Undoes an abandoned member's work. If that fails, the whole transaction is rolled back and
 /// the members waiting on it get the error (none of them was acknowledged).
 async fn settle(group: &mut Group) {
-    let Some(savepoint) = group.abandoned.take() else { return };
+    if !std::mem::take(&mut group.abandoned) {
+        return;
+    }
     let Some(tx) = group.tx.as_mut() else { return };
-    let undone =
-        tx.execute(format!("ROLLBACK TO SAVEPOINT m{savepoint}; RELEASE SAVEPOINT m{savepoint}").as_str()).await;
+    let undone = tx.execute("ROLLBACK TO SAVEPOINT member; RELEASE SAVEPOINT member").await;
     if let Err(e) = undone {
         tracing::error!(error = %e, "rolling back a write's savepoint failed; rolling back its group");
         abort(group, &e.to_string()).await;

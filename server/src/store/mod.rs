@@ -99,6 +99,17 @@ pub struct Db {
     limits: limits::Limits,
 }
 
+/// What [`Db::write`] did.
+#[derive(Debug)]
+pub enum Written {
+    /// Committed: the rows each statement changed.
+    Kept(Vec<u64>),
+    /// A guard changed no row, so nothing was written. On SQLite, the rows each statement
+    /// changed (a guard may have met another member's uncommitted work, which only these
+    /// counts tell); PostgreSQL's one statement failed as a whole and says nothing more.
+    Refused(Option<Vec<u64>>),
+}
+
 /// A write transaction: its own on PostgreSQL; on SQLite a member of the writer's group
 /// transaction, holding the writer's turn.
 pub struct WriteTx {
@@ -288,6 +299,56 @@ impl Db {
             None => Place::Own(self.writer.begin().await?),
         };
         Ok(WriteTx { tx, backend: self.backend, wakes_deliveries: false })
+    }
+
+    /// [`Db::begin_write`] and a first [`WriteTx::run`] at once: on SQLite one round trip on
+    /// the writer instead of two (the transaction's savepoint leads the batch).
+    pub async fn begin_write_with(&self, batch: batch::Batch) -> Result<(WriteTx, Vec<u64>), sqlx::Error> {
+        match &self.turn {
+            Some((turn, flush)) => {
+                let waking = batch.waking();
+                let (member, counts) = group::join_with(turn, &self.writer, flush, batch).await?;
+                let mut tx = WriteTx { tx: Place::Member(member), backend: self.backend, wakes_deliveries: false };
+                if batch::Batch::woke_deliveries(&waking, &counts) {
+                    tx.will_wake_deliveries();
+                }
+                Ok((tx, counts))
+            }
+            None => {
+                let mut tx = self.begin_write().await?;
+                let counts = tx.run(batch).await?;
+                Ok((tx, counts))
+            }
+        }
+    }
+
+    /// A whole write transaction of one batch, committed unless a guard
+    /// ([`batch::Batch::push_guard`]) changed no row, in which case nothing is written. On SQLite a member of the group commit: one round trip on the writer, then the
+    /// group's `COMMIT`. On PostgreSQL one statement, its own transaction: one round trip
+    /// instead of `BEGIN`, the batch and `COMMIT`.
+    pub async fn write(&self, batch: batch::Batch) -> Result<Written, sqlx::Error> {
+        let waking = batch.waking();
+        let counts = match self.backend {
+            Backend::Sqlite => {
+                let guards = batch.guards().to_vec();
+                let (tx, counts) = self.begin_write_with(batch).await?;
+                if !batch::Batch::guards_hold(&guards, &counts) {
+                    return Ok(Written::Refused(Some(counts)));
+                }
+                tx.commit().await?;
+                counts
+            }
+            Backend::Postgres => {
+                let Some(counts) = batch.run_guarded(&mut *self.writer.acquire().await?).await? else {
+                    return Ok(Written::Refused(None));
+                };
+                if batch::Batch::woke_deliveries(&waking, &counts) {
+                    NEW_DELIVERIES.notify_one();
+                }
+                counts
+            }
+        };
+        Ok(Written::Kept(counts))
     }
 
     /// One statement, committed: on SQLite it joins the writer's group commit (one round trip,

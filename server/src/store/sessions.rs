@@ -293,48 +293,48 @@ pub fn claim_for_confirm(id: &str, version: i64, attempt_id: &str, now: i64) -> 
     .text(SessionStatus::Active.as_str())
 }
 
-/// processing → completed, only for the attempt that holds the session.
-pub async fn complete(
-    conn: &mut AnyConnection,
+/// processing → completed, only for the attempt that holds the session (changes one row, or
+/// none when another path finished the attempt).
+pub fn complete_stmt(
     id: &str,
     attempt_id: &str,
     payment_id: &str,
     fee_amount: Amount,
     total_amount: Amount,
     now: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+) -> Stmt {
+    Stmt::new(
         "UPDATE hosted_sessions SET status = $7, payment_id = $1, fee_amount = $2, total_amount = $3, \
          completed_at = $4, updated_at = $4, processing_attempt = NULL \
          WHERE id = $5 AND status = $8 AND processing_attempt = $6",
     )
-    .bind(payment_id)
-    .bind(fee_amount.minor())
-    .bind(total_amount.minor())
-    .bind(now)
-    .bind(id)
-    .bind(attempt_id)
-    .bind(step(SessionStatus::Processing, SessionStatus::Completed).1)
-    .bind(SessionStatus::Processing.as_str())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .text(payment_id)
+    .int(fee_amount.minor())
+    .int(total_amount.minor())
+    .int(now)
+    .text(id)
+    .text(attempt_id)
+    .text(step(SessionStatus::Processing, SessionStatus::Completed).1)
+    .text(SessionStatus::Processing.as_str())
 }
 
-/// processing → active again (a decline, or an attempt the processor never saw).
-pub async fn release(conn: &mut AnyConnection, id: &str, attempt_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+/// processing → active again (a decline, or an attempt the processor never saw), only for the
+/// attempt that holds the session (changes one row, or none).
+pub fn release_stmt(id: &str, attempt_id: &str, now: i64) -> Stmt {
+    Stmt::new(
         "UPDATE hosted_sessions SET status = $4, processing_attempt = NULL, processing_since = NULL, updated_at = $1 \
          WHERE id = $2 AND status = $5 AND processing_attempt = $3",
     )
-    .bind(now)
-    .bind(id)
-    .bind(attempt_id)
-    .bind(step(SessionStatus::Processing, SessionStatus::Active).1)
-    .bind(SessionStatus::Processing.as_str())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .int(now)
+    .text(id)
+    .text(attempt_id)
+    .text(step(SessionStatus::Processing, SessionStatus::Active).1)
+    .text(SessionStatus::Processing.as_str())
+}
+
+/// [`release_stmt`] run by itself: true if it released the session.
+pub async fn release(conn: &mut AnyConnection, id: &str, attempt_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    Ok(release_stmt(id, attempt_id, now).execute(conn).await? == 1)
 }
 
 /// Sessions held in `processing` since before `before` (a crashed or stuck confirm).
