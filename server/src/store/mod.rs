@@ -303,7 +303,7 @@ impl Db {
 
     /// [`Db::begin_write`] and a first [`WriteTx::run`] at once: on SQLite one round trip on
     /// the writer instead of two (the transaction's savepoint leads the batch).
-    pub async fn begin_write_with(&self, batch: batch::Batch) -> Result<(WriteTx, Vec<u64>), sqlx::Error> {
+    async fn begin_write_with(&self, batch: batch::Batch) -> Result<(WriteTx, Vec<u64>), sqlx::Error> {
         match &self.turn {
             Some((turn, flush)) => {
                 let waking = batch.waking();
@@ -323,11 +323,11 @@ impl Db {
     }
 
     /// A whole write transaction of one batch, committed unless a guard
-    /// ([`batch::Batch::push_guard`]) changed no row, in which case nothing is written. On SQLite a member of the group commit: one round trip on the writer, then the
-    /// group's `COMMIT`. On PostgreSQL one statement, its own transaction: one round trip
+    /// ([`batch::Batch::push_guard`]) changed no row, in which case nothing is written. On
+    /// SQLite a member of the group commit: one round trip on the writer, then the group's
+    /// `COMMIT`. On PostgreSQL one statement, its own transaction: one round trip
     /// instead of `BEGIN`, the batch and `COMMIT`.
     pub async fn write(&self, batch: batch::Batch) -> Result<Written, sqlx::Error> {
-        let waking = batch.waking();
         let counts = match self.backend {
             Backend::Sqlite => {
                 let guards = batch.guards().to_vec();
@@ -339,6 +339,7 @@ impl Db {
                 counts
             }
             Backend::Postgres => {
+                let waking = batch.waking();
                 let Some(counts) = batch.run_guarded(&mut *self.writer.acquire().await?).await? else {
                     return Ok(Written::Refused(None));
                 };
