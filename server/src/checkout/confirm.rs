@@ -68,11 +68,13 @@ pub struct AttemptRecord {
     pub consent: Consent,
 }
 
-async fn load_quote(state: &AppState, session_id: &str, id: &str) -> ApiResult<Option<Quote>> {
-    if !has_shape(id, "fq") {
-        return Ok(None);
+/// The session's fee quote named `id`, if any (read by the route beside the idempotency key, so
+/// that the two reads cost one wait).
+pub async fn load_quote(state: &AppState, session_id: &str, id: Option<&str>) -> ApiResult<Option<Quote>> {
+    match id {
+        Some(id) if has_shape(id, "fq") => Ok(quotes::get(state.db(), session_id, id).await?),
+        _ => Ok(None),
     }
-    Ok(quotes::get(state.db(), session_id, id).await?)
 }
 
 pub fn stale(message: &str) -> ApiError {
@@ -120,15 +122,17 @@ fn allowed(session: &Session, kind: MethodType) -> ApiResult<()> {
 }
 
 /// The whole confirm; the answer is a response because idempotent replays are answers too.
+/// `quote` is [`load_quote`] of the request's `fee_quote_id`, read ahead by the caller.
 pub async fn confirm(
     state: &AppState,
     session: Session,
     account: &Account,
     request: ConfirmRequest,
+    quote: ApiResult<Option<Quote>>,
     client: RequestInfo,
     idempotency: Idempotency,
 ) -> Response {
-    match run(state, session, account, request, client, &idempotency).await {
+    match run(state, session, account, request, quote, client, &idempotency).await {
         Ok(response) => response,
         // The session's own state answers retries after a crash (recovery does not answer keys).
         Err(err) => idempotency.conclude(state.db(), err, false).await,
@@ -140,6 +144,7 @@ async fn run(
     session: Session,
     account: &Account,
     req: ConfirmRequest,
+    quote: ApiResult<Option<Quote>>,
     client: RequestInfo,
     idempotency: &Idempotency,
 ) -> ApiResult<Response> {
@@ -150,10 +155,11 @@ async fn run(
     }
 
     // The fee quote binds the confirm to what the customer was shown.
-    let quote_id = req.fee_quote_id.as_deref().ok_or_else(|| ApiError::missing("fee_quote_id"))?;
-    let quote = load_quote(state, &session.id, quote_id)
-        .await?
-        .ok_or_else(|| ApiError::invalid("fee_quote_id", "fee_quote_id names no quote of this session"))?;
+    if req.fee_quote_id.is_none() {
+        return Err(ApiError::missing("fee_quote_id"));
+    }
+    let quote =
+        quote?.ok_or_else(|| ApiError::invalid("fee_quote_id", "fee_quote_id names no quote of this session"))?;
     if quote.expires_at <= now {
         return Err(stale("The fee quote has expired; ask for a new one"));
     }

@@ -159,8 +159,14 @@ async fn confirm_session(
     Json(raw): Json<Value>,
 ) -> Response {
     let print = fingerprint("POST", "confirm", &raw);
-    // The key is looked at now and taken inside the claim's transaction (one commit fewer).
-    let idempotency = match Idempotency::check(state.db(), format!("confirm:{}", auth.session.id), key, &print).await {
+    // The key is looked at now and taken inside the claim's transaction (one commit fewer); the
+    // fee quote the body names is read at the same time (a replay does not need it).
+    let quote_id = raw.get("fee_quote_id").and_then(Value::as_str);
+    let (idempotency, quote) = tokio::join!(
+        Idempotency::check(state.db(), format!("confirm:{}", auth.session.id), key, &print),
+        confirm::load_quote(&state, &auth.session.id, quote_id),
+    );
+    let idempotency = match idempotency {
         Ok(i) => i,
         Err(replay) => return replay,
     };
@@ -168,5 +174,5 @@ async fn confirm_session(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    confirm::confirm(&state, auth.session, &auth.account, request, client, idempotency).await
+    confirm::confirm(&state, auth.session, &auth.account, request, quote, client, idempotency).await
 }
