@@ -24,6 +24,8 @@ struct Options {
     seconds: u64,
     concurrency: usize,
     postgres: Option<String>,
+    /// `--backend sqlite|postgres`: only that database (A/B runs of one backend).
+    only: Option<String>,
 }
 
 fn options() -> Options {
@@ -34,6 +36,7 @@ fn options() -> Options {
             .or_else(|_| std::env::var("GOVIFI_TEST_POSTGRES_URL"))
             .ok()
             .filter(|s| !s.is_empty()),
+        only: None,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -41,6 +44,10 @@ fn options() -> Options {
         match args[i].as_str() {
             "--seconds" => {
                 o.seconds = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(o.seconds);
+                i += 1;
+            }
+            "--backend" => {
+                o.only = args.get(i + 1).cloned();
                 i += 1;
             }
             "--concurrency" => {
@@ -236,8 +243,11 @@ fn main() {
         sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().expect("temp dir");
         let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
-        reports.push(bench("sqlite", &sqlite, &o).await);
-        match &o.postgres {
+        let wanted = |backend: &str| o.only.as_deref().is_none_or(|only| only == backend);
+        if wanted("sqlite") {
+            reports.push(bench("sqlite", &sqlite, &o).await);
+        }
+        match o.postgres.as_ref().filter(|_| wanted("postgres")) {
             Some(admin) => {
                 let name = format!("govifi_bench_{}", server::domain::ids::random_base62(12).to_ascii_lowercase());
                 let mut conn = sqlx::AnyConnection::connect(admin).await.expect("connect to PostgreSQL");

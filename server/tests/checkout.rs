@@ -558,6 +558,31 @@ db_tests! {
         assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
         assert_eq!(app.browser(Method::GET, &other, "config", None, None).await.status, StatusCode::OK, "keyed on the credential");
     }
+
+    async fn refused_browser_calls_spend_none_of_the_budget(app) {
+        // On PostgreSQL the budget is spent in the statement that reads the session, conditioned
+        // on the checks the extractor makes after it; a call that fails one must cost nothing.
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let other = app.session(&m, json!({})).await;
+        let (id, secret) = (s["session_id"].as_str().unwrap(), s["client_secret"].as_str().unwrap());
+        let forged = format!("{id}_secret_{}", "x".repeat(32));
+        for _ in 0..40 {
+            let r = app.browser_with(Method::GET, id, &forged, "config", None, &[], None).await;
+            r.assert_error(401, "unauthenticated");
+            let r = app.browser(Method::GET, &s, "config", Some("https://evil.example"), None).await;
+            r.assert_error(403, "origin_not_allowed");
+            let r = app.browser_with(Method::GET, other["session_id"].as_str().unwrap(), secret, "config", None, &[], None).await;
+            r.assert_error(403, "session_mismatch");
+        }
+        // The whole burst is left, for calls from the platform's page and the merchant's site.
+        for i in 0..30 {
+            let origin = [Some(MERCHANT_ORIGIN), Some(PUBLIC_URL), None][i % 3];
+            let r = app.browser(Method::GET, &s, "config", origin, None).await;
+            assert_eq!(r.status, StatusCode::OK, "call {i}: {}", r.text());
+        }
+        app.browser(Method::GET, &s, "config", Some(MERCHANT_ORIGIN), None).await.assert_error(429, "rate_limited");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,12 +6,14 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::auth::{Kind, bearer};
-use crate::auth::secrets::verify_secret;
+use crate::auth::secrets::{hash_secret, verify_secret};
 use crate::domain::ids::has_shape;
+use crate::domain::limit::RateRule;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::store::accounts::Account;
-use crate::store::sessions::{self, Session};
+use crate::store::now_ms;
+use crate::store::sessions::{self, Budget, Presented, Session};
 
 /// A browser call authenticated by its session's client secret.
 #[derive(Debug, Clone)]
@@ -41,25 +43,42 @@ impl FromRequestParts<AppState> for SessionAuth {
         if !has_shape(session_id, "cs") {
             return Err(invalid());
         }
-        let (session, account) = sessions::get_with_account(state.db(), session_id).await?.ok_or_else(invalid)?;
-        if !verify_secret(&credential, &session.secret_hash) {
-            return Err(invalid());
-        }
         let path_id = RawPathParams::from_request_parts(parts, state)
             .await
             .ok()
             .and_then(|params| params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()));
+        // A header that is not text is an origin no list allows.
+        let origin = parts.headers.get(header::ORIGIN).map(|origin| origin.to_str().unwrap_or(""));
+        let presented = Presented {
+            secret_hash: &hash_secret(&credential),
+            path_id: path_id.as_deref(),
+            origin,
+            public_origin: &state.config().public_origin(),
+        };
+        let rule = RateRule::BROWSER_CREDENTIAL;
+        let now = now_ms();
+        let (session, account, budget) =
+            sessions::get_with_account_spending(state.db(), session_id, presented, rule, now)
+                .await?
+                .ok_or_else(invalid)?;
+        if !verify_secret(&credential, &session.secret_hash) {
+            return Err(invalid());
+        }
         if path_id.as_deref() != Some(session_id) {
             return Err(ApiError::new(ErrorCode::SessionMismatch, "This credential belongs to another session"));
         }
         // Requests without Origin (same-origin GETs, server tools) are not refused for that.
-        if let Some(origin) = parts.headers.get(header::ORIGIN) {
-            let origin = origin.to_str().unwrap_or("");
-            if !origin_allowed(state, &account, origin) {
-                return Err(ApiError::new(ErrorCode::OriginNotAllowed, "This site may not use this checkout session"));
-            }
+        if origin.is_some_and(|origin| !origin_allowed(state, &account, origin)) {
+            return Err(ApiError::new(ErrorCode::OriginNotAllowed, "This site may not use this checkout session"));
         }
-        super::spend_browser_budget(state, &session.id).await?;
+        match budget {
+            // Spent with the read (PostgreSQL), after the same checks as above.
+            Budget::Spent => {}
+            Budget::Refused { tat } => {
+                return Err(ApiError::rate_limited(tat.map_or(1, |tat| rule.retry_after_secs(tat, now))));
+            }
+            Budget::NotAsked => super::spend_browser_budget(state, &session.id).await?,
+        }
         Ok(SessionAuth { session, account })
     }
 }

@@ -21,12 +21,25 @@ const CREATE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS rate_limits (key TEXT PR
 const CREATE_POSTGRES: &str =
     "CREATE UNLOGGED TABLE IF NOT EXISTS rate_limits (key TEXT PRIMARY KEY, tat BIGINT NOT NULL)";
 
+/// The part of [`TAKE`] that moves an existing key's arrival time, only if the request fits.
+macro_rules! take_conflict {
+    () => {
+        "ON CONFLICT (key) DO UPDATE SET tat = (CASE WHEN rate_limits.tat > $2 THEN rate_limits.tat ELSE $2 END) + $3 \
+         WHERE (CASE WHEN rate_limits.tat > $2 THEN rate_limits.tat ELSE $2 END) + $3 - $2 <= $4 \
+         RETURNING tat"
+    };
+}
+
 /// Admits a request and moves the key's arrival time, only if it fits: `$1` key, `$2` now,
 /// `$3` emission interval, `$4` window. No row back: refused.
-const TAKE: &str = "INSERT INTO rate_limits (key, tat) VALUES ($1, $2 + $3) \
-     ON CONFLICT (key) DO UPDATE SET tat = (CASE WHEN rate_limits.tat > $2 THEN rate_limits.tat ELSE $2 END) + $3 \
-     WHERE (CASE WHEN rate_limits.tat > $2 THEN rate_limits.tat ELSE $2 END) + $3 - $2 <= $4 \
-     RETURNING tat";
+const TAKE: &str = concat!("INSERT INTO rate_limits (key, tat) VALUES ($1, $2 + $3) ", take_conflict!());
+
+/// [`TAKE`] as a part of a larger PostgreSQL statement: the request is counted only when `rows`
+/// (a CTE or table in that statement) has a row where `condition` holds. Same placeholders as
+/// [`TAKE`] (`$1` … `$4`); the statement may use more after them.
+pub fn take_where(rows: &str, condition: &str) -> String {
+    format!("INSERT INTO rate_limits (key, tat) SELECT $1, $2 + $3 FROM {rows} WHERE {condition} {}", take_conflict!())
+}
 
 #[derive(Clone, Debug)]
 pub struct Limits {

@@ -8,10 +8,12 @@ use sqlx::{AnyConnection, Row};
 
 use super::accounts::{self, Account};
 use super::batch::Stmt;
-use super::{Db, amount_column, currency_column, enum_column, json_column, optional_amount, to_json_text};
+use super::limits;
+use super::{Backend, Db, amount_column, currency_column, enum_column, json_column, optional_amount, to_json_text};
 use crate::auth::sealed;
 use crate::config::MasterKey;
 use crate::domain::account::{Branding, MethodType};
+use crate::domain::limit::RateRule;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::session::{AvsField, FraudSignals, FutureUsage, Layout, Locale, RiskLevel, SessionStatus};
 use crate::domain::validate::Metadata;
@@ -193,6 +195,83 @@ pub async fn get_with_account(db: &Db, id: &str) -> Result<Option<(Session, Acco
     let sql = SQL.get_or_init(|| accounts::select_with_account("hosted_sessions", COLUMNS));
     let Some(row) = sqlx::query(sql).bind(id).fetch_optional(db.pool()).await? else { return Ok(None) };
     Ok(Some((from_row(&row)?, accounts::from_columns(&row, accounts::JOINED)?)))
+}
+
+/// What a browser call's credential looks like before it is checked: the budget is spent by
+/// [`get_with_account_spending`] only if the stored session agrees with all of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// SHA-256 of the presented credential ([`crate::auth::secrets::hash_secret`]).
+    pub secret_hash: &'a str,
+    /// The session named by the route's path.
+    pub path_id: Option<&'a str>,
+    /// The request's `Origin` (none: not sent), and the platform's own.
+    pub origin: Option<&'a str>,
+    pub public_origin: &'a str,
+}
+
+/// What [`get_with_account_spending`] learnt of the credential's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// One request was counted.
+    Spent,
+    /// The budget is used up; the key's arrival time (none: no row).
+    Refused { tat: Option<i64> },
+    /// Not asked (SQLite, whose budget lives in another file, or a credential the session did
+    /// not accept): the caller takes it on its own.
+    NotAsked,
+}
+
+/// A session with its account, and, on PostgreSQL, one request of its browser budget (keyed by
+/// the session's id) taken in the same statement: one round trip instead of two. The budget is
+/// spent only when the secret's hash, the path and the origin agree with the session, so a bad
+/// guess spends none of it (the caller still checks each of them itself, in constant time where
+/// it matters, and answers as before).
+pub async fn get_with_account_spending(
+    db: &Db,
+    id: &str,
+    presented: Presented<'_>,
+    rule: RateRule,
+    now: i64,
+) -> Result<Option<(Session, Account, Budget)>, sqlx::Error> {
+    if db.backend() != Backend::Postgres {
+        return Ok(get_with_account(db, id).await?.map(|(s, a)| (s, a, Budget::NotAsked)));
+    }
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    // $1 id (the budget's key), $2 now, $3 emission, $4 window (as in limits' take); $5 secret
+    // hash, $6 path id, $7 origin, $8 the platform's origin. The last SELECT reads the limit row
+    // as it was before this statement (every part sees one snapshot): the refusal's wait.
+    let sql = SQL.get_or_init(|| {
+        let read = accounts::select_with_account("hosted_sessions", COLUMNS).replacen(
+            " FROM ",
+            ", CASE WHEN t.secret_hash = $5 AND t.id = $6 AND ($7::text IS NULL OR $7 = $8 \
+             OR a.allowed_origins::jsonb @> jsonb_build_array($7::text)) THEN 1 ELSE 0 END AS budget_asked FROM ",
+            1,
+        );
+        format!(
+            "WITH s AS ({read}), spent AS ({}) SELECT s.*, (SELECT count(*) FROM spent) AS budget_spent, \
+             (SELECT tat FROM rate_limits WHERE key = $1) AS budget_tat FROM s",
+            limits::take_where("s", "s.budget_asked = 1")
+        )
+    });
+    let row = sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .bind(rule.emission_ms())
+        .bind(rule.window_ms())
+        .bind(presented.secret_hash)
+        .bind(presented.path_id)
+        .bind(presented.origin)
+        .bind(presented.public_origin)
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let budget = match (row.try_get::<i32, _>("budget_asked")?, row.try_get::<i64, _>("budget_spent")?) {
+        (0, _) => Budget::NotAsked,
+        (_, 0) => Budget::Refused { tat: row.try_get("budget_tat")? },
+        _ => Budget::Spent,
+    };
+    Ok(Some((from_row(&row)?, accounts::from_columns(&row, accounts::JOINED)?, budget)))
 }
 
 pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Session>, sqlx::Error> {
