@@ -94,7 +94,7 @@ pub struct Db {
     /// SQLite: write transactions take turns here, in this process, rather than in SQLite's busy
     /// handler (which sleeps in growing steps and turns contention into long tails), and the
     /// turns that come together commit together ([`group`]).
-    turn: Option<(group::Turn, Arc<tokio::sync::Notify>)>,
+    turn: Option<(group::Turn, Arc<tokio::sync::Notify>, Arc<group::Queue>)>,
     /// Rate-limit state every process shares.
     limits: limits::Limits,
 }
@@ -245,7 +245,7 @@ impl Db {
                 let writer = connect(1, true).await.with_context(context)?;
                 let turn: group::Turn = Arc::default();
                 let flush = group::start(&turn);
-                (pool, writer, Some((turn, flush)))
+                (pool, writer, Some((turn, flush, Arc::default())))
             }
         };
         let limits = limits::Limits::open(&url, backend, &pool).await?;
@@ -295,31 +295,10 @@ impl Db {
     /// not help there.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         let tx = match &self.turn {
-            Some((turn, flush)) => Place::Member(group::join(turn, &self.writer, flush).await?),
+            Some((turn, flush, _)) => Place::Member(group::join(turn, &self.writer, flush).await?),
             None => Place::Own(self.writer.begin().await?),
         };
         Ok(WriteTx { tx, backend: self.backend, wakes_deliveries: false })
-    }
-
-    /// [`Db::begin_write`] and a first [`WriteTx::run`] at once: on SQLite one round trip on
-    /// the writer instead of two (the transaction's savepoint leads the batch).
-    async fn begin_write_with(&self, batch: batch::Batch) -> Result<(WriteTx, Vec<u64>), sqlx::Error> {
-        match &self.turn {
-            Some((turn, flush)) => {
-                let waking = batch.waking();
-                let (member, counts) = group::join_with(turn, &self.writer, flush, batch).await?;
-                let mut tx = WriteTx { tx: Place::Member(member), backend: self.backend, wakes_deliveries: false };
-                if batch::Batch::woke_deliveries(&waking, &counts) {
-                    tx.will_wake_deliveries();
-                }
-                Ok((tx, counts))
-            }
-            None => {
-                let mut tx = self.begin_write().await?;
-                let counts = tx.run(batch).await?;
-                Ok((tx, counts))
-            }
-        }
     }
 
     /// A whole write transaction of one batch, committed unless a guard
@@ -328,17 +307,16 @@ impl Db {
     /// `COMMIT`. On PostgreSQL one statement, its own transaction: one round trip
     /// instead of `BEGIN`, the batch and `COMMIT`.
     pub async fn write(&self, batch: batch::Batch) -> Result<Written, sqlx::Error> {
-        let counts = match self.backend {
-            Backend::Sqlite => {
-                let guards = batch.guards().to_vec();
-                let (tx, counts) = self.begin_write_with(batch).await?;
-                if !batch::Batch::guards_hold(&guards, &counts) {
+        let counts = match (self.backend, &self.turn) {
+            (Backend::Sqlite, Some((turn, flush, queue))) => {
+                let (counts, kept) = group::write(turn, &self.writer, flush, queue, batch).await?;
+                if !kept {
                     return Ok(Written::Refused(Some(counts)));
                 }
-                tx.commit().await?;
                 counts
             }
-            Backend::Postgres => {
+            (Backend::Sqlite, None) => unreachable!("an SQLite database has a writer's turn"),
+            (Backend::Postgres, _) => {
                 let waking = batch.waking();
                 let Some(counts) = batch.run_guarded(&mut *self.writer.acquire().await?).await? else {
                     return Ok(Written::Refused(None));
@@ -357,7 +335,12 @@ impl Db {
     /// The rows it changed.
     pub async fn write_one(&self, stmt: &batch::Stmt) -> Result<u64, sqlx::Error> {
         match &self.turn {
-            Some((turn, flush)) => group::write_one(turn, &self.writer, flush, stmt).await,
+            Some((turn, flush, queue)) => {
+                let mut batch = batch::Batch::new();
+                batch.push(stmt.clone());
+                let (counts, _) = group::write(turn, &self.writer, flush, queue, batch).await?;
+                Ok(counts[0])
+            }
             None => stmt.execute(&mut *self.writer.acquire().await?).await,
         }
     }
@@ -572,6 +555,77 @@ mod tests {
         assert!(path.parent().unwrap().is_dir());
         let kept = prepare_sqlite_url("sqlite://:memory:?mode=memory").unwrap();
         assert_eq!(kept, "sqlite://:memory:?mode=memory");
+    }
+
+    /// Concurrent whole-batch writes on SQLite share turns; each is kept or refused by its own
+    /// guards, and one that fails on a constraint takes nothing of the others with it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_share_turns_and_keep_their_own_outcomes() {
+        use batch::{Batch, Stmt};
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("g.db").display()), 4).await.unwrap();
+        for ddl in [
+            "CREATE TABLE slots (k TEXT PRIMARY KEY, taken_by BIGINT)",
+            "CREATE TABLE log (who BIGINT PRIMARY KEY, k TEXT NOT NULL)",
+        ] {
+            db.write_one(&Stmt::new(ddl)).await.unwrap();
+        }
+        for k in 0..10 {
+            db.write_one(&Stmt::new("INSERT INTO slots (k) VALUES ($1)").text(format!("k{k}"))).await.unwrap();
+        }
+        let shared_before = group::SHARED_TURNS.load(std::sync::atomic::Ordering::Relaxed);
+        // 200 writers, 20 for each slot: the first to take a slot logs itself; writer 7's log
+        // line collides with a line written before (a constraint error).
+        db.write_one(&Stmt::new("INSERT INTO log (who, k) VALUES (1007, 'none')")).await.unwrap();
+        let tasks = (0..200i64).map(|who| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut batch = Batch::new();
+                batch.push_guard(
+                    Stmt::new("UPDATE slots SET taken_by = $1 WHERE k = $2 AND taken_by IS NULL")
+                        .int(who)
+                        .text(format!("k{}", who % 10)),
+                );
+                let logged = if who == 7 { 1007 } else { who };
+                batch.push(
+                    Stmt::new("INSERT INTO log (who, k) VALUES ($1, $2)").int(logged).text(format!("k{}", who % 10)),
+                );
+                (who, db.write(batch).await)
+            })
+        });
+        let tasks: Vec<_> = tasks.collect();
+        let (mut kept, mut refused, mut failed) = (std::collections::BTreeMap::new(), 0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                (who, Ok(Written::Kept(counts))) => {
+                    assert_eq!(counts, vec![1, 1]);
+                    assert!(kept.insert(who % 10, who).is_none(), "slot {} taken twice", who % 10);
+                }
+                (_, Ok(Written::Refused(Some(counts)))) => {
+                    assert_eq!(counts[0], 0);
+                    refused += 1;
+                }
+                (who, Ok(Written::Refused(None))) => panic!("writer {who}: SQLite says which guard failed"),
+                (who, Err(e)) => {
+                    assert_eq!(who, 7, "only writer 7 fails: {e}");
+                    assert!(is_unique_violation(&e), "{e}");
+                    failed += 1;
+                }
+            }
+        }
+        assert_eq!((kept.len(), refused, failed), (10, 189, 1));
+        assert!(!kept.values().any(|who| *who == 7), "writer 7's slot was given back");
+        // What the database holds agrees with every answer.
+        let rows: Vec<(String, Option<i64>)> =
+            sqlx::query_as("SELECT k, taken_by FROM slots ORDER BY k").fetch_all(db.pool()).await.unwrap();
+        for (k, taken_by) in rows {
+            let slot: i64 = k[1..].parse().unwrap();
+            assert_eq!(taken_by, kept.get(&slot).copied(), "slot {k}");
+        }
+        let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM log").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(logged as usize, kept.len() + 1);
+        assert!(group::SHARED_TURNS.load(std::sync::atomic::Ordering::Relaxed) > shared_before, "no turn was shared");
+        db.close().await;
     }
 
     #[test]
