@@ -73,15 +73,12 @@ impl Stmt {
 }
 
 /// Statements run in one round trip, in order.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Batch {
     parts: Vec<Stmt>,
     /// The parts that must each change exactly one row for [`super::Db::write`] to keep the
     /// batch (a conditional move of a status, a key taken).
     guards: Vec<usize>,
-    /// Its text is seldom the same twice: not kept in the connection's statement cache, where
-    /// it would push out the statements that are.
-    transient: bool,
 }
 
 impl Batch {
@@ -101,27 +98,6 @@ impl Batch {
         let i = self.push(stmt);
         self.guards.push(i);
         i
-    }
-
-    pub fn len(&self) -> usize {
-        self.parts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
-    /// Adds every statement of `other` after this batch's, its guards with them.
-    pub fn append(&mut self, other: Batch) {
-        let offset = self.parts.len();
-        self.guards.extend(other.guards.iter().map(|g| g + offset));
-        self.parts.extend(other.parts);
-    }
-
-    /// Marks the batch's text as one not to keep prepared ([`Batch::transient`]).
-    pub fn transient(mut self) -> Self {
-        self.transient = true;
-        self
     }
 
     /// True when every guard changed exactly one row (`counts` from [`Batch::run`]).
@@ -178,7 +154,7 @@ impl Batch {
             _ => {}
         }
         let (sql, binds) = self.combined(backend, guarded);
-        let rows = bind_all(sqlx::query(&sql).persistent(!self.transient), &binds).fetch_all(conn).await?;
+        let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(conn).await?;
         let counts: Vec<u64> = match backend {
             // One row per statement: its `changes()`.
             Backend::Sqlite => rows.iter().map(|row| row.try_get::<i64, _>(0)).collect::<Result<_, _>>()?,

@@ -94,7 +94,7 @@ pub struct Db {
     /// SQLite: write transactions take turns here, in this process, rather than in SQLite's busy
     /// handler (which sleeps in growing steps and turns contention into long tails), and the
     /// turns that come together commit together ([`group`]).
-    turn: Option<(group::Turn, Arc<tokio::sync::Notify>, Arc<group::Queue>)>,
+    turn: Option<(group::Turn, Arc<tokio::sync::Notify>)>,
     /// Rate-limit state every process shares.
     limits: limits::Limits,
 }
@@ -245,7 +245,7 @@ impl Db {
                 let writer = connect(1, true).await.with_context(context)?;
                 let turn: group::Turn = Arc::default();
                 let flush = group::start(&turn);
-                (pool, writer, Some((turn, flush, Arc::default())))
+                (pool, writer, Some((turn, flush)))
             }
         };
         let limits = limits::Limits::open(&url, backend, &pool).await?;
@@ -295,10 +295,31 @@ impl Db {
     /// not help there.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         let tx = match &self.turn {
-            Some((turn, flush, _)) => Place::Member(group::join(turn, &self.writer, flush).await?),
+            Some((turn, flush)) => Place::Member(group::join(turn, &self.writer, flush).await?),
             None => Place::Own(self.writer.begin().await?),
         };
         Ok(WriteTx { tx, backend: self.backend, wakes_deliveries: false })
+    }
+
+    /// [`Db::begin_write`] and a first [`WriteTx::run`] at once: on SQLite one round trip on
+    /// the writer instead of two (the transaction's savepoint leads the batch).
+    async fn begin_write_with(&self, batch: batch::Batch) -> Result<(WriteTx, Vec<u64>), sqlx::Error> {
+        match &self.turn {
+            Some((turn, flush)) => {
+                let waking = batch.waking();
+                let (member, counts) = group::join_with(turn, &self.writer, flush, batch).await?;
+                let mut tx = WriteTx { tx: Place::Member(member), backend: self.backend, wakes_deliveries: false };
+                if batch::Batch::woke_deliveries(&waking, &counts) {
+                    tx.will_wake_deliveries();
+                }
+                Ok((tx, counts))
+            }
+            None => {
+                let mut tx = self.begin_write().await?;
+                let counts = tx.run(batch).await?;
+                Ok((tx, counts))
+            }
+        }
     }
 
     /// A whole write transaction of one batch, committed unless a guard
@@ -307,16 +328,17 @@ impl Db {
     /// `COMMIT`. On PostgreSQL one statement, its own transaction: one round trip
     /// instead of `BEGIN`, the batch and `COMMIT`.
     pub async fn write(&self, batch: batch::Batch) -> Result<Written, sqlx::Error> {
-        let counts = match (self.backend, &self.turn) {
-            (Backend::Sqlite, Some((turn, flush, queue))) => {
-                let (counts, kept) = group::write(turn, &self.writer, flush, queue, batch).await?;
-                if !kept {
+        let counts = match self.backend {
+            Backend::Sqlite => {
+                let guards = batch.guards().to_vec();
+                let (tx, counts) = self.begin_write_with(batch).await?;
+                if !batch::Batch::guards_hold(&guards, &counts) {
                     return Ok(Written::Refused(Some(counts)));
                 }
+                tx.commit().await?;
                 counts
             }
-            (Backend::Sqlite, None) => unreachable!("an SQLite database has a writer's turn"),
-            (Backend::Postgres, _) => {
+            Backend::Postgres => {
                 let waking = batch.waking();
                 let Some(counts) = batch.run_guarded(&mut *self.writer.acquire().await?).await? else {
                     return Ok(Written::Refused(None));
@@ -335,12 +357,7 @@ impl Db {
     /// The rows it changed.
     pub async fn write_one(&self, stmt: &batch::Stmt) -> Result<u64, sqlx::Error> {
         match &self.turn {
-            Some((turn, flush, queue)) => {
-                let mut batch = batch::Batch::new();
-                batch.push(stmt.clone());
-                let (counts, _) = group::write(turn, &self.writer, flush, queue, batch).await?;
-                Ok(counts[0])
-            }
+            Some((turn, flush)) => group::write_one(turn, &self.writer, flush, stmt).await,
             None => stmt.execute(&mut *self.writer.acquire().await?).await,
         }
     }
@@ -557,10 +574,11 @@ mod tests {
         assert_eq!(kept, "sqlite://:memory:?mode=memory");
     }
 
-    /// Concurrent whole-batch writes on SQLite share turns; each is kept or refused by its own
-    /// guards, and one that fails on a constraint takes nothing of the others with it.
+    /// Concurrent whole-batch writes on SQLite (members of one group commit): each is kept or
+    /// refused by its own guards, and one that fails on a constraint takes nothing of the
+    /// others with it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn queued_writes_share_turns_and_keep_their_own_outcomes() {
+    async fn racing_group_members_keep_their_own_outcomes() {
         use batch::{Batch, Stmt};
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&format!("sqlite://{}", dir.path().join("g.db").display()), 4).await.unwrap();
@@ -573,7 +591,6 @@ mod tests {
         for k in 0..10 {
             db.write_one(&Stmt::new("INSERT INTO slots (k) VALUES ($1)").text(format!("k{k}"))).await.unwrap();
         }
-        let shared_before = group::SHARED_TURNS.load(std::sync::atomic::Ordering::Relaxed);
         // 200 writers, 20 for each slot: the first to take a slot logs itself; writer 7's log
         // line collides with a line written before (a constraint error).
         db.write_one(&Stmt::new("INSERT INTO log (who, k) VALUES (1007, 'none')")).await.unwrap();
@@ -624,7 +641,6 @@ mod tests {
         }
         let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM log").fetch_one(db.pool()).await.unwrap();
         assert_eq!(logged as usize, kept.len() + 1);
-        assert!(group::SHARED_TURNS.load(std::sync::atomic::Ordering::Relaxed) > shared_before, "no turn was shared");
         db.close().await;
     }
 
