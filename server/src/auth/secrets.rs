@@ -14,8 +14,12 @@ pub fn hash_secret(secret: &str) -> String {
 
 /// Checks a presented secret against a stored hash in constant time.
 pub fn verify_secret(secret: &str, stored_hash: &str) -> bool {
-    let presented = hash_secret(secret);
-    presented.as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    hashes_match(&hash_secret(secret), stored_hash)
+}
+
+/// [`verify_secret`] for a secret already hashed with [`hash_secret`].
+pub fn hashes_match(presented_hash: &str, stored_hash: &str) -> bool {
+    presented_hash.as_bytes().ct_eq(stored_hash.as_bytes()).into()
 }
 
 /// A stable, non-reversible fingerprint of a payment instrument (same card → same value on this

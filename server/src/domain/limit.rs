@@ -41,6 +41,11 @@ impl RateRule {
         let wait_ms = (tat + self.emission_ms() - self.window_ms() - now).max(0);
         (wait_ms as u64).div_ceil(1000).max(1)
     }
+
+    /// [`RateRule::retry_after_secs`] given the stored TAT as read back, if any (none: 1 s).
+    pub fn retry_after_secs_of(self, tat: Option<i64>, now: i64) -> u64 {
+        tat.map_or(1, |tat| self.retry_after_secs(tat, now))
+    }
 }
 
 #[cfg(test)]

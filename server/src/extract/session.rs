@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::auth::{Kind, bearer};
-use crate::auth::secrets::{hash_secret, verify_secret};
+use crate::auth::secrets::{hash_secret, hashes_match};
 use crate::domain::ids::has_shape;
 use crate::domain::limit::RateRule;
 use crate::error::{ApiError, ErrorCode};
@@ -49,8 +49,9 @@ impl FromRequestParts<AppState> for SessionAuth {
             .and_then(|params| params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()));
         // A header that is not text is an origin no list allows.
         let origin = parts.headers.get(header::ORIGIN).map(|origin| origin.to_str().unwrap_or(""));
+        let secret_hash = hash_secret(&credential);
         let presented = Presented {
-            secret_hash: &hash_secret(&credential),
+            secret_hash: &secret_hash,
             path_id: path_id.as_deref(),
             origin,
             public_origin: &state.config().public_origin(),
@@ -61,7 +62,7 @@ impl FromRequestParts<AppState> for SessionAuth {
             sessions::get_with_account_spending(state.db(), session_id, presented, rule, now)
                 .await?
                 .ok_or_else(invalid)?;
-        if !verify_secret(&credential, &session.secret_hash) {
+        if !hashes_match(&secret_hash, &session.secret_hash) {
             return Err(invalid());
         }
         if path_id.as_deref() != Some(session_id) {
@@ -74,9 +75,7 @@ impl FromRequestParts<AppState> for SessionAuth {
         match budget {
             // Spent with the read (PostgreSQL), after the same checks as above.
             Budget::Spent => {}
-            Budget::Refused { tat } => {
-                return Err(ApiError::rate_limited(tat.map_or(1, |tat| rule.retry_after_secs(tat, now))));
-            }
+            Budget::Refused { retry_after } => return Err(ApiError::rate_limited(retry_after)),
             Budget::NotAsked => super::spend_browser_budget(state, &session.id).await?,
         }
         Ok(SessionAuth { session, account })

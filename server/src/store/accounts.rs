@@ -68,10 +68,18 @@ pub const JOINED: &str = "account_";
 /// since both tables have columns of the same names. Read back with [`from_columns`]`(row,
 /// JOINED)`.
 pub fn select_with_account(table: &str, columns: &str) -> String {
+    select_with_account_and(table, columns, None)
+}
+
+/// [`select_with_account`] with one more expression in the select list (e.g. `… AS name`).
+pub fn select_with_account_and(table: &str, columns: &str, extra: Option<&str>) -> String {
     let own = columns.split(',').map(|c| format!("t.{}", c.trim())).collect::<Vec<_>>().join(", ");
     let account =
         COLUMNS.split(',').map(str::trim).map(|c| format!("a.{c} AS {JOINED}{c}")).collect::<Vec<_>>().join(", ");
-    format!("SELECT {own}, {account} FROM {table} t JOIN payment_accounts a ON a.uid = t.account_uid WHERE t.id = $1")
+    let extra = extra.map(|e| format!(", {e}")).unwrap_or_default();
+    format!(
+        "SELECT {own}, {account}{extra} FROM {table} t JOIN payment_accounts a ON a.uid = t.account_uid WHERE t.id = $1"
+    )
 }
 
 /// An account read from columns named `{prefix}{column}` (see [`select_with_account`]).

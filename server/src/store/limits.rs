@@ -110,7 +110,7 @@ impl Limits {
             .await?
             .map(|row| row.try_get("tat"))
             .transpose()?;
-        Ok(Err(tat.map_or(1, |tat| rule.retry_after_secs(tat, now))))
+        Ok(Err(rule.retry_after_secs_of(tat, now)))
     }
 
     pub async fn close(&self) {

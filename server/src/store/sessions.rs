@@ -215,8 +215,8 @@ pub struct Presented<'a> {
 pub enum Budget {
     /// One request was counted.
     Spent,
-    /// The budget is used up; the key's arrival time (none: no row).
-    Refused { tat: Option<i64> },
+    /// The budget is used up: the seconds to wait.
+    Refused { retry_after: u64 },
     /// Not asked (SQLite, whose budget lives in another file, or a credential the session did
     /// not accept): the caller takes it on its own.
     NotAsked,
@@ -242,12 +242,9 @@ pub async fn get_with_account_spending(
     // hash, $6 path id, $7 origin, $8 the platform's origin. The last SELECT reads the limit row
     // as it was before this statement (every part sees one snapshot): the refusal's wait.
     let sql = SQL.get_or_init(|| {
-        let read = accounts::select_with_account("hosted_sessions", COLUMNS).replacen(
-            " FROM ",
-            ", CASE WHEN t.secret_hash = $5 AND t.id = $6 AND ($7::text IS NULL OR $7 = $8 \
-             OR a.allowed_origins::jsonb @> jsonb_build_array($7::text)) THEN 1 ELSE 0 END AS budget_asked FROM ",
-            1,
-        );
+        let asked = "CASE WHEN t.secret_hash = $5 AND t.id = $6 AND ($7::text IS NULL OR $7 = $8 \
+             OR a.allowed_origins::jsonb @> jsonb_build_array($7::text)) THEN 1 ELSE 0 END AS budget_asked";
+        let read = accounts::select_with_account_and("hosted_sessions", COLUMNS, Some(asked));
         format!(
             "WITH s AS ({read}), spent AS ({}) SELECT s.*, (SELECT count(*) FROM spent) AS budget_spent, \
              (SELECT tat FROM rate_limits WHERE key = $1) AS budget_tat FROM s",
@@ -268,7 +265,7 @@ pub async fn get_with_account_spending(
     let Some(row) = row else { return Ok(None) };
     let budget = match (row.try_get::<i32, _>("budget_asked")?, row.try_get::<i64, _>("budget_spent")?) {
         (0, _) => Budget::NotAsked,
-        (_, 0) => Budget::Refused { tat: row.try_get("budget_tat")? },
+        (_, 0) => Budget::Refused { retry_after: rule.retry_after_secs_of(row.try_get("budget_tat")?, now) },
         _ => Budget::Spent,
     };
     Ok(Some((from_row(&row)?, accounts::from_columns(&row, accounts::JOINED)?, budget)))
