@@ -27,9 +27,34 @@ pub fn random_base62(len: usize) -> String {
     out
 }
 
-/// A new id such as `pay_8fJ2…` for the prefix `pay`.
+/// The time-ordered part of an id: milliseconds since 1970 in this many base62 characters
+/// (enough until the year 8900).
+const ID_TIME_LEN: usize = 8;
+
+/// Base62 digits in ASCII order, so that a fixed-width number written in them sorts as text.
+const BASE62_SORTED: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// 24 base62 characters: the creation time in milliseconds (8, sorting as text), then 16 random
+/// ones (about 95 bits: still unguessable). Rows made together then sit together in every index
+/// on their id: an insert appends near the end of the index instead of dirtying a random page,
+/// so a commit writes (and syncs) fewer pages. The creation time an id shows is in the object
+/// anyway (`created`).
+pub fn ordered_base62() -> String {
+    let mut out = String::with_capacity(ID_RANDOM_LEN);
+    let mut ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos().max(0) as u128 / 1_000_000;
+    let mut time = [b'0'; ID_TIME_LEN];
+    for c in time.iter_mut().rev() {
+        *c = BASE62_SORTED[(ms % 62) as usize];
+        ms /= 62;
+    }
+    out.extend(time.iter().map(|&c| char::from(c)));
+    out.push_str(&random_base62(ID_RANDOM_LEN - ID_TIME_LEN));
+    out
+}
+
+/// A new id such as `pay_0TzXq1Ab8fJ2…` for the prefix `pay` (see [`ordered_base62`]).
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", random_base62(ID_RANDOM_LEN))
+    format!("{prefix}_{}", ordered_base62())
 }
 
 /// True when `s` is `prefix_` followed by base62 characters only (cheap shape check before a
@@ -61,6 +86,18 @@ mod tests {
         assert!(has_shape(&a, "pay"), "{a}");
         assert_eq!(a.len(), 4 + ID_RANDOM_LEN);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ids_made_later_sort_after() {
+        let first = new_id("pay");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = new_id("pay");
+        assert!(first < second, "{first} then {second}");
+        assert!(second.bytes().skip(4).all(|b| BASE62.contains(&b)));
+        // The random part still varies within a millisecond.
+        let same_ms: std::collections::HashSet<String> = (0..100).map(|_| new_id("pay")).collect();
+        assert_eq!(same_ms.len(), 100);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::{AuthorizeRequest, Charge, Instrument, Outcome, Processor, ProcessorError, Settlement, Tokenized};
 use crate::domain::account::Funding;
 use crate::domain::card::Card;
-use crate::domain::ids::random_base62;
+use crate::domain::ids::{ordered_base62, random_base62};
 use crate::domain::money::Amount;
 use crate::store::batch::Stmt;
 use crate::store::{Db, now_ms, to_json_text};
@@ -286,7 +286,7 @@ impl Processor for Sandbox {
 
     async fn authorize(&self, req: AuthorizeRequest<'_>) -> Result<Charge, ProcessorError> {
         let (behaviour, details) = self.resolve(req.instrument).await?;
-        let processor_ref = format!("ch_sbx_{}", random_base62(24));
+        let processor_ref = format!("ch_sbx_{}", ordered_base62());
         let avs = match req.instrument {
             Instrument::Card(_) | Instrument::Saved { .. } if details.exp_month.is_some() => {
                 Some(if req.billing.and_then(|b| b.postal_code.as_ref()).is_some() { "pass" } else { "unavailable" })

@@ -80,6 +80,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "dashboard", include_str!("../../migrations/0007_dashboard.sql")),
     (8, "event_actor", include_str!("../../migrations/0008_event_actor.sql")),
     (9, "payment_method_type", include_str!("../../migrations/0009_payment_method_type.sql")),
+    (10, "partial_session_indexes", include_str!("../../migrations/0010_partial_session_indexes.sql")),
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).
@@ -572,6 +573,31 @@ mod tests {
         assert!(path.parent().unwrap().is_dir());
         let kept = prepare_sqlite_url("sqlite://:memory:?mode=memory").unwrap();
         assert_eq!(kept, "sqlite://:memory:?mode=memory");
+    }
+
+    /// The sweepers' queries name their status as the partial indexes do, so SQLite reads the
+    /// index (holding only active or processing sessions) instead of scanning every session.
+    #[tokio::test]
+    async fn the_sweepers_read_their_partial_indexes() {
+        use sqlx::Row;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("p.db").display()), 2).await.unwrap();
+        db.migrate().await.unwrap();
+        for (sql, index) in [
+            (sessions::due_for_expiry_sql(), "hosted_sessions_due"),
+            (sessions::stuck_in_processing_sql(), "hosted_sessions_processing"),
+        ] {
+            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .bind(0i64)
+                .bind(10i64)
+                .fetch_all(db.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<String, _>("detail").unwrap())
+                .collect();
+            assert!(plan.iter().any(|step| step.contains(index)), "{sql}: {plan:?}");
+        }
     }
 
     /// Concurrent whole-batch writes on SQLite (members of one group commit): each is kept or

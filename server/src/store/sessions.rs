@@ -339,16 +339,27 @@ pub async fn mark_expired(
     Ok(done.rows_affected() == 1)
 }
 
+/// The status is a literal: the partial index `hosted_sessions_due` holds active sessions only,
+/// and the planner uses it only when the query names the same status.
+pub(crate) fn due_for_expiry_sql() -> String {
+    format!(
+        "SELECT id FROM hosted_sessions WHERE status = '{}' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        SessionStatus::Active.as_str()
+    )
+}
+
+/// As [`due_for_expiry_sql`], for the partial index `hosted_sessions_processing`.
+pub(crate) fn stuck_in_processing_sql() -> String {
+    format!(
+        "SELECT id, processing_attempt FROM hosted_sessions WHERE status = '{}' AND processing_since < $1 \
+         ORDER BY processing_since LIMIT $2",
+        SessionStatus::Processing.as_str()
+    )
+}
+
 /// Sessions past their expiry that are still marked active (oldest first).
 pub async fn due_for_expiry(db: &Db, now: i64, limit: i64) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id FROM hosted_sessions WHERE status = $3 AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
-    )
-    .bind(now)
-    .bind(limit)
-    .bind(SessionStatus::Active.as_str())
-    .fetch_all(db.pool())
-    .await?;
+    let rows = sqlx::query(&due_for_expiry_sql()).bind(now).bind(limit).fetch_all(db.pool()).await?;
     rows.iter().map(|r| r.try_get(0)).collect()
 }
 
@@ -415,15 +426,7 @@ pub async fn release(conn: &mut AnyConnection, id: &str, attempt_id: &str, now: 
 
 /// Sessions held in `processing` since before `before` (a crashed or stuck confirm).
 pub async fn stuck_in_processing(db: &Db, before: i64, limit: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, processing_attempt FROM hosted_sessions WHERE status = $3 AND processing_since < $1 \
-         ORDER BY processing_since LIMIT $2",
-    )
-    .bind(before)
-    .bind(limit)
-    .bind(SessionStatus::Processing.as_str())
-    .fetch_all(db.pool())
-    .await?;
+    let rows = sqlx::query(&stuck_in_processing_sql()).bind(before).bind(limit).fetch_all(db.pool()).await?;
     rows.iter()
         .filter_map(|r| match (r.try_get::<String, _>(0), r.try_get::<Option<String>, _>(1)) {
             (Ok(id), Ok(Some(attempt))) => Some(Ok((id, attempt))),
