@@ -2,8 +2,8 @@
 
 use rand::RngCore;
 
-/// Random characters after an id's prefix: 24 base62 characters carry about 143 bits.
-const ID_RANDOM_LEN: usize = 24;
+/// Characters after an id's prefix (see [`ordered_base62`]).
+const ID_LEN: usize = 24;
 
 const BASE62: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -40,15 +40,14 @@ const BASE62_SORTED: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi
 /// so a commit writes (and syncs) fewer pages. The creation time an id shows is in the object
 /// anyway (`created`).
 pub fn ordered_base62() -> String {
-    let mut out = String::with_capacity(ID_RANDOM_LEN);
     let mut ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos().max(0) as u128 / 1_000_000;
     let mut time = [b'0'; ID_TIME_LEN];
     for c in time.iter_mut().rev() {
         *c = BASE62_SORTED[(ms % 62) as usize];
         ms /= 62;
     }
-    out.extend(time.iter().map(|&c| char::from(c)));
-    out.push_str(&random_base62(ID_RANDOM_LEN - ID_TIME_LEN));
+    let mut out: String = time.iter().map(|&c| char::from(c)).collect();
+    out.push_str(&random_base62(ID_LEN - ID_TIME_LEN));
     out
 }
 
@@ -84,7 +83,7 @@ mod tests {
         let a = new_id("pay");
         let b = new_id("pay");
         assert!(has_shape(&a, "pay"), "{a}");
-        assert_eq!(a.len(), 4 + ID_RANDOM_LEN);
+        assert_eq!(a.len(), 4 + ID_LEN);
         assert_ne!(a, b);
     }
 
