@@ -66,6 +66,7 @@ struct Report {
     backend: &'static str,
     confirms: usize,
     confirms_per_s: f64,
+    mean_ms: f64,
     p50_ms: f64,
     p99_ms: f64,
     inserts_per_s: f64,
@@ -82,6 +83,8 @@ struct Report {
     server_anon_rss_mb: Option<f64>,
     config: Load,
     hello: Load,
+    /// Where the 1-process confirms' time went, by the server's own histograms.
+    profile: Profile,
 }
 
 /// Requests per second and latency of one route under the run's concurrency.
@@ -91,9 +94,17 @@ struct Load {
     /// How long the load ran.
     seconds: f64,
     per_s: f64,
+    mean_ms: f64,
     p50_ms: f64,
     p99_ms: f64,
     failures: usize,
+}
+
+fn mean_ms(latencies: &[Duration]) -> f64 {
+    if latencies.is_empty() {
+        return 0.0;
+    }
+    latencies.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / latencies.len() as f64
 }
 
 /// A figure of a process's `/proc/<pid>/status`, in KiB (Linux): `VmHWM:` its peak resident
@@ -166,6 +177,7 @@ where
         requests: all.len(),
         seconds: elapsed,
         per_s: all.len() as f64 / elapsed,
+        mean_ms: mean_ms(&all),
         p50_ms: percentile(&all, 0.50),
         p99_ms: percentile(&all, 0.99),
         failures: failures.load(std::sync::atomic::Ordering::Relaxed),
@@ -279,6 +291,43 @@ fn main() {
         );
     }
     println!("(ratio = confirms/s ÷ one-row-insert transactions/s on the same database; target ≥ 0.5)");
+    println!("\n== where a confirm's time goes (the server's own histograms over the 1-process load; means, ms) ==");
+    println!(
+        "{:<9} {:>8} {:>7} {:>8} {:>10} {:>7} {:>8} {:>11} {:>12} {:>7} {:>15}",
+        "database",
+        "answer",
+        "server",
+        "checks",
+        "claim",
+        "authorize",
+        "finish",
+        "turn wait",
+        "commit wait",
+        "COMMIT",
+        "writes/COMMIT"
+    );
+    for r in &reports {
+        let p = &r.profile;
+        let step = |name: &str| p.steps_ms.iter().find(|(s, _)| s == name).map_or(0.0, |(_, v)| *v);
+        println!(
+            "{:<9} {:>8.2} {:>7.2} {:>8.2} {:>10.2} {:>7.2} {:>8.2} {:>11.2} {:>12.2} {:>7.2} {:>15.1}",
+            r.backend,
+            r.mean_ms,
+            p.handler_ms,
+            step("checks"),
+            step("claim"),
+            step("authorize"),
+            step("finish"),
+            p.turn_wait_ms,
+            p.commit_wait_ms,
+            p.commit_ms,
+            p.members_per_commit
+        );
+    }
+    println!(
+        "(answer = the client's mean latency; server = the confirm route's own time. A write on SQLite waits its turn \
+         for the one writer, runs, then waits for the group's COMMIT; on PostgreSQL those columns are empty)"
+    );
     println!("\n== confirms with one and two server processes on one database ==");
     println!("{:<9} {:>13} {:>13} {:>9} {:>9}", "database", "1 process/s", "2 processes/s", "scaling", "p99 ms");
     for r in &reports {
@@ -452,8 +501,10 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
 
     // Confirms, one server process; then two on the same database, the clients alternating.
     let sessions = Arc::new(Mutex::new(prepared));
+    let before = scrape(&http, &base).await;
     let one = confirms(&http, std::slice::from_ref(&base), &sessions, o).await;
     println!("{backend}: confirms, 1 process: {:.1}/s (p99 {:.1} ms)", one.per_s, one.p99_ms);
+    let profile = Profile::between(&before, &scrape(&http, &base).await);
     let (server_peak_rss_mb, server_anon_rss_mb) = (server.peak_rss_mb(), server.anon_rss_mb());
     let second = ServerProcess::start(database_url, &master_key, assets.path()).await;
     let two = confirms(&http, &[base.clone(), second.url.clone()], &sessions, o).await;
@@ -465,6 +516,7 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
         backend,
         confirms: one.requests,
         confirms_per_s: one.per_s,
+        mean_ms: one.mean_ms,
         p50_ms: one.p50_ms,
         p99_ms: one.p99_ms,
         inserts_per_s,
@@ -477,6 +529,68 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
         flood: flood_load,
         config,
         hello,
+        profile,
+    }
+}
+
+/// The server's Prometheus text (`GET /metrics`); empty if it does not answer.
+async fn scrape(http: &reqwest::Client, base: &str) -> String {
+    match http.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A histogram's `_sum` and `_count` in a Prometheus text, the series picked by its name and
+/// label text (`name{labels}` or `name`).
+fn sum_and_count(text: &str, series: &str) -> (f64, f64) {
+    let (name, labels) = series.split_once('{').map_or((series, ""), |(n, l)| (n, l.trim_end_matches('}')));
+    let pick = |suffix: &str| {
+        let prefix =
+            if labels.is_empty() { format!("{name}{suffix} ") } else { format!("{name}{suffix}{{{labels}}} ") };
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    (pick("_sum"), pick("_count"))
+}
+
+/// Where a confirm's time went in one load, from the server's own histograms: the mean of each,
+/// over what was recorded between two scrapes.
+#[derive(serde::Serialize, Default)]
+struct Profile {
+    /// `govifi_confirm_step_seconds{step}`, ms: the checks before the claim, the claim's write,
+    /// the processor's authorization, the finish's write.
+    steps_ms: Vec<(String, f64)>,
+    /// The confirm route as the server timed it (from the request's arrival to its answer), ms.
+    handler_ms: f64,
+    /// SQLite's group commit: a write's wait for the writer's turn, its wait for the `COMMIT`
+    /// after it, the `COMMIT` itself (ms), and writes made durable per `COMMIT`. Zero on
+    /// PostgreSQL (no group commit there).
+    turn_wait_ms: f64,
+    commit_wait_ms: f64,
+    commit_ms: f64,
+    members_per_commit: f64,
+}
+
+impl Profile {
+    fn between(before: &str, after: &str) -> Profile {
+        let mean = |series: &str, scale: f64| {
+            let ((s0, c0), (s1, c1)) = (sum_and_count(before, series), sum_and_count(after, series));
+            if c1 > c0 { (s1 - s0) / (c1 - c0) * scale } else { 0.0 }
+        };
+        let ms = |series: &str| mean(series, 1000.0);
+        Profile {
+            steps_ms: ["checks", "claim", "authorize", "finish"]
+                .iter()
+                .map(|step| (step.to_string(), ms(&format!("govifi_confirm_step_seconds{{step=\"{step}\"}}"))))
+                .collect(),
+            handler_ms: ms(
+                "govifi_http_request_duration_seconds{method=\"POST\",route=\"/v1/hosted-sessions/{id}/confirm\"}",
+            ),
+            turn_wait_ms: ms("govifi_db_write_turn_wait_seconds"),
+            commit_wait_ms: ms("govifi_db_write_commit_wait_seconds"),
+            commit_ms: ms("govifi_db_group_commit_seconds"),
+            members_per_commit: mean("govifi_db_group_commit_members", 1.0),
+        }
     }
 }
 
@@ -526,6 +640,7 @@ async fn confirms(http: &reqwest::Client, bases: &[String], sessions: &Arc<Mutex
         requests: l.len(),
         seconds: elapsed,
         per_s: l.len() as f64 / elapsed,
+        mean_ms: mean_ms(&l),
         p50_ms: percentile(&l, 0.50),
         p99_ms: percentile(&l, 0.99),
         failures: failures.load(std::sync::atomic::Ordering::Relaxed),

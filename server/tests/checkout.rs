@@ -187,6 +187,34 @@ db_tests! {
         app.browser(Method::POST, &s, "challenge/send", None, None).await.assert_error(409, "already_confirmed");
     }
 
+    async fn a_confirm_reports_where_its_time_went(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let r = app.pay_card(&s, "4242424242424242", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        // The recorder is shared by the tests of this binary: each series must exist and count
+        // at least this confirm.
+        let text = app.get("/metrics").await.text();
+        let value = |series: &str| -> f64 {
+            text.lines().find_map(|l| l.strip_prefix(series)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+        };
+        for step in ["checks", "claim", "authorize", "finish"] {
+            let series = format!("govifi_confirm_step_seconds_count{{step=\"{step}\"}} ");
+            assert!(value(&series) >= 1.0, "{series}: {text}");
+        }
+        if app.db().backend() == server::store::Backend::Sqlite {
+            // The claim, the processor's record and the finish each waited for their turn on the
+            // writer and for a COMMIT.
+            for series in ["govifi_db_write_turn_wait_seconds", "govifi_db_write_commit_wait_seconds"] {
+                assert!(value(&format!("{series}_count ")) >= 3.0, "{series}: {text}");
+            }
+            for series in ["govifi_db_group_commit_seconds", "govifi_db_group_commit_members"] {
+                assert!(value(&format!("{series}_count ")) >= 1.0, "{series}: {text}");
+            }
+            assert!(value("govifi_db_group_commit_members_sum ") >= 3.0, "{text}");
+        }
+    }
+
     async fn stale_and_missing_quotes(app) {
         let m = app.merchant().await;
         let s = app.session(&m, json!({})).await;

@@ -14,6 +14,8 @@
 //! about the attempt and finishes it the same way. The unique index on payments' `attempt_id`
 //! (and on a session's live payment) makes a second payment impossible even then.
 
+use std::time::Instant;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -148,6 +150,7 @@ async fn run(
     client: RequestInfo,
     idempotency: &Idempotency,
 ) -> ApiResult<Response> {
+    let started = Instant::now();
     let now = now_ms();
     let session = super::expire_if_due(state, session, now).await?;
     if let Some(refusal) = closed(&session, now) {
@@ -269,7 +272,10 @@ async fn run(
     let key = idempotency.take_stmt().map(|take| claim.push_guard(take));
     claim.push_guard(sessions::claim_for_confirm(&session.id, quote.session_version, &attempt_id, now));
     claim.push(attempts::insert_stmt(&attempt_id, &session.id, &record, now));
-    match state.db().write(claim).await? {
+    let started = timed("checks", started);
+    let claimed = state.db().write(claim).await?;
+    let started = timed("claim", started);
+    match claimed {
         Written::Kept(_) => idempotency.mark_taken(),
         // Nothing was written: another request took the key first, or the session was not
         // claimable (PostgreSQL does not say which: a key held elsewhere is committed there).
@@ -308,6 +314,7 @@ async fn run(
             save,
         })
         .await;
+    let started = timed("authorize", started);
     let charge = match charge {
         Ok(charge) => charge,
         Err(ProcessorError::Refused(why)) => {
@@ -331,7 +338,19 @@ async fn run(
             ));
         }
     };
-    finish_attempt(state, &session, account, &attempt_id, &record, charge, fingerprint_value, Some(idempotency)).await
+    let finished =
+        finish_attempt(state, &session, account, &attempt_id, &record, charge, fingerprint_value, Some(idempotency))
+            .await;
+    timed("finish", started);
+    finished
+}
+
+/// Records how long a step of a confirm took (`govifi_confirm_step_seconds{step}`, which
+/// `cargo xtask bench` prints); the next step starts now.
+fn timed(step: &'static str, since: Instant) -> Instant {
+    let now = Instant::now();
+    metrics::histogram!("govifi_confirm_step_seconds", "step" => step).record((now - since).as_secs_f64());
+    now
 }
 
 /// Why a claim failed, read back from the session.

@@ -6,9 +6,15 @@
 //!
 //! The `COMMIT` is the job of a flusher task that queues for the writer's turn like any writer:
 //! the writers that were queued before it join the open transaction, then it commits them all.
+//!
+//! Where a write's time goes is measured here, in Prometheus histograms (`GET /metrics`, and
+//! `cargo xtask bench` prints them): the wait for the turn (`govifi_db_write_turn_wait_seconds`),
+//! the wait for the group's `COMMIT` after it (`govifi_db_write_commit_wait_seconds`), the
+//! `COMMIT` itself (`govifi_db_group_commit_seconds`) and how many writes it made durable
+//! (`govifi_db_group_commit_members`).
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::{Notify, OwnedMutexGuard, oneshot};
@@ -62,7 +68,9 @@ pub fn start(turn: &Turn) -> Arc<Notify> {
 
 /// Waits for the turn and makes sure the writer's transaction is open.
 async fn turn_with_open_tx(turn: &Turn, writer: &AnyPool) -> Result<OwnedMutexGuard<Group>, sqlx::Error> {
+    let asked = Instant::now();
     let mut group = turn.clone().lock_owned().await;
+    metrics::histogram!("govifi_db_write_turn_wait_seconds").record(asked.elapsed().as_secs_f64());
     settle(&mut group).await;
     if group.tx.is_none() {
         group.tx = Some(writer.begin_with("BEGIN IMMEDIATE").await?);
@@ -139,7 +147,10 @@ async fn committed(
     group.wakes_deliveries |= wakes_deliveries;
     drop(group);
     flush.notify_one();
-    match committed.await {
+    let gave_up_turn = Instant::now();
+    let committed = committed.await;
+    metrics::histogram!("govifi_db_write_commit_wait_seconds").record(gave_up_turn.elapsed().as_secs_f64());
+    match committed {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(sqlx::Error::Protocol(format!("group commit failed: {e}"))),
         Err(_) => Err(sqlx::Error::Protocol("the group commit was dropped".into())),
@@ -209,7 +220,10 @@ async fn abort(group: &mut Group, error: &str) {
 /// Commits the open transaction and answers its members.
 async fn commit(group: &mut Group) {
     let Some(tx) = group.tx.take() else { return };
+    let started = Instant::now();
     let result = tx.commit().await.map_err(|e| e.to_string());
+    metrics::histogram!("govifi_db_group_commit_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("govifi_db_group_commit_members").record(group.waiting.len() as f64);
     let wake = std::mem::take(&mut group.wakes_deliveries);
     if result.is_ok() && wake {
         super::NEW_DELIVERIES.notify_one();
