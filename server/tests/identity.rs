@@ -104,8 +104,11 @@ db_tests! {
         assert!((budget..=budget + refilled).contains(&i), "turned away after {i} failures");
         r.assert_error(429, "rate_limited");
         assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
-        // Turned away whatever it sends now; another address is not.
+        // Turned away whatever it sends now, after a pause (the address's time, not the
+        // server's CPU); another address is not.
+        let asked = std::time::Instant::now();
         app.request(from("203.0.113.7", &good)).await.assert_error(429, "rate_limited");
+        assert!(asked.elapsed() >= server::auth::failures::BLOCKED_PAUSE);
         assert_eq!(app.request(from("198.51.100.2", &good)).await.status, StatusCode::OK);
     }
 

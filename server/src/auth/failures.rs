@@ -1,8 +1,11 @@
 //! A client address that keeps presenting bad credentials is turned away before any credential
 //! is looked up: after `burst` failed authentications (401s) it may fail `per_minute` more a
-//! minute, and while over that budget every request from it is answered 429 at once, without
-//! touching the database. A flood of bad credentials then costs the server almost nothing, and
-//! the good clients' latency holds.
+//! minute, and while over that budget every request from it is answered 429 without touching
+//! the database, after a short pause ([`BLOCKED_PAUSE`]). The pause costs the server nothing (a
+//! timer) and the client its connection's time: a client that ignores the 429s and their
+//! `Retry-After` gets one answer per pause on each connection, where it would otherwise take
+//! the server's CPU at the rate the server can answer. A flood of bad credentials then costs
+//! the server almost nothing, and the good clients' latency holds.
 //!
 //! It is per process (an attack that spreads over processes meets each one's budget), keyed on
 //! the peer address the server sees (`GOVIFI_AUTH_FAILURES_PER_MINUTE=0` turns it off, e.g. behind
@@ -22,6 +25,9 @@ use governor::clock::{Clock, DefaultClock};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// How long a turned-away address waits for its 429.
+pub const BLOCKED_PAUSE: Duration = Duration::from_millis(25);
 
 pub struct AuthFailures {
     limiter: Option<governor::DefaultKeyedRateLimiter<IpAddr>>,
@@ -78,6 +84,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let failures = state.auth_failures();
     if let Some(wait) = failures.blocked_for(ip, Instant::now()) {
         metrics::counter!("govifi_auth_blocked_total").increment(1);
+        tokio::time::sleep(BLOCKED_PAUSE).await;
         return ApiError::rate_limited(wait.as_secs() + 1).into_response();
     }
     let response = next.run(request).await;
