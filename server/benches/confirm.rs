@@ -308,16 +308,15 @@ fn main() {
     );
     for r in &reports {
         let p = &r.profile;
-        let step = |name: &str| p.steps_ms.iter().find(|(s, _)| s == name).map_or(0.0, |(_, v)| *v);
         println!(
             "{:<9} {:>8.2} {:>7.2} {:>8.2} {:>10.2} {:>7.2} {:>8.2} {:>11.2} {:>12.2} {:>7.2} {:>15.1}",
             r.backend,
             r.mean_ms,
             p.handler_ms,
-            step("checks"),
-            step("claim"),
-            step("authorize"),
-            step("finish"),
+            p.checks_ms,
+            p.claim_ms,
+            p.authorize_ms,
+            p.finish_ms,
             p.turn_wait_ms,
             p.commit_wait_ms,
             p.commit_ms,
@@ -541,10 +540,9 @@ async fn scrape(http: &reqwest::Client, base: &str) -> String {
     }
 }
 
-/// A histogram's `_sum` and `_count` in a Prometheus text, the series picked by its name and
-/// label text (`name{labels}` or `name`).
-fn sum_and_count(text: &str, series: &str) -> (f64, f64) {
-    let (name, labels) = series.split_once('{').map_or((series, ""), |(n, l)| (n, l.trim_end_matches('}')));
+/// A histogram's `_sum` and `_count` in a Prometheus text: the series `name`, with `labels` as
+/// rendered inside the braces (`""` for none).
+fn sum_and_count(text: &str, name: &str, labels: &str) -> (f64, f64) {
     let pick = |suffix: &str| {
         let prefix =
             if labels.is_empty() { format!("{name}{suffix} ") } else { format!("{name}{suffix}{{{labels}}} ") };
@@ -559,7 +557,10 @@ fn sum_and_count(text: &str, series: &str) -> (f64, f64) {
 struct Profile {
     /// `govifi_confirm_step_seconds{step}`, ms: the checks before the claim, the claim's write,
     /// the processor's authorization, the finish's write.
-    steps_ms: Vec<(String, f64)>,
+    checks_ms: f64,
+    claim_ms: f64,
+    authorize_ms: f64,
+    finish_ms: f64,
     /// The confirm route as the server timed it (from the request's arrival to its answer), ms.
     handler_ms: f64,
     /// SQLite's group commit: a write's wait for the writer's turn, its wait for the `COMMIT`
@@ -573,23 +574,25 @@ struct Profile {
 
 impl Profile {
     fn between(before: &str, after: &str) -> Profile {
-        let mean = |series: &str, scale: f64| {
-            let ((s0, c0), (s1, c1)) = (sum_and_count(before, series), sum_and_count(after, series));
-            if c1 > c0 { (s1 - s0) / (c1 - c0) * scale } else { 0.0 }
+        let mean = |name: &str, labels: &str| {
+            let ((s0, c0), (s1, c1)) = (sum_and_count(before, name, labels), sum_and_count(after, name, labels));
+            if c1 > c0 { (s1 - s0) / (c1 - c0) } else { 0.0 }
         };
-        let ms = |series: &str| mean(series, 1000.0);
+        let step_ms = |step: &str| mean("govifi_confirm_step_seconds", &format!("step=\"{step}\"")) * 1000.0;
+        let ms = |name: &str| mean(name, "") * 1000.0;
         Profile {
-            steps_ms: ["checks", "claim", "authorize", "finish"]
-                .iter()
-                .map(|step| (step.to_string(), ms(&format!("govifi_confirm_step_seconds{{step=\"{step}\"}}"))))
-                .collect(),
-            handler_ms: ms(
-                "govifi_http_request_duration_seconds{method=\"POST\",route=\"/v1/hosted-sessions/{id}/confirm\"}",
-            ),
+            checks_ms: step_ms("checks"),
+            claim_ms: step_ms("claim"),
+            authorize_ms: step_ms("authorize"),
+            finish_ms: step_ms("finish"),
+            handler_ms: mean(
+                "govifi_http_request_duration_seconds",
+                "method=\"POST\",route=\"/v1/hosted-sessions/{id}/confirm\"",
+            ) * 1000.0,
             turn_wait_ms: ms("govifi_db_write_turn_wait_seconds"),
             commit_wait_ms: ms("govifi_db_write_commit_wait_seconds"),
             commit_ms: ms("govifi_db_group_commit_seconds"),
-            members_per_commit: mean("govifi_db_group_commit_members", 1.0),
+            members_per_commit: mean("govifi_db_group_commit_members", ""),
         }
     }
 }
