@@ -405,3 +405,42 @@ async fn without_a_build_the_script_says_so() {
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.text().contains("has not been built"), "{}", r.text());
 }
+
+/// PostgreSQL ends every connection of the server's (as a restart or a failover would): the
+/// server answers again within seconds, because the pool closes a connection that fails its
+/// test and opens another. (The pool tests a connection it takes back at most once a second,
+/// not on every release: `vendor/sqlx-core/PATCHED.md`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_that_broke_is_replaced() {
+    let Some(app) = TestApp::spawn(Database::Postgres).await else {
+        support::no_postgres();
+        return;
+    };
+    // Several requests at once, so that more than one pooled connection is open.
+    let ready = || async {
+        let answers = futures_util::future::join_all((0..4).map(|_| app.get("/readyz"))).await;
+        answers.iter().all(|r| r.status == StatusCode::OK)
+    };
+    assert!(ready().await, "ready before");
+    let admin = std::env::var("GOVIFI_TEST_POSTGRES_URL").unwrap();
+    let name = url::Url::parse(&app.db.url).unwrap().path().trim_start_matches('/').to_owned();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+    let ended: i64 = sqlx::query(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()) t WHERE ended",
+    )
+    .bind(&name)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+    .get(0);
+    assert!(ended >= 1, "the server's connections were ended ({ended})");
+    // Until it answers ready five times in a row (each time four requests at once).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut in_a_row = 0;
+    while in_a_row < 5 {
+        assert!(std::time::Instant::now() < deadline, "still not ready 15 s after its connections were ended");
+        in_a_row = if ready().await { in_a_row + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
