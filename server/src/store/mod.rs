@@ -95,7 +95,7 @@ pub struct Db {
     /// SQLite: write transactions take turns here, in this process, rather than in SQLite's busy
     /// handler (which sleeps in growing steps and turns contention into long tails), and the
     /// turns that come together commit together ([`group`]).
-    turn: Option<(group::Turn, Arc<tokio::sync::Notify>)>,
+    turn: Option<Arc<group::Writer>>,
     /// Rate-limit state every process shares.
     limits: limits::Limits,
 }
@@ -244,9 +244,8 @@ impl Db {
                 // connections on a small machine, in throughput and in memory.
                 let pool = connect(max_connections.min(SQLITE_READERS), false).await.with_context(context)?;
                 let writer = connect(1, true).await.with_context(context)?;
-                let turn: group::Turn = Arc::default();
-                let flush = group::start(&turn);
-                (pool, writer, Some((turn, flush)))
+                let turn = Arc::new(group::Writer::start(writer.clone()));
+                (pool, writer, Some(turn))
             }
         };
         let limits = limits::Limits::open(&url, backend, &pool).await?;
@@ -296,31 +295,10 @@ impl Db {
     /// not help there.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         let tx = match &self.turn {
-            Some((turn, flush)) => Place::Member(group::join(turn, &self.writer, flush).await?),
+            Some(writer) => Place::Member(writer.join().await?),
             None => Place::Own(self.writer.begin().await?),
         };
         Ok(WriteTx { tx, backend: self.backend, wakes_deliveries: false })
-    }
-
-    /// [`Db::begin_write`] and a first [`WriteTx::run`] at once: on SQLite one round trip on
-    /// the writer instead of two (the transaction's savepoint leads the batch).
-    async fn begin_write_with(&self, batch: batch::Batch) -> Result<(WriteTx, Vec<u64>), sqlx::Error> {
-        match &self.turn {
-            Some((turn, flush)) => {
-                let waking = batch.waking();
-                let (member, counts) = group::join_with(turn, &self.writer, flush, batch).await?;
-                let mut tx = WriteTx { tx: Place::Member(member), backend: self.backend, wakes_deliveries: false };
-                if batch::Batch::woke_deliveries(&waking, &counts) {
-                    tx.will_wake_deliveries();
-                }
-                Ok((tx, counts))
-            }
-            None => {
-                let mut tx = self.begin_write().await?;
-                let counts = tx.run(batch).await?;
-                Ok((tx, counts))
-            }
-        }
     }
 
     /// A whole write transaction of one batch, committed unless a guard
@@ -329,17 +307,12 @@ impl Db {
     /// `COMMIT`. On PostgreSQL one statement, its own transaction: one round trip
     /// instead of `BEGIN`, the batch and `COMMIT`.
     pub async fn write(&self, batch: batch::Batch) -> Result<Written, sqlx::Error> {
-        let counts = match self.backend {
-            Backend::Sqlite => {
-                let guards = batch.guards().to_vec();
-                let (tx, counts) = self.begin_write_with(batch).await?;
-                if !batch::Batch::guards_hold(&guards, &counts) {
-                    return Ok(Written::Refused(Some(counts)));
-                }
-                tx.commit().await?;
-                counts
-            }
-            Backend::Postgres => {
+        let counts = match &self.turn {
+            Some(writer) => match writer.write(batch).await? {
+                group::Outcome::Kept(counts) => counts,
+                group::Outcome::Refused(counts) => return Ok(Written::Refused(Some(counts))),
+            },
+            None => {
                 let waking = batch.waking();
                 let Some(counts) = batch.run_guarded(&mut *self.writer.acquire().await?).await? else {
                     return Ok(Written::Refused(None));
@@ -353,12 +326,18 @@ impl Db {
         Ok(Written::Kept(counts))
     }
 
-    /// One statement, committed: on SQLite it joins the writer's group commit (one round trip,
-    /// no savepoint; it returns after the group's `COMMIT`), on PostgreSQL it runs by itself.
-    /// The rows it changed.
+    /// One statement, committed: on SQLite it is queued for the writer's group commit (it
+    /// returns after the group's `COMMIT`), on PostgreSQL it runs by itself. The rows it
+    /// changed.
     pub async fn write_one(&self, stmt: &batch::Stmt) -> Result<u64, sqlx::Error> {
         match &self.turn {
-            Some((turn, flush)) => group::write_one(turn, &self.writer, flush, stmt).await,
+            Some(writer) => {
+                let mut batch = batch::Batch::new();
+                batch.push(stmt.clone());
+                match writer.write(batch).await? {
+                    group::Outcome::Kept(counts) | group::Outcome::Refused(counts) => Ok(counts[0]),
+                }
+            }
             None => stmt.execute(&mut *self.writer.acquire().await?).await,
         }
     }
