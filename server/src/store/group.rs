@@ -152,14 +152,9 @@ async fn writer_task(pool: AnyPool, turn: Turn, flush: Arc<Notify>, mut queue: m
 /// Runs one queued batch in its own savepoint, as one round trip.
 async fn run(group: &mut Group, pool: &AnyPool, job: Job) {
     metrics::histogram!("govifi_db_write_turn_wait_seconds").record(job.queued.elapsed().as_secs_f64());
-    if group.tx.is_none() {
-        match pool.begin_with("BEGIN IMMEDIATE").await {
-            Ok(tx) => group.tx = Some(tx),
-            Err(e) => {
-                let _ = job.reply.send(Err(e));
-                return;
-            }
-        }
+    if let Err(e) = open(group, pool).await {
+        let _ = job.reply.send(Err(e));
+        return;
     }
     let conn: &mut AnyConnection = group.tx.as_mut().expect("opened above");
     let (guards, waking) = (job.batch.guards().to_vec(), job.batch.waking());
@@ -198,10 +193,16 @@ async fn turn_with_open_tx(turn: &Turn, writer: &AnyPool) -> Result<OwnedMutexGu
     let mut group = turn.clone().lock_owned().await;
     metrics::histogram!("govifi_db_write_turn_wait_seconds").record(asked.elapsed().as_secs_f64());
     settle(&mut group).await;
+    open(&mut group, writer).await?;
+    Ok(group)
+}
+
+/// Opens the writer's transaction unless it is open.
+async fn open(group: &mut Group, writer: &AnyPool) -> Result<(), sqlx::Error> {
     if group.tx.is_none() {
         group.tx = Some(writer.begin_with("BEGIN IMMEDIATE").await?);
     }
-    Ok(group)
+    Ok(())
 }
 
 /// Gives up the turn as a member whose work is in the open transaction, and waits for the

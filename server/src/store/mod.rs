@@ -95,7 +95,7 @@ pub struct Db {
     /// SQLite: write transactions take turns here, in this process, rather than in SQLite's busy
     /// handler (which sleeps in growing steps and turns contention into long tails), and the
     /// turns that come together commit together ([`group`]).
-    turn: Option<Arc<group::Writer>>,
+    group: Option<Arc<group::Writer>>,
     /// Rate-limit state every process shares.
     limits: limits::Limits,
 }
@@ -232,7 +232,7 @@ impl Db {
                 .connect_with(options.clone())
         };
         let context = || format!("connecting to the {} database", backend.name());
-        let (pool, writer, turn) = match backend {
+        let (pool, writer, group) = match backend {
             Backend::Postgres => {
                 let pool = connect(max_connections, false).await.with_context(context)?;
                 (pool.clone(), pool, None)
@@ -244,12 +244,12 @@ impl Db {
                 // connections on a small machine, in throughput and in memory.
                 let pool = connect(max_connections.min(SQLITE_READERS), false).await.with_context(context)?;
                 let writer = connect(1, true).await.with_context(context)?;
-                let turn = Arc::new(group::Writer::start(writer.clone()));
-                (pool, writer, Some(turn))
+                let group = Arc::new(group::Writer::start(writer.clone()));
+                (pool, writer, Some(group))
             }
         };
         let limits = limits::Limits::open(&url, backend, &pool).await?;
-        Ok(Db { pool, writer, backend, turn, limits })
+        Ok(Db { pool, writer, backend, group, limits })
     }
 
     /// Applies pending migrations (safe to call from several processes at once on PostgreSQL:
@@ -294,7 +294,7 @@ impl Db {
     /// "database is locked" when another writer commits in between, and the busy timeout does
     /// not help there.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        let tx = match &self.turn {
+        let tx = match &self.group {
             Some(writer) => Place::Member(writer.join().await?),
             None => Place::Own(self.writer.begin().await?),
         };
@@ -307,7 +307,7 @@ impl Db {
     /// `COMMIT`. On PostgreSQL one statement, its own transaction: one round trip
     /// instead of `BEGIN`, the batch and `COMMIT`.
     pub async fn write(&self, batch: batch::Batch) -> Result<Written, sqlx::Error> {
-        let counts = match &self.turn {
+        let counts = match &self.group {
             Some(writer) => match writer.write(batch).await? {
                 group::Outcome::Kept(counts) => counts,
                 group::Outcome::Refused(counts) => return Ok(Written::Refused(Some(counts))),
@@ -330,7 +330,7 @@ impl Db {
     /// returns after the group's `COMMIT`), on PostgreSQL it runs by itself. The rows it
     /// changed.
     pub async fn write_one(&self, stmt: &batch::Stmt) -> Result<u64, sqlx::Error> {
-        match &self.turn {
+        match &self.group {
             Some(writer) => {
                 let mut batch = batch::Batch::new();
                 batch.push(stmt.clone());
