@@ -505,6 +505,9 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     println!("{backend}: confirms, 1 process: {:.1}/s (p99 {:.1} ms)", one.per_s, one.p99_ms);
     let profile = Profile::between(&before, &scrape(&http, &base).await);
     let (server_peak_rss_mb, server_anon_rss_mb) = (server.peak_rss_mb(), server.anon_rss_mb());
+    // The first phase may have used up the sessions (it ends early if so, and its rate holds);
+    // the second starts with enough again, prepared after the first server's RSS was read.
+    top_up(&http, &base, &key, &sessions, pool_size, o.concurrency).await;
     let second = ServerProcess::start(database_url, &master_key, assets.path()).await;
     let two = confirms(&http, &[base.clone(), second.url.clone()], &sessions, o).await;
     println!("{backend}: confirms, 2 processes: {:.1}/s (p99 {:.1} ms)", two.per_s, two.p99_ms);
@@ -751,6 +754,22 @@ async fn merchant(http: &reqwest::Client, base: &str) -> String {
         .await
         .expect("json");
     key["key"].as_str().expect("key").to_owned()
+}
+
+/// Prepares sessions (untimed) until the pool holds `want`.
+async fn top_up(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    sessions: &Mutex<Vec<Prepared>>,
+    want: usize,
+    concurrency: usize,
+) {
+    let have = sessions.lock().await.len();
+    if have < want {
+        let more = prepare(http, base, key, want - have, concurrency).await;
+        sessions.lock().await.extend(more);
+    }
 }
 
 /// `n` sessions, each with a card fee quote: (session id, client secret, quote id).

@@ -224,6 +224,11 @@ impl Db {
                                 // to a temporary file past 64 KiB. In memory they stay, and the
                                 // COMMIT drops them.
                                 conn.execute("PRAGMA temp_store = MEMORY;").await?;
+                            } else {
+                                // A reader's page cache is emptied whenever the writer commits
+                                // (many times a second under load), so its default 2 MiB mostly
+                                // holds pages already stale: 512 KiB keeps the hot ones.
+                                conn.execute("PRAGMA cache_size = -512;").await?;
                             }
                         }
                         Ok(())
