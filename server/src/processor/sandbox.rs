@@ -341,7 +341,7 @@ impl Processor for Sandbox {
         .opt_int(settle_at)
         .int(now)
         .int(captured);
-        if self.db.write_one(&record).await.map_err(unavailable)? == 1 {
+        if self.db.write_one(record).await.map_err(unavailable)? == 1 {
             return Ok(charge);
         }
         // An acquirer answers a reference it has seen with what it answered the first time.

@@ -334,11 +334,11 @@ impl Db {
     /// One statement, committed: on SQLite it is queued for the writer's group commit (it
     /// returns after the group's `COMMIT`), on PostgreSQL it runs by itself. The rows it
     /// changed.
-    pub async fn write_one(&self, stmt: &batch::Stmt) -> Result<u64, sqlx::Error> {
+    pub async fn write_one(&self, stmt: batch::Stmt) -> Result<u64, sqlx::Error> {
         match &self.group {
             Some(writer) => {
                 let mut batch = batch::Batch::new();
-                batch.push(stmt.clone());
+                batch.push(stmt);
                 match writer.write(batch).await? {
                     group::Outcome::Kept(counts) | group::Outcome::Refused(counts) => Ok(counts[0]),
                 }
@@ -596,14 +596,14 @@ mod tests {
             "CREATE TABLE slots (k TEXT PRIMARY KEY, taken_by BIGINT)",
             "CREATE TABLE log (who BIGINT PRIMARY KEY, k TEXT NOT NULL)",
         ] {
-            db.write_one(&Stmt::new(ddl)).await.unwrap();
+            db.write_one(Stmt::new(ddl)).await.unwrap();
         }
         for k in 0..10 {
-            db.write_one(&Stmt::new("INSERT INTO slots (k) VALUES ($1)").text(format!("k{k}"))).await.unwrap();
+            db.write_one(Stmt::new("INSERT INTO slots (k) VALUES ($1)").text(format!("k{k}"))).await.unwrap();
         }
         // 200 writers, 20 for each slot: the first to take a slot logs itself; writer 7's log
         // line collides with a line written before (a constraint error).
-        db.write_one(&Stmt::new("INSERT INTO log (who, k) VALUES (1007, 'none')")).await.unwrap();
+        db.write_one(Stmt::new("INSERT INTO log (who, k) VALUES (1007, 'none')")).await.unwrap();
         let tasks = (0..200i64).map(|who| {
             let db = db.clone();
             tokio::spawn(async move {
