@@ -83,6 +83,9 @@ struct Report {
     server_anon_rss_mb: Option<f64>,
     config: Load,
     hello: Load,
+    /// `GET /healthz` on the product's server: its HTTP stack and middleware without a database
+    /// call, the floor under `config`'s figures (not a target; it tells the two costs apart).
+    healthz: Load,
     /// Where the 1-process confirms' time went, by the server's own histograms.
     profile: Profile,
 }
@@ -359,6 +362,21 @@ fn main() {
         );
     }
     println!("(req ratio = config req/s ÷ hello req/s, target ≥ 0.5; p99 ratio = config p99 ÷ hello p99, target ≤ 5)");
+    println!("\n== The server's floor: GET /healthz through the same stack, no database ==");
+    println!(
+        "{:<9} {:>11} {:>9} {:>14} {:>16}",
+        "database", "healthz/s", "p99 ms", "÷ hello req/s", "config ÷ healthz"
+    );
+    for r in &reports {
+        println!(
+            "{:<9} {:>11.1} {:>9.2} {:>14.2} {:>16.2}",
+            r.backend,
+            r.healthz.per_s,
+            r.healthz.p99_ms,
+            r.healthz.per_s / r.hello.per_s.max(1e-9),
+            r.config.per_s / r.healthz.per_s.max(1e-9)
+        );
+    }
     println!("\n== GET config for 4 good clients, alone and beside a flood of {FLOOD_REQUESTS} bad credentials ==");
     println!("{:<9} {:>13} {:>15} {:>9} {:>13}", "database", "p99 alone ms", "p99 flooded ms", "ratio", "flood req/s");
     for r in &reports {
@@ -487,6 +505,9 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     let c = http.clone();
     let hello = load(o.concurrency, o.seconds, move |_| c.get(format!("{hello_base}/"))).await;
     let _ = hello_stop.send(());
+    let (c, b) = (http.clone(), base.clone());
+    let healthz = load(o.concurrency, o.seconds, move |_| c.get(format!("{b}/healthz"))).await;
+    println!("{backend}: GET /healthz on the server {:.1}/s (p99 {:.2} ms)", healthz.per_s, healthz.p99_ms);
     println!(
         "{backend}: GET config {:.1}/s (p99 {:.2} ms), hello world {:.1}/s (p99 {:.2} ms)",
         config.per_s, config.p99_ms, hello.per_s, hello.p99_ms
@@ -531,6 +552,7 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
         flood: flood_load,
         config,
         hello,
+        healthz,
         profile,
     }
 }
