@@ -103,6 +103,12 @@ struct Load {
     failures: usize,
 }
 
+/// `x ÷ of`, for the tables (a zero baseline, from a phase that failed outright, gives a huge
+/// ratio rather than a division by zero).
+fn ratio(x: f64, of: f64) -> f64 {
+    x / of.max(1e-9)
+}
+
 fn mean_ms(latencies: &[Duration]) -> f64 {
     if latencies.is_empty() {
         return 0.0;
@@ -289,7 +295,7 @@ fn main() {
             r.p50_ms,
             r.p99_ms,
             r.inserts_per_s,
-            r.confirms_per_s / r.inserts_per_s.max(1e-9),
+            ratio(r.confirms_per_s, r.inserts_per_s),
             r.failures
         );
     }
@@ -338,7 +344,7 @@ fn main() {
             r.backend,
             r.confirms_per_s,
             r.two_processes.per_s,
-            r.two_processes.per_s / r.confirms_per_s.max(1e-9),
+            ratio(r.two_processes.per_s, r.confirms_per_s),
             r.two_processes.p99_ms
         );
     }
@@ -356,8 +362,8 @@ fn main() {
             r.config.p99_ms,
             r.hello.per_s,
             r.hello.p99_ms,
-            r.config.per_s / r.hello.per_s.max(1e-9),
-            r.config.p99_ms / r.hello.p99_ms.max(1e-9),
+            ratio(r.config.per_s, r.hello.per_s),
+            ratio(r.config.p99_ms, r.hello.p99_ms),
             r.config.failures + r.hello.failures
         );
     }
@@ -373,8 +379,8 @@ fn main() {
             r.backend,
             r.healthz.per_s,
             r.healthz.p99_ms,
-            r.healthz.per_s / r.hello.per_s.max(1e-9),
-            r.config.per_s / r.healthz.per_s.max(1e-9)
+            ratio(r.healthz.per_s, r.hello.per_s),
+            ratio(r.config.per_s, r.healthz.per_s)
         );
     }
     println!("\n== GET config for 4 good clients, alone and beside a flood of {FLOOD_REQUESTS} bad credentials ==");
@@ -385,8 +391,8 @@ fn main() {
             r.backend,
             r.flood_quiet.p99_ms,
             r.flood_loud.p99_ms,
-            r.flood_loud.p99_ms / r.flood_quiet.p99_ms.max(1e-9),
-            (r.flood.requests + r.flood.failures) as f64 / r.flood.seconds.max(1e-9),
+            ratio(r.flood_loud.p99_ms, r.flood_quiet.p99_ms),
+            ratio((r.flood.requests + r.flood.failures) as f64, r.flood.seconds),
         );
     }
     println!("(ratio = p99 beside the flood ÷ p99 alone, target ≤ 2; the flood comes from 127.0.0.2)");
@@ -507,11 +513,11 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     let _ = hello_stop.send(());
     let (c, b) = (http.clone(), base.clone());
     let healthz = load(o.concurrency, o.seconds, move |_| c.get(format!("{b}/healthz"))).await;
-    println!("{backend}: GET /healthz on the server {:.1}/s (p99 {:.2} ms)", healthz.per_s, healthz.p99_ms);
     println!(
         "{backend}: GET config {:.1}/s (p99 {:.2} ms), hello world {:.1}/s (p99 {:.2} ms)",
         config.per_s, config.p99_ms, hello.per_s, hello.p99_ms
     );
+    println!("{backend}: GET /healthz on the server {:.1}/s (p99 {:.2} ms)", healthz.per_s, healthz.p99_ms);
 
     let (quiet, flooded, flood_load) = flood(&base, credentials, o).await;
     println!(
