@@ -125,9 +125,10 @@ pub async fn touch_session(db: &Db, token_hash: &str, now: i64) -> Result<Option
     .bind(now)
     .bind(token_hash)
     .bind(now - IDLE_MS)
-    .fetch_optional(db.writer())
+    // Stepped to its end, so that SQLite's automatic checkpoint runs (see `limits::Limits::take`).
+    .fetch_all(db.writer())
     .await?;
-    let Some(row) = touched else { return Ok(None) };
+    let Some(row) = touched.first() else { return Ok(None) };
     let user_id: String = row.try_get("user_id")?;
     let sql = format!("SELECT {USER_COLUMNS} FROM dashboard_users WHERE id = $1");
     sqlx::query(&sql).bind(user_id).fetch_optional(db.pool()).await?.as_ref().map(user_from_row).transpose()
