@@ -58,6 +58,9 @@ pub struct Config {
     pub public_url: String,
     /// `GOVIFI_DATABASE_URL`
     pub database_url: String,
+    /// `GOVIFI_DATABASE_MAX_CONNECTIONS`: the most database connections this process opens
+    /// (PostgreSQL; on SQLite, readers, at most [`crate::store::SQLITE_READERS`], beside one writer).
+    pub database_max_connections: u32,
     /// `GOVIFI_MASTER_KEY`
     pub master_key: MasterKey,
     /// `GOVIFI_SANDBOX`
@@ -88,6 +91,9 @@ pub struct ExternalIssuer {
 
 /// Failed authentications a client address may make a minute, by default.
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 60;
+
+/// Database connections a process opens, by default.
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 16;
 
 /// Where local state lives when nothing else is configured (SQLite file, generated master key).
 pub const DATA_DIR: &str = "data";
@@ -128,6 +134,12 @@ impl Config {
         let sandbox = parse_bool(&get, "GOVIFI_SANDBOX", true)?;
         let database_url =
             get("GOVIFI_DATABASE_URL").unwrap_or_else(|| format!("sqlite://{DATA_DIR}/govifi.db?mode=rwc"));
+        let database_max_connections = match get("GOVIFI_DATABASE_MAX_CONNECTIONS") {
+            None => DEFAULT_DATABASE_MAX_CONNECTIONS,
+            Some(v) => v.trim().parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                anyhow::anyhow!("GOVIFI_DATABASE_MAX_CONNECTIONS={v:?} must be a whole number from 1 to 1000")
+            })?,
+        };
         let master_key = match get("GOVIFI_MASTER_KEY") {
             Some(v) => MasterKey::parse(&v)?,
             None => load_or_generate_master_key(Path::new(DATA_DIR))?,
@@ -165,6 +177,7 @@ impl Config {
             bind,
             public_url,
             database_url,
+            database_max_connections,
             master_key,
             sandbox,
             assets_dir,
@@ -243,6 +256,16 @@ mod tests {
         assert!(c.database_url.starts_with("sqlite://data/"));
         assert!(c.external_issuer.is_none() && c.bootstrap_client.is_none() && c.smtp_url.is_none());
         assert_eq!(c.auth_failures_per_minute, 60);
+        assert_eq!(c.database_max_connections, DEFAULT_DATABASE_MAX_CONNECTIONS);
+    }
+
+    #[test]
+    fn the_pool_size_is_bounded() {
+        assert_eq!(parse(&[("GOVIFI_DATABASE_MAX_CONNECTIONS", " 4 ")]).unwrap().database_max_connections, 4);
+        for bad in ["0", "1001", "-3", "many"] {
+            let err = parse(&[("GOVIFI_DATABASE_MAX_CONNECTIONS", bad)]).unwrap_err().to_string();
+            assert!(err.contains("GOVIFI_DATABASE_MAX_CONNECTIONS"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn credential_limiter() -> CredentialLimiter {
 impl AppState {
     /// Connects to the database, migrates it and makes sure the bootstrap client exists.
     pub async fn init(config: Config) -> anyhow::Result<Self> {
-        let db = Db::connect(&config.database_url, 16).await?;
+        let db = Db::connect(&config.database_url, config.database_max_connections).await?;
         db.migrate().await?;
         crate::bootstrap::ensure_bootstrap_client(&db, &config).await?;
         Self::build(config, db, None)

@@ -84,7 +84,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).
-const SQLITE_READERS: u32 = 4;
+pub const SQLITE_READERS: u32 = 4;
 
 #[derive(Clone)]
 pub struct Db {
