@@ -119,16 +119,13 @@ pub async fn insert_session(db: &Db, token_hash: &str, user_id: &str, now: i64) 
 /// The user of a session still in use, whose use this marks (one statement: a session idle for
 /// 12 hours is never revived by a request racing its expiry).
 pub async fn touch_session(db: &Db, token_hash: &str, now: i64) -> Result<Option<User>, sqlx::Error> {
-    let touched = sqlx::query(
+    let touch = sqlx::query(
         "UPDATE dashboard_sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at > $3 RETURNING user_id",
     )
     .bind(now)
     .bind(token_hash)
-    .bind(now - IDLE_MS)
-    // Stepped to its end, so that SQLite's automatic checkpoint runs (see `limits::Limits::take`).
-    .fetch_all(db.writer())
-    .await?;
-    let Some(row) = touched.first() else { return Ok(None) };
+    .bind(now - IDLE_MS);
+    let Some(row) = super::first_returned(touch, db.writer()).await? else { return Ok(None) };
     let user_id: String = row.try_get("user_id")?;
     let sql = format!("SELECT {USER_COLUMNS} FROM dashboard_users WHERE id = $1");
     sqlx::query(&sql).bind(user_id).fetch_optional(db.pool()).await?.as_ref().map(user_from_row).transpose()

@@ -94,18 +94,8 @@ impl Limits {
 
     /// Takes one request from `key`'s budget: `Ok(())`, or the seconds to wait.
     pub async fn take(&self, key: &str, rule: RateRule, now: i64) -> Result<Result<(), u64>, sqlx::Error> {
-        // `fetch_all`, not `fetch_optional`: SQLite runs its automatic checkpoint only when a
-        // statement is stepped to its end, and sqlx stops stepping at the first row (leaving the
-        // statement to be reset by its next use). With `fetch_optional` no take ever
-        // checkpointed, and the limits file's WAL grew to 869 MB in one `cargo xtask bench`.
-        let admitted = sqlx::query(TAKE)
-            .bind(key)
-            .bind(now)
-            .bind(rule.emission_ms())
-            .bind(rule.window_ms())
-            .fetch_all(&self.pool)
-            .await?;
-        if !admitted.is_empty() {
+        let query = sqlx::query(TAKE).bind(key).bind(now).bind(rule.emission_ms()).bind(rule.window_ms());
+        if super::first_returned(query, &self.pool).await?.is_some() {
             return Ok(Ok(()));
         }
         let tat: Option<i64> = sqlx::query("SELECT tat FROM rate_limits WHERE key = $1")

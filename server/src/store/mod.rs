@@ -377,6 +377,22 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     }
 }
 
+/// The first row a write's `RETURNING` gives, the statement run to its end. Not sqlx's
+/// `fetch_optional`, which stops stepping at the first row and leaves the statement to be reset
+/// by its next use: SQLite runs its automatic checkpoint only when a statement is stepped to its
+/// end, so a file written only that way is never checkpointed (the rate-limit file's WAL grew to
+/// 869 MB in one `cargo xtask bench`).
+pub(crate) async fn first_returned<'q, 'e, 'c: 'e, E>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    executor: E,
+) -> Result<Option<sqlx::any::AnyRow>, sqlx::Error>
+where
+    'q: 'e,
+    E: 'e + Executor<'c, Database = Any>,
+{
+    Ok(query.fetch_all(executor).await?.into_iter().next())
+}
+
 /// Milliseconds since the Unix epoch: the one time representation in storage.
 pub fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
