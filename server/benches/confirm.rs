@@ -88,6 +88,18 @@ struct Report {
     healthz: Load,
     /// Where the 1-process confirms' time went, by the server's own histograms.
     profile: Profile,
+    /// Who spent the machine's CPU in each load.
+    cpu: CpuReport,
+}
+
+/// [`Cpu`] of the loads the ratios compare.
+#[derive(serde::Serialize)]
+struct CpuReport {
+    inserts: Cpu,
+    confirms: Cpu,
+    two_processes: Cpu,
+    config: Cpu,
+    hello: Cpu,
 }
 
 /// Requests per second and latency of one route under the run's concurrency.
@@ -122,6 +134,88 @@ fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time so far, in ticks of Linux's `USER_HZ` (100 a second): the machine's busy and total
+/// time (`/proc/stat`), one process's (`/proc/<pid>/stat`: its own user and system time), and
+/// PostgreSQL's (every `postgres` process, with the time of the backends already gone: the
+/// postmaster's reaped children).
+#[derive(Clone, Copy, Default)]
+struct CpuTicks {
+    machine_busy: u64,
+    machine_total: u64,
+    server: u64,
+    database: u64,
+    client: u64,
+}
+
+const USER_HZ: f64 = 100.0;
+
+/// utime + stime, and cutime + cstime when `children`, of `/proc/<pid>/stat`.
+fn process_ticks(pid: &str, children: bool) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime, stime, cutime, cstime are the 14th to 17th fields; `fields` starts at the 3rd.
+    Some(field(11) + field(12) + if children { field(13) + field(14) } else { 0 })
+}
+
+impl CpuTicks {
+    /// Now, for the server processes `servers` (their pids).
+    fn now(servers: &[u32]) -> CpuTicks {
+        let mut t = CpuTicks::default();
+        if let Some(cpu) = std::fs::read_to_string("/proc/stat").ok().and_then(|s| s.lines().next().map(str::to_owned))
+        {
+            let v: Vec<u64> = cpu.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+            // user nice system idle iowait irq softirq steal (guest time is inside user).
+            t.machine_total = v.iter().take(8).sum();
+            t.machine_busy = t.machine_total - v.get(3).copied().unwrap_or(0) - v.get(4).copied().unwrap_or(0);
+        }
+        t.server = servers.iter().filter_map(|pid| process_ticks(&pid.to_string(), false)).sum();
+        t.client = process_ticks("self", false).unwrap_or(0);
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for entry in dir.flatten() {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                if pid.bytes().all(|b| b.is_ascii_digit())
+                    && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres")
+                {
+                    t.database += process_ticks(&pid, true).unwrap_or(0);
+                }
+            }
+        }
+        t
+    }
+}
+
+/// Who spent the CPU of one load, per operation answered (µs), and how busy the machine was.
+#[derive(serde::Serialize, Clone, Copy, Default)]
+struct Cpu {
+    /// Share of the machine's CPU time that was busy (all cores; 1.0 = every core all the time).
+    machine_busy: f64,
+    server_us: f64,
+    /// PostgreSQL's processes (zero on SQLite, whose work is inside the server process).
+    database_us: f64,
+    /// The bench process itself: the load generator (and, for the inserts, the inserting client).
+    client_us: f64,
+    /// Every process on the machine, busy time ÷ operations.
+    machine_us: f64,
+}
+
+impl Cpu {
+    fn between(a: CpuTicks, b: CpuTicks, operations: usize) -> Cpu {
+        let per_op = |ticks: u64| ticks as f64 / USER_HZ * 1e6 / operations.max(1) as f64;
+        let total = b.machine_total.saturating_sub(a.machine_total);
+        let busy = b.machine_busy.saturating_sub(a.machine_busy);
+        Cpu {
+            machine_busy: busy as f64 / total.max(1) as f64,
+            server_us: per_op(b.server.saturating_sub(a.server)),
+            database_us: per_op(b.database.saturating_sub(a.database)),
+            client_us: per_op(b.client.saturating_sub(a.client)),
+            // /proc/stat counts every core: per operation that is CPU time, not wall time.
+            machine_us: per_op(busy),
+        }
+    }
 }
 
 /// Latencies' percentile `p` in milliseconds (sorted input).
@@ -336,6 +430,43 @@ fn main() {
         "(answer = the client's mean latency; server = the confirm route's own time. A write on SQLite waits its turn \
          for the one writer, runs, then waits for the group's COMMIT; on PostgreSQL those columns are empty)"
     );
+    println!("\n== CPU per operation (µs: the processes' user + system time ÷ operations answered) ==");
+    println!(
+        "{:<9} {:<14} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "database", "load", "busy", "server", "database", "client", "machine"
+    );
+    for r in &reports {
+        let c = &r.cpu;
+        for (name, cpu) in [
+            ("inserts", &c.inserts),
+            ("confirms", &c.confirms),
+            ("2 processes", &c.two_processes),
+            ("GET config", &c.config),
+            ("hello world", &c.hello),
+        ] {
+            println!(
+                "{:<9} {:<14} {:>7.0}% {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
+                r.backend,
+                name,
+                cpu.machine_busy * 100.0,
+                cpu.server_us,
+                cpu.database_us,
+                cpu.client_us,
+                cpu.machine_us
+            );
+        }
+        println!(
+            "{:<9} CPU ratios: insert ÷ confirm {:.2}, hello ÷ config {:.2} (what the ratios above reach when the \
+             machine's cores are the bound)",
+            r.backend,
+            ratio(c.inserts.machine_us, c.confirms.machine_us),
+            ratio(c.hello.machine_us, c.config.machine_us)
+        );
+    }
+    println!(
+        "(busy = the machine's cores in use over the load; client = the bench process: the load generator, the \
+         inserting client, and the hello-world handler; on SQLite the database's work is inside the server)"
+    );
     println!("\n== confirms with one and two server processes on one database ==");
     println!("{:<9} {:>13} {:>13} {:>9} {:>9}", "database", "1 process/s", "2 processes/s", "scaling", "p99 ms");
     for r in &reports {
@@ -487,7 +618,11 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     let master_key = MasterKey::generate().to_base64();
     let server = ServerProcess::start(database_url, &master_key, assets.path()).await;
     let base = server.url.clone();
-    let inserts_per_s = insert_rate(database_url, o).await;
+    let pids = |servers: &[&ServerProcess]| servers.iter().filter_map(|s| s.child.id()).collect::<Vec<u32>>();
+    let one_pid = pids(&[&server]);
+    let cpu_before = CpuTicks::now(&one_pid);
+    let (inserts_per_s, inserted) = insert_rate(database_url, o).await;
+    let inserts_cpu = Cpu::between(cpu_before, CpuTicks::now(&one_pid), inserted);
     println!("{backend}: one-row-insert transactions: {inserts_per_s:.1}/s");
 
     let http = reqwest::Client::builder().pool_max_idle_per_host(o.concurrency * 2).build().expect("client");
@@ -502,14 +637,19 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     let credentials: Arc<Vec<(String, String)>> =
         Arc::new(prepared.iter().map(|(id, secret, _)| (id.clone(), secret.clone())).collect());
     let (c, b, all) = (http.clone(), base.clone(), credentials.clone());
+    let cpu_before = CpuTicks::now(&one_pid);
     let config = load(o.concurrency, o.seconds, move |i| {
         let (id, secret) = &all[i % all.len()];
         c.get(format!("{b}/v1/hosted-sessions/{id}/config")).bearer_auth(secret)
     })
     .await;
+    let config_cpu = Cpu::between(cpu_before, CpuTicks::now(&one_pid), config.requests);
     let (hello_base, hello_stop) = hello_server().await;
     let c = http.clone();
+    let cpu_before = CpuTicks::now(&one_pid);
     let hello = load(o.concurrency, o.seconds, move |_| c.get(format!("{hello_base}/"))).await;
+    // The hello-world handler runs inside the bench process: its CPU is in `client_us`.
+    let hello_cpu = Cpu::between(cpu_before, CpuTicks::now(&one_pid), hello.requests);
     let _ = hello_stop.send(());
     let (c, b) = (http.clone(), base.clone());
     let healthz = load(o.concurrency, o.seconds, move |_| c.get(format!("{b}/healthz"))).await;
@@ -528,7 +668,9 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     // Confirms, one server process; then two on the same database, the clients alternating.
     let sessions = Arc::new(Mutex::new(prepared));
     let before = scrape(&http, &base).await;
+    let cpu_before = CpuTicks::now(&one_pid);
     let one = confirms(&http, std::slice::from_ref(&base), &sessions, o).await;
+    let confirms_cpu = Cpu::between(cpu_before, CpuTicks::now(&one_pid), one.requests);
     println!("{backend}: confirms, 1 process: {:.1}/s (p99 {:.1} ms)", one.per_s, one.p99_ms);
     let profile = Profile::between(&before, &scrape(&http, &base).await);
     let (server_peak_rss_mb, server_anon_rss_mb) = (server.peak_rss_mb(), server.anon_rss_mb());
@@ -536,7 +678,10 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     // the second starts with enough again, prepared after the first server's RSS was read.
     top_up(&http, &base, &key, &sessions, pool_size, o.concurrency).await;
     let second = ServerProcess::start(database_url, &master_key, assets.path()).await;
+    let two_pids = pids(&[&server, &second]);
+    let cpu_before = CpuTicks::now(&two_pids);
     let two = confirms(&http, &[base.clone(), second.url.clone()], &sessions, o).await;
+    let two_cpu = Cpu::between(cpu_before, CpuTicks::now(&two_pids), two.requests);
     println!("{backend}: confirms, 2 processes: {:.1}/s (p99 {:.1} ms)", two.per_s, two.p99_ms);
     second.stop().await;
     server.stop().await;
@@ -560,6 +705,13 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
         hello,
         healthz,
         profile,
+        cpu: CpuReport {
+            inserts: inserts_cpu,
+            confirms: confirms_cpu,
+            two_processes: two_cpu,
+            config: config_cpu,
+            hello: hello_cpu,
+        },
     }
 }
 
@@ -686,7 +838,7 @@ async fn confirms(http: &reqwest::Client, bases: &[String], sessions: &Arc<Mutex
 /// group commit on SQLite would fold many of these into one commit): on SQLite one connection
 /// that the writers take in turn, as the server's own writer is taken; on PostgreSQL one
 /// connection per writer.
-async fn insert_rate(database_url: &str, o: &Options) -> f64 {
+async fn insert_rate(database_url: &str, o: &Options) -> (f64, usize) {
     let sqlite = database_url.starts_with("sqlite:");
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(if sqlite { 1 } else { o.concurrency as u32 })
@@ -732,9 +884,10 @@ async fn insert_rate(database_url: &str, o: &Options) -> f64 {
     for w in workers {
         let _ = w.await;
     }
-    let rate = count.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let count = count.load(std::sync::atomic::Ordering::Relaxed);
+    let rate = count as f64 / started.elapsed().as_secs_f64();
     pool.close().await;
-    rate
+    (rate, count)
 }
 
 /// An account (no fees beyond the defaults) and an API key for it, through the bootstrap client.
