@@ -81,6 +81,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "event_actor", include_str!("../../migrations/0008_event_actor.sql")),
     (9, "payment_method_type", include_str!("../../migrations/0009_payment_method_type.sql")),
     (10, "partial_session_indexes", include_str!("../../migrations/0010_partial_session_indexes.sql")),
+    (11, "partial_payment_status_index", include_str!("../../migrations/0011_partial_payment_status_index.sql")),
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).
@@ -576,20 +577,25 @@ mod tests {
     }
 
     /// The sweepers' queries name their status as the partial indexes do, so SQLite reads the
-    /// index (holding only active or processing sessions) instead of scanning every session.
+    /// index (holding only active or processing sessions, or processing payments) instead of
+    /// scanning every session or payment.
     #[tokio::test]
     async fn the_sweepers_read_their_partial_indexes() {
         use sqlx::Row;
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&format!("sqlite://{}", dir.path().join("p.db").display()), 2).await.unwrap();
         db.migrate().await.unwrap();
-        for (sql, index) in [
-            (sessions::due_for_expiry_sql(), "hosted_sessions_due"),
-            (sessions::stuck_in_processing_sql(), "hosted_sessions_processing"),
+        for (sql, binds, index) in [
+            (sessions::due_for_expiry_sql(), &[0i64, 10][..], "hosted_sessions_due"),
+            (sessions::stuck_in_processing_sql(), &[0, 10], "hosted_sessions_processing"),
+            (payments::awaiting_settlement_sql(), &[10], "payments_processing"),
         ] {
-            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind(0i64)
-                .bind(10i64)
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut query = sqlx::query(&explain);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            let plan: Vec<String> = query
                 .fetch_all(db.pool())
                 .await
                 .unwrap()

@@ -474,7 +474,15 @@ pub async fn transactions(db: &Db, payment_id: &str) -> Result<Vec<Transaction>,
 
 /// ACH payments still waiting for their settlement.
 pub async fn awaiting_settlement(db: &Db, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE status = $1 ORDER BY updated_at LIMIT $2");
-    let rows = sqlx::query(&sql).bind(PaymentStatus::Processing.as_str()).bind(limit).fetch_all(db.pool()).await?;
+    let rows = sqlx::query(&awaiting_settlement_sql()).bind(limit).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
+}
+
+/// The status is a literal: the partial index `payments_processing` holds processing payments
+/// only, and the planner uses it only when the query names the same status.
+pub(crate) fn awaiting_settlement_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM payments WHERE status = '{}' ORDER BY updated_at LIMIT $1",
+        PaymentStatus::Processing.as_str()
+    )
 }
