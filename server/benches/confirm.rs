@@ -161,9 +161,31 @@ fn process_ticks(pid: &str, children: bool) -> Option<u64> {
     Some(field(11) + field(12) + if children { field(13) + field(14) } else { 0 })
 }
 
+/// The processes a load's CPU is charged to: the server processes (their pids), and PostgreSQL's
+/// when the bench runs on it (on SQLite a PostgreSQL elsewhere on the machine is not the bench's).
+struct Parties {
+    servers: Vec<u32>,
+    postgres: bool,
+}
+
+impl Parties {
+    fn of(servers: &[&ServerProcess], postgres: bool) -> Parties {
+        Parties { servers: servers.iter().filter_map(|s| s.child.id()).collect(), postgres }
+    }
+}
+
+/// Runs `work`, and the CPU spent meanwhile.
+async fn with_cpu<T>(parties: &Parties, work: impl std::future::Future<Output = T>) -> (T, CpuSpan) {
+    let before = CpuTicks::now(parties);
+    let out = work.await;
+    (out, CpuSpan(before, CpuTicks::now(parties)))
+}
+
+/// CPU counters at a load's start and end.
+struct CpuSpan(CpuTicks, CpuTicks);
+
 impl CpuTicks {
-    /// Now, for the server processes `servers` (their pids).
-    fn now(servers: &[u32]) -> CpuTicks {
+    fn now(parties: &Parties) -> CpuTicks {
         let mut t = CpuTicks::default();
         if let Some(cpu) = std::fs::read_to_string("/proc/stat").ok().and_then(|s| s.lines().next().map(str::to_owned))
         {
@@ -172,9 +194,11 @@ impl CpuTicks {
             t.machine_total = v.iter().take(8).sum();
             t.machine_busy = t.machine_total - v.get(3).copied().unwrap_or(0) - v.get(4).copied().unwrap_or(0);
         }
-        t.server = servers.iter().filter_map(|pid| process_ticks(&pid.to_string(), false)).sum();
+        t.server = parties.servers.iter().filter_map(|pid| process_ticks(&pid.to_string(), false)).sum();
         t.client = process_ticks("self", false).unwrap_or(0);
-        if let Ok(dir) = std::fs::read_dir("/proc") {
+        if parties.postgres
+            && let Ok(dir) = std::fs::read_dir("/proc")
+        {
             for entry in dir.flatten() {
                 let pid = entry.file_name().to_string_lossy().into_owned();
                 if pid.bytes().all(|b| b.is_ascii_digit())
@@ -202,8 +226,10 @@ struct Cpu {
     machine_us: f64,
 }
 
-impl Cpu {
-    fn between(a: CpuTicks, b: CpuTicks, operations: usize) -> Cpu {
+impl CpuSpan {
+    /// Per operation answered over the span.
+    fn per(self, operations: usize) -> Cpu {
+        let CpuSpan(a, b) = self;
         let per_op = |ticks: u64| ticks as f64 / USER_HZ * 1e6 / operations.max(1) as f64;
         let total = b.machine_total.saturating_sub(a.machine_total);
         let busy = b.machine_busy.saturating_sub(a.machine_busy);
@@ -618,11 +644,10 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     let master_key = MasterKey::generate().to_base64();
     let server = ServerProcess::start(database_url, &master_key, assets.path()).await;
     let base = server.url.clone();
-    let pids = |servers: &[&ServerProcess]| servers.iter().filter_map(|s| s.child.id()).collect::<Vec<u32>>();
-    let one_pid = pids(&[&server]);
-    let cpu_before = CpuTicks::now(&one_pid);
-    let (inserts_per_s, inserted) = insert_rate(database_url, o).await;
-    let inserts_cpu = Cpu::between(cpu_before, CpuTicks::now(&one_pid), inserted);
+    let postgres = backend == "postgres";
+    let one_server = Parties::of(&[&server], postgres);
+    let ((inserts_per_s, inserted), span) = with_cpu(&one_server, insert_rate(database_url, o)).await;
+    let inserts_cpu = span.per(inserted);
     println!("{backend}: one-row-insert transactions: {inserts_per_s:.1}/s");
 
     let http = reqwest::Client::builder().pool_max_idle_per_host(o.concurrency * 2).build().expect("client");
@@ -637,19 +662,21 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     let credentials: Arc<Vec<(String, String)>> =
         Arc::new(prepared.iter().map(|(id, secret, _)| (id.clone(), secret.clone())).collect());
     let (c, b, all) = (http.clone(), base.clone(), credentials.clone());
-    let cpu_before = CpuTicks::now(&one_pid);
-    let config = load(o.concurrency, o.seconds, move |i| {
-        let (id, secret) = &all[i % all.len()];
-        c.get(format!("{b}/v1/hosted-sessions/{id}/config")).bearer_auth(secret)
-    })
+    let (config, span) = with_cpu(
+        &one_server,
+        load(o.concurrency, o.seconds, move |i| {
+            let (id, secret) = &all[i % all.len()];
+            c.get(format!("{b}/v1/hosted-sessions/{id}/config")).bearer_auth(secret)
+        }),
+    )
     .await;
-    let config_cpu = Cpu::between(cpu_before, CpuTicks::now(&one_pid), config.requests);
+    let config_cpu = span.per(config.requests);
     let (hello_base, hello_stop) = hello_server().await;
     let c = http.clone();
-    let cpu_before = CpuTicks::now(&one_pid);
-    let hello = load(o.concurrency, o.seconds, move |_| c.get(format!("{hello_base}/"))).await;
+    let (hello, span) =
+        with_cpu(&one_server, load(o.concurrency, o.seconds, move |_| c.get(format!("{hello_base}/")))).await;
     // The hello-world handler runs inside the bench process: its CPU is in `client_us`.
-    let hello_cpu = Cpu::between(cpu_before, CpuTicks::now(&one_pid), hello.requests);
+    let hello_cpu = span.per(hello.requests);
     let _ = hello_stop.send(());
     let (c, b) = (http.clone(), base.clone());
     let healthz = load(o.concurrency, o.seconds, move |_| c.get(format!("{b}/healthz"))).await;
@@ -668,9 +695,8 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     // Confirms, one server process; then two on the same database, the clients alternating.
     let sessions = Arc::new(Mutex::new(prepared));
     let before = scrape(&http, &base).await;
-    let cpu_before = CpuTicks::now(&one_pid);
-    let one = confirms(&http, std::slice::from_ref(&base), &sessions, o).await;
-    let confirms_cpu = Cpu::between(cpu_before, CpuTicks::now(&one_pid), one.requests);
+    let (one, span) = with_cpu(&one_server, confirms(&http, std::slice::from_ref(&base), &sessions, o)).await;
+    let confirms_cpu = span.per(one.requests);
     println!("{backend}: confirms, 1 process: {:.1}/s (p99 {:.1} ms)", one.per_s, one.p99_ms);
     let profile = Profile::between(&before, &scrape(&http, &base).await);
     let (server_peak_rss_mb, server_anon_rss_mb) = (server.peak_rss_mb(), server.anon_rss_mb());
@@ -678,10 +704,9 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     // the second starts with enough again, prepared after the first server's RSS was read.
     top_up(&http, &base, &key, &sessions, pool_size, o.concurrency).await;
     let second = ServerProcess::start(database_url, &master_key, assets.path()).await;
-    let two_pids = pids(&[&server, &second]);
-    let cpu_before = CpuTicks::now(&two_pids);
-    let two = confirms(&http, &[base.clone(), second.url.clone()], &sessions, o).await;
-    let two_cpu = Cpu::between(cpu_before, CpuTicks::now(&two_pids), two.requests);
+    let two_servers = Parties::of(&[&server, &second], postgres);
+    let (two, span) = with_cpu(&two_servers, confirms(&http, &[base.clone(), second.url.clone()], &sessions, o)).await;
+    let two_cpu = span.per(two.requests);
     println!("{backend}: confirms, 2 processes: {:.1}/s (p99 {:.1} ms)", two.per_s, two.p99_ms);
     second.stop().await;
     server.stop().await;
