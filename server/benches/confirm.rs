@@ -83,6 +83,9 @@ struct Report {
     server_anon_rss_mb: Option<f64>,
     config: Load,
     hello: Load,
+    /// The same two routes with one client at a time: each request's own latency, no queue.
+    config_alone: Load,
+    hello_alone: Load,
     /// `GET /healthz` on the product's server: its HTTP stack and middleware without a database
     /// call, the floor under `config`'s figures (not a target; it tells the two costs apart).
     healthz: Load,
@@ -316,16 +319,10 @@ where
 /// Good clients reading their configs alone, then the same clients while a flood of
 /// `FLOOD_REQUESTS` bad credentials comes from another address (127.0.0.2): (quiet, flooded,
 /// the flood's own figures).
-async fn flood(base: &str, credentials: Arc<Vec<(String, String)>>, o: &Options) -> (Load, Load, Load) {
+async fn flood(base: &str, credentials: &Arc<Vec<(String, String)>>, o: &Options) -> (Load, Load, Load) {
     const GOOD_CLIENTS: usize = 4;
     let http = reqwest::Client::new();
-    let good = move |offset: usize| {
-        let (http, base, credentials) = (http.clone(), base.to_owned(), credentials.clone());
-        move |i: usize| {
-            let (id, secret) = &credentials[(offset + i) % credentials.len()];
-            http.get(format!("{base}/v1/hosted-sessions/{id}/config")).bearer_auth(secret)
-        }
-    };
+    let good = |offset| config_call(&http, base, credentials, offset);
     let quiet = load(GOOD_CLIENTS, o.seconds.div_ceil(2), good(0)).await;
     let b = base.to_owned();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -525,6 +522,29 @@ fn main() {
         );
     }
     println!("(req ratio = config req/s ÷ hello req/s, target ≥ 0.5; p99 ratio = config p99 ÷ hello p99, target ≤ 5)");
+    println!("\n== The same two routes with one client at a time (no queue) ==");
+    println!(
+        "{:<9} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9}",
+        "database", "config p50", "config p99", "hello p50", "hello p99", "p50 ratio", "p99 ratio"
+    );
+    for r in &reports {
+        let (c, h) = (&r.config_alone, &r.hello_alone);
+        println!(
+            "{:<9} {:>11.3} {:>11.3} {:>11.3} {:>11.3} {:>9.2} {:>9.2}",
+            r.backend,
+            c.p50_ms,
+            c.p99_ms,
+            h.p50_ms,
+            h.p99_ms,
+            ratio(c.p50_ms, h.p50_ms),
+            ratio(c.p99_ms, h.p99_ms)
+        );
+    }
+    println!(
+        "(ms; under the {}-client loads above each request also waits behind the others, so there a p99 ratio \
+         follows the req/s ratio)",
+        o.concurrency
+    );
     println!("\n== The server's floor: GET /healthz through the same stack, no database ==");
     println!(
         "{:<9} {:>11} {:>9} {:>14} {:>16}",
@@ -661,22 +681,18 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     // its 120-a-minute budget), then the hello-world handler, each for the run's duration.
     let credentials: Arc<Vec<(String, String)>> =
         Arc::new(prepared.iter().map(|(id, secret, _)| (id.clone(), secret.clone())).collect());
-    let (c, b, all) = (http.clone(), base.clone(), credentials.clone());
-    let (config, span) = with_cpu(
-        &one_server,
-        load(o.concurrency, o.seconds, move |i| {
-            let (id, secret) = &all[i % all.len()];
-            c.get(format!("{b}/v1/hosted-sessions/{id}/config")).bearer_auth(secret)
-        }),
-    )
-    .await;
+    let config_calls = || config_call(&http, &base, &credentials, 0);
+    let (config, span) = with_cpu(&one_server, load(o.concurrency, o.seconds, config_calls())).await;
     let config_cpu = span.per(config.requests);
     let (hello_base, hello_stop) = hello_server().await;
-    let c = http.clone();
-    let (hello, span) =
-        with_cpu(&one_server, load(o.concurrency, o.seconds, move |_| c.get(format!("{hello_base}/")))).await;
+    let (c, h) = (http.clone(), hello_base.clone());
+    let (hello, span) = with_cpu(&one_server, load(o.concurrency, o.seconds, move |_| c.get(format!("{h}/")))).await;
     // The hello-world handler runs inside the bench process: its CPU is in `client_us`.
     let hello_cpu = span.per(hello.requests);
+    // One client at a time: what a page's call costs when nothing else queues beside it.
+    let config_alone = load(1, o.seconds.div_ceil(2), config_calls()).await;
+    let c = http.clone();
+    let hello_alone = load(1, o.seconds.div_ceil(2), move |_| c.get(format!("{hello_base}/"))).await;
     let _ = hello_stop.send(());
     let (c, b) = (http.clone(), base.clone());
     let healthz = load(o.concurrency, o.seconds, move |_| c.get(format!("{b}/healthz"))).await;
@@ -686,7 +702,7 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
     );
     println!("{backend}: GET /healthz on the server {:.1}/s (p99 {:.2} ms)", healthz.per_s, healthz.p99_ms);
 
-    let (quiet, flooded, flood_load) = flood(&base, credentials, o).await;
+    let (quiet, flooded, flood_load) = flood(&base, &credentials, o).await;
     println!(
         "{backend}: GET config p99 {:.2} ms alone, {:.2} ms beside {} bad credentials ({} turned away or refused)",
         quiet.p99_ms, flooded.p99_ms, FLOOD_REQUESTS, flood_load.failures
@@ -728,6 +744,8 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
         flood: flood_load,
         config,
         hello,
+        config_alone,
+        hello_alone,
         healthz,
         profile,
         cpu: CpuReport {
@@ -737,6 +755,20 @@ async fn bench(backend: &'static str, database_url: &str, o: &Options) -> Report
             config: config_cpu,
             hello: hello_cpu,
         },
+    }
+}
+
+/// The element's first call, `GET config`, round-robin over `credentials` from `offset` on.
+fn config_call(
+    http: &reqwest::Client,
+    base: &str,
+    credentials: &Arc<Vec<(String, String)>>,
+    offset: usize,
+) -> impl Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static {
+    let (http, base, credentials) = (http.clone(), base.to_owned(), credentials.clone());
+    move |i| {
+        let (id, secret) = &credentials[(offset + i) % credentials.len()];
+        http.get(format!("{base}/v1/hosted-sessions/{id}/config")).bearer_auth(secret)
     }
 }
 
