@@ -10,9 +10,10 @@ use server::{Config, telemetry};
 
 /// mimalloc, not glibc's malloc. Under the bench's loads glibc's malloc and free took about a
 /// fifth of the server's CPU (`perf`); with mimalloc `GET config` serves ~20 % more requests at
-/// about the same peak RSS (README, Benchmark). Its `override` feature gives it C's `malloc` and
-/// `free` in this binary too, so the bundled SQLite's allocations (page caches, statements) leave
-/// glibc as well. Only the binary: in-process tests keep the system allocator.
+/// about the same peak RSS (`server/benches/HISTORY.md`, stop 29). Its `override` feature gives
+/// it C's `malloc` and `free` in this binary too, so the bundled SQLite's allocations (page
+/// caches, statements) leave glibc as well. Only the binary: in-process tests keep the system
+/// allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
