@@ -51,6 +51,8 @@ struct Held {
     key: String,
     fingerprint: String,
     taken: AtomicBool,
+    /// A recorded money movement now holds the key (see [`Idempotency::hand_to_operation`]).
+    handed: AtomicBool,
 }
 
 /// The answer for a key this request cannot have: its first request's answer again, byte for
@@ -89,7 +91,13 @@ fn refusal(claim: idempotency::Claim) -> Option<Response> {
 impl Idempotency {
     fn held(scope: String, key: String, fingerprint: &str, taken: bool) -> Self {
         Idempotency {
-            key: Some(Held { scope, key, fingerprint: fingerprint.to_owned(), taken: AtomicBool::new(taken) }),
+            key: Some(Held {
+                scope,
+                key,
+                fingerprint: fingerprint.to_owned(),
+                taken: AtomicBool::new(taken),
+                handed: AtomicBool::new(false),
+            }),
         }
     }
 
@@ -162,16 +170,29 @@ impl Idempotency {
         self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst)).map(|h| (h.scope.clone(), h.key.clone()))
     }
 
+    /// Gives the held key to a money movement whose operation is now committed: from here on
+    /// whoever finishes the operation (this request, or recovery after a crash, a processor that
+    /// did not answer or a failed write) stores its answer, so the request never frees the key
+    /// and a retry meanwhile is 409, never a second movement.
+    pub fn hand_to_operation(&self) {
+        if let Some(h) = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst)) {
+            h.handed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn handed(&self) -> bool {
+        self.key.as_ref().is_some_and(|h| h.handed.load(Ordering::SeqCst))
+    }
+
     /// The answer for a request that ended in `err`. Refusals worth repeating for the same key
     /// (bad input, declines, a gone session, a key reused) are stored; conflicts, limits,
-    /// internal errors and the step-up request free the key, so a retry runs again. With
-    /// `pending_elsewhere`, a processor that did not answer leaves the key held: the work is
-    /// pending and whoever finishes it (recovery) writes its answer.
-    pub async fn conclude(&self, db: &Db, err: ApiError, pending_elsewhere: bool) -> Response {
+    /// internal errors and the step-up request free the key, so a retry runs again. A key handed
+    /// to an operation is left as it is: the operation's end answers it.
+    pub async fn conclude(&self, db: &Db, err: ApiError) -> Response {
         let code = err.code();
         let keep = matches!(code.status().as_u16(), 400 | 402 | 410 | 422) && code != ErrorCode::AuthenticationRequired;
         let response = err.into_response();
-        if !self.is_keyed() || (pending_elsewhere && code == ErrorCode::ProcessorUnavailable) {
+        if !self.is_keyed() || self.handed() {
             return response;
         }
         if !keep {

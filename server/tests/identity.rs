@@ -206,6 +206,22 @@ db_tests! {
         r.assert_error(401, "unauthenticated");
     }
 
+    async fn a_rotation_by_another_process_retires_the_key_in_a_running_server(app) {
+        let token = app.admin_token().await;
+        let old_kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        assert_eq!(app.call(Method::GET, "/api/clients", Auth::Bearer(&token), None).await.status, StatusCode::OK);
+        // Another process (the `keys rotate` command) rotates, and the old key's tokens expire.
+        let other = server::auth::keys::KeyStore::new(app.state.db().clone(), app.state.config().master_key.clone());
+        let new_kid = other.rotate().await.unwrap();
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2")
+            .bind(server::store::now_ms() - 2 * 3600 * 1000).bind(&new_kid).execute(app.db().pool()).await.unwrap();
+        // This server, which holds the old key, learns of it within seconds, without a restart.
+        let keys = &app.state.tokens().keys;
+        let soon = server::store::now_ms() + 11_000;
+        assert!(keys.published_at(&old_kid, soon).await.unwrap().is_none(), "the retired key is no longer trusted");
+        assert!(keys.published_at(&new_kid, soon).await.unwrap().is_some());
+    }
+
     async fn forged_and_wrong_tokens_are_401(app) {
         let valid = app.admin_token().await;
         let key = app.state.tokens().keys.active().await.unwrap();

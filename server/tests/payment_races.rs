@@ -281,6 +281,97 @@ db_tests! {
         assert_eq!(completed, 1);
     }
 
+    async fn a_refund_whose_record_fails_after_the_processor_refunded_keeps_its_key(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 10_000, true).await;
+        let path = format!("/api/payments/{pid}/refund");
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let router = support::interrupted_router(&app, Call::Refund, When::Gate(gate.clone()));
+        let request = post(&m, &path, Some(json!({"amount": 4_000})), Some("refund-unrecorded"));
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        for _ in 0..500 {
+            if app.processor_refunds(&pid).await == 1 { break }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(app.processor_refunds(&pid).await, 1);
+        // The processor refunded; the write that records it fails (the ledger is away a moment).
+        let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+        sqlx::query(&rename("payment_transactions", "payment_transactions_away")).execute(app.db().writer()).await.unwrap();
+        gate.notify_one();
+        let failed = support::TestResponse::read(task.await.unwrap().unwrap()).await;
+        sqlx::query(&rename("payment_transactions_away", "payment_transactions")).execute(app.db().writer()).await.unwrap();
+        assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", failed.text());
+        // The money moved, so the key stays with the refund: a retry is 409, never a second refund.
+        let retry = app.payment_call(&m, &path, Some(json!({"amount": 4_000})), Some("refund-unrecorded")).await;
+        retry.assert_error(409, "idempotency_in_progress");
+        assert_eq!(app.processor_refunds(&pid).await, 1);
+        // Recovery records the refund the processor made, once, and answers the key with it.
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        let replay = app.payment_call(&m, &path, Some(json!({"amount": 4_000})), Some("refund-unrecorded")).await;
+        assert_eq!(replay.status, StatusCode::CREATED, "{}", replay.text());
+        assert_eq!((replay.json()["status"].as_str(), replay.json()["amount"].as_i64()), (Some("succeeded"), Some(4_000)));
+        assert_eq!(app.processor_refunds(&pid).await, 1, "one refund at the processor");
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["amount_refunded"], 4_000);
+    }
+
+    async fn a_capture_the_processor_refuses_in_recovery_answers_its_key(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 5_000, false).await;
+        let path = format!("/api/payments/{pid}/capture");
+        let router = support::interrupted_router(&app, Call::Capture, When::Before);
+        let request = post(&m, &path, Some(json!({"amount": 5_000})), Some("capture-refused"));
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        for _ in 0..500 {
+            if count(&app, "SELECT COUNT(*) FROM payment_operations WHERE payment_id = $1 AND kind = 'capture'", &pid).await == 1 { break }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        task.abort(); // the process dies before the call goes out
+        let _ = task.await;
+        // Meanwhile the authorization lapsed at the processor, which now refuses the capture.
+        sqlx::query("UPDATE sandbox_charges SET voided = 1 WHERE processor_ref = (SELECT processor_ref FROM payments WHERE id = $1)")
+            .bind(&pid)
+            .execute(app.db().writer())
+            .await
+            .unwrap();
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        // The refusal is the key's answer: a retry replays it instead of waiting on the key.
+        let replay = app.payment_call(&m, &path, Some(json!({"amount": 5_000})), Some("capture-refused")).await;
+        assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.text());
+        assert_eq!(replay.json()["error"]["code"], "invalid_state");
+        assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+        assert_eq!(app.payment(&m, &pid).await["status"], "authorized", "let go, not captured");
+    }
+
+    async fn an_authorization_approved_after_recovery_gave_it_up_is_undone(app) {
+        let m = app.merchant().await;
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let router = support::interrupted_router(&app, Call::Authorize, When::GateBefore(gate.clone()));
+        let body = json!({"amount": 2_100, "currency": "USD", "payment_method": card("4242424242424242"), "capture": true});
+        let request = post(&m, "/api/payments/validate", Some(body), Some("late-sale"));
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        let authorizations = "SELECT COUNT(*) FROM payment_operations WHERE account_uid = $1 AND kind = 'authorize'";
+        for _ in 0..500 {
+            if count(&app, authorizations, &m.uid).await == 1 { break }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Recovery asks the processor, which has not seen the call yet: the operation is given up.
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        // Only then does the slow call reach the processor, which approves and captures it.
+        gate.notify_one();
+        let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;
+        late.assert_error(409, "invalid_state");
+        // No payment records that charge, so it was refunded in full at the processor.
+        let charge = sqlx::query("SELECT c.captured, c.refunded FROM sandbox_charges c JOIN payment_operations o ON o.id = c.reference WHERE o.account_uid = $1")
+            .bind(&m.uid)
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap();
+        let (captured, refunded): (i64, i64) = (sqlx::Row::get(&charge, 0), sqlx::Row::get(&charge, 1));
+        assert_eq!((captured, refunded), (2_100, 2_100));
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM payments WHERE account_uid = $1", &m.uid).await, 0);
+    }
+
     async fn a_late_answer_after_recovery_changes_nothing(app) {
         let m = app.merchant().await;
         let pid = app.authorized(&m, 6_000, true).await;

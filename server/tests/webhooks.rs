@@ -161,15 +161,16 @@ db_tests! {
         let failing = subscribe(&app, &m, &receiver.url, json!(["customer.created"])).await;
         let watcher = Receiver::start().await;
         let other = subscribe(&app, &m, &watcher.url, json!(["webhook.disabled"])).await;
-        customer_event(&app, &m, "Day 0").await;
-        let t0 = now();
-        deliver_due(&app.state, t0).await.unwrap();
-        customer_event(&app, &m, "Day 4").await;
-        deliver_due(&app.state, t0 + 4 * 86_400_000).await.unwrap();
+        // An event a day, every attempt failing (each pass's clock a moment after its event).
+        let t0 = now() + 1_000;
+        for day in 0..=4 {
+            customer_event(&app, &m, &format!("Day {day}")).await;
+            deliver_due(&app.state, t0 + day * 86_400_000).await.unwrap();
+        }
         let hook = app.call(Method::GET, format!("/api/webhooks/{}", failing["id"].as_str().unwrap()), Auth::Bearer(&m.key), None).await.json();
         assert_eq!(hook["enabled"], true, "four days is not yet five");
         customer_event(&app, &m, "Day 5").await;
-        deliver_due(&app.state, t0 + 5 * 86_400_000 + 1).await.unwrap();
+        deliver_due(&app.state, t0 + 5 * 86_400_000 + 60_000).await.unwrap();
         let hook = app.call(Method::GET, format!("/api/webhooks/{}", failing["id"].as_str().unwrap()), Auth::Bearer(&m.key), None).await.json();
         assert_eq!(hook["enabled"], false);
         assert_eq!(hook["disabled_reason"], "every delivery failed for 5 days");
@@ -186,6 +187,32 @@ db_tests! {
         // Switched on again, it starts afresh.
         let on = app.call(Method::PATCH, format!("/api/webhooks/{}", failing["id"].as_str().unwrap()), Auth::Bearer(&m.key), Some(json!({"enabled": true}))).await.json();
         assert_eq!((on["enabled"].as_bool(), on["disabled_reason"].as_str()), (Some(true), None));
+    }
+
+    async fn failures_days_apart_with_nothing_tried_between_are_not_one_streak(app) {
+        let receiver = Receiver::start().await;
+        receiver.answer(&[500]);
+        let m = app.merchant().await;
+        let hook = subscribe(&app, &m, &receiver.url, json!(["customer.created"])).await;
+        let get = async || app.call(Method::GET, format!("/api/webhooks/{}", hook["id"].as_str().unwrap()), Auth::Bearer(&m.key), None).await.json();
+        // Day 0: a failure (the endpoint is down); then quiet for three days, then failures again.
+        let t0 = now() + 1_000;
+        customer_event(&app, &m, "Day 0").await;
+        deliver_due(&app.state, t0).await.unwrap();
+        sqlx::query("UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL").execute(app.db().writer()).await.unwrap();
+        for day in [3, 4, 5] {
+            customer_event(&app, &m, &format!("Day {day}")).await;
+            deliver_due(&app.state, t0 + day * 86_400_000 + 60_000).await.unwrap();
+        }
+        let h = get().await;
+        assert_eq!(h["enabled"], true, "failing since day 3, not day 0: {h}");
+        // Failures every day since day 3 do add up.
+        for day in [6, 7, 8] {
+            customer_event(&app, &m, &format!("Day {day}")).await;
+            deliver_due(&app.state, t0 + day * 86_400_000 + 60_000).await.unwrap();
+        }
+        let h = get().await;
+        assert_eq!((h["enabled"].as_bool(), h["disabled_reason"].as_str()), (Some(false), Some("every delivery failed for 5 days")));
     }
 
     async fn a_410_disables_at_once_and_retry_after_is_honoured(app) {
@@ -408,6 +435,57 @@ db_tests! {
         assert_eq!(sqlx::Row::get::<i64, _>(&row, 1), 1);
         assert_eq!(sqlx::Row::get::<Option<String>, _>(&row, 2), None, "no lease left behind");
         assert_eq!(receiver.received().len(), 1);
+    }
+
+    async fn a_stuck_endpoint_does_not_hold_up_other_subscriptions(app) {
+        let stuck = Receiver::start().await;
+        stuck.hold(); // answers only when the test lets it
+        let fine = Receiver::start().await;
+        let m = app.merchant().await;
+        subscribe(&app, &m, &stuck.url, json!(["customer.created"])).await;
+        subscribe(&app, &m, &fine.url, json!(["customer.created"])).await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = server::webhooks::delivery::spawn(app.state.clone(), stopped);
+        customer_event(&app, &m, "First").await;
+        stuck.wait_for(1).await;
+        fine.wait_for(1).await;
+        // The stuck endpoint still has the first event; the other subscription gets the next ones.
+        customer_event(&app, &m, "Second").await;
+        customer_event(&app, &m, "Third").await;
+        // (`wait_for` gives up after 10 s; the stuck attempt's own timeout is 15 s.)
+        assert_eq!(fine.wait_for(3).await.len(), 3, "the other subscription does not wait for the stuck one");
+        assert_eq!(stuck.received().len(), 1, "one attempt at a time per subscription");
+        stuck.release();
+        stuck.wait_for(3).await;
+        stop.send(true).unwrap();
+        worker.await.unwrap();
+        let names: Vec<String> = stuck.received().iter().map(|r| r.json()["data"]["object"]["name"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(names, ["First", "Second", "Third"], "in the order of their events");
+    }
+
+    async fn a_delivery_whose_lease_another_process_took_is_not_attempted_twice(app) {
+        use server::store::deliveries;
+        let receiver = Receiver::start().await;
+        let m = app.merchant().await;
+        subscribe(&app, &m, &receiver.url, json!(["customer.created"])).await;
+        customer_event(&app, &m, "Leased").await;
+        let lease = server::webhooks::delivery::LEASE_MS;
+        let t0 = now();
+        let mine = deliveries::claim(app.db(), "process-a", t0, lease, 50, &[]).await.unwrap();
+        assert_eq!(mine.len(), 1);
+        assert!(deliveries::claim(app.db(), "process-b", t0 + 1_000, lease, 50, &[]).await.unwrap().is_empty(), "leased");
+        // A's lease runs out while it is busy elsewhere; B takes the delivery.
+        let theirs = deliveries::claim(app.db(), "process-b", t0 + lease + 1, lease, 50, &[]).await.unwrap();
+        assert_eq!(theirs.len(), 1);
+        // When A gets to it, its renewal fails, so only B attempts it.
+        assert!(!deliveries::renew(app.db(), &mine[0].id, "process-a", t0 + 2 * lease).await.unwrap());
+        assert!(deliveries::renew(app.db(), &theirs[0].id, "process-b", t0 + 2 * lease).await.unwrap());
+        // A subscription this process is sending to is left out of its next lease.
+        customer_event(&app, &m, "Skipped").await;
+        let webhook = theirs[0].webhook_id.clone();
+        assert!(deliveries::claim(app.db(), "process-b", t0 + 2_000, lease, 50, std::slice::from_ref(&webhook)).await.unwrap().is_empty());
+        assert_eq!(deliveries::claim(app.db(), "process-b", t0 + 2_000, lease, 50, &[]).await.unwrap().len(), 1);
+        assert!(receiver.received().is_empty());
     }
 
     async fn the_loop_delivers_a_new_event_at_once(app) {

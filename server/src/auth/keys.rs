@@ -21,6 +21,9 @@ use crate::store::{Db, now_ms, signing_keys};
 
 /// How long after retirement a key stays in the JWKS: its last tokens' lifetime plus leeway.
 const PUBLISH_AFTER_RETIREMENT_MS: i64 = (TOKEN_TTL_SECONDS + LEEWAY_SECONDS + 60) * 1000;
+/// How often a cached key that was not retired is looked up again: a rotation made by another
+/// process (the `keys rotate` command, another server) retires it here this soon.
+const RECHECK_MS: i64 = 10_000;
 
 pub struct SigningKey {
     pub kid: String,
@@ -57,8 +60,14 @@ pub struct Jwks {
 pub struct KeyStore {
     db: Db,
     master: MasterKey,
-    /// Keys are immutable once made (retirement aside), so loaded ones are kept.
-    cache: RwLock<HashMap<String, Arc<SigningKey>>>,
+    /// Keys are immutable once made (retirement aside), so loaded ones are kept, with when
+    /// their retirement was last read.
+    cache: RwLock<HashMap<String, Cached>>,
+}
+
+struct Cached {
+    key: Arc<SigningKey>,
+    checked_at: i64,
 }
 
 fn context(kid: &str) -> String {
@@ -76,7 +85,7 @@ impl KeyStore {
             Some(kid) => kid,
             None => self.generate().await?,
         };
-        self.get(&kid).await?.context("the active signing key vanished")
+        self.get(&kid, now_ms()).await?.context("the active signing key vanished")
     }
 
     /// Makes a new key and retires every other one (they stay published for a while).
@@ -89,8 +98,13 @@ impl KeyStore {
 
     /// A published key by id (for verification).
     pub async fn published(&self, kid: &str) -> anyhow::Result<Option<Arc<SigningKey>>> {
-        let key = self.get(kid).await?;
-        Ok(key.filter(|k| k.published_at(now_ms())))
+        self.published_at(kid, now_ms()).await
+    }
+
+    /// [`Self::published`] at `now` (tests call it with a clock of their own).
+    pub async fn published_at(&self, kid: &str, now: i64) -> anyhow::Result<Option<Arc<SigningKey>>> {
+        let key = self.get(kid, now).await?;
+        Ok(key.filter(|k| k.published_at(now)))
     }
 
     /// Every key a verifier may meet.
@@ -106,22 +120,39 @@ impl KeyStore {
         Ok(Jwks { keys })
     }
 
-    async fn get(&self, kid: &str) -> anyhow::Result<Option<Arc<SigningKey>>> {
-        if let Some(k) = self.cache.read().await.get(kid) {
-            return Ok(Some(k.clone()));
+    /// A key by id, from the cache while its retirement is known (a retired key stays retired)
+    /// or was read less than [`RECHECK_MS`] before `now`.
+    async fn get(&self, kid: &str, now: i64) -> anyhow::Result<Option<Arc<SigningKey>>> {
+        if let Some(c) = self.cache.read().await.get(kid)
+            && (c.key.retired_at.is_some() || now - c.checked_at < RECHECK_MS)
+        {
+            return Ok(Some(c.key.clone()));
         }
         let Some(stored) = signing_keys::get(&self.db, kid).await? else { return Ok(None) };
-        let der = sealed::open(&self.master, &context(kid), &stored.private_key_sealed)?;
-        let key = Arc::new(SigningKey {
-            kid: stored.kid,
-            encoding: EncodingKey::from_rsa_der(&der),
-            decoding: DecodingKey::from_rsa_components(&stored.public_n, &stored.public_e)
-                .context("stored public key")?,
-            n: stored.public_n,
-            e: stored.public_e,
-            retired_at: stored.retired_at,
-        });
-        self.cache.write().await.insert(kid.to_owned(), key.clone());
+        let key = match self.cache.read().await.get(kid) {
+            // Only its retirement can have changed: keep the parsed keys.
+            Some(c) => Arc::new(SigningKey {
+                kid: c.key.kid.clone(),
+                encoding: c.key.encoding.clone(),
+                decoding: c.key.decoding.clone(),
+                n: c.key.n.clone(),
+                e: c.key.e.clone(),
+                retired_at: stored.retired_at,
+            }),
+            None => {
+                let der = sealed::open(&self.master, &context(kid), &stored.private_key_sealed)?;
+                Arc::new(SigningKey {
+                    kid: stored.kid,
+                    encoding: EncodingKey::from_rsa_der(&der),
+                    decoding: DecodingKey::from_rsa_components(&stored.public_n, &stored.public_e)
+                        .context("stored public key")?,
+                    n: stored.public_n,
+                    e: stored.public_e,
+                    retired_at: stored.retired_at,
+                })
+            }
+        };
+        self.cache.write().await.insert(kid.to_owned(), Cached { key: key.clone(), checked_at: now });
         Ok(Some(key))
     }
 

@@ -137,7 +137,7 @@ pub async fn confirm(
     match run(state, session, account, request, quote, client, &idempotency).await {
         Ok(response) => response,
         // The session's own state answers retries after a crash (recovery does not answer keys).
-        Err(err) => idempotency.conclude(state.db(), err, false).await,
+        Err(err) => idempotency.conclude(state.db(), err).await,
     }
 }
 

@@ -38,6 +38,11 @@ pub const MAX_ATTEMPTS: usize = RETRY_DELAYS_SECONDS.len() + 1;
 /// A subscription failing for this long with no success is disabled.
 pub const DISABLE_AFTER_MS: i64 = 5 * 24 * 3600 * 1000;
 
+/// Longer than any wait between two attempts of a failing delivery (the schedule's longest,
+/// 24 h, plus its jitter): failures further apart than this are not one streak, since nothing
+/// was even tried in between.
+pub const STREAK_GAP_MS: i64 = 27 * 3600 * 1000;
+
 /// The wait after the `attempts`-th failed attempt (1-based), with `jitter` in [-1, 1] scaling
 /// ±10 %; `None` when the schedule is done.
 pub fn retry_delay_ms(attempts: usize, jitter: f64) -> Option<i64> {

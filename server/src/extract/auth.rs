@@ -135,31 +135,35 @@ async fn admin_account(parts: &Parts, state: &AppState, token: AdminToken) -> Re
 /// A scope an account API key must carry for a route.
 pub trait Scope: Send + Sync + 'static {
     const NAME: &'static str;
+    /// The scope of a payment endpoint (`/api/payments/…`), where a wallet credential is 403
+    /// `insufficient_scope` rather than 401 (SPEC §3).
+    const PAYMENTS: bool;
 }
 
 macro_rules! scopes {
-    ($($ty:ident => $name:literal),* $(,)?) => {$(
+    ($($ty:ident => $name:literal, $payments:literal;)*) => {$(
         #[doc = concat!("The `", $name, "` scope.")]
         #[derive(Debug, Clone, Copy)]
         pub struct $ty;
         impl Scope for $ty {
             const NAME: &'static str = $name;
+            const PAYMENTS: bool = $payments;
         }
     )*};
 }
 
 scopes! {
-    SessionsRead => "sessions.read",
-    SessionsWrite => "sessions.write",
-    PaymentsRead => "payments.read",
-    PaymentsWrite => "payments.write",
-    RefundsWrite => "refunds.write",
-    CustomersRead => "customers.read",
-    CustomersWrite => "customers.write",
-    TerminalsRead => "terminals.read",
-    TerminalsWrite => "terminals.write",
-    WebhooksRead => "webhooks.read",
-    WebhooksWrite => "webhooks.write",
+    SessionsRead => "sessions.read", false;
+    SessionsWrite => "sessions.write", false;
+    PaymentsRead => "payments.read", true;
+    PaymentsWrite => "payments.write", true;
+    RefundsWrite => "refunds.write", true;
+    CustomersRead => "customers.read", false;
+    CustomersWrite => "customers.write", false;
+    TerminalsRead => "terminals.read", false;
+    TerminalsWrite => "terminals.write", false;
+    WebhooksRead => "webhooks.read", false;
+    WebhooksWrite => "webhooks.write", false;
 }
 
 /// An account API key with scope `S`; it names its account itself.
@@ -230,6 +234,9 @@ impl<S: Scope> FromRequestParts<AppState> for Merchant<S> {
                     actor: Actor::ApiKey { key_id: auth.key.id },
                     _scope: PhantomData,
                 })
+            }
+            (Kind::Wallet, _) if S::PAYMENTS => {
+                Err(ApiError::new(ErrorCode::InsufficientScope, "A wallet credential cannot make or see payments"))
             }
             _ => Err(wrong_kind("an admin access token or an account API key")),
         }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Answer, Called, answer_key, payment_events, unavailable};
+use super::{Answer, Called, answer_key, payment_events, unavailable, undo_if_abandoned};
 use crate::domain::account::MethodType;
 use crate::domain::card::{card_error, decline};
 use crate::domain::event::EventType;
@@ -189,6 +189,7 @@ pub async fn validate(
     let mut conn = state.db().writer().acquire().await?;
     operations::insert(&mut conn, &op).await?;
     drop(conn);
+    key.hand_to_operation();
 
     let processor = state.processor(account);
     let called: Called<Charge> = processor
@@ -288,6 +289,7 @@ pub async fn finish_authorize(
     let op_status = if decline.is_some() { OperationStatus::Failed } else { OperationStatus::Succeeded };
     if !operations::finish(&mut tx, &op.id, op_status, payment.decline_code.as_deref(), now).await? {
         drop(tx);
+        undo_if_abandoned(state, op, &charge).await?;
         return answer_of_payment(state, account, &op.payment_id).await;
     }
     payments::insert(&mut tx, &payment).await?;

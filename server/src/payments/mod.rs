@@ -26,11 +26,11 @@ use sqlx::AnyConnection;
 use crate::domain::event::EventType;
 use crate::domain::ids::has_shape;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::processor::ProcessorError;
+use crate::processor::{Charge, Outcome, ProcessorError};
 use crate::state::AppState;
-use crate::store::operations::Operation;
+use crate::store::operations::{self, Operation};
 use crate::store::payments::{self, Payment};
-use crate::store::{WriteTx, events, idempotency};
+use crate::store::{WriteTx, accounts, events, idempotency};
 
 /// The account's payment `id`, or 404.
 pub async fn find(state: &AppState, account_uid: &str, id: &str) -> ApiResult<Payment> {
@@ -63,6 +63,38 @@ async fn answer_key(conn: &mut AnyConnection, op: &Operation, answer: &Answer) -
     if let Some((scope, key)) = &op.idempotency {
         let request_id = crate::telemetry::current_request_id().unwrap_or_default();
         idempotency::finish(conn, scope, key, answer.status.as_u16(), &answer.body, &request_id).await?;
+    }
+    Ok(())
+}
+
+/// A charge the processor approved after recovery had given its operation up (recovery asked
+/// first, when the processor had not seen it yet): no payment records it, so it is undone at
+/// the processor — voided, or refunded when captured — under a reference of its own. An
+/// operation finished any other way (with this very charge) needs nothing.
+async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) -> ApiResult<()> {
+    let Outcome::Approved { processor_ref, captured, .. } = &charge.outcome else { return Ok(()) };
+    let given_up = operations::get(state.db(), &op.id)
+        .await?
+        .is_some_and(|f| f.failure_code.as_deref() == Some(recovery::ABANDONED));
+    if !given_up {
+        return Ok(());
+    }
+    let account = accounts::get(state.db(), &op.account_uid)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("operation {} without account", op.id))?;
+    let processor = state.processor(&account);
+    let reference = format!("{}_undo", op.id);
+    let undone = if *captured {
+        processor.refund(processor_ref, op.amount, &reference).await
+    } else {
+        processor.void(processor_ref, &reference).await
+    };
+    match undone {
+        Ok(()) => {
+            tracing::warn!(operation = %op.id, %processor_ref, "undid a charge approved after its operation was given up")
+        }
+        Err(e) => tracing::error!(operation = %op.id, %processor_ref, error = %e,
+            "a charge approved after its operation was given up could not be undone: an operator must refund it"),
     }
     Ok(())
 }

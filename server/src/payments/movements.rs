@@ -160,6 +160,7 @@ async fn hold(
     }
     operations::insert(&mut tx, &op).await?;
     tx.commit().await?;
+    key.hand_to_operation();
     Ok(op)
 }
 
@@ -193,16 +194,19 @@ pub async fn finish_hold(state: &AppState, op: &Operation) -> ApiResult<Answer> 
     Ok(answer)
 }
 
-/// The processor refused a capture or void: nothing moved; the payment is let go.
+/// The processor refused a capture or void: nothing moved; the payment is let go, and the 409
+/// is the operation's answer for its `Idempotency-Key`.
 pub async fn refuse_hold(state: &AppState, op: &Operation, why: &str) -> ApiResult<Answer> {
     let now = now_ms();
+    let refusal = ApiError::invalid_state(format!("The processor refused the {}: {why}", op.kind));
     let mut tx = state.db().begin_write().await?;
     if operations::finish(&mut tx, &op.id, OperationStatus::Failed, Some(why), now).await? {
         payments::unhold(&mut tx, &op.payment_id, &op.id, now).await?;
+        answer_key(&mut tx, op, &Answer::error(&refusal)).await?;
         tx.commit().await?;
     }
     tracing::info!(operation = %op.id, kind = %op.kind, reason = why, "the processor refused");
-    Err(ApiError::invalid_state(format!("The processor refused the {}: {why}", op.kind)))
+    Err(refusal)
 }
 
 /// Refunds `amount` (or all that is left) of a captured payment. Many partial refunds may run
@@ -250,6 +254,7 @@ pub async fn refund(
     }
     operations::insert(&mut tx, &op).await?;
     tx.commit().await?;
+    key.hand_to_operation();
     let called: Called<()> = state.processor(account).refund(&charge, amount, &op.id).await.into();
     match called {
         Called::Done(()) => finish_refund(state, &op).await,

@@ -14,6 +14,8 @@ use crate::store::{accounts, now_ms, payments};
 
 /// Operations pending for longer than this are considered abandoned by their request.
 pub const STUCK_AFTER_MS: i64 = 60_000;
+/// The failure code of an authorization or terminal charge given up here.
+pub const ABANDONED: &str = "abandoned";
 
 /// One pass: every operation pending since before `now - STUCK_AFTER_MS`.
 pub async fn recover_stuck(state: &AppState, now: i64) -> ApiResult<usize> {
@@ -88,7 +90,7 @@ async fn recover_one(state: &AppState, op: &Operation) -> ApiResult<bool> {
 async fn abandon(state: &AppState, op: &Operation) -> ApiResult<bool> {
     let now = now_ms();
     let mut tx = state.db().begin_write().await?;
-    if !operations::finish(&mut tx, &op.id, crate::domain::payment::OperationStatus::Failed, Some("abandoned"), now)
+    if !operations::finish(&mut tx, &op.id, crate::domain::payment::OperationStatus::Failed, Some(ABANDONED), now)
         .await?
     {
         return Ok(false);

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{Answer, Called, answer_key, payment_event, payment_events, unavailable};
+use super::{Answer, Called, answer_key, payment_event, payment_events, unavailable, undo_if_abandoned};
 use crate::domain::account::MethodType;
 use crate::domain::card::CardNumber;
 use crate::domain::event::EventType;
@@ -285,6 +285,7 @@ pub async fn simulate(
     }
     operations::insert(&mut tx, &op).await?;
     tx.commit().await?;
+    key.hand_to_operation();
     let processor = state.processor(account);
     let called: Called<Charge> = processor
         .authorize(AuthorizeRequest {
@@ -359,6 +360,7 @@ pub async fn finish_charge(state: &AppState, op: &Operation, charge: Charge) -> 
     let failure_code = outcome.decline_code.map(str::to_owned);
     if !operations::finish(&mut tx, &op.id, status, failure_code.as_deref(), now).await? {
         drop(tx);
+        undo_if_abandoned(state, op, &charge).await?;
         let payment = payments::get(state.db(), &op.account_uid, &op.payment_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("payment vanished"))?;

@@ -46,8 +46,8 @@ impl IntoResponse for Answer {
 
 /// Runs a money movement under the request's `Idempotency-Key` (one key space per account, so a
 /// key names one request to one path): a retry replays the first answer, the same key with
-/// another body is 422, and an answer the processor has not given yet is left for recovery to
-/// write.
+/// another body is 422, and once the movement is recorded its key is answered only by its end
+/// (see [`Idempotency::hand_to_operation`]).
 pub(super) async fn keyed<T: DeserializeOwned>(
     state: &AppState,
     account_uid: &str,
@@ -67,7 +67,7 @@ pub(super) async fn keyed<T: DeserializeOwned>(
     };
     match result {
         Ok(answer) => answer.into_response(),
-        Err(e) => idempotency.conclude(state.db(), e, true).await,
+        Err(e) => idempotency.conclude(state.db(), e).await,
     }
 }
 

@@ -148,27 +148,44 @@ pub struct Claimed {
 }
 
 /// Leases up to `limit` due deliveries to `holder` until `now + lease_ms`, oldest first, in one
-/// statement: a delivery leased by another process (or whose lease has not run out) is not
-/// taken. On PostgreSQL rows another claimer is locking are skipped, not waited for.
-pub async fn claim(db: &Db, holder: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, sqlx::Error> {
+/// statement, leaving out the subscriptions in `skip`: a delivery leased by another process (or
+/// whose lease has not run out) is not taken. On PostgreSQL rows another claimer is locking
+/// are skipped, not waited for.
+pub async fn claim(
+    db: &Db,
+    holder: &str,
+    now: i64,
+    lease_ms: i64,
+    limit: i64,
+    skip: &[String],
+) -> Result<Vec<Claimed>, sqlx::Error> {
     let skip_locked = if db.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let skip_webhooks = if skip.is_empty() {
+        String::new()
+    } else {
+        let params: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 6)).collect();
+        format!(" AND webhook_id NOT IN ({})", params.join(", "))
+    };
     // The lease condition stands in the outer WHERE too: PostgreSQL re-checks it on a row that
     // another claimer changed meanwhile.
     let sql = format!(
         "UPDATE webhook_deliveries SET lease_until = $1, leased_by = $2, updated_at = $3 \
          WHERE status = $4 AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) AND id IN \
          (SELECT id FROM webhook_deliveries WHERE status = $4 AND next_attempt_at <= $3 \
-          AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, created_at, id LIMIT $5{skip_locked}) \
+          AND (lease_until IS NULL OR lease_until < $3){skip_webhooks} ORDER BY next_attempt_at, created_at, id \
+          LIMIT $5{skip_locked}) \
          RETURNING id, webhook_id, event_id, attempt_count, created_at"
     );
-    let rows = sqlx::query(&sql)
+    let mut query = sqlx::query(&sql)
         .bind(now + lease_ms)
         .bind(holder)
         .bind(now)
         .bind(DeliveryStatus::Pending.as_str())
-        .bind(limit)
-        .fetch_all(db.writer())
-        .await?;
+        .bind(limit);
+    for webhook_id in skip {
+        query = query.bind(webhook_id);
+    }
+    let rows = query.fetch_all(db.writer()).await?;
     let mut claimed = rows
         .iter()
         .map(|r| {
@@ -184,6 +201,21 @@ pub async fn claim(db: &Db, holder: &str, now: i64, lease_ms: i64, limit: i64) -
     // RETURNING has no order: attempt in the order the events happened.
     claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     Ok(claimed)
+}
+
+/// Extends `holder`'s lease on a delivery until `until`, before an attempt; false when the
+/// delivery is no longer `holder`'s to attempt (another process took it after the lease ran
+/// out, or it is done).
+pub async fn renew(db: &Db, id: &str, holder: &str, until: i64) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE webhook_deliveries SET lease_until = $1 WHERE id = $2 AND leased_by = $3 AND status = $4")
+            .bind(until)
+            .bind(id)
+            .bind(holder)
+            .bind(DeliveryStatus::Pending.as_str())
+            .execute(db.writer())
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// What an attempt leads to.

@@ -82,6 +82,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "payment_method_type", include_str!("../../migrations/0009_payment_method_type.sql")),
     (10, "partial_session_indexes", include_str!("../../migrations/0010_partial_session_indexes.sql")),
     (11, "partial_payment_status_index", include_str!("../../migrations/0011_partial_payment_status_index.sql")),
+    (12, "webhook_failure_gap", include_str!("../../migrations/0012_webhook_failure_gap.sql")),
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).

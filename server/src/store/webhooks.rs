@@ -287,18 +287,23 @@ pub async fn disable(conn: &mut AnyConnection, id: &str, reason: &str, now: i64)
     Ok(done.rows_affected() == 1)
 }
 
-/// Notes an attempt's outcome for the failure streak: a success ends it, a failure starts it
-/// (if none runs). Returns when the streak began (none after a success).
-pub async fn note_outcome(db: &Db, id: &str, ok: bool, now: i64) -> Result<Option<i64>, sqlx::Error> {
-    let sql = if ok {
-        "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND $2 = $2"
-    } else {
-        "UPDATE webhooks SET failing_since = COALESCE(failing_since, $2) WHERE id = $1"
-    };
-    sqlx::query(sql).bind(id).bind(now).execute(db.writer()).await?;
+/// Notes an attempt's outcome for the failure streak: a success ends it; a failure starts one
+/// if none runs, or if the last failure was more than `gap_ms` ago (no delivery was tried
+/// meanwhile). Returns when the streak began (none after a success).
+pub async fn note_outcome(db: &Db, id: &str, ok: bool, now: i64, gap_ms: i64) -> Result<Option<i64>, sqlx::Error> {
     if ok {
+        sqlx::query("UPDATE webhooks SET failing_since = NULL WHERE id = $1").bind(id).execute(db.writer()).await?;
         return Ok(None);
     }
+    sqlx::query(
+        "UPDATE webhooks SET failing_since = CASE WHEN failing_since IS NULL OR last_failure_at IS NULL \
+         OR last_failure_at < $2 - $3 THEN $2 ELSE failing_since END, last_failure_at = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(gap_ms)
+    .execute(db.writer())
+    .await?;
     let row = sqlx::query("SELECT failing_since FROM webhooks WHERE id = $1").bind(id).fetch_one(db.pool()).await?;
     row.try_get(0)
 }

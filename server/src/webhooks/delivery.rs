@@ -3,7 +3,7 @@
 //! the attempt and what follows (done, the next try on the schedule, or failed). A process that
 //! dies mid-attempt leaves a lease that runs out; another process then attempts it again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -14,11 +14,12 @@ use tokio::task::JoinHandle;
 use super::client::{TIMEOUT, is_blocked, literal_allowed};
 use crate::domain::event::EventType;
 use crate::domain::time::Timestamp;
-use crate::domain::webhook::{DISABLE_AFTER_MS, MAX_ATTEMPTS, retry_delay_ms, signature};
+use crate::domain::webhook::{DISABLE_AFTER_MS, MAX_ATTEMPTS, STREAK_GAP_MS, retry_delay_ms, signature};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::deliveries::{self, Attempt, Claimed, Next};
-use crate::store::{NEW_DELIVERIES, events, now_ms, webhooks};
+use crate::store::webhooks::{self, Webhook};
+use crate::store::{NEW_DELIVERIES, events, now_ms};
 use crate::views::{EventObject, WebhookObject};
 
 /// A lease outlasts an attempt (its timeout) with room to record it.
@@ -31,31 +32,56 @@ const IDLE: Duration = Duration::from_millis(500);
 const KEEP_BODY: usize = 1024;
 
 /// One pass at `now`: lease what is due and attempt it all (a subscription's deliveries one
-/// after another, in the order of their events; different subscriptions at once). Returns how
-/// many were attempted. Tests call this with a clock of their own.
+/// after another, in the order of their events; different subscriptions at once), waiting for
+/// every attempt. Returns how many were leased. Tests call this with a clock of their own.
 pub async fn deliver_due(state: &AppState, now: i64) -> ApiResult<usize> {
-    let claimed = deliveries::claim(state.db(), state.delivery_holder(), now, LEASE_MS, BATCH).await?;
-    let count = claimed.len();
-    let mut by_webhook: BTreeMap<String, Vec<Claimed>> = BTreeMap::new();
-    for c in claimed {
-        by_webhook.entry(c.webhook_id.clone()).or_default().push(c);
-    }
-    let runs = by_webhook.into_values().map(|queue| {
-        let state = state.clone();
-        tokio::spawn(async move {
-            for c in queue {
-                if let Err(e) = attempt(&state, &c, now).await {
-                    tracing::warn!(delivery = %c.id, error = %e, "a webhook attempt could not be recorded; it will be made again");
-                }
-            }
-        })
-    });
+    let queues = lease_due(state, now, &[]).await?;
+    let count = queues.iter().map(|(_, queue)| queue.len()).sum();
+    let runs = queues.into_iter().map(|(_, queue)| tokio::spawn(run_queue(state.clone(), queue, now, None)));
     for run in futures_util::future::join_all(runs).await {
         if let Err(e) = run {
             tracing::error!(error = %e, "a webhook delivery task failed");
         }
     }
     Ok(count)
+}
+
+/// Leases what is due at `now`, except the subscriptions in `busy` (this process is still
+/// sending to them), and groups it by subscription.
+async fn lease_due(state: &AppState, now: i64, busy: &[String]) -> ApiResult<Vec<(String, Vec<Claimed>)>> {
+    let claimed = deliveries::claim(state.db(), state.delivery_holder(), now, LEASE_MS, BATCH, busy).await?;
+    let mut by_webhook: BTreeMap<String, Vec<Claimed>> = BTreeMap::new();
+    for c in claimed {
+        by_webhook.entry(c.webhook_id.clone()).or_default().push(c);
+    }
+    Ok(by_webhook.into_iter().collect())
+}
+
+/// One subscription's leased deliveries, one after another. Each attempt first renews its
+/// lease (a queue behind a slow endpoint may outlast the lease it was taken with: if another
+/// process took a delivery meanwhile, that process attempts it, not this one), and happens at
+/// its own time on the pass's clock. Stops early, between attempts, when `shutdown` turns true.
+async fn run_queue(state: AppState, queue: Vec<Claimed>, now: i64, shutdown: Option<watch::Receiver<bool>>) {
+    let started = Instant::now();
+    for c in queue {
+        if shutdown.as_ref().is_some_and(|s| *s.borrow()) {
+            break;
+        }
+        let at = now + started.elapsed().as_millis() as i64;
+        match deliveries::renew(state.db(), &c.id, state.delivery_holder(), at + LEASE_MS).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(delivery = %c.id, error = %e, "could not renew a webhook lease; it will be made again");
+                continue;
+            }
+        }
+        if let Err(e) = attempt(&state, &c, at).await {
+            tracing::warn!(delivery = %c.id, error = %e, "a webhook attempt could not be recorded; it will be made again");
+        }
+    }
+    // The loop may lease this subscription's next deliveries now.
+    NEW_DELIVERIES.notify_one();
 }
 
 /// The answer of one attempt, as the log keeps it, and whether it counts as delivered.
@@ -128,8 +154,8 @@ async fn attempt(state: &AppState, c: &Claimed, now: i64) -> ApiResult<()> {
     tracing::info!(delivery = %c.id, webhook = %webhook.id, event = %c.event_id, status = ?attempt.response_status,
         error = ?attempt.error, attempt = made, "webhook attempt");
 
-    // The failure streak: a 410 ends the subscription at once; five days of failures do too.
-    let failing_since = webhooks::note_outcome(state.db(), &webhook.id, delivered, now).await?;
+    // The failure streak: a 410 ends the subscription at once; five days of failures in a row do too.
+    let failing_since = webhooks::note_outcome(state.db(), &webhook.id, delivered, now, STREAK_GAP_MS).await?;
     let reason = if gone {
         Some("the endpoint answered 410 Gone".to_owned())
     } else {
@@ -138,7 +164,7 @@ async fn attempt(state: &AppState, c: &Claimed, now: i64) -> ApiResult<()> {
             .map(|_| "every delivery failed for 5 days".to_owned())
     };
     if let Some(reason) = reason {
-        disable(state, &webhook.id, &webhook.account_uid, &reason, now).await?;
+        disable(state, &webhook, &reason, now).await?;
     }
     Ok(())
 }
@@ -191,18 +217,20 @@ async fn send(state: &AppState, url: &str, event_id: &str, timestamp: i64, signa
     }
 }
 
-/// Switches a subscription off, with its `webhook.disabled` event, once.
-async fn disable(state: &AppState, id: &str, account_uid: &str, reason: &str, now: i64) -> ApiResult<()> {
+/// Switches a subscription off, with its `webhook.disabled` event in the same transaction (so
+/// a crash cannot keep one without the other), once.
+async fn disable(state: &AppState, webhook: &Webhook, reason: &str, now: i64) -> ApiResult<()> {
     let mut tx = state.db().begin_write().await?;
-    if webhooks::disable(&mut tx, id, reason, now).await? {
-        tx.commit().await?;
-        if let Some(webhook) = webhooks::get(state.db(), account_uid, id).await? {
-            let mut tx = state.db().begin_write().await?;
-            events::record(&mut tx, account_uid, EventType::WebhookDisabled, &WebhookObject::from(webhook)).await?;
-            tx.commit().await?;
-        }
-        tracing::warn!(webhook = %id, %reason, "webhook subscription disabled");
+    if !webhooks::disable(&mut tx, &webhook.id, reason, now).await? {
+        return Ok(()); // off already
     }
+    let mut off = webhook.clone();
+    off.enabled = false;
+    off.disabled_reason = Some(reason.to_owned());
+    off.updated_at = now;
+    events::record(&mut tx, &webhook.account_uid, EventType::WebhookDisabled, &WebhookObject::from(off)).await?;
+    tx.commit().await?;
+    tracing::warn!(webhook = %webhook.id, %reason, "webhook subscription disabled");
     Ok(())
 }
 
@@ -215,24 +243,35 @@ async fn gauge(state: &AppState, now: i64) {
     }
 }
 
-/// Starts the loop; it stops when `shutdown` turns true, after finishing the attempts in
-/// flight, and gives back any lease it still holds.
+/// Starts the loop; it stops when `shutdown` turns true, after the attempts in flight, and
+/// gives back every lease it still holds. A slow subscription does not hold up the others: each
+/// subscription's queue runs on its own, and the loop goes on leasing for the rest meanwhile.
 pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut running: HashMap<String, JoinHandle<()>> = HashMap::new();
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            running.retain(|_, run| !run.is_finished());
             let now = now_ms();
             gauge(&state, now).await;
-            let attempted = match deliver_due(&state, now).await {
-                Ok(n) => n,
+            let busy: Vec<String> = running.keys().cloned().collect();
+            let leased = match lease_due(&state, now, &busy).await {
+                Ok(queues) => {
+                    let leased: usize = queues.iter().map(|(_, queue)| queue.len()).sum();
+                    for (webhook, queue) in queues {
+                        let run = tokio::spawn(run_queue(state.clone(), queue, now, Some(shutdown.clone())));
+                        running.insert(webhook, run);
+                    }
+                    leased
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "delivering webhooks failed; retrying shortly");
+                    tracing::warn!(error = %e, "leasing webhook deliveries failed; retrying shortly");
                     0
                 }
             };
-            if attempted as i64 >= BATCH {
+            if leased as i64 >= BATCH {
                 continue; // more are due
             }
             let until_due = match deliveries::next_due(state.db()).await {
@@ -243,6 +282,11 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
                 _ = NEW_DELIVERIES.notified() => {}
                 _ = tokio::time::sleep(until_due) => {}
                 _ = shutdown.changed() => {}
+            }
+        }
+        for run in futures_util::future::join_all(running.into_values()).await {
+            if let Err(e) = run {
+                tracing::error!(error = %e, "a webhook delivery task failed");
             }
         }
         if let Err(e) = deliveries::release_all(state.db(), state.delivery_holder()).await {

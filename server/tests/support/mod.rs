@@ -680,6 +680,8 @@ pub enum When {
     After,
     /// Makes the call, then waits for the test to let its answer through.
     Gate(std::sync::Arc<tokio::sync::Notify>),
+    /// Waits for the test, then makes the call: a call slow to reach the processor.
+    GateBefore(std::sync::Arc<tokio::sync::Notify>),
 }
 
 /// The sandbox processor with one kind of call interrupted as `when` says; every other call
@@ -705,6 +707,10 @@ impl Interrupted {
                 let answer = made.await;
                 gate.notified().await;
                 answer
+            }
+            When::GateBefore(gate) => {
+                gate.notified().await;
+                made.await
             }
         }
     }
