@@ -179,7 +179,7 @@ test("a viewer sees no Refund, and a refund forged as the viewer is 403", async 
     const r = await fetch("/dashboard/api/refund", {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
-      body: `id=${id}&amount=1.00&reason=forged`,
+      body: `id=${id}&amount=1.00&reason=forged&key=forged1`,
     });
     return r.status;
   }, paymentId);

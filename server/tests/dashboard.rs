@@ -252,17 +252,25 @@ db_tests! {
         let detail = call_fn(&app, "payment", viewer, &format!("id={pid}")).await.json();
         assert_eq!((detail["status"].as_str(), detail["can_refund"].as_bool()), (Some("captured"), Some(true)));
 
-        // Refunds: owner and admin; not developer or viewer; never from another origin.
-        let refund = format!("id={pid}&amount=1.00&reason=Dashboard");
+        // Refunds: owner and admin; not developer or viewer; never from another origin. Each
+        // page load gives the key its forms send.
+        let page_key = async || call_fn(&app, "payment", viewer, &format!("id={pid}")).await.json()["move_key"].as_str().unwrap().to_owned();
+        let refund = format!("id={pid}&amount=1.00&reason=Dashboard&key={}", page_key().await);
         assert_eq!(call_fn(&app, "refund", viewer, &refund).await.status, StatusCode::FORBIDDEN);
         assert_eq!(call_fn(&app, "refund", dev, &refund).await.status, StatusCode::FORBIDDEN);
         let foreign = post_fn(&app, "refund", Some("https://evil.example"), Some(owner), &refund).await;
         assert_eq!(foreign.status, StatusCode::FORBIDDEN);
-        assert_eq!(call_fn(&app, "refund", admin, &format!("id={pid}&amount=abc&reason=")).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(call_fn(&app, "refund", admin, &format!("id={pid}&amount=abc&reason=&key={}", page_key().await)).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(call_fn(&app, "refund", admin, &format!("id={pid}&amount=1.00&reason=&key=")).await.status, StatusCode::BAD_REQUEST, "no key");
         assert_eq!(call_fn(&app, "refund", admin, &refund).await.status, StatusCode::OK);
-        assert_eq!(call_fn(&app, "refund", owner, &format!("id={pid}&amount=2.50&reason=")).await.status, StatusCode::OK);
-        let too_much = call_fn(&app, "refund", owner, &format!("id={pid}&amount=100.00&reason=")).await;
+        // The same form sent again (a double click, a resent request) makes no second refund.
+        assert_eq!(call_fn(&app, "refund", admin, &refund).await.status, StatusCode::OK);
+        let api = app.call(Method::GET, format!("/api/payments/{pid}"), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(api["amount_refunded"], 100, "one refund for one form");
+        assert_eq!(call_fn(&app, "refund", owner, &format!("id={pid}&amount=2.50&reason=&key={}", page_key().await)).await.status, StatusCode::OK);
+        let too_much = call_fn(&app, "refund", owner, &format!("id={pid}&amount=100.00&reason=&key={}", page_key().await)).await;
         assert_eq!(too_much.status, StatusCode::BAD_REQUEST, "{}", too_much.text());
+        assert!(too_much.text().contains("left to refund"), "the answer's own message: {}", too_much.text());
         // The API sees the same payment, and the events name who refunded.
         let api = app.call(Method::GET, format!("/api/payments/{pid}"), Auth::Bearer(&m.key), None).await.json();
         assert_eq!((api["status"].as_str(), api["amount_refunded"].as_i64()), (Some("partially_refunded"), Some(350)));

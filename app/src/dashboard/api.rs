@@ -151,6 +151,9 @@ pub struct PaymentDetail {
     pub can_capture: bool,
     pub can_void: bool,
     pub can_refund: bool,
+    /// The idempotency key of the next capture, void or refund sent from this page (new at
+    /// every load): a form sent twice makes one move.
+    pub move_key: String,
     pub created_at: String,
 }
 
@@ -376,9 +379,9 @@ pub trait Backend: Send + Sync {
     async fn home(&self) -> Result<HomeData, ServerFnError>;
     async fn payments(&self, filter: PaymentFilter) -> Result<PaymentPage, ServerFnError>;
     async fn payment(&self, id: String) -> Result<PaymentDetail, ServerFnError>;
-    async fn capture(&self, id: String, amount: String) -> Result<(), ServerFnError>;
-    async fn void(&self, id: String) -> Result<(), ServerFnError>;
-    async fn refund(&self, id: String, amount: String, reason: String) -> Result<(), ServerFnError>;
+    async fn capture(&self, id: String, amount: String, key: String) -> Result<(), ServerFnError>;
+    async fn void(&self, id: String, key: String) -> Result<(), ServerFnError>;
+    async fn refund(&self, id: String, amount: String, reason: String, key: String) -> Result<(), ServerFnError>;
     async fn sessions(&self, page: u32) -> Result<SessionPage, ServerFnError>;
     async fn session(&self, id: String) -> Result<SessionDetail, ServerFnError>;
     async fn expire_session(&self, id: String) -> Result<(), ServerFnError>;
@@ -500,18 +503,18 @@ pub async fn load_payment(id: String) -> Result<PaymentDetail, ServerFnError> {
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "capture")]
-pub async fn capture_payment(id: String, amount: String) -> Result<(), ServerFnError> {
-    backend()?.capture(id, amount).await
+pub async fn capture_payment(id: String, amount: String, key: String) -> Result<(), ServerFnError> {
+    backend()?.capture(id, amount, key).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "void")]
-pub async fn void_payment(id: String) -> Result<(), ServerFnError> {
-    backend()?.void(id).await
+pub async fn void_payment(id: String, key: String) -> Result<(), ServerFnError> {
+    backend()?.void(id, key).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "refund")]
-pub async fn refund_payment(id: String, amount: String, reason: String) -> Result<(), ServerFnError> {
-    backend()?.refund(id, amount, reason).await
+pub async fn refund_payment(id: String, amount: String, reason: String, key: String) -> Result<(), ServerFnError> {
+    backend()?.refund(id, amount, reason, key).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "sessions")]

@@ -228,6 +228,7 @@ pub fn PaymentPage() -> impl IntoView {
                 };
                 let back = format!("/dashboard/payments/{}", d.id);
                 let (refund_id, capture_id, void_id) = (d.id.clone(), d.id.clone(), d.id.clone());
+                let (refund_key, capture_key, void_key) = (d.move_key.clone(), d.move_key.clone(), d.move_key.clone());
                 let (refundable, authorized) = (d.refundable.show(&locale), d.amount.show(&locale));
                 let confirmation = match (p.can.operate, confirm.as_deref()) {
                     (true, Some("refund")) if d.can_refund => Some(view! {
@@ -238,6 +239,7 @@ pub fn PaymentPage() -> impl IntoView {
                                 <input type="hidden" name="id" value=refund_id/>
                                 <input type="hidden" name="amount" value=typed.clone()/>
                                 <input type="hidden" name="reason" value=reason.clone()/>
+                                <input type="hidden" name="key" value=refund_key/>
                                 <button type="submit" class="danger" disabled=move || refund.pending().get()>"Confirm refund"</button>
                                 <A href=back.clone()>"Cancel"</A>
                             </ActionForm>
@@ -250,6 +252,7 @@ pub fn PaymentPage() -> impl IntoView {
                             <p>"The customer is charged; what is not captured is released."</p>
                             <ActionForm action=capture>
                                 <input type="hidden" name="id" value=capture_id/>
+                                <input type="hidden" name="key" value=capture_key/>
                                 <input type="hidden" name="amount" value=typed.clone()/>
                                 <button type="submit" disabled=move || capture.pending().get()>"Confirm capture"</button>
                                 <A href=back.clone()>"Cancel"</A>
@@ -263,6 +266,7 @@ pub fn PaymentPage() -> impl IntoView {
                             <p>"The hold on the customer's money is released; it cannot be captured afterwards."</p>
                             <ActionForm action=void>
                                 <input type="hidden" name="id" value=void_id/>
+                                <input type="hidden" name="key" value=void_key/>
                                 <button type="submit" class="danger" disabled=move || void.pending().get()>"Confirm void"</button>
                                 <A href=back.clone()>"Cancel"</A>
                             </ActionForm>

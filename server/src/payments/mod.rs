@@ -20,12 +20,17 @@ pub mod recovery;
 pub mod settlement;
 pub mod terminals;
 
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use sqlx::AnyConnection;
 
 use crate::domain::event::EventType;
 use crate::domain::ids::has_shape;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::parse_json_value;
+use crate::idempotency::{Idempotency, fingerprint};
 use crate::processor::{Charge, Outcome, ProcessorError};
 use crate::state::AppState;
 use crate::store::operations::{self, Operation};
@@ -55,6 +60,39 @@ impl Answer {
     /// An error object as the answer (a decline that keeps its failed payment).
     pub fn error(err: &ApiError) -> Self {
         Answer { status: err.status(), body: err.body_text() }
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        (self.status, [(header::CONTENT_TYPE, "application/json")], self.body).into_response()
+    }
+}
+
+/// Runs a money movement under an `Idempotency-Key` (one key space per account, so a key names
+/// one request to one path), for the API and the dashboard alike: a retry replays the first
+/// answer, the same key with another body is 422, and once the movement is recorded its key is
+/// answered only by its end (see [`Idempotency::hand_to_operation`]).
+pub async fn keyed<T: DeserializeOwned>(
+    state: &AppState,
+    account_uid: &str,
+    key: Option<String>,
+    path: &str,
+    raw: Value,
+    run: impl AsyncFnOnce(T, &Idempotency) -> ApiResult<Answer>,
+) -> Response {
+    let print = fingerprint("POST", path, &raw);
+    let idempotency = match Idempotency::claim(state.db(), format!("payments:{account_uid}"), key, &print).await {
+        Ok(i) => i,
+        Err(replay) => return replay,
+    };
+    let result = match parse_json_value::<T>(raw) {
+        Ok(request) => run(request, &idempotency).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(answer) => answer.into_response(),
+        Err(e) => idempotency.conclude(state.db(), e).await,
     }
 }
 

@@ -3,9 +3,7 @@
 //! void, refunds, and reading payments with their consent record, ledger and refunds.
 
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
+use axum::response::Response;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,12 +13,12 @@ use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::ApiResult;
 use crate::extract::auth::{Merchant, PaymentsRead, PaymentsWrite, RefundsWrite};
 use crate::extract::idempotency::IdempotencyKey;
-use crate::extract::{Json, OptionalBody, parse_json_value};
-use crate::idempotency::{Idempotency, fingerprint};
+use crate::extract::{Json, OptionalBody};
 use crate::payments::movements::{self, CaptureRequest, RefundRequest};
 use crate::payments::{
-    self, Answer,
+    self,
     direct::{self, ValidateRequest},
+    keyed,
 };
 use crate::state::AppState;
 use crate::store::payments::{self as payment_store, Transaction};
@@ -36,39 +34,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(void_payment))
         .routes(routes!(refund_payment))
         .routes(routes!(list_refunds))
-}
-
-impl IntoResponse for Answer {
-    fn into_response(self) -> Response {
-        (self.status, [(header::CONTENT_TYPE, "application/json")], self.body).into_response()
-    }
-}
-
-/// Runs a money movement under the request's `Idempotency-Key` (one key space per account, so a
-/// key names one request to one path): a retry replays the first answer, the same key with
-/// another body is 422, and once the movement is recorded its key is answered only by its end
-/// (see [`Idempotency::hand_to_operation`]).
-pub(super) async fn keyed<T: DeserializeOwned>(
-    state: &AppState,
-    account_uid: &str,
-    key: Option<String>,
-    path: &str,
-    raw: Value,
-    run: impl AsyncFnOnce(T, &Idempotency) -> ApiResult<Answer>,
-) -> Response {
-    let print = fingerprint("POST", path, &raw);
-    let idempotency = match Idempotency::claim(state.db(), format!("payments:{account_uid}"), key, &print).await {
-        Ok(i) => i,
-        Err(replay) => return replay,
-    };
-    let result = match parse_json_value::<T>(raw) {
-        Ok(request) => run(request, &idempotency).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(answer) => answer.into_response(),
-        Err(e) => idempotency.conclude(state.db(), e).await,
-    }
 }
 
 pub struct Payments;

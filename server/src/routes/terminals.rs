@@ -193,7 +193,7 @@ async fn simulate_card(
     }
     let account = auth.account;
     let path = format!("/api/terminals/{id}/simulate");
-    super::payments::keyed(&state, &account.uid, key, &path, raw, async |body: SimulateCard, idem| {
+    crate::payments::keyed(&state, &account.uid, key, &path, raw, async |body: SimulateCard, idem| {
         terminals::simulate(&state, &account, &id, body, idem).await
     })
     .await

@@ -5,26 +5,29 @@
 use app::dashboard::api::{self as dto, Backend, Can, Money};
 use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use cookie::{Cookie, SameSite};
 use leptos::prelude::*;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::refuse;
+use super::{refuse, refuse_with};
 use crate::dashboard::guard::{self, Caller};
 use crate::dashboard::reports;
 use crate::domain::account::MethodType;
 use crate::domain::dashboard::{Permission, Role};
 use crate::domain::event::acting_as;
 use crate::domain::fees;
+use crate::domain::ids::random_base62;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::odata::{self, Resource};
 use crate::domain::payment::{MethodDetails, Move, PaymentStatus};
 use crate::domain::session::{Locale, SessionStatus};
 use crate::domain::time::Timestamp;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::idempotency::Idempotency;
 use crate::payments::movements::{self, CaptureRequest, RefundRequest};
-use crate::payments::terminals;
+use crate::payments::{Answer, terminals};
 use crate::routes::customers::Customers;
 use crate::routes::list::Listable;
 use crate::routes::payments::Payments;
@@ -126,7 +129,44 @@ fn required_amount(text: &str, currency: &Currency) -> Result<Amount, ServerFnEr
         .ok_or_else(|| refuse(ApiError::new(ErrorCode::ParameterMissing, "amount is required").with_param("amount")))
 }
 
+/// A move's answer as a server function's: a 2xx (the first answer or its replay) is done; an
+/// error answer is refused with its status and message.
+async fn moved(answer: Result<Response, ServerFnError>) -> Result<(), ServerFnError> {
+    let response = answer?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let message = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "The payment could not be changed".to_owned());
+    Err(refuse_with(status, message))
+}
+
 impl Services {
+    /// A capture, void or refund from a payment's page, made as the signed-in user under the
+    /// page's key in the account's payment key space (with the API's path and body): a form
+    /// sent twice makes one move, and the second gets the first one's answer.
+    async fn move_once<T: DeserializeOwned>(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        verb: &str,
+        key: &str,
+        body: serde_json::Map<String, Value>,
+        run: impl AsyncFnOnce(T, &Idempotency) -> ApiResult<Answer>,
+    ) -> Result<Response, ServerFnError> {
+        if key.is_empty() || key.len() > 64 || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(refuse(ApiError::invalid("key", "key must be the move key the payment's page gave")));
+        }
+        let path = format!("/api/payments/{id}/{verb}");
+        let key = Some(format!("dashboard:{key}"));
+        let answer = payments::keyed(&self.state, &ctx.account.uid, key, &path, Value::Object(body), run);
+        Ok(acting_as(ctx.actor(), answer).await)
+    }
+
     /// The caller, if the request's origin, session and role allow `permission`. A page's own
     /// render may read without an `Origin` (navigations send none).
     async fn caller(&self, access: Access) -> Result<(Caller, HeaderMap), ServerFnError> {
@@ -400,36 +440,54 @@ impl Backend for Services {
             can_capture: Move::CAPTURE.applies_to(p.status) && p.pending_op.is_none(),
             can_void: Move::VOID.applies_to(p.status) && p.pending_op.is_none(),
             can_refund: Move::REFUND_PART.applies_to(p.status) && !p.refundable().is_zero(),
+            move_key: random_base62(24),
             created_at: at(p.created_at),
         })
     }
 
-    async fn capture(&self, id: String, amount: String) -> Result<(), ServerFnError> {
+    async fn capture(&self, id: String, amount: String, key: String) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
-        let req = CaptureRequest { amount: typed_amount(&amount, &ctx.account.currency, "amount")? };
-        acting_as(ctx.actor(), movements::capture(&self.state, &ctx.account, &id, &req, &Idempotency::none()))
-            .await
-            .map_err(refuse)?;
+        let mut body = serde_json::Map::new();
+        if let Some(amount) = typed_amount(&amount, &ctx.account.currency, "amount")? {
+            body.insert("amount".into(), amount.minor().into());
+        }
+        let answer = self
+            .move_once(&ctx, &id, "capture", &key, body, async |req: CaptureRequest, idem| {
+                movements::capture(&self.state, &ctx.account, &id, &req, idem).await
+            })
+            .await;
+        moved(answer).await?;
         leptos_axum::redirect(&format!("/dashboard/payments/{id}"));
         Ok(())
     }
 
-    async fn void(&self, id: String) -> Result<(), ServerFnError> {
+    async fn void(&self, id: String, key: String) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
-        acting_as(ctx.actor(), movements::void(&self.state, &ctx.account, &id, &Idempotency::none()))
-            .await
-            .map_err(refuse)?;
+        let answer = self
+            .move_once(&ctx, &id, "void", &key, serde_json::Map::new(), async |_: Value, idem| {
+                movements::void(&self.state, &ctx.account, &id, idem).await
+            })
+            .await;
+        moved(answer).await?;
         leptos_axum::redirect(&format!("/dashboard/payments/{id}"));
         Ok(())
     }
 
-    async fn refund(&self, id: String, amount: String, reason: String) -> Result<(), ServerFnError> {
+    async fn refund(&self, id: String, amount: String, reason: String, key: String) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
-        let reason = given(&reason);
-        let req = RefundRequest { amount: typed_amount(&amount, &ctx.account.currency, "amount")?, reason };
-        acting_as(ctx.actor(), movements::refund(&self.state, &ctx.account, &id, &req, &Idempotency::none()))
-            .await
-            .map_err(refuse)?;
+        let mut body = serde_json::Map::new();
+        if let Some(amount) = typed_amount(&amount, &ctx.account.currency, "amount")? {
+            body.insert("amount".into(), amount.minor().into());
+        }
+        if let Some(reason) = given(&reason) {
+            body.insert("reason".into(), reason.into());
+        }
+        let answer = self
+            .move_once(&ctx, &id, "refund", &key, body, async |req: RefundRequest, idem| {
+                movements::refund(&self.state, &ctx.account, &id, &req, idem).await
+            })
+            .await;
+        moved(answer).await?;
         leptos_axum::redirect(&format!("/dashboard/payments/{id}"));
         Ok(())
     }

@@ -121,12 +121,17 @@ fn app_state() -> Result<AppState, ServerFnError> {
 /// Answers a refusal with its status (401, 403, 400…) and the error's message. On a page's own
 /// render the page still answers 200: the refusal is shown where its data would be.
 pub(super) fn refuse(error: ApiError) -> ServerFnError {
+    refuse_with(error.status(), error.public_message())
+}
+
+/// [`refuse`] for an answer already made (its status and its error's message).
+pub(super) fn refuse_with(status: StatusCode, message: impl std::fmt::Display) -> ServerFnError {
     if use_context::<backend::PageLoad>().is_none()
         && let Some(options) = use_context::<leptos_axum::ResponseOptions>()
     {
-        options.set_status(error.status());
+        options.set_status(status);
     }
-    ServerFnError::new(error.public_message())
+    ServerFnError::new(message)
 }
 
 /// Signs in (a form post: the browser comes back to `/dashboard`, or to the sign-in page with
