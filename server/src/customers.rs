@@ -209,7 +209,8 @@ pub async fn save_payment_method(
             mandate,
         },
     )
-    .await?;
+    .await?
+    .ok_or_else(|| ApiError::not_found("customer"))?;
     events::record(&mut tx, &account.uid, EventType::PaymentMethodSaved, &PaymentMethodObject::from(saved.clone()))
         .await?;
     tx.commit().await?;

@@ -203,6 +203,23 @@ db_tests! {
         assert!(dashboard::session_user(app.db(), &token, later).await.unwrap().is_none(), "idle for 12 hours: over");
     }
 
+    async fn two_owners_removing_each_other_at_once_leave_one(app) {
+        let client = tenant(&app).await;
+        for round in 0..10 {
+            let (a, _) = dashboard::create_user(app.db(), &client, &format!("a{round}@example.com"), Role::Owner, None).await.unwrap();
+            let (b, _) = dashboard::create_user(app.db(), &client, &format!("b{round}@example.com"), Role::Owner, None).await.unwrap();
+            let (ab, ba) = tokio::join!(dashboard::remove_user(app.db(), &a, &b.id), dashboard::remove_user(app.db(), &b, &a.id));
+            let outcomes = [ab.map_err(|e| e.code().as_str()), ba.map_err(|e| e.code().as_str())];
+            assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "round {round}: {outcomes:?}");
+            assert!(outcomes.contains(&Err("forbidden")), "the removed owner's own change is refused: {outcomes:?}");
+            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dashboard_users WHERE client_id = $1 AND role = 'owner'")
+                .bind(&client).fetch_one(app.db().pool()).await.unwrap();
+            assert_eq!(left, 1, "round {round}");
+            // Start the next round with only the new pair.
+            sqlx::query("DELETE FROM dashboard_users WHERE client_id = $1").bind(&client).execute(app.db().writer()).await.unwrap();
+        }
+    }
+
     async fn users_are_created_once_per_email(app) {
         let client = tenant(&app).await;
         let (u, generated) = dashboard::create_user(app.db(), &client, "new@example.com", Role::Viewer, None).await.unwrap();

@@ -170,6 +170,65 @@ db_tests! {
         assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
     }
 
+    async fn a_method_saved_by_recovery_carries_the_card_s_fingerprint(app) {
+        let m = app.merchant().await;
+        let saving = json!({"customer_email": "keep@example.com", "setup_future_usage": "on_session"});
+        let confirm_saving = |s: &Value, quote: &str| {
+            axum::http::Request::post(format!("/v1/hosted-sessions/{}/confirm", sid(s)))
+                .header("authorization", format!("Bearer {}", s["client_secret"].as_str().unwrap()))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(json!({"fee_quote_id": quote, "payment_method": card("5555555555554444"), "save_payment_method": true}).to_string()))
+                .unwrap()
+        };
+        // A confirm that saves the card, crashed after the charge and finished by recovery.
+        let s = app.session(&m, saving.clone()).await;
+        let quote = app.quote(&s, "card", Some("555555")).await;
+        let router = support::interrupted_router(&app, Call::Authorize, When::After);
+        let task = tokio::spawn(tower::ServiceExt::oneshot(router, confirm_saving(&s, &quote)));
+        wait_for_charge(&app, sid(&s)).await;
+        task.abort();
+        let _ = task.await;
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        // The same card saved by a confirm that did not crash.
+        let s2 = app.session(&m, saving).await;
+        let quote2 = app.quote(&s2, "card", Some("555555")).await;
+        assert_eq!(app.request(confirm_saving(&s2, &quote2)).await.status, StatusCode::OK);
+        let prints: Vec<String> = sqlx::query_scalar("SELECT fingerprint FROM payment_methods ORDER BY created_at, id").fetch_all(app.db().pool()).await.unwrap();
+        assert_eq!(prints.len(), 2);
+        assert_eq!(prints[0], prints[1], "one card, one fingerprint, however it was saved");
+        let tokens: Vec<String> = sqlx::query_scalar("SELECT c.charge FROM sandbox_charges c").fetch_all(app.db().pool()).await.unwrap();
+        assert!(tokens.iter().all(|charge| !charge.contains(&prints[0])), "the fingerprint is not the processor's token");
+        assert!(!prints[0].starts_with("tok_"), "{}", prints[0]);
+    }
+
+    async fn a_charge_approved_after_recovery_reopened_the_session_is_undone(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let router = support::interrupted_router(&app, Call::Authorize, When::GateBefore(gate.clone()));
+        let task = tokio::spawn(tower::ServiceExt::oneshot(router, confirm_request(&s, &quote, "slow-call", "4242424242424242")));
+        wait_for_status(&app, sid(&s), "processing").await;
+        // Recovery asks the processor, which has not seen the call yet: the session reopens.
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        // Then the slow call arrives and is approved: no payment can record it, so it is refunded.
+        gate.notify_one();
+        let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;
+        late.assert_error(409, "confirm_in_progress");
+        let row = sqlx::query("SELECT c.captured, c.refunded FROM sandbox_charges c JOIN confirm_attempts a ON a.id = c.reference WHERE a.session_id = $1")
+            .bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap();
+        let (captured, refunded): (i64, i64) = (row.get(0), row.get(1));
+        assert!(captured > 0);
+        assert_eq!(refunded, captured, "the whole charge went back");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await.0, 0, "no payment");
+        // The customer pays again, once.
+        let r = app.request(confirm_request(&s, &quote, "again", "4242424242424242")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(payments_and_charges(&app, sid(&s)).await.0, 1);
+    }
+
     async fn a_late_finish_after_recovery_changes_nothing(app) {
         let m = app.merchant().await;
         let s = app.session(&m, json!({})).await;

@@ -36,9 +36,17 @@ db_tests! {
         assert!(patched["contact_email"].is_null());
         assert_eq!(patched["metadata"]["region"], "north", "untouched fields stay");
 
+        // Its dashboard users, signed in or not, go with it.
+        let password = "a long enough password";
+        let (clerk, _) = server::dashboard::create_user(app.db(), id, "clerk@example.gov", server::domain::dashboard::Role::Owner, Some(password.into())).await.unwrap();
+        assert!(server::dashboard::sign_in(&app.state, "clerk@example.gov", password, server::store::now_ms()).await.is_ok());
         let r = app.call(Method::DELETE, &format!("/api/clients/{id}"), Auth::Bearer(&token), None).await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
         app.call(Method::GET, &format!("/api/clients/{id}"), Auth::Bearer(&token), None).await.assert_error(404, "resource_missing");
+        for (sql, what) in [("SELECT COUNT(*) FROM dashboard_users WHERE id = $1", "user"), ("SELECT COUNT(*) FROM dashboard_sessions WHERE user_id = $1", "sign-in")] {
+            let left: i64 = sqlx::query_scalar(sql).bind(&clerk.id).fetch_one(app.db().pool()).await.unwrap();
+            assert_eq!(left, 0, "{what}");
+        }
         app.call(Method::DELETE, &format!("/api/clients/{id}"), Auth::Bearer(&token), None).await.assert_error(404, "resource_missing");
     }
 
@@ -58,8 +66,11 @@ db_tests! {
         let token = app.admin_token().await;
         let account = app.create_account(&token, json!({})).await;
         let client_id = account["client_id"].as_str().unwrap();
+        server::dashboard::create_user(app.db(), client_id, "owner@example.gov", server::domain::dashboard::Role::Owner, None).await.unwrap();
         app.call(Method::DELETE, &format!("/api/clients/{client_id}"), Auth::Bearer(&token), None).await
             .assert_error(409, "resource_in_use");
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dashboard_users WHERE client_id = $1").bind(client_id).fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(users, 1, "nothing deleted");
     }
 
     async fn payment_accounts_crud_secrets_and_validation(app) {

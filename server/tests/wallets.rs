@@ -102,6 +102,20 @@ db_tests! {
             .assert_error(400, "parameter_invalid");
     }
 
+    async fn a_deleted_customer_s_wallet_ends_with_them(app) {
+        let m = app.merchant().await;
+        let customer = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "gone@example.com"}))).await.json();
+        let cus = customer["id"].as_str().unwrap();
+        let w = wallet(&app, &m.key, cus).await;
+        assert_eq!(call(&app, &w, Method::GET, "payment-methods", None).await.status, StatusCode::OK);
+        assert_eq!(app.call(Method::DELETE, format!("/api/customers/{cus}"), Auth::Bearer(&m.key), None).await.status, StatusCode::NO_CONTENT);
+        // The link they were sent no longer saves anything for them.
+        call(&app, &w, Method::POST, "payment-methods", Some(json!({"payment_method": card("4242424242424242")}))).await
+            .assert_error(410, "session_expired");
+        let saved: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payment_methods WHERE customer_id = $1").bind(cus).fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(saved, 0);
+    }
+
     async fn the_wallet_credential_is_checked(app) {
         let m = app.merchant().await;
         let a = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "a@example.com"}))).await.json();

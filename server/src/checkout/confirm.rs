@@ -68,6 +68,10 @@ pub struct AttemptRecord {
     pub method_type: MethodType,
     pub save: bool,
     pub consent: Consent,
+    /// The instrument's fingerprint (keyed HMAC of the card or bank account), for a method
+    /// saved from this attempt: recovery, which never sees the card, saves it with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// The session's fee quote named `id`, if any (read by the route beside the idempotency key, so
@@ -246,6 +250,14 @@ async fn run(
         && matches!(checked, Checked::Card(_) | Checked::Bank(_));
     let mandate = (session.setup_future_usage == FutureUsage::OffSession && save)
         .then(|| mandate_text(&merchant_name(account, &session), session.locale));
+    let master = &state.config().master_key;
+    let instrument_print = match (&checked, save) {
+        (Checked::Card(card), true) => Some(fingerprint(master, "card", card.number.expose())),
+        (Checked::Bank(bank), true) => {
+            Some(fingerprint(master, "ach", &format!("{}:{}", bank.routing_number, bank.account_number())))
+        }
+        _ => None,
+    };
     let record = AttemptRecord {
         amount: session.amount,
         fee_amount: quote.fee_amount,
@@ -262,6 +274,7 @@ async fn run(
             ip: client.ip,
             user_agent: client.user_agent,
         },
+        fingerprint: instrument_print,
     };
 
     // The claim: the idempotency key, one conditional UPDATE, and the attempt, as one write of
@@ -292,15 +305,6 @@ async fn run(
     }
 
     let instrument = checked.instrument();
-    let fingerprint_value = match &checked {
-        Checked::Card(card) => Some(fingerprint(&state.config().master_key, "card", card.number.expose())),
-        Checked::Bank(bank) => Some(fingerprint(
-            &state.config().master_key,
-            "ach",
-            &format!("{}:{}", bank.routing_number, bank.account_number()),
-        )),
-        _ => None,
-    };
     let charge = processor
         .authorize(AuthorizeRequest {
             reference: &attempt_id,
@@ -338,9 +342,7 @@ async fn run(
             ));
         }
     };
-    let finished =
-        finish_attempt(state, &session, account, &attempt_id, &record, charge, fingerprint_value, Some(idempotency))
-            .await;
+    let finished = finish_attempt(state, &session, account, &attempt_id, &record, charge, Some(idempotency)).await;
     timed("finish", started);
     finished
 }
@@ -377,7 +379,6 @@ fn merchant_name(account: &Account, s: &Session) -> String {
 /// Finishes an attempt the processor has answered, in one transaction. Used by the confirm
 /// itself and by crash recovery; whichever comes second finds the session no longer held by the
 /// attempt and changes nothing.
-#[allow(clippy::too_many_arguments)]
 pub async fn finish_attempt(
     state: &AppState,
     session: &Session,
@@ -385,7 +386,6 @@ pub async fn finish_attempt(
     attempt_id: &str,
     record: &AttemptRecord,
     charge: Charge,
-    fingerprint_value: Option<String>,
     idempotency: Option<&Idempotency>,
 ) -> ApiResult<Response> {
     let now = now_ms();
@@ -468,7 +468,13 @@ pub async fn finish_attempt(
                     ip: record.consent.ip.clone(),
                     user_agent: record.consent.user_agent.clone(),
                 });
-                let print = fingerprint_value.unwrap_or_else(|| charge.details.token.clone());
+                // (An attempt recorded before fingerprints were kept: a keyed hash of the token,
+                // never the token itself.)
+                let print = record
+                    .fingerprint
+                    .clone()
+                    .unwrap_or_else(|| fingerprint(&state.config().master_key, "token", &charge.details.token));
+                // A customer deleted meanwhile gets nothing saved; the payment stands.
                 let saved = payment_methods::insert(
                     tx,
                     &state.config().master_key,
@@ -483,7 +489,9 @@ pub async fn finish_attempt(
                     },
                 )
                 .await?;
-                news.push((EventType::PaymentMethodSaved, events::data(&PaymentMethodObject::from(saved))));
+                if let Some(saved) = saved {
+                    news.push((EventType::PaymentMethodSaved, events::data(&PaymentMethodObject::from(saved))));
+                }
             }
             let view = events::data(&PaymentObject::from(&payment));
             if *pending {
@@ -522,6 +530,11 @@ pub async fn finish_attempt(
             let body = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
             finish.extend(idempotency.and_then(|idem| idem.finish_stmt(StatusCode::OK, &body)));
             if !finish_moved(state, saving, finish).await? {
+                // Approved after recovery gave the attempt up (the processor had not seen it when
+                // asked): no payment records this charge, so it is undone at the processor.
+                if attempts::status(state.db(), attempt_id).await? == Some(AttemptStatus::Abandoned) {
+                    crate::payments::undo_charge(state, account, &charge, record.total_amount, attempt_id).await;
+                }
                 return already_finished(state, &session.id, now).await;
             }
             tracing::info!(session = %session.id, payment = %payment.id, status = %payment.status, "checkout completed");
@@ -630,7 +643,7 @@ async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -> Ap
         (Some(charge), Some(record)) => {
             tracing::warn!(session = %session_id, attempt = %attempt_id, "recovering a confirm from the processor's record");
             // Either outcome (a payment or a decline) is written now; the answer went nowhere.
-            let _ = finish_attempt(state, &session, &account, attempt_id, &record, charge, None, None).await;
+            let _ = finish_attempt(state, &session, &account, attempt_id, &record, charge, None).await;
             Ok(true)
         }
         _ => {

@@ -14,7 +14,10 @@ use crate::domain::dashboard::{LOCK_MS, MAX_FAILURES, Role, normalize_email};
 use crate::domain::ids::random_base62;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
-use crate::store::{self, Db, dashboard::User};
+use crate::store::{
+    self, Db,
+    dashboard::{TeamChange, User},
+};
 
 /// Passwords we accept (and generate: 20 base62 characters, about 119 bits).
 const MIN_PASSWORD: usize = 12;
@@ -146,27 +149,30 @@ pub async fn session_user(db: &Db, token: &str, now: i64) -> Result<Option<User>
     store::dashboard::touch_session(db, &hash_secret(token), now).await
 }
 
-/// Changes a teammate's role (owners only, checked by the caller). Nobody changes their own, so
-/// a client always keeps the owner who is acting.
+/// Changes a teammate's role (owners only: checked by the caller, and again in the change's
+/// own transaction). Nobody changes their own, so a client always keeps an owner.
 pub async fn set_role(db: &Db, actor: &User, id: &str, role: Role) -> Result<(), ApiError> {
     if id == actor.id {
         return Err(ApiError::invalid("id", "you cannot change your own role"));
     }
-    if !store::dashboard::set_role(db, &actor.client_id, id, role, store::now_ms()).await? {
-        return Err(ApiError::not_found("user"));
-    }
-    Ok(())
+    team_changed(store::dashboard::set_role(db, &actor.client_id, &actor.id, id, role, store::now_ms()).await?)
 }
 
-/// Removes a teammate and ends their sessions; nobody removes themselves.
+/// Removes a teammate and ends their sessions (owners only, as for roles); nobody removes
+/// themselves.
 pub async fn remove_user(db: &Db, actor: &User, id: &str) -> Result<(), ApiError> {
     if id == actor.id {
         return Err(ApiError::invalid("id", "you cannot remove yourself"));
     }
-    if !store::dashboard::delete_user(db, &actor.client_id, id).await? {
-        return Err(ApiError::not_found("user"));
+    team_changed(store::dashboard::delete_user(db, &actor.client_id, &actor.id, id).await?)
+}
+
+fn team_changed(change: TeamChange) -> Result<(), ApiError> {
+    match change {
+        TeamChange::Done => Ok(()),
+        TeamChange::NoUser => Err(ApiError::not_found("user")),
+        TeamChange::NotOwner => Err(ApiError::new(ErrorCode::Forbidden, "Only an owner changes the team")),
     }
-    Ok(())
 }
 
 pub async fn sign_out(db: &Db, token: &str) -> Result<(), sqlx::Error> {

@@ -28,11 +28,13 @@ use sqlx::AnyConnection;
 
 use crate::domain::event::EventType;
 use crate::domain::ids::has_shape;
+use crate::domain::money::Amount;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::parse_json_value;
 use crate::idempotency::{Idempotency, fingerprint};
 use crate::processor::{Charge, Outcome, ProcessorError};
 use crate::state::AppState;
+use crate::store::accounts::Account;
 use crate::store::operations::{self, Operation};
 use crate::store::payments::{self, Payment};
 use crate::store::{WriteTx, accounts, events, idempotency};
@@ -106,11 +108,9 @@ async fn answer_key(conn: &mut AnyConnection, op: &Operation, answer: &Answer) -
 }
 
 /// A charge the processor approved after recovery had given its operation up (recovery asked
-/// first, when the processor had not seen it yet): no payment records it, so it is undone at
-/// the processor — voided, or refunded when captured — under a reference of its own. An
+/// first, when the processor had not seen it yet): no payment records it, so it is undone. An
 /// operation finished any other way (with this very charge) needs nothing.
 async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) -> ApiResult<()> {
-    let Outcome::Approved { processor_ref, captured, .. } = &charge.outcome else { return Ok(()) };
     let given_up = operations::get(state.db(), &op.id)
         .await?
         .is_some_and(|f| f.failure_code.as_deref() == Some(recovery::ABANDONED));
@@ -120,21 +120,27 @@ async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) ->
     let account = accounts::get(state.db(), &op.account_uid)
         .await?
         .ok_or_else(|| anyhow::anyhow!("operation {} without account", op.id))?;
-    let processor = state.processor(&account);
-    let reference = format!("{}_undo", op.id);
+    undo_charge(state, &account, charge, op.amount, &op.id).await;
+    Ok(())
+}
+
+/// Undoes at the processor an approved charge that no payment records (made under `reference`
+/// for `amount`): voided, or refunded when captured, under a reference of its own. One the
+/// processor will not undo is logged as an error for an operator.
+pub async fn undo_charge(state: &AppState, account: &Account, charge: &Charge, amount: Amount, reference: &str) {
+    let Outcome::Approved { processor_ref, captured, .. } = &charge.outcome else { return };
+    let processor = state.processor(account);
+    let undo = format!("{reference}_undo");
     let undone = if *captured {
-        processor.refund(processor_ref, op.amount, &reference).await
+        processor.refund(processor_ref, amount, &undo).await
     } else {
-        processor.void(processor_ref, &reference).await
+        processor.void(processor_ref, &undo).await
     };
     match undone {
-        Ok(()) => {
-            tracing::warn!(operation = %op.id, %processor_ref, "undid a charge approved after its operation was given up")
-        }
-        Err(e) => tracing::error!(operation = %op.id, %processor_ref, error = %e,
-            "a charge approved after its operation was given up could not be undone: an operator must refund it"),
+        Ok(()) => tracing::warn!(%reference, %processor_ref, "undid a charge approved after its attempt was given up"),
+        Err(e) => tracing::error!(%reference, %processor_ref, error = %e,
+            "a charge approved after its attempt was given up could not be undone: an operator must refund it"),
     }
-    Ok(())
 }
 
 /// The processor did not answer: the operation stays pending and recovery resolves it.

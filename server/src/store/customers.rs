@@ -145,7 +145,8 @@ pub async fn update(
     get(db, account_uid, id).await
 }
 
-/// Deletes a customer and detaches their saved methods, in one transaction; false if not found.
+/// Deletes a customer, detaches their saved methods and ends their wallet sessions, in one
+/// transaction; false if not found.
 pub async fn delete(db: &Db, account_uid: &str, id: &str) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let mut tx = db.begin_write().await?;
@@ -161,6 +162,12 @@ pub async fn delete(db: &Db, account_uid: &str, id: &str) -> Result<bool, sqlx::
         return Ok(false);
     }
     sqlx::query("UPDATE payment_methods SET deleted_at = $1 WHERE customer_id = $2 AND deleted_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    // Their wallet links end with them.
+    sqlx::query("UPDATE wallet_sessions SET expires_at = $1 WHERE customer_id = $2 AND expires_at > $1")
         .bind(now)
         .bind(id)
         .execute(&mut *tx)

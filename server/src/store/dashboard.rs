@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Db, enum_column};
+use super::{Backend, Db, WriteTx, enum_column};
 use crate::domain::dashboard::{IDLE_MS, LOCK_WINDOW_MS, Role};
 use crate::domain::ids::new_id;
 
@@ -73,21 +73,62 @@ pub async fn users_of_client(db: &Db, client_id: &str) -> Result<Vec<User>, sqlx
     sqlx::query(&sql).bind(client_id).fetch_all(db.pool()).await?.iter().map(user_from_row).collect()
 }
 
-/// Changes a user's role, if the user belongs to `client_id`; false when there is no such user.
-pub async fn set_role(db: &Db, client_id: &str, id: &str, role: Role, now: i64) -> Result<bool, sqlx::Error> {
+/// What a team change came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeamChange {
+    Done,
+    /// No such user in the client.
+    NoUser,
+    /// The acting user is no longer an owner of the client (changed or removed meanwhile).
+    NotOwner,
+}
+
+/// Starts a team change: one transaction in which the client's team is locked (so two owners
+/// changing each other at once go one after the other) and the acting user is still an owner.
+async fn team_change(db: &Db, client_id: &str, actor_id: &str) -> Result<Option<WriteTx>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    // SQLite has one writer: its transactions are already one after the other.
+    if db.backend() == Backend::Postgres {
+        sqlx::query("SELECT id FROM clients WHERE id = $1 FOR UPDATE").bind(client_id).execute(&mut *tx).await?;
+    }
+    let owner: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM dashboard_users WHERE id = $1 AND client_id = $2 AND role = $3")
+            .bind(actor_id)
+            .bind(client_id)
+            .bind(Role::Owner.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(owner.map(|_| tx))
+}
+
+/// Changes the role of a user of `client_id`, made by `actor_id` while an owner of it.
+pub async fn set_role(
+    db: &Db,
+    client_id: &str,
+    actor_id: &str,
+    id: &str,
+    role: Role,
+    now: i64,
+) -> Result<TeamChange, sqlx::Error> {
+    let Some(mut tx) = team_change(db, client_id, actor_id).await? else { return Ok(TeamChange::NotOwner) };
     let done = sqlx::query("UPDATE dashboard_users SET role = $1, updated_at = $2 WHERE id = $3 AND client_id = $4")
         .bind(role.as_str())
         .bind(now)
         .bind(id)
         .bind(client_id)
-        .execute(db.writer())
+        .execute(&mut *tx)
         .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() == 0 {
+        return Ok(TeamChange::NoUser);
+    }
+    tx.commit().await?;
+    Ok(TeamChange::Done)
 }
 
-/// Removes a user of `client_id` and ends their sessions, in one transaction.
-pub async fn delete_user(db: &Db, client_id: &str, id: &str) -> Result<bool, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+/// Removes a user of `client_id` and ends their sessions, made by `actor_id` while an owner of
+/// it, in one transaction.
+pub async fn delete_user(db: &Db, client_id: &str, actor_id: &str, id: &str) -> Result<TeamChange, sqlx::Error> {
+    let Some(mut tx) = team_change(db, client_id, actor_id).await? else { return Ok(TeamChange::NotOwner) };
     sqlx::query(
         "DELETE FROM dashboard_sessions WHERE user_id IN (SELECT id FROM dashboard_users WHERE id = $1 AND client_id = $2)",
     )
@@ -100,8 +141,11 @@ pub async fn delete_user(db: &Db, client_id: &str, id: &str) -> Result<bool, sql
         .bind(client_id)
         .execute(&mut *tx)
         .await?;
+    if done.rows_affected() == 0 {
+        return Ok(TeamChange::NoUser);
+    }
     tx.commit().await?;
-    Ok(done.rows_affected() == 1)
+    Ok(TeamChange::Done)
 }
 
 pub async fn insert_session(db: &Db, token_hash: &str, user_id: &str, now: i64) -> Result<(), sqlx::Error> {

@@ -82,12 +82,13 @@ pub struct NewSavedMethod<'a> {
     pub mandate: Option<Mandate>,
 }
 
-/// Saves a method (inside the caller's transaction).
+/// Saves a method (inside the caller's transaction) for a customer of the account who is not
+/// deleted: `None`, and nothing saved, when the customer is gone (deleted meanwhile).
 pub async fn insert(
     conn: &mut sqlx::AnyConnection,
     key: &MasterKey,
     new: NewSavedMethod<'_>,
-) -> Result<SavedMethod, sqlx::Error> {
+) -> Result<Option<SavedMethod>, sqlx::Error> {
     let id = new_id("pm");
     let t = new.tokenized;
     let sealed_token = sealed::seal(key, &token_context(&id), t.token.as_bytes());
@@ -109,10 +110,11 @@ pub async fn insert(
         created_at: now_ms(),
         processor_token: sealed_token,
     };
-    sqlx::query(
+    let done = sqlx::query(
         "INSERT INTO payment_methods (id, account_uid, customer_id, type, brand, last4, exp_month, exp_year, funding, \
          bank_name, account_type, usage, fingerprint, processor_token, mandate, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
+         WHERE EXISTS (SELECT 1 FROM customers WHERE id = $3 AND account_uid = $2 AND deleted_at IS NULL)",
     )
     .bind(&m.id)
     .bind(&m.account_uid)
@@ -132,7 +134,7 @@ pub async fn insert(
     .bind(m.created_at)
     .execute(conn)
     .await?;
-    Ok(m)
+    Ok((done.rows_affected() == 1).then_some(m))
 }
 
 pub async fn get(db: &Db, account_uid: &str, customer_id: &str, id: &str) -> Result<Option<SavedMethod>, sqlx::Error> {
