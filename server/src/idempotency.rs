@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::auth::sealed;
+use crate::config::MasterKey;
 use crate::error::{ApiError, ErrorCode};
 use crate::store::batch::Stmt;
 use crate::store::{Db, idempotency};
@@ -216,6 +218,20 @@ impl Idempotency {
         Ok(())
     }
 
+    /// [`Self::finish`] for an answer that carries a credential (a new session's
+    /// `client_secret`): it is kept sealed under the master key, and [`opened`] restores it
+    /// when the key replays it.
+    pub async fn finish_sealed(
+        &self,
+        conn: &mut AnyConnection,
+        master: &MasterKey,
+        status: StatusCode,
+        body: &str,
+    ) -> Result<(), sqlx::Error> {
+        let Some((scope, key)) = self.held_key() else { return Ok(()) };
+        self.finish(conn, status, &sealed::seal(master, &answer_context(&scope, &key), body.as_bytes())).await
+    }
+
     /// [`Idempotency::finish`]'s statement, for a batch (none when no key is held).
     pub fn finish_stmt(&self, status: StatusCode, body: &str) -> Option<Stmt> {
         let h = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst))?;
@@ -242,6 +258,26 @@ impl Idempotency {
         {
             tracing::warn!(error = %e, "could not release an idempotency key");
         }
+    }
+}
+
+/// What a sealed answer is bound to: its key in its key space.
+fn answer_context(scope: &str, key: &str) -> String {
+    format!("idempotency:{scope}:{key}")
+}
+
+/// A replayed answer as it was first given: one kept sealed ([`Idempotency::finish_sealed`]) is
+/// opened (an answer that does not open is a server error, never the sealed text).
+pub async fn opened(replay: Response, master: &MasterKey, scope: &str, key: &str) -> Response {
+    let (parts, body) = replay.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let Ok(text) = std::str::from_utf8(&bytes) else { return Response::from_parts(parts, bytes.into()) };
+    if !sealed::is_sealed(text) {
+        return Response::from_parts(parts, bytes.into());
+    }
+    match sealed::open_string(master, &answer_context(scope, key), text) {
+        Ok(plain) => Response::from_parts(parts, plain.into()),
+        Err(e) => ApiError::Internal(e.context("opening a kept idempotent answer")).into_response(),
     }
 }
 

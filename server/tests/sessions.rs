@@ -115,6 +115,9 @@ db_tests! {
         assert_eq!(again.status, StatusCode::CREATED);
         assert_eq!(again.body, first.body, "the original answer, byte for byte");
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        // The kept answer holds the session's credential: sealed at rest, like the session's copy.
+        let secret = first.json()["client_secret"].as_str().unwrap().to_owned();
+        assert!(!support::all_stored_text(app.db()).await.contains(&secret), "the client_secret is nowhere in clear");
         // The same body with its keys in another order is the same request.
         let reordered: Value = serde_json::from_str(r#"{"cancel_url":"https://a.example/c","success_url":"https://a.example/s","currency":"USD","amount":500}"#).unwrap();
         assert_eq!(post(reordered, "order-7").await.body, first.body);

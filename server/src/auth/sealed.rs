@@ -25,6 +25,11 @@ pub fn seal(key: &MasterKey, context: &str, plaintext: &[u8]) -> String {
     format!("{PREFIX}{}", STANDARD.encode(out))
 }
 
+/// True for a value [`seal`] made (as opposed to plain text stored beside such values).
+pub fn is_sealed(value: &str) -> bool {
+    value.starts_with(PREFIX)
+}
+
 pub fn open(key: &MasterKey, context: &str, sealed: &str) -> anyhow::Result<Vec<u8>> {
     let body = sealed.strip_prefix(PREFIX).ok_or_else(|| anyhow!("unknown sealed-value format"))?;
     let bytes = STANDARD.decode(body).context("sealed value is not base64")?;

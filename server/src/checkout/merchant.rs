@@ -167,7 +167,8 @@ pub async fn create(
     let text = serde_json::to_string(&view).map_err(anyhow::Error::from)?;
     let mut tx = state.db().begin_write().await?;
     sessions::insert(&mut tx, &session).await?;
-    idempotency.finish(&mut tx, StatusCode::CREATED, &text).await?;
+    // The answer carries the session's credential: kept sealed, like the session's own copy.
+    idempotency.finish_sealed(&mut tx, &state.config().master_key, StatusCode::CREATED, &text).await?;
     tx.commit().await?;
     Ok((view, text))
 }

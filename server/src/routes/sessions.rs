@@ -18,7 +18,7 @@ use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::extract::auth::{Merchant, SessionsRead, SessionsWrite};
 use crate::extract::idempotency::IdempotencyKey;
-use crate::idempotency::{Idempotency, fingerprint};
+use crate::idempotency::{Idempotency, fingerprint, opened};
 use crate::state::AppState;
 use crate::store::odata::{Scope, fetch_page};
 use crate::store::sessions;
@@ -102,11 +102,11 @@ async fn create_session(
     Json(raw): Json<Value>,
 ) -> Response {
     let print = fingerprint("POST", "/v1/hosted-sessions", &raw);
-    let idempotency =
-        match Idempotency::claim(state.db(), format!("create_session:{}", auth.account.uid), key, &print).await {
-            Ok(i) => i,
-            Err(replay) => return replay,
-        };
+    let scope = format!("create_session:{}", auth.account.uid);
+    let idempotency = match Idempotency::claim(state.db(), scope.clone(), key.clone(), &print).await {
+        Ok(i) => i,
+        Err(replay) => return opened(replay, &state.config().master_key, &scope, key.as_deref().unwrap_or("")).await,
+    };
     match checkout::merchant::create(&state, &auth.account, raw, &idempotency).await {
         Ok((_, text)) => {
             (StatusCode::CREATED, [(axum::http::header::CONTENT_TYPE, "application/json")], text).into_response()
