@@ -220,6 +220,34 @@ db_tests! {
         }
     }
 
+    async fn an_address_that_keeps_failing_to_sign_in_is_turned_away(app) {
+        user(&app, "target@example.com", Role::Owner).await;
+        let attempt = |ip: &str| {
+            let peer: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+            axum::http::Request::post("/dashboard/api/sign_in")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("accept", "text/html")
+                .header("origin", PUBLIC_URL)
+                .extension(axum::extract::ConnectInfo(peer))
+                .body(Body::from("email=target%40example.com&password=not+the+password+at+all"))
+                .unwrap()
+        };
+        // Refused sign-ins (wrong, then locked) count against the address, as 401s do.
+        let budget = server::config::DEFAULT_AUTH_FAILURES_PER_MINUTE as usize;
+        let mut turned_away = None;
+        for i in 0..budget + 30 {
+            let r = app.request(attempt("203.0.113.9")).await;
+            if r.status == StatusCode::TOO_MANY_REQUESTS {
+                turned_away = Some(i);
+                break;
+            }
+            assert!(r.status.is_redirection(), "a refused sign-in goes back to the form: {}", r.status);
+        }
+        let i = turned_away.expect("the address is turned away");
+        assert!(i >= budget, "turned away after {i} refusals");
+        assert!(app.request(attempt("198.51.100.3")).await.status.is_redirection(), "another address is not");
+    }
+
     async fn users_are_created_once_per_email(app) {
         let client = tenant(&app).await;
         let (u, generated) = dashboard::create_user(app.db(), &client, "new@example.com", Role::Viewer, None).await.unwrap();

@@ -56,8 +56,9 @@ impl AuthFailures {
         }
     }
 
-    /// Counts a failed authentication from `ip`.
-    fn failed(&self, ip: IpAddr) {
+    /// Counts a failed authentication from `ip` (the middleware counts 401s; a failed dashboard
+    /// sign-in, which answers with a redirect, is counted by its handler).
+    pub fn failed(&self, ip: IpAddr) {
         let Some(limiter) = &self.limiter else { return };
         if let Err(not_until) = limiter.check_key(&ip) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());

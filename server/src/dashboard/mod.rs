@@ -23,8 +23,14 @@ use crate::store::{
 const MIN_PASSWORD: usize = 12;
 const MAX_PASSWORD: usize = 200;
 
+/// How many Argon2id computations run at once, at most: each takes 19 MiB and a core for tens
+/// of milliseconds, so a flood of sign-ins queues here instead of taking the machine's memory.
+pub const ARGON2_SLOTS: usize = 4;
+static ARGON2: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(ARGON2_SLOTS);
+
 /// Argon2id with its default cost (19 MiB, 2 passes), off the async threads.
 async fn hash_password(password: String) -> anyhow::Result<String> {
+    let _slot = ARGON2.acquire().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(anyhow::Error::msg)
@@ -33,6 +39,7 @@ async fn hash_password(password: String) -> anyhow::Result<String> {
 }
 
 async fn verify_password(password: String, stored: String) -> anyhow::Result<bool> {
+    let _slot = ARGON2.acquire().await?;
     tokio::task::spawn_blocking(move || {
         let Ok(parsed) = PasswordHash::new(&stored) else { return false };
         Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use app::dashboard::api::Backend;
 use app::dashboard::{DashboardApp, DashboardDocument, SignInPage};
 use axum::Router;
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -134,6 +134,15 @@ pub(super) fn refuse_with(status: StatusCode, message: impl std::fmt::Display) -
     ServerFnError::new(message)
 }
 
+/// Counts a refused sign-in against the caller's address, as a 401 elsewhere is counted: an
+/// address that keeps guessing (many emails, a few passwords each) is turned away like one
+/// presenting bad credentials.
+async fn failed_from_here(state: &AppState) {
+    if let Ok(ConnectInfo(peer)) = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>().await {
+        state.auth_failures().failed(peer.ip());
+    }
+}
+
 /// Signs in (a form post: the browser comes back to `/dashboard`, or to the sign-in page with
 /// the reason). The sign-in page is not part of the app: it is never hydrated.
 #[server(prefix = "/dashboard/api", endpoint = "sign_in")]
@@ -153,10 +162,12 @@ pub async fn sign_in(email: String, password: String) -> Result<(), ServerFnErro
             Ok(())
         }
         Err(SignInRefused::Invalid) => {
+            failed_from_here(&state).await;
             leptos_axum::redirect("/dashboard/login?error=invalid");
             Ok(())
         }
         Err(SignInRefused::Locked { .. }) => {
+            failed_from_here(&state).await;
             leptos_axum::redirect("/dashboard/login?error=locked");
             Ok(())
         }
