@@ -126,6 +126,25 @@ db_tests! {
         app.call(Method::GET, format!("/api/terminals/{tid}"), Auth::Bearer(&m.key), None).await.assert_error(404, "resource_missing");
     }
 
+    async fn a_void_of_the_pending_payment_cancels_it_at_the_terminal(app) {
+        let m = app.merchant().await;
+        let tid = terminal(&app, &m, "SN-4").await["id"].as_str().unwrap().to_owned();
+        let pid = start(&app, &m, &tid, 1_500).await.json()["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/payments/{pid}/void");
+        let void = || app.payment_call(&m, &path, None, Some("void-pending"));
+        let r = void().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["status"], "voided");
+        assert_eq!(status_of(&app, &m, &tid).await["status"], "online", "the terminal is free again");
+        // The key replays the answer; without it, a second void is refused.
+        let again = void().await;
+        assert_eq!((again.status, again.header("idempotent-replayed")), (StatusCode::OK, Some("true")));
+        assert_eq!(again.body, r.body);
+        app.payment_call(&m, &path, None, None).await.assert_error(409, "invalid_state");
+        let types: Vec<String> = app.events(&m.uid).await.into_iter().filter(|(_, o)| o["id"] == pid).map(|(t, _)| t).collect();
+        assert_eq!(types, vec!["payment.voided"]);
+    }
+
     async fn racing_payments_on_one_terminal_make_one(app) {
         let m = app.merchant().await;
         let tid = terminal(&app, &m, "SN-4").await["id"].as_str().unwrap().to_owned();

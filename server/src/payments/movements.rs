@@ -114,9 +114,16 @@ pub async fn capture(
     }
 }
 
-/// Releases an authorization that was not captured, once.
+/// Releases an authorization that was not captured, once; a payment still pending on its
+/// terminal (nothing charged yet) is voided as the terminal's cancel does it.
 pub async fn void(state: &AppState, account: &Account, payment_id: &str, key: &Idempotency) -> ApiResult<Answer> {
     let payment = find(state, &account.uid, payment_id).await?;
+    if payment.status == PaymentStatus::PendingTerminal {
+        let answer = Answer::json(StatusCode::OK, &super::terminals::void_pending(state, &payment).await?);
+        // No operation holds the key here: the answer is stored for it now.
+        key.store_answer(state.db(), answer.status, &answer.body).await?;
+        return Ok(answer);
+    }
     if !Move::VOID.applies_to(payment.status) {
         return Err(cannot(&payment, OperationKind::Void));
     }

@@ -252,13 +252,21 @@ async fn pending_payment(state: &AppState, account: &Account, terminal: &Termina
 pub async fn cancel(state: &AppState, account: &Account, id: &str) -> ApiResult<PaymentObject> {
     let terminal = find(state, &account.uid, id).await?;
     let payment = pending_payment(state, account, &terminal).await?;
+    void_pending(state, &payment).await
+}
+
+/// Voids a payment still pending on its terminal (nothing was charged): `voided`, its terminal
+/// online again, `payment.voided`. The terminal's cancel and a void of the payment come here.
+pub async fn void_pending(state: &AppState, payment: &Payment) -> ApiResult<PaymentObject> {
     let now = now_ms();
     let mut tx = state.db().begin_write().await?;
     // Not while a presented card is being charged (that charge holds the payment).
     if !payments::apply(&mut tx, &payment.id, Move::TERMINAL_CANCEL, None, None, None, now).await? {
         return Err(ApiError::invalid_state("The payment is being charged or is no longer pending"));
     }
-    terminals::free(&mut tx, &terminal.id, &payment.id, now).await?;
+    if let Some(terminal_id) = &payment.terminal_id {
+        terminals::free(&mut tx, terminal_id, &payment.id, now).await?;
+    }
     let payment = payments::get_on(&mut tx, &payment.id).await?.ok_or_else(|| anyhow::anyhow!("payment vanished"))?;
     payment_event(&mut tx, &payment, EventType::PaymentVoided).await?;
     tx.commit().await?;
