@@ -25,6 +25,7 @@ const PUBLISH_AFTER_RETIREMENT_MS: i64 = (TOKEN_TTL_SECONDS + LEEWAY_SECONDS + 6
 /// process (the `keys rotate` command, another server) retires it here this soon.
 const RECHECK_MS: i64 = 10_000;
 
+#[derive(Clone)]
 pub struct SigningKey {
     pub kid: String,
     pub encoding: EncodingKey,
@@ -131,14 +132,7 @@ impl KeyStore {
         let Some(stored) = signing_keys::get(&self.db, kid).await? else { return Ok(None) };
         let key = match self.cache.read().await.get(kid) {
             // Only its retirement can have changed: keep the parsed keys.
-            Some(c) => Arc::new(SigningKey {
-                kid: c.key.kid.clone(),
-                encoding: c.key.encoding.clone(),
-                decoding: c.key.decoding.clone(),
-                n: c.key.n.clone(),
-                e: c.key.e.clone(),
-                retired_at: stored.retired_at,
-            }),
+            Some(c) => Arc::new(SigningKey { retired_at: stored.retired_at, ..(*c.key).clone() }),
             None => {
                 let der = sealed::open(&self.master, &context(kid), &stored.private_key_sealed)?;
                 Arc::new(SigningKey {

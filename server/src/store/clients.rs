@@ -99,31 +99,33 @@ pub enum Deleted {
 }
 
 /// Deletes a client that has no payment accounts, with its dashboard users and their sign-in
-/// sessions, in one transaction (the foreign key keeps an account created meanwhile safe: the
-/// whole deletion is then undone).
+/// sessions, in one transaction: when the client itself is not deleted (it has accounts, or an
+/// account created meanwhile trips the foreign key), the transaction is dropped and nothing is.
 pub async fn delete(db: &Db, id: &str) -> Result<Deleted, sqlx::Error> {
-    let no_accounts = "NOT EXISTS (SELECT 1 FROM payment_accounts WHERE client_id = $1)";
     let mut tx = db.begin_write().await?;
-    let statements = [
-        format!(
-            "DELETE FROM dashboard_sessions WHERE user_id IN (SELECT id FROM dashboard_users WHERE client_id = $1) \
-             AND {no_accounts}"
-        ),
-        format!("DELETE FROM dashboard_users WHERE client_id = $1 AND {no_accounts}"),
-        format!("DELETE FROM clients WHERE id = $1 AND {no_accounts}"),
-    ];
-    let mut deleted = 0;
-    for sql in &statements {
-        match sqlx::query(sql).bind(id).execute(&mut *tx).await {
-            Ok(done) => deleted = done.rows_affected(),
-            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => return Ok(Deleted::InUse),
-            Err(e) => return Err(e),
+    sqlx::query(
+        "DELETE FROM dashboard_sessions WHERE user_id IN (SELECT id FROM dashboard_users WHERE client_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM dashboard_users WHERE client_id = $1").bind(id).execute(&mut *tx).await?;
+    let done = sqlx::query(
+        "DELETE FROM clients WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM payment_accounts WHERE client_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await;
+    match done {
+        Ok(d) if d.rows_affected() == 1 => {
+            tx.commit().await?;
+            Ok(Deleted::Yes)
         }
+        Ok(_) => {
+            drop(tx);
+            Ok(if get(db, id).await?.is_some() { Deleted::InUse } else { Deleted::NotFound })
+        }
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Ok(Deleted::InUse),
+        Err(e) => Err(e),
     }
-    if deleted == 1 {
-        tx.commit().await?;
-        return Ok(Deleted::Yes);
-    }
-    drop(tx);
-    Ok(if get(db, id).await?.is_some() { Deleted::InUse } else { Deleted::NotFound })
 }
