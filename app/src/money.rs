@@ -45,7 +45,7 @@ fn symbol(code: &str) -> Option<&'static str> {
 /// `format_amount(123456, "USD", "es")` is `$1.234,56`, `format_amount(500, "JPY", "en")` is `¥500`.
 pub fn format_amount(minor: i64, currency: &str, locale: &str) -> String {
     let exponent = currency_exponent(currency).unwrap_or(2) as u32;
-    let (group, decimal) = if locale.starts_with("es") { ('.', ',') } else { (',', '.') };
+    let (group, decimal) = separators(locale);
     let negative = minor < 0;
     let abs = minor.unsigned_abs();
     let scale = 10u64.pow(exponent);
@@ -71,24 +71,44 @@ pub fn format_amount(minor: i64, currency: &str, locale: &str) -> String {
     }
 }
 
-/// Parses an amount typed in the currency's units (`"10"`, `"10.5"`, `"10.50"`, `"1,234.50"`)
-/// into minor units: `None` for anything else, for more decimals than the currency has, for a
-/// negative amount or one beyond 10^13 units.
-pub fn parse_units(text: &str, currency: &str) -> Option<i64> {
+/// A locale's group and decimal separators (`en`: `1,234.56`; `es`: `1.234,56`).
+fn separators(locale: &str) -> (char, char) {
+    if locale.starts_with("es") { ('.', ',') } else { (',', '.') }
+}
+
+/// Parses an amount typed in the currency's units, written as `locale` writes numbers (`en`:
+/// `"10"`, `"10.5"`, `"1,234.50"`; `es`: `"10,5"`, `"1.234,50"`), into minor units. Group
+/// separators (the locale's, or spaces) count only in whole groups of three, so a decimal
+/// separator of the other locale is refused, never read as a group. `None` for anything else,
+/// for more decimals than the currency has, for a negative amount or one beyond 10^13 units.
+pub fn parse_units(text: &str, currency: &str, locale: &str) -> Option<i64> {
     let exponent = currency_exponent(currency)? as usize;
-    let text: String = text.trim().chars().filter(|c| *c != ',' && *c != ' ').collect();
-    let (whole, frac) = match text.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (text.as_str(), ""),
+    let (group, decimal) = separators(locale);
+    let text = text.trim();
+    let (whole, frac) = match text.split_once(decimal) {
+        Some((w, f)) => (w, Some(f)),
+        None => (text, None),
     };
-    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if whole.is_empty() || whole.len() > 13 || !digits(whole) || !digits(frac) || frac.len() > exponent {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mut groups = whole.split([group, ' ']);
+    let first = groups.next()?;
+    let mut units = first.to_owned();
+    let mut grouped = false;
+    for rest in groups {
+        if rest.len() != 3 || !digits(rest) {
+            return None;
+        }
+        grouped = true;
+        units.push_str(rest);
+    }
+    if !digits(first) || (grouped && first.len() > 3) || units.len() > 13 {
         return None;
     }
-    if exponent == 0 && text.contains('.') {
+    let frac = frac.unwrap_or_default();
+    if !(frac.is_empty() || digits(frac)) || frac.len() > exponent || (exponent == 0 && text.contains(decimal)) {
         return None;
     }
-    let whole: i64 = whole.parse().ok()?;
+    let whole: i64 = units.parse().ok()?;
     let frac: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<exponent$}").parse().ok()? };
     whole.checked_mul(10i64.pow(exponent as u32))?.checked_add(frac)
 }
@@ -129,16 +149,54 @@ mod tests {
 
     #[test]
     fn units_parse_to_minor_units() {
-        assert_eq!(parse_units("10", "USD"), Some(1000));
-        assert_eq!(parse_units("10.5", "USD"), Some(1050));
-        assert_eq!(parse_units(" 1,234.56 ", "USD"), Some(123456));
-        assert_eq!(parse_units("0.05", "EUR"), Some(5));
-        assert_eq!(parse_units("500", "JPY"), Some(500));
-        assert_eq!(parse_units("1.005", "KWD"), Some(1005));
-        for bad in ["", "abc", "1.234", "-5", "1e3", ".5", "5.", "1.2.3", "99999999999999"] {
-            assert_eq!(parse_units(bad, "USD"), if bad == "5." { Some(500) } else { None }, "{bad}");
+        assert_eq!(parse_units("10", "USD", "en"), Some(1000));
+        assert_eq!(parse_units("10.5", "USD", "en"), Some(1050));
+        assert_eq!(parse_units(" 1,234.56 ", "USD", "en"), Some(123456));
+        assert_eq!(parse_units("1 234.56", "USD", "en"), Some(123456));
+        assert_eq!(parse_units("12,345,678", "USD", "en"), Some(1_234_567_800));
+        assert_eq!(parse_units("0.05", "EUR", "en"), Some(5));
+        assert_eq!(parse_units("500", "JPY", "en"), Some(500));
+        assert_eq!(parse_units("1,500", "JPY", "en"), Some(1500));
+        assert_eq!(parse_units("1.005", "KWD", "en"), Some(1005));
+        for bad in [
+            "",
+            "abc",
+            "1.234",
+            "-5",
+            "1e3",
+            ".5",
+            "5.",
+            "1.2.3",
+            "99999999999999",
+            "1,5",
+            "25,00",
+            "1,23,456",
+            "1234,567",
+        ] {
+            assert_eq!(parse_units(bad, "USD", "en"), if bad == "5." { Some(500) } else { None }, "{bad}");
         }
-        assert_eq!(parse_units("5.0", "JPY"), None);
-        assert_eq!(parse_units("5", "XXX"), None);
+        assert_eq!(parse_units("5.0", "JPY", "en"), None);
+        assert_eq!(parse_units("5", "XXX", "en"), None);
+    }
+
+    #[test]
+    fn units_parse_as_the_locale_writes_them() {
+        // Spanish writes the decimal with a comma: `25,00` is twenty-five, never 2,500.
+        assert_eq!(parse_units("25,00", "USD", "es"), Some(2500));
+        assert_eq!(parse_units("10,5", "USD", "es"), Some(1050));
+        assert_eq!(parse_units("1.234,56", "USD", "es"), Some(123456));
+        assert_eq!(parse_units("1.234", "USD", "es"), Some(123400));
+        assert_eq!(parse_units("1,005", "KWD", "es"), Some(1005));
+        // An English decimal point is not a Spanish group of three: refused, not read 100× larger.
+        for bad in ["25.00", "10.5", "1,234.56", "1,234", "1.23.456"] {
+            assert_eq!(parse_units(bad, "USD", "es"), None, "{bad}");
+        }
+        // What a locale formats, it parses back.
+        for minor in [0, 5, 1050, 123456, 99_999_999_999] {
+            for locale in ["en", "es"] {
+                let shown = format_amount(minor, "EUR", locale);
+                assert_eq!(parse_units(shown.trim_start_matches('€'), "EUR", locale), Some(minor), "{shown}");
+            }
+        }
     }
 }

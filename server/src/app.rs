@@ -7,6 +7,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
+use axum::response::IntoResponse;
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -55,7 +56,22 @@ pub fn router(state: AppState) -> Router {
 /// The middleware every route runs under (request id, logs, metrics, error shape, body limit).
 /// Public so tests can mount probe routes under exactly the production stack.
 pub fn with_middleware(router: Router) -> Router {
-    router.layer(DefaultBodyLimit::max(BODY_LIMIT)).layer(middleware::from_fn(telemetry::request_context))
+    router
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // A bug that panics answers the error object (500, with its request id), never a reset
+        // connection; inside the request context, so it is logged and counted like any 500.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn(telemetry::request_context))
+}
+
+/// The answer for a handler that panicked (the panic's text stays in the log).
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    crate::error::ApiError::Internal(anyhow::anyhow!("handler panicked: {what}")).into_response()
 }
 
 async fn not_found() -> ApiError {

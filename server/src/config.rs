@@ -103,6 +103,11 @@ pub fn default_assets_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("dist")
 }
 
+/// Variables whose blank value is an error rather than their default: a blank sandbox switch
+/// would turn sandbox mode on, a blank master key would make a new one (nothing sealed under
+/// the real key would open).
+const NEVER_BLANK: [&str; 2] = ["GOVIFI_SANDBOX", "GOVIFI_MASTER_KEY"];
+
 impl Config {
     /// The origin of `public_url` (`https://checkout.example`): where the pages, the element
     /// and the dashboard are served from.
@@ -112,11 +117,18 @@ impl Config {
 
     /// Reads the process environment (after `.env`, which `main` loads).
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Parses configuration from any variable source (tests pass a map).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+    /// Parses configuration from any variable source (tests pass a map). A blank value counts
+    /// as unset, except where that would be silently unsafe (see [`NEVER_BLANK`]).
+    pub fn from_lookup(raw: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        for name in NEVER_BLANK {
+            if raw(name).is_some_and(|v| v.trim().is_empty()) {
+                bail!("{name} is set but empty: give it a value, or unset it for the default");
+            }
+        }
+        let get = |name: &str| raw(name).filter(|v| !v.trim().is_empty());
         let bind: SocketAddr = match get("GOVIFI_BIND") {
             Some(v) => v.parse().with_context(|| format!("GOVIFI_BIND={v:?} is not an address like 127.0.0.1:8080"))?,
             None => "127.0.0.1:8080".parse().expect("static address"),
@@ -281,6 +293,17 @@ mod tests {
         let c = parse(&[("GOVIFI_PUBLIC_URL", "https://pay.example.gov/"), ("GOVIFI_SANDBOX", "false")]).unwrap();
         assert_eq!(c.public_url, "https://pay.example.gov");
         assert!(!c.sandbox && !c.webhook_allow_private);
+    }
+
+    #[test]
+    fn a_blank_sandbox_switch_or_master_key_is_refused_not_defaulted() {
+        // (An uninjected secret, a half-edited template: the default would be sandbox mode, or
+        // a new key under which nothing sealed so far opens.)
+        for name in ["GOVIFI_SANDBOX", "GOVIFI_MASTER_KEY"] {
+            let err = parse(&[(name, " ")]).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("empty"), "{err}");
+        }
+        assert!(parse(&[("GOVIFI_SMTP_URL", "")]).unwrap().smtp_url.is_none(), "others: blank is unset");
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub async fn save_payment_method(
     locale: Locale,
 ) -> ApiResult<SavedMethod> {
     let master = &state.config().master_key;
-    let processor = state.processor(account);
+    let processor = state.processor(account)?;
     let now = Timestamp::now();
     let (kind, tokenized, print) = match method {
         PaymentMethodInput::Card { card, .. } => {

@@ -309,6 +309,11 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        // The one input PostgreSQL refuses that the extractors may pass: U+0000 in text
+        // (SQLSTATE 22021). It is the caller's text, so a 400 (SPEC §2: never a 5xx for input).
+        if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("22021") {
+            return ApiError::new(ErrorCode::ParameterInvalid, "Text may not contain the NUL character (U+0000)");
+        }
         ApiError::Internal(e.into())
     }
 }

@@ -162,6 +162,18 @@ impl Idempotency {
         Idempotency { key: None }
     }
 
+    /// A key an earlier request took and handed to its work, for the process that finishes
+    /// that work after the request is gone (confirm recovery): it writes the key's answer.
+    pub fn resumed(scope: String, key: String) -> Self {
+        Self::held(scope, key, "", true)
+    }
+
+    /// The key space and key this request names, held or not (recorded with work that a later
+    /// process may finish, before the batch that takes the key runs).
+    pub fn named_key(&self) -> Option<(String, String)> {
+        self.key.as_ref().map(|h| (h.scope.clone(), h.key.clone()))
+    }
+
     pub fn is_keyed(&self) -> bool {
         self.key.is_some()
     }
@@ -172,10 +184,10 @@ impl Idempotency {
         self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst)).map(|h| (h.scope.clone(), h.key.clone()))
     }
 
-    /// Gives the held key to a money movement whose operation is now committed: from here on
-    /// whoever finishes the operation (this request, or recovery after a crash, a processor that
-    /// did not answer or a failed write) stores its answer, so the request never frees the key
-    /// and a retry meanwhile is 409, never a second movement.
+    /// Gives the held key to a money movement whose operation (or a confirm whose attempt) is
+    /// now committed: from here on whoever finishes that work (this request, or recovery after a
+    /// crash, a processor that did not answer or a failed write) stores its answer, so the
+    /// request never frees the key and a retry meanwhile is 409, never a second movement.
     pub fn hand_to_operation(&self) {
         if let Some(h) = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst)) {
             h.handed.store(true, Ordering::SeqCst);
@@ -193,21 +205,19 @@ impl Idempotency {
     pub async fn conclude(&self, db: &Db, err: ApiError) -> Response {
         let code = err.code();
         let keep = matches!(code.status().as_u16(), 400 | 402 | 410 | 422) && code != ErrorCode::AuthenticationRequired;
-        let response = err.into_response();
         if !self.is_keyed() || self.handed() {
-            return response;
+            return err.into_response();
         }
         if !keep {
             self.abandon(db).await;
-            return response;
+            return err.into_response();
         }
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-        if let Err(e) = self.store_answer(db, parts.status, &String::from_utf8_lossy(&bytes)).await {
+        let (response, body) = rendered(err).await;
+        if let Err(e) = self.store_answer(db, response.status(), &body).await {
             tracing::warn!(error = %e, "could not store an idempotent answer");
             self.abandon(db).await;
         }
-        Response::from_parts(parts, axum::body::Body::from(bytes))
+        response
     }
 
     /// Stores the answer in the transaction that makes the change it reports (the key is held).
@@ -230,6 +240,13 @@ impl Idempotency {
     ) -> Result<(), sqlx::Error> {
         let Some((scope, key)) = self.held_key() else { return Ok(()) };
         self.finish(conn, status, &sealed::seal(master, &answer_context(&scope, &key), body.as_bytes())).await
+    }
+
+    /// The statement that frees the held key, for the batch that ends its work with nothing
+    /// worth repeating (none when no key is held).
+    pub fn release_stmt(&self) -> Option<Stmt> {
+        let h = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst))?;
+        Some(idempotency::abandon_stmt(&h.scope, &h.key))
     }
 
     /// [`Idempotency::finish`]'s statement, for a batch (none when no key is held).
@@ -259,6 +276,14 @@ impl Idempotency {
             tracing::warn!(error = %e, "could not release an idempotency key");
         }
     }
+}
+
+/// A refusal's response and its body's text, to keep for a key (the body is sent as kept).
+pub async fn rendered(err: ApiError) -> (Response, String) {
+    let (parts, body) = err.into_response().into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    (Response::from_parts(parts, axum::body::Body::from(bytes)), text)
 }
 
 /// What a sealed answer is bound to: its key in its key space.

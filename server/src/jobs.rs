@@ -60,7 +60,15 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
                 return;
             }
             n = n.wrapping_add(1);
-            tick(&state, n.is_multiple_of(HOUSEKEEPING_EVERY)).await;
+            // Each pass runs as a task of its own: a pass that panics is logged and the next
+            // one runs (expiry, recovery and settlement never stop silently).
+            let pass = tokio::spawn({
+                let state = state.clone();
+                async move { tick(&state, n.is_multiple_of(HOUSEKEEPING_EVERY)).await }
+            });
+            if let Err(e) = pass.await {
+                tracing::error!(error = %e, "a background pass failed; the next one runs as usual");
+            }
         }
     })
 }

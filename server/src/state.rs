@@ -11,6 +11,7 @@ use crate::auth::tokens::Tokens;
 use crate::config::Config;
 use crate::domain::limit::RateRule;
 use crate::element::ElementBundle;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::Mailer;
 use crate::processor::Processor;
 use crate::processor::sandbox::Sandbox;
@@ -112,11 +113,17 @@ impl AppState {
     }
 
     /// The processor an account uses. Every account is on the sandbox today; real connectors
-    /// will be chosen by `account.processor_type` here.
-    pub fn processor(&self, _account: &Account) -> Arc<dyn Processor> {
+    /// will be chosen by `account.processor_type` here. The sandbox approves any valid card
+    /// and settles any bank account, so outside sandbox mode (SPEC §10) it moves nothing: 503
+    /// `processor_unavailable`, asked before anything is written.
+    pub fn processor(&self, _account: &Account) -> ApiResult<Arc<dyn Processor>> {
         match &self.0.processor_override {
-            Some(p) => p.clone(),
-            None => self.0.sandbox.clone(),
+            Some(p) => Ok(p.clone()),
+            None if self.config().sandbox => Ok(self.0.sandbox.clone()),
+            None => Err(ApiError::new(
+                ErrorCode::ProcessorUnavailable,
+                "This account's processor is the sandbox, which runs only in sandbox mode (GOVIFI_SANDBOX=true)",
+            )),
         }
     }
 

@@ -28,6 +28,12 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// Runs `work` as if it served a request of its own, named `id`: for background work that
+/// writes an answer a request will replay (its `X-Request-Id` and `error.request_id` agree).
+pub async fn as_request<F: std::future::Future>(id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(id, work).await
+}
+
 /// Logs to stderr: human-readable by default, one JSON object a line with `GOVIFI_LOG_FORMAT=json`.
 /// `RUST_LOG` filters (default `info`).
 pub fn init_logging() {
@@ -103,7 +109,8 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     });
     // Label by route template, never the raw path: ids in paths would explode the series.
     let route = response.extensions().get::<MatchedRoute>().map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
-    let labels = [("method", method.to_string()), ("route", route), ("status", status.as_u16().to_string())];
+    let labels =
+        [("method", method_label(&method).to_owned()), ("route", route), ("status", status.as_u16().to_string())];
     metrics::counter!("govifi_http_requests_total", &labels).increment(1);
     metrics::histogram!("govifi_http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
 
@@ -158,4 +165,20 @@ fn normalize_error(response: Response) -> Response {
         }
     }
     rewritten
+}
+
+/// A method as a metrics label: the standard ones by name, any other as `other` (a caller may
+/// send any token as a method; each would otherwise make new series without bound).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }

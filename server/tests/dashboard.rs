@@ -327,6 +327,34 @@ db_tests! {
         let captured = app.call(Method::GET, "/api/events?$filter=type eq 'payment.captured'", Auth::Bearer(&m.key), None).await.json();
         assert!(captured["value"][0]["actor"].is_null(), "an API call has no dashboard actor");
 
+        // A Spanish page writes amounts with a decimal comma, and reads them that way: `0,50` is
+        // fifty cents, never fifty dollars; an English `0.50` there is refused, not misread.
+        let spanish = async |form: String| {
+            let cookie = format!("govifi_session={owner}");
+            let headers = [("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json"), ("origin", PUBLIC_URL), ("cookie", cookie.as_str()), ("accept-language", "es-ES,es;q=0.9")];
+            app.send(Method::POST, "/dashboard/api/refund", &headers, Body::from(form)).await
+        };
+        let dotted = spanish(format!("id={pid}&amount=0.50&reason=&key={}", page_key().await)).await;
+        assert_eq!(dotted.status, StatusCode::BAD_REQUEST, "{}", dotted.text());
+        assert!(dotted.text().contains("$10,00"), "the answer shows how to write it: {}", dotted.text());
+        let comma = spanish(format!("id={pid}&amount=0%2C50&reason=&key={}", page_key().await)).await;
+        assert_eq!(comma.status, StatusCode::OK, "{}", comma.text());
+        let api = app.call(Method::GET, format!("/api/payments/{pid}"), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(api["amount_refunded"], 400);
+        // Home adds every payment of the account up in the database: today and the 30 days.
+        let declined = json!({"amount": 700, "currency": "USD", "payment_method": support::card("4000000000000002")});
+        app.call(Method::POST, "/api/payments/validate", Auth::Bearer(&m.key), Some(declined)).await.assert_error(402, "card_declined");
+        let home = call_fn(&app, "home", viewer, "").await;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.text());
+        let home = home.json();
+        for period in ["today", "last_30_days"] {
+            let t = &home[period];
+            assert_eq!((t["gross"]["minor"].as_i64(), t["refunds"]["minor"].as_i64()), (Some(10_000), Some(400)), "{period}: {t}");
+            assert_eq!((t["succeeded"].as_u64(), t["attempted"].as_u64()), (Some(1), Some(2)), "{period}: {t}");
+        }
+        assert_eq!(home["days"].as_array().unwrap().len(), 30);
+        assert_eq!(home["days"][29]["gross"]["minor"], 10_000);
+
         // API keys: developers and owners; shown once; revoked, refused.
         assert_eq!(call_fn(&app, "create_api_key", admin, "label=K&scopes=*&expires_in_days=").await.status, StatusCode::FORBIDDEN);
         let made = call_fn(&app, "create_api_key", dev, "label=Back+end&scopes=payments.read&expires_in_days=30").await;

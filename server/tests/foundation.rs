@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use serde_json::json;
 use server::app;
 use server::bootstrap::ensure_sandbox_demo;
 use server::store::{accounts, app_clients};
@@ -105,6 +106,23 @@ async fn a_handler_panic_is_never_reached_by_bad_input_and_internal_errors_hide_
 }
 
 #[tokio::test]
+async fn a_handler_that_panics_answers_the_error_object_with_its_request_id() {
+    let router = app::with_middleware(axum::Router::new().route(
+        "/panics",
+        get(|| async {
+            if std::hint::black_box(true) {
+                panic!("secret detail: an index out of bounds");
+            }
+        }),
+    ));
+    let response = router.oneshot(axum::http::Request::get("/panics").body(Body::empty()).unwrap()).await.unwrap();
+    let r = TestResponse::read(response).await;
+    let error = r.assert_error(500, "api_error");
+    assert!(!r.text().contains("secret detail"), "{}", r.text());
+    assert_eq!(error["request_id"].as_str(), r.header("x-request-id"), "the answer names its request");
+}
+
+#[tokio::test]
 async fn graceful_shutdown_finishes_requests_in_flight() {
     let router = axum::Router::new().route(
         "/slow",
@@ -175,6 +193,12 @@ db_tests! {
         assert!(text.contains(r#"route="/healthz""#), "{text}");
         assert!(text.contains("govifi_http_request_duration_seconds_bucket"), "{text}");
         assert!(text.contains("govifi_db_pool_connections"), "{text}");
+        // A made-up method is counted, under `other`: callers cannot mint series.
+        let odd = Method::from_bytes(b"FROBNICATE9").unwrap();
+        app.send(odd, "/healthz", &[], Body::empty()).await;
+        let text = app.get("/metrics").await.text();
+        assert!(!text.contains("FROBNICATE9"), "{text}");
+        assert!(text.contains(r#"method="other""#), "{text}");
     }
 
     async fn openapi_is_3_1_and_describes_the_routes_and_credentials(app) {
@@ -226,6 +250,52 @@ db_tests! {
         let r = app.send(Method::DELETE, "/healthz", &[], Body::empty()).await;
         r.assert_error(405, "method_not_allowed");
         assert!(r.header("allow").is_some());
+    }
+
+    async fn text_with_a_nul_character_is_refused_as_bad_input_everywhere(app) {
+        // PostgreSQL's text cannot hold U+0000: wherever a caller can put one, the answer is the
+        // 4xx for bad input, never a 500 (SQLite would keep it; both refuse alike).
+        let m = app.merchant().await;
+        let create = |body: serde_json::Value| app.call(Method::POST, "/v1/hosted-sessions", support::Auth::Bearer(&m.key), Some(body));
+        let base = || json!({"amount": 500, "currency": "USD", "success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"});
+        let mut body = base();
+        body["description"] = json!("bad\u{0}text");
+        let r = create(body).await;
+        r.assert_error(400, "parameter_invalid");
+        assert_eq!(r.json()["error"]["param"], "description");
+        let mut body = base();
+        body["line_items"] = json!([{"name": "ok", "amount": 500, "quantity": 1}, {"name": "x\u{0}", "amount": 0, "quantity": 1}]);
+        assert_eq!(create(body).await.json()["error"]["param"], "line_items[1].name");
+        let mut body = base();
+        body["metadata"] = json!({"k\u{0}": "v"});
+        create(body).await.assert_error(400, "parameter_invalid");
+        // An escaped backslash before "u0000" is ordinary text.
+        let mut body = base();
+        body["description"] = json!("C:\\u0000");
+        let r = create(body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert_eq!(r.json()["description"], "C:\\u0000");
+
+        let list = app.call(Method::GET, "/api/payments?$filter=reference%20eq%20'a%00b'", support::Auth::Bearer(&m.key), None).await;
+        list.assert_error(400, "invalid_odata");
+        for path in ["/api/payments/%00", "/v1/hosted-sessions/cs_%00", "/api/customers/cus_%00x"] {
+            let r = app.call(Method::GET, path, support::Auth::Bearer(&m.key), None).await;
+            assert!(r.status.is_client_error(), "{path}: {} {}", r.status, r.text());
+        }
+        let token = app
+            .send(Method::POST, "/oauth2/token", &[("content-type", "application/x-www-form-urlencoded")],
+                Body::from("grant_type=client_credentials&client_id=%00&client_secret=x"))
+            .await;
+        assert_eq!(token.status, StatusCode::UNAUTHORIZED, "{}", token.text());
+        use base64::Engine;
+        let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let forged = format!(
+            "{}.{}.c2ln",
+            b64(json!({"alg": "RS256", "typ": "JWT", "kid": "\u{0}"})),
+            b64(json!({"iss": support::PUBLIC_URL, "sub": "x", "exp": 4_000_000_000u64}))
+        );
+        let r = app.call(Method::GET, "/api/clients", support::Auth::Bearer(&forged), None).await;
+        r.assert_error(401, "unauthenticated");
     }
 
     async fn the_element_script_loads_its_hashed_files_from_any_origin(app) {

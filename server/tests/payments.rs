@@ -345,3 +345,48 @@ db_tests! {
         assert_eq!(r.json()["value"], json!([{"id": b, "status": "captured"}]));
     }
 }
+
+/// The sandbox approves any valid card: outside sandbox mode it stands in for no acquirer, so
+/// nothing that would move money through it runs, and nothing is written for it (SPEC §10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_sandbox_mode_no_money_moves_through_the_sandbox() {
+    let app = TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SANDBOX", "false")]).await.unwrap();
+    let m = app.merchant().await;
+    let sale = json!({"amount": 1_000, "currency": "USD", "payment_method": card("4111111111111111"), "capture": true});
+    app.validate(&m, sale, Some("live-1")).await.assert_error(503, "processor_unavailable");
+    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(app.db().pool()).await.unwrap();
+    let operations: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM payment_operations").fetch_one(app.db().pool()).await.unwrap();
+    assert_eq!((payments, operations), (0, 0), "nothing was recorded");
+    // The checkout: the customer is told at the fee quote, before any card is typed.
+    let s = app
+        .call(Method::POST, "/v1/hosted-sessions", Auth::Bearer(&m.key),
+            Some(json!({"amount": 1_000, "currency": "USD", "success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"})))
+        .await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.text());
+    let s = s.json();
+    let quote = app
+        .browser(
+            Method::POST,
+            &s,
+            "quote-fee",
+            None,
+            Some(json!({"payment_method_type": "card", "card_bin": "411111"})),
+        )
+        .await;
+    quote.assert_error(503, "processor_unavailable");
+    // Saving a card to a customer's wallet tokenizes it at the processor: refused too.
+    let customer = app
+        .call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "live@example.com"})))
+        .await
+        .json();
+    let saved = app
+        .call(
+            Method::POST,
+            format!("/api/customers/{}/payment-methods", id(&customer)),
+            Auth::Bearer(&m.key),
+            Some(json!({"payment_method": card("4111111111111111"), "usage": "on_session"})),
+        )
+        .await;
+    saved.assert_error(503, "processor_unavailable");
+}

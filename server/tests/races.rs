@@ -23,6 +23,11 @@ fn confirm_request(s: &Value, quote: &str, key: &str, number: &str) -> axum::htt
         .unwrap()
 }
 
+/// A request through another router (one whose processor is interrupted).
+async fn via(router: &axum::Router, req: axum::http::Request<axum::body::Body>) -> support::TestResponse {
+    support::TestResponse::read(tower::ServiceExt::oneshot(router.clone(), req).await.expect("router answers")).await
+}
+
 /// Live payments of a session (not failed) and charges the processor approved for it.
 async fn payments_and_charges(app: &TestApp, session_id: &str) -> (i64, i64) {
     let payments: i64 = sqlx::query("SELECT COUNT(*) FROM payments WHERE session_id = $1 AND status <> 'failed'")
@@ -139,10 +144,77 @@ db_tests! {
         assert_eq!(payment["status"], "captured");
         assert_eq!(payment["consent"]["fee_quote_id"], quote, "the consent survived the crash");
         assert_eq!(app.events(&m.uid).await.iter().filter(|(t, _)| t == "checkout.session.completed").count(), 1);
-        // The customer's retry: nothing more is charged.
-        let quote2 = quote.clone();
-        let r = app.request(confirm_request(&s, &quote2, "retry-key", "4242424242424242")).await;
+        // The customer's retry: nothing more is charged. With the crashed request's key it gets
+        // the payment recovery recorded; with another key, the session is paid.
+        let replay = app.request(confirm_request(&s, &quote, "crash-key", "4242424242424242")).await;
+        assert_eq!(replay.status, StatusCode::OK, "{}", replay.text());
+        assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+        assert_eq!(replay.json()["payment_id"], session["payment_id"]);
+        assert!(replay.json()["redirect_url"].as_str().is_some_and(|u| u.contains("govifi_sig=")), "{}", replay.text());
+        let r = app.request(confirm_request(&s, &quote, "retry-key", "4242424242424242")).await;
         r.assert_error(409, "already_confirmed");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
+    }
+
+    async fn a_confirm_whose_answer_was_lost_answers_its_key_once_recovered(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        // The processor charged, but its answer never came back: 503, resolved later.
+        let lost = support::interrupted_router(&app, Call::Authorize, When::Lost);
+        let first = via(&lost, confirm_request(&s, &quote, "lost-key", "4242424242424242")).await;
+        first.assert_error(503, "processor_unavailable");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 1), "charged, not yet recorded");
+        // A retry with the key before recovery is told to wait, and charges nothing.
+        let early = app.request(confirm_request(&s, &quote, "lost-key", "4242424242424242")).await;
+        early.assert_error(409, "idempotency_in_progress");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 1));
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        // Now the key answers with the payment, as the first request would have.
+        let replay = app.request(confirm_request(&s, &quote, "lost-key", "4242424242424242")).await;
+        assert_eq!(replay.status, StatusCode::OK, "{}", replay.text());
+        assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+        assert_eq!(replay.json()["status"], "succeeded");
+        let session = app.call(Method::GET, format!("/v1/hosted-sessions/{}", sid(&s)), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(replay.json()["payment_id"], session["payment_id"]);
+        let again = app.request(confirm_request(&s, &quote, "lost-key", "4242424242424242")).await;
+        assert_eq!(again.body, replay.body, "byte for byte");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
+    }
+
+    async fn a_decline_whose_answer_was_lost_answers_its_key_with_the_decline(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("400000")).await;
+        let lost = support::interrupted_router(&app, Call::Authorize, When::Lost);
+        via(&lost, confirm_request(&s, &quote, "lost-decline", "4000000000000002")).await.assert_error(503, "processor_unavailable");
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        let replay = app.request(confirm_request(&s, &quote, "lost-decline", "4000000000000002")).await;
+        replay.assert_error(402, "card_declined");
+        assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+        let attempts: i64 = sqlx::query("SELECT confirm_attempts FROM hosted_sessions WHERE id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(attempts, 1, "the replay did not reach the processor");
+        // The session is payable again, with another key.
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        assert_eq!(app.request(confirm_request(&s, &quote, "new-key", "4242424242424242")).await.status, StatusCode::OK);
+    }
+
+    async fn a_confirm_the_processor_never_saw_frees_its_key_once_recovered(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let down = support::interrupted_router(&app, Call::Authorize, When::Down);
+        via(&down, confirm_request(&s, &quote, "down-key", "4242424242424242")).await.assert_error(503, "processor_unavailable");
+        app.request(confirm_request(&s, &quote, "down-key", "4242424242424242")).await.assert_error(409, "idempotency_in_progress");
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 0), "nothing was charged");
+        // Nothing happened for the key: the same request now runs, once.
+        let r = app.request(confirm_request(&s, &quote, "down-key", "4242424242424242")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.header("idempotent-replayed"), None);
         assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
     }
 

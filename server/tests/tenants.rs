@@ -368,6 +368,32 @@ db_tests! {
         assert!(r["@odata.nextLink"].as_str().unwrap().contains("$skip=1"));
         q("$filter=phone eq '1'").await.assert_error(400, "invalid_odata");
         q("$apply=groupby((name))").await.assert_error(501, "not_implemented");
+
+        // A customer without a reference: `not (reference eq …)` keeps it, as `ne` does (in
+        // OData a comparison with null is false, so its `not` is true).
+        let dee = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({"name": "Dee"}))).await.json();
+        let names = |r: serde_json::Value| -> Vec<String> {
+            let mut n: Vec<String> = r["value"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_owned()).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(q("$filter=not (reference eq 'R-1')").await.json()), ["Bob", "Cy", "Dee"]);
+        assert_eq!(names(q("$filter=reference ne 'R-1'").await.json()), ["Bob", "Cy", "Dee"]);
+        assert_eq!(names(q("$filter=not (reference eq 'R-1' or name eq 'Bob')").await.json()), ["Cy", "Dee"]);
+        // `$top=0` is an empty page with nothing after it (a link back to itself would loop).
+        let r = q("$top=0&$count=true").await.json();
+        assert_eq!((r["value"].as_array().map(Vec::len), r["@odata.count"].as_i64()), (Some(0), Some(4)));
+        assert!(r.get("@odata.nextLink").is_none(), "{r}");
+        // Without the `$`, a system option still applies (OData 4.01).
+        let r = q("top=1&orderby=name").await.json();
+        assert_eq!(names(r.clone()), ["Ann"]);
+        assert!(r["@odata.nextLink"].as_str().unwrap().contains("$top=1"), "{r}");
+        // A time read back from the API finds its row: times compare in the seconds shown.
+        let shown = dee["created_at"].as_str().unwrap();
+        assert!(names(q(&format!("$filter=created_at eq {shown}")).await.json()).contains(&"Dee".to_owned()));
+        assert!(names(q(&format!("$filter=created_at le {shown}")).await.json()).contains(&"Dee".to_owned()));
+        assert!(!names(q(&format!("$filter=created_at gt {shown}")).await.json()).contains(&"Dee".to_owned()));
+        assert!(!names(q(&format!("$filter=created_at lt {shown}")).await.json()).contains(&"Dee".to_owned()));
     }
 }
 

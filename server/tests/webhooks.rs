@@ -442,19 +442,30 @@ db_tests! {
         stuck.hold(); // answers only when the test lets it
         let fine = Receiver::start().await;
         let m = app.merchant().await;
-        subscribe(&app, &m, &stuck.url, json!(["customer.created"])).await;
+        let stuck_id = subscribe(&app, &m, &stuck.url, json!(["customer.created"])).await["id"].as_str().unwrap().to_owned();
         subscribe(&app, &m, &fine.url, json!(["customer.created"])).await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let worker = server::webhooks::delivery::spawn(app.state.clone(), stopped);
         customer_event(&app, &m, "First").await;
         stuck.wait_for(1).await;
         fine.wait_for(1).await;
+        // The loop sleeps until a delivery can be leased: the one in flight is not due again
+        // before its lease ends (it was, and the loop spun through the whole attempt).
+        let next = server::store::deliveries::next_due(app.db(), &[]).await.unwrap().expect("one pending");
+        assert!(next > server::store::now_ms() + 10_000, "due when its lease ends, not now");
         // The stuck endpoint still has the first event; the other subscription gets the next ones.
         customer_event(&app, &m, "Second").await;
         customer_event(&app, &m, "Third").await;
         // (`wait_for` gives up after 10 s; the stuck attempt's own timeout is 15 s.)
         assert_eq!(fine.wait_for(3).await.len(), 3, "the other subscription does not wait for the stuck one");
         assert_eq!(stuck.received().len(), 1, "one attempt at a time per subscription");
+        // The stuck subscription's queue waits behind its attempt: not due for this process's
+        // loop, which runs that subscription already (it skips it), though due for another.
+        let now = server::store::now_ms();
+        assert!(server::store::deliveries::next_due(app.db(), &[]).await.unwrap().is_some_and(|at| at <= now));
+        let next = server::store::deliveries::next_due(app.db(), std::slice::from_ref(&stuck_id)).await.unwrap();
+        // (The other subscription's last delivery may still be in flight: due when its lease ends.)
+        assert!(next.is_none_or(|at| at > now), "{next:?}");
         stuck.release();
         stuck.wait_for(3).await;
         stop.send(true).unwrap();

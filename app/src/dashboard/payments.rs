@@ -60,7 +60,9 @@ fn Figures(title: &'static str, totals: Totals, locale: String) -> impl IntoView
 fn VolumeChart(days: Vec<DayVolume>, locale: String) -> impl IntoView {
     const W: f64 = 600.0;
     const H: f64 = 160.0;
-    let max = days.iter().map(|d| d.gross.minor).max().unwrap_or(0).max(1) as f64;
+    let peak_minor = days.iter().map(|d| d.gross.minor).max().unwrap_or(0);
+    // (Divided by below: at least one minor unit.)
+    let max = peak_minor.max(1) as f64;
     let slot = W / days.len().max(1) as f64;
     let bars = days
         .iter()
@@ -76,10 +78,15 @@ fn VolumeChart(days: Vec<DayVolume>, locale: String) -> impl IntoView {
         .collect_view();
     let first = days.first().map(|d| d.date.clone()).unwrap_or_default();
     let last = days.last().map(|d| d.date.clone()).unwrap_or_default();
-    let peak = format_amount(max as i64, days.first().map(|d| d.gross.currency.as_str()).unwrap_or("USD"), &locale);
+    let peak = format_amount(peak_minor, days.first().map(|d| d.gross.currency.as_str()).unwrap_or("USD"), &locale);
+    let described = if peak_minor > 0 {
+        format!("Bars from {first} to {last}; the tallest is {peak}.")
+    } else {
+        format!("No volume from {first} to {last}.")
+    };
     view! {
         <svg class="chart" viewBox=format!("0 0 {W} {H}") role="img" aria-labelledby="chart-title chart-desc" preserveAspectRatio="none">
-            <desc id="chart-desc">{format!("Bars from {first} to {last}; the tallest is {peak}.")}</desc>
+            <desc id="chart-desc">{described}</desc>
             <line x1="0" y1=H.to_string() x2=W.to_string() y2=H.to_string() stroke="#8a939e" stroke-width="1"/>
             {bars}
         </svg>
@@ -221,7 +228,7 @@ pub fn PaymentPage() -> impl IntoView {
                     Err(e) => return failed(e),
                 };
                 let locale = p.locale.clone();
-                let shown = |typed: &str| match parse_units(typed, &d.amount.currency) {
+                let shown = |typed: &str| match parse_units(typed, &d.amount.currency, &locale) {
                     Some(minor) => format_amount(minor, &d.amount.currency, &locale),
                     None if typed.is_empty() => "the whole amount left".to_owned(),
                     None => typed.to_owned(),

@@ -77,10 +77,22 @@ impl AuthFailures {
     }
 }
 
+/// Who a failure counts against: an IPv4 address, or an IPv6 address's /64 (one host usually
+/// holds a whole /64, so counting single IPv6 addresses would let it change address freely).
+pub fn caller(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
+}
+
 /// The middleware: a blocked address gets 429 before its request is looked at; a 401 answer
 /// counts against its address.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let ip = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let ip = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| caller(c.0.ip()));
     let Some(ip) = ip else { return next.run(request).await };
     let failures = state.auth_failures();
     if let Some(wait) = failures.blocked_for(ip, Instant::now()) {
@@ -93,4 +105,19 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         failures.failed(ip);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_count_per_ipv4_address_and_per_ipv6_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(caller(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(caller(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(caller(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")), caller(ip("2001:db8:1:2::9")));
+        assert_ne!(caller(ip("2001:db8:1:3::1")), caller(ip("2001:db8:1:2::1")));
+        assert_eq!(caller(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+    }
 }

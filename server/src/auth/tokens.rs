@@ -104,6 +104,10 @@ impl Tokens {
             return Err(TokenError::Algorithm(format!("{:?}", header.alg)));
         }
         let kid = header.kid.ok_or(TokenError::NoKid)?;
+        // A key id no key can have (U+0000 cannot even be looked up on PostgreSQL).
+        if kid.contains('\0') {
+            return Err(TokenError::UnknownKey);
+        }
         // Which issuer's keys to try is read from the (not yet verified) claims; the signature
         // and `iss` are then verified against exactly that issuer.
         let claimed_iss = peek_issuer(token).ok_or(TokenError::Malformed)?;

@@ -33,7 +33,7 @@ use crate::domain::payment_method::{Billing, PaymentMethodInput};
 use crate::domain::session::{AttemptStatus, AvsField, FutureUsage, SessionStatus, signed_success_url};
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::idempotency::Idempotency;
+use crate::idempotency::{Idempotency, rendered};
 use crate::processor::{AuthorizeRequest, Charge, Checked, Outcome, ProcessorError};
 use crate::state::AppState;
 use crate::store::accounts::Account;
@@ -72,6 +72,10 @@ pub struct AttemptRecord {
     /// saved from this attempt: recovery, which never sees the card, saves it with this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The request's `Idempotency-Key` (key space, key): whoever finishes the attempt, the
+    /// request or recovery, stores the key's answer with the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<(String, String)>,
 }
 
 /// The session's fee quote named `id`, if any (read by the route beside the idempotency key, so
@@ -175,7 +179,7 @@ async fn run(
     }
 
     // The instrument, checked before anything is charged.
-    let processor = state.processor(account);
+    let processor = state.processor(account)?;
     let year_month = Timestamp(now).year_month();
     let billing = req.payment_method.billing();
     let (checked, kind, funding) = match &req.payment_method {
@@ -275,6 +279,7 @@ async fn run(
             user_agent: client.user_agent,
         },
         fingerprint: instrument_print,
+        key: idempotency.named_key(),
     };
 
     // The claim: the idempotency key, one conditional UPDATE, and the attempt, as one write of
@@ -289,7 +294,12 @@ async fn run(
     let claimed = state.db().write(claim).await?;
     let started = timed("claim", started);
     match claimed {
-        Written::Kept(_) => idempotency.mark_taken(),
+        // From here the attempt owns the key: its finish (here, or recovery's after a crash or
+        // a processor that did not answer) answers it, so a retry never charges again.
+        Written::Kept(_) => {
+            idempotency.mark_taken();
+            idempotency.hand_to_operation();
+        }
         // Nothing was written: another request took the key first, or the session was not
         // claimable (PostgreSQL does not say which: a key held elsewhere is committed there).
         Written::Refused(Some(changed)) if key.is_some_and(|key| changed[key] != 1) => {
@@ -567,16 +577,21 @@ pub async fn finish_attempt(
             let failed = [(EventType::PaymentFailed, events::data(&PaymentObject::from(payment)))];
             finish.extend(events::record_all_stmts(&session.account_uid, &failed).into_iter().flatten());
             finish.push(attempts::finish_stmt(attempt_id, AttemptStatus::Declined, now));
+            // A decline is repeated for its key, like any refusal of the request.
+            let (answer, body) = rendered(decline(decline_code)).await;
+            finish.extend(idempotency.and_then(|idem| idem.finish_stmt(answer.status(), &body)));
             if !finish_moved(state, None, finish).await? {
                 return already_finished(state, &session.id, now).await;
             }
             metrics::counter!("govifi_confirms_total", "outcome" => "declined").increment(1);
-            Err(decline(decline_code))
+            Ok(answer)
         }
         Outcome::ChallengeRequired => {
             let mut finish = Batch::new();
             finish.push_guard(sessions::release_stmt(&session.id, attempt_id, now));
             finish.push(attempts::finish_stmt(attempt_id, AttemptStatus::ChallengeRequired, now));
+            // After the challenge the same key confirms again.
+            finish.extend(idempotency.and_then(Idempotency::release_stmt));
             if !finish_moved(state, None, finish).await? {
                 return already_finished(state, &session.id, now).await;
             }
@@ -637,13 +652,18 @@ async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -> Ap
         .await?
         .ok_or_else(|| anyhow::anyhow!("session without account"))?;
     let record: Option<AttemptRecord> = attempts::record(state.db(), attempt_id).await?;
-    let processor = state.processor(&account);
+    let processor = state.processor(&account)?;
+    let key = record.as_ref().and_then(|r| r.key.clone());
     let charge = processor.lookup(attempt_id).await.map_err(|e| anyhow::anyhow!("processor lookup: {e}"))?;
     match (charge, record) {
         (Some(charge), Some(record)) => {
             tracing::warn!(session = %session_id, attempt = %attempt_id, "recovering a confirm from the processor's record");
-            // Either outcome (a payment or a decline) is written now; the answer went nowhere.
-            let _ = finish_attempt(state, &session, &account, attempt_id, &record, charge, None).await;
+            // Either outcome (a payment or a decline) is written now, with the answer a retry
+            // with the request's key gets.
+            let key = key.map(|(scope, key)| Idempotency::resumed(scope, key));
+            // The answer kept for the key names a request id of its own, as any answer does.
+            let finish = finish_attempt(state, &session, &account, attempt_id, &record, charge, key.as_ref());
+            let _ = crate::telemetry::as_request(new_id("req"), finish).await;
             Ok(true)
         }
         _ => {
@@ -653,6 +673,10 @@ async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -> Ap
             let mut tx = state.db().begin_write().await?;
             let released = sessions::release(&mut tx, session_id, attempt_id, now).await?;
             attempts::finish(&mut tx, attempt_id, AttemptStatus::Abandoned, now).await?;
+            // Nothing was charged: a retry with the request's key runs again.
+            if let Some((scope, key)) = key {
+                crate::store::idempotency::abandon_stmt(&scope, &key).execute(&mut tx).await?;
+            }
             tx.commit().await?;
             Ok(released)
         }

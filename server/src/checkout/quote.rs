@@ -30,7 +30,7 @@ pub async fn quote(
         return Err(refusal);
     }
     let kind = req.payment_method_type;
-    let processor = state.processor(account);
+    let processor = state.processor(account)?;
     let mut saved_method = None;
     let (bin, funding): (Option<String>, Option<Funding>) = match (&req.saved_payment_method_id, kind) {
         (Some(id), _) => {

@@ -42,7 +42,9 @@ pub fn fee_for(rules: &[FeeRule], method: MethodType, funding: Option<Funding>, 
     if let Some(max) = rule.max_fee {
         fee = fee.min(max.minor());
     }
-    Fee { rule_index: Some(index), amount: Amount::new(fee).unwrap_or(Amount::ZERO) }
+    // A fee beyond the largest amount (an absurd rule) stays the largest, never becomes no fee:
+    // the total then fails its own bound and the quote is refused.
+    Fee { rule_index: Some(index), amount: Amount::new(fee.max(0)).unwrap_or(Amount::MAX) }
 }
 
 /// What the customer is told before paying.
@@ -57,16 +59,18 @@ pub fn disclosure(fee: Amount, total: Amount, currency: &Currency, method: Metho
         (MethodType::Ach, true) => "cuenta bancaria (ACH)",
         (MethodType::ApplePay, true) => "Apple Pay",
     };
+    // The customer agrees to this text: it promises nothing the refund rules do not keep (a
+    // refund may return the fee, SPEC §7), so it does not call the fee non-refundable.
     match (fee.is_zero(), es) {
         (true, false) => format!("No fee applies to {method_name} payments. Total: {}.", money(total)),
         (true, true) => format!("No se aplica ningún cargo a los pagos con {method_name}. Total: {}.", money(total)),
         (false, false) => format!(
-            "A non-refundable convenience fee of {} applies to {method_name} payments. Total charged: {}.",
+            "A convenience fee of {} applies to {method_name} payments. Total charged: {}.",
             money(fee),
             money(total)
         ),
         (false, true) => format!(
-            "Se aplica un cargo por conveniencia no reembolsable de {} a los pagos con {method_name}. Total a cobrar: {}.",
+            "Se aplica un cargo por conveniencia de {} a los pagos con {method_name}. Total a cobrar: {}.",
             money(fee),
             money(total)
         ),
@@ -147,6 +151,10 @@ mod tests {
             fee_for(&r, MethodType::Card, None, a(crate::domain::money::MAX_AMOUNT)).amount.minor(),
             crate::domain::money::MAX_AMOUNT
         );
+        // A fee past the largest amount is the largest amount, never no fee.
+        let r = vec![rule(FeeMethod::Card, None, 10_000, 1, None, None)];
+        let fee = fee_for(&r, MethodType::Card, None, a(crate::domain::money::MAX_AMOUNT)).amount;
+        assert_eq!(fee.minor(), crate::domain::money::MAX_AMOUNT);
     }
 
     #[test]

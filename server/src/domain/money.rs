@@ -14,6 +14,8 @@ pub struct Amount(i64);
 
 impl Amount {
     pub const ZERO: Amount = Amount(0);
+    /// The largest amount there is.
+    pub const MAX: Amount = Amount(MAX_AMOUNT);
 
     pub fn new(minor: i64) -> Option<Self> {
         (0..=MAX_AMOUNT).contains(&minor).then_some(Amount(minor))

@@ -138,10 +138,14 @@ pub fn parse_query(raw: Option<&str>, resource: &Resource) -> Result<Query, ApiE
     };
     let mut seen: Vec<String> = Vec::new();
     for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        let (key, value) = (key.into_owned(), value.into_owned());
+        let (mut key, value) = (key.into_owned(), value.into_owned());
         if !key.starts_with('$') {
-            // Custom query options are the caller's business; OData allows them.
-            continue;
+            // OData 4.01 lets system options go without their `$` (`top=5`): they are read as
+            // such, never silently dropped. Any other name is a custom option, the caller's.
+            if !SYSTEM_OPTIONS.contains(&key.as_str()) {
+                continue;
+            }
+            key.insert(0, '$');
         }
         if seen.contains(&key) {
             return Err(invalid(&key, format!("{key} is given more than once")));
@@ -177,6 +181,10 @@ pub fn parse_query(raw: Option<&str>, resource: &Resource) -> Result<Query, ApiE
     }
     Ok(query)
 }
+
+/// System query option names (without their `$`) that may also arrive without it.
+const SYSTEM_OPTIONS: &[&str] =
+    &["filter", "orderby", "top", "skip", "count", "select", "expand", "search", "apply", "compute", "skiptoken"];
 
 fn parse_non_negative(option: &str, value: &str) -> Result<i64, ApiError> {
     value
@@ -274,6 +282,8 @@ fn tokenize(input: &str) -> Result<Vec<Tok>, ApiError> {
                             i += 1;
                             break;
                         }
+                        // No stored text can hold it (PostgreSQL's text cannot).
+                        Some('\0') => return Err(err("a $filter string may not contain U+0000".into())),
                         Some(ch) => {
                             s.push(*ch);
                             i += 1;
@@ -676,5 +686,10 @@ mod tests {
         assert_eq!(code("$select=secret"), "invalid_odata");
         assert_eq!(code("$count=yes"), "invalid_odata");
         assert_eq!(parse_query(Some("page=2"), &RES).unwrap().top, DEFAULT_TOP, "custom options pass");
+        // Without its `$`, a system option is still that option (OData 4.01), never ignored.
+        let q = parse_query(Some("top=5&filter=name%20eq%20'x'"), &RES).unwrap();
+        assert_eq!((q.top, q.filter.is_some()), (5, true));
+        assert_eq!(code("expand=x"), "not_implemented");
+        assert_eq!(code("top=5&$top=6"), "invalid_odata");
     }
 }

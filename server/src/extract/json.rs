@@ -80,7 +80,41 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = err.into_inner();
         classify(&path, &inner)
     })?;
+    if let Some(param) = nul_in(bytes) {
+        return Err(ApiError::invalid(&param, format!("{param} may not contain the NUL character (U+0000)")));
+    }
     Ok(value)
+}
+
+/// Where a JSON text holds a string with U+0000 (which PostgreSQL's text cannot keep): the
+/// path of the first such value, as serde names paths (`line_items[0].name`). Cheap when the
+/// text has no backslash at all, as nearly every body.
+fn nul_in(bytes: &[u8]) -> Option<String> {
+    let escaped = |i: usize| bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 1;
+    let found = bytes.contains(&b'\\')
+        && bytes.windows(6).enumerate().any(|(i, w)| w.eq_ignore_ascii_case(b"\\u0000") && !escaped(i));
+    if !found {
+        return None;
+    }
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        let at = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+            serde_json::Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, item)| walk(item, &format!("{path}[{i}]")))
+            }
+            serde_json::Value::Object(map) => {
+                map.iter().find_map(
+                    |(k, item)| {
+                        if k.contains('\0') { Some(at(&k.replace('\0', ""))) } else { walk(item, &at(k)) }
+                    },
+                )
+            }
+            _ => None,
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    walk(&value, "").map(|p| if p.is_empty() { "body".to_owned() } else { p })
 }
 
 /// Reads an already-parsed JSON value into `T`, with the same error mapping.

@@ -182,6 +182,7 @@ pub async fn validate(
         metadata: req.metadata.clone().unwrap_or_default(),
         consent,
     };
+    let processor = state.processor(account)?;
     let now = now_ms();
     let mut op = Operation::new(OperationKind::Authorize, &new_id("pay"), &account.uid, req.amount, now);
     op.request = Some(crate::store::to_json_text(&record));
@@ -191,7 +192,6 @@ pub async fn validate(
     drop(conn);
     key.hand_to_operation();
 
-    let processor = state.processor(account);
     let called: Called<Charge> = processor
         .authorize(AuthorizeRequest {
             reference: &op.id,

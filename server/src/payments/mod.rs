@@ -129,7 +129,13 @@ async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) ->
 /// processor will not undo is logged as an error for an operator.
 pub async fn undo_charge(state: &AppState, account: &Account, charge: &Charge, amount: Amount, reference: &str) {
     let Outcome::Approved { processor_ref, captured, .. } = &charge.outcome else { return };
-    let processor = state.processor(account);
+    let processor = match state.processor(account) {
+        Ok(processor) => processor,
+        Err(e) => {
+            tracing::error!(%reference, error = %e, "an approved charge no payment records could not be undone");
+            return;
+        }
+    };
     let undo = format!("{reference}_undo");
     let undone = if *captured {
         processor.refund(processor_ref, amount, &undo).await

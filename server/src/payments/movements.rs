@@ -105,8 +105,9 @@ pub async fn capture(
         )));
     }
     let charge = charge_of(&payment)?;
+    let processor = state.processor(account)?;
     let op = hold(state, account, &payment, OperationKind::Capture, Move::CAPTURE, amount, key).await?;
-    let called: Called<()> = state.processor(account).capture(charge, amount, &op.id).await.into();
+    let called: Called<()> = processor.capture(charge, amount, &op.id).await.into();
     match called {
         Called::Done(()) => finish_hold(state, &op).await,
         Called::Refused(why) => refuse_hold(state, &op, why).await,
@@ -128,8 +129,9 @@ pub async fn void(state: &AppState, account: &Account, payment_id: &str, key: &I
         return Err(cannot(&payment, OperationKind::Void));
     }
     let charge = charge_of(&payment)?;
+    let processor = state.processor(account)?;
     let op = hold(state, account, &payment, OperationKind::Void, Move::VOID, payment.total_amount, key).await?;
-    let called: Called<()> = state.processor(account).void(charge, &op.id).await.into();
+    let called: Called<()> = processor.void(charge, &op.id).await.into();
     match called {
         Called::Done(()) => finish_hold(state, &op).await,
         Called::Refused(why) => refuse_hold(state, &op, why).await,
@@ -241,6 +243,7 @@ pub async fn refund(
         return Err(too_large(format!("amount {} is more than the {} left to refund", amount.minor(), left.minor())));
     }
     let charge = charge_of(&payment)?.to_owned();
+    let processor = state.processor(account)?;
     let now = now_ms();
     let mut op = Operation::new(OperationKind::Refund, &payment.id, &account.uid, amount, now);
     op.reason = req.reason.clone();
@@ -262,7 +265,7 @@ pub async fn refund(
     operations::insert(&mut tx, &op).await?;
     tx.commit().await?;
     key.hand_to_operation();
-    let called: Called<()> = state.processor(account).refund(&charge, amount, &op.id).await.into();
+    let called: Called<()> = processor.refund(&charge, amount, &op.id).await.into();
     match called {
         Called::Done(()) => finish_refund(state, &op).await,
         Called::Refused(why) => refuse_refund(state, &op, why).await,

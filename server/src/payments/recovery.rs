@@ -38,7 +38,7 @@ async fn recover_one(state: &AppState, op: &Operation) -> ApiResult<bool> {
     let account = accounts::get(state.db(), &op.account_uid)
         .await?
         .ok_or_else(|| anyhow::anyhow!("operation {} without account", op.id))?;
-    let processor = state.processor(&account);
+    let processor = state.processor(&account)?;
     tracing::warn!(operation = %op.id, kind = %op.kind, payment = %op.payment_id, "recovering a money movement");
     let result = match op.kind {
         OperationKind::Authorize | OperationKind::TerminalCharge => {

@@ -284,6 +284,7 @@ pub async fn simulate(
     let terminal = find(state, &account.uid, id).await?;
     let number = CardNumber::parse(&body.card_number).map_err(|e| e.with_param("card_number"))?;
     let payment = pending_payment(state, account, &terminal).await?;
+    let processor = state.processor(account)?;
     let now = now_ms();
     let mut op = Operation::new(OperationKind::TerminalCharge, &payment.id, &account.uid, payment.amount, now);
     op.idempotency = key.held_key();
@@ -294,7 +295,6 @@ pub async fn simulate(
     operations::insert(&mut tx, &op).await?;
     tx.commit().await?;
     key.hand_to_operation();
-    let processor = state.processor(account);
     let called: Called<Charge> = processor
         .authorize(AuthorizeRequest {
             reference: &op.id,

@@ -160,12 +160,7 @@ pub async fn claim(
     skip: &[String],
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let skip_locked = if db.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-    let skip_webhooks = if skip.is_empty() {
-        String::new()
-    } else {
-        let params: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 6)).collect();
-        format!(" AND webhook_id NOT IN ({})", params.join(", "))
-    };
+    let skip_webhooks = not_in_webhooks(skip.len(), 6);
     // The lease condition stands in the outer WHERE too: PostgreSQL re-checks it on a row that
     // another claimer changed meanwhile.
     let sql = format!(
@@ -307,13 +302,29 @@ pub async fn queue(db: &Db, now: i64) -> Result<(i64, Option<i64>), sqlx::Error>
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
-/// When the next pending delivery falls due (to sleep until then).
-pub async fn next_due(db: &Db) -> Result<Option<i64>, sqlx::Error> {
-    let row = sqlx::query("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = $1")
-        .bind(DeliveryStatus::Pending.as_str())
-        .fetch_one(db.pool())
-        .await?;
-    row.try_get(0)
+/// ` AND webhook_id NOT IN ($first, …)` for `n` subscriptions to leave out (nothing for none).
+fn not_in_webhooks(n: usize, first: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let params: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    format!(" AND webhook_id NOT IN ({})", params.join(", "))
+}
+
+/// When the next pending delivery can be leased (to sleep until then): one in flight when its
+/// lease ends, not before; none of the subscriptions in `skip` (whose queues this process runs
+/// already: their rows are leased when that run ends).
+pub async fn next_due(db: &Db, skip: &[String]) -> Result<Option<i64>, sqlx::Error> {
+    let skip_webhooks = not_in_webhooks(skip.len(), 2);
+    let sql = format!(
+        "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END) \
+         FROM webhook_deliveries WHERE status = $1{skip_webhooks}"
+    );
+    let mut query = sqlx::query(&sql).bind(DeliveryStatus::Pending.as_str());
+    for webhook_id in skip {
+        query = query.bind(webhook_id);
+    }
+    query.fetch_one(db.pool()).await?.try_get(0)
 }
 
 pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<Delivery>, sqlx::Error> {

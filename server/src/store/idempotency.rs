@@ -144,13 +144,16 @@ pub async fn answer_free(
 /// Releases a key whose request ended without an answer worth repeating (a conflict, a rate
 /// limit, an internal error): a retry with it runs again.
 pub async fn abandon(db: &Db, scope: &str, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = $3")
-        .bind(scope)
-        .bind(key)
-        .bind(KeyState::InProgress.as_str())
-        .execute(db.writer())
-        .await?;
+    abandon_stmt(scope, key).execute(&mut *db.writer().acquire().await?).await?;
     Ok(())
+}
+
+/// [`abandon`]'s statement, for a batch.
+pub fn abandon_stmt(scope: &str, key: &str) -> Stmt {
+    Stmt::new("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = $3")
+        .text(scope)
+        .text(key)
+        .text(KeyState::InProgress.as_str())
 }
 
 /// Forgets keys past their retention, and releases keys left `in_progress` by a crash.
@@ -159,15 +162,19 @@ pub async fn purge(db: &Db, now: i64, stale_in_progress_ms: i64) -> Result<u64, 
         .bind(now - RETENTION_MS)
         .execute(db.writer())
         .await?;
-    // A key whose money movement is still being resolved stays taken: recovery writes its answer.
+    // A key whose money movement, or whose session's confirm (key space `confirm:<session>`), is
+    // still being resolved stays taken: recovery writes its answer.
     let stale = sqlx::query(
         "DELETE FROM idempotency_keys WHERE state = $2 AND created_at < $1 AND NOT EXISTS \
          (SELECT 1 FROM payment_operations o WHERE o.status = $3 \
-          AND o.idempotency_scope = idempotency_keys.scope AND o.idempotency_key = idempotency_keys.key)",
+          AND o.idempotency_scope = idempotency_keys.scope AND o.idempotency_key = idempotency_keys.key) \
+         AND NOT EXISTS (SELECT 1 FROM hosted_sessions s WHERE s.status = $4 \
+          AND idempotency_keys.scope = 'confirm:' || s.id)",
     )
     .bind(now - stale_in_progress_ms)
     .bind(KeyState::InProgress.as_str())
     .bind(crate::domain::payment::OperationStatus::Pending.as_str())
+    .bind(crate::domain::session::SessionStatus::Processing.as_str())
     .execute(db.writer())
     .await?;
     Ok(old.rows_affected() + stale.rows_affected())

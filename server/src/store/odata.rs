@@ -34,15 +34,18 @@ fn render(expr: &Expr, first: usize, sql: &mut Sql) -> String {
     match expr {
         Expr::And(a, b) => format!("({} AND {})", render(a, first, sql), render(b, first, sql)),
         Expr::Or(a, b) => format!("({} OR {})", render(a, first, sql), render(b, first, sql)),
-        Expr::Not(a) => format!("(NOT {})", render(a, first, sql)),
+        // OData is two-valued (a comparison with a null column is false, so its `not` is true);
+        // SQL's unknown is made false before `NOT`, else such rows would drop out.
+        Expr::Not(a) => format!("(NOT COALESCE({}, FALSE))", render(a, first, sql)),
         Expr::Cmp { field, op, value } => {
             let col = field.column;
             let bind = match value {
                 Literal::Null => {
                     return if *op == CmpOp::Eq { format!("{col} IS NULL") } else { format!("{col} IS NOT NULL") };
                 }
+                Literal::DateTime(at) => return seconds_cmp(col, *op, *at, first, sql),
                 Literal::Text(s) => Bind::Text(s.clone()),
-                Literal::Int(n) | Literal::DateTime(n) => Bind::Int(*n),
+                Literal::Int(n) => Bind::Int(*n),
                 Literal::Bool(b) => Bind::Int(*b as i64),
             };
             let p = sql.placeholder(bind, first);
@@ -66,6 +69,24 @@ fn render(expr: &Expr, first: usize, sql: &mut Sql) -> String {
             let p = sql.placeholder(Bind::Text(pattern), first);
             format!("{} LIKE {p} ESCAPE '\\'", field.column)
         }
+    }
+}
+
+/// A date-time comparison at the precision the API shows times, whole seconds (rows keep
+/// milliseconds): `created_at eq <a value read back>` finds that row, and `le` includes it.
+/// Each is a range on the column, so its index still serves.
+fn seconds_cmp(col: &str, op: CmpOp, at: i64, first: usize, sql: &mut Sql) -> String {
+    let from = at.div_euclid(1000) * 1000;
+    let until = from + 1000;
+    let mut bound = |ms: i64| sql.placeholder(Bind::Int(ms), first);
+    match op {
+        CmpOp::Eq => format!("({col} >= {} AND {col} < {})", bound(from), bound(until)),
+        // (null ne a time is true, as for every `ne`)
+        CmpOp::Ne => format!("({col} < {} OR {col} >= {} OR {col} IS NULL)", bound(from), bound(until)),
+        CmpOp::Gt => format!("{col} >= {}", bound(until)),
+        CmpOp::Ge => format!("{col} >= {}", bound(from)),
+        CmpOp::Lt => format!("{col} < {}", bound(from)),
+        CmpOp::Le => format!("{col} < {}", bound(until)),
     }
 }
 
@@ -122,7 +143,8 @@ pub async fn fetch_page(db: &Db, scope: Scope<'_>, query: &Query, resource: &Res
     binds.push(Bind::Int(query.top + 1));
     binds.push(Bind::Int(query.skip));
     let mut rows = bind_all(sqlx::query(&sql), &binds).fetch_all(db.pool()).await?;
-    let has_more = rows.len() as i64 > query.top;
+    // (`$top=0` asks for no rows: no next page follows it either.)
+    let has_more = query.top > 0 && rows.len() as i64 > query.top;
     rows.truncate(query.top as usize);
     Ok(Page { rows, count, has_more })
 }
@@ -141,11 +163,23 @@ mod tests {
     fn renders_placeholders_in_order_from_the_given_start() {
         let e = parse_filter("name eq 'O''Brien' and (amount ge 5 or not contains(name,'50%_off'))", &RES).unwrap();
         let sql = filter_sql(&e, 2);
-        assert_eq!(sql.text, "(name = $2 AND (amount >= $3 OR (NOT name LIKE $4 ESCAPE '\\')))");
+        assert_eq!(sql.text, "(name = $2 AND (amount >= $3 OR (NOT COALESCE(name LIKE $4 ESCAPE '\\', FALSE))))");
         assert_eq!(sql.binds, vec![Bind::Text("O'Brien".into()), Bind::Int(5), Bind::Text("%50\\%\\_off%".into())]);
         let e = parse_filter("name ne null and enabled eq false and name ne 'x'", &RES).unwrap();
         let sql = filter_sql(&e, 1);
         assert_eq!(sql.text, "((name IS NOT NULL AND enabled = $1) AND (name <> $2 OR name IS NULL))");
+    }
+
+    #[test]
+    fn date_times_compare_at_the_seconds_the_api_shows() {
+        let at = crate::domain::time::Timestamp::parse_rfc3339("2026-06-11T18:30:00Z").unwrap().0;
+        let sql = filter_sql(&parse_filter("created_at eq 2026-06-11T18:30:00Z", &RES).unwrap(), 1);
+        assert_eq!(sql.text, "(created_at >= $1 AND created_at < $2)");
+        assert_eq!(sql.binds, vec![Bind::Int(at), Bind::Int(at + 1000)]);
+        let sql = filter_sql(&parse_filter("created_at le 2026-06-11T18:30:00.250Z", &RES).unwrap(), 1);
+        assert_eq!((sql.text.as_str(), sql.binds), ("created_at < $1", vec![Bind::Int(at + 1000)]));
+        let sql = filter_sql(&parse_filter("created_at gt 2026-06-11T18:30:00Z", &RES).unwrap(), 1);
+        assert_eq!((sql.text.as_str(), sql.binds), ("created_at >= $1", vec![Bind::Int(at + 1000)]));
     }
 
     /// Fragments a filter may be built from, including hostile ones.

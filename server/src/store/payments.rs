@@ -200,13 +200,53 @@ pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<Payment>
     row.as_ref().map(from_row).transpose()
 }
 
-/// The account's payments created at or after `since` (ms), oldest first, at most `limit`.
-pub async fn created_since(db: &Db, account_uid: &str, since: i64, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM payments WHERE account_uid = $1 AND created_at >= $2 ORDER BY created_at LIMIT $3"
-    );
-    let rows = sqlx::query(&sql).bind(account_uid).bind(since).bind(limit).fetch_all(db.pool()).await?;
-    rows.iter().map(from_row).collect()
+/// One UTC day's payments of one status, summed (minor units; sums may pass an amount's bound).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaySums {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub status: PaymentStatus,
+    pub count: i64,
+    pub captured: i64,
+    /// Fees of the payments that captured anything.
+    pub fees: i64,
+    pub refunded: i64,
+}
+
+/// The account's payments in `currency` created at or after `since` (ms), summed per UTC day
+/// and status by the database: every payment counts, however many there are.
+pub async fn daily_sums(
+    db: &Db,
+    account_uid: &str,
+    currency: &Currency,
+    since: i64,
+    day_ms: i64,
+) -> Result<Vec<DaySums>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT created_at / $4 AS day, status, COUNT(*) AS n, CAST(SUM(amount_captured) AS BIGINT) AS captured, \
+         CAST(SUM(CASE WHEN amount_captured > 0 THEN fee_amount ELSE 0 END) AS BIGINT) AS fees, \
+         CAST(SUM(amount_refunded) AS BIGINT) AS refunded \
+         FROM payments WHERE account_uid = $1 AND currency = $2 AND created_at >= $3 \
+         GROUP BY 1, 2",
+    )
+    .bind(account_uid)
+    .bind(currency.as_str())
+    .bind(since)
+    .bind(day_ms)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DaySums {
+                day: r.try_get("day")?,
+                status: enum_column(r, "status")?,
+                count: r.try_get("n")?,
+                captured: r.try_get("captured")?,
+                fees: r.try_get("fees")?,
+                refunded: r.try_get("refunded")?,
+            })
+        })
+        .collect()
 }
 
 pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Payment>, sqlx::Error> {

@@ -274,7 +274,9 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
             if leased as i64 >= BATCH {
                 continue; // more are due
             }
-            let until_due = match deliveries::next_due(state.db()).await {
+            running.retain(|_, run| !run.is_finished());
+            let busy: Vec<String> = running.keys().cloned().collect();
+            let until_due = match deliveries::next_due(state.db(), &busy).await {
                 Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, IDLE.as_millis() as i64) as u64),
                 _ => IDLE,
             };

@@ -682,6 +682,10 @@ pub enum When {
     Gate(std::sync::Arc<tokio::sync::Notify>),
     /// Waits for the test, then makes the call: a call slow to reach the processor.
     GateBefore(std::sync::Arc<tokio::sync::Notify>),
+    /// Makes the call, then answers that the processor did not answer (its answer was lost).
+    Lost,
+    /// Answers that the processor did not answer, without making the call.
+    Down,
 }
 
 /// The sandbox processor with one kind of call interrupted as `when` says; every other call
@@ -693,14 +697,19 @@ pub struct Interrupted {
 }
 
 impl Interrupted {
-    async fn around<T>(&self, call: Call, made: impl std::future::Future<Output = T>) -> T {
+    async fn around<T>(
+        &self,
+        call: Call,
+        made: impl std::future::Future<Output = Result<T, server::processor::ProcessorError>>,
+    ) -> Result<T, server::processor::ProcessorError> {
+        let unanswered = || server::processor::ProcessorError::Unavailable(anyhow::anyhow!("no answer (test)"));
         if call != self.call {
             return made.await;
         }
         match &self.when {
             When::Before => std::future::pending().await,
             When::After => {
-                made.await;
+                let _ = made.await;
                 std::future::pending().await
             }
             When::Gate(gate) => {
@@ -712,6 +721,11 @@ impl Interrupted {
                 gate.notified().await;
                 made.await
             }
+            When::Lost => {
+                let _ = made.await;
+                Err(unanswered())
+            }
+            When::Down => Err(unanswered()),
         }
     }
 }

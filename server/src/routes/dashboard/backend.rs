@@ -71,6 +71,27 @@ impl Ctx {
         format!("user:{}", self.caller.user.email)
     }
 
+    /// An amount typed in the account currency's units, as the page's locale writes numbers
+    /// (the page showed amounts that way); empty is `None` (all of it).
+    fn typed_amount(&self, text: &str, param: &str) -> Result<Option<Amount>, ServerFnError> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        let currency = &self.account.currency;
+        let locale = locale_of(&self.headers);
+        app::money::parse_units(text, &currency.to_string(), &locale).and_then(Amount::new).map(Some).ok_or_else(|| {
+            let example = app::money::format_amount(1000, &currency.to_string(), &locale);
+            refuse(ApiError::invalid(param, format!("{param} must be an amount in {currency}, written like {example}")))
+        })
+    }
+
+    /// A required `amount` typed in the account currency's units.
+    fn required_amount(&self, text: &str) -> Result<Amount, ServerFnError> {
+        self.typed_amount(text, "amount")?.ok_or_else(|| {
+            refuse(ApiError::new(ErrorCode::ParameterMissing, "amount is required").with_param("amount"))
+        })
+    }
+
     fn money(&self, a: Amount) -> Money {
         money(a, &self.account.currency)
     }
@@ -110,23 +131,6 @@ fn capitalize(s: &str) -> String {
 
 fn internal(e: impl Into<ApiError>) -> ServerFnError {
     refuse(e.into())
-}
-
-/// An amount typed in the account currency's units; empty is `None` (all of it).
-fn typed_amount(text: &str, currency: &Currency, param: &str) -> Result<Option<Amount>, ServerFnError> {
-    if text.trim().is_empty() {
-        return Ok(None);
-    }
-    app::money::parse_units(text, &currency.to_string())
-        .and_then(Amount::new)
-        .map(Some)
-        .ok_or_else(|| refuse(ApiError::invalid(param, format!("{param} must be an amount in {currency}, like 10.00"))))
-}
-
-/// A required `amount` typed in the account currency's units.
-fn required_amount(text: &str, currency: &Currency) -> Result<Amount, ServerFnError> {
-    typed_amount(text, currency, "amount")?
-        .ok_or_else(|| refuse(ApiError::new(ErrorCode::ParameterMissing, "amount is required").with_param("amount")))
 }
 
 /// A move's answer as a server function's: a 2xx (the first answer or its replay) is done; an
@@ -340,10 +344,11 @@ impl Backend for Services {
         let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
         let now = now_ms();
         let db = self.state.db();
-        let recent = store::payments::created_since(db, &ctx.account.uid, reports::window_start(now), 100_000)
+        let since = reports::window_start(now);
+        let sums = store::payments::daily_sums(db, &ctx.account.uid, &ctx.account.currency, since, reports::DAY_MS)
             .await
             .map_err(internal)?;
-        let report = reports::report(ctx.account.currency.clone(), &recent, now);
+        let report = reports::report(&sums, now);
         let totals = |t: &reports::Totals| dto::Totals {
             gross: ctx.money(t.gross),
             fees: ctx.money(t.fees),
@@ -448,7 +453,7 @@ impl Backend for Services {
     async fn capture(&self, id: String, amount: String, key: String) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
         let mut body = serde_json::Map::new();
-        if let Some(amount) = typed_amount(&amount, &ctx.account.currency, "amount")? {
+        if let Some(amount) = ctx.typed_amount(&amount, "amount")? {
             body.insert("amount".into(), amount.minor().into());
         }
         let answer = self
@@ -476,7 +481,7 @@ impl Backend for Services {
     async fn refund(&self, id: String, amount: String, reason: String, key: String) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
         let mut body = serde_json::Map::new();
-        if let Some(amount) = typed_amount(&amount, &ctx.account.currency, "amount")? {
+        if let Some(amount) = ctx.typed_amount(&amount, "amount")? {
             body.insert("amount".into(), amount.minor().into());
         }
         if let Some(reason) = given(&reason) {
@@ -551,7 +556,7 @@ impl Backend for Services {
 
     async fn create_payment_link(&self, link: dto::NewPaymentLink) -> Result<dto::PaymentLink, ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
-        let amount = required_amount(&link.amount, &ctx.account.currency)?;
+        let amount = ctx.required_amount(&link.amount)?;
         let mut body = json!({
             "amount": amount.minor(),
             "currency": ctx.account.currency.to_string(),
@@ -674,7 +679,7 @@ impl Backend for Services {
 
     async fn start_terminal_payment(&self, id: String, charge: dto::TerminalCharge) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
-        let amount = required_amount(&charge.amount, &ctx.account.currency)?;
+        let amount = ctx.required_amount(&charge.amount)?;
         let body = terminals::StartTerminalPayment {
             amount,
             currency: ctx.account.currency.clone(),
@@ -931,7 +936,7 @@ impl Backend for Services {
     async fn fee_quote(&self, amount: String, method: String) -> Result<dto::FeeQuote, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
         let currency = &ctx.account.currency;
-        let amount = required_amount(&amount, currency)?;
+        let amount = ctx.required_amount(&amount)?;
         let method = MethodType::parse(&method).ok_or_else(|| refuse(ApiError::invalid("method", "not a method")))?;
         let fee = fees::fee_for(&ctx.account.fee_rules, method, None, amount).amount;
         let total = amount.checked_add(fee).ok_or_else(|| refuse(ApiError::invalid("amount", "too large")))?;

@@ -139,7 +139,7 @@ pub(super) fn refuse_with(status: StatusCode, message: impl std::fmt::Display) -
 /// presenting bad credentials.
 async fn failed_from_here(state: &AppState) {
     if let Ok(ConnectInfo(peer)) = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>().await {
-        state.auth_failures().failed(peer.ip());
+        state.auth_failures().failed(crate::auth::failures::caller(peer.ip()));
     }
 }
 
