@@ -144,6 +144,7 @@ catalogue! {
     (paid_title, "This payment has already been made", "Este pago ya se realizó"),
     (paid_body, "No further payment is needed.", "No es necesario pagar de nuevo."),
     (in_progress_title, "Your payment is being processed", "Su pago se está procesando"),
+    (in_progress_body, "This page updates by itself when the payment is confirmed.", "Esta página se actualiza sola cuando se confirme el pago."),
     (invalid_link, "This checkout link is not valid.", "Este enlace de pago no es válido."),
     (origin_blocked, "This checkout cannot be used on this website.", "Este pago no se puede usar en este sitio web."),
     (challenge_title, "Verify it's you", "Verifique su identidad"),

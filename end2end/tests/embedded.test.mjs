@@ -127,12 +127,14 @@ test("Apple Pay appears where the browser offers it and pays (stubbed ApplePaySe
   window.ApplePaySession = class {
     static canMakePayments() { return true; }
     static STATUS_SUCCESS = 0;
+    static STATUS_FAILURE = 1;
     constructor(version, request) { window.__applePayRequest = request; }
     begin() {
       setTimeout(() => this.onvalidatemerchant && this.onvalidatemerchant({ validationURL: "https://apple.example" }), 10);
-      setTimeout(() => this.onpaymentauthorized({ payment: { token: "tok_applepay_visa" } }), 30);
+      setTimeout(() => this.onpaymentauthorized({ payment: { token: window.__applePayToken || "tok_applepay_visa" } }), 30);
     }
     completeMerchantValidation() {}
+    // The sheet closes once the server has answered: success for its payment, failure else.
     completePayment(status) { window.__applePayStatus = status; }
   };
 </script>`;
@@ -148,6 +150,17 @@ test("Apple Pay appears where the browser offers it and pays (stubbed ApplePaySe
   const request = await page.evaluate(() => window.__applePayRequest);
   assert.equal(request.total.amount, "142.27", "no fee rule for Apple Pay here: the amount");
   assert.equal(request.currencyCode, "USD");
+  assert.equal(await page.evaluate(() => window.__applePayStatus), 0, "success, once the server paid");
+  // A declined token: the sheet says it failed (it never shows success for a decline).
+  const declined = await session(server, m, { layout: "embedded" });
+  pages.set("current", merchantPage(declined, stub.replace("<script>", '<script>window.__applePayToken = "tok_applepay_decline";')));
+  await page.goto(`${allowed.url}/shop`);
+  await inElement(page, "#gv-tab-apple_pay").click();
+  await inElement(page, ".total-amount").waitFor();
+  await inElement(page, "button.pay").click();
+  await page.waitForFunction(() => window.__applePayStatus !== undefined);
+  assert.equal(await page.evaluate(() => window.__applePayStatus), 1, "failure for a decline");
+  await page.waitForFunction(() => document.querySelector("govifi-payment").shadowRoot.querySelector(".form-message")?.textContent.includes("declined"));
   // Without ApplePaySession there is no Apple Pay tab.
   const plain = await session(server, m, { layout: "embedded" });
   pages.set("current", merchantPage(plain));

@@ -48,6 +48,31 @@ test("pays 4242 on the hosted page: fee and total first, then the signed success
   await page.close();
 });
 
+test("an answer lost on its way still lands on the signed success URL, charged once", async () => {
+  const s = await receiptSession();
+  const page = await browser.newPage();
+  // The first confirm reaches the server, which pays; its answer is lost on the way back and
+  // the page gets a 503 instead. The page asks again with the same key until it gets the answer.
+  let confirms = 0;
+  await page.route("**/confirm", async (route) => {
+    confirms += 1;
+    if (confirms > 1) return route.continue();
+    await route.fetch();
+    const error = { type: "api_error", code: "processor_unavailable", message: "The payment processor did not answer" };
+    await route.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ error }) });
+  });
+  await page.goto(s.hosted_url);
+  await fillCard(page, "4242 4242 4242 4242");
+  await inElement(page, ".total-amount").waitFor();
+  await inElement(page, "button.pay").click();
+  await page.waitForURL(new RegExp(`^${site.url}/receipt`), { timeout: 20000 });
+  assert.ok(confirms >= 2, "asked again");
+  assert.ok(page.url().includes("govifi_sig="), page.url());
+  const paid = await api(server, "GET", `/api/payments?$filter=session_id eq '${s.session_id}'&$count=true`, { token: m.token, account: m.uid });
+  assert.equal(paid.body["@odata.count"], 1, JSON.stringify(paid.body));
+  await page.close();
+});
+
 test("a decline shows its reason and the customer pays with another card", async () => {
   const s = await receiptSession();
   const page = await browser.newPage();

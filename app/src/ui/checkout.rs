@@ -27,7 +27,9 @@ use crate::wire::{
 enum Stage {
     Loading,
     Failed(Msg),
-    Open,
+    /// Open for paying this amount (a new amount draws the checkout again: the summary, the
+    /// lines and the fee all follow the session).
+    Open(i64),
     Done(ConfirmResult),
     Expired,
     Paid,
@@ -222,6 +224,24 @@ impl CheckoutState {
         self.session.refetch();
     }
 
+    /// While a payment is on its way, or paid by an attempt of this page whose answer was lost:
+    /// asks again with the kept attempt (its key answers with the payment's own result, redirect
+    /// included, once the payment is resolved), or, without one (another page's payment),
+    /// reloads the session until it ends.
+    fn resume(&self, in_progress: bool) {
+        if self.confirm.pending().get_untracked() {
+            return;
+        }
+        match self.attempt.get_value() {
+            Some((key, body)) => {
+                let call = Call { tail: "confirm".into(), body: Some(body), key: Some(key), tag: String::new() };
+                self.confirm_call.set_value(Some(self.confirm.dispatch_local(call)));
+            }
+            None if in_progress => self.reload(),
+            None => {}
+        }
+    }
+
     fn handle_failure(&self, failure: Failure) {
         let lang = self.lang_now();
         let Failure::Api { status, error } = failure else {
@@ -235,7 +255,7 @@ impl CheckoutState {
         match (status, error.code.as_str()) {
             (410, _) => self.ended.set(Some(Stage::Expired)),
             (409, "already_confirmed") => self.ended.set(Some(Stage::Paid)),
-            (409, "confirm_in_progress" | "idempotency_in_progress") => {
+            (409, "confirm_in_progress") => {
                 self.say(msg::processing);
                 self.reload();
             }
@@ -316,6 +336,8 @@ impl CheckoutState {
 
     /// What the confirm answered.
     fn confirmed(&self, result: Result<ConfirmResult, Failure>) {
+        // An Apple Pay sheet shows success only for a payment the server made.
+        js::apple_pay_done(result.is_ok());
         match result {
             Ok(done) => {
                 self.attempt.set_value(None);
@@ -335,6 +357,15 @@ impl CheckoutState {
             }
             // Keep the attempt: pressing Pay again sends the same key, so nothing is charged twice.
             Err(Failure::Network) => self.say(msg::network_error),
+            // Its answer is on its way (the processor had not answered, or this key's first
+            // request still runs): keep the key, which will answer with the payment's own
+            // result; the page waits for it (see `resume`).
+            Err(Failure::Api { status: 409 | 503, error })
+                if matches!(error.code.as_str(), "idempotency_in_progress" | "processor_unavailable") =>
+            {
+                self.say(msg::processing);
+                self.reload();
+            }
             Err(failure) => {
                 self.attempt.set_value(None);
                 self.handle_failure(failure);
@@ -490,16 +521,16 @@ pub fn Checkout(client: Client) -> impl IntoView {
         if let Some(stage) = ended.get() {
             return stage;
         }
-        let status = config.with(|c| c.as_ref().map(|c| (c.status, js::parse_time(&c.expires_at))));
+        let status = config.with(|c| c.as_ref().map(|c| (c.status, js::parse_time(&c.expires_at), c.amount)));
         match status {
             // The session ran out while the page was open (not while a payment is on its way).
-            Some((SessionStatus::Active, expires)) if now.get() >= expires && !confirm.pending().get() => {
+            Some((SessionStatus::Active, expires, _)) if now.get() >= expires && !confirm.pending().get() => {
                 Stage::Expired
             }
-            Some((SessionStatus::Active, _)) => Stage::Open,
-            Some((SessionStatus::Completed, _)) => Stage::Paid,
-            Some((SessionStatus::Processing, _)) => Stage::InProgress,
-            Some((SessionStatus::Expired, _)) => Stage::Expired,
+            Some((SessionStatus::Active, _, amount)) => Stage::Open(amount),
+            Some((SessionStatus::Completed, ..)) => Stage::Paid,
+            Some((SessionStatus::Processing, ..)) => Stage::InProgress,
+            Some((SessionStatus::Expired, ..)) => Stage::Expired,
             None => session.with(|s| match s {
                 Some(Err(failure)) => Stage::Failed(load_failure(failure)),
                 _ => Stage::Loading,
@@ -584,7 +615,7 @@ pub fn Checkout(client: Client) -> impl IntoView {
     });
     // The fee quote follows the method (and the card's BIN) while the checkout is open.
     Effect::new(move |_| {
-        let (key, open) = (quote_key.get(), stage.with(|s| *s == Stage::Open));
+        let (key, open) = (quote_key.get(), stage.with(|s| matches!(s, Stage::Open(_))));
         state.quote_call.set_value(None);
         if let (Some(key), true) = (key, open) {
             untrack(|| state.ask_quote(key));
@@ -606,6 +637,19 @@ pub fn Checkout(client: Client) -> impl IntoView {
         }
     });
 
+    // A payment on its way is asked about every three seconds until it ends.
+    Effect::new(move |_| {
+        let tick = (now.get() / 1000.0) as i64;
+        let waiting = stage.with(|s| match s {
+            Stage::InProgress => Some(true),
+            Stage::Paid => Some(false),
+            _ => None,
+        });
+        if let (0, Some(in_progress)) = (tick % 3, waiting) {
+            untrack(|| state.resume(in_progress));
+        }
+    });
+
     // A clock for the countdown and for expiry while the page is open; it stops with the element.
     if let Ok(timer) = set_interval_with_handle(move || now.set(js::now_ms()), Duration::from_secs(1)) {
         on_cleanup(move || timer.clear());
@@ -624,12 +668,12 @@ pub fn Checkout(client: Client) -> impl IntoView {
                     }
                         .into_any()
                 }
-                Stage::Open => config.get_untracked().map(|cfg| view! { <Open cfg/> }).into_any(),
+                Stage::Open(_) => config.get_untracked().map(|cfg| view! { <Open cfg/> }).into_any(),
                 Stage::Done(result) => view! { <Receipt result/> }.into_any(),
                 Stage::Expired => show(|| ended_part(msg::expired_title, msg::expired_body, true)).into_any(),
                 Stage::Paid => show(|| ended_part(msg::paid_title, msg::paid_body, false)).into_any(),
                 Stage::InProgress => {
-                    show(|| ended_part(msg::in_progress_title, msg::processing_body, false)).into_any()
+                    show(|| ended_part(msg::in_progress_title, msg::in_progress_body, false)).into_any()
                 }
             }}
             <p class="brand-line">{move || t(state.lang(), msg::powered_by)}</p>

@@ -11,6 +11,7 @@ export function apiBase() {
 export function applePayAvailable() {
   try { return !!(window.ApplePaySession && window.ApplePaySession.canMakePayments()); } catch (e) { return false; }
 }
+let applePaySheet = null;
 export function applePayToken(label, amount, currency) {
   return new Promise((resolve, reject) => {
     const session = new window.ApplePaySession(3, {
@@ -22,12 +23,17 @@ export function applePayToken(label, amount, currency) {
     session.onvalidatemerchant = () => session.completeMerchantValidation({});
     session.onpaymentauthorized = (event) => {
       const token = event.payment && event.payment.token;
-      session.completePayment(window.ApplePaySession.STATUS_SUCCESS);
+      applePaySheet = session; // closed by applePayDone, once the confirm has answered
       resolve(typeof token === "string" ? token : JSON.stringify(token && token.paymentData ? token.paymentData : token));
     };
     session.oncancel = () => reject(new Error("cancelled"));
     session.begin();
   });
+}
+export function applePayDone(ok) {
+  const s = applePaySheet;
+  applePaySheet = null;
+  if (s) s.completePayment(ok ? window.ApplePaySession.STATUS_SUCCESS : window.ApplePaySession.STATUS_FAILURE);
 }
 export function emit(host, name, detail) {
   host.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
@@ -50,6 +56,9 @@ extern "C" {
     pub fn apple_pay_available() -> bool;
     #[wasm_bindgen(js_name = applePayToken, catch)]
     fn apple_pay_token_promise(label: &str, amount: &str, currency: &str) -> Result<js_sys::Promise, JsValue>;
+    /// Closes an Apple Pay sheet waiting for the confirm's answer (nothing when none waits).
+    #[wasm_bindgen(js_name = applePayDone)]
+    pub fn apple_pay_done(ok: bool);
     pub fn emit(host: &web_sys::HtmlElement, name: &str, detail: &JsValue);
     #[wasm_bindgen(js_name = postToParent)]
     pub fn post_to_parent(origin: &str, message: &JsValue);
