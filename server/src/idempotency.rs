@@ -157,6 +157,16 @@ impl Idempotency {
         Ok(held.unwrap_or_else(|| refusal(idempotency::Claim::InProgress).expect("in progress refuses")))
     }
 
+    /// The answer already kept for the key this request holds (written by whoever finished its
+    /// work first, when that was not this request), as its replay.
+    pub async fn kept_answer(&self, db: &Db) -> Result<Option<Response>, sqlx::Error> {
+        let Some(h) = self.key.as_ref().filter(|h| h.taken.load(Ordering::SeqCst)) else { return Ok(None) };
+        Ok(match idempotency::inspect(db, &h.scope, &h.key, &h.fingerprint).await? {
+            replay @ idempotency::Claim::Replay { .. } => refusal(replay),
+            _ => None,
+        })
+    }
+
     /// No key at all (a request without the header).
     pub fn none() -> Self {
         Idempotency { key: None }

@@ -201,6 +201,35 @@ db_tests! {
         assert_eq!(app.request(confirm_request(&s, &quote, "new-key", "4242424242424242")).await.status, StatusCode::OK);
     }
 
+    async fn a_second_recovery_of_a_reopened_attempt_leaves_the_key_to_its_new_attempt(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let crashed = async |key: &'static str| {
+            let router = support::interrupted_router(&app, Call::Authorize, When::Before);
+            let request = confirm_request(&s, &quote, key, "4242424242424242");
+            let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+            wait_for_status(&app, sid(&s), "processing").await;
+            task.abort();
+            let _ = task.await;
+        };
+        crashed("k1").await;
+        let first: String = sqlx::query("SELECT id FROM confirm_attempts WHERE session_id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0);
+        // One process reopens the session and frees the key; the page's retry takes it again.
+        assert!(server::checkout::confirm::recover_one(&app.state, sid(&s), &first).await.unwrap());
+        crashed("k1").await;
+        // A second process that had listed the first attempt too: it changes nothing, and the
+        // key stays with the new attempt (which will answer it).
+        assert!(!server::checkout::confirm::recover_one(&app.state, sid(&s), &first).await.unwrap());
+        let held: i64 = sqlx::query("SELECT COUNT(*) FROM idempotency_keys WHERE key = 'k1' AND state = 'in_progress'").fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(held, 1, "the new attempt still holds its key");
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        let r = app.request(confirm_request(&s, &quote, "k1", "4242424242424242")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
+    }
+
     async fn a_confirm_the_processor_never_saw_frees_its_key_once_recovered(app) {
         let m = app.merchant().await;
         let s = app.session(&m, json!({})).await;
@@ -314,7 +343,12 @@ db_tests! {
         assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
         gate.notify_one();
         let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;
-        late.assert_error(409, "already_confirmed");
+        // The request gets the answer recovery kept for its key: the payment, as a retry would.
+        assert_eq!(late.status, StatusCode::OK, "{}", late.text());
+        let session = app.call(Method::GET, format!("/v1/hosted-sessions/{}", sid(&s)), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(late.json()["payment_id"], session["payment_id"]);
+        let retry = app.request(confirm_request(&s, &quote, "slow-key", "4242424242424242")).await;
+        assert_eq!(retry.body, late.body, "the request and its retry answer alike");
         assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
         assert_eq!(app.events(&m.uid).await.iter().filter(|(t, _)| t == "payment.succeeded").count(), 1);
     }

@@ -224,21 +224,21 @@ impl CheckoutState {
         self.session.refetch();
     }
 
-    /// While a payment is on its way, or paid by an attempt of this page whose answer was lost:
-    /// asks again with the kept attempt (its key answers with the payment's own result, redirect
-    /// included, once the payment is resolved), or, without one (another page's payment),
-    /// reloads the session until it ends.
-    fn resume(&self, in_progress: bool) {
+    /// While a payment is on its way: reloads the session until it ends. Once it is paid while
+    /// this page keeps an attempt whose answer was lost, asks again with that attempt: its key
+    /// answers with the payment's own result, redirect included. (Never resent while the
+    /// session is open again: a payment the processor never saw waits for the customer's Pay.)
+    fn resume(&self, paid: bool) {
         if self.confirm.pending().get_untracked() {
             return;
         }
-        match self.attempt.get_value() {
-            Some((key, body)) => {
+        match (paid, self.attempt.get_value()) {
+            (false, _) => self.reload(),
+            (true, Some((key, body))) => {
                 let call = Call { tail: "confirm".into(), body: Some(body), key: Some(key), tag: String::new() };
                 self.confirm_call.set_value(Some(self.confirm.dispatch_local(call)));
             }
-            None if in_progress => self.reload(),
-            None => {}
+            (true, None) => {}
         }
     }
 
@@ -641,12 +641,12 @@ pub fn Checkout(client: Client) -> impl IntoView {
     Effect::new(move |_| {
         let tick = (now.get() / 1000.0) as i64;
         let waiting = stage.with(|s| match s {
-            Stage::InProgress => Some(true),
-            Stage::Paid => Some(false),
+            Stage::InProgress => Some(false),
+            Stage::Paid => Some(true),
             _ => None,
         });
-        if let (0, Some(in_progress)) = (tick % 3, waiting) {
-            untrack(|| state.resume(in_progress));
+        if let (0, Some(paid)) = (tick % 3, waiting) {
+            untrack(|| state.resume(paid));
         }
     });
 

@@ -26,14 +26,15 @@ export function applePayToken(label, amount, currency) {
       applePaySheet = session; // closed by applePayDone, once the confirm has answered
       resolve(typeof token === "string" ? token : JSON.stringify(token && token.paymentData ? token.paymentData : token));
     };
-    session.oncancel = () => reject(new Error("cancelled"));
+    session.oncancel = () => { applePaySheet = null; reject(new Error("cancelled")); };
     session.begin();
   });
 }
 export function applePayDone(ok) {
   const s = applePaySheet;
   applePaySheet = null;
-  if (s) s.completePayment(ok ? window.ApplePaySession.STATUS_SUCCESS : window.ApplePaySession.STATUS_FAILURE);
+  // (A sheet Apple Pay already closed, on its own timeout, throws: nothing is left to tell it.)
+  try { if (s) s.completePayment(ok ? window.ApplePaySession.STATUS_SUCCESS : window.ApplePaySession.STATUS_FAILURE); } catch (e) {}
 }
 export function emit(host, name, detail) {
   host.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));

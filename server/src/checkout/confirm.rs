@@ -545,7 +545,7 @@ pub async fn finish_attempt(
                 if attempts::status(state.db(), attempt_id).await? == Some(AttemptStatus::Abandoned) {
                     crate::payments::undo_charge(state, account, &charge, record.total_amount, attempt_id).await;
                 }
-                return already_finished(state, &session.id, now).await;
+                return already_finished(state, &session.id, idempotency, now).await;
             }
             tracing::info!(session = %session.id, payment = %payment.id, status = %payment.status, "checkout completed");
             metrics::counter!("govifi_confirms_total", "outcome" => "succeeded").increment(1);
@@ -581,7 +581,7 @@ pub async fn finish_attempt(
             let (answer, body) = rendered(decline(decline_code)).await;
             finish.extend(idempotency.and_then(|idem| idem.finish_stmt(answer.status(), &body)));
             if !finish_moved(state, None, finish).await? {
-                return already_finished(state, &session.id, now).await;
+                return already_finished(state, &session.id, idempotency, now).await;
             }
             metrics::counter!("govifi_confirms_total", "outcome" => "declined").increment(1);
             Ok(answer)
@@ -593,7 +593,7 @@ pub async fn finish_attempt(
             // After the challenge the same key confirms again.
             finish.extend(idempotency.and_then(Idempotency::release_stmt));
             if !finish_moved(state, None, finish).await? {
-                return already_finished(state, &session.id, now).await;
+                return already_finished(state, &session.id, idempotency, now).await;
             }
             Err(authentication_required())
         }
@@ -622,8 +622,19 @@ async fn finish_moved(state: &AppState, tx: Option<WriteTx>, finish: Batch) -> A
     }
 }
 
-/// The answer when another path finished the attempt first.
-async fn already_finished(state: &AppState, id: &str, now: i64) -> ApiResult<Response> {
+/// The answer when another path (recovery) finished the attempt first: the answer it kept for
+/// the request's key, as a retry with the key would get it; else what the session now says.
+async fn already_finished(
+    state: &AppState,
+    id: &str,
+    idempotency: Option<&Idempotency>,
+    now: i64,
+) -> ApiResult<Response> {
+    if let Some(kept) = idempotency
+        && let Some(answer) = kept.kept_answer(state.db()).await?
+    {
+        return Ok(answer);
+    }
     let s = sessions::get(state.db(), id).await?.ok_or_else(|| ApiError::not_found("hosted session"))?;
     Err(closed(&s, now)
         .unwrap_or_else(|| ApiError::new(ErrorCode::ConfirmInProgress, "This payment attempt was already resolved")))
@@ -646,7 +657,9 @@ pub async fn recover_stuck(state: &AppState, now: i64) -> ApiResult<usize> {
     Ok(resolved)
 }
 
-async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -> ApiResult<bool> {
+/// Resolves one attempt from the processor's record ([`recover_stuck`] runs it for each stuck
+/// session; two processes may both run it for one attempt). True when it changed anything.
+pub async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -> ApiResult<bool> {
     let Some(session) = sessions::get(state.db(), session_id).await? else { return Ok(false) };
     let account = crate::store::accounts::get(state.db(), &session.account_uid)
         .await?
@@ -673,8 +686,9 @@ async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -> Ap
             let mut tx = state.db().begin_write().await?;
             let released = sessions::release(&mut tx, session_id, attempt_id, now).await?;
             attempts::finish(&mut tx, attempt_id, AttemptStatus::Abandoned, now).await?;
-            // Nothing was charged: a retry with the request's key runs again.
-            if let Some((scope, key)) = key {
+            // Nothing was charged: a retry with the request's key runs again (only when this
+            // reopened the session: else the key may be a new attempt's by now).
+            if let (true, Some((scope, key))) = (released, key) {
                 crate::store::idempotency::abandon_stmt(&scope, &key).execute(&mut tx).await?;
             }
             tx.commit().await?;
