@@ -102,6 +102,33 @@ db_tests! {
             .assert_error(400, "parameter_invalid");
     }
 
+    async fn a_save_sent_again_with_its_key_saves_once(app) {
+        let m = app.merchant().await;
+        let customer = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "twice@example.com"}))).await.json();
+        let w = wallet(&app, &m.key, customer["id"].as_str().unwrap()).await;
+        let save = |key: &'static str, number: &'static str| {
+            let req = axum::http::Request::post(format!("/v1/wallet-sessions/{}/payment-methods", w["wallet_session_id"].as_str().unwrap()))
+                .header("authorization", format!("Bearer {}", w["client_secret"].as_str().unwrap()))
+                .header("idempotency-key", key);
+            app.request(support::with_json(req, Some(json!({"payment_method": card(number)}))))
+        };
+        // The page's answer was lost: it sends the same save with the same key.
+        let first = save("save-1", "4242424242424242").await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+        let again = save("save-1", "4242424242424242").await;
+        assert_eq!((again.status, &again.body), (StatusCode::CREATED, &first.body), "the first save's answer");
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        let listed = call(&app, &w, Method::GET, "payment-methods", None).await.json();
+        assert_eq!(listed["value"].as_array().unwrap().len(), 1, "saved once: {listed}");
+        save("save-1", "5555555555554444").await.assert_error(422, "idempotency_key_reused");
+        // A refusal is kept for its key too; another key saves another method.
+        save("save-2", "4242424242424241").await.assert_error(402, "incorrect_number");
+        save("save-2", "4242424242424241").await.assert_error(402, "incorrect_number");
+        assert_eq!(save("save-3", "5555555555554444").await.status, StatusCode::CREATED);
+        let listed = call(&app, &w, Method::GET, "payment-methods", None).await.json();
+        assert_eq!(listed["value"].as_array().unwrap().len(), 2);
+    }
+
     async fn a_deleted_customer_s_wallet_ends_with_them(app) {
         let m = app.merchant().await;
         let customer = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "gone@example.com"}))).await.json();

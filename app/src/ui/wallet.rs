@@ -203,17 +203,25 @@ fn AddMethod(methods: Vec<MethodType>) -> impl IntoView {
     let fields = [(); 5].map(|_| RwSignal::new(String::new()));
     let [number, exp, routing, account, holder] = fields;
     let busy = state.add.pending();
+    // The save last sent (its Idempotency-Key and body): kept after a network failure, so
+    // saving the same method again sends the same key and the server answers the first save.
+    let sent = StoredValue::new(None::<(String, String)>);
     Effect::new(move |_| {
         let Some((_, result)) = state.add.value().get() else { return };
         untrack(|| match result {
             Ok(_) => {
+                sent.set_value(None);
                 number.set(String::new());
                 exp.set(String::new());
                 account.set(String::new());
                 state.say(msg::wallet_added);
                 state.methods.refetch();
             }
-            Err(_) => state.say(msg::err_fix_fields),
+            Err(Failure::Network) => state.say(msg::network_error),
+            Err(_) => {
+                sent.set_value(None);
+                state.say(msg::err_fix_fields);
+            }
         });
     });
     let save = move |ev: leptos::ev::SubmitEvent| {
@@ -225,12 +233,13 @@ fn AddMethod(methods: Vec<MethodType>) -> impl IntoView {
             state.say(msg::err_fix_fields);
             return;
         };
-        let call = Call {
-            tail: "payment-methods".into(),
-            body: Some(api::to_json(&WalletAddBody { payment_method: method })),
-            key: Some(js::random_key()),
-            tag: String::new(),
+        let body = api::to_json(&WalletAddBody { payment_method: method });
+        let key = match sent.get_value() {
+            Some((key, before)) if before == body => key,
+            _ => js::random_key(),
         };
+        sent.set_value(Some((key.clone(), body.clone())));
+        let call = Call { tail: "payment-methods".into(), body: Some(body), key: Some(key), tag: String::new() };
         let handle = state.add.dispatch_local(call);
         state.in_flight.update_value(|h| h.push(handle));
     };

@@ -3,8 +3,10 @@
 
 use app::wire::{MerchantView, SavedMethodView, WalletConfig};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,9 +19,11 @@ use crate::domain::payment_method::PaymentMethodInput;
 use crate::domain::session::mask_email;
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
 use crate::extract::auth::{CustomersWrite, Merchant};
+use crate::extract::idempotency::IdempotencyKey;
 use crate::extract::wallet::WalletAuth;
+use crate::extract::{Json, parse_json_value};
+use crate::idempotency::{Idempotency, fingerprint};
 use crate::state::AppState;
 use crate::store::customers as customer_store;
 use crate::views::WalletSessionObject;
@@ -104,34 +108,65 @@ pub struct AddWalletMethod {
     usage: Option<Usage>,
 }
 
-/// Saves a new method to the customer's wallet.
+/// Saves a new method to the customer's wallet. With an `Idempotency-Key` (the element sends one,
+/// and keeps it when the network failed), a retry answers the first save instead of saving the
+/// method twice.
 #[utoipa::path(
     post, path = "/v1/wallet-sessions/{id}/payment-methods", tag = "wallets",
     security(("wallet_credential" = [])),
+    params(("Idempotency-Key" = Option<String>, Header)),
     request_body = AddWalletMethod,
-    responses((status = 201, body = SavedMethodView), (status = 400), (status = 402), (status = 410))
+    responses((status = 201, body = SavedMethodView), (status = 400), (status = 402), (status = 410), (status = 422))
 )]
 async fn add_wallet_method(
     auth: WalletAuth,
     State(state): State<AppState>,
     who: RequestInfo,
-    Json(body): Json<AddWalletMethod>,
-) -> ApiResult<(StatusCode, Json<SavedMethodView>)> {
+    IdempotencyKey(key): IdempotencyKey,
+    Json(raw): Json<Value>,
+) -> Response {
+    let print = fingerprint("POST", "/v1/wallet-sessions/{id}/payment-methods", &raw);
+    let idempotency = match Idempotency::claim(state.db(), format!("wallet:{}", auth.wallet.id), key, &print).await {
+        Ok(i) => i,
+        Err(replay) => return replay,
+    };
+    let saved = match parse_json_value::<AddWalletMethod>(raw) {
+        Ok(body) => add(&state, &auth, &who, body).await,
+        Err(e) => Err(e),
+    };
+    let view = match saved.and_then(|v| serde_json::to_string(&v).map_err(|e| anyhow::Error::from(e).into())) {
+        Ok(view) => view,
+        Err(e) => return idempotency.conclude(state.db(), e).await,
+    };
+    // (Saved: should the answer not be kept, the key is let go rather than left in progress.)
+    if let Err(e) = idempotency.store_answer(state.db(), StatusCode::CREATED, &view).await {
+        tracing::warn!(error = %e, "could not keep a wallet save's answer");
+        idempotency.abandon(state.db()).await;
+    }
+    (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], view).into_response()
+}
+
+async fn add(
+    state: &AppState,
+    auth: &WalletAuth,
+    who: &RequestInfo,
+    body: AddWalletMethod,
+) -> ApiResult<SavedMethodView> {
     if !matches!(body.payment_method, PaymentMethodInput::Card { .. } | PaymentMethodInput::Ach { .. }) {
         return Err(ApiError::invalid("payment_method.type", "a wallet saves card or ach methods"));
     }
     let usage = body.usage.unwrap_or(Usage::OnSession);
     let saved = save_payment_method(
-        &state,
+        state,
         &auth.account,
         &auth.wallet.customer_id,
         &body.payment_method,
         usage,
-        &who,
+        who,
         auth.wallet.locale,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(SavedMethodView::from(saved))))
+    Ok(SavedMethodView::from(saved))
 }
 
 /// Removes a saved method from the customer's wallet.
