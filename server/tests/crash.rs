@@ -84,12 +84,14 @@ async fn a_thousand_confirms_survive_three_sigkills() {
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let unanswered = Arc::new(AtomicUsize::new(0));
+    // What each session's confirms were finally answered: the payment, as (session, payment).
+    let answered = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
     let work = Arc::new(work);
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let workers: Vec<_> = (0..WORKERS)
         .map(|_| {
             let (url, next, done, work, http) = (url.clone(), next.clone(), done.clone(), work.clone(), http.clone());
-            let unanswered = unanswered.clone();
+            let (unanswered, answered) = (unanswered.clone(), answered.clone());
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
@@ -99,9 +101,12 @@ async fn a_thousand_confirms_survive_three_sigkills() {
                     loop {
                         assert!(Instant::now() < deadline, "session {id} was never paid");
                         let base = url.read().await.clone();
+                        // One Idempotency-Key per session, as the element sends it: every retry
+                        // of a confirm the kill cut off is answered with that confirm's result.
                         let sent = http
                             .post(format!("{base}/v1/hosted-sessions/{id}/confirm"))
                             .bearer_auth(secret)
+                            .header("idempotency-key", format!("crash-{i}"))
                             .json(&body)
                             .send()
                             .await;
@@ -113,12 +118,17 @@ async fn a_thousand_confirms_survive_three_sigkills() {
                             let status = r.status().as_u16();
                             let text = r.text().await.unwrap_or_default();
                             match status {
-                                200 => break,
-                                // Paid by the attempt whose answer the crash lost.
-                                409 if text.contains("already_confirmed") => break,
-                                // Another attempt holds the session (until it finishes, or recovery
-                                // reopens it), or the server is not ready: again.
-                                409 | 503 => {}
+                                200 => {
+                                    let paid: serde_json::Value = serde_json::from_str(&text).unwrap();
+                                    let payment = paid["payment_id"].as_str().unwrap().to_owned();
+                                    answered.lock().unwrap().push((id.clone(), payment));
+                                    break;
+                                }
+                                // The key's attempt is being resolved (until it finishes, or
+                                // recovery reopens it), or the server is not ready: again.
+                                409 | 503 if !text.contains("already_confirmed") => {}
+                                // (409 already_confirmed would be a paid session that did not
+                                // answer the key that paid it.)
                                 _ => panic!("confirm {id}: {status} {text}"),
                             }
                         }
@@ -200,6 +210,17 @@ async fn a_thousand_confirms_survive_three_sigkills() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // Every session's key answered with the very payment that completed it.
+    let mut answered = answered.lock().unwrap().clone();
+    answered.sort();
+    let mut completed: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, payment_id FROM hosted_sessions WHERE payment_id IS NOT NULL")
+            .fetch_all(app.db().pool())
+            .await
+            .unwrap();
+    completed.sort();
+    assert_eq!(answered.len(), SESSIONS);
+    assert_eq!(answered, completed, "each confirm's answer names its session's payment");
     let mut paid: Vec<String> = work.iter().map(|(id, _, _)| id.clone()).collect();
     paid.sort();
     assert_eq!(delivered.len(), SESSIONS, "completions delivered: {} of {SESSIONS}", delivered.len());
