@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::auth::sealed;
 use crate::config::MasterKey;
 use crate::error::{ApiError, ErrorCode};
+use crate::extract::parse_json_value;
 use crate::store::batch::Stmt;
 use crate::store::{Db, idempotency};
 use crate::telemetry::REQUEST_ID_HEADER;
@@ -222,12 +224,11 @@ impl Idempotency {
             self.abandon(db).await;
             return err.into_response();
         }
-        let (response, body) = rendered(err).await;
-        if let Err(e) = self.store_answer(db, response.status(), &body).await {
+        if let Err(e) = self.store_answer(db, err.status(), &err.body_text()).await {
             tracing::warn!(error = %e, "could not store an idempotent answer");
             self.abandon(db).await;
         }
-        response
+        err.into_response()
     }
 
     /// Stores the answer in the transaction that makes the change it reports (the key is held).
@@ -288,12 +289,32 @@ impl Idempotency {
     }
 }
 
-/// A refusal's response and its body's text, to keep for a key (the body is sent as kept).
-pub async fn rendered(err: ApiError) -> (Response, String) {
-    let (parts, body) = err.into_response().into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    (Response::from_parts(parts, axum::body::Body::from(bytes)), text)
+/// Runs a request under its `Idempotency-Key` in `scope`: the key is claimed first (a retry gets
+/// the first answer again, the same key with another body 422), then the body is read as `T`
+/// and `run` does the work and keeps its answer for the key (in the transaction that makes its
+/// change, where it has one); a refusal is kept or the key let go as [`Idempotency::conclude`]
+/// says.
+pub async fn keyed<T: DeserializeOwned, R: IntoResponse>(
+    db: &Db,
+    scope: String,
+    key: Option<String>,
+    path: &str,
+    raw: Value,
+    run: impl AsyncFnOnce(T, &Idempotency) -> Result<R, ApiError>,
+) -> Response {
+    let print = fingerprint("POST", path, &raw);
+    let idempotency = match Idempotency::claim(db, scope, key, &print).await {
+        Ok(i) => i,
+        Err(replay) => return replay,
+    };
+    let result = match parse_json_value::<T>(raw) {
+        Ok(request) => run(request, &idempotency).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(answer) => answer.into_response(),
+        Err(e) => idempotency.conclude(db, e).await,
+    }
 }
 
 /// What a sealed answer is bound to: its key in its key space.

@@ -33,7 +33,8 @@ use crate::domain::payment_method::{Billing, PaymentMethodInput};
 use crate::domain::session::{AttemptStatus, AvsField, FutureUsage, SessionStatus, signed_success_url};
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::idempotency::{Idempotency, rendered};
+use crate::idempotency::Idempotency;
+use crate::payments::Answer;
 use crate::processor::{AuthorizeRequest, Charge, Checked, Outcome, ProcessorError};
 use crate::state::AppState;
 use crate::store::accounts::Account;
@@ -578,13 +579,13 @@ pub async fn finish_attempt(
             finish.extend(events::record_all_stmts(&session.account_uid, &failed).into_iter().flatten());
             finish.push(attempts::finish_stmt(attempt_id, AttemptStatus::Declined, now));
             // A decline is repeated for its key, like any refusal of the request.
-            let (answer, body) = rendered(decline(decline_code)).await;
-            finish.extend(idempotency.and_then(|idem| idem.finish_stmt(answer.status(), &body)));
+            let answer = Answer::error(&decline(decline_code));
+            finish.extend(idempotency.and_then(|idem| idem.finish_stmt(answer.status, &answer.body)));
             if !finish_moved(state, None, finish).await? {
                 return already_finished(state, &session.id, idempotency, now).await;
             }
             metrics::counter!("govifi_confirms_total", "outcome" => "declined").increment(1);
-            Ok(answer)
+            Ok(answer.into_response())
         }
         Outcome::ChallengeRequired => {
             let mut finish = Batch::new();

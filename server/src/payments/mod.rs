@@ -30,8 +30,7 @@ use crate::domain::event::EventType;
 use crate::domain::ids::has_shape;
 use crate::domain::money::Amount;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::extract::parse_json_value;
-use crate::idempotency::{Idempotency, fingerprint};
+use crate::idempotency::Idempotency;
 use crate::processor::{Charge, Outcome, ProcessorError};
 use crate::state::AppState;
 use crate::store::accounts::Account;
@@ -83,19 +82,7 @@ pub async fn keyed<T: DeserializeOwned>(
     raw: Value,
     run: impl AsyncFnOnce(T, &Idempotency) -> ApiResult<Answer>,
 ) -> Response {
-    let print = fingerprint("POST", path, &raw);
-    let idempotency = match Idempotency::claim(state.db(), format!("payments:{account_uid}"), key, &print).await {
-        Ok(i) => i,
-        Err(replay) => return replay,
-    };
-    let result = match parse_json_value::<T>(raw) {
-        Ok(request) => run(request, &idempotency).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(answer) => answer.into_response(),
-        Err(e) => idempotency.conclude(state.db(), e).await,
-    }
+    crate::idempotency::keyed(state.db(), format!("payments:{account_uid}"), key, path, raw, run).await
 }
 
 /// Writes the operation's idempotent answer, in the transaction that finishes it.

@@ -24,21 +24,16 @@ pub async fn settle_due(state: &AppState, now: i64) -> ApiResult<usize> {
                 continue;
             }
         };
-        if outcome == Settlement::Pending {
-            continue; // (before taking a turn on the writer)
-        }
-        let mut tx = state.db().begin_write().await?;
-        let moved = match &outcome {
+        // (A debit still pending leaves before the writer is taken.)
+        let (mv, captured, code, return_code) = match &outcome {
             Settlement::Pending => continue,
-            Settlement::Settled => {
-                payments::apply(&mut tx, &payment.id, Move::SETTLE, Some(payment.total_amount), None, None, now_ms())
-                    .await?
-            }
+            Settlement::Settled => (Move::SETTLE, Some(payment.total_amount), None, None),
             Settlement::Returned { code, return_code } => {
-                payments::apply(&mut tx, &payment.id, Move::RETURN, None, Some(code), Some(return_code), now_ms())
-                    .await?
+                (Move::RETURN, None, Some(code.as_str()), Some(return_code.as_str()))
             }
         };
+        let mut tx = state.db().begin_write().await?;
+        let moved = payments::apply(&mut tx, &payment.id, mv, captured, code, return_code, now_ms()).await?;
         if !moved {
             continue; // another process settled it
         }

@@ -3,8 +3,8 @@
 
 use app::wire::{MerchantView, SavedMethodView, WalletConfig};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -19,11 +19,12 @@ use crate::domain::payment_method::PaymentMethodInput;
 use crate::domain::session::mask_email;
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Json;
 use crate::extract::auth::{CustomersWrite, Merchant};
 use crate::extract::idempotency::IdempotencyKey;
 use crate::extract::wallet::WalletAuth;
-use crate::extract::{Json, parse_json_value};
-use crate::idempotency::{Idempotency, fingerprint};
+use crate::idempotency::keyed;
+use crate::payments::Answer;
 use crate::state::AppState;
 use crate::store::customers as customer_store;
 use crate::views::WalletSessionObject;
@@ -125,25 +126,18 @@ async fn add_wallet_method(
     IdempotencyKey(key): IdempotencyKey,
     Json(raw): Json<Value>,
 ) -> Response {
-    let print = fingerprint("POST", "/v1/wallet-sessions/{id}/payment-methods", &raw);
-    let idempotency = match Idempotency::claim(state.db(), format!("wallet:{}", auth.wallet.id), key, &print).await {
-        Ok(i) => i,
-        Err(replay) => return replay,
-    };
-    let saved = match parse_json_value::<AddWalletMethod>(raw) {
-        Ok(body) => add(&state, &auth, &who, body).await,
-        Err(e) => Err(e),
-    };
-    let view = match saved.and_then(|v| serde_json::to_string(&v).map_err(|e| anyhow::Error::from(e).into())) {
-        Ok(view) => view,
-        Err(e) => return idempotency.conclude(state.db(), e).await,
-    };
-    // (Saved: should the answer not be kept, the key is let go rather than left in progress.)
-    if let Err(e) = idempotency.store_answer(state.db(), StatusCode::CREATED, &view).await {
-        tracing::warn!(error = %e, "could not keep a wallet save's answer");
-        idempotency.abandon(state.db()).await;
-    }
-    (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], view).into_response()
+    let scope = format!("wallet:{}", auth.wallet.id);
+    let path = "/v1/wallet-sessions/{id}/payment-methods";
+    keyed(state.db(), scope, key, path, raw, async |body: AddWalletMethod, idempotency| {
+        let answer = Answer::json(StatusCode::CREATED, &add(&state, &auth, &who, body).await?);
+        // (Saved: should the answer not be kept, the key is let go rather than left in progress.)
+        if let Err(e) = idempotency.store_answer(state.db(), answer.status, &answer.body).await {
+            tracing::warn!(error = %e, "could not keep a wallet save's answer");
+            idempotency.abandon(state.db()).await;
+        }
+        Ok(answer)
+    })
+    .await
 }
 
 async fn add(

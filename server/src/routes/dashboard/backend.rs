@@ -79,8 +79,8 @@ impl Ctx {
         }
         let currency = &self.account.currency;
         let locale = locale_of(&self.headers);
-        app::money::parse_units(text, &currency.to_string(), &locale).and_then(Amount::new).map(Some).ok_or_else(|| {
-            let example = app::money::format_amount(1000, &currency.to_string(), &locale);
+        app::money::parse_units(text, currency.as_str(), &locale).and_then(Amount::new).map(Some).ok_or_else(|| {
+            let example = app::money::format_amount(1000, currency.as_str(), &locale);
             refuse(ApiError::invalid(param, format!("{param} must be an amount in {currency}, written like {example}")))
         })
     }
