@@ -16,6 +16,8 @@ use crate::domain::session::{check_locale, check_return_url};
 use crate::domain::time::Timestamp;
 use crate::domain::validate::{self, Metadata, nullable};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::idempotency::Idempotency;
+use crate::payments::Answer;
 use crate::processor::{Instrument, ProcessorError};
 use crate::state::AppState;
 use crate::store::accounts::Account;
@@ -140,13 +142,41 @@ pub async fn update(state: &AppState, account: &Account, id: &str, body: UpdateC
     Ok(customer.into())
 }
 
-/// Deletes a customer and their saved methods.
+/// Deletes a customer and detaches their saved methods, each with its `payment_method.removed`
+/// event, in one transaction.
 pub async fn delete(state: &AppState, account: &Account, id: &str) -> ApiResult<()> {
-    if ids::has_shape(id, "cus") && customer_store::delete(state.db(), &account.uid, id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("customer"))
+    if !ids::has_shape(id, "cus") {
+        return Err(ApiError::not_found("customer"));
     }
+    let now = now_ms();
+    let mut tx = state.db().begin_write().await?;
+    if !customer_store::delete(&mut tx, &account.uid, id, now).await? {
+        return Err(ApiError::not_found("customer"));
+    }
+    for method in payment_methods::detach_all(&mut tx, id, now).await? {
+        events::record(&mut tx, &account.uid, EventType::PaymentMethodRemoved, &PaymentMethodObject::from(method))
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Refuses a saved card whose expiry has passed (402 `invalid_expiry`, before any processor
+/// call, as for a card typed in): the checkout and direct charges alike.
+pub fn chargeable(method: &SavedMethod, now: Timestamp) -> ApiResult<()> {
+    if method.expired(now.year_month()) {
+        return Err(card_error(ErrorCode::InvalidExpiry, "This saved card has expired; use another payment method"));
+    }
+    Ok(())
+}
+
+/// How a save answers: whose request it is and the answer it gives, which is kept for its
+/// `Idempotency-Key` in the save's own transaction.
+pub struct SaveAnswer<'a> {
+    pub who: &'a RequestInfo,
+    pub locale: Locale,
+    pub keep: &'a Idempotency,
+    pub answer: fn(&SavedMethod) -> Answer,
 }
 
 /// Tokenizes an instrument with the account's processor and saves it for the customer, with its
@@ -158,20 +188,29 @@ pub async fn save_payment_method(
     customer_id: &str,
     method: &PaymentMethodInput,
     usage: Usage,
-    who: &RequestInfo,
-    locale: Locale,
-) -> ApiResult<SavedMethod> {
+    how: SaveAnswer<'_>,
+) -> ApiResult<Answer> {
+    let SaveAnswer { who, locale, keep, answer } = how;
     let master = &state.config().master_key;
+    let enabled = |kind: MethodType| {
+        if account.enabled_methods.contains(&kind) {
+            Ok(())
+        } else {
+            Err(ApiError::invalid("payment_method.type", format!("{kind} is not enabled on this account")))
+        }
+    };
     let processor = state.processor(account)?;
     let now = Timestamp::now();
     let (kind, tokenized, print) = match method {
         PaymentMethodInput::Card { card, .. } => {
+            enabled(MethodType::Card)?;
             // Saving is not a charge: the CVC is optional here.
             let card = card.check(now.year_month(), false)?;
             let print = fingerprint(master, "card", card.number.expose());
             (MethodType::Card, processor.tokenize(Instrument::Card(&card)).await, print)
         }
         PaymentMethodInput::Ach { ach, .. } => {
+            enabled(MethodType::Ach)?;
             let bank = ach.check("payment_method.ach")?;
             let print = fingerprint(master, "ach", &format!("{}:{}", bank.routing_number, bank.account_number()));
             (MethodType::Ach, processor.tokenize(Instrument::Bank(&bank)).await, print)
@@ -213,8 +252,10 @@ pub async fn save_payment_method(
     .ok_or_else(|| ApiError::not_found("customer"))?;
     events::record(&mut tx, &account.uid, EventType::PaymentMethodSaved, &PaymentMethodObject::from(saved.clone()))
         .await?;
+    let answer = answer(&saved);
+    keep.finish(&mut tx, answer.status, &answer.body).await?;
     tx.commit().await?;
-    Ok(saved)
+    Ok(answer)
 }
 
 /// Detaches a customer's saved method, with its `payment_method.removed` event.

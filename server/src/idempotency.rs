@@ -3,9 +3,10 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use sqlx::AnyConnection;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,15 +18,18 @@ use crate::store::batch::Stmt;
 use crate::store::{Db, idempotency};
 use crate::telemetry::REQUEST_ID_HEADER;
 
-/// What identifies "the same request": method, path and the body with its keys sorted.
-pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(method.as_bytes());
-    hasher.update(b" ");
-    hasher.update(path.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(canonical(body).as_bytes());
-    hex::encode(hasher.finalize())
+/// What identifies "the same request": method, path and the body with its keys sorted. Keyed
+/// by the master key: the body may hold a card number, and a bare hash of it, kept beside the
+/// card's brand, last 4 and expiry, could be searched out in minutes.
+pub fn fingerprint(master: &MasterKey, method: &str, path: &str, body: &Value) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&master.0).expect("HMAC takes any key length");
+    mac.update(b"govifi.idempotency.");
+    mac.update(method.as_bytes());
+    mac.update(b" ");
+    mac.update(path.as_bytes());
+    mac.update(b"\n");
+    mac.update(canonical(body).as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// JSON with object keys sorted at every level, whatever order they arrived in.
@@ -296,13 +300,14 @@ impl Idempotency {
 /// says.
 pub async fn keyed<T: DeserializeOwned, R: IntoResponse>(
     db: &Db,
+    master: &MasterKey,
     scope: String,
     key: Option<String>,
     path: &str,
     raw: Value,
     run: impl AsyncFnOnce(T, &Idempotency) -> Result<R, ApiError>,
 ) -> Response {
-    let print = fingerprint("POST", path, &raw);
+    let print = fingerprint(master, "POST", path, &raw);
     let idempotency = match Idempotency::claim(db, scope, key, &print).await {
         Ok(i) => i,
         Err(replay) => return replay,
@@ -347,8 +352,11 @@ mod tests {
     fn the_same_request_in_another_key_order_has_the_same_fingerprint() {
         let a = json!({"amount": 5, "card": {"b": 1, "a": [1, {"y": 2, "x": 1}]}});
         let b: Value = serde_json::from_str(r#"{"card":{"a":[1,{"x":1,"y":2}],"b":1},"amount":5}"#).unwrap();
-        assert_eq!(fingerprint("POST", "/x", &a), fingerprint("POST", "/x", &b));
-        assert_ne!(fingerprint("POST", "/x", &a), fingerprint("POST", "/y", &a));
-        assert_ne!(fingerprint("POST", "/x", &a), fingerprint("POST", "/x", &json!({"amount": 6})));
+        let key = MasterKey::generate();
+        assert_eq!(fingerprint(&key, "POST", "/x", &a), fingerprint(&key, "POST", "/x", &b));
+        assert_ne!(fingerprint(&key, "POST", "/x", &a), fingerprint(&key, "POST", "/y", &a));
+        assert_ne!(fingerprint(&key, "POST", "/x", &a), fingerprint(&key, "POST", "/x", &json!({"amount": 6})));
+        // Keyed: another installation's key gives another print.
+        assert_ne!(fingerprint(&key, "POST", "/x", &a), fingerprint(&MasterKey::generate(), "POST", "/x", &a));
     }
 }

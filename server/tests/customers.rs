@@ -154,5 +154,73 @@ db_tests! {
         let live: i64 = sqlx::query("SELECT COUNT(*) FROM payment_methods WHERE customer_id = $1 AND deleted_at IS NULL")
             .bind(cus_id).fetch_one(app.db().pool()).await.unwrap().get(0);
         assert_eq!(live, 0, "a deleted customer's methods go with them");
+        // Each with its event, so receivers forget them too.
+        let removed: Vec<Value> = events_of(&app, &uid).await.into_iter().filter(|(t, _)| t == "payment_method.removed").map(|(_, d)| d).collect();
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert_ne!(removed[1]["id"], pm_id);
+    }
+
+    async fn a_method_is_saved_only_where_the_account_takes_its_kind(app) {
+        let token = app.admin_token().await;
+        let uid = app.create_account(&token, json!({"enabled_methods": ["card"]})).await["uid"].as_str().unwrap().to_owned();
+        let key = app.api_key(&token, &uid, &["customers.write"]).await;
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({}))).await.json();
+        let path = format!("/api/customers/{}/payment-methods", cus["id"].as_str().unwrap());
+        let ach = json!({"type": "ach", "ach": {"routing_number": "110000000", "account_number": "000123456789", "account_type": "checking", "account_holder_name": "Alex Doe"}});
+        let r = app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "on_session", "payment_method": ach}))).await;
+        assert_eq!(r.assert_error(400, "parameter_invalid")["param"], "payment_method.type");
+        let r = app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "on_session", "payment_method": card("4242424242424242")}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+
+    async fn a_customer_deleted_while_a_method_is_saved_keeps_none(app) {
+        // On PostgreSQL the save's insert and the delete each run at read committed: the save
+        // share-locks the customer, so the delete that follows it detaches its method too.
+        let (_, key) = setup(&app).await;
+        for round in 0..12 {
+            let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({}))).await.json();
+            let cus_id = cus["id"].as_str().unwrap().to_owned();
+            let path = format!("/api/customers/{cus_id}/payment-methods");
+            let body = json!({"usage": "off_session", "payment_method": card("4242424242424242")});
+            let (saved, deleted) = tokio::join!(
+                app.call(Method::POST, &path, Auth::Bearer(&key), Some(body)),
+                app.call(Method::DELETE, format!("/api/customers/{cus_id}"), Auth::Bearer(&key), None),
+            );
+            assert_eq!(deleted.status, StatusCode::NO_CONTENT, "round {round}");
+            assert!(matches!(saved.status.as_u16(), 201 | 404), "round {round}: {}", saved.text());
+            let live: i64 = sqlx::query("SELECT COUNT(*) FROM payment_methods WHERE customer_id = $1 AND deleted_at IS NULL")
+                .bind(&cus_id).fetch_one(app.db().pool()).await.unwrap().get(0);
+            assert_eq!(live, 0, "round {round}: a deleted customer has no chargeable method");
+        }
+    }
+
+    async fn an_expired_saved_card_is_refused_before_the_processor(app) {
+        let m = app.merchant().await;
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "late@example.com"}))).await.json();
+        let cus_id = cus["id"].as_str().unwrap();
+        let r = app.call(Method::POST, format!("/api/customers/{cus_id}/payment-methods"), Auth::Bearer(&m.key),
+            Some(json!({"usage": "off_session", "payment_method": card("4242424242424242")}))).await;
+        let pm_id = r.json()["id"].as_str().unwrap().to_owned();
+        let charge = json!({"amount": 100, "currency": "USD", "payment_method": {"type": "saved", "saved": {"payment_method_id": pm_id}}, "off_session": true});
+        let r = app.call(Method::POST, "/api/payments/validate", Auth::Bearer(&m.key), Some(charge.clone())).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let s = app.session(&m, json!({"customer_id": cus_id})).await;
+        let offered = async || app.browser(Method::GET, &s, "config", None, None).await.json()["saved_payment_methods"].as_array().unwrap().len();
+        assert_eq!(offered().await, 1);
+        // Time passes: the card's month ends.
+        sqlx::query("UPDATE payment_methods SET exp_month = 1, exp_year = 2021 WHERE id = $1").bind(&pm_id).execute(app.db().pool()).await.unwrap();
+        let payments = async || -> i64 { sqlx::query("SELECT COUNT(*) FROM payments").fetch_one(app.db().pool()).await.unwrap().get(0) };
+        let before = payments().await;
+        app.call(Method::POST, "/api/payments/validate", Auth::Bearer(&m.key), Some(charge)).await.assert_error(402, "invalid_expiry");
+        assert_eq!(payments().await, before, "no payment, no processor call");
+        // The checkout no longer offers it, and refuses it if named.
+        assert_eq!(offered().await, 0);
+        let quote = json!({"payment_method_type": "card", "saved_payment_method_id": pm_id});
+        app.browser(Method::POST, &s, "quote-fee", None, Some(quote)).await.assert_error(402, "invalid_expiry");
+        let q = app.quote(&s, "card", Some("424242")).await;
+        let saved = json!({"type": "saved", "saved": {"payment_method_id": pm_id}});
+        let r = app.browser(Method::POST, &s, "confirm", None, Some(json!({"fee_quote_id": q, "payment_method": saved}))).await;
+        r.assert_error(402, "invalid_expiry");
+        assert_eq!(payments().await, before);
     }
 }

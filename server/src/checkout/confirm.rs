@@ -222,7 +222,9 @@ async fn run(
                     "no such saved payment method for this customer",
                 )
             })?;
-            // A saved method was checked (and address-verified) when it was saved.
+            // A saved method was checked (and address-verified) when it was saved; only its
+            // expiry can have changed.
+            crate::customers::chargeable(&method, Timestamp::now())?;
             let kind = method.kind;
             allowed(&session, kind)?;
             let funding = method.funding;

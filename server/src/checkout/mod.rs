@@ -51,7 +51,13 @@ pub async fn browser_config(state: &AppState, s: &Session, account: &Account, no
         None => account.branding.clone(),
     };
     let destination = challenge_destination(state, s).await?;
-    let saved: Vec<SavedMethod> = if wallet_unlocked(s) { saved_methods(state, s).await? } else { Vec::new() };
+    // An expired card is not offered (the wallet still lists it, to be removed).
+    let year_month = Timestamp(now).year_month();
+    let saved: Vec<SavedMethod> = if wallet_unlocked(s) {
+        saved_methods(state, s).await?.into_iter().filter(|m| !m.expired(year_month)).collect()
+    } else {
+        Vec::new()
+    };
     let methods: Vec<MethodType> = s.allowed_methods.clone();
     Ok(SessionConfig {
         session_id: s.id.clone(),

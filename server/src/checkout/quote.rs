@@ -45,6 +45,7 @@ pub async fn quote(
                 .into_iter()
                 .find(|m| &m.id == id)
                 .ok_or_else(|| ApiError::invalid("saved_payment_method_id", "no such saved payment method"))?;
+            crate::customers::chargeable(&method, Timestamp::now())?;
             if method.kind != kind {
                 return Err(ApiError::invalid(
                     "payment_method_type",

@@ -146,11 +146,26 @@ fn classify(path: &str, err: &serde_json::Error) -> ApiError {
             } else if let Some(field) = backticked(&message, "missing field `") {
                 ApiError::missing(at(&field))
             } else if path.is_empty() || path == "." {
-                ApiError::new(ErrorCode::ParameterInvalid, format!("The body has the wrong shape: {message}"))
+                ApiError::new(
+                    ErrorCode::ParameterInvalid,
+                    format!("The body has the wrong shape: {}", without_value(&message)),
+                )
             } else {
-                ApiError::invalid(path, format!("{path}: {message}"))
+                ApiError::invalid(path, format!("{path}: {}", without_value(&message)))
             }
         }
+    }
+}
+
+/// serde quotes the value it refused (``invalid type: integer `4242…`, expected a string``); a
+/// card number or CVC sent as a number would be echoed, and a keyed request's refusal is kept
+/// as its answer. Only the kind of value and what was expected are said.
+fn without_value(message: &str) -> String {
+    let Some(cut) = message.rfind(", expected ") else { return message.to_owned() };
+    let (head, tail) = message.split_at(cut);
+    match head.find(['`', '"']) {
+        Some(quote) => format!("{}{tail}", head[..quote].trim_end()),
+        None => message.to_owned(),
     }
 }
 
@@ -204,6 +219,25 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_value_is_not_repeated() {
+        let message = |body: &str| match parse::<Body>(body.as_bytes()).unwrap_err() {
+            ApiError::Client(e) => e.message,
+            ApiError::Internal(e) => panic!("internal: {e}"),
+        };
+        let m = message(r#"{"amount":1,"card":{"number":4242424242424242,"exp_month":1}}"#);
+        assert_eq!(m, "card.number: invalid type: integer, expected a string");
+        let m = message(r#"{"amount":"4242424242424242, expected x"}"#);
+        assert!(!m.contains("4242"), "{m}");
+        assert!(m.ends_with("expected i64"), "{m}");
+        // Messages that quote no value are kept whole.
+        assert_eq!(without_value("invalid length 3, expected 2 elements"), "invalid length 3, expected 2 elements");
+        assert_eq!(
+            without_value("unknown variant `cash`, expected one of `card`, `ach`"),
+            "unknown variant, expected one of `card`, `ach`"
+        );
+    }
+
+    #[test]
     fn maps_serde_errors_to_spec_codes_with_params() {
         assert_eq!(code_and_param("{\"amount\": 1,"), ("invalid_json".into(), None));
         assert_eq!(code_and_param("not json"), ("invalid_json".into(), None));
@@ -219,6 +253,10 @@ mod tests {
             ("parameter_invalid".into(), Some("card.exp_month".into()))
         );
         assert_eq!(code_and_param("[1,2]").0, "parameter_invalid");
+        assert_eq!(
+            code_and_param(r#"{"amount":1,"card":{"number":4242424242424242,"exp_month":1}}"#),
+            ("parameter_invalid".into(), Some("card.number".into()))
+        );
         assert!(parse::<Body>(br#"{"amount": 5}"#).is_ok());
     }
 }

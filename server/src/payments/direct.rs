@@ -109,6 +109,7 @@ async fn check(
             if req.customer_id.as_ref().is_some_and(|c| *c != method.customer_id) {
                 return Err(ApiError::invalid(param, "this saved method belongs to another customer"));
             }
+            crate::customers::chargeable(&method, Timestamp::now())?;
             let token = method.processor_token(&state.config().master_key)?;
             (Checked::Saved { token }, method.kind, Some(method))
         }

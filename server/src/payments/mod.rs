@@ -82,7 +82,16 @@ pub async fn keyed<T: DeserializeOwned>(
     raw: Value,
     run: impl AsyncFnOnce(T, &Idempotency) -> ApiResult<Answer>,
 ) -> Response {
-    crate::idempotency::keyed(state.db(), format!("payments:{account_uid}"), key, path, raw, run).await
+    crate::idempotency::keyed(
+        state.db(),
+        &state.config().master_key,
+        format!("payments:{account_uid}"),
+        key,
+        path,
+        raw,
+        run,
+    )
+    .await
 }
 
 /// Writes the operation's idempotent answer, in the transaction that finishes it.

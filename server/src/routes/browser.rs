@@ -158,7 +158,7 @@ async fn confirm_session(
     IdempotencyKey(key): IdempotencyKey,
     Json(raw): Json<Value>,
 ) -> Response {
-    let print = fingerprint("POST", "confirm", &raw);
+    let print = fingerprint(&state.config().master_key, "POST", "confirm", &raw);
     // The key is looked at now and taken inside the claim's transaction (one commit fewer); the
     // fee quote the body names is read at the same time (a replay does not need it).
     let quote_id = raw.get("fee_quote_id").and_then(Value::as_str);

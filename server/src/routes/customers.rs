@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::{ListQuery, Listable};
-use crate::customers::{self, CreateCustomer, UpdateCustomer, remove_payment_method, save_payment_method};
+use crate::customers::{self, CreateCustomer, SaveAnswer, UpdateCustomer, remove_payment_method, save_payment_method};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::payment::{RequestInfo, Usage};
 use crate::domain::payment_method::PaymentMethodInput;
@@ -17,6 +17,8 @@ use crate::domain::session::Locale;
 use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::extract::auth::{CustomersRead, CustomersWrite, Merchant};
+use crate::idempotency::Idempotency;
+use crate::payments::Answer;
 use crate::state::AppState;
 use crate::store::odata::Scope;
 use crate::store::{Bind, customers as customer_store, payment_methods};
@@ -180,13 +182,16 @@ async fn save_method(
     who: RequestInfo,
     Path(id): Path<String>,
     Json(body): Json<SaveMethod>,
-) -> ApiResult<(StatusCode, Json<PaymentMethodObject>)> {
+) -> ApiResult<Answer> {
     let customer = customers::find(&state, &auth.account.uid, &id).await?;
     // The merchant's back end records the customer's mandate it collected (English text).
-    let saved =
-        save_payment_method(&state, &auth.account, &customer.id, &body.payment_method, body.usage, &who, Locale::En)
-            .await?;
-    Ok((StatusCode::CREATED, Json(PaymentMethodObject::from(saved))))
+    let how = SaveAnswer {
+        who: &who,
+        locale: Locale::En,
+        keep: &Idempotency::none(),
+        answer: |m| Answer::json(StatusCode::CREATED, &PaymentMethodObject::from(m.clone())),
+    };
+    save_payment_method(&state, &auth.account, &customer.id, &body.payment_method, body.usage, how).await
 }
 
 /// Lists a customer's saved methods (brand, last 4, expiry; never more).

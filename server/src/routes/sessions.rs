@@ -101,7 +101,7 @@ async fn create_session(
     IdempotencyKey(key): IdempotencyKey,
     Json(raw): Json<Value>,
 ) -> Response {
-    let print = fingerprint("POST", "/v1/hosted-sessions", &raw);
+    let print = fingerprint(&state.config().master_key, "POST", "/v1/hosted-sessions", &raw);
     let scope = format!("create_session:{}", auth.account.uid);
     let idempotency = match Idempotency::claim(state.db(), scope.clone(), key.clone(), &print).await {
         Ok(i) => i,

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::list::ValueList;
-use crate::customers::{self, CreateWalletSession, remove_payment_method, save_payment_method};
+use crate::customers::{self, CreateWalletSession, SaveAnswer, remove_payment_method, save_payment_method};
 use crate::domain::account::MethodType;
 use crate::domain::payment::{RequestInfo, Usage};
 use crate::domain::payment_method::PaymentMethodInput;
@@ -23,7 +23,7 @@ use crate::extract::Json;
 use crate::extract::auth::{CustomersWrite, Merchant};
 use crate::extract::idempotency::IdempotencyKey;
 use crate::extract::wallet::WalletAuth;
-use crate::idempotency::keyed;
+use crate::idempotency::{Idempotency, keyed};
 use crate::payments::Answer;
 use crate::state::AppState;
 use crate::store::customers as customer_store;
@@ -128,14 +128,8 @@ async fn add_wallet_method(
 ) -> Response {
     let scope = format!("wallet:{}", auth.wallet.id);
     let path = "/v1/wallet-sessions/{id}/payment-methods";
-    keyed(state.db(), scope, key, path, raw, async |body: AddWalletMethod, idempotency| {
-        let answer = Answer::json(StatusCode::CREATED, &add(&state, &auth, &who, body).await?);
-        // (Saved: should the answer not be kept, the key is let go rather than left in progress.)
-        if let Err(e) = idempotency.store_answer(state.db(), answer.status, &answer.body).await {
-            tracing::warn!(error = %e, "could not keep a wallet save's answer");
-            idempotency.abandon(state.db()).await;
-        }
-        Ok(answer)
+    keyed(state.db(), &state.config().master_key, scope, key, path, raw, async |body: AddWalletMethod, idempotency| {
+        add(&state, &auth, &who, body, idempotency).await
     })
     .await
 }
@@ -145,22 +139,21 @@ async fn add(
     auth: &WalletAuth,
     who: &RequestInfo,
     body: AddWalletMethod,
-) -> ApiResult<SavedMethodView> {
+    keep: &Idempotency,
+) -> ApiResult<Answer> {
     if !matches!(body.payment_method, PaymentMethodInput::Card { .. } | PaymentMethodInput::Ach { .. }) {
         return Err(ApiError::invalid("payment_method.type", "a wallet saves card or ach methods"));
     }
     let usage = body.usage.unwrap_or(Usage::OnSession);
-    let saved = save_payment_method(
-        state,
-        &auth.account,
-        &auth.wallet.customer_id,
-        &body.payment_method,
-        usage,
+    // The answer is kept for the key in the save's own transaction: a retry after any failure
+    // either finds it or finds nothing saved.
+    let how = SaveAnswer {
         who,
-        auth.wallet.locale,
-    )
-    .await?;
-    Ok(SavedMethodView::from(saved))
+        locale: auth.wallet.locale,
+        keep,
+        answer: |m| Answer::json(StatusCode::CREATED, &SavedMethodView::from(m.clone())),
+    };
+    save_payment_method(state, &auth.account, &auth.wallet.customer_id, &body.payment_method, usage, how).await
 }
 
 /// Removes a saved method from the customer's wallet.

@@ -145,33 +145,30 @@ pub async fn update(
     get(db, account_uid, id).await
 }
 
-/// Deletes a customer, detaches their saved methods and ends their wallet sessions, in one
-/// transaction; false if not found.
-pub async fn delete(db: &Db, account_uid: &str, id: &str) -> Result<bool, sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
+/// Marks a customer deleted and ends their wallet sessions, in the caller's transaction (which
+/// detaches their saved methods too: [`super::payment_methods::detach_all`]); false if not found.
+pub async fn delete(
+    conn: &mut sqlx::AnyConnection,
+    account_uid: &str,
+    id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE customers SET deleted_at = $1, updated_at = $1 WHERE id = $2 AND account_uid = $3 AND deleted_at IS NULL",
     )
     .bind(now)
     .bind(id)
     .bind(account_uid)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    sqlx::query("UPDATE payment_methods SET deleted_at = $1 WHERE customer_id = $2 AND deleted_at IS NULL")
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
     // Their wallet links end with them.
     sqlx::query("UPDATE wallet_sessions SET expires_at = $1 WHERE customer_id = $2 AND expires_at > $1")
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    tx.commit().await?;
     Ok(true)
 }

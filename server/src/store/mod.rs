@@ -61,6 +61,11 @@ impl Backend {
         }
     }
 
+    /// The database a connection talks to.
+    pub fn of_conn(conn: &sqlx::AnyConnection) -> Self {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") { Backend::Sqlite } else { Backend::Postgres }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
@@ -83,6 +88,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "partial_session_indexes", include_str!("../../migrations/0010_partial_session_indexes.sql")),
     (11, "partial_payment_status_index", include_str!("../../migrations/0011_partial_payment_status_index.sql")),
     (12, "webhook_failure_gap", include_str!("../../migrations/0012_webhook_failure_gap.sql")),
+    (13, "refund_ledger_index", include_str!("../../migrations/0013_refund_ledger_index.sql")),
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).

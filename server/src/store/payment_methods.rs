@@ -4,7 +4,7 @@ use app::wire::SavedMethodView;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Db, enum_column, now_ms, optional_enum, to_json_text};
+use super::{Backend, Db, enum_column, now_ms, optional_enum, to_json_text};
 use crate::auth::sealed;
 use crate::config::MasterKey;
 use crate::domain::account::{Funding, MethodType};
@@ -35,6 +35,16 @@ pub struct SavedMethod {
 
 pub const COLUMNS: &str = "id, account_uid, customer_id, type, brand, last4, exp_month, exp_year, funding, bank_name, \
                            account_type, usage, fingerprint, processor_token, mandate, created_at";
+
+impl SavedMethod {
+    /// A card whose expiry month has passed (`now` is (year, month)); banks do not expire.
+    pub fn expired(&self, now: (u32, u32)) -> bool {
+        match (self.exp_month, self.exp_year) {
+            (Some(month), Some(year)) => (year, month) < (i64::from(now.0), i64::from(now.1)),
+            _ => false,
+        }
+    }
+}
 
 fn token_context(id: &str) -> String {
     format!("payment_method.processor_token:{id}")
@@ -110,30 +120,35 @@ pub async fn insert(
         created_at: now_ms(),
         processor_token: sealed_token,
     };
-    let done = sqlx::query(
+    let sql = format!(
         "INSERT INTO payment_methods (id, account_uid, customer_id, type, brand, last4, exp_month, exp_year, funding, \
          bank_name, account_type, usage, fingerprint, processor_token, mandate, created_at) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
-         WHERE EXISTS (SELECT 1 FROM customers WHERE id = $3 AND account_uid = $2 AND deleted_at IS NULL)",
-    )
-    .bind(&m.id)
-    .bind(&m.account_uid)
-    .bind(&m.customer_id)
-    .bind(m.kind.as_str())
-    .bind(&m.brand)
-    .bind(&m.last4)
-    .bind(m.exp_month)
-    .bind(m.exp_year)
-    .bind(m.funding.map(Funding::as_str))
-    .bind(&m.bank_name)
-    .bind(&m.account_type)
-    .bind(m.usage.as_str())
-    .bind(&m.fingerprint)
-    .bind(&m.processor_token)
-    .bind(m.mandate.as_ref().map(to_json_text))
-    .bind(m.created_at)
-    .execute(conn)
-    .await?;
+         WHERE EXISTS (SELECT 1 FROM customers WHERE id = $3 AND account_uid = $2 AND deleted_at IS NULL{})",
+        // On PostgreSQL the customer is share-locked until the insert commits, so a delete of the
+        // customer waits and then detaches this method too (or, having committed first, leaves
+        // nothing to insert under). SQLite's writes take turns already.
+        if Backend::of_conn(conn) == Backend::Postgres { " FOR SHARE" } else { "" }
+    );
+    let done = sqlx::query(&sql)
+        .bind(&m.id)
+        .bind(&m.account_uid)
+        .bind(&m.customer_id)
+        .bind(m.kind.as_str())
+        .bind(&m.brand)
+        .bind(&m.last4)
+        .bind(m.exp_month)
+        .bind(m.exp_year)
+        .bind(m.funding.map(Funding::as_str))
+        .bind(&m.bank_name)
+        .bind(&m.account_type)
+        .bind(m.usage.as_str())
+        .bind(&m.fingerprint)
+        .bind(&m.processor_token)
+        .bind(m.mandate.as_ref().map(to_json_text))
+        .bind(m.created_at)
+        .execute(conn)
+        .await?;
     Ok((done.rows_affected() == 1).then_some(m))
 }
 
@@ -178,6 +193,19 @@ impl From<SavedMethod> for SavedMethodView {
             account_type: m.account_type,
         }
     }
+}
+
+/// Detaches every live method of a customer being deleted (in its transaction), returning them.
+pub async fn detach_all(
+    conn: &mut sqlx::AnyConnection,
+    customer_id: &str,
+    now: i64,
+) -> Result<Vec<SavedMethod>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE payment_methods SET deleted_at = $1 WHERE customer_id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    );
+    let rows = sqlx::query(&sql).bind(now).bind(customer_id).fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// Detaches a saved method (inside the caller's transaction); false if it was not there.
