@@ -356,8 +356,9 @@ db_tests! {
         assert_eq!(home["days"][29]["gross"]["minor"], 10_000);
 
         // API keys: developers and owners; shown once; revoked, refused.
-        assert_eq!(call_fn(&app, "create_api_key", admin, "label=K&scopes=*&expires_in_days=").await.status, StatusCode::FORBIDDEN);
-        let made = call_fn(&app, "create_api_key", dev, "label=Back+end&scopes=payments.read&expires_in_days=30").await;
+        let uid = &m.uid;
+        assert_eq!(call_fn(&app, "create_api_key", admin, &format!("account={uid}&label=K&scopes=*&expires_in_days=")).await.status, StatusCode::FORBIDDEN);
+        let made = call_fn(&app, "create_api_key", dev, &format!("account={uid}&label=Back+end&scopes=payments.read&expires_in_days=30")).await;
         assert_eq!(made.status, StatusCode::OK, "{}", made.text());
         let (key_id, secret) = (made.json()["id"].as_str().unwrap().to_owned(), made.json()["secret"].as_str().unwrap().to_owned());
         assert_eq!(app.call(Method::GET, "/api/payments", Auth::Bearer(&secret), None).await.status, StatusCode::OK);
@@ -368,18 +369,18 @@ db_tests! {
         assert_eq!(app.call(Method::GET, "/api/payments", Auth::Bearer(&secret), None).await.status, StatusCode::UNAUTHORIZED);
 
         // Settings: admins and owners.
-        let branding = "display_name=Springfield&logo_url=&primary_color=%232b7a0b";
+        let branding = &format!("account={uid}&display_name=Springfield&logo_url=&primary_color=%232b7a0b");
         assert_eq!(call_fn(&app, "branding", dev, branding).await.status, StatusCode::FORBIDDEN);
         assert_eq!(call_fn(&app, "branding", admin, branding).await.status, StatusCode::OK);
         let account = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap();
         assert_eq!((account.branding.display_name.as_deref(), account.branding.primary_color.as_deref()), (Some("Springfield"), Some("#2B7A0B")));
-        assert_eq!(call_fn(&app, "branding", admin, "display_name=x&logo_url=&primary_color=red").await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(call_fn(&app, "branding", admin, &format!("account={uid}&display_name=x&logo_url=&primary_color=red")).await.status, StatusCode::BAD_REQUEST);
 
         // Webhooks and events: developers; sessions and payment links: operators.
         assert_eq!(call_fn(&app, "events", admin, "page=0").await.status, StatusCode::FORBIDDEN);
         assert_eq!(call_fn(&app, "events", dev, "page=0").await.status, StatusCode::OK);
-        assert_eq!(call_fn(&app, "add_webhook", viewer, "url=https%3A%2F%2Fshop.example%2Fh&events=*").await.status, StatusCode::FORBIDDEN);
-        let link = "link[amount]=12.34&link[description]=Permit&link[reference]=&link[success_url]=https%3A%2F%2Fshop.example%2Fok&link[cancel_url]=https%3A%2F%2Fshop.example%2Fno";
+        assert_eq!(call_fn(&app, "add_webhook", viewer, &format!("account={uid}&url=https%3A%2F%2Fshop.example%2Fh&events=*")).await.status, StatusCode::FORBIDDEN);
+        let link = &format!("account={uid}&link[amount]=12.34&link[description]=Permit&link[reference]=&link[success_url]=https%3A%2F%2Fshop.example%2Fok&link[cancel_url]=https%3A%2F%2Fshop.example%2Fno");
         assert_eq!(call_fn(&app, "payment_link", dev, link).await.status, StatusCode::FORBIDDEN);
         let made = call_fn(&app, "payment_link", admin, link).await;
         assert_eq!(made.status, StatusCode::OK, "{}", made.text());
@@ -428,7 +429,7 @@ db_tests! {
 
         // Terminals: added, a payment started (busy), a test card presented (captured), another
         // started and cancelled (voided); a viewer does none of it.
-        let terminal = "terminal[label]=Front+desk&terminal[serial_number]=SN-1&terminal[model]=&terminal[location]=Lobby";
+        let terminal = &format!("account={}&terminal[label]=Front+desk&terminal[serial_number]=SN-1&terminal[model]=&terminal[location]=Lobby", m.uid);
         assert_eq!(call_fn(&app, "add_terminal", viewer, terminal).await.status, StatusCode::FORBIDDEN);
         assert_eq!(call_fn(&app, "add_terminal", admin, terminal).await.status, StatusCode::OK);
         let listed = call_fn(&app, "terminals", viewer, "").await.json();
@@ -520,6 +521,107 @@ db_tests! {
         // Signed out: to the sign-in page; another account's payment: not found, on the page.
         let out = app.get(&format!("/dashboard/payments/{pid}")).await;
         assert_eq!(out.header("location"), Some("/dashboard/login"));
+    }
+
+    async fn a_confirmation_sent_again_refunds_once_and_another_amount_is_its_own(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        dashboard::create_user(app.db(), &client, "admin@example.com", Role::Admin, Some(PASSWORD.into())).await.unwrap();
+        let admin = dashboard::sign_in(&app.state, "admin@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let sale = json!({"amount": 10_000, "currency": "USD", "payment_method": support::card("4242424242424242"), "capture": true});
+        let pid = app.call(Method::POST, "/api/payments/validate", Auth::Bearer(&m.key), Some(sale)).await.json()["id"].as_str().unwrap().to_owned();
+        let refunded = async || app.call(Method::GET, format!("/api/payments/{pid}"), Auth::Bearer(&m.key), None).await.json()["amount_refunded"].as_i64();
+        // The page's key travels in the confirmation's address; after an error the page reloads
+        // its data (with a new key) but the confirmation still sends the key it came with.
+        let key = call_fn(&app, "payment", &admin, &format!("id={pid}")).await.json()["move_key"].as_str().unwrap().to_owned();
+        let reloaded = call_fn(&app, "payment", &admin, &format!("id={pid}")).await.json()["move_key"].as_str().unwrap().to_owned();
+        assert_ne!(key, reloaded, "each load of the page gives a new key");
+        let five = format!("id={pid}&amount=5.00&reason=&key={key}");
+        assert_eq!(call_fn(&app, "refund", &admin, &five).await.status, StatusCode::OK);
+        assert_eq!(call_fn(&app, "refund", &admin, &five).await.status, StatusCode::OK, "the answer lost, sent again");
+        assert_eq!(refunded().await, Some(500), "one refund");
+        // Cancelled and started over from the same page with another amount: a refund of its own,
+        // not a key reused with another body.
+        let r = call_fn(&app, "refund", &admin, &format!("id={pid}&amount=2.00&reason=&key={key}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(refunded().await, Some(700));
+    }
+
+    async fn a_form_drawn_for_one_account_changes_no_other(app) {
+        let a = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &a.uid).await.unwrap().unwrap().client_id;
+        let b = app.merchant_with(json!({"client_id": client, "allowed_origins": ["https://b.example"]})).await;
+        dashboard::create_user(app.db(), &client, "owner@example.com", Role::Owner, Some(PASSWORD.into())).await.unwrap();
+        let owner = dashboard::sign_in(&app.state, "owner@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        // Another tab chose account B; this tab's Settings page was drawn for A.
+        let cookie = format!("govifi_session={owner}; govifi_account={}", b.uid);
+        let send = async |name: &str, form: String| {
+            let headers = [("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json"), ("origin", PUBLIC_URL), ("cookie", cookie.as_str())];
+            app.send(Method::POST, &format!("/dashboard/api/{name}"), &headers, Body::from(form)).await
+        };
+        let origins = |uid: &str| format!("account={uid}&allowed_origins=https%3A%2F%2Fa.example");
+        let stale = send("origins", origins(&a.uid)).await;
+        assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text());
+        assert!(stale.text().contains("reload"), "{}", stale.text());
+        let origins_of = async |uid: &str| server::store::accounts::get(app.db(), uid).await.unwrap().unwrap().allowed_origins;
+        assert_eq!(origins_of(&b.uid).await, ["https://b.example"], "B keeps its own");
+        assert_eq!(origins_of(&a.uid).await, [support::MERCHANT_ORIGIN], "and A was not the one chosen");
+        let keys_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(app.db().pool()).await.unwrap();
+        let key = send("create_api_key", format!("account={}&label=K&scopes=*&expires_in_days=", a.uid)).await;
+        assert_eq!(key.status, StatusCode::CONFLICT, "{}", key.text());
+        assert_eq!(send("rotate_redirect_secret", format!("account={}", a.uid)).await.status, StatusCode::CONFLICT);
+        let keys_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(keys_before, keys_after, "no key made");
+        // The form drawn for the account chosen goes through.
+        assert_eq!(send("origins", origins(&b.uid)).await.status, StatusCode::OK);
+        assert_eq!(origins_of(&b.uid).await, ["https://a.example"]);
+    }
+
+    async fn the_fee_calculator_knows_a_card_s_funding(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        dashboard::create_user(app.db(), &client, "viewer@example.com", Role::Viewer, Some(PASSWORD.into())).await.unwrap();
+        let viewer = dashboard::sign_in(&app.state, "viewer@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let fee = async |form: &str| {
+            let r = call_fn(&app, "fee_quote", &viewer, form).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            r.json()["fee"]["minor"].as_i64().unwrap()
+        };
+        // The test account's rules: debit cards 3.95 flat, other cards 2.95 % (at least 1.95).
+        assert_eq!(fee("amount=100.00&method=card&funding=debit").await, 395, "the checkout's fee for a debit card");
+        assert_eq!(fee("amount=100.00&method=card&funding=credit").await, 295);
+        assert_eq!(fee("amount=100.00&method=card&funding=").await, 295);
+        assert_eq!(fee("amount=100.00&method=ach&funding=debit").await, 150, "funding is a card's only");
+        assert_eq!(call_fn(&app, "fee_quote", &viewer, "amount=100.00&method=card&funding=gold").await.status, StatusCode::BAD_REQUEST);
+    }
+
+    async fn the_delivery_log_redelivers_to_its_own_endpoint(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        dashboard::create_user(app.db(), &client, "dev@example.com", Role::Developer, Some(PASSWORD.into())).await.unwrap();
+        let dev = dashboard::sign_in(&app.state, "dev@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let (one, two) = (support::Receiver::start().await, support::Receiver::start().await);
+        let subscribe = async |url: &str| {
+            let r = app.call(Method::POST, "/api/webhooks", Auth::Bearer(&m.key), Some(json!({"url": url, "events": ["customer.created"]}))).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+            r.json()["id"].as_str().unwrap().to_owned()
+        };
+        let (w1, w2) = (subscribe(&one.url).await, subscribe(&two.url).await);
+        app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"name": "Pat"}))).await;
+        let event: String = sqlx::query_scalar("SELECT id FROM events WHERE type = 'customer.created'").fetch_one(app.db().pool()).await.unwrap();
+        let deliveries = async |w: &str| -> i64 {
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = $1").bind(w).fetch_one(app.db().pool()).await.unwrap()
+        };
+        assert_eq!((deliveries(&w1).await, deliveries(&w2).await), (1, 1));
+        let r = call_fn(&app, "redeliver", &dev, &format!("webhook_id={w1}&event_id={event}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!((deliveries(&w1).await, deliveries(&w2).await), (2, 1), "the other endpoint gets nothing twice");
+        // A disabled endpoint is not delivered to from its log.
+        let off = app.call(Method::PATCH, format!("/api/webhooks/{w1}"), Auth::Bearer(&m.key), Some(json!({"enabled": false}))).await;
+        assert_eq!(off.status, StatusCode::OK, "{}", off.text());
+        assert_eq!(call_fn(&app, "redeliver", &dev, &format!("webhook_id={w1}&event_id={event}")).await.status, StatusCode::CONFLICT);
+        assert_eq!(deliveries(&w1).await, 2);
+        assert_eq!(call_fn(&app, "redeliver", &dev, &format!("webhook_id=whk_nope&event_id={event}")).await.status, StatusCode::NOT_FOUND);
     }
 
 }

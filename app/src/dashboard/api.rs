@@ -385,40 +385,42 @@ pub trait Backend: Send + Sync {
     async fn sessions(&self, page: u32) -> Result<SessionPage, ServerFnError>;
     async fn session(&self, id: String) -> Result<SessionDetail, ServerFnError>;
     async fn expire_session(&self, id: String) -> Result<(), ServerFnError>;
-    async fn create_payment_link(&self, link: NewPaymentLink) -> Result<PaymentLink, ServerFnError>;
+    async fn create_payment_link(&self, account: String, link: NewPaymentLink) -> Result<PaymentLink, ServerFnError>;
     async fn customers(&self, search: String, page: u32) -> Result<CustomerPage, ServerFnError>;
     async fn customer(&self, id: String) -> Result<CustomerDetail, ServerFnError>;
     async fn remove_saved_method(&self, customer_id: String, id: String) -> Result<(), ServerFnError>;
     async fn terminals(&self) -> Result<Vec<TerminalRow>, ServerFnError>;
-    async fn add_terminal(&self, terminal: NewTerminal) -> Result<(), ServerFnError>;
+    async fn add_terminal(&self, account: String, terminal: NewTerminal) -> Result<(), ServerFnError>;
     async fn start_terminal_payment(&self, id: String, charge: TerminalCharge) -> Result<(), ServerFnError>;
     async fn cancel_terminal_payment(&self, id: String) -> Result<(), ServerFnError>;
     async fn present_test_card(&self, id: String, card_number: String) -> Result<String, ServerFnError>;
     async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, ServerFnError>;
     async fn create_api_key(
         &self,
+        account: String,
         label: String,
         scopes: String,
         expires_in_days: String,
     ) -> Result<OneTimeSecret, ServerFnError>;
     async fn revoke_api_key(&self, id: String) -> Result<(), ServerFnError>;
     async fn webhooks(&self) -> Result<Vec<WebhookRow>, ServerFnError>;
-    async fn add_webhook(&self, url: String, events: String) -> Result<OneTimeSecret, ServerFnError>;
+    async fn add_webhook(&self, account: String, url: String, events: String) -> Result<OneTimeSecret, ServerFnError>;
     async fn set_webhook_enabled(&self, id: String, enabled: bool) -> Result<(), ServerFnError>;
     async fn send_test_event(&self, id: String) -> Result<(), ServerFnError>;
     async fn delivery_log(&self, id: String) -> Result<DeliveryLog, ServerFnError>;
-    async fn redeliver(&self, event_id: String) -> Result<(), ServerFnError>;
+    async fn redeliver(&self, webhook_id: String, event_id: String) -> Result<(), ServerFnError>;
     async fn events(&self, page: u32) -> Result<Vec<EventRow>, ServerFnError>;
     async fn settings(&self) -> Result<Settings, ServerFnError>;
     async fn save_branding(
         &self,
+        account: String,
         display_name: String,
         logo_url: String,
         primary_color: String,
     ) -> Result<(), ServerFnError>;
-    async fn save_origins(&self, allowed_origins: String) -> Result<(), ServerFnError>;
-    async fn rotate_redirect_secret(&self) -> Result<OneTimeSecret, ServerFnError>;
-    async fn fee_quote(&self, amount: String, method: String) -> Result<FeeQuote, ServerFnError>;
+    async fn save_origins(&self, account: String, allowed_origins: String) -> Result<(), ServerFnError>;
+    async fn rotate_redirect_secret(&self, account: String) -> Result<OneTimeSecret, ServerFnError>;
+    async fn fee_quote(&self, amount: String, method: String, funding: String) -> Result<FeeQuote, ServerFnError>;
     async fn team(&self) -> Result<Vec<TeamMember>, ServerFnError>;
     async fn add_user(&self, email: String, role: String) -> Result<OneTimeSecret, ServerFnError>;
     async fn change_role(&self, id: String, role: String) -> Result<(), ServerFnError>;
@@ -533,8 +535,8 @@ pub async fn expire_session(id: String) -> Result<(), ServerFnError> {
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "payment_link")]
-pub async fn create_payment_link(link: NewPaymentLink) -> Result<PaymentLink, ServerFnError> {
-    backend()?.create_payment_link(link).await
+pub async fn create_payment_link(account: String, link: NewPaymentLink) -> Result<PaymentLink, ServerFnError> {
+    backend()?.create_payment_link(account, link).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "customers")]
@@ -558,8 +560,8 @@ pub async fn list_terminals() -> Result<Vec<TerminalRow>, ServerFnError> {
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "add_terminal")]
-pub async fn add_terminal(terminal: NewTerminal) -> Result<(), ServerFnError> {
-    backend()?.add_terminal(terminal).await
+pub async fn add_terminal(account: String, terminal: NewTerminal) -> Result<(), ServerFnError> {
+    backend()?.add_terminal(account, terminal).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "terminal_payment")]
@@ -585,11 +587,12 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, ServerFnError> {
 
 #[server(prefix = "/dashboard/api", endpoint = "create_api_key")]
 pub async fn create_api_key(
+    account: String,
     label: String,
     scopes: String,
     expires_in_days: String,
 ) -> Result<OneTimeSecret, ServerFnError> {
-    backend()?.create_api_key(label, scopes, expires_in_days).await
+    backend()?.create_api_key(account, label, scopes, expires_in_days).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "revoke_api_key")]
@@ -603,8 +606,8 @@ pub async fn list_webhooks() -> Result<Vec<WebhookRow>, ServerFnError> {
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "add_webhook")]
-pub async fn add_webhook(url: String, events: String) -> Result<OneTimeSecret, ServerFnError> {
-    backend()?.add_webhook(url, events).await
+pub async fn add_webhook(account: String, url: String, events: String) -> Result<OneTimeSecret, ServerFnError> {
+    backend()?.add_webhook(account, url, events).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "webhook_enabled")]
@@ -623,8 +626,8 @@ pub async fn load_delivery_log(id: String) -> Result<DeliveryLog, ServerFnError>
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "redeliver")]
-pub async fn redeliver(event_id: String) -> Result<(), ServerFnError> {
-    backend()?.redeliver(event_id).await
+pub async fn redeliver(webhook_id: String, event_id: String) -> Result<(), ServerFnError> {
+    backend()?.redeliver(webhook_id, event_id).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "events")]
@@ -638,23 +641,28 @@ pub async fn load_settings() -> Result<Settings, ServerFnError> {
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "branding")]
-pub async fn save_branding(display_name: String, logo_url: String, primary_color: String) -> Result<(), ServerFnError> {
-    backend()?.save_branding(display_name, logo_url, primary_color).await
+pub async fn save_branding(
+    account: String,
+    display_name: String,
+    logo_url: String,
+    primary_color: String,
+) -> Result<(), ServerFnError> {
+    backend()?.save_branding(account, display_name, logo_url, primary_color).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "origins")]
-pub async fn save_origins(allowed_origins: String) -> Result<(), ServerFnError> {
-    backend()?.save_origins(allowed_origins).await
+pub async fn save_origins(account: String, allowed_origins: String) -> Result<(), ServerFnError> {
+    backend()?.save_origins(account, allowed_origins).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "rotate_redirect_secret")]
-pub async fn rotate_redirect_secret() -> Result<OneTimeSecret, ServerFnError> {
-    backend()?.rotate_redirect_secret().await
+pub async fn rotate_redirect_secret(account: String) -> Result<OneTimeSecret, ServerFnError> {
+    backend()?.rotate_redirect_secret(account).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "fee_quote")]
-pub async fn quote_fee(amount: String, method: String) -> Result<FeeQuote, ServerFnError> {
-    backend()?.fee_quote(amount, method).await
+pub async fn quote_fee(amount: String, method: String, funding: String) -> Result<FeeQuote, ServerFnError> {
+    backend()?.fee_quote(amount, method, funding).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "team")]

@@ -76,7 +76,7 @@ pub fn CustomerPage() -> impl IntoView {
     let data = Resource::new(move || (id(), remove.version().get()), |(id, _)| load_customer(id));
     view! {
         <p><A href="/dashboard/customers">"← Customers"</A></p>
-        <Suspense fallback=loading>
+        <Transition fallback=loading>
             {move || {
                 // Read outside the async block, so that a new address re-renders the page.
                 let confirm = query.read().get("remove");
@@ -147,6 +147,6 @@ pub fn CustomerPage() -> impl IntoView {
                     .into_any()
                 })
             }}
-        </Suspense>
+        </Transition>
     }
 }

@@ -5,7 +5,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::api::*;
-use super::{OneTime, Pager, failed, loading, outcome, profile};
+use super::{OneTime, Pager, failed, hydrated, loading, outcome, profile, shown_account};
 
 #[component]
 fn DeveloperTabs() -> impl IntoView {
@@ -26,22 +26,25 @@ fn not_for_role() -> AnyView {
 #[component]
 pub fn ApiKeys() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
+    let ready = hydrated();
     let revoke = ServerAction::<RevokeApiKey>::new();
     let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
     view! {
         <h1>"Developers"</h1>
         <DeveloperTabs/>
-        <Suspense fallback=loading>
+        <Transition fallback=loading>
             {move || Suspend::new(async move {
                 let p = match profile().await { Ok(p) => p, Err(e) => return failed(e) };
                 if !p.can.develop {
                     return not_for_role();
                 }
                 let keys = match keys.await { Ok(k) => k, Err(e) => return failed(e) };
+                let account = shown_account(&p);
                 view! {
                     <section class="panel">
                         <h2>"Create API key"</h2>
                         <ActionForm action=create attr:class="demo-form">
+                            <input type="hidden" name="account" value=account.clone()/>
                             <label for="key-label">"Label"</label>
                             <input id="key-label" name="label" required="" maxlength="200"/>
                             <label for="key-scopes">"Scopes"</label>
@@ -49,7 +52,7 @@ pub fn ApiKeys() -> impl IntoView {
                             <p class="small" id="key-scopes-hint">"Separated by spaces: sessions.read, sessions.write, payments.read, payments.write, refunds.write, customers.read, customers.write, terminals.read, terminals.write, webhooks.read, webhooks.write, or * for all."</p>
                             <label for="key-expiry">"Expires after (days, empty for never)"</label>
                             <input id="key-expiry" name="expires_in_days" inputmode="numeric"/>
-                            <button type="submit" disabled=move || create.pending().get()>"Create API key"</button>
+                            <button type="submit" disabled=move || !ready.get() || create.pending().get()>"Create API key"</button>
                         </ActionForm>
                         {move || match create.value().get() {
                             Some(Ok(s)) => view! { <OneTime title="Your new API key" secret=s.secret/> }.into_any(),
@@ -93,36 +96,39 @@ pub fn ApiKeys() -> impl IntoView {
                 }
                 .into_any()
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
 #[component]
 pub fn Webhooks() -> impl IntoView {
     let add = ServerAction::<AddWebhook>::new();
+    let ready = hydrated();
     let toggle = ServerAction::<SetWebhookEnabled>::new();
     let test = ServerAction::<SendTestEvent>::new();
     let hooks = Resource::new(move || (add.version().get(), toggle.version().get()), |_| list_webhooks());
     view! {
         <h1>"Developers"</h1>
         <DeveloperTabs/>
-        <Suspense fallback=loading>
+        <Transition fallback=loading>
             {move || Suspend::new(async move {
                 let p = match profile().await { Ok(p) => p, Err(e) => return failed(e) };
                 if !p.can.develop {
                     return not_for_role();
                 }
                 let hooks = match hooks.await { Ok(h) => h, Err(e) => return failed(e) };
+                let account = shown_account(&p);
                 view! {
                     <section class="panel">
                         <h2>"Add webhook"</h2>
                         <ActionForm action=add attr:class="demo-form">
+                            <input type="hidden" name="account" value=account.clone()/>
                             <label for="hook-url">"Endpoint URL"</label>
                             <input id="hook-url" name="url" type="url" required=""/>
                             <label for="hook-events">"Events"</label>
                             <input id="hook-events" name="events" value="*" aria-describedby="hook-events-hint"/>
                             <p class="small" id="hook-events-hint">"Event types separated by spaces (checkout.session.completed payment.refunded …), or * for all."</p>
-                            <button type="submit" disabled=move || add.pending().get()>"Add webhook"</button>
+                            <button type="submit" disabled=move || !ready.get() || add.pending().get()>"Add webhook"</button>
                         </ActionForm>
                         {move || match add.value().get() {
                             Some(Ok(s)) => view! { <OneTime title="The webhook's signing secret" secret=s.secret/> }.into_any(),
@@ -166,7 +172,7 @@ pub fn Webhooks() -> impl IntoView {
                 }
                 .into_any()
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -189,6 +195,7 @@ pub fn DeliveryLogPage() -> impl IntoView {
         <Transition fallback=loading>
             {move || Suspend::new(async move {
                 let log = match log.await { Ok(l) => l, Err(e) => return failed(e) };
+                let webhook_id = log.webhook.id.clone();
                 view! {
                     <p class="wrap"><strong>{log.webhook.url.clone()}</strong></p>
                     {if log.deliveries.is_empty() {
@@ -196,7 +203,7 @@ pub fn DeliveryLogPage() -> impl IntoView {
                     } else {
                         view! {
                             <ol class="plain" id="deliveries">
-                                {log.deliveries.into_iter().map(|d| view! {
+                                {log.deliveries.into_iter().map(|d| { let webhook_id = webhook_id.clone(); view! {
                                     <li class="panel delivery">
                                         <p><strong>{d.event_type.clone()}</strong>" · "<span class="status">{d.status.clone()}</span><span class="small">" · "{d.created_at.clone()}</span></p>
                                         <ul class="attempts">
@@ -209,11 +216,12 @@ pub fn DeliveryLogPage() -> impl IntoView {
                                             }).collect_view()}
                                         </ul>
                                         <ActionForm action=redeliver_action>
+                                            <input type="hidden" name="webhook_id" value=webhook_id.clone()/>
                                             <input type="hidden" name="event_id" value=d.event_id.clone()/>
                                             <button type="submit" class="secondary small-button">"Redeliver"</button>
                                         </ActionForm>
                                     </li>
-                                }).collect_view()}
+                                }}).collect_view()}
                             </ol>
                         }.into_any()
                     }}
@@ -238,7 +246,10 @@ pub fn Events() -> impl IntoView {
                 Suspend::new(async move {
                 let events = match events.await { Ok(e) => e, Err(e) => return failed(e) };
                 if events.is_empty() {
-                    return view! { <p class="empty">"No events yet."</p> }.into_any();
+                    // A page past the last (its Next was offered for a full page) still leads back.
+                    let prev = (page > 0).then(|| format!("?page={}", page - 1));
+                    let said = if page > 0 { "No more events." } else { "No events yet." };
+                    return view! { <p class="empty">{said}</p> <Pager prev=prev next=None/> }.into_any();
                 }
                 let more = events.len() >= 25;
                 view! {

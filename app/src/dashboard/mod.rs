@@ -62,6 +62,12 @@ fn profile() -> Resource<Result<Profile, ServerFnError>> {
     expect_context::<ProfileResource>().0
 }
 
+/// The account a change form is drawn for: its hidden `account` field, which the server checks
+/// against the account chosen when the form is sent (another tab may have switched it).
+fn shown_account(p: &Profile) -> String {
+    p.account.as_ref().map(|a| a.uid.clone()).unwrap_or_default()
+}
+
 /// The signed-in user and a page's data, once both have loaded.
 async fn with_profile<T>(data: Resource<Result<T, ServerFnError>>) -> Result<(Profile, T), ServerFnError>
 where
@@ -192,6 +198,15 @@ fn CopyButton(text: String, label: &'static str) -> impl IntoView {
         <button type="button" class="secondary copy" on:click=copy>{label}</button>
         <span class="small" role="status">{move || if copied.get() { "Copied" } else { "" }}</span>
     }
+}
+
+/// False in the server's HTML until this page's script has started. A form whose answer is a
+/// secret shown once waits for it: posted as a plain form, its answer (the secret) would be
+/// lost while the change it made stays.
+fn hydrated() -> ReadSignal<bool> {
+    let (ready, set_ready) = signal(false);
+    Effect::new(move |_| set_ready.set(true));
+    ready
 }
 
 /// A secret shown once, with its warning and a copy button.

@@ -5,7 +5,7 @@ use leptos_router::components::{A, Form};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::api::*;
-use super::{Pager, failed, loading, message, outcome, with_profile};
+use super::{Pager, failed, loading, message, outcome, shown_account, with_profile};
 use crate::money::{format_amount, parse_units};
 
 #[component]
@@ -216,12 +216,15 @@ pub fn PaymentPage() -> impl IntoView {
     let data = Resource::new(move || (id(), moves()), |(id, _)| load_payment(id));
     view! {
         <p><A href="/dashboard/payments">"← Payments"</A></p>
-        <Suspense fallback=loading>
+        <Transition fallback=loading>
             {move || {
                 // Read here, outside the async block, so that a new address re-renders the page.
                 let confirm = query.read().get("confirm");
                 let typed = query.read().get("amount").unwrap_or_default();
                 let reason = query.read().get("reason").unwrap_or_default();
+                // The key the action's own form carried in, so that a confirmation sent again
+                // after an error (the page reloads its data, with a new key) is the same request.
+                let carried = query.read().get("key");
                 Suspend::new(async move {
                 let (p, d) = match with_profile(data).await {
                     Ok(both) => both,
@@ -235,7 +238,8 @@ pub fn PaymentPage() -> impl IntoView {
                 };
                 let back = format!("/dashboard/payments/{}", d.id);
                 let (refund_id, capture_id, void_id) = (d.id.clone(), d.id.clone(), d.id.clone());
-                let (refund_key, capture_key, void_key) = (d.move_key.clone(), d.move_key.clone(), d.move_key.clone());
+                let key = carried.unwrap_or_else(|| d.move_key.clone());
+                let (refund_key, capture_key, void_key) = (key.clone(), key.clone(), key);
                 let (refundable, authorized) = (d.refundable.show(&locale), d.amount.show(&locale));
                 let confirmation = match (p.can.operate, confirm.as_deref()) {
                     (true, Some("refund")) if d.can_refund => Some(view! {
@@ -290,6 +294,7 @@ pub fn PaymentPage() -> impl IntoView {
                         {d.can_refund.then(|| view! {
                             <form method="get" action=here.clone()>
                                 <input type="hidden" name="confirm" value="refund"/>
+                                <input type="hidden" name="key" value=d.move_key.clone()/>
                                 <fieldset class="panel">
                                     <legend>"Refund"</legend>
                                     <label for="refund-amount">{format!("Amount (up to {refundable})")}</label>
@@ -303,6 +308,7 @@ pub fn PaymentPage() -> impl IntoView {
                         {d.can_capture.then(|| view! {
                             <form method="get" action=here.clone()>
                                 <input type="hidden" name="confirm" value="capture"/>
+                                <input type="hidden" name="key" value=d.move_key.clone()/>
                                 <fieldset class="panel">
                                     <legend>"Capture"</legend>
                                     <label for="capture-amount">{format!("Amount (up to {authorized})")}</label>
@@ -314,6 +320,7 @@ pub fn PaymentPage() -> impl IntoView {
                         {d.can_void.then(|| view! {
                             <form method="get" action=here.clone()>
                                 <input type="hidden" name="confirm" value="void"/>
+                                <input type="hidden" name="key" value=d.move_key.clone()/>
                                 <button type="submit" class="secondary">"Void"</button>
                             </form>
                         })}
@@ -363,7 +370,7 @@ pub fn PaymentPage() -> impl IntoView {
                 }
                 .into_any()
             })}}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -377,7 +384,7 @@ pub fn Sessions() -> impl IntoView {
         Resource::new(move || (page(), expire.version().get(), create.version().get()), |(p, _, _)| list_sessions(p));
     view! {
         <h1>"Checkout sessions"</h1>
-        <Suspense fallback=loading>
+        <Transition fallback=loading>
             {move || Suspend::new(async move {
                 let (p, d) = match with_profile(data).await {
                     Ok(both) => both,
@@ -385,10 +392,12 @@ pub fn Sessions() -> impl IntoView {
                 };
                 let locale = p.locale.clone();
                 let currency = p.account.as_ref().map(|a| a.currency.clone()).unwrap_or_default();
+                let account = shown_account(&p);
                 let new_link = p.can.operate.then(|| view! {
                     <details class="panel" open=move || create.value().get().is_some()>
                         <summary>"New payment link"</summary>
                         <ActionForm action=create attr:class="demo-form">
+                            <input type="hidden" name="account" value=account.clone()/>
                             <label for="link-amount">{format!("Amount ({currency})")}</label>
                             <input id="link-amount" name="link[amount]" inputmode="decimal" required=""/>
                             <label for="link-description">"Description"</label>
@@ -453,7 +462,7 @@ pub fn Sessions() -> impl IntoView {
                 }
                 .into_any()
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -477,7 +486,7 @@ pub fn SessionPage() -> impl IntoView {
     let data = Resource::new(move || (id(), expire.version().get()), |(id, _)| load_session(id));
     view! {
         <p><A href="/dashboard/sessions">"← Checkout sessions"</A></p>
-        <Suspense fallback=loading>
+        <Transition fallback=loading>
             {move || Suspend::new(async move {
                 let (p, d) = match with_profile(data).await {
                     Ok(both) => both,
@@ -534,6 +543,6 @@ pub fn SessionPage() -> impl IntoView {
                 }
                 .into_any()
             })}
-        </Suspense>
+        </Transition>
     }
 }

@@ -4,18 +4,19 @@
 use leptos::prelude::*;
 
 use super::api::*;
-use super::{OneTime, failed, loading, outcome, with_profile};
+use super::{OneTime, failed, hydrated, loading, outcome, shown_account, with_profile};
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let branding = ServerAction::<SaveBranding>::new();
     let origins = ServerAction::<SaveOrigins>::new();
     let rotate = ServerAction::<RotateRedirectSecret>::new();
+    let ready = hydrated();
     let quote = ServerAction::<QuoteFee>::new();
     let data = Resource::new(move || (branding.version().get(), origins.version().get()), |_| load_settings());
     view! {
         <h1>"Settings"</h1>
-        <Suspense fallback=loading>
+        <Transition fallback=loading>
             {move || Suspend::new(async move {
                 let (p, s) = match with_profile(data).await {
                     Ok(both) => both,
@@ -23,6 +24,8 @@ pub fn SettingsPage() -> impl IntoView {
                 };
                 let locale = p.locale.clone();
                 let editable = p.can.settings;
+                // One copy per form: each form's children are a closure that keeps its own.
+                let (for_branding, for_origins, for_rotate) = (shown_account(&p), shown_account(&p), shown_account(&p));
                 // The preview follows the form as it is typed.
                 let name = RwSignal::new(if s.display_name.is_empty() { s.account_name.clone() } else { s.display_name.clone() });
                 let color = RwSignal::new(if s.primary_color.is_empty() { "#1a5fb4".to_owned() } else { s.primary_color.clone() });
@@ -32,6 +35,7 @@ pub fn SettingsPage() -> impl IntoView {
                         <section class="panel">
                             <h2>"Branding"</h2>
                             <ActionForm action=branding attr:class="demo-form">
+                                <input type="hidden" name="account" value=for_branding.clone()/>
                                 <label for="brand-name">"Name shown to customers"</label>
                                 <input id="brand-name" name="display_name" maxlength="100" value=s.display_name.clone()
                                     on:input=move |ev| name.set(event_target_value(&ev)) disabled=!editable/>
@@ -69,6 +73,13 @@ pub fn SettingsPage() -> impl IntoView {
                                 <select id="fee-method" name="method">
                                     {methods.into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
                                 </select>
+                                <label for="fee-funding">"Card funding (cards only)"</label>
+                                <select id="fee-funding" name="funding">
+                                    <option value="">"Not known"</option>
+                                    <option value="credit">"Credit"</option>
+                                    <option value="debit">"Debit"</option>
+                                    <option value="prepaid">"Prepaid"</option>
+                                </select>
                                 <button type="submit">"Calculate"</button>
                             </ActionForm>
                             {move || match quote.value().get() {
@@ -83,6 +94,7 @@ pub fn SettingsPage() -> impl IntoView {
                         <section class="panel">
                             <h2>"Allowed origins"</h2>
                             <ActionForm action=origins attr:class="demo-form">
+                                <input type="hidden" name="account" value=for_origins.clone()/>
                                 <label for="origins">"Sites that may embed the checkout (one per line)"</label>
                                 <textarea id="origins" name="allowed_origins" rows="4" disabled=!editable>{s.allowed_origins.clone()}</textarea>
                                 {editable.then(|| view! { <button type="submit">"Save origins"</button> })}
@@ -92,7 +104,8 @@ pub fn SettingsPage() -> impl IntoView {
                                 <h2>"Redirect secret"</h2>
                                 <p class="small">"Signs the customer's return to your success URL. Rotating it makes the old one stop working at once."</p>
                                 <ActionForm action=rotate>
-                                    <button type="submit" class="secondary">"Rotate redirect secret"</button>
+                                    <input type="hidden" name="account" value=for_rotate.clone()/>
+                                    <button type="submit" class="secondary" disabled=move || !ready.get() || rotate.pending().get()>"Rotate redirect secret"</button>
                                 </ActionForm>
                                 {move || match rotate.value().get() {
                                     Some(Ok(s)) => view! { <OneTime title="The new redirect secret" secret=s.secret/> }.into_any(),
@@ -105,6 +118,6 @@ pub fn SettingsPage() -> impl IntoView {
                 }
                 .into_any()
             })}
-        </Suspense>
+        </Transition>
     }
 }

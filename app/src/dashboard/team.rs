@@ -3,18 +3,19 @@
 use leptos::prelude::*;
 
 use super::api::*;
-use super::{OneTime, failed, loading, outcome, profile};
+use super::{OneTime, failed, hydrated, loading, outcome, profile};
 
 #[component]
 pub fn Team() -> impl IntoView {
     let add = ServerAction::<AddUser>::new();
+    let ready = hydrated();
     let change = ServerAction::<ChangeRole>::new();
     let remove = ServerAction::<RemoveUser>::new();
     let members =
         Resource::new(move || (add.version().get(), change.version().get(), remove.version().get()), |_| list_team());
     view! {
         <h1>"Team"</h1>
-        <Suspense fallback=loading>
+        <Transition fallback=loading>
             {move || Suspend::new(async move {
                 let p = match profile().await { Ok(p) => p, Err(e) => return failed(e) };
                 if !p.can.team {
@@ -31,7 +32,7 @@ pub fn Team() -> impl IntoView {
                             <select id="user-role" name="role">
                                 {ROLES.iter().map(|r| view! { <option value=*r selected=*r == "viewer">{*r}</option> }).collect_view()}
                             </select>
-                            <button type="submit" disabled=move || add.pending().get()>"Add user"</button>
+                            <button type="submit" disabled=move || !ready.get() || add.pending().get()>"Add user"</button>
                         </ActionForm>
                         {move || match add.value().get() {
                             Some(Ok(s)) => view! { <OneTime title="Their password" secret=s.secret/> }.into_any(),
@@ -79,6 +80,6 @@ pub fn Team() -> impl IntoView {
                 }
                 .into_any()
             })}
-        </Suspense>
+        </Transition>
     }
 }

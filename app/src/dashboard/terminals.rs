@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use super::api::*;
-use super::{failed, loading, outcome, with_profile};
+use super::{failed, loading, outcome, shown_account, with_profile};
 
 /// The sandbox's test cards a terminal can be shown (SPEC §9).
 const TEST_CARDS: &[(&str, &str)] = &[("4242424242424242", "Visa, approved"), ("4000000000000002", "Declined")];
@@ -21,7 +21,7 @@ pub fn Terminals() -> impl IntoView {
     let data = Resource::new(changes, |_| list_terminals());
     view! {
         <h1>"Terminals"</h1>
-        <Suspense fallback=loading>
+        <Transition fallback=loading>
             {move || Suspend::new(async move {
                 let (p, rows) = match with_profile(data).await {
                     Ok(both) => both,
@@ -29,10 +29,12 @@ pub fn Terminals() -> impl IntoView {
                 };
                 let locale = p.locale.clone();
                 let currency = p.account.as_ref().map(|a| a.currency.clone()).unwrap_or_default();
+                let account = shown_account(&p);
                 let add_form = p.can.operate.then(|| view! {
                     <details class="panel" open=rows.is_empty()>
                         <summary>"Add terminal"</summary>
                         <ActionForm action=add attr:class="demo-form">
+                            <input type="hidden" name="account" value=account.clone()/>
                             <label for="terminal-label">"Label"</label>
                             <input id="terminal-label" name="terminal[label]" required="" maxlength="200"/>
                             <label for="terminal-serial">"Serial number"</label>
@@ -116,6 +118,6 @@ pub fn Terminals() -> impl IntoView {
                 }
                 .into_any()
             })}
-        </Suspense>
+        </Transition>
     }
 }

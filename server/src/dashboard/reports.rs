@@ -35,7 +35,6 @@ impl Totals {
         let sum = |a: Amount, b: i64| capped(a.minor().saturating_add(b));
         self.gross = sum(self.gross, s.captured);
         self.fees = sum(self.fees, s.fees);
-        self.refunds = sum(self.refunds, s.refunded);
         let n = u32::try_from(s.count).unwrap_or(u32::MAX);
         match s.status {
             Authorized | Captured | PartiallyRefunded | Refunded | Voided => {
@@ -60,9 +59,10 @@ pub fn window_start(now: i64) -> i64 {
     (now.div_euclid(DAY_MS) - (DAYS - 1)) * DAY_MS
 }
 
-/// The report over the per-day sums of the payments created since [`window_start`] (in the
-/// account's currency: [`crate::store::payments::daily_sums`]).
-pub fn report(sums: &[DaySums], now: i64) -> Report {
+/// The report over the per-day sums of the payments created since [`window_start`] and of the
+/// refunds made since then, by the day each was made, whenever its payment was (in the
+/// account's currency: [`crate::store::payments::daily_sums`], [`crate::store::payments::daily_refunds`]).
+pub fn report(sums: &[DaySums], refunds: &[(i64, i64)], now: i64) -> Report {
     let first_day = now.div_euclid(DAY_MS) - (DAYS - 1);
     let mut days: Vec<(String, Amount)> =
         (0..DAYS).map(|i| (Timestamp((first_day + i) * DAY_MS).to_rfc3339()[..10].to_owned(), Amount::ZERO)).collect();
@@ -79,6 +79,16 @@ pub fn report(sums: &[DaySums], now: i64) -> Report {
         let day = &mut days[index as usize].1;
         *day = capped(day.minor().saturating_add(s.captured));
     }
+    for &(day, refunded) in refunds {
+        let index = day - first_day;
+        let add = |t: &mut Totals| t.refunds = capped(t.refunds.minor().saturating_add(refunded));
+        if (0..DAYS).contains(&index) {
+            add(&mut month);
+            if index == DAYS - 1 {
+                add(&mut today);
+            }
+        }
+    }
     Report { today, last_30_days: month, days }
 }
 
@@ -86,8 +96,8 @@ pub fn report(sums: &[DaySums], now: i64) -> Report {
 mod tests {
     use super::*;
 
-    fn sums(day: i64, status: PaymentStatus, count: i64, captured: i64, fees: i64, refunded: i64) -> DaySums {
-        DaySums { day, status, count, captured, fees, refunded }
+    fn sums(day: i64, status: PaymentStatus, count: i64, captured: i64, fees: i64) -> DaySums {
+        DaySums { day, status, count, captured, fees }
     }
 
     #[test]
@@ -95,12 +105,14 @@ mod tests {
         let now = 20_000 * DAY_MS + 5_000;
         let r = report(
             &[
-                sums(20_000, PaymentStatus::Captured, 3, 3_000, 90, 500),
-                sums(20_000, PaymentStatus::Failed, 2, 0, 0, 0),
-                sums(19_990, PaymentStatus::Refunded, 1, 1_000, 30, 1_000),
-                sums(19_990, PaymentStatus::Processing, 4, 0, 0, 0),
-                sums(19_000, PaymentStatus::Captured, 9, 9_999, 1, 0), // before the window
+                sums(20_000, PaymentStatus::Captured, 3, 3_000, 90),
+                sums(20_000, PaymentStatus::Failed, 2, 0, 0),
+                sums(19_990, PaymentStatus::Refunded, 1, 1_000, 30),
+                sums(19_990, PaymentStatus::Processing, 4, 0, 0),
+                sums(19_000, PaymentStatus::Captured, 9, 9_999, 1), // before the window
             ],
+            // Refunds by the day they were made: today's include one of a payment 40 days old.
+            &[(20_000, 300), (20_000, 200), (19_990, 1_000), (19_000, 7_777)],
             now,
         );
         assert_eq!((r.today.gross.minor(), r.today.fees.minor(), r.today.refunds.minor()), (3_000, 90, 500));
@@ -118,10 +130,11 @@ mod tests {
         let now = 20_000 * DAY_MS;
         let big = crate::domain::money::MAX_AMOUNT;
         let r = report(
-            &[sums(20_000, PaymentStatus::Captured, 2, big, 0, 0), sums(20_000, PaymentStatus::Refunded, 1, big, 0, 5)],
+            &[sums(20_000, PaymentStatus::Captured, 2, big, 0), sums(20_000, PaymentStatus::Refunded, 1, big, 0)],
+            &[(20_000, 5), (20_000, big)],
             now,
         );
         assert_eq!(r.today.gross, Amount::MAX);
-        assert_eq!(r.today.refunds.minor(), 5);
+        assert_eq!(r.today.refunds, Amount::MAX);
     }
 }

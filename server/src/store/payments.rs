@@ -210,7 +210,6 @@ pub struct DaySums {
     pub captured: i64,
     /// Fees of the payments that captured anything.
     pub fees: i64,
-    pub refunded: i64,
 }
 
 /// The account's payments in `currency` created at or after `since` (ms), summed per UTC day
@@ -224,8 +223,7 @@ pub async fn daily_sums(
 ) -> Result<Vec<DaySums>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT created_at / $4 AS day, status, COUNT(*) AS n, CAST(SUM(amount_captured) AS BIGINT) AS captured, \
-         CAST(SUM(CASE WHEN amount_captured > 0 THEN fee_amount ELSE 0 END) AS BIGINT) AS fees, \
-         CAST(SUM(amount_refunded) AS BIGINT) AS refunded \
+         CAST(SUM(CASE WHEN amount_captured > 0 THEN fee_amount ELSE 0 END) AS BIGINT) AS fees \
          FROM payments WHERE account_uid = $1 AND currency = $2 AND created_at >= $3 \
          GROUP BY 1, 2",
     )
@@ -243,10 +241,34 @@ pub async fn daily_sums(
                 count: r.try_get("n")?,
                 captured: r.try_get("captured")?,
                 fees: r.try_get("fees")?,
-                refunded: r.try_get("refunded")?,
             })
         })
         .collect()
+}
+
+/// The account's refunds in `currency` made at or after `since` (ms), whatever day their
+/// payment was made, summed per UTC day as (day, minor units) from the ledger.
+pub async fn daily_refunds(
+    db: &Db,
+    account_uid: &str,
+    currency: &Currency,
+    since: i64,
+    day_ms: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    // `type = 'refund'` as a literal, for the planner to match the partial index (0013).
+    let rows = sqlx::query(
+        "SELECT t.created_at / $4 AS day, CAST(SUM(t.amount) AS BIGINT) AS refunded \
+         FROM payment_transactions t JOIN payments p ON p.id = t.payment_id \
+         WHERE t.type = 'refund' AND t.created_at >= $3 AND p.account_uid = $1 AND p.currency = $2 \
+         GROUP BY 1",
+    )
+    .bind(account_uid)
+    .bind(currency.as_str())
+    .bind(since)
+    .bind(day_ms)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("day")?, r.try_get("refunded")?))).collect()
 }
 
 pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Payment>, sqlx::Error> {

@@ -12,7 +12,7 @@ use crate::domain::event::EventType;
 use crate::domain::ids::has_shape;
 use crate::domain::validate::{self, nullable};
 use crate::domain::webhook::new_secret;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::accounts::Account;
 use crate::store::webhooks::{self, NewWebhook, Webhook, WebhookChanges};
@@ -157,6 +157,25 @@ pub async fn send_test(state: &AppState, account: &Account, id: &str) -> ApiResu
     tx.commit().await?;
     let queued = deliveries::of_event(state.db(), &event_id).await?;
     Ok(Queued { event_id, deliveries: queued })
+}
+
+/// Delivers an event again (same `webhook-id`) to one subscription: the dashboard's delivery
+/// log, where the others must not get it twice. Refused while the subscription is disabled.
+pub async fn redeliver_to(state: &AppState, account: &Account, webhook_id: &str, event_id: &str) -> ApiResult<Queued> {
+    let webhook = find(state, &account.uid, webhook_id).await?;
+    let event = if has_shape(event_id, "evt") { events::get(state.db(), &account.uid, event_id).await? } else { None };
+    let event = event.ok_or_else(|| ApiError::not_found("event"))?;
+    if !webhook.enabled {
+        return Err(ApiError::new(ErrorCode::InvalidState, "This endpoint is disabled; enable it to deliver to it"));
+    }
+    if !(webhook.takes(event.kind) || event.kind == EventType::WebhookTest) {
+        return Err(ApiError::invalid("event_id", format!("this endpoint does not take {} events", event.kind)));
+    }
+    let mut tx = state.db().begin_write().await?;
+    let id = deliveries::insert_one(&mut tx, &webhook.id, &account.uid, &event.id, event.kind, now_ms()).await?;
+    tx.will_wake_deliveries();
+    tx.commit().await?;
+    Ok(Queued { event_id: event.id, deliveries: vec![id] })
 }
 
 /// Delivers an event again (same `webhook-id`) to every enabled subscription that takes it.

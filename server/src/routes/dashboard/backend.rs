@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::{refuse, refuse_with};
 use crate::dashboard::guard::{self, Caller};
 use crate::dashboard::reports;
-use crate::domain::account::MethodType;
+use crate::domain::account::{Funding, MethodType};
 use crate::domain::dashboard::{Permission, Role};
 use crate::domain::event::acting_as;
 use crate::domain::fees;
@@ -166,8 +166,12 @@ impl Services {
             return Err(refuse(ApiError::invalid("key", "key must be the move key the payment's page gave")));
         }
         let path = format!("/api/payments/{id}/{verb}");
-        let key = Some(format!("dashboard:{key}"));
-        let answer = payments::keyed(&self.state, &ctx.account.uid, key, &path, Value::Object(body), run);
+        // One page's key names one request per body: the same confirmation sent again replays
+        // its answer, and another amount from the same page is a request of its own.
+        let body = Value::Object(body);
+        let print = crate::idempotency::fingerprint(&self.state.config().master_key, "POST", &path, &body);
+        let key = Some(format!("dashboard:{key}.{}", &print[..16]));
+        let answer = payments::keyed(&self.state, &ctx.account.uid, key, &path, body, run);
         Ok(acting_as(ctx.actor(), answer).await)
     }
 
@@ -185,6 +189,20 @@ impl Services {
             }
         };
         checked.map(|caller| (caller, headers)).map_err(refuse)
+    }
+
+    /// [`Self::ctx`] for a change the page made for account `shown` (its form says which): the
+    /// account chosen is a cookie that another tab may have switched since, and a setting, a key
+    /// or a link made for one account must not land on another.
+    async fn ctx_for(&self, access: Access, shown: &str) -> Result<Ctx, ServerFnError> {
+        let ctx = self.ctx(access).await?;
+        if ctx.account.uid != shown {
+            return Err(refuse(ApiError::new(
+                ErrorCode::InvalidState,
+                "This page was for another payment account (it was switched in another tab): reload the page",
+            )));
+        }
+        Ok(ctx)
     }
 
     /// The caller and the account the dashboard shows them (the cookie's, else the client's
@@ -345,10 +363,13 @@ impl Backend for Services {
         let now = now_ms();
         let db = self.state.db();
         let since = reports::window_start(now);
-        let sums = store::payments::daily_sums(db, &ctx.account.uid, &ctx.account.currency, since, reports::DAY_MS)
-            .await
-            .map_err(internal)?;
-        let report = reports::report(&sums, now);
+        let (uid, currency) = (&ctx.account.uid, &ctx.account.currency);
+        let (sums, refunds) = tokio::try_join!(
+            store::payments::daily_sums(db, uid, currency, since, reports::DAY_MS),
+            store::payments::daily_refunds(db, uid, currency, since, reports::DAY_MS),
+        )
+        .map_err(internal)?;
+        let report = reports::report(&sums, &refunds, now);
         let totals = |t: &reports::Totals| dto::Totals {
             gross: ctx.money(t.gross),
             fees: ctx.money(t.fees),
@@ -554,8 +575,12 @@ impl Backend for Services {
         Ok(())
     }
 
-    async fn create_payment_link(&self, link: dto::NewPaymentLink) -> Result<dto::PaymentLink, ServerFnError> {
-        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+    async fn create_payment_link(
+        &self,
+        account: String,
+        link: dto::NewPaymentLink,
+    ) -> Result<dto::PaymentLink, ServerFnError> {
+        let ctx = self.ctx_for(Access::Changes(Permission::Operate), &account).await?;
         let amount = ctx.required_amount(&link.amount)?;
         let mut body = json!({
             "amount": amount.minor(),
@@ -664,8 +689,8 @@ impl Backend for Services {
         Ok(rows)
     }
 
-    async fn add_terminal(&self, t: dto::NewTerminal) -> Result<(), ServerFnError> {
-        let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
+    async fn add_terminal(&self, account: String, t: dto::NewTerminal) -> Result<(), ServerFnError> {
+        let ctx = self.ctx_for(Access::Changes(Permission::Operate), &account).await?;
         let body = terminals::CreateTerminal {
             label: t.label.trim().to_owned(),
             serial_number: t.serial_number.trim().to_owned(),
@@ -745,11 +770,12 @@ impl Backend for Services {
 
     async fn create_api_key(
         &self,
+        account: String,
         label: String,
         scopes: String,
         expires_in_days: String,
     ) -> Result<dto::OneTimeSecret, ServerFnError> {
-        let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
+        let ctx = self.ctx_for(Access::Changes(Permission::Develop), &account).await?;
         let expires_at = match expires_in_days.trim() {
             "" => None,
             days => {
@@ -790,8 +816,13 @@ impl Backend for Services {
         Ok(rows)
     }
 
-    async fn add_webhook(&self, url: String, events: String) -> Result<dto::OneTimeSecret, ServerFnError> {
-        let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
+    async fn add_webhook(
+        &self,
+        account: String,
+        url: String,
+        events: String,
+    ) -> Result<dto::OneTimeSecret, ServerFnError> {
+        let ctx = self.ctx_for(Access::Changes(Permission::Develop), &account).await?;
         let body = webhooks::CreateWebhook {
             url: url.trim().to_owned(),
             events: events.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
@@ -852,9 +883,9 @@ impl Backend for Services {
         Ok(dto::DeliveryLog { webhook: webhook_row(WebhookObject::from(hook)), deliveries })
     }
 
-    async fn redeliver(&self, event_id: String) -> Result<(), ServerFnError> {
+    async fn redeliver(&self, webhook_id: String, event_id: String) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
-        webhooks::redeliver(&self.state, &ctx.account, &event_id).await.map_err(refuse)?;
+        webhooks::redeliver_to(&self.state, &ctx.account, &webhook_id, &event_id).await.map_err(refuse)?;
         Ok(())
     }
 
@@ -904,11 +935,12 @@ impl Backend for Services {
 
     async fn save_branding(
         &self,
+        account: String,
         display_name: String,
         logo_url: String,
         primary_color: String,
     ) -> Result<(), ServerFnError> {
-        let ctx = self.ctx(Access::Changes(Permission::Settings)).await?;
+        let ctx = self.ctx_for(Access::Changes(Permission::Settings), &account).await?;
         let branding = crate::domain::account::Branding {
             display_name: given(&display_name),
             logo_url: given(&logo_url),
@@ -919,26 +951,37 @@ impl Backend for Services {
         Ok(())
     }
 
-    async fn save_origins(&self, allowed_origins: String) -> Result<(), ServerFnError> {
-        let ctx = self.ctx(Access::Changes(Permission::Settings)).await?;
+    async fn save_origins(&self, account: String, allowed_origins: String) -> Result<(), ServerFnError> {
+        let ctx = self.ctx_for(Access::Changes(Permission::Settings), &account).await?;
         let origins = allowed_origins.split_whitespace().map(str::to_owned).collect();
         let changes = accounts::UpdateAccount { allowed_origins: Some(origins), ..Default::default() };
         accounts::update(&self.state, &ctx.account.uid, changes).await.map_err(refuse)?;
         Ok(())
     }
 
-    async fn rotate_redirect_secret(&self) -> Result<dto::OneTimeSecret, ServerFnError> {
-        let ctx = self.ctx(Access::Changes(Permission::Settings)).await?;
+    async fn rotate_redirect_secret(&self, account: String) -> Result<dto::OneTimeSecret, ServerFnError> {
+        let ctx = self.ctx_for(Access::Changes(Permission::Settings), &account).await?;
         let account = accounts::rotate_redirect_secret(&self.state, &ctx.account.uid).await.map_err(refuse)?;
         Ok(dto::OneTimeSecret { id: account.uid, secret: account.redirect_signing_secret.unwrap_or_default() })
     }
 
-    async fn fee_quote(&self, amount: String, method: String) -> Result<dto::FeeQuote, ServerFnError> {
+    async fn fee_quote(&self, amount: String, method: String, funding: String) -> Result<dto::FeeQuote, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
         let currency = &ctx.account.currency;
         let amount = ctx.required_amount(&amount)?;
         let method = MethodType::parse(&method).ok_or_else(|| refuse(ApiError::invalid("method", "not a method")))?;
-        let fee = fees::fee_for(&ctx.account.fee_rules, method, None, amount).amount;
+        // The checkout knows a card's funding from its BIN; here the user says it, so a rule for
+        // debit (or credit) cards shows the fee the checkout would.
+        let funding = match funding.trim() {
+            "" => None,
+            text => Some(
+                Funding::parse(text)
+                    .filter(|f| *f != Funding::Any)
+                    .ok_or_else(|| refuse(ApiError::invalid("funding", "credit, debit, prepaid or empty")))?,
+            ),
+        };
+        let funding = funding.filter(|_| method == MethodType::Card);
+        let fee = fees::fee_for(&ctx.account.fee_rules, method, funding, amount).amount;
         let total = amount.checked_add(fee).ok_or_else(|| refuse(ApiError::invalid("amount", "too large")))?;
         let locale = Locale::parse(&locale_of(&ctx.headers)).unwrap_or(Locale::En);
         Ok(dto::FeeQuote {
