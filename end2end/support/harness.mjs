@@ -19,8 +19,11 @@ export async function startServer(extraEnv = {}) {
     throw new Error("set GOVIFI_SERVER_BIN and GOVIFI_ASSETS_DIR (cargo xtask test does)");
   }
   const dir = mkdtempSync(join(tmpdir(), "govifi-e2e-"));
+  // The developer's own GOVIFI_* settings (a public URL, a demo password, SMTP) would change
+  // what the tests see: only the ones set here reach the server.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("GOVIFI_")));
   const env = {
-    ...process.env,
+    ...inherited,
     GOVIFI_BIND: "127.0.0.1:0",
     GOVIFI_DATABASE_URL: `sqlite://${join(dir, "govifi.db")}?mode=rwc`,
     GOVIFI_ASSETS_DIR: ASSETS_DIR,
@@ -33,7 +36,11 @@ export async function startServer(extraEnv = {}) {
   const child = spawn(SERVER_BIN, [], { cwd: dir, env, stdio: ["ignore", "pipe", "inherit"] });
   let output = "";
   const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30_000);
+    const timer = setTimeout(() => {
+      // Killed, or its open pipe would keep the test file's event loop (and CI) waiting.
+      child.kill("SIGKILL");
+      reject(new Error(`server did not start:\n${output}`));
+    }, 30_000);
     child.stdout.on("data", (chunk) => {
       output += chunk;
       const match = output.match(/listening on (http:\/\/[0-9.:]+)/);
@@ -58,9 +65,15 @@ export async function startServer(extraEnv = {}) {
       });
     },
     async stop() {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
+      // A server that already died has nothing to wait for; one that ignores SIGTERM for 15 s
+      // is killed.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        const stuck = setTimeout(() => child.kill("SIGKILL"), 15_000);
+        await exited;
+        clearTimeout(stuck);
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };

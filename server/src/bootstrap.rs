@@ -144,10 +144,16 @@ async fn create_demo(state: &AppState) -> anyhow::Result<Demo> {
 
 /// In sandbox mode, the dashboard's demo user (an owner of the demo tenant), created once; the
 /// password it was made with when this call made it and generated it (never one the operator
-/// gave in `GOVIFI_SANDBOX_DEMO_PASSWORD`).
+/// gave in `GOVIFI_SANDBOX_DEMO_PASSWORD`). A password given there is the demo user's at every
+/// start, so the one `cargo xtask run` prints works even on a database an earlier start made.
 pub async fn ensure_demo_user(state: &AppState, demo: &Demo) -> anyhow::Result<Option<String>> {
     let db = state.db();
     if !meta::set_if_absent(db, DEMO_USER_KEY, DEMO_EMAIL).await? {
+        if let Some(given) = state.config().demo_password.clone()
+            && crate::dashboard::reset_password(db, DEMO_EMAIL, given).await?
+        {
+            tracing::info!("the sandbox demo user now has the password in GOVIFI_SANDBOX_DEMO_PASSWORD");
+        }
         return Ok(None);
     }
     let made = async {

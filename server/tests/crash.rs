@@ -149,6 +149,9 @@ async fn a_thousand_confirms_survive_three_sigkills() {
     for k in 0..KILLS {
         let at = SESSIONS / 10 + k * span + moments.below(span as u64) as usize;
         while done.load(Ordering::SeqCst) < at {
+            // A worker that panicked (an unexpected answer, a session never paid) stops counting:
+            // fail now rather than wait for a count that cannot come.
+            assert!(!workers.iter().any(|w| w.is_finished()), "a worker stopped before the load ended");
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         tokio::time::sleep(Duration::from_millis(moments.below(40))).await;

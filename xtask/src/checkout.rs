@@ -15,7 +15,10 @@ use std::process::Command;
 use app::loader::{CHECKOUT_FOLDER_PREFIX, CHECKOUT_NAME as OUT_NAME};
 use sha2::{Digest, Sha256};
 
-use crate::{ELEMENT_BUILD_ENV, Result, WASM_RUSTFLAGS, cargo, run_ok, say, target_dir, tools, workspace_root};
+use crate::{
+    ELEMENT_BUILD_ENV, Result, WASM_RUSTFLAGS, cargo, run_ok, say, target_dir, tools, without_user_rustflags,
+    workspace_root,
+};
 
 /// The module the main WASM imports its chunk loaders from (written by the splitter).
 const LINK_NAME: &str = "./__wasm_split.js";
@@ -52,7 +55,7 @@ pub fn build(dist: &Path) -> Result<Files> {
     // `--emit-relocs` on the final link only (`cargo rustc`): the splitter follows the
     // relocations to tell which code each split point alone reaches.
     run_ok(
-        cargo()
+        without_user_rustflags(&mut cargo())
             .args(["rustc", "-p", "frontend", "--bin", OUT_NAME, "--features", "split", "--profile", "wasm-release"])
             .args(["--target", "wasm32-unknown-unknown", "--locked", "--target-dir"])
             .arg(&target)

@@ -103,6 +103,12 @@ pub const ELEMENT_BUILD_ENV: &[(&str, &str)] = &[
     ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", WASM_RUSTFLAGS),
 ];
 
+/// Cargo takes a caller's `RUSTFLAGS` before the per-target flags above, which would drop the
+/// bundles' panic and size settings (or put a host linker flag on a WASM link).
+pub fn without_user_rustflags(cmd: &mut Command) -> &mut Command {
+    cmd.env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS")
+}
+
 /// Builds the element: the checkout bundle, split into chunks (`checkout::build`, into
 /// dist/checkout-<hash>/), then with Trunk (release, offline) the wallet bundle into dist/wallet/
 /// and the dashboard's into dist/dashboard/. Returns the checkout's gzipped size as a paying
@@ -118,6 +124,7 @@ fn dist() -> Result<BundleSize> {
             .env("TRUNK_SKIP_VERSION_CHECK", "true")
             .env("NO_COLOR", "true")
             .envs(ELEMENT_BUILD_ENV.iter().copied());
+        without_user_rustflags(&mut cmd);
         run_ok(&mut cmd)
     };
     // Trunk copies wasm-bindgen's whole snippets folder: drop what earlier builds left there.
@@ -378,19 +385,27 @@ fn sandbox_bootstrap() -> Result<SandboxCredentials> {
     };
     let password = random(20)?;
     std::fs::create_dir_all(path.parent().expect("data/ has a parent"))?;
-    std::fs::write(
-        &path,
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(true);
+    // Readable by its owner only from the moment it exists.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    let mut file = file.open(&path)?;
+    #[cfg(unix)]
+    {
+        // (A file an earlier run left keeps its mode through `open`.)
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::io::Write::write_all(
+        &mut file,
         format!(
             "# Made by `cargo xtask run`: the sandbox's app client and dashboard password, printed at every start.\n\
              GOVIFI_BOOTSTRAP_CLIENT_ID={id}\nGOVIFI_BOOTSTRAP_CLIENT_SECRET={secret}\n\
              GOVIFI_SANDBOX_DEMO_PASSWORD={password}\n"
-        ),
+        )
+        .as_bytes(),
     )?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
     Ok(SandboxCredentials { client_id: id, client_secret: secret, demo_password: password })
 }
 
@@ -401,10 +416,14 @@ fn run() -> Result<()> {
     run_ok(cargo().args(["build", "-p", "server", "--bin", "govifi-server"]))?;
     let binary = target_dir()?.join("debug/govifi-server");
     let SandboxCredentials { client_id, client_secret, demo_password } = sandbox_bootstrap()?;
+    // The server reads the workspace's .env too (without overriding the environment), trims a
+    // trailing `/` and takes a blank value as unset: the addresses printed here are its own.
+    let _ = dotenvy::from_path(workspace_root().join(".env"));
+    let setting = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     // The server never echoes a secret it was given; these are ours (data/sandbox-bootstrap.env).
-    let base = std::env::var("GOVIFI_PUBLIC_URL").unwrap_or_else(|_| {
-        format!("http://{}", std::env::var("GOVIFI_BIND").unwrap_or_else(|_| "127.0.0.1:8080".into()))
-    });
+    let base = setting("GOVIFI_PUBLIC_URL")
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("http://{}", setting("GOVIFI_BIND").unwrap_or_else(|| "127.0.0.1:8080".into())));
     say("the sandbox's app client and dashboard user (kept in data/sandbox-bootstrap.env)");
     println!("  App client id:      {client_id}");
     println!("  App client secret:  {client_secret}");
@@ -468,7 +487,17 @@ fn test() -> Result<()> {
             "--",
             "-D",
             "warnings",
-        ]))
+        ]))?;
+        // And the dashboard's hydration bundle, with `app`'s browser-only code.
+        run_ok(
+            cargo().args(["clippy", "-p", "frontend", "--bin", "govifi-dashboard", "--features", "dashboard"]).args([
+                "--target",
+                "wasm32-unknown-unknown",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )
         .map(|_| None)
     });
     let postgres = std::env::var("GOVIFI_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty());
@@ -519,7 +548,9 @@ fn test() -> Result<()> {
             files.sort();
             run_ok(
                 end2end_node(server)
-                    .args(["--test", "--test-concurrency=1"])
+                    // A test that hangs fails after five minutes, and a file whose server
+                    // outlived its tests ends anyway, instead of holding CI to its limit.
+                    .args(["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-force-exit"])
                     .args(&files)
                     .env("CHROMIUM_PATH", chromium),
             )?;

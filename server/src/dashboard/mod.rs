@@ -86,6 +86,21 @@ pub async fn create_user(
     }
 }
 
+/// Gives an existing user the password `password` unless it already has it; true if changed.
+/// (The sandbox's demo user takes the one `GOVIFI_SANDBOX_DEMO_PASSWORD` names at every start.)
+pub async fn reset_password(db: &Db, email: &str, password: String) -> anyhow::Result<bool> {
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.chars().count()) {
+        anyhow::bail!("a password has 12 to 200 characters");
+    }
+    let Some(user) = store::dashboard::user_by_email(db, email).await? else { return Ok(false) };
+    if verify_password(password.clone(), user.password_hash).await? {
+        return Ok(false);
+    }
+    let hash = hash_password(password).await?;
+    store::dashboard::set_password_hash(db, &user.id, &hash, store::now_ms()).await?;
+    Ok(true)
+}
+
 /// Why a sign-in did not open a session.
 #[derive(Debug)]
 pub enum SignInRefused {

@@ -67,6 +67,16 @@ pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::E
     sqlx::query(&sql).bind(email).fetch_optional(db.pool()).await?.as_ref().map(user_from_row).transpose()
 }
 
+pub async fn set_password_hash(db: &Db, user_id: &str, password_hash: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE dashboard_users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(password_hash)
+        .bind(now)
+        .bind(user_id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
 /// A client's users, oldest first (the Team page).
 pub async fn users_of_client(db: &Db, client_id: &str) -> Result<Vec<User>, sqlx::Error> {
     let sql = format!("SELECT {USER_COLUMNS} FROM dashboard_users WHERE client_id = $1 ORDER BY created_at, id");
