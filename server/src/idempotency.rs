@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,21 +15,22 @@ use crate::config::MasterKey;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::parse_json_value;
 use crate::store::batch::Stmt;
+use crate::store::idempotency::Print;
 use crate::store::{Db, idempotency};
 use crate::telemetry::REQUEST_ID_HEADER;
 
 /// What identifies "the same request": method, path and the body with its keys sorted. Keyed
 /// by the master key: the body may hold a card number, and a bare hash of it, kept beside the
-/// card's brand, last 4 and expiry, could be searched out in minutes.
-pub fn fingerprint(master: &MasterKey, method: &str, path: &str, body: &Value) -> String {
+/// card's brand, last 4 and expiry, could be searched out in minutes. Keys taken before this
+/// was keyed hold the bare SHA-256, which still matches (`legacy`) for as long as such keys are
+/// kept, so a retry across the upgrade replays instead of answering 422.
+pub fn fingerprint(master: &MasterKey, method: &str, path: &str, body: &Value) -> Print {
+    let request = format!("{method} {path}\n{}", canonical(body));
     let mut mac = Hmac::<Sha256>::new_from_slice(&master.0).expect("HMAC takes any key length");
     mac.update(b"govifi.idempotency.");
-    mac.update(method.as_bytes());
-    mac.update(b" ");
-    mac.update(path.as_bytes());
-    mac.update(b"\n");
-    mac.update(canonical(body).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    mac.update(request.as_bytes());
+    let legacy = hex::encode(Sha256::digest(request.as_bytes()));
+    Print { current: hex::encode(mac.finalize().into_bytes()), legacy: Some(legacy) }
 }
 
 /// JSON with object keys sorted at every level, whatever order they arrived in.
@@ -57,7 +58,7 @@ pub struct Idempotency {
 struct Held {
     scope: String,
     key: String,
-    fingerprint: String,
+    fingerprint: Print,
     taken: AtomicBool,
     /// A recorded money movement now holds the key (see [`Idempotency::hand_to_operation`]).
     handed: AtomicBool,
@@ -97,12 +98,12 @@ fn refusal(claim: idempotency::Claim) -> Option<Response> {
 }
 
 impl Idempotency {
-    fn held(scope: String, key: String, fingerprint: &str, taken: bool) -> Self {
+    fn held(scope: String, key: String, fingerprint: &Print, taken: bool) -> Self {
         Idempotency {
             key: Some(Held {
                 scope,
                 key,
-                fingerprint: fingerprint.to_owned(),
+                fingerprint: fingerprint.clone(),
                 taken: AtomicBool::new(taken),
                 handed: AtomicBool::new(false),
             }),
@@ -110,7 +111,7 @@ impl Idempotency {
     }
 
     /// Takes `key` in `scope` now; the `Err` is the answer when it cannot (see [`refusal`]).
-    pub async fn claim(db: &Db, scope: String, key: Option<String>, fingerprint: &str) -> Result<Self, Response> {
+    pub async fn claim(db: &Db, scope: String, key: Option<String>, fingerprint: &Print) -> Result<Self, Response> {
         let Some(key) = key else { return Ok(Idempotency { key: None }) };
         match idempotency::claim(db, &scope, &key, fingerprint).await {
             Ok(claim) => match refusal(claim) {
@@ -123,7 +124,7 @@ impl Idempotency {
 
     /// Looks at `key` without taking it (the request takes it later, with [`Self::take_stmt`],
     /// inside the transaction that claims the work).
-    pub async fn check(db: &Db, scope: String, key: Option<String>, fingerprint: &str) -> Result<Self, Response> {
+    pub async fn check(db: &Db, scope: String, key: Option<String>, fingerprint: &Print) -> Result<Self, Response> {
         let Some(key) = key else { return Ok(Idempotency { key: None }) };
         match idempotency::inspect(db, &scope, &key, fingerprint).await {
             Ok(claim) => match refusal(claim) {
@@ -139,7 +140,7 @@ impl Idempotency {
     /// another request holds the key: give up the transaction and answer [`Self::taken_elsewhere`].
     pub fn take_stmt(&self) -> Option<Stmt> {
         let h = self.key.as_ref().filter(|h| !h.taken.load(Ordering::SeqCst))?;
-        Some(idempotency::take_stmt(&h.scope, &h.key, &h.fingerprint))
+        Some(idempotency::take_stmt(&h.scope, &h.key, &h.fingerprint.current))
     }
 
     pub fn mark_taken(&self) {
@@ -181,7 +182,8 @@ impl Idempotency {
     /// A key an earlier request took and handed to its work, for the process that finishes
     /// that work after the request is gone (confirm recovery): it writes the key's answer.
     pub fn resumed(scope: String, key: String) -> Self {
-        Self::held(scope, key, "", true)
+        // (Its print is never compared: this process only writes the key's answer.)
+        Self::held(scope, key, &Print { current: String::new(), legacy: None }, true)
     }
 
     /// The key space and key this request names, held or not (recorded with work that a later
@@ -279,7 +281,8 @@ impl Idempotency {
             let mut conn = db.writer().acquire().await?;
             idempotency::finish(&mut conn, &h.scope, &h.key, status.as_u16(), body, &request_id).await
         } else {
-            idempotency::answer_free(db, &h.scope, &h.key, &h.fingerprint, status.as_u16(), body, &request_id).await
+            idempotency::answer_free(db, &h.scope, &h.key, &h.fingerprint.current, status.as_u16(), body, &request_id)
+                .await
         }
     }
 
@@ -356,7 +359,11 @@ mod tests {
         assert_eq!(fingerprint(&key, "POST", "/x", &a), fingerprint(&key, "POST", "/x", &b));
         assert_ne!(fingerprint(&key, "POST", "/x", &a), fingerprint(&key, "POST", "/y", &a));
         assert_ne!(fingerprint(&key, "POST", "/x", &a), fingerprint(&key, "POST", "/x", &json!({"amount": 6})));
-        // Keyed: another installation's key gives another print.
-        assert_ne!(fingerprint(&key, "POST", "/x", &a), fingerprint(&MasterKey::generate(), "POST", "/x", &a));
+        // Keyed: another installation's key gives another print; the bare hash a key taken
+        // before the upgrade holds still matches.
+        let print = fingerprint(&key, "POST", "/x", &a);
+        assert_ne!(print.current, fingerprint(&MasterKey::generate(), "POST", "/x", &a).current);
+        let bare = hex::encode(Sha256::digest(format!("POST /x\n{}", canonical(&a)).as_bytes()));
+        assert_eq!(print.legacy.as_deref(), Some(bare.as_str()));
     }
 }

@@ -201,6 +201,14 @@ db_tests! {
         app.validate(&m, other, Some("order-77")).await.assert_error(422, "idempotency_key_reused");
         let count: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM payments").fetch_one(app.db().pool()).await.unwrap(), 0);
         assert_eq!(count, 1, "one payment");
+        // A key taken before the prints were keyed holds the bare SHA-256: its retry still replays.
+        let print = server::idempotency::fingerprint(&app.state.config().master_key, "POST", "/api/payments/validate", &body);
+        let stored: String = sqlx::query_scalar("SELECT fingerprint FROM idempotency_keys WHERE key = 'order-77'").fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(stored, print.current, "kept keyed");
+        sqlx::query("UPDATE idempotency_keys SET fingerprint = $1 WHERE key = 'order-77'").bind(print.legacy.as_deref().unwrap()).execute(app.db().pool()).await.unwrap();
+        let upgraded = app.validate(&m, body.clone(), Some("order-77")).await;
+        assert_eq!((upgraded.status, upgraded.header("idempotent-replayed")), (StatusCode::CREATED, Some("true")));
+        assert_eq!(upgraded.body, first.body);
 
         let pid = id(&first.json());
         let refund_path = format!("/api/payments/{pid}/refund");

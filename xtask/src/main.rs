@@ -416,10 +416,16 @@ fn run() -> Result<()> {
     run_ok(cargo().args(["build", "-p", "server", "--bin", "govifi-server"]))?;
     let binary = target_dir()?.join("debug/govifi-server");
     let SandboxCredentials { client_id, client_secret, demo_password } = sandbox_bootstrap()?;
-    // The server reads the workspace's .env too (without overriding the environment), trims a
-    // trailing `/` and takes a blank value as unset: the addresses printed here are its own.
-    let _ = dotenvy::from_path(workspace_root().join(".env"));
-    let setting = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    // The server reads the workspace's .env too (the environment first), trims a trailing `/`
+    // and takes a blank value as unset: the addresses printed here are its own. (Read, not
+    // loaded: the server's environment stays as before.)
+    let dotenv: Vec<(String, String)> = dotenvy::from_path_iter(workspace_root().join(".env"))
+        .map(|lines| lines.filter_map(|line| line.ok()).collect())
+        .unwrap_or_default();
+    let setting = |name: &str| {
+        let from_file = || dotenv.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        std::env::var(name).ok().or_else(from_file).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    };
     // The server never echoes a secret it was given; these are ours (data/sandbox-bootstrap.env).
     let base = setting("GOVIFI_PUBLIC_URL")
         .map(|url| url.trim_end_matches('/').to_owned())

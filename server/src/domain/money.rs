@@ -80,7 +80,7 @@ impl TryFrom<String> for Currency {
     type Error = String;
 
     fn try_from(code: String) -> Result<Self, Self::Error> {
-        Currency::parse(&code).ok_or_else(|| format!("{code:?} is not an upper-case ISO 4217 currency code"))
+        Currency::parse(&code).ok_or_else(|| "must be an upper-case ISO 4217 currency code".to_owned())
     }
 }
 

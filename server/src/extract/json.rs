@@ -171,7 +171,8 @@ fn without_value(message: &str) -> String {
 
 /// The name in ``prefix`name` ...`` from a serde message.
 fn backticked(message: &str, prefix: &str) -> Option<String> {
-    let rest = &message[message.find(prefix)? + prefix.len()..];
+    // serde starts these messages with the prefix; found elsewhere, it is inside a refused value.
+    let rest = message.strip_prefix(prefix)?;
     Some(rest[..rest.find('`')?].to_owned())
 }
 
@@ -229,6 +230,13 @@ mod tests {
         let m = message(r#"{"amount":"4242424242424242, expected x"}"#);
         assert!(!m.contains("4242"), "{m}");
         assert!(m.ends_with("expected i64"), "{m}");
+        // A value that reads like serde's own message is still only a value.
+        let m = message(r#"{"amount":"unknown field `4242424242424242`"}"#);
+        assert!(!m.contains("4242"), "{m}");
+        assert_eq!(
+            code_and_param(r#"{"amount":"missing field `4242`"}"#),
+            ("parameter_invalid".into(), Some("amount".into()))
+        );
         // Messages that quote no value are kept whole.
         assert_eq!(without_value("invalid length 3, expected 2 elements"), "invalid length 3, expected 2 elements");
         assert_eq!(

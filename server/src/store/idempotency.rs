@@ -11,6 +11,20 @@ use super::{Db, now_ms};
 /// Keys are kept this long at least (SPEC §4: 24 h).
 pub const RETENTION_MS: i64 = 48 * 3600 * 1000;
 
+/// What identifies a key's request: the print stored with the key, and an older form of the same
+/// print a key taken before an upgrade holds (compared, never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Print {
+    pub current: String,
+    pub legacy: Option<String>,
+}
+
+impl Print {
+    fn matches(&self, stored: &str) -> bool {
+        stored == self.current || self.legacy.as_deref() == Some(stored)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The key is free (or, after a take, this request holds it).
@@ -34,9 +48,9 @@ crate::text_enum! {
 
 const SELECT: &str = "SELECT fingerprint, state, status_code, body FROM idempotency_keys WHERE scope = $1 AND key = $2";
 
-fn read_claim(row: &AnyRow, fingerprint: &str) -> Result<Claim, sqlx::Error> {
+fn read_claim(row: &AnyRow, print: &Print) -> Result<Claim, sqlx::Error> {
     let stored: String = row.try_get(0)?;
-    if stored != fingerprint {
+    if !print.matches(&stored) {
         return Ok(Claim::Mismatch);
     }
     if super::enum_column::<KeyState>(row, "state")? != KeyState::Done {
@@ -53,9 +67,9 @@ fn read_claim(row: &AnyRow, fingerprint: &str) -> Result<Claim, sqlx::Error> {
 }
 
 /// What a key says now, without taking it (`New` when it is free).
-pub async fn inspect(db: &Db, scope: &str, key: &str, fingerprint: &str) -> Result<Claim, sqlx::Error> {
+pub async fn inspect(db: &Db, scope: &str, key: &str, print: &Print) -> Result<Claim, sqlx::Error> {
     match sqlx::query(SELECT).bind(scope).bind(key).fetch_optional(db.pool()).await? {
-        Some(row) => read_claim(&row, fingerprint),
+        Some(row) => read_claim(&row, print),
         None => Ok(Claim::New),
     }
 }
@@ -79,13 +93,13 @@ pub fn take_stmt(scope: &str, key: &str, fingerprint: &str) -> Stmt {
 }
 
 /// Takes the key now, or says why not.
-pub async fn claim(db: &Db, scope: &str, key: &str, fingerprint: &str) -> Result<Claim, sqlx::Error> {
+pub async fn claim(db: &Db, scope: &str, key: &str, print: &Print) -> Result<Claim, sqlx::Error> {
     let mut conn = db.writer().acquire().await?;
-    if take(&mut conn, scope, key, fingerprint).await? {
+    if take(&mut conn, scope, key, &print.current).await? {
         return Ok(Claim::New);
     }
     match sqlx::query(SELECT).bind(scope).bind(key).fetch_optional(&mut *conn).await? {
-        Some(row) => read_claim(&row, fingerprint),
+        Some(row) => read_claim(&row, print),
         // Released between our insert and select: the caller may simply retry.
         None => Ok(Claim::InProgress),
     }

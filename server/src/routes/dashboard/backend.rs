@@ -170,7 +170,7 @@ impl Services {
         // its answer, and another amount from the same page is a request of its own.
         let body = Value::Object(body);
         let print = crate::idempotency::fingerprint(&self.state.config().master_key, "POST", &path, &body);
-        let key = Some(format!("dashboard:{key}.{}", &print[..16]));
+        let key = Some(format!("dashboard:{key}.{}", &print.current[..16]));
         let answer = payments::keyed(&self.state, &ctx.account.uid, key, &path, body, run);
         Ok(acting_as(ctx.actor(), answer).await)
     }
