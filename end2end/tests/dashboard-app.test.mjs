@@ -262,6 +262,15 @@ test("branding changed in Settings shows on the next checkout", async () => {
   await page.getByRole("button", { name: "Save branding" }).click();
   await page.getByText("Saved: new checkouts show it.").waitFor();
   await checkPage(page, "settings");
+  // Rotating the redirect secret asks first; the new secret is shown once.
+  await page.getByRole("button", { name: "Rotate redirect secret" }).click();
+  await page.getByRole("button", { name: "Cancel" }).click();
+  await page.getByRole("button", { name: "Rotate redirect secret" }).click();
+  await page.getByRole("button", { name: "Confirm rotation" }).click();
+  const secret = page.getByRole("region", { name: "The new redirect secret" }).locator(".secret-value");
+  await secret.waitFor();
+  assert.ok((await secret.textContent()).length >= 32, "a new secret, shown once");
+  assert.equal(await page.getByRole("button", { name: "Confirm rotation" }).isVisible(), false, "the question closed");
   const s = await api(server, "POST", "/v1/hosted-sessions", {
     token: demo.token, account: demo.uid,
     body: { amount: 1000, currency: "USD", success_url: "https://shop.example/ok", cancel_url: "https://shop.example/no" },

@@ -583,6 +583,10 @@ db_tests! {
         // The form drawn for the account chosen goes through.
         assert_eq!(send("origins", origins(&b.uid)).await.status, StatusCode::OK);
         assert_eq!(origins_of(&b.uid).await, ["https://a.example"]);
+        let rotated = send("rotate_redirect_secret", format!("account={}", b.uid)).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text());
+        let secret = rotated.json()["secret"].as_str().unwrap().to_owned();
+        assert!(secret.len() >= 32 && secret != b.redirect_secret, "a new secret for B, shown once");
     }
 
     async fn the_fee_calculator_knows_a_card_s_funding(app) {

@@ -12,6 +12,14 @@ pub fn SettingsPage() -> impl IntoView {
     let origins = ServerAction::<SaveOrigins>::new();
     let rotate = ServerAction::<RotateRedirectSecret>::new();
     let ready = hydrated();
+    // Rotating breaks the merchant's redirect checks until they take the new secret: it asks
+    // first, and the question closes once a rotation is answered.
+    let confirming = RwSignal::new(false);
+    Effect::new(move |_| {
+        if rotate.version().get() > 0 {
+            confirming.set(false);
+        }
+    });
     let quote = ServerAction::<QuoteFee>::new();
     let data = Resource::new(move || (branding.version().get(), origins.version().get()), |_| load_settings());
     view! {
@@ -103,10 +111,17 @@ pub fn SettingsPage() -> impl IntoView {
                             {editable.then(|| view! {
                                 <h2>"Redirect secret"</h2>
                                 <p class="small">"Signs the customer's return to your success URL. Rotating it makes the old one stop working at once."</p>
-                                <ActionForm action=rotate>
-                                    <input type="hidden" name="account" value=for_rotate.clone()/>
-                                    <button type="submit" class="secondary" disabled=move || !ready.get() || rotate.pending().get()>"Rotate redirect secret"</button>
-                                </ActionForm>
+                                <button type="button" class="secondary" hidden=move || confirming.get()
+                                    disabled=move || !ready.get() on:click=move |_| confirming.set(true)>"Rotate redirect secret"</button>
+                                <div class="panel confirm" role="group" aria-labelledby="rotate-title" hidden=move || !confirming.get()>
+                                    <p id="rotate-title"><strong>"Rotate the redirect secret?"</strong></p>
+                                    <p class="small">"Success pages that check the old secret refuse every return until they use the new one."</p>
+                                    <ActionForm action=rotate>
+                                        <input type="hidden" name="account" value=for_rotate.clone()/>
+                                        <button type="submit" class="danger" disabled=move || !ready.get() || rotate.pending().get()>"Confirm rotation"</button>
+                                        <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                                    </ActionForm>
+                                </div>
                                 {move || match rotate.value().get() {
                                     Some(Ok(s)) => view! { <OneTime title="The new redirect secret" secret=s.secret/> }.into_any(),
                                     Some(Err(e)) => failed(e),
