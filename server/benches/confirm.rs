@@ -611,7 +611,14 @@ const BOOTSTRAP_SECRET: &str = "bench-secret-0123456789abcdefghij";
 
 impl ServerProcess {
     async fn start(database_url: &str, master_key: &str, assets: &std::path::Path) -> ServerProcess {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_govifi-server"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_govifi-server"));
+        // Only the settings given here: none of the caller's GOVIFI_*, and no workspace `.env`
+        // (the server looks for one from its working directory up).
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("GOVIFI_")) {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .current_dir(std::env::temp_dir())
             .env("GOVIFI_BIND", "127.0.0.1:0")
             .env("GOVIFI_DATABASE_URL", database_url)
             .env("GOVIFI_MASTER_KEY", master_key)
