@@ -17,6 +17,15 @@ use crate::store::api_keys::{self, SCOPES};
 use crate::store::clients;
 use crate::views::{AccountObject, ApiKeyObject};
 
+/// Refuses a method the account does not take (`enabled_methods`): 400 on `param`. The one
+/// place for that rule: sessions, direct payments and saved methods call it.
+pub fn require_method(account: &Account, kind: MethodType, param: impl Into<String>) -> ApiResult<()> {
+    if account.enabled_methods.contains(&kind) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(param, format!("{kind} is not enabled on this account")))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {

@@ -192,13 +192,7 @@ pub async fn save_payment_method(
 ) -> ApiResult<Answer> {
     let SaveAnswer { who, locale, keep, answer } = how;
     let master = &state.config().master_key;
-    let enabled = |kind: MethodType| {
-        if account.enabled_methods.contains(&kind) {
-            Ok(())
-        } else {
-            Err(ApiError::invalid("payment_method.type", format!("{kind} is not enabled on this account")))
-        }
-    };
+    let enabled = |kind: MethodType| crate::accounts::require_method(account, kind, "payment_method.type");
     let processor = state.processor(account)?;
     let now = Timestamp::now();
     let (kind, tokenized, print) = match method {

@@ -83,12 +83,7 @@ pub async fn create(
             }
             let mut out: Vec<MethodType> = Vec::new();
             for (i, m) in methods.into_iter().enumerate() {
-                if !account.enabled_methods.contains(&m) {
-                    return Err(ApiError::invalid(
-                        format!("allowed_methods[{i}]"),
-                        format!("{} is not enabled on this account", m.as_str()),
-                    ));
-                }
+                crate::accounts::require_method(account, m, format!("allowed_methods[{i}]"))?;
                 if !out.contains(&m) {
                     out.push(m);
                 }

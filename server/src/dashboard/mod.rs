@@ -73,8 +73,8 @@ pub async fn create_user(
     }
     let generated = password.is_none().then(|| random_base62(20));
     let password = password.or_else(|| generated.clone()).unwrap_or_default();
-    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.chars().count()) {
-        return Err(ApiError::invalid("password", "a password has 12 to 200 characters"));
+    if !password_length_ok(&password) {
+        return Err(ApiError::invalid("password", PASSWORD_LENGTH));
     }
     let hash = hash_password(password).await?;
     match store::dashboard::insert_user(db, client_id, &email, &hash, role, store::now_ms()).await {
@@ -86,11 +86,17 @@ pub async fn create_user(
     }
 }
 
+const PASSWORD_LENGTH: &str = "a password has 12 to 200 characters";
+
+fn password_length_ok(password: &str) -> bool {
+    (MIN_PASSWORD..=MAX_PASSWORD).contains(&password.chars().count())
+}
+
 /// Gives an existing user the password `password` unless it already has it; true if changed.
 /// (The sandbox's demo user takes the one `GOVIFI_SANDBOX_DEMO_PASSWORD` names at every start.)
 pub async fn reset_password(db: &Db, email: &str, password: String) -> anyhow::Result<bool> {
-    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.chars().count()) {
-        anyhow::bail!("a password has 12 to 200 characters");
+    if !password_length_ok(&password) {
+        anyhow::bail!(PASSWORD_LENGTH);
     }
     let Some(user) = store::dashboard::user_by_email(db, email).await? else { return Ok(false) };
     if verify_password(password.clone(), user.password_hash).await? {

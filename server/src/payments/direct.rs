@@ -126,9 +126,7 @@ async fn check(
             Some(_) => {}
         }
     }
-    if !account.enabled_methods.contains(&kind) {
-        return Err(ApiError::invalid("payment_method.type", format!("{kind} is not enabled on this account")));
-    }
+    crate::accounts::require_method(account, kind, "payment_method.type")?;
     if saved.is_none()
         && let Some(id) = &req.customer_id
     {

@@ -84,6 +84,12 @@ pub async fn find(state: &AppState, account_uid: &str, id: &str) -> ApiResult<We
     found.ok_or_else(|| ApiError::not_found("webhook"))
 }
 
+/// An event of the account, or 404.
+async fn find_event(state: &AppState, account_uid: &str, id: &str) -> ApiResult<crate::store::events::Event> {
+    let found = if has_shape(id, "evt") { events::get(state.db(), account_uid, id).await? } else { None };
+    found.ok_or_else(|| ApiError::not_found("event"))
+}
+
 /// Subscribes a URL; the answer carries the signing secret, shown only now.
 pub async fn create(state: &AppState, account: &Account, body: CreateWebhook) -> ApiResult<WebhookObject> {
     let url = check_url(state, &body.url).await?;
@@ -163,8 +169,7 @@ pub async fn send_test(state: &AppState, account: &Account, id: &str) -> ApiResu
 /// log, where the others must not get it twice. Refused while the subscription is disabled.
 pub async fn redeliver_to(state: &AppState, account: &Account, webhook_id: &str, event_id: &str) -> ApiResult<Queued> {
     let webhook = find(state, &account.uid, webhook_id).await?;
-    let event = if has_shape(event_id, "evt") { events::get(state.db(), &account.uid, event_id).await? } else { None };
-    let event = event.ok_or_else(|| ApiError::not_found("event"))?;
+    let event = find_event(state, &account.uid, event_id).await?;
     if !webhook.enabled {
         return Err(ApiError::new(ErrorCode::InvalidState, "This endpoint is disabled; enable it to deliver to it"));
     }
@@ -180,8 +185,7 @@ pub async fn redeliver_to(state: &AppState, account: &Account, webhook_id: &str,
 
 /// Delivers an event again (same `webhook-id`) to every enabled subscription that takes it.
 pub async fn redeliver(state: &AppState, account: &Account, event_id: &str) -> ApiResult<Queued> {
-    let event = if has_shape(event_id, "evt") { events::get(state.db(), &account.uid, event_id).await? } else { None };
-    let event = event.ok_or_else(|| ApiError::not_found("event"))?;
+    let event = find_event(state, &account.uid, event_id).await?;
     let now = now_ms();
     let mut ids = Vec::new();
     let mut tx = state.db().begin_write().await?;
