@@ -6,6 +6,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::account::{Branding, FeeRule, MethodType, ProcessorConfig, parse_origin, validate_fee_rules};
+use crate::domain::event::EventType;
 use crate::domain::ids;
 use crate::domain::money::Currency;
 use crate::domain::time::Timestamp;
@@ -14,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::accounts::{self, Account, AccountChanges, NewAccount};
 use crate::store::api_keys::{self, SCOPES};
-use crate::store::clients;
+use crate::store::{clients, events};
 use crate::views::{AccountObject, ApiKeyObject};
 
 /// Refuses a method the account does not take (`enabled_methods`): 400 on `param`. The one
@@ -206,19 +207,26 @@ pub async fn update(state: &AppState, uid: &str, body: UpdateAccount) -> ApiResu
         reject_avs_mismatch: body.reject_avs_mismatch,
         metadata: body.metadata,
     };
-    let account = accounts::update(state.db(), &state.config().master_key, uid, changes)
+    let mut tx = state.db().begin_write().await?;
+    let account = accounts::update(&mut tx, &state.config().master_key, uid, changes)
         .await?
         .ok_or_else(|| ApiError::not_found("payment account"))?;
-    Ok(account.into())
+    let object = AccountObject::from(account);
+    events::record(&mut tx, uid, EventType::AccountUpdated, &object).await?;
+    tx.commit().await?;
+    Ok(object)
 }
 
 /// Replaces the redirect signing secret; the answer shows the new one (only now).
 pub async fn rotate_redirect_secret(state: &AppState, uid: &str) -> ApiResult<AccountObject> {
-    find(state, uid).await?;
-    let secret = accounts::rotate_redirect_secret(state.db(), &state.config().master_key, uid)
+    let mut tx = state.db().begin_write().await?;
+    let secret = accounts::rotate_redirect_secret(&mut tx, &state.config().master_key, uid)
         .await?
         .ok_or_else(|| ApiError::not_found("payment account"))?;
-    let account = find(state, uid).await?;
+    let account = accounts::get_on(&mut tx, uid).await?.ok_or_else(|| ApiError::not_found("payment account"))?;
+    events::record(&mut tx, uid, EventType::AccountRedirectSecretRotated, &AccountObject::from(account.clone()))
+        .await?;
+    tx.commit().await?;
     Ok(with_secret(account, secret))
 }
 
@@ -249,8 +257,11 @@ pub async fn create_api_key(state: &AppState, uid: &str, body: &CreateApiKey) ->
             Some(t.millis())
         }
     };
-    let (key, secret) = api_keys::create(state.db(), &account.uid, &label, &scopes, expires_at).await?;
+    let mut tx = state.db().begin_write().await?;
+    let (key, secret) = api_keys::create(&mut tx, &account.uid, &label, &scopes, expires_at).await?;
     let mut object = ApiKeyObject::from(key);
+    events::record(&mut tx, &account.uid, EventType::ApiKeyCreated, &object).await?;
+    tx.commit().await?;
     object.key = Some(secret);
     Ok(object)
 }
@@ -258,9 +269,12 @@ pub async fn create_api_key(state: &AppState, uid: &str, body: &CreateApiKey) ->
 /// Revokes an API key; it stops working at once.
 pub async fn revoke_api_key(state: &AppState, uid: &str, id: &str) -> ApiResult<()> {
     let account = find(state, uid).await?;
-    if ids::has_shape(id, "ak") && api_keys::revoke(state.db(), &account.uid, id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("API key"))
+    if !ids::has_shape(id, "ak") {
+        return Err(ApiError::not_found("API key"));
     }
+    let mut tx = state.db().begin_write().await?;
+    let revoked = api_keys::revoke(&mut tx, &account.uid, id).await?.ok_or_else(|| ApiError::not_found("API key"))?;
+    events::record(&mut tx, &account.uid, EventType::ApiKeyRevoked, &ApiKeyObject::from(revoked)).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -5,7 +5,7 @@
 use crate::auth::secrets::fingerprint;
 use crate::auth::secrets::hash_secret;
 use crate::domain::account::MethodType;
-use crate::domain::card::card_error;
+use crate::domain::card::{BankAccount, Card, card_error};
 use crate::domain::event::EventType;
 use crate::domain::ids;
 use crate::domain::ids::{has_shape, new_id, random_base62};
@@ -163,6 +163,19 @@ pub async fn delete(state: &AppState, account: &Account, id: &str) -> ApiResult<
 
 /// Refuses a saved card whose expiry has passed (402 `invalid_expiry`, before any processor
 /// call, as for a card typed in): the checkout and direct charges alike.
+/// A card's fingerprint as its account sees it: the same card gives the same value within one
+/// payment account and unrelated values in two, so that the accounts of one installation cannot
+/// link their customers through it.
+pub fn card_print(state: &AppState, account: &Account, card: &Card) -> String {
+    fingerprint(&state.config().master_key, &format!("card@{}", account.uid), card.number.expose())
+}
+
+/// A bank account's fingerprint as its account sees it (as [`card_print`]).
+pub fn bank_print(state: &AppState, account: &Account, bank: &BankAccount) -> String {
+    let value = format!("{}:{}", bank.routing_number, bank.account_number());
+    fingerprint(&state.config().master_key, &format!("ach@{}", account.uid), &value)
+}
+
 pub fn chargeable(method: &SavedMethod, now: Timestamp) -> ApiResult<()> {
     if method.expired(now.year_month()) {
         return Err(card_error(ErrorCode::InvalidExpiry, "This saved card has expired; use another payment method"));
@@ -200,13 +213,13 @@ pub async fn save_payment_method(
             enabled(MethodType::Card)?;
             // Saving is not a charge: the CVC is optional here.
             let card = card.check(now.year_month(), false)?;
-            let print = fingerprint(master, "card", card.number.expose());
+            let print = card_print(state, account, &card);
             (MethodType::Card, processor.tokenize(Instrument::Card(&card)).await, print)
         }
         PaymentMethodInput::Ach { ach, .. } => {
             enabled(MethodType::Ach)?;
             let bank = ach.check("payment_method.ach")?;
-            let print = fingerprint(master, "ach", &format!("{}:{}", bank.routing_number, bank.account_number()));
+            let print = bank_print(state, account, &bank);
             (MethodType::Ach, processor.tokenize(Instrument::Bank(&bank)).await, print)
         }
         other => {

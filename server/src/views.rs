@@ -108,6 +108,8 @@ pub struct RefundObject {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_code: Option<String>,
     pub created_at: Timestamp,
+    /// When its status last changed (a refund the processor answers late ends after it began).
+    pub updated_at: Timestamp,
 }
 
 impl RefundObject {
@@ -122,6 +124,7 @@ impl RefundObject {
             status: op.status,
             failure_code: op.failure_code.clone(),
             created_at: Timestamp(op.created_at),
+            updated_at: Timestamp(op.updated_at),
         }
     }
 }
@@ -425,6 +428,8 @@ pub struct ApiKeyObject {
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// When the key itself last changed: its revocation, else its creation (use is `last_used_at`).
+    pub updated_at: Timestamp,
 }
 
 impl From<ApiKey> for ApiKeyObject {
@@ -441,6 +446,7 @@ impl From<ApiKey> for ApiKeyObject {
             last_used_at: k.last_used_at.map(Timestamp),
             revoked_at: k.revoked_at.map(Timestamp),
             created_at: Timestamp(k.created_at),
+            updated_at: Timestamp(k.revoked_at.unwrap_or(k.created_at)),
         }
     }
 }
@@ -536,6 +542,7 @@ pub struct DeliveryObject {
     pub attempts: Vec<Attempt>,
     pub next_attempt_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl From<Delivery> for DeliveryObject {
@@ -550,6 +557,7 @@ impl From<Delivery> for DeliveryObject {
             attempts: d.attempts,
             next_attempt_at: d.next_attempt_at.map(Timestamp),
             created_at: Timestamp(d.created_at),
+            updated_at: Timestamp(d.updated_at),
         }
     }
 }

@@ -115,7 +115,16 @@ db_tests! {
         let apple = quote(json!({"payment_method_type": "apple_pay"})).await.json();
         assert_eq!(apple["fee_amount"], 0, "no rule, no fee");
         assert!(apple["disclosure"].as_str().unwrap().starts_with("No fee"));
-        assert_eq!(quote(json!({"payment_method_type": "card"})).await.assert_error(400, "parameter_missing")["param"], "card_bin");
+        // Before the card is known (no BIN): the rules without a funding condition apply, and a
+        // card under another rule is refused at confirm as stale.
+        let other = app.session(&m, json!({})).await;
+        let unknown = app.browser(Method::POST, &other, "quote-fee", None, Some(json!({"payment_method_type": "card"}))).await;
+        assert_eq!(unknown.status, StatusCode::OK, "{}", unknown.text());
+        assert_eq!(unknown.json()["fee_amount"], 420, "the percentage rule, not the debit cards' flat fee");
+        let unknown = unknown.json()["fee_quote_id"].as_str().unwrap().to_owned();
+        confirm(&app, &other, &unknown, card("4000056655665556")).await.assert_error(409, "quote_stale");
+        let paid = confirm(&app, &other, &unknown, card("4242424242424242")).await;
+        assert_eq!(paid.status, StatusCode::OK, "a credit card falls under the quoted rule: {}", paid.text());
         assert_eq!(quote(json!({"payment_method_type": "card", "card_bin": "42a2"})).await.assert_error(400, "parameter_invalid")["param"], "card_bin");
         assert_eq!(quote(json!({"payment_method_type": "cash"})).await.assert_error(400, "parameter_invalid")["param"], "payment_method_type");
         quote(json!({"payment_method_type": "card", "card_bin": "424242", "amount": 1})).await.assert_error(400, "unknown_field");

@@ -15,14 +15,17 @@ async fn setup(app: &TestApp) -> (String, String) {
 }
 
 async fn events_of(app: &TestApp, uid: &str) -> Vec<(String, Value)> {
-    sqlx::query("SELECT type, data FROM events WHERE account_uid = $1 ORDER BY created_at, id")
-        .bind(uid)
-        .fetch_all(app.db().pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get::<String, _>(0), serde_json::from_str(&r.get::<String, _>(1)).unwrap()))
-        .collect()
+    // (Not the setup's own `api_key.created`.)
+    sqlx::query(
+        "SELECT type, data FROM events WHERE account_uid = $1 AND type NOT LIKE 'api_key.%' ORDER BY created_at, id",
+    )
+    .bind(uid)
+    .fetch_all(app.db().pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get::<String, _>(0), serde_json::from_str(&r.get::<String, _>(1)).unwrap()))
+    .collect()
 }
 
 fn card(number: &str) -> Value {
@@ -91,6 +94,13 @@ db_tests! {
         let mc = app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "on_session", "payment_method": card("5555555555554444")}))).await.json();
         assert_ne!(mc["fingerprint"], pm["fingerprint"]);
         assert_eq!(mc["brand"], "mastercard");
+        // The same card in another account: a value that links nothing across accounts.
+        let (_, other_key) = setup(&app).await;
+        let other = app.call(Method::POST, "/api/customers", Auth::Bearer(&other_key), Some(json!({"name": "Alex"}))).await.json();
+        let elsewhere = app.call(Method::POST, format!("/api/customers/{}/payment-methods", other["id"].as_str().unwrap()), Auth::Bearer(&other_key),
+            Some(json!({"usage": "on_session", "payment_method": card("4000056655665556")}))).await;
+        assert_eq!(elsewhere.status, StatusCode::CREATED, "{}", elsewhere.text());
+        assert_ne!(elsewhere.json()["fingerprint"], pm["fingerprint"], "fingerprints are per account");
 
         let ach = app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "off_session", "payment_method":
             {"type": "ach", "ach": {"routing_number": "110000000", "account_number": "000123456789", "account_type": "checking", "account_holder_name": "Alex Doe"}}}))).await;

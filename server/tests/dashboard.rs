@@ -383,6 +383,17 @@ db_tests! {
         let account = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap();
         assert_eq!((account.branding.display_name.as_deref(), account.branding.primary_color.as_deref()), (Some("Springfield"), Some("#2B7A0B")));
         assert_eq!(call_fn(&app, "branding", admin, &format!("account={uid}&display_name=x&logo_url=&primary_color=red")).await.status, StatusCode::BAD_REQUEST);
+        // Who made, revoked and changed them is on record, and no event carries a secret.
+        let audit: Vec<(String, Option<String>, String)> = sqlx::query_as(
+            "SELECT type, actor, data FROM events WHERE account_uid = $1 AND type IN ('api_key.created', 'api_key.revoked', 'account.updated') ORDER BY created_at, id")
+            .bind(uid).fetch_all(app.db().pool()).await.unwrap();
+        let seen: Vec<(&str, Option<&str>)> = audit.iter().map(|(t, a, _)| (t.as_str(), a.as_deref())).collect();
+        // (The first is the test's own key, made over the API: no dashboard actor.)
+        assert_eq!(seen, [("api_key.created", None), ("api_key.created", Some("user:dev@example.com")), ("api_key.revoked", Some("user:dev@example.com")), ("account.updated", Some("user:admin@example.com"))]);
+        let key_event: serde_json::Value = serde_json::from_str(&audit[1].2).unwrap();
+        assert_eq!((key_event["id"].as_str(), key_event["label"].as_str()), (Some(key_id.as_str()), Some("Back end")));
+        assert!(audit.iter().all(|(_, _, data)| !data.contains(&secret) && !data.contains("\"key\"")), "{audit:?}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&audit[3].2).unwrap()["branding"]["display_name"], "Springfield");
 
         // Webhooks and events: developers; sessions and payment links: operators.
         assert_eq!(call_fn(&app, "events", admin, "page=0").await.status, StatusCode::FORBIDDEN);

@@ -344,34 +344,47 @@ db_tests! {
     }
 
     async fn an_authorization_approved_after_recovery_gave_it_up_is_undone(app) {
-        let m = app.merchant().await;
-        let gate = Arc::new(tokio::sync::Notify::new());
-        let router = support::interrupted_router(&app, Call::Authorize, When::GateBefore(gate.clone()));
-        let body = json!({"amount": 2_100, "currency": "USD", "payment_method": card("4242424242424242"), "capture": true});
-        let request = post(&m, "/api/payments/validate", Some(body), Some("late-sale"));
-        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
-        let authorizations = "SELECT COUNT(*) FROM payment_operations WHERE account_uid = $1 AND kind = 'authorize'";
-        for _ in 0..500 {
-            if count(&app, authorizations, &m.uid).await == 1 { break }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        late_approval_after_recovery_is_undone(&app, card("4242424242424242")).await;
+    }
+
+    async fn a_bank_debit_accepted_after_recovery_gave_it_up_is_refunded(app) {
+        // An accepted debit is taken at once (it cannot be voided): the undo refunds it.
+        late_approval_after_recovery_is_undone(&app, support::ach("000123456789")).await;
+    }
+}
+
+async fn late_approval_after_recovery_is_undone(app: &TestApp, payment_method: Value) {
+    let m = app.merchant().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let router = support::interrupted_router(app, Call::Authorize, When::GateBefore(gate.clone()));
+    let body = json!({"amount": 2_100, "currency": "USD", "payment_method": payment_method, "capture": true});
+    let request = post(&m, "/api/payments/validate", Some(body), Some("late-sale"));
+    let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+    let authorizations = "SELECT COUNT(*) FROM payment_operations WHERE account_uid = $1 AND kind = 'authorize'";
+    for _ in 0..500 {
+        if count(app, authorizations, &m.uid).await == 1 {
+            break;
         }
-        // Recovery asks the processor, which has not seen the call yet: the operation is given up.
-        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
-        // Only then does the slow call reach the processor, which approves and captures it.
-        gate.notify_one();
-        let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;
-        late.assert_error(409, "invalid_state");
-        // No payment records that charge, so it was refunded in full at the processor.
-        let charge = sqlx::query("SELECT c.captured, c.refunded FROM sandbox_charges c JOIN payment_operations o ON o.id = c.reference WHERE o.account_uid = $1")
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Recovery asks the processor, which has not seen the call yet: the operation is given up.
+    assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+    // Only then does the slow call reach the processor, which approves and captures it.
+    gate.notify_one();
+    let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;
+    late.assert_error(409, "invalid_state");
+    // No payment records that charge, so it was refunded in full at the processor.
+    let charge = sqlx::query("SELECT c.captured, c.refunded FROM sandbox_charges c JOIN payment_operations o ON o.id = c.reference WHERE o.account_uid = $1")
             .bind(&m.uid)
             .fetch_one(app.db().pool())
             .await
             .unwrap();
-        let (captured, refunded): (i64, i64) = (sqlx::Row::get(&charge, 0), sqlx::Row::get(&charge, 1));
-        assert_eq!((captured, refunded), (2_100, 2_100));
-        assert_eq!(count(&app, "SELECT COUNT(*) FROM payments WHERE account_uid = $1", &m.uid).await, 0);
-    }
+    let (captured, refunded): (i64, i64) = (sqlx::Row::get(&charge, 0), sqlx::Row::get(&charge, 1));
+    assert_eq!((captured, refunded), (2_100, 2_100));
+    assert_eq!(count(app, "SELECT COUNT(*) FROM payments WHERE account_uid = $1", &m.uid).await, 0);
+}
 
+db_tests! {
     async fn a_late_answer_after_recovery_changes_nothing(app) {
         let m = app.merchant().await;
         let pid = app.authorized(&m, 6_000, true).await;

@@ -54,6 +54,7 @@ db_tests! {
         assert_eq!(refund["amount"], 2_500);
         assert_eq!(refund["reason"], "requested_by_customer");
         assert_eq!(refund["status"], "succeeded");
+        assert!(refund["updated_at"].as_str().unwrap() >= refund["created_at"].as_str().unwrap(), "{refund}");
         assert_eq!(app.payment(&m, &pid).await["status"], "partially_refunded");
         // More than is left: 400, and nothing changes.
         app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 3_501})), None).await.assert_error(400, "amount_too_large");
@@ -71,7 +72,20 @@ db_tests! {
         let refunds = app.call(Method::GET, format!("/api/payments/{pid}/refunds"), Auth::Bearer(&m.key), None).await;
         assert_eq!(refunds.status, StatusCode::OK);
         let amounts: Vec<i64> = refunds.json()["value"].as_array().unwrap().iter().map(|r| r["amount"].as_i64().unwrap()).collect();
-        assert_eq!(amounts, vec![2_500, 3_500]);
+        assert_eq!(amounts, vec![2_500, 3_500], "oldest first");
+        // A list like every other: OData options are applied, never ignored.
+        let listed = |query: &str| app.call(Method::GET, format!("/api/payments/{pid}/refunds?{query}"), Auth::Bearer(&m.key), None);
+        let amounts_of = |v: Value| v["value"].as_array().unwrap().iter().map(|r| r["amount"].as_i64().unwrap()).collect::<Vec<_>>();
+        assert_eq!(amounts_of(listed("$filter=amount gt 3000").await.json()), vec![3_500]);
+        assert_eq!(amounts_of(listed("$orderby=created_at desc").await.json()), vec![3_500, 2_500]);
+        let first = listed("$top=1&$count=true").await.json();
+        assert_eq!((amounts_of(first.clone()), first["@odata.count"].as_i64()), (vec![2_500], Some(2)));
+        let next = first["@odata.nextLink"].as_str().unwrap().to_owned();
+        assert_eq!(amounts_of(app.call(Method::GET, next, Auth::Bearer(&m.key), None).await.json()), vec![3_500]);
+        listed("$expand=payment").await.assert_error(501, "not_implemented");
+        listed("$filter=reason eq 'x'").await.assert_error(400, "invalid_odata");
+        let ledger = app.call(Method::GET, format!("/api/payments/{pid}/transactions?$filter=type eq 'refund'&$select=amount"), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(ledger["value"], json!([{"amount": 2_500}, {"amount": 3_500}]));
         let types = event_types(&app, &m.uid, &pid).await;
         assert_eq!(types, vec!["payment.authorized", "payment.captured", "payment.succeeded", "refund.created", "payment.refunded", "refund.created", "payment.refunded"]);
     }

@@ -330,6 +330,22 @@ db_tests! {
         assert_eq!(payments_and_charges(&app, sid(&s)).await.0, 1);
     }
 
+    async fn a_recovery_that_finds_the_attempt_finished_leaves_its_record(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let r = app.request(confirm_request(&s, &quote, "paid", "4242424242424242")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let attempt: String = sqlx::query_scalar("SELECT id FROM confirm_attempts WHERE session_id = $1")
+            .bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap();
+        // A second process's recovery listed the session while it was processing, and asked the
+        // processor before the charge arrived there (as if: the record is hidden from it).
+        sqlx::query("UPDATE sandbox_charges SET reference = 'hidden' WHERE reference = $1").bind(&attempt).execute(app.db().pool()).await.unwrap();
+        assert!(!server::checkout::confirm::recover_one(&app.state, sid(&s), &attempt).await.unwrap(), "nothing to reopen");
+        let status: String = sqlx::query_scalar("SELECT status FROM confirm_attempts WHERE id = $1").bind(&attempt).fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(status, "succeeded", "a finished attempt is not marked given up (a late charge would be undone behind its payment)");
+    }
+
     async fn a_late_finish_after_recovery_changes_nothing(app) {
         let m = app.merchant().await;
         let s = app.session(&m, json!({})).await;

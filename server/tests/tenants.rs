@@ -181,6 +181,11 @@ db_tests! {
         let r = app.call(Method::DELETE, &format!("/api/paymentaccounts/{uid}/api-keys/{id}"), Auth::Bearer(&token), None).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         app.call(Method::GET, "/api/customers", Auth::Bearer(&key), None).await.assert_error(401, "unauthenticated");
+        let listed = app.call(Method::GET, &format!("/api/paymentaccounts/{uid}/api-keys"), Auth::Bearer(&token), None).await.json();
+        let revoked = &listed["value"][0];
+        assert!(revoked["revoked_at"].is_string(), "{revoked}");
+        assert_eq!(revoked["updated_at"], revoked["revoked_at"], "a key changes when it is revoked");
+        assert_eq!(created["updated_at"], created["created_at"]);
 
         // Validation.
         let post = |body: Value| app.call(Method::POST, format!("/api/paymentaccounts/{uid}/api-keys"), Auth::Bearer(&token), Some(body));

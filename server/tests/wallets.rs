@@ -167,6 +167,8 @@ db_tests! {
         app.call(Method::GET, "/api/payments", Auth::Bearer(wallet_secret), None).await.assert_error(403, "insufficient_scope");
         let sale = json!({"amount": 100, "currency": "USD", "payment_method": card("4242424242424242")});
         app.call(Method::POST, "/api/payments/validate", Auth::Bearer(wallet_secret), Some(sale)).await.assert_error(403, "insufficient_scope");
+        let terminal_sale = json!({"amount": 100, "currency": "USD"});
+        app.call(Method::POST, "/api/terminals/trm_0000000000000000000000/payments", Auth::Bearer(wallet_secret), Some(terminal_sale)).await.assert_error(403, "insufficient_scope");
         app.call(Method::GET, "/api/customers", Auth::Bearer(wallet_secret), None).await.assert_error(401, "unauthenticated");
         // Origins.
         let ok = wallet_call(&app, wa["wallet_session_id"].as_str().unwrap(), wa["client_secret"].as_str().unwrap(), Method::GET, "config", Some(MERCHANT_ORIGIN), None).await;

@@ -275,6 +275,86 @@ db_tests! {
         assert!(standardwebhooks::Webhook::new(&old).unwrap().verify(&got[1].body, &got[1].headers).is_err());
     }
 
+    async fn a_second_rotation_within_the_overlap_keeps_the_first_old_secret(app) {
+        let receiver = Receiver::start().await;
+        let m = app.merchant().await;
+        let hook = subscribe(&app, &m, &receiver.url, json!(["customer.created"])).await;
+        let id = hook["id"].as_str().unwrap().to_owned();
+        let first = hook["secret"].as_str().unwrap().to_owned();
+        let mut secrets = vec![first];
+        for _ in 0..2 {
+            let r = app.call(Method::POST, format!("/api/webhooks/{id}/rotate-secret"), Auth::Bearer(&m.key), None).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            secrets.push(r.json()["secret"].as_str().unwrap().to_owned());
+        }
+        customer_event(&app, &m, "Rotated twice").await;
+        deliver_due(&app.state, now()).await.unwrap();
+        let got = receiver.wait_for(1).await;
+        // A receiver still on the first secret, or on the second, loses nothing.
+        assert_eq!(got[0].header("webhook-signature").split(' ').count(), 3, "the newest first, then both replaced");
+        for secret in &secrets {
+            verify(secret, &got[0]);
+        }
+
+        // Many rotations: only the newest few replaced secrets keep signing.
+        for _ in 0..server::store::webhooks::MAX_PREVIOUS_SECRETS + 3 {
+            let r = app.call(Method::POST, format!("/api/webhooks/{id}/rotate-secret"), Auth::Bearer(&m.key), None).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            secrets.push(r.json()["secret"].as_str().unwrap().to_owned());
+        }
+        customer_event(&app, &m, "Rotated often").await;
+        deliver_due(&app.state, now()).await.unwrap();
+        let got = receiver.wait_for(2).await;
+        let kept = server::store::webhooks::MAX_PREVIOUS_SECRETS as usize;
+        assert_eq!(got[1].header("webhook-signature").split(' ').count(), 1 + kept);
+        for secret in secrets.iter().rev().take(1 + kept) {
+            verify(secret, &got[1]);
+        }
+        assert!(standardwebhooks::Webhook::new(&secrets[0]).unwrap().verify(&got[1].body, &got[1].headers).is_err());
+
+        // After the overlap only the newest signs.
+        customer_event(&app, &m, "Later").await;
+        deliver_due(&app.state, now() + 25 * 3600 * 1000).await.unwrap();
+        let got = receiver.wait_for(3).await;
+        assert_eq!(got[2].header("webhook-signature").split(' ').count(), 1);
+        verify(secrets.last().unwrap(), &got[2]);
+    }
+
+    async fn changes_to_a_subscription_are_events_without_its_secret(app) {
+        let receiver = Receiver::start().await;
+        let m = app.merchant().await;
+        let watcher = subscribe(&app, &m, &receiver.url, json!(["webhook.created", "webhook.updated", "webhook.secret_rotated", "webhook.deleted"])).await;
+        let hook = subscribe(&app, &m, "https://shop.example/hooks", json!(["customer.created"])).await;
+        let id = hook["id"].as_str().unwrap().to_owned();
+        let r = app.call(Method::PATCH, format!("/api/webhooks/{id}"), Auth::Bearer(&m.key), Some(json!({"description": "Orders"}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let r = app.call(Method::POST, format!("/api/webhooks/{id}/rotate-secret"), Auth::Bearer(&m.key), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let rotated = r.json()["secret"].as_str().unwrap().to_owned();
+        let r = app.call(Method::DELETE, format!("/api/webhooks/{id}"), Auth::Bearer(&m.key), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+
+        deliver_due(&app.state, now()).await.unwrap();
+        let got = receiver.wait_for(4).await;
+        let mut seen: Vec<(String, String)> = got.iter().map(|g| {
+            let e = g.json();
+            (e["type"].as_str().unwrap().to_owned(), e["data"]["object"]["id"].as_str().unwrap().to_owned())
+        }).collect();
+        seen.sort();
+        let mut want: Vec<(String, String)> = ["webhook.created", "webhook.updated", "webhook.secret_rotated", "webhook.deleted"].iter().map(|t| (t.to_string(), id.clone())).collect();
+        want.sort();
+        assert_eq!(seen, want, "the other subscription's changes, and not the watcher's own creation");
+        let updated = got.iter().find(|g| g.json()["type"] == "webhook.updated").unwrap().json();
+        assert_eq!(updated["data"]["object"]["description"], "Orders");
+        let deleted = got.iter().find(|g| g.json()["type"] == "webhook.deleted").unwrap().json();
+        assert_eq!(deleted["data"]["object"]["enabled"], false);
+        for g in &got {
+            let text = String::from_utf8_lossy(&g.body).into_owned();
+            assert!(!text.contains("whsec_") && !text.contains(&rotated), "no secret in {text}");
+            verify(watcher["secret"].as_str().unwrap(), g);
+        }
+    }
+
     async fn test_and_redeliver_arrive(app) {
         let receiver = Receiver::start().await;
         let m = app.merchant().await;

@@ -257,12 +257,9 @@ async fn run(
         && matches!(checked, Checked::Card(_) | Checked::Bank(_));
     let mandate = (session.setup_future_usage == FutureUsage::OffSession && save)
         .then(|| mandate_text(&merchant_name(account, &session), session.locale));
-    let master = &state.config().master_key;
     let instrument_print = match (&checked, save) {
-        (Checked::Card(card), true) => Some(fingerprint(master, "card", card.number.expose())),
-        (Checked::Bank(bank), true) => {
-            Some(fingerprint(master, "ach", &format!("{}:{}", bank.routing_number, bank.account_number())))
-        }
+        (Checked::Card(card), true) => Some(crate::customers::card_print(state, account, card)),
+        (Checked::Bank(bank), true) => Some(crate::customers::bank_print(state, account, bank)),
         _ => None,
     };
     let record = AttemptRecord {
@@ -688,10 +685,16 @@ pub async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -
             let now = now_ms();
             let mut tx = state.db().begin_write().await?;
             let released = sessions::release(&mut tx, session_id, attempt_id, now).await?;
+            if !released {
+                // The attempt ended meanwhile (its request finished it, or another process
+                // reopened the session): its record stays as that left it, so that a charge
+                // arriving now is undone only when the attempt really was given up.
+                tx.end_refused().await?;
+                return Ok(false);
+            }
             attempts::finish(&mut tx, attempt_id, AttemptStatus::Abandoned, now).await?;
-            // Nothing was charged: a retry with the request's key runs again (only when this
-            // reopened the session: else the key may be a new attempt's by now).
-            if let (true, Some((scope, key))) = (released, key) {
+            // Nothing was charged: a retry with the request's key runs again.
+            if let Some((scope, key)) = key {
                 crate::store::idempotency::abandon_stmt(&scope, &key).execute(&mut tx).await?;
             }
             tx.commit().await?;

@@ -55,13 +55,17 @@ pub async fn quote(
             saved_method = Some(method.id.clone());
             (None, method.funding)
         }
-        (None, MethodType::Card) => {
-            let bin = req.card_bin.as_deref().ok_or_else(|| ApiError::missing("card_bin"))?;
-            if !(6..=8).contains(&bin.len()) || !bin.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ApiError::invalid("card_bin", "card_bin must be 6 to 8 digits"));
+        (None, MethodType::Card) => match req.card_bin.as_deref() {
+            Some(bin) => {
+                if !(6..=8).contains(&bin.len()) || !bin.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(ApiError::invalid("card_bin", "card_bin must be 6 to 8 digits"));
+                }
+                (Some(bin.to_owned()), Some(processor.card_funding(bin).await))
             }
-            (Some(bin.to_owned()), Some(processor.card_funding(bin).await))
-        }
+            // Quoted before the card is known: the rules that do not ask for a funding apply,
+            // and confirm answers 409 `quote_stale` if the card used falls under another one.
+            None => (None, None),
+        },
         (None, _) => (None, None),
     };
     if !session.allowed_methods.contains(&kind) {

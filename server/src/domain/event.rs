@@ -39,5 +39,15 @@ text_enum! {
         WebhookTest => "webhook.test",
         /// A subscription was switched off after persistent failure (or a 410).
         WebhookDisabled => "webhook.disabled",
+        // Changes to how the account is reached and run, so that who changed what is on
+        // record (the dashboard's `actor`); secrets are never part of the data.
+        ApiKeyCreated => "api_key.created",
+        ApiKeyRevoked => "api_key.revoked",
+        WebhookCreated => "webhook.created",
+        WebhookUpdated => "webhook.updated",
+        WebhookDeleted => "webhook.deleted",
+        WebhookSecretRotated => "webhook.secret_rotated",
+        AccountUpdated => "account.updated",
+        AccountRedirectSecretRotated => "account.redirect_secret_rotated",
     }
 }

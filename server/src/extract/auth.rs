@@ -161,7 +161,8 @@ scopes! {
     CustomersRead => "customers.read", false;
     CustomersWrite => "customers.write", false;
     TerminalsRead => "terminals.read", false;
-    TerminalsWrite => "terminals.write", false;
+    // Its routes start, charge and cancel terminal payments (and add terminals).
+    TerminalsWrite => "terminals.write", true;
     WebhooksRead => "webhooks.read", false;
     WebhooksWrite => "webhooks.write", false;
 }

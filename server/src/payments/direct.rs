@@ -287,7 +287,7 @@ pub async fn finish_authorize(
     let mut tx = state.db().begin_write().await?;
     let op_status = if decline.is_some() { OperationStatus::Failed } else { OperationStatus::Succeeded };
     if !operations::finish(&mut tx, &op.id, op_status, payment.decline_code.as_deref(), now).await? {
-        drop(tx);
+        tx.end_refused().await?;
         undo_if_abandoned(state, op, &charge).await?;
         return answer_of_payment(state, account, &op.payment_id).await;
     }

@@ -121,10 +121,11 @@ async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) ->
 }
 
 /// Undoes at the processor an approved charge that no payment records (made under `reference`
-/// for `amount`): voided, or refunded when captured, under a reference of its own. One the
+/// for `amount`): voided, or refunded when captured or an accepted bank debit, under a
+/// reference of its own. One the
 /// processor will not undo is logged as an error for an operator.
 pub async fn undo_charge(state: &AppState, account: &Account, charge: &Charge, amount: Amount, reference: &str) {
-    let Outcome::Approved { processor_ref, captured, .. } = &charge.outcome else { return };
+    let Outcome::Approved { processor_ref, captured, pending, .. } = &charge.outcome else { return };
     let processor = match state.processor(account) {
         Ok(processor) => processor,
         Err(e) => {
@@ -133,7 +134,9 @@ pub async fn undo_charge(state: &AppState, account: &Account, charge: &Charge, a
         }
     };
     let undo = format!("{reference}_undo");
-    let undone = if *captured {
+    // An accepted bank debit (pending) is already taken: it is refunded, as a captured card
+    // is; only an uncaptured card authorization can be voided.
+    let undone = if *captured || *pending {
         processor.refund(processor_ref, amount, &undo).await
     } else {
         processor.void(processor_ref, &undo).await

@@ -120,10 +120,7 @@ pub async fn capture(
 pub async fn void(state: &AppState, account: &Account, payment_id: &str, key: &Idempotency) -> ApiResult<Answer> {
     let payment = find(state, &account.uid, payment_id).await?;
     if payment.status == PaymentStatus::PendingTerminal {
-        let answer = Answer::json(StatusCode::OK, &super::terminals::void_pending(state, &payment).await?);
-        // No operation holds the key here: the answer is stored for it now.
-        key.store_answer(state.db(), answer.status, &answer.body).await?;
-        return Ok(answer);
+        return super::terminals::void_pending(state, &payment, key).await.map(|(_, answer)| answer);
     }
     if !Move::VOID.applies_to(payment.status) {
         return Err(cannot(&payment, OperationKind::Void));
@@ -163,7 +160,7 @@ async fn hold(
     let mut tx = state.db().begin_write().await?;
     let within = (kind == OperationKind::Capture).then_some(amount);
     if !payments::hold(&mut tx, &payment.id, &op.id, mv, within, now).await? {
-        drop(tx);
+        tx.end_refused().await?;
         let now_is = payments::get(state.db(), &account.uid, &payment.id).await?.unwrap_or_else(|| payment.clone());
         return Err(hold_refusal(&now_is, mv, kind, amount));
     }
@@ -180,7 +177,7 @@ pub async fn finish_hold(state: &AppState, op: &Operation) -> ApiResult<Answer> 
     let mv = move_of(op.kind);
     let mut tx = state.db().begin_write().await?;
     if !operations::finish(&mut tx, &op.id, OperationStatus::Succeeded, None, now).await? {
-        drop(tx);
+        tx.end_refused().await?;
         return settled_answer(state, op).await;
     }
     let outcome =
@@ -250,7 +247,7 @@ pub async fn refund(
     op.idempotency = key.held_key();
     let mut tx = state.db().begin_write().await?;
     if !payments::reserve_refund(&mut tx, &payment.id, amount, now).await? {
-        drop(tx);
+        tx.end_refused().await?;
         let now_is = payments::get(state.db(), &account.uid, &payment.id).await?.unwrap_or(payment);
         return Err(if Move::REFUND_PART.applies_to(now_is.status) {
             too_large(format!(
@@ -279,7 +276,7 @@ pub async fn finish_refund(state: &AppState, op: &Operation) -> ApiResult<Answer
     let now = now_ms();
     let mut tx = state.db().begin_write().await?;
     if !operations::finish(&mut tx, &op.id, OperationStatus::Succeeded, None, now).await? {
-        drop(tx);
+        tx.end_refused().await?;
         return settled_answer(state, op).await;
     }
     if !payments::complete_refund(&mut tx, &op.payment_id, op.amount, now).await? {
@@ -307,7 +304,7 @@ pub async fn refuse_refund(state: &AppState, op: &Operation, why: &str) -> ApiRe
     let now = now_ms();
     let mut tx = state.db().begin_write().await?;
     if !operations::finish(&mut tx, &op.id, OperationStatus::Failed, Some(why), now).await? {
-        drop(tx);
+        tx.end_refused().await?;
         return settled_answer(state, op).await;
     }
     payments::release_refund(&mut tx, &op.payment_id, op.amount, now).await?;

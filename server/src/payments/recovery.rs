@@ -98,10 +98,11 @@ async fn abandon(state: &AppState, op: &Operation) -> ApiResult<bool> {
     if op.kind == OperationKind::TerminalCharge {
         payments::unhold(&mut tx, &op.payment_id, &op.id, now).await?;
     }
-    tx.commit().await?;
+    // The key is freed with the operation's end, so no crash between them keeps it held.
     if let Some((scope, key)) = &op.idempotency {
-        crate::store::idempotency::abandon(state.db(), scope, key).await?;
+        crate::store::idempotency::abandon_stmt(scope, key).execute(&mut tx).await?;
     }
+    tx.commit().await?;
     tracing::warn!(operation = %op.id, "abandoned a movement the processor never saw");
     Ok(true)
 }

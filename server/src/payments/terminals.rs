@@ -225,7 +225,7 @@ pub async fn start_payment(
     payment.metadata = metadata;
     let mut tx = state.db().begin_write().await?;
     if !terminals::occupy(&mut tx, &terminal.id, &payment.id, payment.created_at).await? {
-        drop(tx);
+        tx.end_refused().await?;
         let now_is = find(state, &account.uid, id).await?;
         return Err(match now_is.status {
             TerminalStatus::Offline => ApiError::invalid_state("The terminal is offline"),
@@ -252,12 +252,16 @@ async fn pending_payment(state: &AppState, account: &Account, terminal: &Termina
 pub async fn cancel(state: &AppState, account: &Account, id: &str) -> ApiResult<PaymentObject> {
     let terminal = find(state, &account.uid, id).await?;
     let payment = pending_payment(state, account, &terminal).await?;
-    void_pending(state, &payment).await
+    void_pending(state, &payment, &Idempotency::none()).await.map(|(object, _)| object)
 }
 
 /// Voids a payment still pending on its terminal (nothing was charged): `voided`, its terminal
 /// online again, `payment.voided`. The terminal's cancel and a void of the payment come here.
-pub async fn void_pending(state: &AppState, payment: &Payment) -> ApiResult<PaymentObject> {
+pub async fn void_pending(
+    state: &AppState,
+    payment: &Payment,
+    key: &Idempotency,
+) -> ApiResult<(PaymentObject, Answer)> {
     let now = now_ms();
     let mut tx = state.db().begin_write().await?;
     // Not while a presented card is being charged (that charge holds the payment).
@@ -269,8 +273,12 @@ pub async fn void_pending(state: &AppState, payment: &Payment) -> ApiResult<Paym
     }
     let payment = payments::get_on(&mut tx, &payment.id).await?.ok_or_else(|| anyhow::anyhow!("payment vanished"))?;
     payment_event(&mut tx, &payment, EventType::PaymentVoided).await?;
+    let object = PaymentObject::from(payment);
+    let answer = Answer::json(StatusCode::OK, &object);
+    // The key's answer is written with the void: no crash between them leaves it unanswered.
+    key.finish(&mut tx, answer.status, &answer.body).await?;
     tx.commit().await?;
-    Ok(PaymentObject::from(payment))
+    Ok((object, answer))
 }
 
 /// Sandbox: a card presented at the terminal; the payment completes or fails as the card says.
@@ -367,7 +375,7 @@ pub async fn finish_charge(state: &AppState, op: &Operation, charge: Charge) -> 
     };
     let failure_code = outcome.decline_code.map(str::to_owned);
     if !operations::finish(&mut tx, &op.id, status, failure_code.as_deref(), now).await? {
-        drop(tx);
+        tx.end_refused().await?;
         undo_if_abandoned(state, op, &charge).await?;
         let payment = payments::get(state.db(), &op.account_uid, &op.payment_id)
             .await?

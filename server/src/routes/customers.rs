@@ -20,8 +20,7 @@ use crate::extract::auth::{CustomersRead, CustomersWrite, Merchant};
 use crate::idempotency::Idempotency;
 use crate::payments::Answer;
 use crate::state::AppState;
-use crate::store::odata::Scope;
-use crate::store::{Bind, customers as customer_store, payment_methods};
+use crate::store::{customers as customer_store, payment_methods};
 use crate::views::{CustomerObject, PaymentMethodObject};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -210,12 +209,7 @@ async fn list_methods(
     list: ListQuery<PaymentMethods>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let customer = customers::find(&state, &auth.account.uid, &id).await?;
-    let scope = Scope {
-        table: "payment_methods",
-        columns: payment_methods::COLUMNS,
-        condition: "customer_id = $1 AND account_uid = $2 AND deleted_at IS NULL",
-        binds: vec![Bind::Text(customer.id), Bind::Text(auth.account.uid.clone())],
-    };
+    let scope = payment_methods::live_listed(&auth.account.uid, &customer.id);
     list.answer::<_, PaymentMethodObject>(state.db(), scope, payment_methods::from_row).await
 }
 

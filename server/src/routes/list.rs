@@ -13,7 +13,7 @@ use crate::domain::odata::{self, Query, Resource};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::store::Db;
-use crate::store::odata::{Scope, fetch_page};
+use crate::store::odata::{Page, Scope, fetch_page};
 use sqlx::any::AnyRow;
 
 /// A resource that can be listed, with its OData allowlist.
@@ -82,6 +82,21 @@ impl<R> ListQuery<R> {
 }
 
 impl<R: Listable> ListQuery<R> {
+    /// Without an `$orderby`, oldest first (a payment's ledger and its refunds read in the
+    /// order they happened; ties in the resource's key order).
+    pub fn oldest_first(&mut self) {
+        if self.query.order_by.is_empty()
+            && let Some(created) = R::RESOURCE.fields.iter().find(|f| f.name == "created_at")
+        {
+            self.query.order_by.push((created, false));
+        }
+    }
+
+    /// The page of `scope` this query asks for, as rows (for items that need more than a row).
+    pub async fn page(&self, db: &Db, scope: Scope<'_>) -> ApiResult<Page> {
+        Ok(fetch_page(db, scope, &self.query, R::RESOURCE).await?)
+    }
+
     /// Fetches the page of `scope` this query asks for and answers it: each row read by `read`
     /// and shown as `V`.
     pub async fn answer<T, V>(

@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::ValueList;
+use super::list::{ListQuery, Listable};
+use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
@@ -28,25 +29,48 @@ pub struct OutboxMessage {
     created_at: Timestamp,
 }
 
-/// The latest 100 messages, newest first.
-#[utoipa::path(
-    get, path = "/api/outbox", tag = "operations", security(("admin_token" = [])),
-    responses((status = 200, body = ValueList<OutboxMessage>), (status = 404, description = "Not in sandbox mode"))
-)]
-async fn list_outbox(_auth: AdminToken, State(state): State<AppState>) -> ApiResult<Json<ValueList<OutboxMessage>>> {
-    if !state.config().sandbox {
-        return Err(ApiError::not_found("route"));
-    }
-    let value = outbox::latest(state.db(), 100)
-        .await?
-        .into_iter()
-        .map(|m| OutboxMessage {
+/// The messages the sandbox sent, newest first (OData: id, to, subject, created_at).
+pub struct Messages;
+
+impl Listable for Messages {
+    const RESOURCE: &'static Resource = &Resource {
+        fields: &[
+            Field { name: "id", column: "id", ty: FieldType::Text },
+            Field { name: "to", column: "recipient", ty: FieldType::Text },
+            Field { name: "subject", column: "subject", ty: FieldType::Text },
+            Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
+        ],
+        key: "id",
+        properties: &["id", "to", "subject", "body", "created_at"],
+    };
+}
+
+impl From<outbox::Message> for OutboxMessage {
+    fn from(m: outbox::Message) -> Self {
+        OutboxMessage {
             id: m.id,
             to: m.recipient,
             subject: m.subject,
             body: m.body,
             created_at: Timestamp(m.created_at),
-        })
-        .collect();
-    Ok(Json(ValueList { value }))
+        }
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/outbox", tag = "operations", security(("admin_token" = [])),
+    params(("$filter" = Option<String>, Query), ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query),
+           ("$skip" = Option<i64>, Query), ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    responses((status = 200, description = "{value: [OutboxMessage], @odata.count?, @odata.nextLink?}"),
+              (status = 400), (status = 404, description = "Not in sandbox mode"), (status = 501))
+)]
+async fn list_outbox(
+    _auth: AdminToken,
+    State(state): State<AppState>,
+    list: ListQuery<Messages>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if !state.config().sandbox {
+        return Err(ApiError::not_found("route"));
+    }
+    list.answer::<_, OutboxMessage>(state.db(), outbox::listed(), outbox::from_row).await
 }

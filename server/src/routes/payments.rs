@@ -8,8 +8,9 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable, ValueList};
+use super::list::{ListQuery, Listable};
 use crate::domain::odata::{Field, FieldType, Resource};
+use crate::domain::payment::OperationKind;
 use crate::error::ApiResult;
 use crate::extract::auth::{Merchant, PaymentsRead, PaymentsWrite, RefundsWrite};
 use crate::extract::idempotency::IdempotencyKey;
@@ -21,6 +22,7 @@ use crate::payments::{
     keyed,
 };
 use crate::state::AppState;
+use crate::store::operations;
 use crate::store::payments::{self as payment_store, Transaction};
 use crate::views::{PaymentObject, RefundObject};
 
@@ -113,20 +115,44 @@ async fn get_payment(
     Ok(Json(payments::find(&state, &auth.account.uid, &id).await?.into()))
 }
 
+/// A payment's ledger entries (OData: id, type, amount, created_at; oldest first unless
+/// `$orderby` says otherwise).
+pub struct Transactions;
+
+impl Listable for Transactions {
+    const RESOURCE: &'static Resource = &Resource {
+        fields: &[
+            Field { name: "id", column: "id", ty: FieldType::Text },
+            Field { name: "type", column: "type", ty: FieldType::Text },
+            Field { name: "amount", column: "amount", ty: FieldType::Int },
+            Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
+        ],
+        // Unique within a payment, and the order its entries were written in.
+        key: "position",
+        properties: &["id", "type", "amount", "created_at"],
+    };
+}
+
 /// The payment's ledger: authorization, capture, void, refund, settlement and failure entries.
 #[utoipa::path(
     get, path = "/api/payments/{id}/transactions", tag = "payments",
     security(("admin_token" = []), ("api_key" = ["payments.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header)),
-    responses((status = 200, body = ValueList<Transaction>), (status = 404))
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
+           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
+           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    responses((status = 200, description = "{value: [Transaction], @odata.count?, @odata.nextLink?}"), (status = 400),
+              (status = 404), (status = 501))
 )]
 async fn list_transactions(
     auth: Merchant<PaymentsRead>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<ValueList<Transaction>>> {
+    mut list: ListQuery<Transactions>,
+) -> ApiResult<Json<Value>> {
     let payment = payments::find(&state, &auth.account.uid, &id).await?;
-    Ok(Json(ValueList { value: payment_store::transactions(state.db(), &payment.id).await? }))
+    list.oldest_first();
+    let scope = payment_store::transactions_listed(&payment.id);
+    list.answer::<Transaction, Transaction>(state.db(), scope, payment_store::transaction_from_row).await
 }
 
 /// Authorizes a payment (`capture: true`: a sale) with a card, bank account, Apple Pay token or
@@ -232,17 +258,57 @@ async fn refund_payment(
     .await
 }
 
-/// The payment's refunds, oldest first.
+/// A payment's refunds (OData: id, status, amount, created_at; oldest first unless `$orderby`
+/// says otherwise).
+pub struct Refunds;
+
+impl Listable for Refunds {
+    const RESOURCE: &'static Resource = &Resource {
+        fields: &[
+            Field { name: "id", column: "id", ty: FieldType::Text },
+            Field { name: "status", column: "status", ty: FieldType::Text },
+            Field { name: "amount", column: "amount", ty: FieldType::Int },
+            Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
+        ],
+        key: "id",
+        properties: &[
+            "id",
+            "object",
+            "payment_id",
+            "amount",
+            "currency",
+            "reason",
+            "status",
+            "failure_code",
+            "created_at",
+            "updated_at",
+        ],
+    };
+}
+
+/// The payment's refunds.
 #[utoipa::path(
     get, path = "/api/payments/{id}/refunds", tag = "payments",
     security(("admin_token" = []), ("api_key" = ["payments.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header)),
-    responses((status = 200, body = ValueList<RefundObject>), (status = 404))
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
+           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
+           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    responses((status = 200, description = "{value: [RefundObject], @odata.count?, @odata.nextLink?}"),
+              (status = 400), (status = 404), (status = 501))
 )]
 async fn list_refunds(
     auth: Merchant<PaymentsRead>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<ValueList<RefundObject>>> {
-    Ok(Json(ValueList { value: movements::refunds(&state, &auth.account, &id).await? }))
+    mut list: ListQuery<Refunds>,
+) -> ApiResult<Json<Value>> {
+    let payment = payments::find(&state, &auth.account.uid, &id).await?;
+    list.oldest_first();
+    let page = list.page(state.db(), operations::listed(&payment.id, OperationKind::Refund)).await?;
+    let refunds = page
+        .rows
+        .iter()
+        .map(|r| operations::from_row(r).map(|op| RefundObject::new(&op, &payment.currency)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(list.respond(&refunds, page.count, page.has_more)))
 }

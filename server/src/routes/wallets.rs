@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::ValueList;
+use super::customers::PaymentMethods;
+use super::list::ListQuery;
 use crate::customers::{self, CreateWalletSession, SaveAnswer, remove_payment_method, save_payment_method};
 use crate::domain::account::MethodType;
 use crate::domain::payment::{RequestInfo, Usage};
@@ -27,6 +28,7 @@ use crate::idempotency::{Idempotency, keyed};
 use crate::payments::Answer;
 use crate::state::AppState;
 use crate::store::customers as customer_store;
+use crate::store::payment_methods;
 use crate::views::WalletSessionObject;
 
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
@@ -84,19 +86,23 @@ async fn wallet_config(auth: WalletAuth, State(state): State<AppState>) -> ApiRe
     }))
 }
 
-/// The customer's saved methods: brand and last 4, never more.
+/// The customer's saved methods: brand and last 4, never more (OData as the merchant's list of
+/// them, newest first).
 #[utoipa::path(
     get, path = "/v1/wallet-sessions/{id}/payment-methods", tag = "wallets",
     security(("wallet_credential" = [])),
-    responses((status = 200, body = ValueList<SavedMethodView>), (status = 401), (status = 410))
+    params(("$filter" = Option<String>, Query), ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query),
+           ("$skip" = Option<i64>, Query), ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    responses((status = 200, description = "{value: [SavedMethodView], @odata.count?, @odata.nextLink?}"),
+              (status = 400), (status = 401), (status = 410), (status = 501))
 )]
 async fn list_wallet_methods(
     auth: WalletAuth,
     State(state): State<AppState>,
-) -> ApiResult<Json<ValueList<SavedMethodView>>> {
-    let methods = crate::store::payment_methods::live(state.db(), &auth.account.uid, &auth.wallet.customer_id).await?;
-    let value = methods.into_iter().map(SavedMethodView::from).collect();
-    Ok(Json(ValueList { value }))
+    list: ListQuery<PaymentMethods>,
+) -> ApiResult<Json<Value>> {
+    let scope = payment_methods::live_listed(&auth.account.uid, &auth.wallet.customer_id);
+    list.answer::<_, SavedMethodView>(state.db(), scope, payment_methods::from_row).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -4,8 +4,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::Value;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::{Db, json_column, now_ms, to_json_text};
 use crate::auth::sealed;
@@ -215,8 +215,10 @@ pub struct AccountChanges {
     pub metadata: Option<Metadata>,
 }
 
+/// Applies the changes (in the caller's transaction, beside the event that reports them) and
+/// answers the account as it now reads there; `None` when there is no such account.
 pub async fn update(
-    db: &Db,
+    conn: &mut AnyConnection,
     key: &MasterKey,
     uid: &str,
     changes: AccountChanges,
@@ -253,21 +255,32 @@ pub async fn update(
     if let Some(v) = &changes.metadata {
         patch.json("metadata", v);
     }
-    if !patch.apply(db, "payment_accounts", "uid", uid, None).await? {
+    if !patch.apply_on(conn, "payment_accounts", "uid", uid).await? {
         return Ok(None);
     }
-    get(db, uid).await
+    get_on(conn, uid).await
+}
+
+/// [`get`] on a transaction's connection (it sees the transaction's own changes).
+pub async fn get_on(conn: &mut AnyConnection, uid: &str) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM payment_accounts WHERE uid = $1");
+    let row = sqlx::query(&sql).bind(uid).fetch_optional(conn).await?;
+    row.as_ref().map(from_row).transpose()
 }
 
 /// A new redirect signing secret (the old one stops verifying at once); returns it.
-pub async fn rotate_redirect_secret(db: &Db, key: &MasterKey, uid: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn rotate_redirect_secret(
+    conn: &mut AnyConnection,
+    key: &MasterKey,
+    uid: &str,
+) -> Result<Option<String>, sqlx::Error> {
     let secret = new_redirect_secret();
     let sealed_secret = sealed::seal(key, &redirect_secret_context(uid), secret.as_bytes());
     let done = sqlx::query("UPDATE payment_accounts SET redirect_secret = $1, updated_at = $2 WHERE uid = $3")
         .bind(sealed_secret)
         .bind(now_ms())
         .bind(uid)
-        .execute(db.writer())
+        .execute(conn)
         .await?;
     Ok((done.rows_affected() == 1).then_some(secret))
 }

@@ -1,7 +1,7 @@
 //! Account API keys (`gk_…`): created with a label and scopes, shown once, kept hashed.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::{Db, now_ms};
 use crate::auth::secrets::{hash_secret, verify_secret};
@@ -66,9 +66,9 @@ pub fn from_row(row: &AnyRow) -> Result<ApiKey, sqlx::Error> {
     })
 }
 
-/// A new key; returns it and the secret key string (shown once).
+/// A new key (in the caller's transaction); returns it and the secret key string (shown once).
 pub async fn create(
-    db: &Db,
+    conn: &mut AnyConnection,
     account_uid: &str,
     label: &str,
     scopes: &[String],
@@ -98,7 +98,7 @@ pub async fn create(
     .bind(key.scopes.join(" "))
     .bind(key.expires_at)
     .bind(key.created_at)
-    .execute(db.writer())
+    .execute(conn)
     .await?;
     Ok((key, secret))
 }
@@ -135,14 +135,13 @@ pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<ApiKey>,
     row.as_ref().map(from_row).transpose()
 }
 
-/// Revokes a key at once; false when there is no such (unrevoked) key on this account.
-pub async fn revoke(db: &Db, account_uid: &str, id: &str) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND account_uid = $3 AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(id)
-            .bind(account_uid)
-            .execute(db.writer())
-            .await?;
-    Ok(done.rows_affected() == 1)
+/// Revokes a key at once (in the caller's transaction); answers it as revoked, or `None` when
+/// there is no such unrevoked key on this account.
+pub async fn revoke(conn: &mut AnyConnection, account_uid: &str, id: &str) -> Result<Option<ApiKey>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND account_uid = $3 AND revoked_at IS NULL \
+         RETURNING {COLUMNS}"
+    );
+    let row = super::first_returned(sqlx::query(&sql).bind(now_ms()).bind(id).bind(account_uid), conn).await?;
+    row.as_ref().map(from_row).transpose()
 }

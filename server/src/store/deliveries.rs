@@ -72,6 +72,17 @@ pub async fn fan_out(
     }
 }
 
+/// Takes back one subscription's delivery of an event, in the transaction that wrote both (a
+/// new subscription is not told of its own creation).
+pub async fn withdraw(conn: &mut AnyConnection, webhook_id: &str, event_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND event_id = $2")
+        .bind(webhook_id)
+        .bind(event_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// [`fan_out`]'s statement (none for no events). It names the events rather than reading them
 /// back, so it can share a batch with their INSERT.
 pub fn fan_out_stmt(account_uid: &str, events: &[(&str, EventType)], now: i64) -> Option<Stmt> {

@@ -46,6 +46,10 @@ enum Waiter {
     Member(oneshot::Sender<Result<(), String>>),
     /// A queued batch: its rows changed, and when it ran (for the commit-wait histogram).
     Batch { reply: oneshot::Sender<Result<Outcome, sqlx::Error>>, counts: Vec<u64>, ran: Instant },
+    /// A queued batch that was refused (a guard, a constraint) and rolled back: answered once the
+    /// group commits, since what refused it may be an earlier member's work, which readers
+    /// (and a caller reading next to explain the refusal) see only then.
+    Refused { reply: oneshot::Sender<Result<Outcome, sqlx::Error>>, answer: Result<Outcome, sqlx::Error> },
 }
 
 /// What became of a queued batch.
@@ -167,7 +171,7 @@ async fn run(group: &mut Group, pool: &AnyPool, job: Job) {
             } else {
                 group.abandoned = true;
                 settle(group).await;
-                let _ = job.reply.send(Ok(Outcome::Refused(counts)));
+                answer_after_commit(group, job.reply, Ok(Outcome::Refused(counts)));
             }
         }
         // A constraint stopped one of the batch's own statements, so the savepoint before them
@@ -175,7 +179,7 @@ async fn run(group: &mut Group, pool: &AnyPool, job: Job) {
         Err(sqlx::Error::Database(e)) if e.kind() != sqlx::error::ErrorKind::Other => {
             group.abandoned = true;
             settle(group).await;
-            let _ = job.reply.send(Err(sqlx::Error::Database(e)));
+            answer_after_commit(group, job.reply, Err(sqlx::Error::Database(e)));
         }
         Err(e) => {
             // Whether the savepoint was made is not known, and rolling back to the newest one of
@@ -184,6 +188,20 @@ async fn run(group: &mut Group, pool: &AnyPool, job: Job) {
             abort(group, &e.to_string()).await;
             let _ = job.reply.send(Err(e));
         }
+    }
+}
+
+/// Answers a refused batch once the open transaction commits (at once with an error when the
+/// settling rolled the whole group back: what refused it may be gone).
+fn answer_after_commit(
+    group: &mut Group,
+    reply: oneshot::Sender<Result<Outcome, sqlx::Error>>,
+    answer: Result<Outcome, sqlx::Error>,
+) {
+    if group.tx.is_some() {
+        group.waiting.push(Waiter::Refused { reply, answer });
+    } else {
+        let _ = reply.send(Err(sqlx::Error::Protocol("the write's group was rolled back".into())));
     }
 }
 
@@ -314,6 +332,13 @@ impl Waiter {
                 let answer = result
                     .map(|()| Outcome::Kept(counts))
                     .map_err(|e| sqlx::Error::Protocol(format!("group commit failed: {e}")));
+                let _ = reply.send(answer);
+            }
+            Waiter::Refused { reply, answer } => {
+                let answer = match result {
+                    Ok(()) => answer,
+                    Err(e) => Err(sqlx::Error::Protocol(format!("group commit failed: {e}"))),
+                };
                 let _ = reply.send(answer);
             }
         }

@@ -89,6 +89,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "partial_payment_status_index", include_str!("../../migrations/0011_partial_payment_status_index.sql")),
     (12, "webhook_failure_gap", include_str!("../../migrations/0012_webhook_failure_gap.sql")),
     (13, "refund_ledger_index", include_str!("../../migrations/0013_refund_ledger_index.sql")),
+    (14, "webhook_previous_secrets", include_str!("../../migrations/0014_webhook_previous_secrets.sql")),
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).
@@ -138,6 +139,14 @@ enum Place {
 pub static NEW_DELIVERIES: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 impl WriteTx {
+    /// Ends a transaction whose guard was refused (it changed nothing), once what refused it
+    /// is durable: on SQLite that may be an earlier member of the same group, still
+    /// uncommitted, which reads through the pool see only after the group's `COMMIT`. Reads
+    /// that explain the refusal (who finished it, what the row is now) come after this.
+    pub async fn end_refused(self) -> Result<(), sqlx::Error> {
+        self.commit().await
+    }
+
     /// Returns once the work is durable (on SQLite, once its group has committed).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         let wake = self.wakes_deliveries;
@@ -485,6 +494,32 @@ impl Patch {
         fixed: &str,
         extra_condition: Option<(&str, Bind)>,
     ) -> Result<bool, sqlx::Error> {
+        let (sql, binds) = self.statement(table, key, id, fixed, extra_condition);
+        let done = bind_all(sqlx::query(&sql), &binds).execute(db.writer()).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// [`Patch::apply`] inside a transaction (with the event that reports the change).
+    pub async fn apply_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        table: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let (sql, binds) = self.statement(table, key, id, "1 = 1", None);
+        let done = bind_all(sqlx::query(&sql), &binds).execute(conn).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    fn statement(
+        &self,
+        table: &str,
+        key: &str,
+        id: &str,
+        fixed: &str,
+        extra_condition: Option<(&str, Bind)>,
+    ) -> (String, Vec<Bind>) {
         let mut binds: Vec<Bind> = self.sets.iter().map(|(_, v)| v.clone()).collect();
         let mut assignments: Vec<String> =
             self.sets.iter().enumerate().map(|(i, (col, _))| format!("{col} = ${}", i + 1)).collect();
@@ -497,8 +532,7 @@ impl Patch {
             binds.push(value);
             sql.push_str(&format!(" AND {column_op} ${}", binds.len()));
         }
-        let done = bind_all(sqlx::query(&sql), &binds).execute(db.writer()).await?;
-        Ok(done.rows_affected() > 0)
+        (sql, binds)
     }
 }
 

@@ -52,7 +52,7 @@ impl Operation {
 const COLUMNS: &str = "id, payment_id, account_uid, kind, amount, reason, status, failure_code, request, \
                        idempotency_scope, idempotency_key, created_at, updated_at";
 
-fn from_row(r: &AnyRow) -> Result<Operation, sqlx::Error> {
+pub fn from_row(r: &AnyRow) -> Result<Operation, sqlx::Error> {
     let scope: Option<String> = r.try_get("idempotency_scope")?;
     let key: Option<String> = r.try_get("idempotency_key")?;
     Ok(Operation {
@@ -132,6 +132,16 @@ pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Operati
 }
 
 /// A payment's operations of one kind, oldest first (a payment's refunds).
+/// A payment's operations of one kind (its refunds), for an OData list.
+pub fn listed(payment_id: &str, kind: OperationKind) -> super::odata::Scope<'static> {
+    super::odata::Scope {
+        table: "payment_operations",
+        columns: COLUMNS,
+        condition: "payment_id = $1 AND kind = $2",
+        binds: vec![super::Bind::Text(payment_id.to_owned()), super::Bind::Text(kind.as_str().to_owned())],
+    }
+}
+
 pub async fn of_payment(db: &Db, payment_id: &str, kind: OperationKind) -> Result<Vec<Operation>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM payment_operations WHERE payment_id = $1 AND kind = $2 ORDER BY created_at, id"

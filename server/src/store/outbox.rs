@@ -26,23 +26,22 @@ pub async fn insert(db: &Db, recipient: &str, subject: &str, body: &str) -> Resu
     Ok(())
 }
 
-/// The latest `limit` messages, newest first.
-pub async fn latest(db: &Db, limit: i64) -> Result<Vec<Message>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, recipient, subject, body, created_at FROM outbox_messages ORDER BY created_at DESC, id DESC LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Message {
-                id: r.try_get("id")?,
-                recipient: r.try_get("recipient")?,
-                subject: r.try_get("subject")?,
-                body: r.try_get("body")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+/// Every message, for an OData list (newest first unless asked otherwise).
+pub fn listed() -> super::odata::Scope<'static> {
+    super::odata::Scope {
+        table: "outbox_messages",
+        columns: "id, recipient, subject, body, created_at",
+        condition: "",
+        binds: vec![],
+    }
+}
+
+pub fn from_row(r: &sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
+    Ok(Message {
+        id: r.try_get("id")?,
+        recipient: r.try_get("recipient")?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        created_at: r.try_get("created_at")?,
+    })
 }

@@ -169,6 +169,16 @@ pub async fn get_in_account(db: &Db, account_uid: &str, id: &str) -> Result<Opti
 }
 
 /// A customer's live saved methods, newest first.
+/// A customer's live saved methods, for an OData list.
+pub fn live_listed(account_uid: &str, customer_id: &str) -> super::odata::Scope<'static> {
+    super::odata::Scope {
+        table: "payment_methods",
+        columns: COLUMNS,
+        condition: "customer_id = $1 AND account_uid = $2 AND deleted_at IS NULL",
+        binds: vec![super::Bind::Text(customer_id.to_owned()), super::Bind::Text(account_uid.to_owned())],
+    }
+}
+
 pub async fn live(db: &Db, account_uid: &str, customer_id: &str) -> Result<Vec<SavedMethod>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM payment_methods WHERE customer_id = $1 AND account_uid = $2 AND deleted_at IS NULL \

@@ -515,23 +515,36 @@ pub struct Transaction {
     pub created_at: Timestamp,
 }
 
+/// A ledger entry's columns, for lists ([`transaction_from_row`] reads them).
+pub const TRANSACTION_COLUMNS: &str = "id, type, amount, created_at";
+
+/// A payment's ledger, for an OData list.
+pub fn transactions_listed(payment_id: &str) -> Scope<'static> {
+    Scope {
+        table: "payment_transactions",
+        columns: TRANSACTION_COLUMNS,
+        condition: "payment_id = $1",
+        binds: vec![Bind::Text(payment_id.to_owned())],
+    }
+}
+
+pub fn transaction_from_row(r: &AnyRow) -> Result<Transaction, sqlx::Error> {
+    Ok(Transaction {
+        id: r.try_get("id")?,
+        kind: enum_column(r, "type")?,
+        amount: amount_column(r, "amount")?,
+        created_at: Timestamp(r.try_get("created_at")?),
+    })
+}
+
 pub async fn transactions(db: &Db, payment_id: &str) -> Result<Vec<Transaction>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, type, amount, created_at FROM payment_transactions WHERE payment_id = $1 ORDER BY position",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {TRANSACTION_COLUMNS} FROM payment_transactions WHERE payment_id = $1 ORDER BY position"
+    ))
     .bind(payment_id)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Transaction {
-                id: r.try_get("id")?,
-                kind: enum_column(r, "type")?,
-                amount: amount_column(r, "amount")?,
-                created_at: Timestamp(r.try_get("created_at")?),
-            })
-        })
-        .collect()
+    rows.iter().map(transaction_from_row).collect()
 }
 
 /// ACH payments still waiting for their settlement.

@@ -1,5 +1,5 @@
 //! Webhook subscriptions (`whk_`): the URL, the event types, and the signing secrets (sealed;
-//! the previous one kept, and signing, for a while after a rotation).
+//! those a rotation replaced kept, and signing, for a while after it).
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -20,16 +20,14 @@ pub struct Webhook {
     pub enabled: bool,
     pub description: Option<String>,
     secret_sealed: String,
-    previous_secret_sealed: Option<String>,
-    pub previous_until: Option<i64>,
     pub disabled_reason: Option<String>,
     pub failing_since: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, account_uid, url, all_events, enabled, description, secret, previous_secret, previous_until, \
-                       disabled_reason, failing_since, created_at, updated_at";
+const COLUMNS: &str = "id, account_uid, url, all_events, enabled, description, secret, disabled_reason, \
+                       failing_since, created_at, updated_at";
 
 /// For OData lists (the event types are read separately).
 pub const LIST_COLUMNS: &str = COLUMNS;
@@ -47,8 +45,6 @@ fn from_row(r: &AnyRow, events: Option<Vec<EventType>>) -> Result<Webhook, sqlx:
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         description: r.try_get("description")?,
         secret_sealed: r.try_get("secret")?,
-        previous_secret_sealed: r.try_get("previous_secret")?,
-        previous_until: r.try_get("previous_until")?,
         disabled_reason: r.try_get("disabled_reason")?,
         failing_since: r.try_get("failing_since")?,
         created_at: r.try_get("created_at")?,
@@ -57,23 +53,34 @@ fn from_row(r: &AnyRow, events: Option<Vec<EventType>>) -> Result<Webhook, sqlx:
 }
 
 impl Webhook {
-    /// The secrets that sign a delivery at `now`: the current one, and the previous one during
-    /// its overlap after a rotation.
-    pub fn signing_secrets(&self, key: &MasterKey, now: i64) -> anyhow::Result<Vec<String>> {
-        let context = secret_context(&self.id);
-        let mut out = vec![sealed::open_string(key, &context, &self.secret_sealed)?];
-        if let (Some(previous), Some(until)) = (&self.previous_secret_sealed, self.previous_until)
-            && now < until
-        {
-            out.push(sealed::open_string(key, &context, previous)?);
-        }
-        Ok(out)
-    }
-
     /// True when the subscription takes events of this type.
     pub fn takes(&self, kind: EventType) -> bool {
         self.events.as_ref().is_none_or(|types| types.contains(&kind))
     }
+}
+
+/// At most this many replaced secrets sign beside the current one (the newest kept), so that a
+/// run of rotations cannot grow every delivery's signature header without bound.
+pub const MAX_PREVIOUS_SECRETS: i64 = 10;
+
+/// The secrets that sign a delivery at `now`: the current one first, then each one a rotation
+/// replaced whose overlap has not ended, newest first.
+pub async fn signing_secrets(db: &Db, key: &MasterKey, webhook: &Webhook, now: i64) -> anyhow::Result<Vec<String>> {
+    let context = secret_context(&webhook.id);
+    let mut out = vec![sealed::open_string(key, &context, &webhook.secret_sealed)?];
+    let rows = sqlx::query(
+        "SELECT secret FROM webhook_previous_secrets WHERE webhook_id = $1 AND until_ms > $2 \
+         ORDER BY until_ms DESC LIMIT $3",
+    )
+    .bind(&webhook.id)
+    .bind(now)
+    .bind(MAX_PREVIOUS_SECRETS)
+    .fetch_all(db.pool())
+    .await?;
+    for r in &rows {
+        out.push(sealed::open_string(key, &context, &r.try_get::<String, _>("secret")?)?);
+    }
+    Ok(out)
 }
 
 /// Reads a row and its event types.
@@ -111,9 +118,9 @@ pub struct NewWebhook<'a> {
     pub description: Option<&'a str>,
 }
 
-/// Creates a subscription with a new secret; returns it and the secret (shown once).
+/// Creates a subscription with a new secret (in the caller's transaction); answers it.
 pub async fn insert(
-    db: &Db,
+    conn: &mut AnyConnection,
     key: &MasterKey,
     account_uid: &str,
     new: NewWebhook<'_>,
@@ -121,7 +128,6 @@ pub async fn insert(
 ) -> Result<Webhook, sqlx::Error> {
     let id = new_id("whk");
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO webhooks (id, account_uid, url, all_events, enabled, description, secret, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -134,13 +140,35 @@ pub async fn insert(
     .bind(new.description)
     .bind(sealed::seal(key, &secret_context(&id), secret.as_bytes()))
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if let Some(events) = new.events {
-        set_event_types(&mut tx, &id, events).await?;
+        set_event_types(conn, &id, events).await?;
     }
-    tx.commit().await?;
-    get(db, account_uid, &id).await?.ok_or(sqlx::Error::RowNotFound)
+    get_on(conn, account_uid, &id).await?.ok_or(sqlx::Error::RowNotFound)
+}
+
+/// [`get`] on a transaction's connection (it sees the transaction's own changes).
+pub async fn get_on(conn: &mut AnyConnection, account_uid: &str, id: &str) -> Result<Option<Webhook>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM webhooks WHERE id = $1 AND account_uid = $2 AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .bind(account_uid)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let all = r.try_get::<i64, _>("all_events")? != 0;
+    let events = if all {
+        None
+    } else {
+        let rows = sqlx::query("SELECT event_type FROM webhook_event_types WHERE webhook_id = $1 ORDER BY event_type")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+        Some(rows.iter().map(|r| super::enum_column(r, "event_type")).collect::<Result<_, _>>()?)
+    };
+    from_row(&r, events).map(Some)
 }
 
 pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<Webhook>, sqlx::Error> {
@@ -197,15 +225,15 @@ pub struct WebhookChanges<'a> {
     pub description: Option<Option<&'a str>>,
 }
 
-pub async fn update(db: &Db, id: &str, changes: WebhookChanges<'_>) -> Result<(), sqlx::Error> {
+/// Applies a PATCH in the caller's transaction.
+pub async fn update(conn: &mut AnyConnection, id: &str, changes: WebhookChanges<'_>) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
     if let Some(url) = changes.url {
         sqlx::query("UPDATE webhooks SET url = $1, updated_at = $2 WHERE id = $3")
             .bind(url)
             .bind(now)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
     }
     if let Some(events) = changes.events {
@@ -213,9 +241,9 @@ pub async fn update(db: &Db, id: &str, changes: WebhookChanges<'_>) -> Result<()
             .bind(i64::from(events.is_none()))
             .bind(now)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        set_event_types(&mut tx, id, events.unwrap_or_default()).await?;
+        set_event_types(conn, id, events.unwrap_or_default()).await?;
     }
     if let Some(enabled) = changes.enabled {
         // Switching on again starts afresh: no disabling reason, no failure streak.
@@ -226,7 +254,7 @@ pub async fn update(db: &Db, id: &str, changes: WebhookChanges<'_>) -> Result<()
         .bind(i64::from(enabled))
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
     if let Some(description) = changes.description {
@@ -234,34 +262,63 @@ pub async fn update(db: &Db, id: &str, changes: WebhookChanges<'_>) -> Result<()
             .bind(description)
             .bind(now)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
-/// Replaces the secret; the old one keeps signing until `overlap_until`.
+/// Replaces the secret (in the caller's transaction); the one replaced keeps signing until
+/// `overlap_until`, beside any earlier ones whose overlap has not ended. False when there is
+/// no such subscription.
 pub async fn rotate_secret(
-    db: &Db,
+    conn: &mut AnyConnection,
     key: &MasterKey,
     id: &str,
     secret: &str,
     overlap_until: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE webhooks SET previous_secret = secret, previous_until = $1, secret = $2, updated_at = $3 \
-         WHERE id = $4 AND deleted_at IS NULL",
+    let now = now_ms();
+    // Taking the row first means a rotation racing this one waits, then keeps this one's secret
+    // among the replaced ones (each statement below reads what was committed before it).
+    let taken = sqlx::query("UPDATE webhooks SET updated_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if taken.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO webhook_previous_secrets (webhook_id, secret, until_ms, rotated_at) \
+         SELECT id, secret, $1, $2 FROM webhooks WHERE id = $3",
     )
     .bind(overlap_until)
-    .bind(sealed::seal(key, &secret_context(id), secret.as_bytes()))
-    .bind(now_ms())
+    .bind(now)
     .bind(id)
-    .execute(db.writer())
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    sqlx::query("UPDATE webhooks SET secret = $1 WHERE id = $2")
+        .bind(sealed::seal(key, &secret_context(id), secret.as_bytes()))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    // What no longer signs: overlaps that ended, and all but the newest few.
+    sqlx::query(
+        "DELETE FROM webhook_previous_secrets WHERE webhook_id = $1 AND (until_ms <= $2 OR rotated_at < \
+         COALESCE((SELECT rotated_at FROM webhook_previous_secrets WHERE webhook_id = $1 \
+                   ORDER BY rotated_at DESC LIMIT 1 OFFSET $3), 0))",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(MAX_PREVIOUS_SECRETS - 1)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
 }
 
-pub async fn delete(db: &Db, account_uid: &str, id: &str) -> Result<bool, sqlx::Error> {
+/// Deletes a subscription (in the caller's transaction); false when there is no such live one.
+pub async fn delete(conn: &mut AnyConnection, account_uid: &str, id: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE webhooks SET deleted_at = $1, enabled = 0, updated_at = $1 WHERE id = $2 AND account_uid = $3 \
          AND deleted_at IS NULL",
@@ -269,7 +326,7 @@ pub async fn delete(db: &Db, account_uid: &str, id: &str) -> Result<bool, sqlx::
     .bind(now_ms())
     .bind(id)
     .bind(account_uid)
-    .execute(db.writer())
+    .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }

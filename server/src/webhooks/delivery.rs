@@ -108,8 +108,8 @@ async fn attempt(state: &AppState, c: &Claimed, now: i64) -> ApiResult<()> {
     };
     let body = serde_json::to_vec(&EventObject::from(event)).map_err(anyhow::Error::from)?;
     let timestamp = Timestamp(now_ms()).unix_seconds();
-    let signatures: Vec<String> = webhook
-        .signing_secrets(&state.config().master_key, now)?
+    let signatures: Vec<String> = webhooks::signing_secrets(state.db(), &state.config().master_key, &webhook, now)
+        .await?
         .iter()
         .filter_map(|s| signature(s, &c.event_id, timestamp, &body))
         .collect();

@@ -104,8 +104,13 @@ pub async fn create(state: &AppState, account: &Account, body: CreateWebhook) ->
         enabled: body.enabled.unwrap_or(true),
         description: body.description.as_deref(),
     };
-    let webhook = webhooks::insert(state.db(), &state.config().master_key, &account.uid, new, &secret).await?;
+    let mut tx = state.db().begin_write().await?;
+    let webhook = webhooks::insert(&mut tx, &state.config().master_key, &account.uid, new, &secret).await?;
     let mut object = WebhookObject::from(webhook);
+    let event_id = events::record(&mut tx, &account.uid, EventType::WebhookCreated, &object).await?;
+    // The other subscriptions are told; the new one is not told of itself.
+    deliveries::withdraw(&mut tx, &object.id, &event_id).await?;
+    tx.commit().await?;
     object.secret = Some(secret);
     Ok(object)
 }
@@ -126,13 +131,30 @@ pub async fn update(state: &AppState, account: &Account, id: &str, body: UpdateW
         enabled: body.enabled,
         description: body.description.as_ref().map(|d| d.as_deref()),
     };
-    webhooks::update(state.db(), &webhook.id, changes).await?;
-    Ok(find(state, &account.uid, id).await?.into())
+    let mut tx = state.db().begin_write().await?;
+    webhooks::update(&mut tx, &webhook.id, changes).await?;
+    // Deleted meanwhile: nothing to report, and no such subscription.
+    let changed = webhooks::get_on(&mut tx, &account.uid, &webhook.id).await?.ok_or_else(gone)?;
+    let object = WebhookObject::from(changed);
+    events::record(&mut tx, &account.uid, EventType::WebhookUpdated, &object).await?;
+    tx.commit().await?;
+    Ok(object)
+}
+
+fn gone() -> ApiError {
+    ApiError::not_found("webhook")
 }
 
 pub async fn delete(state: &AppState, account: &Account, id: &str) -> ApiResult<()> {
     let webhook = find(state, &account.uid, id).await?;
-    webhooks::delete(state.db(), &account.uid, &webhook.id).await?;
+    let mut tx = state.db().begin_write().await?;
+    if !webhooks::delete(&mut tx, &account.uid, &webhook.id).await? {
+        return Err(gone());
+    }
+    let mut object = WebhookObject::from(webhook);
+    object.enabled = false;
+    events::record(&mut tx, &account.uid, EventType::WebhookDeleted, &object).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -141,8 +163,14 @@ pub async fn rotate_secret(state: &AppState, account: &Account, id: &str) -> Api
     let webhook = find(state, &account.uid, id).await?;
     let secret = new_secret();
     let until = now_ms() + ROTATION_OVERLAP_MS;
-    webhooks::rotate_secret(state.db(), &state.config().master_key, &webhook.id, &secret, until).await?;
-    let mut object = WebhookObject::from(find(state, &account.uid, id).await?);
+    let mut tx = state.db().begin_write().await?;
+    if !webhooks::rotate_secret(&mut tx, &state.config().master_key, &webhook.id, &secret, until).await? {
+        return Err(gone());
+    }
+    let rotated = webhooks::get_on(&mut tx, &account.uid, &webhook.id).await?.ok_or_else(gone)?;
+    let mut object = WebhookObject::from(rotated);
+    events::record(&mut tx, &account.uid, EventType::WebhookSecretRotated, &object).await?;
+    tx.commit().await?;
     object.secret = Some(secret);
     Ok(object)
 }

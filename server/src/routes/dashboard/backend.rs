@@ -790,13 +790,15 @@ impl Backend for Services {
             scopes: scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             expires_at,
         };
-        let key = accounts::create_api_key(&self.state, &ctx.account.uid, &body).await.map_err(refuse)?;
+        let key = acting_as(ctx.actor(), accounts::create_api_key(&self.state, &ctx.account.uid, &body))
+            .await
+            .map_err(refuse)?;
         Ok(dto::OneTimeSecret { id: key.id, secret: key.key.unwrap_or_default() })
     }
 
     async fn revoke_api_key(&self, id: String) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
-        accounts::revoke_api_key(&self.state, &ctx.account.uid, &id).await.map_err(refuse)
+        acting_as(ctx.actor(), accounts::revoke_api_key(&self.state, &ctx.account.uid, &id)).await.map_err(refuse)
     }
 
     async fn webhooks(&self) -> Result<Vec<dto::WebhookRow>, ServerFnError> {
@@ -836,7 +838,7 @@ impl Backend for Services {
     async fn set_webhook_enabled(&self, id: String, enabled: bool) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Develop)).await?;
         let changes = webhooks::UpdateWebhook { url: None, events: None, enabled: Some(enabled), description: None };
-        webhooks::update(&self.state, &ctx.account, &id, changes).await.map_err(refuse)?;
+        acting_as(ctx.actor(), webhooks::update(&self.state, &ctx.account, &id, changes)).await.map_err(refuse)?;
         Ok(())
     }
 
@@ -947,7 +949,7 @@ impl Backend for Services {
             primary_color: given(&primary_color).map(|c| c.to_ascii_uppercase()),
         };
         let changes = accounts::UpdateAccount { branding: Some(branding), ..Default::default() };
-        accounts::update(&self.state, &ctx.account.uid, changes).await.map_err(refuse)?;
+        acting_as(ctx.actor(), accounts::update(&self.state, &ctx.account.uid, changes)).await.map_err(refuse)?;
         Ok(())
     }
 
@@ -955,13 +957,15 @@ impl Backend for Services {
         let ctx = self.ctx_for(Access::Changes(Permission::Settings), &account).await?;
         let origins = allowed_origins.split_whitespace().map(str::to_owned).collect();
         let changes = accounts::UpdateAccount { allowed_origins: Some(origins), ..Default::default() };
-        accounts::update(&self.state, &ctx.account.uid, changes).await.map_err(refuse)?;
+        acting_as(ctx.actor(), accounts::update(&self.state, &ctx.account.uid, changes)).await.map_err(refuse)?;
         Ok(())
     }
 
     async fn rotate_redirect_secret(&self, account: String) -> Result<dto::OneTimeSecret, ServerFnError> {
         let ctx = self.ctx_for(Access::Changes(Permission::Settings), &account).await?;
-        let account = accounts::rotate_redirect_secret(&self.state, &ctx.account.uid).await.map_err(refuse)?;
+        let account = acting_as(ctx.actor(), accounts::rotate_redirect_secret(&self.state, &ctx.account.uid))
+            .await
+            .map_err(refuse)?;
         Ok(dto::OneTimeSecret { id: account.uid, secret: account.redirect_signing_secret.unwrap_or_default() })
     }
 
