@@ -161,8 +161,6 @@ pub async fn delete(state: &AppState, account: &Account, id: &str) -> ApiResult<
     Ok(())
 }
 
-/// Refuses a saved card whose expiry has passed (402 `invalid_expiry`, before any processor
-/// call, as for a card typed in): the checkout and direct charges alike.
 /// A card's fingerprint as its account sees it: the same card gives the same value within one
 /// payment account and unrelated values in two, so that the accounts of one installation cannot
 /// link their customers through it.
@@ -176,6 +174,8 @@ pub fn bank_print(state: &AppState, account: &Account, bank: &BankAccount) -> St
     fingerprint(&state.config().master_key, &format!("ach@{}", account.uid), &value)
 }
 
+/// Refuses a saved card whose expiry has passed (402 `invalid_expiry`, before any processor
+/// call, as for a card typed in): the checkout and direct charges alike.
 pub fn chargeable(method: &SavedMethod, now: Timestamp) -> ApiResult<()> {
     if method.expired(now.year_month()) {
         return Err(card_error(ErrorCode::InvalidExpiry, "This saved card has expired; use another payment method"));

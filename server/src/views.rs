@@ -510,6 +510,21 @@ pub struct WebhookObject {
     pub updated_at: Timestamp,
 }
 
+impl WebhookObject {
+    /// The subscription as its `webhook.*` events show it to the account's other subscribers:
+    /// the URL cut to its origin (many receivers' URLs carry a token in their path or query),
+    /// and never the secret.
+    pub fn for_events(&self) -> WebhookObject {
+        let mut shown = self.clone();
+        shown.secret = None;
+        shown.url = match url::Url::parse(&self.url) {
+            Ok(u) => format!("{}/…", u.origin().ascii_serialization()),
+            Err(_) => "…".to_owned(),
+        };
+        shown
+    }
+}
+
 impl From<Webhook> for WebhookObject {
     fn from(w: Webhook) -> Self {
         WebhookObject {

@@ -370,7 +370,7 @@ db_tests! {
         assert_eq!(made.status, StatusCode::OK, "{}", made.text());
         let (key_id, secret) = (made.json()["id"].as_str().unwrap().to_owned(), made.json()["secret"].as_str().unwrap().to_owned());
         assert_eq!(app.call(Method::GET, "/api/payments", Auth::Bearer(&secret), None).await.status, StatusCode::OK);
-        let listed = call_fn(&app, "api_keys", dev, "").await.text();
+        let listed = call_fn(&app, "api_keys", dev, "page=0").await.text();
         assert!(listed.contains("Back end") && !listed.contains(&secret), "listed without its secret");
         assert_eq!(call_fn(&app, "revoke_api_key", viewer, &format!("id={key_id}")).await.status, StatusCode::FORBIDDEN);
         assert_eq!(call_fn(&app, "revoke_api_key", dev, &format!("id={key_id}")).await.status, StatusCode::OK);
@@ -451,14 +451,14 @@ db_tests! {
         let terminal = &format!("account={}&terminal[label]=Front+desk&terminal[serial_number]=SN-1&terminal[model]=&terminal[location]=Lobby", m.uid);
         assert_eq!(call_fn(&app, "add_terminal", viewer, terminal).await.status, StatusCode::FORBIDDEN);
         assert_eq!(call_fn(&app, "add_terminal", admin, terminal).await.status, StatusCode::OK);
-        let listed = call_fn(&app, "terminals", viewer, "").await.json();
+        let listed = call_fn(&app, "terminals", viewer, "page=0").await.json()["rows"].clone();
         assert_eq!((listed[0]["label"].as_str(), listed[0]["status"].as_str()), (Some("Front desk"), Some("online")));
         let tid = listed[0]["id"].as_str().unwrap().to_owned();
         let charge = format!("id={tid}&charge[amount]=25.00&charge[description]=&charge[reference]=DESK-1");
         assert_eq!(call_fn(&app, "terminal_payment", viewer, &charge).await.status, StatusCode::FORBIDDEN);
         assert_eq!(call_fn(&app, "terminal_payment", admin, &format!("id={tid}&charge[amount]=0&charge[description]=&charge[reference]=")).await.status, StatusCode::BAD_REQUEST);
         assert_eq!(call_fn(&app, "terminal_payment", admin, &charge).await.status, StatusCode::OK);
-        let busy = call_fn(&app, "terminals", viewer, "").await.json();
+        let busy = call_fn(&app, "terminals", viewer, "page=0").await.json()["rows"].clone();
         assert_eq!((busy[0]["status"].as_str(), busy[0]["pending"]["amount"]["minor"].as_i64()), (Some("busy"), Some(2_500)));
         let first = busy[0]["pending"]["payment_id"].as_str().unwrap().to_owned();
         assert_eq!(call_fn(&app, "terminal_payment", admin, &charge).await.status, StatusCode::CONFLICT, "one at a time");
@@ -467,14 +467,25 @@ db_tests! {
         let presented = call_fn(&app, "present_test_card", admin, &card).await;
         assert_eq!((presented.status, presented.json()), (StatusCode::OK, json!("captured")));
         assert_eq!(call_fn(&app, "terminal_payment", admin, &charge).await.status, StatusCode::OK);
-        let second = call_fn(&app, "terminals", viewer, "").await.json()[0]["pending"]["payment_id"].as_str().unwrap().to_owned();
+        let second = call_fn(&app, "terminals", viewer, "page=0").await.json()["rows"][0]["pending"]["payment_id"].as_str().unwrap().to_owned();
         assert_eq!(call_fn(&app, "cancel_terminal_payment", viewer, &format!("id={tid}")).await.status, StatusCode::FORBIDDEN);
         assert_eq!(call_fn(&app, "cancel_terminal_payment", admin, &format!("id={tid}")).await.status, StatusCode::OK);
         for (pid, status) in [(&first, "captured"), (&second, "voided")] {
             let p = app.call(Method::GET, format!("/api/payments/{pid}"), Auth::Bearer(&m.key), None).await.json();
             assert_eq!((p["status"].as_str(), p["terminal_id"].as_str()), (Some(status), Some(tid.as_str())));
         }
-        assert_eq!(call_fn(&app, "terminals", viewer, "").await.json()[0]["status"], "online");
+        assert_eq!(call_fn(&app, "terminals", viewer, "page=0").await.json()["rows"][0]["status"], "online");
+
+        // The terminals' list comes in pages of 100, with a link to the next while one follows.
+        for n in 2..=101 {
+            let made = app.call(Method::POST, "/api/terminals", Auth::Bearer(&m.key), Some(json!({"label": format!("Till {n}"), "serial_number": format!("SN-{n}")}))).await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
+        }
+        let first_page = call_fn(&app, "terminals", viewer, "page=0").await.json();
+        assert_eq!((first_page["rows"].as_array().unwrap().len(), first_page["more"].as_bool()), (100, Some(true)));
+        let last_page = call_fn(&app, "terminals", viewer, "page=1").await.json();
+        assert_eq!((last_page["rows"].as_array().unwrap().len(), last_page["more"].as_bool(), last_page["page"].as_u64()), (1, Some(false), Some(1)));
+        assert_eq!(last_page["rows"][0]["label"], "Front desk", "newest first: the first terminal is the last one listed");
 
         // The Payments list filters by method: both terminal payments are card payments.
         app.validate(&m, json!({"amount": 8_000, "currency": "USD", "payment_method": support::ach("000123456789")}), None).await;

@@ -346,6 +346,8 @@ db_tests! {
         assert_eq!(seen, want, "the other subscription's changes, and not the watcher's own creation");
         let updated = got.iter().find(|g| g.json()["type"] == "webhook.updated").unwrap().json();
         assert_eq!(updated["data"]["object"]["description"], "Orders");
+        // Another receiver's URL may carry its token: the others are shown only its origin.
+        assert_eq!(updated["data"]["object"]["url"], "https://shop.example/…");
         let deleted = got.iter().find(|g| g.json()["type"] == "webhook.deleted").unwrap().json();
         assert_eq!(deleted["data"]["object"]["enabled"], false);
         for g in &got {

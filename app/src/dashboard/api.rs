@@ -316,7 +316,16 @@ pub struct DeliveryRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryLog {
     pub webhook: WebhookRow,
-    pub deliveries: Vec<DeliveryRow>,
+    /// One page of the log, newest first.
+    pub deliveries: Listing<DeliveryRow>,
+}
+
+/// One page of a list: its rows, which page it is (from 0), and whether another follows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listing<T> {
+    pub rows: Vec<T>,
+    pub page: u32,
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -389,12 +398,12 @@ pub trait Backend: Send + Sync {
     async fn customers(&self, search: String, page: u32) -> Result<CustomerPage, ServerFnError>;
     async fn customer(&self, id: String) -> Result<CustomerDetail, ServerFnError>;
     async fn remove_saved_method(&self, customer_id: String, id: String) -> Result<(), ServerFnError>;
-    async fn terminals(&self) -> Result<Vec<TerminalRow>, ServerFnError>;
+    async fn terminals(&self, page: u32) -> Result<Listing<TerminalRow>, ServerFnError>;
     async fn add_terminal(&self, account: String, terminal: NewTerminal) -> Result<(), ServerFnError>;
     async fn start_terminal_payment(&self, id: String, charge: TerminalCharge) -> Result<(), ServerFnError>;
     async fn cancel_terminal_payment(&self, id: String) -> Result<(), ServerFnError>;
     async fn present_test_card(&self, id: String, card_number: String) -> Result<String, ServerFnError>;
-    async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, ServerFnError>;
+    async fn api_keys(&self, page: u32) -> Result<Listing<ApiKeyRow>, ServerFnError>;
     async fn create_api_key(
         &self,
         account: String,
@@ -403,11 +412,11 @@ pub trait Backend: Send + Sync {
         expires_in_days: String,
     ) -> Result<OneTimeSecret, ServerFnError>;
     async fn revoke_api_key(&self, id: String) -> Result<(), ServerFnError>;
-    async fn webhooks(&self) -> Result<Vec<WebhookRow>, ServerFnError>;
+    async fn webhooks(&self, page: u32) -> Result<Listing<WebhookRow>, ServerFnError>;
     async fn add_webhook(&self, account: String, url: String, events: String) -> Result<OneTimeSecret, ServerFnError>;
     async fn set_webhook_enabled(&self, id: String, enabled: bool) -> Result<(), ServerFnError>;
     async fn send_test_event(&self, id: String) -> Result<(), ServerFnError>;
-    async fn delivery_log(&self, id: String) -> Result<DeliveryLog, ServerFnError>;
+    async fn delivery_log(&self, id: String, page: u32) -> Result<DeliveryLog, ServerFnError>;
     async fn redeliver(&self, webhook_id: String, event_id: String) -> Result<(), ServerFnError>;
     async fn events(&self, page: u32) -> Result<Vec<EventRow>, ServerFnError>;
     async fn settings(&self) -> Result<Settings, ServerFnError>;
@@ -555,8 +564,8 @@ pub async fn remove_saved_method(customer_id: String, id: String) -> Result<(), 
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "terminals")]
-pub async fn list_terminals() -> Result<Vec<TerminalRow>, ServerFnError> {
-    backend()?.terminals().await
+pub async fn list_terminals(page: u32) -> Result<Listing<TerminalRow>, ServerFnError> {
+    backend()?.terminals(page).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "add_terminal")]
@@ -581,8 +590,8 @@ pub async fn present_test_card(id: String, card_number: String) -> Result<String
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "api_keys")]
-pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, ServerFnError> {
-    backend()?.api_keys().await
+pub async fn list_api_keys(page: u32) -> Result<Listing<ApiKeyRow>, ServerFnError> {
+    backend()?.api_keys(page).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "create_api_key")]
@@ -601,8 +610,8 @@ pub async fn revoke_api_key(id: String) -> Result<(), ServerFnError> {
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "webhooks")]
-pub async fn list_webhooks() -> Result<Vec<WebhookRow>, ServerFnError> {
-    backend()?.webhooks().await
+pub async fn list_webhooks(page: u32) -> Result<Listing<WebhookRow>, ServerFnError> {
+    backend()?.webhooks(page).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "add_webhook")]
@@ -621,8 +630,8 @@ pub async fn send_test_event(id: String) -> Result<(), ServerFnError> {
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "deliveries")]
-pub async fn load_delivery_log(id: String) -> Result<DeliveryLog, ServerFnError> {
-    backend()?.delivery_log(id).await
+pub async fn load_delivery_log(id: String, page: u32) -> Result<DeliveryLog, ServerFnError> {
+    backend()?.delivery_log(id, page).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "redeliver")]

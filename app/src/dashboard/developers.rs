@@ -5,7 +5,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::api::*;
-use super::{OneTime, Pager, failed, hydrated, loading, outcome, profile, shown_account};
+use super::{OneTime, Pager, failed, hydrated, loading, outcome, page_links, profile, query_page, shown_account};
 
 #[component]
 fn DeveloperTabs() -> impl IntoView {
@@ -28,7 +28,11 @@ pub fn ApiKeys() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
     let ready = hydrated();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
+    let page = query_page();
+    let keys = Resource::new(
+        move || (page.get(), create.version().get(), revoke.version().get()),
+        |(page, _, _)| list_api_keys(page),
+    );
     view! {
         <h1>"Developers"</h1>
         <DeveloperTabs/>
@@ -61,15 +65,15 @@ pub fn ApiKeys() -> impl IntoView {
                         }}
                     </section>
                     {outcome(revoke.value(), "Revoked.")}
-                    {if keys.is_empty() {
-                        view! { <p class="empty">"No API keys yet."</p> }.into_any()
+                    {if keys.rows.is_empty() {
+                        view! { <p class="empty">"No API keys yet."</p> {page_links(keys.page, false)} }.into_any()
                     } else {
                         view! {
                             <div class="table-wrap">
                                 <table class="data" id="api-keys">
                                     <thead><tr><th scope="col">"Label"</th><th scope="col">"Key"</th><th scope="col">"Scopes"</th><th scope="col">"Expires"</th><th scope="col">"Last used"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                                     <tbody>
-                                        {keys.into_iter().map(|k| {
+                                        {keys.rows.into_iter().map(|k| {
                                             let label = k.label.clone();
                                             let revoke_form = (!k.revoked).then(|| view! {
                                                 <ActionForm action=revoke>
@@ -91,6 +95,7 @@ pub fn ApiKeys() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
+                            {page_links(keys.page, keys.more)}
                         }.into_any()
                     }}
                 }
@@ -106,7 +111,11 @@ pub fn Webhooks() -> impl IntoView {
     let ready = hydrated();
     let toggle = ServerAction::<SetWebhookEnabled>::new();
     let test = ServerAction::<SendTestEvent>::new();
-    let hooks = Resource::new(move || (add.version().get(), toggle.version().get()), |_| list_webhooks());
+    let page = query_page();
+    let hooks = Resource::new(
+        move || (page.get(), add.version().get(), toggle.version().get()),
+        |(page, _, _)| list_webhooks(page),
+    );
     view! {
         <h1>"Developers"</h1>
         <DeveloperTabs/>
@@ -138,12 +147,12 @@ pub fn Webhooks() -> impl IntoView {
                     </section>
                     {outcome(test.value(), "Test event sent: see its delivery in the log.")}
                     {outcome(toggle.value(), "Saved.")}
-                    {if hooks.is_empty() {
-                        view! { <p class="empty">"No webhooks yet."</p> }.into_any()
+                    {if hooks.rows.is_empty() {
+                        view! { <p class="empty">"No webhooks yet."</p> {page_links(hooks.page, false)} }.into_any()
                     } else {
                         view! {
                             <ul class="plain cards-list" id="webhooks">
-                                {hooks.into_iter().map(|h| {
+                                {hooks.rows.into_iter().map(|h| {
                                     let log = format!("/dashboard/developers/webhooks/{}", h.id);
                                     let (test_id, toggle_id) = (h.id.clone(), h.id.clone());
                                     let state = if h.enabled { "enabled".to_owned() } else { format!("disabled{}", h.disabled_reason.clone().map(|r| format!(" ({r})")).unwrap_or_default()) };
@@ -167,6 +176,7 @@ pub fn Webhooks() -> impl IntoView {
                                     }
                                 }).collect_view()}
                             </ul>
+                            {page_links(hooks.page, hooks.more)}
                         }.into_any()
                     }}
                 }
@@ -183,9 +193,10 @@ pub fn DeliveryLogPage() -> impl IntoView {
     let redeliver_action = ServerAction::<Redeliver>::new();
     // Deliveries happen in the background: "Refresh" reloads the log.
     let refresh = RwSignal::new(0u32);
+    let page = query_page();
     let log = Resource::new(
-        move || (id(), refresh.get(), redeliver_action.version().get()),
-        |(id, _, _)| load_delivery_log(id),
+        move || (id(), page.get(), refresh.get(), redeliver_action.version().get()),
+        |(id, page, _, _)| load_delivery_log(id, page),
     );
     view! {
         <h1>"Delivery log"</h1>
@@ -198,12 +209,13 @@ pub fn DeliveryLogPage() -> impl IntoView {
                 let webhook_id = log.webhook.id.clone();
                 view! {
                     <p class="wrap"><strong>{log.webhook.url.clone()}</strong></p>
-                    {if log.deliveries.is_empty() {
-                        view! { <p class="empty">"Nothing delivered yet."</p> }.into_any()
+                    {if log.deliveries.rows.is_empty() {
+                        let said = if log.deliveries.page > 0 { "No more deliveries." } else { "Nothing delivered yet." };
+                        view! { <p class="empty">{said}</p> {page_links(log.deliveries.page, false)} }.into_any()
                     } else {
                         view! {
                             <ol class="plain" id="deliveries">
-                                {log.deliveries.into_iter().map(|d| { let webhook_id = webhook_id.clone(); view! {
+                                {log.deliveries.rows.into_iter().map(|d| { let webhook_id = webhook_id.clone(); view! {
                                     <li class="panel delivery">
                                         <p><strong>{d.event_type.clone()}</strong>" · "<span class="status">{d.status.clone()}</span><span class="small">" · "{d.created_at.clone()}</span></p>
                                         <ul class="attempts">
@@ -223,6 +235,7 @@ pub fn DeliveryLogPage() -> impl IntoView {
                                     </li>
                                 }}).collect_view()}
                             </ol>
+                            {page_links(log.deliveries.page, log.deliveries.more)}
                         }.into_any()
                     }}
                 }

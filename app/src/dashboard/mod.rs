@@ -76,6 +76,17 @@ where
     Ok((profile().await?, data.await?))
 }
 
+/// The `page` query parameter of the address (from 0; 0 when absent or not a number).
+fn query_page() -> Memo<u32> {
+    let query = leptos_router::hooks::use_query_map();
+    Memo::new(move |_| query.read().get("page").and_then(|p| p.parse().ok()).unwrap_or(0))
+}
+
+/// The previous and next links of page `page` of a list, when there are such pages.
+fn page_links(page: u32, more: bool) -> impl IntoView {
+    view! { <Pager prev=(page > 0).then(|| format!("?page={}", page - 1)) next=more.then(|| format!("?page={}", page + 1))/> }
+}
+
 /// Links to the previous and next page of a list (`None`: no such page).
 #[component]
 fn Pager(prev: Option<String>, next: Option<String>, #[prop(optional)] current: Option<String>) -> impl IntoView {

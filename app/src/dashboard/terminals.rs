@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use super::api::*;
-use super::{failed, loading, outcome, shown_account, with_profile};
+use super::{failed, loading, outcome, page_links, query_page, shown_account, with_profile};
 
 /// The sandbox's test cards a terminal can be shown (SPEC §9).
 const TEST_CARDS: &[(&str, &str)] = &[("4242424242424242", "Visa, approved"), ("4000000000000002", "Declined")];
@@ -18,12 +18,13 @@ pub fn Terminals() -> impl IntoView {
     let present = ServerAction::<PresentTestCard>::new();
     let changes =
         move || add.version().get() + start.version().get() + cancel.version().get() + present.version().get();
-    let data = Resource::new(changes, |_| list_terminals());
+    let page = query_page();
+    let data = Resource::new(move || (page.get(), changes()), |(page, _)| list_terminals(page));
     view! {
         <h1>"Terminals"</h1>
         <Transition fallback=loading>
             {move || Suspend::new(async move {
-                let (p, rows) = match with_profile(data).await {
+                let (p, listing) = match with_profile(data).await {
                     Ok(both) => both,
                     Err(e) => return failed(e),
                 };
@@ -31,7 +32,7 @@ pub fn Terminals() -> impl IntoView {
                 let currency = p.account.as_ref().map(|a| a.currency.clone()).unwrap_or_default();
                 let account = shown_account(&p);
                 let add_form = p.can.operate.then(|| view! {
-                    <details class="panel" open=rows.is_empty()>
+                    <details class="panel" open=listing.rows.is_empty() && listing.page == 0>
                         <summary>"Add terminal"</summary>
                         <ActionForm action=add attr:class="demo-form">
                             <input type="hidden" name="account" value=account.clone()/>
@@ -48,12 +49,13 @@ pub fn Terminals() -> impl IntoView {
                         {outcome(add.value(), "Terminal added.")}
                     </details>
                 });
-                let list = if rows.is_empty() {
-                    view! { <p class="empty">"No terminals yet."</p> }.into_any()
+                let (page, more) = (listing.page, listing.more);
+                let list = if listing.rows.is_empty() {
+                    view! { <p class="empty">"No terminals yet."</p> {page_links(page, false)} }.into_any()
                 } else {
                     view! {
                         <ul class="plain terminals" id="terminals">
-                            {rows.into_iter().map(|t| {
+                            {listing.rows.into_iter().map(|t| {
                                 let (label, currency, locale) = (t.label.clone(), currency.clone(), locale.clone());
                                 let (start_id, cancel_id, present_id) = (t.id.clone(), t.id.clone(), t.id.clone());
                                 let controls = p.can.operate.then(|| match &t.pending {
@@ -102,6 +104,7 @@ pub fn Terminals() -> impl IntoView {
                                 }
                             }).collect_view()}
                         </ul>
+                        {page_links(page, more)}
                     }
                     .into_any()
                 };

@@ -608,11 +608,17 @@ async fn finish_moved(state: &AppState, tx: Option<WriteTx>, finish: Batch) -> A
     let ran = match tx {
         Some(mut tx) => {
             let guards = finish.guards().to_vec();
-            match tx.run(finish).await {
-                Ok(changed) if Batch::guards_hold(&guards, &changed) => tx.commit().await.map(|()| true),
+            let ran = match tx.run(finish).await {
+                Ok(changed) if Batch::guards_hold(&guards, &changed) => return Ok(tx.commit().await.map(|()| true)?),
                 Ok(_) => Ok(false),
                 Err(e) => Err(e),
-            }
+            };
+            // Refused: the customer and method written before the finish are rolled back with
+            // it, and what refused it (recovery's work, on SQLite perhaps still uncommitted in
+            // the writer's group) is waited for, so that the reads after this see it.
+            drop(tx);
+            state.db().settled().await?;
+            ran
         }
         None => state.db().write(finish).await.map(|written| matches!(written, Written::Kept(_))),
     };

@@ -155,6 +155,7 @@ impl Listable for ApiKeys {
             "last_used_at",
             "revoked_at",
             "created_at",
+            "updated_at",
         ],
     };
 }

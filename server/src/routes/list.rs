@@ -9,7 +9,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::domain::odata::{self, Query, Resource};
+use crate::domain::odata::{self, Field, Query, Resource};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::store::Db;
@@ -82,13 +82,12 @@ impl<R> ListQuery<R> {
 }
 
 impl<R: Listable> ListQuery<R> {
-    /// Without an `$orderby`, oldest first (a payment's ledger and its refunds read in the
-    /// order they happened; ties in the resource's key order).
-    pub fn oldest_first(&mut self) {
-        if self.query.order_by.is_empty()
-            && let Some(created) = R::RESOURCE.fields.iter().find(|f| f.name == "created_at")
-        {
-            self.query.order_by.push((created, false));
+    /// Without an `$orderby`, ascending by `field` (a payment's ledger and refunds read in the
+    /// order they happened; ties in the resource's key order). The field need not be one a
+    /// caller may name.
+    pub fn ascending_by_default(&mut self, field: &'static Field) {
+        if self.query.order_by.is_empty() {
+            self.query.order_by.push((field, false));
         }
     }
 

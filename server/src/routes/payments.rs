@@ -119,6 +119,9 @@ async fn get_payment(
 /// `$orderby` says otherwise).
 pub struct Transactions;
 
+/// The order a payment's ledger entries were written in (not a field callers name).
+const LEDGER_POSITION: Field = Field { name: "position", column: "position", ty: FieldType::Int };
+
 impl Listable for Transactions {
     const RESOURCE: &'static Resource = &Resource {
         fields: &[
@@ -150,7 +153,7 @@ async fn list_transactions(
     mut list: ListQuery<Transactions>,
 ) -> ApiResult<Json<Value>> {
     let payment = payments::find(&state, &auth.account.uid, &id).await?;
-    list.oldest_first();
+    list.ascending_by_default(&LEDGER_POSITION);
     let scope = payment_store::transactions_listed(&payment.id);
     list.answer::<Transaction, Transaction>(state.db(), scope, payment_store::transaction_from_row).await
 }
@@ -262,13 +265,15 @@ async fn refund_payment(
 /// says otherwise).
 pub struct Refunds;
 
+const REFUND_CREATED: Field = Field { name: "created_at", column: "created_at", ty: FieldType::DateTime };
+
 impl Listable for Refunds {
     const RESOURCE: &'static Resource = &Resource {
         fields: &[
             Field { name: "id", column: "id", ty: FieldType::Text },
             Field { name: "status", column: "status", ty: FieldType::Text },
             Field { name: "amount", column: "amount", ty: FieldType::Int },
-            Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
+            REFUND_CREATED,
         ],
         key: "id",
         properties: &[
@@ -303,7 +308,7 @@ async fn list_refunds(
     mut list: ListQuery<Refunds>,
 ) -> ApiResult<Json<Value>> {
     let payment = payments::find(&state, &auth.account.uid, &id).await?;
-    list.oldest_first();
+    list.ascending_by_default(&REFUND_CREATED);
     let page = list.page(state.db(), operations::listed(&payment.id, OperationKind::Refund)).await?;
     let refunds = page
         .rows

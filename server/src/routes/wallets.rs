@@ -11,10 +11,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::customers::PaymentMethods;
-use super::list::ListQuery;
+use super::list::{ListQuery, Listable};
 use crate::customers::{self, CreateWalletSession, SaveAnswer, remove_payment_method, save_payment_method};
 use crate::domain::account::MethodType;
+use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::payment::{RequestInfo, Usage};
 use crate::domain::payment_method::PaymentMethodInput;
 use crate::domain::session::mask_email;
@@ -86,8 +86,22 @@ async fn wallet_config(auth: WalletAuth, State(state): State<AppState>) -> ApiRe
     }))
 }
 
-/// The customer's saved methods: brand and last 4, never more (OData as the merchant's list of
-/// them, newest first).
+/// A customer's saved methods as the customer sees them (OData: id, type, created_at).
+pub struct WalletMethods;
+
+impl Listable for WalletMethods {
+    const RESOURCE: &'static Resource = &Resource {
+        fields: &[
+            Field { name: "id", column: "id", ty: FieldType::Text },
+            Field { name: "type", column: "type", ty: FieldType::Text },
+            Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
+        ],
+        key: "id",
+        properties: &["id", "type", "brand", "last4", "exp_month", "exp_year", "bank_name", "account_type"],
+    };
+}
+
+/// The customer's saved methods: brand and last 4, never more (newest first).
 #[utoipa::path(
     get, path = "/v1/wallet-sessions/{id}/payment-methods", tag = "wallets",
     security(("wallet_credential" = [])),
@@ -99,7 +113,7 @@ async fn wallet_config(auth: WalletAuth, State(state): State<AppState>) -> ApiRe
 async fn list_wallet_methods(
     auth: WalletAuth,
     State(state): State<AppState>,
-    list: ListQuery<PaymentMethods>,
+    list: ListQuery<WalletMethods>,
 ) -> ApiResult<Json<Value>> {
     let scope = payment_methods::live_listed(&auth.account.uid, &auth.wallet.customer_id);
     list.answer::<_, SavedMethodView>(state.db(), scope, payment_methods::from_row).await

@@ -74,6 +74,7 @@ impl Listable for Deliveries {
             "attempts",
             "next_attempt_at",
             "created_at",
+            "updated_at",
         ],
     };
 }

@@ -348,6 +348,17 @@ impl Db {
         Ok(Written::Kept(counts))
     }
 
+    /// Returns once every write made before it is durable and seen by every reader: on SQLite
+    /// an empty member of the writer's group, answered after the group's `COMMIT` (a write
+    /// refused by an earlier member's work, then rolled back, reads that work only after
+    /// this); on PostgreSQL at once (a refusal there only ever meets committed work).
+    pub async fn settled(&self) -> Result<(), sqlx::Error> {
+        if let Some(writer) = &self.group {
+            writer.write(batch::Batch::new()).await?;
+        }
+        Ok(())
+    }
+
     /// One statement, committed: on SQLite it is queued for the writer's group commit (it
     /// returns after the group's `COMMIT`), on PostgreSQL it runs by itself. The rows it
     /// changed.

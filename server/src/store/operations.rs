@@ -131,7 +131,6 @@ pub async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<Option<Operati
     row.as_ref().map(from_row).transpose()
 }
 
-/// A payment's operations of one kind, oldest first (a payment's refunds).
 /// A payment's operations of one kind (its refunds), for an OData list.
 pub fn listed(payment_id: &str, kind: OperationKind) -> super::odata::Scope<'static> {
     super::odata::Scope {
@@ -142,6 +141,7 @@ pub fn listed(payment_id: &str, kind: OperationKind) -> super::odata::Scope<'sta
     }
 }
 
+/// A payment's operations of one kind, oldest first (a payment's refunds).
 pub async fn of_payment(db: &Db, payment_id: &str, kind: OperationKind) -> Result<Vec<Operation>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM payment_operations WHERE payment_id = $1 AND kind = $2 ORDER BY created_at, id"

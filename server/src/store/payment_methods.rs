@@ -168,7 +168,6 @@ pub async fn get_in_account(db: &Db, account_uid: &str, id: &str) -> Result<Opti
     row.as_ref().map(from_row).transpose()
 }
 
-/// A customer's live saved methods, newest first.
 /// A customer's live saved methods, for an OData list.
 pub fn live_listed(account_uid: &str, customer_id: &str) -> super::odata::Scope<'static> {
     super::odata::Scope {
@@ -179,6 +178,7 @@ pub fn live_listed(account_uid: &str, customer_id: &str) -> super::odata::Scope<
     }
 }
 
+/// A customer's live saved methods, newest first.
 pub async fn live(db: &Db, account_uid: &str, customer_id: &str) -> Result<Vec<SavedMethod>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM payment_methods WHERE customer_id = $1 AND account_uid = $2 AND deleted_at IS NULL \

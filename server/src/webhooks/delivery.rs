@@ -228,7 +228,8 @@ async fn disable(state: &AppState, webhook: &Webhook, reason: &str, now: i64) ->
     off.enabled = false;
     off.disabled_reason = Some(reason.to_owned());
     off.updated_at = now;
-    events::record(&mut tx, &webhook.account_uid, EventType::WebhookDisabled, &WebhookObject::from(off)).await?;
+    events::record(&mut tx, &webhook.account_uid, EventType::WebhookDisabled, &WebhookObject::from(off).for_events())
+        .await?;
     tx.commit().await?;
     tracing::warn!(webhook = %webhook.id, %reason, "webhook subscription disabled");
     Ok(())

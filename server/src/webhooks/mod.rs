@@ -107,7 +107,7 @@ pub async fn create(state: &AppState, account: &Account, body: CreateWebhook) ->
     let mut tx = state.db().begin_write().await?;
     let webhook = webhooks::insert(&mut tx, &state.config().master_key, &account.uid, new, &secret).await?;
     let mut object = WebhookObject::from(webhook);
-    let event_id = events::record(&mut tx, &account.uid, EventType::WebhookCreated, &object).await?;
+    let event_id = events::record(&mut tx, &account.uid, EventType::WebhookCreated, &object.for_events()).await?;
     // The other subscriptions are told; the new one is not told of itself.
     deliveries::withdraw(&mut tx, &object.id, &event_id).await?;
     tx.commit().await?;
@@ -136,7 +136,7 @@ pub async fn update(state: &AppState, account: &Account, id: &str, body: UpdateW
     // Deleted meanwhile: nothing to report, and no such subscription.
     let changed = webhooks::get_on(&mut tx, &account.uid, &webhook.id).await?.ok_or_else(gone)?;
     let object = WebhookObject::from(changed);
-    events::record(&mut tx, &account.uid, EventType::WebhookUpdated, &object).await?;
+    events::record(&mut tx, &account.uid, EventType::WebhookUpdated, &object.for_events()).await?;
     tx.commit().await?;
     Ok(object)
 }
@@ -153,7 +153,7 @@ pub async fn delete(state: &AppState, account: &Account, id: &str) -> ApiResult<
     }
     let mut object = WebhookObject::from(webhook);
     object.enabled = false;
-    events::record(&mut tx, &account.uid, EventType::WebhookDeleted, &object).await?;
+    events::record(&mut tx, &account.uid, EventType::WebhookDeleted, &object.for_events()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -169,7 +169,7 @@ pub async fn rotate_secret(state: &AppState, account: &Account, id: &str) -> Api
     }
     let rotated = webhooks::get_on(&mut tx, &account.uid, &webhook.id).await?.ok_or_else(gone)?;
     let mut object = WebhookObject::from(rotated);
-    events::record(&mut tx, &account.uid, EventType::WebhookSecretRotated, &object).await?;
+    events::record(&mut tx, &account.uid, EventType::WebhookSecretRotated, &object.for_events()).await?;
     tx.commit().await?;
     object.secret = Some(secret);
     Ok(object)

@@ -235,6 +235,11 @@ impl Services {
     }
 }
 
+/// The OData options of page `page` (from 0) of `size` rows, uncounted.
+fn rows_page(page: u32, size: i64) -> String {
+    format!("$top={size}&$skip={}", i64::from(page) * size)
+}
+
 fn session_row(v: &SessionObject) -> dto::SessionRow {
     dto::SessionRow {
         id: v.id.clone(),
@@ -661,9 +666,10 @@ impl Backend for Services {
             .map_err(refuse)
     }
 
-    async fn terminals(&self) -> Result<Vec<dto::TerminalRow>, ServerFnError> {
+    async fn terminals(&self, page: u32) -> Result<dto::Listing<dto::TerminalRow>, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
-        let found = self.page(store::terminals::listed(&ctx.account.uid), Terminals::RESOURCE, "$top=100").await?;
+        let found =
+            self.page(store::terminals::listed(&ctx.account.uid), Terminals::RESOURCE, &rows_page(page, 100)).await?;
         let mut rows = Vec::with_capacity(found.rows.len());
         for r in &found.rows {
             let t = store::terminals::from_row(r).map_err(internal)?;
@@ -686,7 +692,7 @@ impl Backend for Services {
                 created_at: at(t.created_at),
             });
         }
-        Ok(rows)
+        Ok(dto::Listing { rows, page, more: found.has_more })
     }
 
     async fn add_terminal(&self, account: String, t: dto::NewTerminal) -> Result<(), ServerFnError> {
@@ -740,7 +746,7 @@ impl Backend for Services {
         Ok(payment.map(|p| p.status.to_string()).unwrap_or_default())
     }
 
-    async fn api_keys(&self) -> Result<Vec<dto::ApiKeyRow>, ServerFnError> {
+    async fn api_keys(&self, page: u32) -> Result<dto::Listing<dto::ApiKeyRow>, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
         let scope = Scope {
             table: "api_keys",
@@ -748,8 +754,8 @@ impl Backend for Services {
             condition: "account_uid = $1",
             binds: vec![Bind::Text(ctx.account.uid.clone())],
         };
-        let found = self.page(scope, super::super::accounts::ApiKeys::RESOURCE, "$top=100").await?;
-        found
+        let found = self.page(scope, super::super::accounts::ApiKeys::RESOURCE, &rows_page(page, 100)).await?;
+        let rows = found
             .rows
             .iter()
             .map(|r| {
@@ -765,7 +771,8 @@ impl Backend for Services {
                 })
             })
             .collect::<Result<_, _>>()
-            .map_err(internal)
+            .map_err(internal)?;
+        Ok(dto::Listing { rows, page, more: found.has_more })
     }
 
     async fn create_api_key(
@@ -801,7 +808,7 @@ impl Backend for Services {
         acting_as(ctx.actor(), accounts::revoke_api_key(&self.state, &ctx.account.uid, &id)).await.map_err(refuse)
     }
 
-    async fn webhooks(&self) -> Result<Vec<dto::WebhookRow>, ServerFnError> {
+    async fn webhooks(&self, page: u32) -> Result<dto::Listing<dto::WebhookRow>, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
         let scope = Scope {
             table: "webhooks",
@@ -809,13 +816,13 @@ impl Backend for Services {
             condition: "account_uid = $1 AND deleted_at IS NULL",
             binds: vec![Bind::Text(ctx.account.uid.clone())],
         };
-        let found = self.page(scope, super::super::webhooks::Webhooks::RESOURCE, "$top=100").await?;
+        let found = self.page(scope, super::super::webhooks::Webhooks::RESOURCE, &rows_page(page, 100)).await?;
         let mut rows = Vec::with_capacity(found.rows.len());
         for r in &found.rows {
             let w = store::webhooks::read(self.state.db(), r).await.map_err(internal)?;
             rows.push(webhook_row(WebhookObject::from(w)));
         }
-        Ok(rows)
+        Ok(dto::Listing { rows, page, more: found.has_more })
     }
 
     async fn add_webhook(
@@ -848,7 +855,7 @@ impl Backend for Services {
         Ok(())
     }
 
-    async fn delivery_log(&self, id: String) -> Result<dto::DeliveryLog, ServerFnError> {
+    async fn delivery_log(&self, id: String, page: u32) -> Result<dto::DeliveryLog, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
         let hook = webhooks::find(&self.state, &ctx.account.uid, &id).await.map_err(refuse)?;
         let scope = Scope {
@@ -857,7 +864,7 @@ impl Backend for Services {
             condition: "webhook_id = $1 AND account_uid = $2",
             binds: vec![Bind::Text(hook.id.clone()), Bind::Text(ctx.account.uid.clone())],
         };
-        let found = self.page(scope, super::super::webhooks::Deliveries::RESOURCE, "$top=50").await?;
+        let found = self.page(scope, super::super::webhooks::Deliveries::RESOURCE, &rows_page(page, 50)).await?;
         let deliveries = found
             .rows
             .iter()
@@ -882,6 +889,7 @@ impl Backend for Services {
             })
             .collect::<Result<_, _>>()
             .map_err(internal)?;
+        let deliveries = dto::Listing { rows: deliveries, page, more: found.has_more };
         Ok(dto::DeliveryLog { webhook: webhook_row(WebhookObject::from(hook)), deliveries })
     }
 
@@ -899,7 +907,7 @@ impl Backend for Services {
             condition: "account_uid = $1",
             binds: vec![Bind::Text(ctx.account.uid.clone())],
         };
-        let query = format!("$top=25&$skip={}", page as i64 * 25);
+        let query = rows_page(page, 25);
         let found = self.page(scope, super::super::events::Events::RESOURCE, &query).await?;
         found
             .rows
