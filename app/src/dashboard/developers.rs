@@ -66,7 +66,7 @@ pub fn ApiKeys() -> impl IntoView {
                     </section>
                     {outcome(revoke.value(), "Revoked.")}
                     {if keys.rows.is_empty() {
-                        view! { <p class="empty">"No API keys yet."</p> {page_links(keys.page, false)} }.into_any()
+                        view! { <p class="empty">{if keys.page > 0 { "No more API keys." } else { "No API keys yet." }}</p> {page_links(keys.page, false)} }.into_any()
                     } else {
                         view! {
                             <div class="table-wrap">
@@ -148,7 +148,7 @@ pub fn Webhooks() -> impl IntoView {
                     {outcome(test.value(), "Test event sent: see its delivery in the log.")}
                     {outcome(toggle.value(), "Saved.")}
                     {if hooks.rows.is_empty() {
-                        view! { <p class="empty">"No webhooks yet."</p> {page_links(hooks.page, false)} }.into_any()
+                        view! { <p class="empty">{if hooks.page > 0 { "No more webhooks." } else { "No webhooks yet." }}</p> {page_links(hooks.page, false)} }.into_any()
                     } else {
                         view! {
                             <ul class="plain cards-list" id="webhooks">

@@ -51,7 +51,7 @@ pub fn Terminals() -> impl IntoView {
                 });
                 let (page, more) = (listing.page, listing.more);
                 let list = if listing.rows.is_empty() {
-                    view! { <p class="empty">"No terminals yet."</p> {page_links(page, false)} }.into_any()
+                    view! { <p class="empty">{if page > 0 { "No more terminals." } else { "No terminals yet." }}</p> {page_links(page, false)} }.into_any()
                 } else {
                     view! {
                         <ul class="plain terminals" id="terminals">
