@@ -208,6 +208,8 @@ test("an API key is shown once, works, and stops working when revoked", async ()
   assert.equal(await use(), 200);
   await page.getByRole("button", { name: "Revoke Billing back end" }).click();
   await page.locator("#api-keys").getByText("revoked", { exact: true }).waitFor();
+  // The answer takes the focus: the Revoke button went with the redrawn list.
+  await page.waitForFunction(() => document.activeElement?.textContent === "Revoked.");
   assert.equal(await use(), 401);
   // Shown once: a fresh load of the page does not have it.
   await page.reload();

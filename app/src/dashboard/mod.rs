@@ -122,10 +122,28 @@ where
     S: Get<Value = Option<Result<T, ServerFnError>>> + Send + Sync + 'static,
 {
     move || match value.get() {
-        Some(Ok(_)) => view! { <p class="ok" role="status">{done}</p> }.into_any(),
-        Some(Err(e)) => failed(e),
+        Some(Ok(_)) => view! { <Answer class="ok" role="status" text=done.to_owned()/> }.into_any(),
+        Some(Err(e)) => view! { <Answer class="error" role="alert" text=message(&e)/> }.into_any(),
         None => ().into_any(),
     }
+}
+
+/// The answer to what the user just did, given the focus: the button they pressed is often
+/// redrawn with its list, and keyboard and screen-reader users go on from the answer rather
+/// than from the top of the page.
+#[component]
+fn Answer(class: &'static str, role: &'static str, text: String) -> impl IntoView {
+    let node = NodeRef::<leptos::html::P>::new();
+    Effect::new(move |_| {
+        if let Some(p) = node.get() {
+            // After the frame: a `<Transition>` builds its new children before it swaps them
+            // in, and a node not yet in the document cannot take the focus.
+            request_animation_frame(move || {
+                let _ = p.focus();
+            });
+        }
+    });
+    view! { <p class=class role=role tabindex="-1" node_ref=node>{text}</p> }
 }
 
 /// The layout around every page: who is signed in, the account switcher, the navigation.
