@@ -383,6 +383,23 @@ db_tests! {
         let account = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap();
         assert_eq!((account.branding.display_name.as_deref(), account.branding.primary_color.as_deref()), (Some("Springfield"), Some("#2B7A0B")));
         assert_eq!(call_fn(&app, "branding", admin, &format!("account={uid}&display_name=x&logo_url=&primary_color=red")).await.status, StatusCode::BAD_REQUEST);
+        // The same form sent by a browser without the page's script goes back to its page,
+        // which shows why (not a bare error text).
+        let settings = format!("{PUBLIC_URL}/dashboard/settings");
+        let cookie = format!("govifi_session={admin}");
+        let plain = [("content-type", "application/x-www-form-urlencoded"), ("accept", "text/html"), ("origin", PUBLIC_URL), ("referer", settings.as_str()), ("cookie", cookie.as_str())];
+        let sent = app.send(Method::POST, "/dashboard/api/branding", &plain, Body::from(format!("account={uid}&display_name=x&logo_url=&primary_color=red"))).await;
+        assert_eq!(sent.status, StatusCode::FOUND, "{}", sent.text());
+        let back = sent.header("location").unwrap().to_owned();
+        assert!(back.starts_with(&settings) && back.contains("__err="), "{back}");
+        let page = app.send(Method::GET, back.trim_start_matches(PUBLIC_URL), &[("cookie", cookie.as_str())], Body::empty()).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.text().contains("primary_color must look like"), "the page shows the refusal: {}", page.text());
+        // A refusal the user cannot mend from the form keeps its status.
+        let viewer_cookie = format!("govifi_session={viewer}");
+        let as_viewer = [("content-type", "application/x-www-form-urlencoded"), ("accept", "text/html"), ("origin", PUBLIC_URL), ("referer", settings.as_str()), ("cookie", viewer_cookie.as_str())];
+        let refused = app.send(Method::POST, "/dashboard/api/branding", &as_viewer, Body::from(format!("account={uid}&display_name=x&logo_url=&primary_color=%23000000"))).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
         // Who made, revoked and changed them is on record, and no event carries a secret.
         let audit: Vec<(String, Option<String>, String)> = sqlx::query_as(
             "SELECT type, actor, data FROM events WHERE account_uid = $1 AND type IN ('api_key.created', 'api_key.revoked', 'account.updated') ORDER BY created_at, id")

@@ -127,11 +127,32 @@ pub(super) fn refuse(error: ApiError) -> ServerFnError {
 /// [`refuse`] for an answer already made (its status and its error's message).
 pub(super) fn refuse_with(status: StatusCode, message: impl std::fmt::Display) -> ServerFnError {
     if use_context::<backend::PageLoad>().is_none()
+        && !shown_on_its_page(status)
         && let Some(options) = use_context::<leptos_axum::ResponseOptions>()
     {
         options.set_status(status);
     }
     ServerFnError::new(message)
+}
+
+/// A form posted without the page's script (a browser post asks for HTML) and refused for
+/// something its user can mend (a 400, 402, 404, 409 or 422): the answer stays Leptos's
+/// redirect back to the page, with the refusal in its address, and the page shows it where the
+/// form's answer goes. Otherwise the browser would show the bare error text. A refused origin,
+/// session or role, a limit and a fault keep their status.
+fn shown_on_its_page(status: StatusCode) -> bool {
+    let mendable = matches!(
+        status,
+        StatusCode::BAD_REQUEST
+            | StatusCode::PAYMENT_REQUIRED
+            | StatusCode::NOT_FOUND
+            | StatusCode::CONFLICT
+            | StatusCode::UNPROCESSABLE_ENTITY
+    );
+    mendable
+        && use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+        })
 }
 
 /// Counts a refused sign-in against the caller's address, as a 401 elsewhere is counted: an
