@@ -302,6 +302,17 @@ db_tests! {
         assert_eq!(list.status, StatusCode::OK, "{}", list.text());
         assert_eq!(list.json()["rows"][0]["id"], pid.as_str());
         assert_eq!(list.json()["total"], 1);
+        // A range that ends on the last day there is still finds today's payment.
+        let far = "filter[status]=&filter[reference]=INV&filter[from]=2000-01-01&filter[to]=9999-12-31&filter[page]=0";
+        assert_eq!(call_fn(&app, "payments", viewer, far).await.json()["total"], 1);
+        // Arguments the function cannot read are the caller's mistake: 400 (413 for the size),
+        // with a session or without.
+        for form in ["page=abc", "page=-1", "", "page=1&page=2"] {
+            assert_eq!(call_fn(&app, "sessions", viewer, form).await.status, StatusCode::BAD_REQUEST, "{form:?}");
+            assert_eq!(post_fn(&app, "sessions", Some(PUBLIC_URL), None, form).await.status, StatusCode::BAD_REQUEST, "{form:?}");
+        }
+        let huge = format!("search={}&page=0", "a".repeat(70_000));
+        assert_eq!(call_fn(&app, "customers", viewer, &huge).await.status, StatusCode::PAYLOAD_TOO_LARGE);
         let detail = call_fn(&app, "payment", viewer, &format!("id={pid}")).await.json();
         assert_eq!((detail["status"].as_str(), detail["can_refund"].as_bool()), (Some("captured"), Some(true)));
 
@@ -450,6 +461,11 @@ db_tests! {
         assert_eq!(found.status, StatusCode::OK, "{}", found.text());
         assert_eq!((found.json()["total"].as_i64(), found.json()["rows"][0]["id"].as_str()), (Some(1), Some(cus_id.as_str())));
         assert_eq!(call_fn(&app, "customers", viewer, "search=&page=0").await.json()["total"], 2);
+        // A name with a capital the database may not lower is found as it is written.
+        app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"name": "Íñigo Álvarez"}))).await;
+        let accented = call_fn(&app, "customers", viewer, "search=%C3%81lvarez&page=0").await.json();
+        assert_eq!((accented["total"].as_i64(), accented["rows"][0]["name"].as_str()), (Some(1), Some("Íñigo Álvarez")));
+        assert_eq!(call_fn(&app, "customers", viewer, "search=ALVAREZ&page=0").await.json()["total"], 0, "no accent, no match");
         let detail = call_fn(&app, "customer", viewer, &format!("id={cus_id}")).await.json();
         assert_eq!(detail["methods"][0]["method"], "Visa •••• 4242");
         assert_eq!(detail["methods"][0]["expires"], "12/2031");

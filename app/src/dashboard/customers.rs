@@ -58,7 +58,7 @@ pub fn Customers() -> impl IntoView {
                                 </tbody>
                             </table>
                         </div>
-                        <Pager prev next current=format!("Page {}", d.page + 1)/>
+                        <Pager prev next current=format!("Page {}", u64::from(d.page) + 1)/>
                     }
                     .into_any()
                 })

@@ -186,7 +186,7 @@ pub fn Payments() -> impl IntoView {
                 view! {
                     <p class="small" role="status">{format!("{} payments", d.total)}</p>
                     <PaymentTable rows=d.rows.clone() locale=p.locale.clone()/>
-                    <Pager prev next current=format!("Page {}", d.page + 1)/>
+                    <Pager prev next current=format!("Page {}", u64::from(d.page) + 1)/>
                 }
                 .into_any()
             })}}

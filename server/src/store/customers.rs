@@ -34,14 +34,15 @@ pub fn listed(account_uid: &str) -> Scope<'static> {
 }
 
 /// The dashboard's search: customers whose name, email or reference contains `text`, ignoring
-/// case (unlike OData's `contains`, which is case-sensitive).
+/// case (unlike OData's `contains`, which is case-sensitive). The database lowers both sides,
+/// so a letter it does not lower (SQLite lowers only ASCII) still matches itself.
 pub fn matching(account_uid: &str, text: &str) -> Scope<'static> {
-    let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     Scope {
         table: "customers",
         columns: COLUMNS,
-        condition: "account_uid = $1 AND deleted_at IS NULL AND (LOWER(name) LIKE $2 ESCAPE '\\' \
-                    OR LOWER(email) LIKE $2 ESCAPE '\\' OR LOWER(reference) LIKE $2 ESCAPE '\\')",
+        condition: "account_uid = $1 AND deleted_at IS NULL AND (LOWER(name) LIKE LOWER($2) ESCAPE '\\' \
+                    OR LOWER(email) LIKE LOWER($2) ESCAPE '\\' OR LOWER(reference) LIKE LOWER($2) ESCAPE '\\')",
         binds: vec![Bind::Text(account_uid.to_owned()), Bind::Text(format!("%{escaped}%"))],
     }
 }

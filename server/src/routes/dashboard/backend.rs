@@ -417,8 +417,10 @@ impl Backend for Services {
             clauses.push(format!("created_at ge {}", Timestamp(day_start(&f.from, "from")?).to_rfc3339()));
         }
         if !f.to.is_empty() {
-            let end = day_start(&f.to, "to")? + reports::DAY_MS;
-            clauses.push(format!("created_at lt {}", Timestamp(end).to_rfc3339()));
+            // Up to the day's last second, inclusive: the next midnight would not be a date on
+            // the day 9999-12-31.
+            let last_second = day_start(&f.to, "to")? + reports::DAY_MS - 1000;
+            clauses.push(format!("created_at le {}", Timestamp(last_second).to_rfc3339()));
         }
         let filter = (!clauses.is_empty()).then(|| clauses.join(" and "));
         let query = page_query(PAGE_SIZE, f.page, filter.as_deref());

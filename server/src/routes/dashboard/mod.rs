@@ -61,7 +61,28 @@ fn context(state: &AppState, page_load: bool) -> impl Fn() + Clone + Send + Sync
 
 /// The dashboard's server functions, with the application state in their context.
 async fn server_functions(State(state): State<AppState>, req: Request) -> Response {
-    leptos_axum::handle_server_fns_with_context(context(&state, false), req).await.into_response()
+    let answer = leptos_axum::handle_server_fns_with_context(context(&state, false), req).await.into_response();
+    arguments_refused(answer).await
+}
+
+/// Arguments a server function could not read (a field missing, repeated or not of its type, a
+/// body over the limit or not UTF-8) are the caller's mistake, which server_fn answers 500:
+/// here they are 400 (413 for the size), before any session or role is looked at.
+async fn arguments_refused(answer: Response) -> Response {
+    if answer.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !answer.headers().contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
+    {
+        return answer;
+    }
+    let (mut parts, body) = answer.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, crate::extract::BODY_LIMIT).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if bytes.starts_with(b"Args|") || bytes.starts_with(b"Deserialization|") {
+        let too_large = bytes.windows(21).any(|w| w == b"length limit exceeded");
+        parts.status = if too_large { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Signed out, a page sends the browser to the sign-in page.
