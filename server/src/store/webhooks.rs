@@ -87,14 +87,17 @@ pub async fn signing_secrets(db: &Db, key: &MasterKey, webhook: &Webhook, now: i
 pub async fn read(db: &Db, r: &AnyRow) -> Result<Webhook, sqlx::Error> {
     let id: String = r.try_get("id")?;
     let all = r.try_get::<i64, _>("all_events")? != 0;
-    let events = if all { None } else { Some(event_types(db, &id).await?) };
+    let events = if all { None } else { Some(event_types(db.pool(), &id).await?) };
     from_row(r, events)
 }
 
-async fn event_types(db: &Db, id: &str) -> Result<Vec<EventType>, sqlx::Error> {
+async fn event_types<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    on: E,
+    id: &str,
+) -> Result<Vec<EventType>, sqlx::Error> {
     let rows = sqlx::query("SELECT event_type FROM webhook_event_types WHERE webhook_id = $1 ORDER BY event_type")
         .bind(id)
-        .fetch_all(db.pool())
+        .fetch_all(on)
         .await?;
     rows.iter().map(|r| super::enum_column(r, "event_type")).collect()
 }
@@ -159,15 +162,7 @@ pub async fn get_on(conn: &mut AnyConnection, account_uid: &str, id: &str) -> Re
     .await?;
     let Some(r) = row else { return Ok(None) };
     let all = r.try_get::<i64, _>("all_events")? != 0;
-    let events = if all {
-        None
-    } else {
-        let rows = sqlx::query("SELECT event_type FROM webhook_event_types WHERE webhook_id = $1 ORDER BY event_type")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
-        Some(rows.iter().map(|r| super::enum_column(r, "event_type")).collect::<Result<_, _>>()?)
-    };
+    let events = if all { None } else { Some(event_types(&mut *conn, id).await?) };
     from_row(&r, events).map(Some)
 }
 

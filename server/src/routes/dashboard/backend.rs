@@ -273,7 +273,7 @@ fn chosen<'a>(accounts: &'a [Account], headers: &HeaderMap) -> Option<&'a Accoun
 
 /// The OData query for page `page` (of `top` rows, counted) of a list, filtered by `filter`.
 fn page_query(top: i64, page: u32, filter: Option<&str>) -> String {
-    let mut query = format!("$top={top}&$skip={}&$count=true", i64::from(page) * top);
+    let mut query = format!("{}&$count=true", rows_page(page, top));
     if let Some(filter) = filter {
         query.push_str("&$filter=");
         query.extend(form_urlencoded::byte_serialize(filter.as_bytes()));
