@@ -71,6 +71,39 @@ pub fn format_amount(minor: i64, currency: &str, locale: &str) -> String {
     }
 }
 
+/// The number alone, as [`parse_units`] reads it back: `format_units(123456, "USD", "es")` is
+/// `1.234,56`, `format_units(-30, "USD", "en")` is `-0.30`.
+pub fn format_units(minor: i64, currency: &str, locale: &str) -> String {
+    // The amount as shown, without its symbol or code (`format_amount` stays the element's one
+    // formatting routine: its size budget counts bytes).
+    let shown = format_amount(minor, currency, locale);
+    match symbol(currency) {
+        Some(sym) => shown.replacen(sym, "", 1),
+        None => shown.strip_suffix(currency).map_or(shown.clone(), |s| s.trim_end().to_owned()),
+    }
+}
+
+/// A percentage held in basis points, written as `locale` writes numbers, without trailing
+/// zeros: 290 is `2.9`, 1000 is `10`, 5 is `0.05` (`es`: `2,9`).
+pub fn format_percent(bps: i64, locale: &str) -> String {
+    // Basis points are hundredths of a percent, as cents are of a dollar.
+    let text = format_units(bps, "USD", locale);
+    let (_, decimal) = separators(locale);
+    match text.split_once(decimal) {
+        Some((whole, frac)) if frac.trim_end_matches('0').is_empty() => whole.to_owned(),
+        Some((whole, frac)) => format!("{whole}{decimal}{}", frac.trim_end_matches('0')),
+        None => text,
+    }
+}
+
+/// Parses a percentage typed as `locale` writes numbers, with or without `%` (`2.9`, `2.9 %`,
+/// `es`: `2,9`), into basis points: `None` beyond two decimals or above 100.
+pub fn parse_percent(text: &str, locale: &str) -> Option<i64> {
+    let text = text.trim();
+    let number = text.strip_suffix('%').unwrap_or(text);
+    parse_decimal(number, 2, locale).filter(|bps| *bps <= 10_000)
+}
+
 /// A locale's group and decimal separators (`en`: `1,234.56`; `es`: `1.234,56`).
 fn separators(locale: &str) -> (char, char) {
     if locale.starts_with("es") { ('.', ',') } else { (',', '.') }
@@ -82,7 +115,11 @@ fn separators(locale: &str) -> (char, char) {
 /// separator of the other locale is refused, never read as a group. `None` for anything else,
 /// for more decimals than the currency has, for a negative amount or one beyond 10^13 units.
 pub fn parse_units(text: &str, currency: &str, locale: &str) -> Option<i64> {
-    let exponent = currency_exponent(currency)? as usize;
+    parse_decimal(text, currency_exponent(currency)? as usize, locale)
+}
+
+/// [`parse_units`] for a number with at most `exponent` decimals, into its smallest units.
+fn parse_decimal(text: &str, exponent: usize, locale: &str) -> Option<i64> {
     let (group, decimal) = separators(locale);
     let text = text.trim();
     let (whole, frac) = match text.split_once(decimal) {
@@ -198,5 +235,26 @@ mod tests {
                 assert_eq!(parse_units(shown.trim_start_matches('€'), "EUR", locale), Some(minor), "{shown}");
             }
         }
+    }
+    #[test]
+    fn percentages_round_trip_in_basis_points() {
+        assert_eq!(parse_percent("2.9", "en"), Some(290));
+        assert_eq!(parse_percent(" 2.95 % ", "en"), Some(295));
+        assert_eq!(parse_percent("2,95%", "es"), Some(295));
+        assert_eq!(parse_percent("100", "en"), Some(10_000));
+        assert_eq!(parse_percent("0", "en"), Some(0));
+        for bad in ["", "%", "100.01", "2.955", "-1", "2,9", "abc"] {
+            assert_eq!(parse_percent(bad, "en"), None, "{bad}");
+        }
+        assert_eq!(format_percent(290, "en"), "2.9");
+        assert_eq!(format_percent(1000, "en"), "10");
+        assert_eq!(format_percent(5, "es"), "0,05");
+        for bps in [0, 1, 50, 295, 9_999, 10_000] {
+            for locale in ["en", "es"] {
+                assert_eq!(parse_percent(&format_percent(bps, locale), locale), Some(bps));
+            }
+        }
+        assert_eq!(format_units(-30, "USD", "en"), "-0.30");
+        assert_eq!(parse_units(&format_units(123456, "USD", "es"), "USD", "es"), Some(123456));
     }
 }

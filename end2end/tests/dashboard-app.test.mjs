@@ -263,7 +263,28 @@ test("branding changed in Settings shows on the next checkout", async () => {
   assert.match(await page.locator("#fee-result").textContent(), /^Fee \$[\d.]+ · total \$[\d.]+$/);
   await page.getByRole("button", { name: "Save branding" }).click();
   await page.getByText("Saved: new checkouts show it.").waitFor();
+  // The fee rules are a form in dollars: ACH's flat fee changed, the calculator agrees, the API
+  // agrees in cents; an empty row is there for a new rule and "Add a row" gives another.
+  const rows = await page.locator("#fee-rules tbody tr").count();
+  assert.equal(await page.getByLabel("Rule 3: method").inputValue(), "ach");
+  assert.equal(await page.getByLabel("Rule 3: fixed amount").inputValue(), "1.50");
+  await page.getByRole("button", { name: "Add a row" }).click();
+  assert.equal(await page.locator("#fee-rules tbody tr").count(), rows + 1);
+  await page.getByLabel("Rule 3: fixed amount").fill("2.25");
+  await page.getByRole("button", { name: "Save fee rules" }).click();
+  await page.getByText("Saved: new quotes use these rules.").waitFor();
+  await page.locator("#fee-method").selectOption("ach");
+  await page.getByLabel("Amount (USD)").fill("100.00");
+  await page.getByRole("button", { name: "Calculate" }).click();
+  await page.waitForFunction(() => document.querySelector("#fee-result")?.textContent === "Fee $2.25 · total $102.25");
+  const account = await api(server, "GET", `/api/paymentaccounts/${demo.uid}`, { token: demo.token });
+  assert.equal(account.body.fee_rules[2].fixed_amount, 225);
+  assert.equal(account.body.fee_rules.length, rows - 1, "the empty rows added nothing");
   await checkPage(page, "settings");
+  // Put back as the other tests expect it.
+  await page.getByLabel("Rule 3: fixed amount").fill("1.50");
+  await page.getByRole("button", { name: "Save fee rules" }).click();
+  await page.getByText("Saved: new quotes use these rules.").waitFor();
   // Rotating the redirect secret asks first; the new secret is shown once.
   await page.getByRole("button", { name: "Rotate redirect secret" }).click();
   await page.getByRole("button", { name: "Cancel" }).click();

@@ -50,7 +50,9 @@ impl std::fmt::Debug for BootstrapClient {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Its `Debug` leaves out what may hold a password: the database and SMTP URLs and the demo
+/// password (the master key and the bootstrap secret redact themselves).
+#[derive(Clone)]
 pub struct Config {
     /// `GOVIFI_BIND`
     pub bind: SocketAddr,
@@ -81,6 +83,23 @@ pub struct Config {
     /// `GOVIFI_SANDBOX_DEMO_PASSWORD`: the sandbox dashboard user's password (generated and
     /// printed once when unset).
     pub demo_password: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("database_max_connections", &self.database_max_connections)
+            .field("master_key", &self.master_key)
+            .field("sandbox", &self.sandbox)
+            .field("assets_dir", &self.assets_dir)
+            .field("external_issuer", &self.external_issuer)
+            .field("bootstrap_client", &self.bootstrap_client)
+            .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use crate::domain::event::EventType;
 use crate::domain::ids;
 use crate::domain::ids::{has_shape, new_id, random_base62};
 use crate::domain::payment::{Mandate, RequestInfo, Usage, mandate_text};
-use crate::domain::payment_method::PaymentMethodInput;
+use crate::domain::payment_method::{MAX_SAVED_METHODS, PaymentMethodInput};
 use crate::domain::session::Locale;
 use crate::domain::session::{check_locale, check_return_url};
 use crate::domain::time::Timestamp;
@@ -242,6 +242,12 @@ pub async fn save_payment_method(
         user_agent: who.user_agent.clone(),
     });
     let mut tx = state.db().begin_write().await?;
+    if payment_methods::live_count_on(&mut tx, customer_id).await? >= MAX_SAVED_METHODS {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!("A customer keeps at most {MAX_SAVED_METHODS} saved payment methods; remove one to save another"),
+        ));
+    }
     let saved = payment_methods::insert(
         &mut tx,
         master,

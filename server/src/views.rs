@@ -19,6 +19,7 @@ use crate::store::accounts::Account;
 use crate::store::api_keys::ApiKey;
 use crate::store::clients::Client;
 use crate::store::customers::Customer;
+use crate::store::dashboard::User;
 use crate::store::deliveries::{Attempt, Delivery};
 use crate::store::events::Event;
 use crate::store::operations::Operation;
@@ -409,6 +410,30 @@ impl From<Account> for AccountObject {
             created_at: Timestamp(a.created_at),
             updated_at: Timestamp(a.updated_at),
             redirect_signing_secret: None,
+        }
+    }
+}
+
+/// A member of a client's dashboard team, as the `team.*` events show them (never a password).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamMemberObject {
+    pub id: String,
+    pub object: &'static str,
+    pub client_id: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: Timestamp,
+}
+
+impl From<&User> for TeamMemberObject {
+    fn from(u: &User) -> Self {
+        TeamMemberObject {
+            id: u.id.clone(),
+            object: "team_member",
+            client_id: u.client_id.clone(),
+            email: u.email.clone(),
+            role: u.role.to_string(),
+            created_at: Timestamp(u.created_at),
         }
     }
 }

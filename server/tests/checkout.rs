@@ -265,7 +265,8 @@ db_tests! {
 
     async fn card_and_bank_checks_come_before_the_processor(app) {
         let m = app.merchant().await;
-        let s = app.session(&m, json!({"required_avs_fields": ["cardholder", "zip"]})).await;
+        let s = app.session(&m, json!({"required_avs_fields": ["cardholder", "zip", "cardholder", "zip", "zip"]})).await;
+        assert_eq!(s["required_avs_fields"], json!(["cardholder", "zip"]), "each field once");
         let q = app.quote(&s, "card", Some("424242")).await;
         let mut bad = card("4242424242424241");
         confirm(&app, &s, &q, bad.clone()).await.assert_error(402, "incorrect_number");
@@ -438,7 +439,16 @@ db_tests! {
         }
         let r = app.browser(Method::POST, &s, "challenge/send", None, None).await;
         r.assert_error(429, "rate_limited");
-        assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() > 0);
+        let wait = r.header("retry-after").unwrap().parse::<u64>().unwrap();
+        assert!((1..=600).contains(&wait), "{wait}");
+        // Three in any ten minutes: once the first send is ten minutes old, one more goes, and
+        // the next waits for the second to age.
+        let id = s["session_id"].as_str().unwrap();
+        let first: String = sqlx::query_scalar("SELECT id FROM challenges WHERE session_id = $1 ORDER BY created_at, id LIMIT 1")
+            .bind(id).fetch_one(app.db().pool()).await.unwrap();
+        sqlx::query("UPDATE challenges SET created_at = created_at - 600001 WHERE id = $1").bind(&first).execute(app.db().pool()).await.unwrap();
+        assert_eq!(app.browser(Method::POST, &s, "challenge/send", None, None).await.status, StatusCode::ACCEPTED);
+        app.browser(Method::POST, &s, "challenge/send", None, None).await.assert_error(429, "rate_limited");
         let code = latest_code(&app).await;
         let wrong = if code == "123456" { "654321" } else { "123456" };
         for remaining in (0..5).rev() {

@@ -170,6 +170,27 @@ db_tests! {
         assert_ne!(removed[1]["id"], pm_id);
     }
 
+    async fn a_customer_keeps_at_most_a_hundred_saved_methods(app) {
+        let (_, key) = setup(&app).await;
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({}))).await.json();
+        let path = format!("/api/customers/{}/payment-methods", cus["id"].as_str().unwrap());
+        let save = || app.call(Method::POST, &path, Auth::Bearer(&key), Some(json!({"usage": "on_session", "payment_method": card("4242424242424242")})));
+        let mut first = String::new();
+        for i in 0..server::domain::payment_method::MAX_SAVED_METHODS {
+            let r = save().await;
+            assert_eq!(r.status, StatusCode::CREATED, "{i}: {}", r.text());
+            if i == 0 {
+                first = r.json()["id"].as_str().unwrap().to_owned();
+            }
+        }
+        save().await.assert_error(409, "invalid_state");
+        assert_eq!(app.call(Method::GET, &path, Auth::Bearer(&key), None).await.json()["value"].as_array().unwrap().len(), 100);
+        // Removing one makes room for one.
+        assert_eq!(app.call(Method::DELETE, format!("{path}/{first}"), Auth::Bearer(&key), None).await.status, StatusCode::NO_CONTENT);
+        assert_eq!(save().await.status, StatusCode::CREATED);
+        save().await.assert_error(409, "invalid_state");
+    }
+
     async fn a_method_is_saved_only_where_the_account_takes_its_kind(app) {
         let token = app.admin_token().await;
         let uid = app.create_account(&token, json!({"enabled_methods": ["card"]})).await["uid"].as_str().unwrap().to_owned();

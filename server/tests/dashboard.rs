@@ -6,7 +6,7 @@ mod support;
 use axum::body::Body;
 use axum::http::Method;
 use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use server::auth::secrets::hash_secret;
 use server::dashboard::{self, SignInRefused};
 use server::domain::dashboard::{IDLE_MS, LOCK_MS, Role};
@@ -313,6 +313,8 @@ db_tests! {
         }
         let huge = format!("search={}&page=0", "a".repeat(70_000));
         assert_eq!(call_fn(&app, "customers", viewer, &huge).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let long = format!("search={}&page=0", "a".repeat(201));
+        assert_eq!(call_fn(&app, "customers", viewer, &long).await.status, StatusCode::BAD_REQUEST);
         let detail = call_fn(&app, "payment", viewer, &format!("id={pid}")).await.json();
         assert_eq!((detail["status"].as_str(), detail["can_refund"].as_bool()), (Some("captured"), Some(true)));
 
@@ -660,6 +662,108 @@ db_tests! {
         assert_eq!(fee("amount=100.00&method=card&funding=").await, 295);
         assert_eq!(fee("amount=100.00&method=ach&funding=debit").await, 150, "funding is a card's only");
         assert_eq!(call_fn(&app, "fee_quote", &viewer, "amount=100.00&method=card&funding=gold").await.status, StatusCode::BAD_REQUEST);
+    }
+
+    async fn settings_change_the_fee_rules_in_the_currency_s_units(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        let mut tokens = Vec::new();
+        for (email, role) in [("admin@example.com", Role::Admin), ("viewer@example.com", Role::Viewer)] {
+            dashboard::create_user(app.db(), &client, email, role, Some(PASSWORD.into())).await.unwrap();
+            tokens.push(dashboard::sign_in(&app.state, email, PASSWORD, now_ms()).await.ok().unwrap().token);
+        }
+        let (admin, viewer) = (&tokens[0], &tokens[1]);
+        // Shown in units: the first rule is debit cards' flat 3.95.
+        let shown = call_fn(&app, "settings", viewer, "").await.json();
+        assert_eq!(shown["fee_rules"].as_array().unwrap().len(), 3);
+        assert_eq!((shown["fee_rules"][0]["method"].as_str(), shown["fee_rules"][0]["funding"].as_str()), (Some("card"), Some("debit")));
+        assert_eq!(shown["fee_rules"][0]["fixed"]["minor"], 395);
+        assert_eq!(shown["fee_rules"][1]["min"]["minor"], 195);
+        assert!(shown["fee_rules"][1]["max"].is_null());
+
+        // The form: the debit rule removed, the card rule changed, the ACH rule moved first,
+        // an empty row for a new rule left empty.
+        let form = [
+            "rules[0][method]=card&rules[0][funding]=debit&rules[0][percent]=0&rules[0][fixed]=3.95&rules[0][order]=1&rules[0][remove]=yes",
+            "rules[1][method]=card&rules[1][funding]=&rules[1][percent]=2.5&rules[1][fixed]=0.30&rules[1][min]=1.00&rules[1][max]=&rules[1][order]=2",
+            "rules[2][method]=ach&rules[2][funding]=&rules[2][percent]=&rules[2][fixed]=1,250.00&rules[2][max]=2000&rules[2][order]=0",
+            "rules[3][method]=&rules[3][percent]=&rules[3][fixed]=&rules[3][order]=4",
+        ]
+        .join("&");
+        let form = format!("account={}&{form}", m.uid);
+        assert_eq!(call_fn(&app, "fee_rules", viewer, &form).await.status, StatusCode::FORBIDDEN);
+        let saved = call_fn(&app, "fee_rules", admin, &form).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.text());
+        let account = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap();
+        assert_eq!(
+            serde_json::to_value(&account.fee_rules).unwrap(),
+            json!([
+                {"method": "ach", "percent_bps": 0, "fixed_amount": 125_000, "max_fee": 200_000},
+                {"method": "card", "percent_bps": 250, "fixed_amount": 30, "min_fee": 100}
+            ])
+        );
+        let fee = async |form: &str| call_fn(&app, "fee_quote", viewer, form).await.json()["fee"]["minor"].as_i64().unwrap();
+        assert_eq!(fee("amount=100.00&method=card&funding=debit").await, 280, "2.5 % + 0.30, debit no longer apart");
+        assert_eq!(fee("amount=10.00&method=card&funding=").await, 100, "the minimum");
+        let actor: Option<String> = sqlx::query_scalar(
+            "SELECT actor FROM events WHERE account_uid = $1 AND type = 'account.updated' ORDER BY created_at DESC, id DESC")
+            .bind(&m.uid).fetch_optional(app.db().pool()).await.unwrap().flatten();
+        assert_eq!(actor.as_deref(), Some("user:admin@example.com"));
+
+        // What the form cannot take is refused with its row's field, and nothing changes.
+        for (bad, says) in [
+            ("rules[0][method]=card&rules[0][percent]=100.5", "percent must be from 0 to 100"),
+            ("rules[0][method]=card&rules[0][percent]=2.555", "percent must be from 0 to 100"),
+            ("rules[0][method]=cheque", "method must be"),
+            ("rules[0][method]=card&rules[0][fixed]=-1", "fixed must be an amount in USD"),
+            ("rules[0][method]=card&rules[0][order]=first", "order must be a whole number"),
+            ("rules[0][method]=ach&rules[0][funding]=debit", "card_funding applies to card"),
+            ("rules[0][method]=card&rules[0][min]=5&rules[0][max]=1", "min_fee must not exceed max_fee"),
+        ] {
+            let r = call_fn(&app, "fee_rules", admin, &format!("account={}&{bad}", m.uid)).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
+            assert!(r.text().contains(says), "{bad}: {}", r.text());
+        }
+        let rows: String = (0..101).map(|i| format!("&rules[{i}][method]=")).collect();
+        assert_eq!(call_fn(&app, "fee_rules", admin, &format!("account={}{rows}", m.uid)).await.status, StatusCode::BAD_REQUEST);
+        let after = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap();
+        assert_eq!(after.fee_rules, account.fee_rules);
+        // Every row removed: no rules, no fee.
+        let none = call_fn(&app, "fee_rules", admin, &format!("account={}&rules[0][method]=ach&rules[0][remove]=yes", m.uid)).await;
+        assert_eq!(none.status, StatusCode::OK, "{}", none.text());
+        assert_eq!(fee("amount=100.00&method=card&funding=").await, 0);
+    }
+
+    async fn team_changes_are_recorded_on_each_of_the_client_s_accounts(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        let second = app.create_account(&m.token, json!({"client_id": client, "name": "Parking", "currency": "USD"})).await;
+        let second = second["uid"].as_str().unwrap().to_owned();
+        dashboard::create_user(app.db(), &client, "owner@example.com", Role::Owner, Some(PASSWORD.into())).await.unwrap();
+        let owner = dashboard::sign_in(&app.state, "owner@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let added = call_fn(&app, "add_user", &owner, "email=clerk%40example.com&role=viewer").await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.text());
+        let id = added.json()["id"].as_str().unwrap().to_owned();
+        assert_eq!(call_fn(&app, "change_role", &owner, &format!("id={id}&role=admin")).await.status, StatusCode::OK);
+        assert_eq!(call_fn(&app, "remove_user", &owner, &format!("id={id}")).await.status, StatusCode::OK);
+        // A refused change records nothing.
+        assert_eq!(call_fn(&app, "remove_user", &owner, &format!("id={id}")).await.status, StatusCode::NOT_FOUND);
+        for uid in [&m.uid, &second] {
+            let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(
+                "SELECT type, actor, data FROM events WHERE account_uid = $1 AND type LIKE 'team.%' ORDER BY created_at, id")
+                .bind(uid).fetch_all(app.db().pool()).await.unwrap();
+            let seen: Vec<(&str, Option<&str>, Value)> = rows.iter()
+                .map(|(t, a, d)| (t.as_str(), a.as_deref(), serde_json::from_str::<Value>(d).unwrap()))
+                .filter(|(_, _, d)| d["email"] == "clerk@example.com")
+                .collect();
+            let kinds: Vec<(&str, Option<&str>, &str)> = seen.iter().map(|(t, a, d)| (*t, *a, d["role"].as_str().unwrap())).collect();
+            assert_eq!(kinds, [
+                ("team.member_added", Some("user:owner@example.com"), "viewer"),
+                ("team.member_role_changed", Some("user:owner@example.com"), "admin"),
+                ("team.member_removed", Some("user:owner@example.com"), "admin"),
+            ], "{uid}");
+            assert!(seen.iter().all(|(_, _, d)| d["id"] == id.as_str() && d.get("password_hash").is_none()));
+        }
     }
 
     async fn the_delivery_log_redelivers_to_its_own_endpoint(app) {

@@ -154,6 +154,46 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
 }
 
+#[tokio::test]
+async fn a_client_that_trickles_its_request_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let router = axum::Router::new()
+        .route("/", get(|| async { "hello" }))
+        .route("/echo", axum::routing::post(|body: axum::body::Bytes| async move { format!("{} bytes", body.len()) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = app::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(300),
+        body_read_timeout: Duration::from_millis(300),
+        max_connections: 2,
+    };
+    tokio::spawn(app::serve_with(listener, router, std::future::pending::<()>(), limits));
+    // Headers never finished: the connection is closed, not kept.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "closed after the header deadline");
+    // A body that stops half way: the request fails instead of waiting for it.
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789").await.unwrap();
+    let mut answer = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), half.read_to_string(&mut answer)).await;
+    assert!(read.is_ok(), "answered or closed after the body deadline");
+    assert!(!answer.ends_with(" bytes"), "the handler never saw a whole body: {answer}");
+    // Two connections are the limit: a third waits until one closes.
+    let held: Vec<_> = futures_util::future::join_all((0..2).map(|_| tokio::net::TcpStream::connect(addr))).await;
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    third.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    let waited = tokio::time::timeout(Duration::from_millis(150), third.read_to_string(&mut answer)).await;
+    assert!(waited.is_err(), "not served while two connections are open: {answer}");
+    drop(held);
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_string(&mut answer)).await.unwrap().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello"), "{answer}");
+}
+
 db_tests! {
     async fn health_and_readiness(app) {
         let r = app.get("/healthz").await;

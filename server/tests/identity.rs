@@ -5,6 +5,7 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -392,6 +393,11 @@ async fn an_external_issuers_tokens_are_accepted_and_unknown_kids_do_not_flood_i
     app.call(Method::GET, "/api/clients", Auth::Bearer(&scopeless), None).await.assert_error(403, "insufficient_scope");
     let stranger = issuer.sign("cognito-1", "cognito-1", &claims("https://stranger.example", ADMIN, 600));
     app.call(Method::GET, "/api/clients", Auth::Bearer(&stranger), None).await.assert_error(401, "unauthenticated");
+    // Not valid before an hour from now: refused until then.
+    let mut early = claims(&issuer.url, ADMIN, 7200);
+    early["nbf"] = json!(early["iat"].as_i64().unwrap() + 3600);
+    let early = issuer.sign("cognito-1", "cognito-1", &early);
+    app.call(Method::GET, "/api/clients", Auth::Bearer(&early), None).await.assert_error(401, "unauthenticated");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -416,6 +422,24 @@ async fn a_key_rotated_at_the_issuer_is_accepted_at_once() {
         assert_eq!(app.call(Method::GET, "/api/clients", Auth::Bearer(t), None).await.status, StatusCode::OK);
     }
     assert_eq!(issuer.hits(), 2, "both keys from the cache");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_issuer_withdrew_stops_verifying_once_the_set_is_old() {
+    use server::auth::external::ExternalJwks;
+    let issuer = Issuer::start().await;
+    // (Made first: a 2048-bit key takes a while to generate in a debug build.)
+    issuer.add_key("cognito-2");
+    let jwks = ExternalJwks::new(issuer.url.clone(), issuer.jwks_url()).with_max_age(Duration::from_millis(800));
+    assert!(jwks.key("cognito-1").await.is_some());
+    issuer.keys.lock().unwrap().retain(|(kid, _)| kid != "cognito-1");
+    assert!(jwks.key("cognito-1").await.is_some(), "a fresh set is used as it is");
+    assert_eq!(issuer.hits(), 1);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(jwks.key("cognito-1").await.is_none(), "withdrawn: refused once the set is fetched again");
+    assert_eq!(issuer.hits(), 2);
+    assert!(jwks.key("cognito-2").await.is_some(), "the new set serves");
+    assert_eq!(issuer.hits(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,7 +73,12 @@ db_tests! {
         assert_eq!(r.status, StatusCode::FOUND, "{}", r.text());
         let location = r.header("location").unwrap().to_owned();
         assert!(location.starts_with("/demo?hosted=cs_") && location.contains("&embedded=cs_"), "{location}");
-        let r = app.get(&location).await;
+        let cookie = r.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
+        assert!(cookie.starts_with("govifi_demo="), "{cookie}");
+        // Without the cookie of the browser that made them, the sessions' ids show nothing.
+        let stranger = app.get(&location).await.text();
+        assert!(!stranger.contains("hosted-link") && !stranger.contains("session-id=\"cs_"), "{stranger}");
+        let r = app.send(Method::GET, &location, &[("cookie", cookie.as_str())], axum::body::Body::empty()).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let html = r.text();
         assert!(html.contains("id=\"hosted-link\" href=\"http://checkout.test/cs_"), "{html}");

@@ -328,6 +328,29 @@ db_tests! {
         app.payment_call(&m, &format!("/api/payments/{returned}/refund"), None, None).await.assert_error(409, "invalid_state");
     }
 
+    async fn a_debit_that_cannot_settle_yet_waits_behind_the_others(app) {
+        use server::payments::settlement::{PENDING_RECHECK_MS, STUCK_RECHECK_MS, settle_due};
+        let m = app.merchant().await;
+        let debit = async || id(&app.validate(&m, json!({"amount": 2_000, "currency": "USD", "payment_method": ach("000123456789")}), None).await.json());
+        let (stuck, pending) = (debit().await, debit().await);
+        // One the processor cannot be asked about (no reference to ask with).
+        sqlx::query("UPDATE payments SET processor_ref = NULL WHERE id = $1").bind(&stuck).execute(app.db().pool()).await.unwrap();
+        let check_at = async |pid: &str| -> i64 {
+            sqlx::query_scalar("SELECT settle_check_at FROM payments WHERE id = $1").bind(pid).fetch_one(app.db().pool()).await.unwrap()
+        };
+        let now = server::store::now_ms();
+        assert_eq!(settle_due(&app.state, now).await.unwrap(), 0);
+        assert_eq!(check_at(&stuck).await, now + STUCK_RECHECK_MS, "asked again in an hour");
+        assert_eq!(check_at(&pending).await, now + PENDING_RECHECK_MS, "not due yet: asked again shortly");
+        // Not asked about again before its time.
+        assert_eq!(settle_due(&app.state, now + 1).await.unwrap(), 0);
+        assert_eq!(check_at(&pending).await, now + PENDING_RECHECK_MS);
+        let later = now + server::processor::sandbox::ACH_SETTLE_MS + 1000;
+        assert_eq!(settle_due(&app.state, later).await.unwrap(), 1, "the settled one, past the stuck one");
+        assert_eq!(app.payment(&m, &pending).await["status"], "captured");
+        assert_eq!(app.payment(&m, &stuck).await["status"], "processing");
+    }
+
     async fn apple_pay_tokens_pay_directly(app) {
         let m = app.merchant().await;
         let r = app.validate(&m, json!({"amount": 900, "currency": "USD", "payment_method": {"type": "apple_pay", "apple_pay": {"token": "tok_applepay_visa"}}, "capture": true}), None).await;

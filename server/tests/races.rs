@@ -169,6 +169,13 @@ db_tests! {
         let early = app.request(confirm_request(&s, &quote, "lost-key", "4242424242424242")).await;
         early.assert_error(409, "idempotency_in_progress");
         assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 1));
+        // Past the keys' retention, the housekeeping still keeps a key whose confirm is
+        // unresolved: recovery writes its answer.
+        let days = server::store::now_ms() + 49 * 3600 * 1000;
+        server::store::idempotency::purge(app.db(), days, 10 * server::checkout::confirm::STUCK_AFTER_MS).await.unwrap();
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys WHERE scope = $1")
+            .bind(format!("confirm:{}", sid(&s))).fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(kept, 1);
         let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
         assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
         // Now the key answers with the payment, as the first request would have.

@@ -215,6 +215,30 @@ db_tests! {
         assert_eq!((h["enabled"].as_bool(), h["disabled_reason"].as_str()), (Some(false), Some("every delivery failed for 5 days")));
     }
 
+    async fn a_streak_that_ended_meanwhile_switches_nothing_off(app) {
+        use server::domain::webhook::DISABLE_AFTER_MS;
+        let m = app.merchant().await;
+        let hook = subscribe(&app, &m, "https://hooks.example/streak", json!(["*"])).await;
+        let id = hook["id"].as_str().unwrap();
+        let t = now();
+        let switch_off = async || {
+            let mut tx = app.db().begin_write().await.unwrap();
+            let off = server::store::webhooks::disable(&mut tx, id, "every delivery failed for 5 days", t, Some(t - DISABLE_AFTER_MS)).await.unwrap();
+            tx.commit().await.unwrap();
+            off
+        };
+        // Another process's success ended the streak after this one read it: nothing happens.
+        assert!(!switch_off().await);
+        // A streak younger than five days: nothing either.
+        sqlx::query("UPDATE webhooks SET failing_since = $1 WHERE id = $2").bind(t - DISABLE_AFTER_MS + 60_000).bind(id).execute(app.db().pool()).await.unwrap();
+        assert!(!switch_off().await);
+        // Five days and a minute of failures: off.
+        sqlx::query("UPDATE webhooks SET failing_since = $1 WHERE id = $2").bind(t - DISABLE_AFTER_MS - 60_000).bind(id).execute(app.db().pool()).await.unwrap();
+        assert!(switch_off().await);
+        let h = app.call(Method::GET, format!("/api/webhooks/{id}"), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(h["enabled"], false);
+    }
+
     async fn a_410_disables_at_once_and_retry_after_is_honoured(app) {
         let gone = Receiver::start().await;
         gone.answer(&[410]);
@@ -238,6 +262,17 @@ db_tests! {
         let next = server::domain::time::Timestamp::parse_rfc3339(log[0]["next_attempt_at"].as_str().unwrap()).unwrap().millis();
         assert!((t0 + 119_000..=t0 + 121_000).contains(&next), "Retry-After: 120 s, not 5 s ({})", next - t0);
         assert_eq!(log[0]["attempts"][0]["response_status"], 429);
+        // A shorter Retry-After than the schedule's does not hurry the retries: ten attempts a
+        // second apart would give a receiver seconds, not days, to come back.
+        let hasty = Receiver::start().await;
+        hasty.answer_with(503, &[("retry-after", "1")]);
+        let hook = subscribe(&app, &m, &hasty.url, json!(["customer.created"])).await;
+        customer_event(&app, &m, "Hasty").await;
+        let t0 = now();
+        deliver_due(&app.state, t0).await.unwrap();
+        let log = deliveries(&app, &m, hook["id"].as_str().unwrap()).await;
+        let next = server::domain::time::Timestamp::parse_rfc3339(log[0]["next_attempt_at"].as_str().unwrap()).unwrap().millis();
+        assert!((t0 + 4_000..=t0 + 6_000).contains(&next), "the schedule's 5 s, not Retry-After's 1 s ({})", next - t0);
 
         let moved = Receiver::start().await;
         moved.answer_with(302, &[("location", "http://127.0.0.1:9/elsewhere")]);
@@ -370,6 +405,9 @@ db_tests! {
         let got = receiver.wait_for(1).await;
         assert_eq!(got[0].json()["type"], "webhook.test");
         assert_eq!(got[0].json()["data"]["object"]["id"], hook["id"]);
+        let shown = got[0].json()["data"]["object"]["url"].as_str().unwrap().to_owned();
+        assert!(hook["url"].as_str().unwrap().starts_with(shown.trim_end_matches('…')) && shown.ends_with("/…"),
+            "the URL cut to its origin, as the event may be resent to others: {shown}");
         assert!(everything.received().is_empty(), "the test event goes to that subscription only");
 
         let event_id = customer_event(&app, &m, "Redeliver me").await;
@@ -421,8 +459,19 @@ db_tests! {
         assert_eq!(app.call(Method::GET, "/api/webhooks", Auth::Bearer(&reader), None).await.status, StatusCode::OK);
         app.call(Method::POST, "/api/webhooks", Auth::Bearer(&reader), Some(json!({"url": "https://hooks.example/y", "events": ["*"]}))).await.assert_error(403, "insufficient_scope");
         app.call(Method::POST, format!("/api/webhooks/{hid}/test"), Auth::Bearer(&reader), None).await.assert_error(403, "insufficient_scope");
+        // Sixteen endpoints at most (the first is `hid`), racing creations included; a deleted
+        // one frees its place.
+        let more = (0..20).map(|i| app.call(Method::POST, "/api/webhooks", Auth::Bearer(&m.key),
+            Some(json!({"url": format!("https://hooks.example/{i}"), "events": ["*"]}))));
+        let answers = futures_util::future::join_all(more).await;
+        assert_eq!(answers.iter().filter(|r| r.status == StatusCode::CREATED).count(), 15);
+        for r in answers.iter().filter(|r| r.status != StatusCode::CREATED) {
+            r.assert_error(409, "invalid_state");
+        }
         assert_eq!(app.call(Method::DELETE, format!("/api/webhooks/{hid}"), Auth::Bearer(&m.key), None).await.status, StatusCode::NO_CONTENT);
         app.call(Method::GET, format!("/api/webhooks/{hid}"), Auth::Bearer(&m.key), None).await.assert_error(404, "resource_missing");
+        let again = app.call(Method::POST, "/api/webhooks", Auth::Bearer(&m.key), Some(json!({"url": "https://hooks.example/z", "events": ["*"]}))).await;
+        assert_eq!(again.status, StatusCode::CREATED, "{}", again.text());
         let other = app.merchant().await;
         let theirs = subscribe(&app, &other, "https://hooks.example/theirs", json!(["*"])).await;
         app.call(Method::GET, format!("/api/webhooks/{}", theirs["id"].as_str().unwrap()), Auth::Bearer(&m.key), None).await.assert_error(404, "resource_missing");

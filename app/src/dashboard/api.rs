@@ -19,6 +19,11 @@ impl Money {
     pub fn show(&self, locale: &str) -> String {
         format_amount(self.minor, &self.currency, locale)
     }
+
+    /// The number alone (`10.50`), as a form field takes it back.
+    pub fn units(&self, locale: &str) -> String {
+        crate::money::format_units(self.minor, &self.currency, locale)
+    }
 }
 
 /// What the signed-in user may do (from their role; the server checks again on every call).
@@ -147,6 +152,8 @@ pub struct PaymentDetail {
     pub consent: Option<String>,
     pub ledger: Vec<LedgerEntry>,
     pub refunds: Vec<RefundRow>,
+    /// The ledger or the refunds go on past the first 100 shown (the API lists them all).
+    pub more: bool,
     /// The moves its status allows now (the user's role is checked apart).
     pub can_capture: bool,
     pub can_void: bool,
@@ -346,9 +353,41 @@ pub struct Settings {
     pub logo_url: String,
     pub primary_color: String,
     pub allowed_origins: String,
-    /// The fee rules, as the API shows them (pretty JSON).
-    pub fee_rules: String,
+    /// The fee rules in their order (the first that matches a payment sets its fee).
+    pub fee_rules: Vec<FeeRuleRow>,
     pub methods: Vec<String>,
+}
+
+/// One fee rule, in the account currency's units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeeRuleRow {
+    /// `card`, `ach`, `apple_pay` or `any`.
+    pub method: String,
+    /// `credit`, `debit`, `prepaid`, or empty for any funding.
+    pub funding: String,
+    pub percent_bps: i64,
+    pub fixed: Money,
+    pub min: Option<Money>,
+    pub max: Option<Money>,
+}
+
+/// The methods a fee rule names, as the Settings page offers them.
+pub const FEE_METHODS: &[&str] = &["any", "card", "ach", "apple_pay"];
+
+/// One row of the fee rules form, as typed: amounts in the currency's units and the percentage
+/// as a number (`2.9`), in the page's locale. A row whose method is empty, or marked `remove`,
+/// is left out; `order` (a number) places the rows, ties keeping the form's order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeeRuleForm {
+    pub method: String,
+    pub funding: String,
+    pub percent: String,
+    pub fixed: String,
+    pub min: String,
+    pub max: String,
+    pub order: String,
+    pub remove: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -428,6 +467,7 @@ pub trait Backend: Send + Sync {
         primary_color: String,
     ) -> Result<(), ServerFnError>;
     async fn save_origins(&self, account: String, allowed_origins: String) -> Result<(), ServerFnError>;
+    async fn save_fee_rules(&self, account: String, rules: Vec<FeeRuleForm>) -> Result<(), ServerFnError>;
     async fn rotate_redirect_secret(&self, account: String) -> Result<OneTimeSecret, ServerFnError>;
     async fn fee_quote(&self, amount: String, method: String, funding: String) -> Result<FeeQuote, ServerFnError>;
     async fn team(&self) -> Result<Vec<TeamMember>, ServerFnError>;
@@ -662,6 +702,12 @@ pub async fn save_branding(
 #[server(prefix = "/dashboard/api", endpoint = "origins")]
 pub async fn save_origins(account: String, allowed_origins: String) -> Result<(), ServerFnError> {
     backend()?.save_origins(account, allowed_origins).await
+}
+
+/// Replaces the account's fee rules with the form's rows.
+#[server(prefix = "/dashboard/api", endpoint = "fee_rules")]
+pub async fn save_fee_rules(account: String, rules: Vec<FeeRuleForm>) -> Result<(), ServerFnError> {
+    backend()?.save_fee_rules(account, rules).await
 }
 
 #[server(prefix = "/dashboard/api", endpoint = "rotate_redirect_secret")]

@@ -22,11 +22,11 @@ pub fn Home() -> impl IntoView {
                 let locale = p.locale.clone();
                 view! {
                     <div class="cards">
-                        <Figures title="Today" totals=d.today.clone() locale=locale.clone()/>
+                        <Figures title="Today (UTC)" totals=d.today.clone() locale=locale.clone()/>
                         <Figures title="Last 30 days" totals=d.last_30_days.clone() locale=locale.clone()/>
                     </div>
                     <section class="panel">
-                        <h2 id="chart-title">"Daily volume, last 30 days"</h2>
+                        <h2 id="chart-title">"Daily volume, last 30 days (UTC days)"</h2>
                         <VolumeChart days=d.days.clone() locale=locale.clone()/>
                     </section>
                     <section>
@@ -363,6 +363,9 @@ pub fn PaymentPage() -> impl IntoView {
                                 }).collect_view()}
                             </ul>
                         </section>
+                    })}
+                    {d.more.then(|| view! {
+                        <p class="small" id="more-entries">{format!("The first 100 entries are shown; GET /api/payments/{}/transactions and /refunds list them all.", d.id)}</p>
                     })}
                     {d.consent.clone().map(|c| view! {
                         <details class="panel"><summary>"Consent record"</summary><pre>{c}</pre></details>

@@ -1,5 +1,5 @@
-//! Settings: branding with a live preview of the checkout, allowed origins, the fee
-//! calculator, rotating the redirect secret.
+//! Settings: branding with a live preview of the checkout, the fee rules and their calculator,
+//! allowed origins, rotating the redirect secret.
 
 use leptos::prelude::*;
 
@@ -21,7 +21,11 @@ pub fn SettingsPage() -> impl IntoView {
         }
     });
     let quote = ServerAction::<QuoteFee>::new();
-    let data = Resource::new(move || (branding.version().get(), origins.version().get()), |_| load_settings());
+    let fee_rules = ServerAction::<SaveFeeRules>::new();
+    let data = Resource::new(
+        move || (branding.version().get(), origins.version().get(), fee_rules.version().get()),
+        |_| load_settings(),
+    );
     view! {
         <h1>"Settings"</h1>
         <Transition fallback=loading>
@@ -34,6 +38,8 @@ pub fn SettingsPage() -> impl IntoView {
                 let editable = p.can.settings;
                 // One copy per form: each form's children are a closure that keeps its own.
                 let (for_branding, for_origins, for_rotate) = (shown_account(&p), shown_account(&p), shown_account(&p));
+                let for_rules = shown_account(&p);
+                let rules_locale = locale.clone();
                 // The preview follows the form as it is typed.
                 let name = RwSignal::new(if s.display_name.is_empty() { s.account_name.clone() } else { s.display_name.clone() });
                 let color = RwSignal::new(if s.primary_color.is_empty() { "#1a5fb4".to_owned() } else { s.primary_color.clone() });
@@ -70,10 +76,15 @@ pub fn SettingsPage() -> impl IntoView {
                             </svg>
                         </section>
                     </div>
+                    <section class="panel" aria-labelledby="fee-rules-title">
+                        <h2 id="fee-rules-title">"Fee rules"</h2>
+                        <p class="small">"The first rule that matches a payment sets its fee: a percentage of the amount plus a fixed part, kept between the minimum and the maximum. No matching rule: no fee."</p>
+                        <FeeRules rules=s.fee_rules.clone() locale=rules_locale editable account=for_rules action=fee_rules/>
+                        {outcome(fee_rules.value(), "Saved: new quotes use these rules.")}
+                    </section>
                     <div class="side-by-side">
                         <section class="panel">
                             <h2>"Fee calculator"</h2>
-                            <pre class="small">{s.fee_rules.clone()}</pre>
                             <ActionForm action=quote attr:class="demo-form">
                                 <label for="fee-amount">{format!("Amount ({})", s.currency)}</label>
                                 <input id="fee-amount" name="amount" inputmode="decimal" required=""/>
@@ -134,5 +145,106 @@ pub fn SettingsPage() -> impl IntoView {
                 .into_any()
             })}
         </Transition>
+    }
+}
+
+/// The fee rules: a table to read, or for those who change settings a form of the same table
+/// (each rule's fields, its place and a box to remove it), with one empty row to add a rule
+/// (more with "Add a row").
+#[component]
+fn FeeRules(
+    rules: Vec<FeeRuleRow>,
+    locale: String,
+    editable: bool,
+    account: String,
+    action: ServerAction<SaveFeeRules>,
+) -> impl IntoView {
+    let percent = |bps: i64, locale: &str| format!("{} %", crate::money::format_percent(bps, locale));
+    if !editable {
+        if rules.is_empty() {
+            return view! { <p id="fee-rules">"No fee rules: payments carry no fee."</p> }.into_any();
+        }
+        let shown = |m: &Option<Money>, locale: &str| m.as_ref().map(|m| m.show(locale)).unwrap_or_else(|| "—".into());
+        return view! {
+            <div class="table-wrap">
+                <table class="data" id="fee-rules">
+                    <thead><tr><th scope="col">"#"</th><th scope="col">"Method"</th><th scope="col">"Card funding"</th><th scope="col">"Percent"</th><th scope="col">"Fixed"</th><th scope="col">"Minimum"</th><th scope="col">"Maximum"</th></tr></thead>
+                    <tbody>
+                        {rules.iter().enumerate().map(|(i, r)| view! {
+                            <tr>
+                                <td>{i + 1}</td>
+                                <td>{r.method.clone()}</td>
+                                <td>{if r.funding.is_empty() { "any".to_owned() } else { r.funding.clone() }}</td>
+                                <td>{percent(r.percent_bps, &locale)}</td>
+                                <td>{r.fixed.show(&locale)}</td>
+                                <td>{shown(&r.min, &locale)}</td>
+                                <td>{shown(&r.max, &locale)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any();
+    }
+    let ready = hydrated();
+    let existing = rules.len();
+    let added = RwSignal::new(1usize);
+    let blank_locale = locale.clone();
+    view! {
+        <ActionForm action=action attr:class="fee-rules-form">
+            <input type="hidden" name="account" value=account/>
+            <div class="table-wrap">
+                <table class="data" id="fee-rules">
+                    <thead><tr><th scope="col">"Order"</th><th scope="col">"Method"</th><th scope="col">"Card funding"</th><th scope="col">"Percent"</th><th scope="col">"Fixed"</th><th scope="col">"Minimum"</th><th scope="col">"Maximum"</th><th scope="col">"Remove"</th></tr></thead>
+                    <tbody>
+                        {rules.into_iter().enumerate().map(|(i, r)| view! { <RuleRow index=i rule=Some(r) locale=locale.clone()/> }).collect_view()}
+                        <For each=move || 0..added.get() key=|k| *k
+                            children=move |k| view! { <RuleRow index=existing + k rule=None locale=blank_locale.clone()/> }/>
+                    </tbody>
+                </table>
+            </div>
+            <div class="row">
+                <button type="button" class="secondary" disabled=move || !ready.get() on:click=move |_| added.update(|n| *n += 1)>"Add a row"</button>
+                <button type="submit" disabled=move || action.pending().get()>"Save fee rules"</button>
+            </div>
+        </ActionForm>
+    }
+    .into_any()
+}
+
+/// One row of the fee rules form (`rules[i][…]`); `None` is an empty row for a new rule.
+#[component]
+fn RuleRow(index: usize, rule: Option<FeeRuleRow>, locale: String) -> impl IntoView {
+    let n = index + 1;
+    let name = move |field: &str| format!("rules[{index}][{field}]");
+    let label = move |what: &str| format!("Rule {n}: {what}");
+    let (method, funding) = rule.as_ref().map(|r| (r.method.clone(), r.funding.clone())).unwrap_or_default();
+    let percent = rule.as_ref().map(|r| crate::money::format_percent(r.percent_bps, &locale)).unwrap_or_default();
+    let fixed = rule.as_ref().map(|r| r.fixed.units(&locale)).unwrap_or_default();
+    let min = rule.as_ref().and_then(|r| r.min.as_ref()).map(|m| m.units(&locale)).unwrap_or_default();
+    let max = rule.as_ref().and_then(|r| r.max.as_ref()).map(|m| m.units(&locale)).unwrap_or_default();
+    let is_new = rule.is_none();
+    view! {
+        <tr>
+            <td><input name=name("order") class="narrow" inputmode="numeric" value=n.to_string() aria-label=label("order")/></td>
+            <td>
+                <select name=name("method") aria-label=label("method")>
+                    {is_new.then(|| view! { <option value="" selected=true>"(new rule)"</option> })}
+                    {FEE_METHODS.iter().map(|m| view! { <option value=*m selected=*m == method>{*m}</option> }).collect_view()}
+                </select>
+            </td>
+            <td>
+                <select name=name("funding") aria-label=label("card funding")>
+                    <option value="" selected=funding.is_empty()>"any"</option>
+                    {["credit", "debit", "prepaid"].into_iter().map(|f| view! { <option value=f selected=f == funding>{f}</option> }).collect_view()}
+                </select>
+            </td>
+            <td><input name=name("percent") class="narrow" inputmode="decimal" value=percent aria-label=label("percent")/></td>
+            <td><input name=name("fixed") class="narrow" inputmode="decimal" value=fixed aria-label=label("fixed amount")/></td>
+            <td><input name=name("min") class="narrow" inputmode="decimal" value=min aria-label=label("minimum fee")/></td>
+            <td><input name=name("max") class="narrow" inputmode="decimal" value=max aria-label=label("maximum fee")/></td>
+            <td>{(!is_new).then(|| view! { <input type="checkbox" name=name("remove") value="yes" aria-label=label("remove")/> })}</td>
+        </tr>
     }
 }

@@ -3,7 +3,9 @@
 //! rotated in a moment after our last fetch works immediately. One fetch is in flight at a time
 //! (concurrent misses wait for it and use its result), and fetches are rate limited as the
 //! common JWKS clients do it (10 a minute, as a token bucket), so a flood of forged key ids
-//! cannot become a flood of fetches.
+//! cannot become a flood of fetches. The set is also fetched again once it is an hour old, so a
+//! key the issuer withdrew stops verifying within the hour (while the issuer cannot be reached,
+//! the keys it last published keep serving).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -19,11 +21,22 @@ use tokio::sync::{Mutex, RwLock};
 /// Fetches of the issuer's JWKS allowed per minute (bursts of as many).
 pub const FETCHES_PER_MINUTE: u32 = 10;
 
+/// How long a fetched key set is used before it is fetched again.
+pub const MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// The keys of the last fetch that succeeded, and when it started.
+#[derive(Default)]
+struct KeySet {
+    keys: HashMap<String, Arc<DecodingKey>>,
+    fetched: Option<Instant>,
+}
+
 pub struct ExternalJwks {
     pub issuer: String,
     url: String,
     http: reqwest::Client,
-    keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    keys: RwLock<KeySet>,
+    max_age: Duration,
     limiter: DefaultDirectRateLimiter,
     /// Held while fetching (one fetch in flight; the others wait for its result), with when the
     /// last fetch started.
@@ -62,27 +75,41 @@ impl ExternalJwks {
             issuer,
             url,
             http,
-            keys: RwLock::new(HashMap::new()),
+            keys: RwLock::new(KeySet::default()),
+            max_age: MAX_AGE,
             limiter: RateLimiter::direct(quota),
             fetching: Mutex::new(None),
         }
     }
 
-    /// The key for `kid`; an unknown one refreshes the JWKS at once, within the rate limit.
+    /// With another lifetime for a fetched key set (tests).
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The key for `kid`; an unknown one, or a key set older than its lifetime, refreshes the
+    /// JWKS at once, within the rate limit.
     pub async fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         let asked = Instant::now();
-        if let Some(k) = self.keys.read().await.get(kid) {
-            return Some(k.clone());
+        {
+            let set = self.keys.read().await;
+            if let Some(k) = set.keys.get(kid)
+                && set.fetched.is_some_and(|at| at.elapsed() < self.max_age)
+            {
+                return Some(k.clone());
+            }
         }
+        let cached = async || self.keys.read().await.keys.get(kid).cloned();
         let mut last_fetch = self.fetching.lock().await;
         // A fetch that started after we asked has finished while we waited: its answer is as
         // fresh as ours would be.
         if last_fetch.is_some_and(|started| started >= asked) {
-            return self.keys.read().await.get(kid).cloned();
+            return cached().await;
         }
         if self.limiter.check().is_err() {
             tracing::warn!(url = %self.url, "not fetching the external issuer's JWKS again so soon (rate limited)");
-            return None;
+            return cached().await;
         }
         let started = Instant::now();
         let result = self.fetch().await;
@@ -90,12 +117,12 @@ impl ExternalJwks {
         match result {
             Ok(keys) => {
                 let found = keys.get(kid).cloned();
-                *self.keys.write().await = keys;
+                *self.keys.write().await = KeySet { keys, fetched: Some(started) };
                 found
             }
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), url = %self.url, "fetching the external issuer's JWKS failed");
-                None
+                cached().await
             }
         }
     }

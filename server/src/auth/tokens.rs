@@ -123,6 +123,8 @@ impl Tokens {
         validation.set_issuer(&[&claimed_iss]);
         validation.leeway = LEEWAY_SECONDS as u64;
         validation.validate_aud = false;
+        // A token not yet valid (`nbf`, when it has one) is refused like an expired one.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss"]);
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;

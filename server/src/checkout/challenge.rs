@@ -34,14 +34,17 @@ pub async fn send(state: &AppState, session: &Session) -> ApiResult<(String, i64
             .with_param("customer_email")
     })?;
 
-    if let Err(window) = challenges::count_send(state.db(), &session.id, now, SEND_WINDOW_MS, MAX_SENDS).await? {
-        let wait = window.map_or(60, |w| ((w + SEND_WINDOW_MS - now) / 1000).max(1)) as u64;
-        return Err(ApiError::rate_limited(wait).with_param("challenge"));
-    }
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
     let expires_at = now + CODE_TTL_MS;
     let hash = code_hash(state, &session.id, &code);
-    challenges::insert(state.db(), &new_id("chl"), &session.id, &hash, &destination, expires_at, now).await?;
+    let limit = (SEND_WINDOW_MS, MAX_SENDS);
+    let id = new_id("chl");
+    if let Err(free_at) =
+        challenges::insert_within(state.db(), &id, &session.id, &hash, &destination, expires_at, now, limit).await?
+    {
+        let wait = ((free_at - now) / 1000).max(1) as u64;
+        return Err(ApiError::rate_limited(wait).with_param("challenge"));
+    }
 
     let es = session.locale.is_spanish();
     let (subject, body) = if es {

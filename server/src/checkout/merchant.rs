@@ -96,8 +96,14 @@ pub async fn create(
     if !(300..=86_400).contains(&expires_in) {
         return Err(ApiError::invalid("expires_in_seconds", "expires_in_seconds must be from 300 to 86400"));
     }
-    let mut avs = body.required_avs_fields.unwrap_or_default();
-    avs.dedup();
+    // Each field once, in the order first given (a repeat anywhere is dropped, so the list is
+    // never longer than the fields there are).
+    let mut avs = Vec::new();
+    for field in body.required_avs_fields.unwrap_or_default() {
+        if !avs.contains(&field) {
+            avs.push(field);
+        }
+    }
     let locale = match &body.locale {
         Some(l) => check_locale(l)?,
         None => Locale::En,

@@ -11,26 +11,33 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 
 use crate::auth::secrets::hash_secret;
 use crate::domain::dashboard::{LOCK_MS, MAX_FAILURES, Role, normalize_email};
+use crate::domain::event::EventType;
 use crate::domain::ids::random_base62;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
-use crate::store::{
-    self, Db,
-    dashboard::{TeamChange, User},
-};
+use crate::store::{self, Db, WriteTx, dashboard::User};
+use crate::views::TeamMemberObject;
 
 /// Passwords we accept (and generate: 20 base62 characters, about 119 bits).
 const MIN_PASSWORD: usize = 12;
 const MAX_PASSWORD: usize = 200;
 
-/// How many Argon2id computations run at once, at most: each takes 19 MiB and a core for tens
-/// of milliseconds, so a flood of sign-ins queues here instead of taking the machine's memory.
-pub const ARGON2_SLOTS: usize = 4;
-static ARGON2: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(ARGON2_SLOTS);
+/// How many Argon2id computations run at once, at most: half the machine's cores (at least
+/// one, at most four). Each takes 19 MiB and a core for tens of milliseconds, so a flood of
+/// sign-ins queues here instead of taking the machine's memory, and leaves the other cores to
+/// the requests being answered.
+pub fn argon2_slots() -> usize {
+    std::thread::available_parallelism().map(|n| n.get() / 2).unwrap_or(1).clamp(1, 4)
+}
+
+fn argon2() -> &'static tokio::sync::Semaphore {
+    static ARGON2: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    ARGON2.get_or_init(|| tokio::sync::Semaphore::new(argon2_slots()))
+}
 
 /// Argon2id with its default cost (19 MiB, 2 passes), off the async threads.
 async fn hash_password(password: String) -> anyhow::Result<String> {
-    let _slot = ARGON2.acquire().await?;
+    let _slot = argon2().acquire().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(anyhow::Error::msg)
@@ -39,7 +46,7 @@ async fn hash_password(password: String) -> anyhow::Result<String> {
 }
 
 async fn verify_password(password: String, stored: String) -> anyhow::Result<bool> {
-    let _slot = ARGON2.acquire().await?;
+    let _slot = argon2().acquire().await?;
     tokio::task::spawn_blocking(move || {
         let Ok(parsed) = PasswordHash::new(&stored) else { return false };
         Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
@@ -58,8 +65,8 @@ async fn decoy_hash() -> anyhow::Result<String> {
     Ok(DECOY.get_or_init(|| hash).clone())
 }
 
-/// A new user of client `client_id`; with no password given, one is generated and answered
-/// (shown once).
+/// A new user of client `client_id` (the command line and the sandbox's first start); with no
+/// password given, one is generated and answered (shown once).
 pub async fn create_user(
     db: &Db,
     client_id: &str,
@@ -67,23 +74,66 @@ pub async fn create_user(
     role: Role,
     password: Option<String>,
 ) -> Result<(User, Option<String>), ApiError> {
-    let email = normalize_email(email).ok_or_else(|| ApiError::invalid("email", "email must be an email address"))?;
     if store::clients::get(db, client_id).await?.is_none() {
         return Err(ApiError::invalid("client_id", "no such client"));
     }
+    let (email, hash, generated) = new_credentials(email, password).await?;
+    let tx = db.begin_write().await?;
+    let user = insert_member(tx, client_id, &email, &hash, role).await?;
+    Ok((user, generated))
+}
+
+/// A new teammate added by `actor` from the dashboard, while still an owner (checked under the
+/// team's lock, like a role change: an owner removed meanwhile adds nobody); answers their
+/// generated password (shown once).
+pub async fn add_user(db: &Db, actor: &User, email: &str, role: Role) -> Result<(User, String), ApiError> {
+    let (email, hash, generated) = new_credentials(email, None).await?;
+    let tx = team_change(db, actor).await?;
+    let user = insert_member(tx, &actor.client_id, &email, &hash, role).await?;
+    Ok((user, generated.unwrap_or_default()))
+}
+
+/// The normalised email, the password's hash, and the password when it was generated.
+async fn new_credentials(email: &str, password: Option<String>) -> Result<(String, String, Option<String>), ApiError> {
+    let email = normalize_email(email).ok_or_else(|| ApiError::invalid("email", "email must be an email address"))?;
     let generated = password.is_none().then(|| random_base62(20));
     let password = password.or_else(|| generated.clone()).unwrap_or_default();
     if !password_length_ok(&password) {
         return Err(ApiError::invalid("password", PASSWORD_LENGTH));
     }
+    // Hashed before any transaction: tens of milliseconds no lock should wait for.
     let hash = hash_password(password).await?;
-    match store::dashboard::insert_user(db, client_id, &email, &hash, role, store::now_ms()).await {
-        Ok(user) => Ok((user, generated)),
+    Ok((email, hash, generated))
+}
+
+/// Inserts the user with their `team.member_added` events and commits.
+async fn insert_member(
+    mut tx: WriteTx,
+    client_id: &str,
+    email: &str,
+    hash: &str,
+    role: Role,
+) -> Result<User, ApiError> {
+    let user = match store::dashboard::insert_user(&mut tx, client_id, email, hash, role, store::now_ms()).await {
+        Ok(user) => user,
         Err(e) if store::is_unique_violation(&e) => {
-            Err(ApiError::new(ErrorCode::ResourceInUse, "a user with this email exists").with_param("email"))
+            return Err(ApiError::new(ErrorCode::ResourceInUse, "a user with this email exists").with_param("email"));
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    record_team_change(&mut tx, EventType::TeamMemberAdded, &user).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Records a change to a client's team on each of its payment accounts (events belong to an
+/// account; the team is the client's), in the change's transaction.
+async fn record_team_change(tx: &mut WriteTx, kind: EventType, user: &User) -> Result<(), ApiError> {
+    let member = TeamMemberObject::from(user);
+    for uid in store::accounts::uids_of_client_on(tx, &user.client_id).await? {
+        store::events::record(tx, &uid, kind, &member).await?;
     }
+    Ok(())
 }
 
 const PASSWORD_LENGTH: &str = "a password has 12 to 200 characters";
@@ -183,7 +233,13 @@ pub async fn set_role(db: &Db, actor: &User, id: &str, role: Role) -> Result<(),
     if id == actor.id {
         return Err(ApiError::invalid("id", "you cannot change your own role"));
     }
-    team_changed(store::dashboard::set_role(db, &actor.client_id, &actor.id, id, role, store::now_ms()).await?)
+    let mut tx = team_change(db, actor).await?;
+    let user = store::dashboard::set_role(&mut tx, &actor.client_id, id, role, store::now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    record_team_change(&mut tx, EventType::TeamMemberRoleChanged, &user).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Removes a teammate and ends their sessions (owners only, as for roles); nobody removes
@@ -192,15 +248,20 @@ pub async fn remove_user(db: &Db, actor: &User, id: &str) -> Result<(), ApiError
     if id == actor.id {
         return Err(ApiError::invalid("id", "you cannot remove yourself"));
     }
-    team_changed(store::dashboard::delete_user(db, &actor.client_id, &actor.id, id).await?)
+    let mut tx = team_change(db, actor).await?;
+    let user = store::dashboard::delete_user(&mut tx, &actor.client_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    record_team_change(&mut tx, EventType::TeamMemberRemoved, &user).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
-fn team_changed(change: TeamChange) -> Result<(), ApiError> {
-    match change {
-        TeamChange::Done => Ok(()),
-        TeamChange::NoUser => Err(ApiError::not_found("user")),
-        TeamChange::NotOwner => Err(ApiError::new(ErrorCode::Forbidden, "Only an owner changes the team")),
-    }
+/// The transaction of a change `actor` makes to their team, while they are still its owner.
+async fn team_change(db: &Db, actor: &User) -> Result<WriteTx, ApiError> {
+    store::dashboard::begin_team_change(db, &actor.client_id, &actor.id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "Only an owner changes the team"))
 }
 
 pub async fn sign_out(db: &Db, token: &str) -> Result<(), sqlx::Error> {

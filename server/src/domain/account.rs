@@ -10,14 +10,14 @@ use crate::text_enum;
 /// How a customer pays: the element reads the same type (`app::wire`).
 pub use app::wire::MethodType;
 
-/// Which method a fee rule applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FeeMethod {
-    Card,
-    Ach,
-    ApplePay,
-    Any,
+text_enum! {
+    /// Which method a fee rule applies to.
+    pub enum FeeMethod {
+        Card => "card",
+        Ach => "ach",
+        ApplePay => "apple_pay",
+        Any => "any",
+    }
 }
 
 text_enum! {
@@ -157,7 +157,7 @@ pub fn parse_origin(s: &str) -> Result<String, String> {
 
 /// The processor behind an account. Only the sandbox exists today; real connectors add variants.
 /// Credentials, when given, are sealed under the master key and never shown again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProcessorConfig {
     Sandbox {
@@ -165,6 +165,16 @@ pub enum ProcessorConfig {
         #[schema(value_type = Option<Object>)]
         credentials: Option<serde_json::Map<String, serde_json::Value>>,
     },
+}
+
+/// The kind and whether credentials are set, never the credentials.
+impl std::fmt::Debug for ProcessorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessorConfig")
+            .field("type", &self.kind())
+            .field("credentials", &self.credentials().map(|_| "…"))
+            .finish()
+    }
 }
 
 impl ProcessorConfig {

@@ -49,5 +49,9 @@ text_enum! {
         WebhookSecretRotated => "webhook.secret_rotated",
         AccountUpdated => "account.updated",
         AccountRedirectSecretRotated => "account.redirect_secret_rotated",
+        // The client's dashboard team (each of its accounts records the change).
+        TeamMemberAdded => "team.member_added",
+        TeamMemberRoleChanged => "team.member_role_changed",
+        TeamMemberRemoved => "team.member_removed",
     }
 }

@@ -6,6 +6,9 @@ use utoipa::ToSchema;
 
 use super::card::{AchInput, CardInput};
 
+/// Methods a customer may keep saved at once (the checkout and the wallet show them all).
+pub const MAX_SAVED_METHODS: i64 = 100;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PaymentMethodInput {
@@ -49,11 +52,18 @@ impl PaymentMethodInput {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplePayInput {
     #[schema(example = "tok_applepay_visa")]
     pub token: String,
+}
+
+/// Never the payment token.
+impl std::fmt::Debug for ApplePayInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplePayInput").finish_non_exhaustive()
+    }
 }
 
 impl ApplePayInput {

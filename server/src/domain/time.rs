@@ -26,9 +26,12 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(seconds.saturating_mul(1000)))
     }
 
-    /// (year, month) in UTC, for card expiry checks.
+    /// (year, month) for card expiry checks, where the month turns last: UTC−12. A card is good
+    /// through its expiry month wherever its holder is, so at 8 pm on the 31st in New York (the
+    /// 1st in UTC) a card expiring that month still pays; the issuer has the last word.
     pub fn year_month(self) -> (u32, u32) {
-        let dt = OffsetDateTime::from_unix_timestamp(self.unix_seconds()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let behind = self.unix_seconds().saturating_sub(12 * 3600);
+        let dt = OffsetDateTime::from_unix_timestamp(behind).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         (dt.year() as u32, dt.month() as u8 as u32)
     }
 
@@ -54,6 +57,16 @@ impl Serialize for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_month_turns_for_card_expiry_where_it_turns_last() {
+        let at = |text: &str| Timestamp::parse_rfc3339(text).unwrap().year_month();
+        // 1 February 01:00 UTC is still 31 January in the Americas: a January card pays.
+        assert_eq!(at("2026-02-01T01:00:00Z"), (2026, 1));
+        assert_eq!(at("2026-02-01T11:59:59Z"), (2026, 1));
+        assert_eq!(at("2026-02-01T12:00:00Z"), (2026, 2));
+        assert_eq!(at("2027-01-01T06:00:00Z"), (2026, 12));
+    }
 
     #[test]
     fn formats_whole_seconds_in_utc_and_parses_offsets() {

@@ -38,6 +38,9 @@ pub const MAX_ATTEMPTS: usize = RETRY_DELAYS_SECONDS.len() + 1;
 /// A subscription failing for this long with no success is disabled.
 pub const DISABLE_AFTER_MS: i64 = 5 * 24 * 3600 * 1000;
 
+/// Subscriptions an account may have at once.
+pub const MAX_WEBHOOKS: i64 = 16;
+
 /// Longer than any wait between two attempts of a failing delivery (the schedule's longest,
 /// 24 h, plus its jitter): failures further apart than this are not one streak, since nothing
 /// was even tried in between.

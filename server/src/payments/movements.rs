@@ -341,9 +341,14 @@ async fn settled_answer(state: &AppState, op: &Operation) -> ApiResult<Answer> {
     }
 }
 
-/// A payment's refunds, oldest first.
-pub async fn refunds(state: &AppState, account: &Account, payment_id: &str) -> ApiResult<Vec<RefundObject>> {
+/// A payment's first `limit` refunds, oldest first.
+pub async fn refunds(
+    state: &AppState,
+    account: &Account,
+    payment_id: &str,
+    limit: i64,
+) -> ApiResult<Vec<RefundObject>> {
     let payment = find(state, &account.uid, payment_id).await?;
-    let ops = operations::of_payment(state.db(), &payment.id, OperationKind::Refund).await?;
+    let ops = operations::of_payment(state.db(), &payment.id, OperationKind::Refund, limit).await?;
     Ok(ops.iter().map(|op| RefundObject::new(op, &payment.currency)).collect())
 }

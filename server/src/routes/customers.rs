@@ -173,7 +173,8 @@ pub struct SaveMethod {
     security(("admin_token" = []), ("api_key" = ["customers.write"])),
     params(("X-Payment-Account-Uid" = Option<String>, Header)),
     request_body = SaveMethod,
-    responses((status = 201, body = PaymentMethodObject), (status = 400), (status = 402), (status = 404))
+    responses((status = 201, body = PaymentMethodObject), (status = 400), (status = 402), (status = 404),
+               (status = 409, description = "the customer has 100 saved methods already"))
 )]
 async fn save_method(
     auth: Merchant<CustomersWrite>,

@@ -95,14 +95,15 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Outcome {
     {
         return bad("invalid_request", "send the parameters as application/x-www-form-urlencoded");
     }
-    let mut params: Vec<(String, String)> = Vec::new();
+    // A map, so that a body of thousands of parameters costs time linear in its size (the
+    // endpoint answers anyone).
+    let mut params: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for (k, v) in form_urlencoded::parse(body) {
-        if params.iter().any(|(seen, _)| *seen == k) {
+        if params.insert(k.into_owned(), v.into_owned()).is_some() {
             return bad("invalid_request", "a parameter is repeated");
         }
-        params.push((k.into_owned(), v.into_owned()));
     }
-    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| params.get(name).map(String::as_str);
 
     // Client authentication: HTTP Basic, or the form fields, never both (RFC 6749 §2.3.1).
     let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_basic);

@@ -257,7 +257,7 @@ pub async fn create_demo_checkout(
     if !state.config().sandbox {
         return Err(ServerFnError::new("the demo is a sandbox page"));
     }
-    let account = demo_account(&state).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    let account = demo_account(&state).await.map_err(|e| ServerFnError::new(e.public_message()))?;
     let base = &state.config().public_url;
     let blank = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     let mut body = json!({
@@ -287,8 +287,40 @@ pub async fn create_demo_checkout(
             }
         }
     }
+    // The page shows the sessions' credentials only to the browser that made them: session ids
+    // are not secret (they travel in merchants' pages and redirects), a keyed proof in a cookie
+    // of this browser's is.
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        let mut cookie = cookie::Cookie::new(DEMO_COOKIE, demo_proof(&state, &created[0], &created[1]));
+        cookie.set_http_only(true);
+        cookie.set_same_site(cookie::SameSite::Strict);
+        cookie.set_secure(base.starts_with("https://"));
+        cookie.set_path("/demo");
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            options.append_header(header::SET_COOKIE, value);
+        }
+    }
     leptos_axum::redirect(&format!("/demo?hosted={}&embedded={}", created[0], created[1]));
     Ok(())
+}
+
+/// The cookie that shows which demo sessions this browser made.
+const DEMO_COOKIE: &str = "govifi_demo";
+
+fn demo_proof(state: &AppState, hosted: &str, embedded: &str) -> String {
+    crate::auth::secrets::fingerprint(&state.config().master_key, "demo-sessions", &format!("{hosted} {embedded}"))
+}
+
+/// Whether the request's demo cookie proves it made `hosted` and `embedded`.
+fn made_here(state: &AppState, req: &Request, hosted: &str, embedded: &str) -> bool {
+    let expected = demo_proof(state, hosted, embedded);
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| cookie::Cookie::parse(c.trim()).ok())
+        .any(|c| c.name() == DEMO_COOKIE && crate::auth::secrets::hashes_match(c.value(), &expected))
 }
 
 fn demo_action_path() -> &'static str {
@@ -314,7 +346,7 @@ async fn demo(State(state): State<AppState>, Query(q): Query<DemoQuery>, req: Re
         return ApiError::not_found("page").into_response();
     }
     let sessions = match (&q.hosted, &q.embedded) {
-        (Some(h), Some(e)) => demo_sessions(&state, h, e).await,
+        (Some(h), Some(e)) if made_here(&state, &req, h, e) => demo_sessions(&state, h, e).await,
         _ => None,
     };
     let error = q.error.clone();

@@ -137,7 +137,7 @@ pub struct AddWalletMethod {
     security(("wallet_credential" = [])),
     params(("Idempotency-Key" = Option<String>, Header)),
     request_body = AddWalletMethod,
-    responses((status = 201, body = SavedMethodView), (status = 400), (status = 402), (status = 410), (status = 422))
+    responses((status = 201, body = SavedMethodView), (status = 400), (status = 402), (status = 409, description = "the customer has 100 saved methods already"), (status = 410), (status = 422))
 )]
 async fn add_wallet_method(
     auth: WalletAuth,

@@ -87,7 +87,8 @@ impl Listable for Deliveries {
     security(("admin_token" = []), ("api_key" = ["webhooks.write"])),
     params(("X-Payment-Account-Uid" = Option<String>, Header)),
     request_body = CreateWebhook,
-    responses((status = 201, body = WebhookObject), (status = 400), (status = 401), (status = 403))
+    responses((status = 201, body = WebhookObject), (status = 400), (status = 401), (status = 403),
+              (status = 409, description = "the account has its 16 endpoints already"))
 )]
 async fn create_webhook(
     auth: Merchant<WebhooksWrite>,

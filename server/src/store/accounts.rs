@@ -201,6 +201,14 @@ pub async fn of_client(db: &Db, client_id: &str) -> Result<Vec<Account>, sqlx::E
     rows.iter().map(from_row).collect()
 }
 
+/// The uids of a client's payment accounts, on a transaction's connection.
+pub async fn uids_of_client_on(conn: &mut AnyConnection, client_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT uid FROM payment_accounts WHERE client_id = $1 ORDER BY created_at, uid")
+        .bind(client_id)
+        .fetch_all(conn)
+        .await
+}
+
 /// Every column a PATCH may change, given as the caller wants it stored.
 #[derive(Debug, Default)]
 pub struct AccountChanges {

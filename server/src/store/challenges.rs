@@ -1,8 +1,8 @@
-//! One-time codes for the customer challenge (step-up), and the per-session send window.
+//! One-time codes for the customer challenge (step-up), and the per-session send limit.
 
 use sqlx::Row;
 
-use super::Db;
+use super::{Backend, Db};
 
 /// The latest code of a session.
 #[derive(Debug, Clone)]
@@ -13,41 +13,12 @@ pub struct Challenge {
     pub expires_at: i64,
 }
 
-/// Counts a send in the session's window of `window_ms`, or refuses it when `max_sends` were
-/// made in it already; one statement, so racing sends cannot both slip under the limit. Err
-/// carries the window's start when refused.
-pub async fn count_send(
-    db: &Db,
-    session_id: &str,
-    now: i64,
-    window_ms: i64,
-    max_sends: i64,
-) -> Result<Result<(), Option<i64>>, sqlx::Error> {
-    let counted = sqlx::query(
-        "UPDATE hosted_sessions SET \
-           challenge_sends = CASE WHEN challenge_window IS NULL OR challenge_window <= $1 THEN 1 ELSE challenge_sends + 1 END, \
-           challenge_window = CASE WHEN challenge_window IS NULL OR challenge_window <= $1 THEN $2 ELSE challenge_window END \
-         WHERE id = $3 AND (challenge_window IS NULL OR challenge_window <= $1 OR challenge_sends < $4)",
-    )
-    .bind(now - window_ms)
-    .bind(now)
-    .bind(session_id)
-    .bind(max_sends)
-    .execute(db.writer())
-    .await?;
-    if counted.rows_affected() == 1 {
-        return Ok(Ok(()));
-    }
-    let window: Option<i64> = sqlx::query("SELECT challenge_window FROM hosted_sessions WHERE id = $1")
-        .bind(session_id)
-        .fetch_one(db.pool())
-        .await?
-        .try_get(0)?;
-    Ok(Err(window))
-}
-
+/// A new code for the session, unless `max_sends` codes were sent in the `window_ms` before
+/// `now` (a sliding window: never more than `max_sends` in any such span). The count and the
+/// insert are one statement, after the session's row is taken on PostgreSQL, so racing sends
+/// cannot both slip under the limit. `Err` carries when the oldest send in the window leaves it.
 #[allow(clippy::too_many_arguments)]
-pub async fn insert(
+pub async fn insert_within(
     db: &Db,
     id: &str,
     session_id: &str,
@@ -55,9 +26,19 @@ pub async fn insert(
     destination: &str,
     expires_at: i64,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO challenges (id, session_id, code_hash, destination, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    (window_ms, max_sends): (i64, i64),
+) -> Result<Result<(), i64>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    if tx.backend() == Backend::Postgres {
+        sqlx::query("SELECT id FROM hosted_sessions WHERE id = $1 FOR UPDATE")
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let done = sqlx::query(
+        "INSERT INTO challenges (id, session_id, code_hash, destination, expires_at, created_at) \
+         SELECT $1, $2, $3, $4, $5, $6 \
+         WHERE (SELECT COUNT(*) FROM challenges WHERE session_id = $2 AND created_at > $7) < $8",
     )
     .bind(id)
     .bind(session_id)
@@ -65,9 +46,22 @@ pub async fn insert(
     .bind(destination)
     .bind(expires_at)
     .bind(now)
-    .execute(db.writer())
+    .bind(now - window_ms)
+    .bind(max_sends)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    if done.rows_affected() == 1 {
+        tx.commit().await?;
+        return Ok(Ok(()));
+    }
+    let oldest: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(created_at) FROM challenges WHERE session_id = $1 AND created_at > $2")
+            .bind(session_id)
+            .bind(now - window_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+    tx.end_refused().await?;
+    Ok(Err(oldest.unwrap_or(now) + window_ms))
 }
 
 pub async fn latest(db: &Db, session_id: &str) -> Result<Option<Challenge>, sqlx::Error> {

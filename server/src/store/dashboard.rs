@@ -30,9 +30,10 @@ fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
 
 const USER_COLUMNS: &str = "id, client_id, email, password_hash, role, created_at";
 
-/// A new user; `Err` with a unique violation when the email is taken.
+/// A new user (in the caller's transaction, beside the events that report it); `Err` with a
+/// unique violation when the email is taken.
 pub async fn insert_user(
-    db: &Db,
+    tx: &mut WriteTx,
     client_id: &str,
     email: &str,
     password_hash: &str,
@@ -50,7 +51,7 @@ pub async fn insert_user(
     .bind(password_hash)
     .bind(role.as_str())
     .bind(now)
-    .execute(db.writer())
+    .execute(&mut **tx)
     .await?;
     Ok(User {
         id,
@@ -83,19 +84,10 @@ pub async fn users_of_client(db: &Db, client_id: &str) -> Result<Vec<User>, sqlx
     sqlx::query(&sql).bind(client_id).fetch_all(db.pool()).await?.iter().map(user_from_row).collect()
 }
 
-/// What a team change came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TeamChange {
-    Done,
-    /// No such user in the client.
-    NoUser,
-    /// The acting user is no longer an owner of the client (changed or removed meanwhile).
-    NotOwner,
-}
-
 /// Starts a team change: one transaction in which the client's team is locked (so two owners
-/// changing each other at once go one after the other) and the acting user is still an owner.
-async fn team_change(db: &Db, client_id: &str, actor_id: &str) -> Result<Option<WriteTx>, sqlx::Error> {
+/// changing each other at once go one after the other); `None` when the acting user is no
+/// longer an owner of the client (changed or removed meanwhile).
+pub async fn begin_team_change(db: &Db, client_id: &str, actor_id: &str) -> Result<Option<WriteTx>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     // SQLite has one writer: its transactions are already one after the other.
     if db.backend() == Backend::Postgres {
@@ -111,51 +103,35 @@ async fn team_change(db: &Db, client_id: &str, actor_id: &str) -> Result<Option<
     Ok(owner.map(|_| tx))
 }
 
-/// Changes the role of a user of `client_id`, made by `actor_id` while an owner of it.
+/// Changes the role of a user of `client_id` in a team change; the user as changed, or `None`.
 pub async fn set_role(
-    db: &Db,
+    tx: &mut WriteTx,
     client_id: &str,
-    actor_id: &str,
     id: &str,
     role: Role,
     now: i64,
-) -> Result<TeamChange, sqlx::Error> {
-    let Some(mut tx) = team_change(db, client_id, actor_id).await? else { return Ok(TeamChange::NotOwner) };
-    let done = sqlx::query("UPDATE dashboard_users SET role = $1, updated_at = $2 WHERE id = $3 AND client_id = $4")
-        .bind(role.as_str())
-        .bind(now)
-        .bind(id)
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Ok(TeamChange::NoUser);
-    }
-    tx.commit().await?;
-    Ok(TeamChange::Done)
+) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE dashboard_users SET role = $1, updated_at = $2 WHERE id = $3 AND client_id = $4 RETURNING {USER_COLUMNS}"
+    );
+    let row =
+        sqlx::query(&sql).bind(role.as_str()).bind(now).bind(id).bind(client_id).fetch_optional(&mut **tx).await?;
+    row.as_ref().map(user_from_row).transpose()
 }
 
-/// Removes a user of `client_id` and ends their sessions, made by `actor_id` while an owner of
-/// it, in one transaction.
-pub async fn delete_user(db: &Db, client_id: &str, actor_id: &str, id: &str) -> Result<TeamChange, sqlx::Error> {
-    let Some(mut tx) = team_change(db, client_id, actor_id).await? else { return Ok(TeamChange::NotOwner) };
+/// Removes a user of `client_id` and ends their sessions, in a team change; the user as they
+/// were, or `None`.
+pub async fn delete_user(tx: &mut WriteTx, client_id: &str, id: &str) -> Result<Option<User>, sqlx::Error> {
     sqlx::query(
         "DELETE FROM dashboard_sessions WHERE user_id IN (SELECT id FROM dashboard_users WHERE id = $1 AND client_id = $2)",
     )
     .bind(id)
     .bind(client_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    let done = sqlx::query("DELETE FROM dashboard_users WHERE id = $1 AND client_id = $2")
-        .bind(id)
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Ok(TeamChange::NoUser);
-    }
-    tx.commit().await?;
-    Ok(TeamChange::Done)
+    let sql = format!("DELETE FROM dashboard_users WHERE id = $1 AND client_id = $2 RETURNING {USER_COLUMNS}");
+    let row = sqlx::query(&sql).bind(id).bind(client_id).fetch_optional(&mut **tx).await?;
+    row.as_ref().map(user_from_row).transpose()
 }
 
 pub async fn insert_session(db: &Db, token_hash: &str, user_id: &str, now: i64) -> Result<(), sqlx::Error> {

@@ -170,26 +170,35 @@ pub fn abandon_stmt(scope: &str, key: &str) -> Stmt {
         .text(KeyState::InProgress.as_str())
 }
 
+/// The keys left in progress longer than `$1`, but for those recovery will answer. The state is
+/// a literal, as the partial index `idempotency_keys_in_progress` names it; the session is found
+/// by its primary key.
+pub(crate) fn stale_in_progress_sql() -> String {
+    format!(
+        "DELETE FROM idempotency_keys WHERE state = '{}' AND created_at < $1 AND NOT EXISTS \
+         (SELECT 1 FROM payment_operations o WHERE o.status = $2 \
+          AND o.idempotency_scope = idempotency_keys.scope AND o.idempotency_key = idempotency_keys.key) \
+         AND NOT EXISTS (SELECT 1 FROM hosted_sessions s WHERE idempotency_keys.scope LIKE 'confirm:%' \
+          AND s.id = SUBSTR(idempotency_keys.scope, 9) AND s.status = $3)",
+        KeyState::InProgress.as_str()
+    )
+}
+
 /// Forgets keys past their retention, and releases keys left `in_progress` by a crash.
 pub async fn purge(db: &Db, now: i64, stale_in_progress_ms: i64) -> Result<u64, sqlx::Error> {
-    let old = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+    // Answered keys past their retention (a key still in progress is the next statement's).
+    let old = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1 AND state <> $2")
         .bind(now - RETENTION_MS)
+        .bind(KeyState::InProgress.as_str())
         .execute(db.writer())
         .await?;
     // A key whose money movement, or whose session's confirm (key space `confirm:<session>`), is
     // still being resolved stays taken: recovery writes its answer.
-    let stale = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE state = $2 AND created_at < $1 AND NOT EXISTS \
-         (SELECT 1 FROM payment_operations o WHERE o.status = $3 \
-          AND o.idempotency_scope = idempotency_keys.scope AND o.idempotency_key = idempotency_keys.key) \
-         AND NOT EXISTS (SELECT 1 FROM hosted_sessions s WHERE s.status = $4 \
-          AND idempotency_keys.scope = 'confirm:' || s.id)",
-    )
-    .bind(now - stale_in_progress_ms)
-    .bind(KeyState::InProgress.as_str())
-    .bind(crate::domain::payment::OperationStatus::Pending.as_str())
-    .bind(crate::domain::session::SessionStatus::Processing.as_str())
-    .execute(db.writer())
-    .await?;
+    let stale = sqlx::query(&stale_in_progress_sql())
+        .bind(now - stale_in_progress_ms)
+        .bind(crate::domain::payment::OperationStatus::Pending.as_str())
+        .bind(crate::domain::session::SessionStatus::Processing.as_str())
+        .execute(db.writer())
+        .await?;
     Ok(old.rows_affected() + stale.rows_affected())
 }

@@ -90,6 +90,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "webhook_failure_gap", include_str!("../../migrations/0012_webhook_failure_gap.sql")),
     (13, "refund_ledger_index", include_str!("../../migrations/0013_refund_ledger_index.sql")),
     (14, "webhook_previous_secrets", include_str!("../../migrations/0014_webhook_previous_secrets.sql")),
+    (15, "settlement_checks", include_str!("../../migrations/0015_settlement_checks.sql")),
+    (16, "in_progress_keys", include_str!("../../migrations/0016_in_progress_keys.sql")),
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).
@@ -172,6 +174,10 @@ impl WriteTx {
             self.will_wake_deliveries();
         }
         Ok(counts)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Wake the delivery loop when this transaction commits.
@@ -640,7 +646,8 @@ mod tests {
         for (sql, binds, index) in [
             (sessions::due_for_expiry_sql(), &[0i64, 10][..], "hosted_sessions_due"),
             (sessions::stuck_in_processing_sql(), &[0, 10], "hosted_sessions_processing"),
-            (payments::awaiting_settlement_sql(), &[10], "payments_processing"),
+            (payments::awaiting_settlement_sql(), &[0, 10], "payments_settle_check"),
+            (idempotency::stale_in_progress_sql(), &[0, 0, 0], "idempotency_keys_in_progress"),
         ] {
             let explain = format!("EXPLAIN QUERY PLAN {sql}");
             let mut query = sqlx::query(&explain);

@@ -142,12 +142,18 @@ pub fn listed(payment_id: &str, kind: OperationKind) -> super::odata::Scope<'sta
 }
 
 /// A payment's operations of one kind, oldest first (a payment's refunds).
-pub async fn of_payment(db: &Db, payment_id: &str, kind: OperationKind) -> Result<Vec<Operation>, sqlx::Error> {
+pub async fn of_payment(
+    db: &Db,
+    payment_id: &str,
+    kind: OperationKind,
+    limit: i64,
+) -> Result<Vec<Operation>, sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM payment_operations WHERE payment_id = $1 AND kind = $2 ORDER BY created_at, id"
+        "SELECT {COLUMNS} FROM payment_operations WHERE payment_id = $1 AND kind = $2 ORDER BY created_at, id LIMIT $3"
     ))
     .bind(payment_id)
     .bind(kind.as_str())
+    .bind(limit)
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(from_row).collect()

@@ -10,6 +10,7 @@ use crate::config::MasterKey;
 use crate::domain::account::{Funding, MethodType};
 use crate::domain::ids::new_id;
 use crate::domain::payment::{Mandate, Usage};
+use crate::domain::payment_method::MAX_SAVED_METHODS;
 use crate::processor::Tokenized;
 
 #[derive(Debug, Clone)]
@@ -93,7 +94,8 @@ pub struct NewSavedMethod<'a> {
 }
 
 /// Saves a method (inside the caller's transaction) for a customer of the account who is not
-/// deleted: `None`, and nothing saved, when the customer is gone (deleted meanwhile).
+/// deleted: `None`, and nothing saved, when the customer is gone (deleted meanwhile) or has
+/// [`MAX_SAVED_METHODS`] already.
 pub async fn insert(
     conn: &mut sqlx::AnyConnection,
     key: &MasterKey,
@@ -124,7 +126,8 @@ pub async fn insert(
         "INSERT INTO payment_methods (id, account_uid, customer_id, type, brand, last4, exp_month, exp_year, funding, \
          bank_name, account_type, usage, fingerprint, processor_token, mandate, created_at) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
-         WHERE EXISTS (SELECT 1 FROM customers WHERE id = $3 AND account_uid = $2 AND deleted_at IS NULL{})",
+         WHERE EXISTS (SELECT 1 FROM customers WHERE id = $3 AND account_uid = $2 AND deleted_at IS NULL{}) \
+         AND (SELECT COUNT(*) FROM payment_methods WHERE customer_id = $3 AND deleted_at IS NULL) < $17",
         // On PostgreSQL the customer is share-locked until the insert commits, so a delete of the
         // customer waits and then detaches this method too (or, having committed first, leaves
         // nothing to insert under). SQLite's writes take turns already.
@@ -147,6 +150,7 @@ pub async fn insert(
         .bind(&m.processor_token)
         .bind(m.mandate.as_ref().map(to_json_text))
         .bind(m.created_at)
+        .bind(MAX_SAVED_METHODS)
         .execute(conn)
         .await?;
     Ok((done.rows_affected() == 1).then_some(m))
@@ -180,12 +184,30 @@ pub fn live_listed(account_uid: &str, customer_id: &str) -> super::odata::Scope<
 
 /// A customer's live saved methods, newest first.
 pub async fn live(db: &Db, account_uid: &str, customer_id: &str) -> Result<Vec<SavedMethod>, sqlx::Error> {
+    // The limit bounds what a racing save could add past the cap, too.
     let sql = format!(
         "SELECT {COLUMNS} FROM payment_methods WHERE customer_id = $1 AND account_uid = $2 AND deleted_at IS NULL \
-         ORDER BY created_at DESC"
+         ORDER BY created_at DESC LIMIT $3"
     );
-    let rows = sqlx::query(&sql).bind(customer_id).bind(account_uid).fetch_all(db.pool()).await?;
+    let rows =
+        sqlx::query(&sql).bind(customer_id).bind(account_uid).bind(MAX_SAVED_METHODS).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
+}
+
+/// How many methods the customer has saved, counted in the caller's transaction once it holds
+/// the customer's row (on PostgreSQL; SQLite's writes take turns already), so that two saves at
+/// once count each other.
+pub async fn live_count_on(tx: &mut super::WriteTx, customer_id: &str) -> Result<i64, sqlx::Error> {
+    if tx.backend() == Backend::Postgres {
+        sqlx::query("SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(customer_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query_scalar("SELECT COUNT(*) FROM payment_methods WHERE customer_id = $1 AND deleted_at IS NULL")
+        .bind(customer_id)
+        .fetch_one(&mut **tx)
+        .await
 }
 
 /// What the paying customer may see of a saved method (checkout and wallet): brand, last 4,

@@ -537,27 +537,40 @@ pub fn transaction_from_row(r: &AnyRow) -> Result<Transaction, sqlx::Error> {
     })
 }
 
-pub async fn transactions(db: &Db, payment_id: &str) -> Result<Vec<Transaction>, sqlx::Error> {
+pub async fn transactions(db: &Db, payment_id: &str, limit: i64) -> Result<Vec<Transaction>, sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT {TRANSACTION_COLUMNS} FROM payment_transactions WHERE payment_id = $1 ORDER BY position"
+        "SELECT {TRANSACTION_COLUMNS} FROM payment_transactions WHERE payment_id = $1 ORDER BY position LIMIT $2"
     ))
     .bind(payment_id)
+    .bind(limit)
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(transaction_from_row).collect()
 }
 
 /// ACH payments still waiting for their settlement.
-pub async fn awaiting_settlement(db: &Db, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
-    let rows = sqlx::query(&awaiting_settlement_sql()).bind(limit).fetch_all(db.pool()).await?;
+pub async fn awaiting_settlement(db: &Db, now: i64, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
+    let rows = sqlx::query(&awaiting_settlement_sql()).bind(now).bind(limit).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }
 
-/// The status is a literal: the partial index `payments_processing` holds processing payments
-/// only, and the planner uses it only when the query names the same status.
+/// Asks about a processing payment's settlement again at `at`, not before (a payment already
+/// moved on is left alone).
+pub async fn defer_settlement_check(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "UPDATE payments SET settle_check_at = $1 WHERE id = $2 AND status = '{}'",
+        PaymentStatus::Processing.as_str()
+    );
+    sqlx::query(&sql).bind(at).bind(id).execute(db.writer()).await?;
+    Ok(())
+}
+
+/// The processing payments whose settlement check is due, the longest due first. The status is
+/// a literal: the partial index `payments_settle_check` holds processing payments only, and the
+/// planner uses it only when the query names the same status.
 pub(crate) fn awaiting_settlement_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM payments WHERE status = '{}' ORDER BY updated_at LIMIT $1",
+        "SELECT {COLUMNS} FROM payments WHERE status = '{}' AND settle_check_at <= $1 ORDER BY settle_check_at LIMIT $2",
         PaymentStatus::Processing.as_str()
     )
 }

@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Db, now_ms};
+use super::{Backend, Db, WriteTx, now_ms};
 use crate::auth::sealed;
 use crate::config::MasterKey;
 use crate::domain::event::EventType;
@@ -19,14 +19,13 @@ pub struct Webhook {
     pub events: Option<Vec<EventType>>,
     pub enabled: bool,
     pub description: Option<String>,
-    secret_sealed: String,
     pub disabled_reason: Option<String>,
     pub failing_since: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, account_uid, url, all_events, enabled, description, secret, disabled_reason, \
+const COLUMNS: &str = "id, account_uid, url, all_events, enabled, description, disabled_reason, \
                        failing_since, created_at, updated_at";
 
 /// For OData lists (the event types are read separately).
@@ -44,7 +43,6 @@ fn from_row(r: &AnyRow, events: Option<Vec<EventType>>) -> Result<Webhook, sqlx:
         events,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         description: r.try_get("description")?,
-        secret_sealed: r.try_get("secret")?,
         disabled_reason: r.try_get("disabled_reason")?,
         failing_since: r.try_get("failing_since")?,
         created_at: r.try_get("created_at")?,
@@ -67,20 +65,24 @@ pub const MAX_PREVIOUS_SECRETS: i64 = 10;
 /// replaced whose overlap has not ended, newest first.
 pub async fn signing_secrets(db: &Db, key: &MasterKey, webhook: &Webhook, now: i64) -> anyhow::Result<Vec<String>> {
     let context = secret_context(&webhook.id);
-    let mut out = vec![sealed::open_string(key, &context, &webhook.secret_sealed)?];
+    // The current secret and the replaced ones in one statement, so that a rotation committing
+    // between two reads cannot leave the new secret out of the signatures.
     let rows = sqlx::query(
-        "SELECT secret FROM webhook_previous_secrets WHERE webhook_id = $1 AND until_ms > $2 \
-         ORDER BY until_ms DESC LIMIT $3",
+        "SELECT secret, 0 AS previous, 0 AS until_ms FROM webhooks WHERE id = $1 \
+         UNION ALL \
+         SELECT secret, previous, until_ms FROM (SELECT secret, 1 AS previous, until_ms FROM webhook_previous_secrets \
+           WHERE webhook_id = $1 AND until_ms > $2 ORDER BY until_ms DESC LIMIT $3) replaced \
+         ORDER BY previous, until_ms DESC",
     )
     .bind(&webhook.id)
     .bind(now)
     .bind(MAX_PREVIOUS_SECRETS)
     .fetch_all(db.pool())
     .await?;
-    for r in &rows {
-        out.push(sealed::open_string(key, &context, &r.try_get::<String, _>("secret")?)?);
+    if rows.is_empty() {
+        anyhow::bail!("webhook {} is gone", webhook.id);
     }
-    Ok(out)
+    rows.iter().map(|r| sealed::open_string(key, &context, &r.try_get::<String, _>("secret")?)).collect()
 }
 
 /// Reads a row and its event types.
@@ -122,6 +124,22 @@ pub struct NewWebhook<'a> {
 }
 
 /// Creates a subscription with a new secret (in the caller's transaction); answers it.
+/// How many subscriptions the account has, counted in the caller's transaction once it holds
+/// the account's row (on PostgreSQL; SQLite's writes are one after the another), so that two
+/// creations at once count each other.
+pub async fn count_for_insert(tx: &mut WriteTx, account_uid: &str) -> Result<i64, sqlx::Error> {
+    if tx.backend() == Backend::Postgres {
+        sqlx::query("SELECT uid FROM payment_accounts WHERE uid = $1 FOR UPDATE")
+            .bind(account_uid)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE account_uid = $1 AND deleted_at IS NULL")
+        .bind(account_uid)
+        .fetch_one(&mut **tx)
+        .await
+}
+
 pub async fn insert(
     conn: &mut AnyConnection,
     key: &MasterKey,
@@ -327,15 +345,24 @@ pub async fn delete(conn: &mut AnyConnection, account_uid: &str, id: &str) -> Re
 }
 
 /// Switches a subscription off for `reason`, once; false when it was off already.
-pub async fn disable(conn: &mut AnyConnection, id: &str, reason: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE webhooks SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3 AND enabled = 1",
-    )
-    .bind(reason)
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await?;
+pub async fn disable(
+    conn: &mut AnyConnection,
+    id: &str,
+    reason: &str,
+    now: i64,
+    failing_since_at_most: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    // For a streak, the streak is checked in the same statement: a success another process
+    // recorded meanwhile (or the merchant switching it back on) ended it.
+    let streak = if failing_since_at_most.is_some() { " AND failing_since <= $4" } else { "" };
+    let sql = format!(
+        "UPDATE webhooks SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3 AND enabled = 1{streak}"
+    );
+    let mut query = sqlx::query(&sql).bind(reason).bind(now).bind(id);
+    if let Some(at_most) = failing_since_at_most {
+        query = query.bind(at_most);
+    }
+    let done = query.execute(conn).await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -136,12 +136,15 @@ async fn attempt(state: &AppState, c: &Claimed, now: i64) -> ApiResult<()> {
         Next::Failed
     } else {
         let jitter: f64 = rand::thread_rng().gen_range(-1.0..=1.0);
+        let scheduled = retry_delay_ms(made, jitter).expect("attempts remain");
         let wait = match (outcome.status, outcome.retry_after) {
-            // The receiver says when: honoured (within a day).
+            // The receiver says when (within a day): honoured when it is later than the
+            // schedule, never sooner, so that a short `Retry-After` does not spend the ten
+            // attempts in seconds.
             (Some(StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE), Some(secs)) => {
-                secs.clamp(1, 86_400) * 1000
+                (secs.clamp(1, 86_400) * 1000).max(scheduled)
             }
-            _ => retry_delay_ms(made, jitter).expect("attempts remain"),
+            _ => scheduled,
         };
         Next::RetryAt(now + wait)
     };
@@ -156,15 +159,11 @@ async fn attempt(state: &AppState, c: &Claimed, now: i64) -> ApiResult<()> {
 
     // The failure streak: a 410 ends the subscription at once; five days of failures in a row do too.
     let failing_since = webhooks::note_outcome(state.db(), &webhook.id, delivered, now, STREAK_GAP_MS).await?;
-    let reason = if gone {
-        Some("the endpoint answered 410 Gone".to_owned())
-    } else {
-        failing_since
-            .filter(|since| now - since >= DISABLE_AFTER_MS)
-            .map(|_| "every delivery failed for 5 days".to_owned())
-    };
-    if let Some(reason) = reason {
-        disable(state, &webhook, &reason, now).await?;
+    if gone {
+        disable(state, &webhook, "the endpoint answered 410 Gone", now, None).await?;
+    } else if failing_since.is_some_and(|since| now - since >= DISABLE_AFTER_MS) {
+        let streak_began_by = Some(now - DISABLE_AFTER_MS);
+        disable(state, &webhook, "every delivery failed for 5 days", now, streak_began_by).await?;
     }
     Ok(())
 }
@@ -219,10 +218,18 @@ async fn send(state: &AppState, url: &str, event_id: &str, timestamp: i64, signa
 
 /// Switches a subscription off, with its `webhook.disabled` event in the same transaction (so
 /// a crash cannot keep one without the other), once.
-async fn disable(state: &AppState, webhook: &Webhook, reason: &str, now: i64) -> ApiResult<()> {
+/// Switches a subscription off, with its event; for a failure streak (`streak_began_by`) only
+/// while the streak still runs and began by then.
+async fn disable(
+    state: &AppState,
+    webhook: &Webhook,
+    reason: &str,
+    now: i64,
+    streak_began_by: Option<i64>,
+) -> ApiResult<()> {
     let mut tx = state.db().begin_write().await?;
-    if !webhooks::disable(&mut tx, &webhook.id, reason, now).await? {
-        return Ok(()); // off already
+    if !webhooks::disable(&mut tx, &webhook.id, reason, now, streak_began_by).await? {
+        return Ok(()); // off already, or the streak ended meanwhile
     }
     let mut off = webhook.clone();
     off.enabled = false;

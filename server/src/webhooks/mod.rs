@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::domain::event::EventType;
 use crate::domain::ids::has_shape;
 use crate::domain::validate::{self, nullable};
-use crate::domain::webhook::new_secret;
+use crate::domain::webhook::{MAX_WEBHOOKS, new_secret};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::accounts::Account;
@@ -105,6 +105,15 @@ pub async fn create(state: &AppState, account: &Account, body: CreateWebhook) ->
         description: body.description.as_deref(),
     };
     let mut tx = state.db().begin_write().await?;
+    // Every event is written once per subscription, in its own transaction: the count is
+    // bounded as Stripe bounds it.
+    if webhooks::count_for_insert(&mut tx, &account.uid).await? >= MAX_WEBHOOKS {
+        tx.end_refused().await?;
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!("An account has at most {MAX_WEBHOOKS} webhook endpoints; delete one to add another"),
+        ));
+    }
     let webhook = webhooks::insert(&mut tx, &state.config().master_key, &account.uid, new, &secret).await?;
     let mut object = WebhookObject::from(webhook);
     let event_id = events::record(&mut tx, &account.uid, EventType::WebhookCreated, &object.for_events()).await?;
@@ -185,7 +194,8 @@ pub struct Queued {
 /// Sends a `webhook.test` event to this subscription only.
 pub async fn send_test(state: &AppState, account: &Account, id: &str) -> ApiResult<Queued> {
     let webhook = find(state, &account.uid, id).await?;
-    let view = WebhookObject::from(webhook.clone());
+    // As every `webhook.*` event shows a subscription: the event may be resent to others.
+    let view = WebhookObject::from(webhook.clone()).for_events();
     let mut tx = state.db().begin_write().await?;
     let event_id = events::record_for_one(&mut tx, &account.uid, EventType::WebhookTest, &view, &webhook.id).await?;
     tx.commit().await?;

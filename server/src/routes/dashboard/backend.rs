@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::{refuse, refuse_with};
 use crate::dashboard::guard::{self, Caller};
 use crate::dashboard::reports;
-use crate::domain::account::{Funding, MethodType};
+use crate::domain::account::{FeeMethod, FeeRule, Funding, MethodType};
 use crate::domain::dashboard::{Permission, Role};
 use crate::domain::event::acting_as;
 use crate::domain::fees;
@@ -54,6 +54,8 @@ enum Access {
 /// The cookie that remembers which of the client's accounts the dashboard shows.
 const ACCOUNT_COOKIE: &str = "govifi_account";
 const PAGE_SIZE: i64 = 20;
+/// Ledger entries and refunds a payment's page shows at most.
+const DETAIL_ROWS: i64 = 100;
 
 pub struct Services {
     pub state: AppState,
@@ -68,7 +70,7 @@ struct Ctx {
 
 impl Ctx {
     fn actor(&self) -> String {
-        format!("user:{}", self.caller.user.email)
+        user_actor(&self.caller)
     }
 
     /// An amount typed in the account currency's units, as the page's locale writes numbers
@@ -95,6 +97,11 @@ impl Ctx {
     fn money(&self, a: Amount) -> Money {
         money(a, &self.account.currency)
     }
+}
+
+/// The events' `actor` for what a dashboard user does.
+fn user_actor(caller: &Caller) -> String {
+    format!("user:{}", caller.user.email)
 }
 
 fn money(a: Amount, c: &Currency) -> Money {
@@ -273,7 +280,13 @@ fn chosen<'a>(accounts: &'a [Account], headers: &HeaderMap) -> Option<&'a Accoun
 
 /// The OData query for page `page` (of `top` rows, counted) of a list, filtered by `filter`.
 fn page_query(top: i64, page: u32, filter: Option<&str>) -> String {
-    let mut query = format!("{}&$count=true", rows_page(page, top));
+    format!("{}&$count=true", rows_query(top, page, filter))
+}
+
+/// [`page_query`] without the count, where the page shows none (the count is a second walk of
+/// the rows the filter finds).
+fn rows_query(top: i64, page: u32, filter: Option<&str>) -> String {
+    let mut query = rows_page(page, top);
     if let Some(filter) = filter {
         query.push_str("&$filter=");
         query.extend(form_urlencoded::byte_serialize(filter.as_bytes()));
@@ -383,7 +396,7 @@ impl Backend for Services {
             attempted: t.attempted,
         };
         let (latest, _) =
-            self.payment_rows(store::payments::listed(&ctx.account.uid, None), &page_query(5, 0, None)).await?;
+            self.payment_rows(store::payments::listed(&ctx.account.uid, None), &rows_query(5, 0, None)).await?;
         Ok(dto::HomeData {
             today: totals(&report.today),
             last_30_days: totals(&report.last_30_days),
@@ -432,8 +445,14 @@ impl Backend for Services {
         let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
         let state = &self.state;
         let p = payments::find(state, &ctx.account.uid, &id).await.map_err(refuse)?;
-        let ledger = store::payments::transactions(state.db(), &p.id).await.map_err(internal)?;
-        let refunds = movements::refunds(state, &ctx.account, &p.id).await.map_err(refuse)?;
+        // The first entries of each (a payment may have thousands of partial refunds): one more
+        // is read to tell whether the API has more to list.
+        let mut ledger = store::payments::transactions(state.db(), &p.id, DETAIL_ROWS + 1).await.map_err(internal)?;
+        let mut refunds = movements::refunds(state, &ctx.account, &p.id, DETAIL_ROWS + 1).await.map_err(refuse)?;
+        let cut = DETAIL_ROWS as usize;
+        let more = ledger.len() > cut || refunds.len() > cut;
+        ledger.truncate(cut);
+        refunds.truncate(cut);
         let m = |a: Amount| money(a, &p.currency);
         let consent = p.consent.as_ref().and_then(|c| serde_json::to_string_pretty(c).ok());
         Ok(dto::PaymentDetail {
@@ -473,6 +492,7 @@ impl Backend for Services {
             can_capture: Move::CAPTURE.applies_to(p.status) && p.pending_op.is_none(),
             can_void: Move::VOID.applies_to(p.status) && p.pending_op.is_none(),
             can_refund: Move::REFUND_PART.applies_to(p.status) && !p.refundable().is_zero(),
+            more,
             move_key: random_base62(24),
             created_at: at(p.created_at),
         })
@@ -609,6 +629,11 @@ impl Backend for Services {
 
     async fn customers(&self, search: String, page: u32) -> Result<dto::CustomerPage, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
+        // Names, emails and references are at most 200 characters: a longer search finds nothing
+        // and would only cost the database a longer pattern.
+        if search.chars().count() > 200 {
+            return Err(refuse(ApiError::invalid("search", "search is at most 200 characters")));
+        }
         let scope = match given(&search) {
             Some(text) => store::customers::matching(&ctx.account.uid, &text),
             None => store::customers::listed(&ctx.account.uid),
@@ -638,7 +663,7 @@ impl Backend for Services {
         let methods = store::payment_methods::live(self.state.db(), uid, &c.id).await.map_err(internal)?;
         let theirs = format!("customer_id eq {}", quoted(&c.id));
         let (payments, _) =
-            self.payment_rows(store::payments::listed(uid, None), &page_query(10, 0, Some(&theirs))).await?;
+            self.payment_rows(store::payments::listed(uid, None), &rows_query(10, 0, Some(&theirs))).await?;
         Ok(dto::CustomerDetail {
             methods: methods
                 .into_iter()
@@ -940,7 +965,18 @@ impl Backend for Services {
             logo_url: a.branding.logo_url.clone().unwrap_or_default(),
             primary_color: a.branding.primary_color.clone().unwrap_or_default(),
             allowed_origins: a.allowed_origins.join("\n"),
-            fee_rules: serde_json::to_string_pretty(&a.fee_rules).unwrap_or_default(),
+            fee_rules: a
+                .fee_rules
+                .iter()
+                .map(|r| dto::FeeRuleRow {
+                    method: r.method.to_string(),
+                    funding: r.card_funding.filter(|f| *f != Funding::Any).map(|f| f.to_string()).unwrap_or_default(),
+                    percent_bps: r.percent_bps,
+                    fixed: ctx.money(r.fixed_amount),
+                    min: r.min_fee.map(|m| ctx.money(m)),
+                    max: r.max_fee.map(|m| ctx.money(m)),
+                })
+                .collect(),
             methods: a.enabled_methods.iter().map(|m| m.to_string()).collect(),
         })
     }
@@ -967,6 +1003,14 @@ impl Backend for Services {
         let ctx = self.ctx_for(Access::Changes(Permission::Settings), &account).await?;
         let origins = allowed_origins.split_whitespace().map(str::to_owned).collect();
         let changes = accounts::UpdateAccount { allowed_origins: Some(origins), ..Default::default() };
+        acting_as(ctx.actor(), accounts::update(&self.state, &ctx.account.uid, changes)).await.map_err(refuse)?;
+        Ok(())
+    }
+
+    async fn save_fee_rules(&self, account: String, rows: Vec<dto::FeeRuleForm>) -> Result<(), ServerFnError> {
+        let ctx = self.ctx_for(Access::Changes(Permission::Settings), &account).await?;
+        let rules = fee_rules_of(&ctx, &rows)?;
+        let changes = accounts::UpdateAccount { fee_rules: Some(rules), ..Default::default() };
         acting_as(ctx.actor(), accounts::update(&self.state, &ctx.account.uid, changes)).await.map_err(refuse)?;
         Ok(())
     }
@@ -1024,22 +1068,81 @@ impl Backend for Services {
     async fn add_user(&self, email: String, role: String) -> Result<dto::OneTimeSecret, ServerFnError> {
         let (caller, _) = self.caller(Access::Changes(Permission::Team)).await?;
         let role = role_of(&role)?;
-        let (user, password) =
-            crate::dashboard::create_user(self.state.db(), &caller.user.client_id, &email, role, None)
-                .await
-                .map_err(refuse)?;
-        Ok(dto::OneTimeSecret { id: user.id, secret: password.unwrap_or_default() })
+        let made = crate::dashboard::add_user(self.state.db(), &caller.user, &email, role);
+        let (user, password) = acting_as(user_actor(&caller), made).await.map_err(refuse)?;
+        Ok(dto::OneTimeSecret { id: user.id, secret: password })
     }
 
     async fn change_role(&self, id: String, role: String) -> Result<(), ServerFnError> {
         let (caller, _) = self.caller(Access::Changes(Permission::Team)).await?;
-        crate::dashboard::set_role(self.state.db(), &caller.user, &id, role_of(&role)?).await.map_err(refuse)
+        let role = role_of(&role)?;
+        acting_as(user_actor(&caller), crate::dashboard::set_role(self.state.db(), &caller.user, &id, role))
+            .await
+            .map_err(refuse)
     }
 
     async fn remove_user(&self, id: String) -> Result<(), ServerFnError> {
         let (caller, _) = self.caller(Access::Changes(Permission::Team)).await?;
-        crate::dashboard::remove_user(self.state.db(), &caller.user, &id).await.map_err(refuse)
+        acting_as(user_actor(&caller), crate::dashboard::remove_user(self.state.db(), &caller.user, &id))
+            .await
+            .map_err(refuse)
     }
+}
+
+/// The fee rules form's rows as rules, in the order their `order` numbers give (ties keep the
+/// form's order); blank and removed rows are left out. The service checks the list as it checks
+/// an API request's.
+fn fee_rules_of(ctx: &Ctx, rows: &[dto::FeeRuleForm]) -> Result<Vec<FeeRule>, ServerFnError> {
+    // Twice the service's limit of 50: room for blank and removed rows, and no more work.
+    if rows.len() > 100 {
+        return Err(refuse(ApiError::invalid("rules", "at most 100 rows")));
+    }
+    let locale = locale_of(&ctx.headers);
+    let mut kept = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        if row.method.trim().is_empty() || !row.remove.trim().is_empty() {
+            continue;
+        }
+        let order = match row.order.trim() {
+            "" => i64::MAX,
+            text => text.parse::<i64>().map_err(|_| {
+                let what = format!("Rule {}: order must be a whole number", i + 1);
+                refuse(ApiError::invalid(format!("rules[{i}].order"), what))
+            })?,
+        };
+        kept.push((order, i, row));
+    }
+    kept.sort_by_key(|(order, i, _)| (*order, *i));
+    kept.into_iter()
+        .map(|(_, i, row)| {
+            let param = |field: &str| format!("rules[{i}].{field}");
+            // The page numbers its rows from 1.
+            let bad =
+                |field: &str, what: &str| refuse(ApiError::invalid(param(field), format!("Rule {}: {what}", i + 1)));
+            let method = FeeMethod::parse(row.method.trim())
+                .ok_or_else(|| bad("method", "method must be any, card, ach or apple_pay"))?;
+            let card_funding = match row.funding.trim() {
+                "" | "any" => None,
+                text => Some(
+                    Funding::parse(text)
+                        .ok_or_else(|| bad("funding", "funding must be credit, debit, prepaid or empty"))?,
+                ),
+            };
+            let percent_bps = match row.percent.trim() {
+                "" => 0,
+                text => app::money::parse_percent(text, &locale)
+                    .ok_or_else(|| bad("percent", "percent must be from 0 to 100, with at most two decimals"))?,
+            };
+            Ok(FeeRule {
+                method,
+                card_funding,
+                percent_bps,
+                fixed_amount: ctx.typed_amount(&row.fixed, &param("fixed"))?.unwrap_or(Amount::ZERO),
+                min_fee: ctx.typed_amount(&row.min, &param("min"))?,
+                max_fee: ctx.typed_amount(&row.max, &param("max"))?,
+            })
+        })
+        .collect()
 }
 
 fn role_of(text: &str) -> Result<Role, ServerFnError> {
