@@ -313,14 +313,8 @@ fn demo_proof(state: &AppState, hosted: &str, embedded: &str) -> String {
 
 /// Whether the request's demo cookie proves it made `hosted` and `embedded`.
 fn made_here(state: &AppState, req: &Request, hosted: &str, embedded: &str) -> bool {
-    let expected = demo_proof(state, hosted, embedded);
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| cookie::Cookie::parse(c.trim()).ok())
-        .any(|c| c.name() == DEMO_COOKIE && crate::auth::secrets::hashes_match(c.value(), &expected))
+    crate::dashboard::guard::cookie(req.headers(), DEMO_COOKIE)
+        .is_some_and(|proof| crate::auth::secrets::hashes_match(&proof, &demo_proof(state, hosted, embedded)))
 }
 
 fn demo_action_path() -> &'static str {
