@@ -114,8 +114,13 @@ fn separators(locale: &str) -> (char, char) {
 /// separators (the locale's, or spaces) count only in whole groups of three, so a decimal
 /// separator of the other locale is refused, never read as a group. `None` for anything else,
 /// for more decimals than the currency has, for a negative amount or one beyond 10^13 units.
+/// An amount as the page shows it, with the currency's own symbol before it or its code after
+/// it (`$1,234.50`, `1.500 KWD`), reads the same.
 pub fn parse_units(text: &str, currency: &str, locale: &str) -> Option<i64> {
-    parse_decimal(text, currency_exponent(currency)? as usize, locale)
+    let text = text.trim();
+    let number =
+        symbol(currency).and_then(|sym| text.strip_prefix(sym)).or_else(|| text.strip_suffix(currency)).unwrap_or(text);
+    parse_decimal(number, currency_exponent(currency)? as usize, locale)
 }
 
 /// [`parse_units`] for a number with at most `exponent` decimals, into its smallest units.
@@ -195,6 +200,14 @@ mod tests {
         assert_eq!(parse_units("500", "JPY", "en"), Some(500));
         assert_eq!(parse_units("1,500", "JPY", "en"), Some(1500));
         assert_eq!(parse_units("1.005", "KWD", "en"), Some(1005));
+        // As the page shows amounts: with the currency's own symbol or code, not another's.
+        assert_eq!(parse_units("$1,234.50", "USD", "en"), Some(123450));
+        assert_eq!(parse_units(&format_amount(123450, "EUR", "es"), "EUR", "es"), Some(123450));
+        assert_eq!(parse_units(&format_amount(1005, "KWD", "en"), "KWD", "en"), Some(1005));
+        assert_eq!(parse_units("€10", "USD", "en"), None);
+        assert_eq!(parse_units("10 EUR", "USD", "en"), None);
+        assert_eq!(parse_units("$$10", "USD", "en"), None);
+        assert_eq!(parse_units("-$10", "USD", "en"), None);
         for bad in [
             "",
             "abc",

@@ -50,7 +50,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::pages::router())
         .route_layer(middleware::from_fn(telemetry::record_route))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::failures::guard));
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::failures::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::forwarded::resolve));
     with_middleware(routes.with_state(state))
 }
 
@@ -89,6 +90,8 @@ pub struct ConnectionLimits {
     pub body_read_timeout: Duration,
     /// Connections served at once; more wait in the kernel's queue until one closes.
     pub max_connections: usize,
+    /// How long a shutdown waits for the requests in flight.
+    pub drain_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -97,6 +100,7 @@ impl Default for ConnectionLimits {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -129,9 +133,12 @@ pub async fn serve_with(
     use tower::ServiceExt;
 
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_read_timeout));
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only. Browsers speak HTTP/2 only over TLS, which a proxy in front terminates; and
+    // hyper's HTTP/1 header deadline also runs while a connection sits idle (before its first
+    // byte, between keep-alive requests), where the HTTP/1-or-2 sniffing of `auto` and an
+    // HTTP/2 connection have no deadline at all: silent connections would fill every slot.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -169,12 +176,26 @@ pub async fn serve_with(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Requests in flight get `drain_timeout` to finish (a client reading its answer slowly can't
+    // hold the process up for ever); a second signal ends the wait at once.
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.drain_timeout) => {
+            tracing::warn!(seconds = limits.drain_timeout.as_secs(), "requests still in flight after the drain deadline: closing them");
+        }
+        () = signal() => tracing::warn!("a second shutdown signal: closing the requests in flight"),
+    }
     Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
+    signal().await;
+    tracing::info!("shutdown requested: finishing requests in flight");
+}
+
+/// The next SIGTERM or Ctrl-C.
+async fn signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -193,5 +214,4 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutdown requested: finishing requests in flight");
 }

@@ -21,7 +21,31 @@ pub async fn ensure_bootstrap_client(db: &Db, config: &Config) -> anyhow::Result
     Ok(())
 }
 
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// Refuses to go on with a master key other than the one this database's secrets were sealed
+/// with: a process or a command run without `GOVIFI_MASTER_KEY` (and away from the
+/// `data/master.key` the server uses) would otherwise seal new secrets under a key nobody keeps,
+/// or fail on every sealed read. The first start leaves a value sealed under its key in `meta`.
+pub async fn check_master_key(db: &Db, config: &Config) -> anyhow::Result<()> {
+    let key = &config.master_key;
+    let made = crate::auth::sealed::seal(key, MASTER_KEY_CHECK, b"govifi");
+    meta::set_if_absent(db, MASTER_KEY_CHECK, &made).await?;
+    let stored = meta::get(db, MASTER_KEY_CHECK).await?.context("the master key check vanished")?;
+    if crate::auth::sealed::open(key, MASTER_KEY_CHECK, &stored).is_err() {
+        anyhow::bail!(
+            "the master key (GOVIFI_MASTER_KEY, or data/master.key when it is unset) is not the one this \
+             database's secrets are sealed with: start with the key the other processes use"
+        );
+    }
+    Ok(())
+}
+
 const DEMO_KEY: &str = "sandbox_demo";
+/// The demo's marker while a start creates it (`creating:<ms>`).
+const CREATING: &str = "creating";
+/// A marker this old belongs to a start that was killed while creating the demo.
+const CREATION_ABANDONED_MS: i64 = 120_000;
 const DEMO_USER_KEY: &str = "sandbox_demo_user";
 /// The sandbox's dashboard user (SPEC §12).
 pub const DEMO_EMAIL: &str = "demo@govifi.test";
@@ -47,10 +71,21 @@ pub async fn ensure_sandbox_demo(state: &AppState) -> anyhow::Result<Option<Demo
     if !config.sandbox {
         return Ok(None);
     }
-    if !meta::set_if_absent(db, DEMO_KEY, "creating").await? {
-        // A later start: the ids, and no secret (a generated one was shown once).
-        let stored = meta::get(db, DEMO_KEY).await?;
-        return Ok(stored.and_then(|s| serde_json::from_str::<Demo>(&s).ok()));
+    let now = crate::store::now_ms();
+    let marker = format!("{CREATING}:{now}");
+    if !meta::set_if_absent(db, DEMO_KEY, &marker).await? {
+        let stored = meta::get(db, DEMO_KEY).await?.unwrap_or_default();
+        let Some(since) = stored.strip_prefix(CREATING) else {
+            // A later start: the ids, and no secret (a generated one was shown once).
+            return Ok(serde_json::from_str::<Demo>(&stored).ok());
+        };
+        // Another process is creating it; unless a start was killed doing so, long ago (its
+        // marker would otherwise keep every later start from making the demo).
+        let since: i64 = since.strip_prefix(':').and_then(|t| t.parse().ok()).unwrap_or(0);
+        if now - since < CREATION_ABANDONED_MS || !meta::replace(db, DEMO_KEY, &stored, &marker).await? {
+            return Ok(None);
+        }
+        tracing::warn!("an earlier start stopped while creating the sandbox demo: creating it again");
     }
     match create_demo(state).await {
         Ok(demo) => {

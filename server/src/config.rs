@@ -80,6 +80,8 @@ pub struct Config {
     /// `GOVIFI_AUTH_FAILURES_PER_MINUTE`: failed authentications a client address may make a
     /// minute (after a burst of as many) before it is turned away; 0 turns the guard off.
     pub auth_failures_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`GOVIFI_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `GOVIFI_SANDBOX_DEMO_PASSWORD`: the sandbox dashboard user's password (generated and
     /// printed once when unset).
     pub demo_password: Option<String>,
@@ -98,6 +100,7 @@ impl std::fmt::Debug for Config {
             .field("bootstrap_client", &self.bootstrap_client)
             .field("webhook_allow_private", &self.webhook_allow_private)
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -190,7 +193,8 @@ impl Config {
                 }
                 Some(BootstrapClient { client_id, client_secret })
             }
-            _ => None,
+            (None, None) => None,
+            _ => bail!("GOVIFI_BOOTSTRAP_CLIENT_ID and GOVIFI_BOOTSTRAP_CLIENT_SECRET must be set together"),
         };
         let smtp_url = get("GOVIFI_SMTP_URL");
         let webhook_allow_private = parse_bool(&get, "GOVIFI_WEBHOOK_ALLOW_PRIVATE", sandbox)?;
@@ -200,6 +204,23 @@ impl Config {
             Some(v) => v.trim().parse().map_err(|_| {
                 anyhow::anyhow!("GOVIFI_AUTH_FAILURES_PER_MINUTE must be a whole number (0 turns the guard off)")
             })?,
+        };
+        let trusted_proxies = match get("GOVIFI_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            anyhow::anyhow!(
+                                "GOVIFI_TRUSTED_PROXIES: {p:?} is not an address or a network like 10.0.0.0/8"
+                            )
+                        })
+                })
+                .collect::<anyhow::Result<_>>()?,
         };
         if demo_password.as_ref().is_some_and(|p| p.chars().count() < 12) {
             bail!("GOVIFI_SANDBOX_DEMO_PASSWORD must be at least 12 characters");
@@ -218,6 +239,7 @@ impl Config {
             webhook_allow_private,
             demo_password,
             auth_failures_per_minute,
+            trusted_proxies,
         })
     }
 }

@@ -365,11 +365,30 @@ impl ApiError {
 
 const INTERNAL_MESSAGE: &str = "An internal error occurred";
 
+/// No connection could be had: the pool timed out waiting for one, or is closing.
+fn database_unavailable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(cause.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed))
+    })
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = current_request_id().unwrap_or_default();
         let client = match self {
             ApiError::Client(e) => *e,
+            ApiError::Internal(err) if database_unavailable(&err) => {
+                // Every connection busy for the pool's 10 s, or the pool closing: the request
+                // did nothing, and may be sent again in a moment.
+                tracing::warn!(error = format!("{err:#}"), "no database connection: answered 503");
+                ClientError {
+                    code: ErrorCode::ServiceUnavailable,
+                    message: "The database is busy; retry shortly".into(),
+                    param: None,
+                    extra: Map::new(),
+                    retry_after: Some(1),
+                }
+            }
             ApiError::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
                 ClientError {

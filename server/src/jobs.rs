@@ -1,7 +1,7 @@
 //! Background work, in every server process (each step is safe to run concurrently: every state
 //! change is a conditional update): expire overdue sessions, recover confirms a crash left
-//! `processing`, settle ACH debits, finish money movements a crash left pending, forget old
-//! idempotency keys, trim rate-limiter state.
+//! `processing`, settle ACH debits, finish money movements a crash left pending, send receipts,
+//! forget old idempotency keys, trim rate-limiter state.
 
 use std::time::Duration;
 
@@ -29,6 +29,9 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
     }
     if let Err(e) = payments::recovery::recover_stuck(state, now).await {
         tracing::warn!(error = %e, "recovering money movements failed");
+    }
+    if let Err(e) = checkout::receipts::send_due(state, now).await {
+        tracing::warn!(error = %e, "sending receipts failed");
     }
     if housekeeping {
         // An in-progress key older than recovery's horizon belongs to a crashed request.

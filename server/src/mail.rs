@@ -1,4 +1,4 @@
-//! Mail to customers (challenge codes): by SMTP with lettre when `GOVIFI_SMTP_URL` is set,
+//! Mail to customers (challenge codes, receipts): by SMTP with lettre when `GOVIFI_SMTP_URL` is set,
 //! otherwise into the sandbox outbox (`GET /api/outbox`).
 
 use anyhow::Context;

@@ -112,8 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AppClient { command: AppClientCommand::Create { name } } => {
             let name = name.trim();
             anyhow::ensure!(!name.is_empty() && name.len() <= 200, "--name must be 1 to 200 characters");
-            let db = Db::connect(&config.database_url, 2).await?;
-            db.migrate().await?;
+            let db = open_db(&config).await?;
             let (client, secret) = app_clients::create(&db, name).await?;
             println!("client_id:     {}", client.client_id);
             println!("client_secret: {secret}");
@@ -132,8 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let db = Db::connect(&config.database_url, 2).await?;
-            db.migrate().await?;
+            let db = open_db(&config).await?;
             let made = server::dashboard::create_user(&db, client.trim(), &email, role, password).await;
             db.close().await;
             let (user, generated) = made.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -147,8 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command: KeysCommand::Rotate } => {
-            let db = Db::connect(&config.database_url, 2).await?;
-            db.migrate().await?;
+            let db = open_db(&config).await?;
             let keys = server::auth::keys::KeyStore::new(db.clone(), config.master_key.clone());
             let kid = keys.rotate().await?;
             println!("signing with new key {kid}; earlier keys stay in the JWKS until their last tokens expire");
@@ -156,6 +153,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The database for a one-off command: migrated, and checked against the master key.
+async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url, 2).await?;
+    db.migrate().await?;
+    server::bootstrap::check_master_key(&db, config).await?;
+    Ok(db)
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {

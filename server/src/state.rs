@@ -59,6 +59,7 @@ impl AppState {
     pub async fn init(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url, config.database_max_connections).await?;
         db.migrate().await?;
+        crate::bootstrap::check_master_key(&db, &config).await?;
         crate::bootstrap::ensure_bootstrap_client(&db, &config).await?;
         Self::build(config, db, None)
     }

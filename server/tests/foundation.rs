@@ -124,9 +124,13 @@ async fn a_handler_that_panics_answers_the_error_object_with_its_request_id() {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_requests_in_flight() {
+    // The handler says when it has the request, so the stop comes while it is in flight.
+    let inside = std::sync::Arc::new(tokio::sync::Notify::new());
+    let arrived = inside.clone();
     let router = axum::Router::new().route(
         "/slow",
-        get(|| async {
+        get(move || async move {
+            arrived.notify_one();
             tokio::time::sleep(Duration::from_millis(400)).await;
             "done"
         }),
@@ -145,13 +149,50 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
         stream.read_to_string(&mut response).await.unwrap();
         response
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(10), inside.notified()).await.expect("the request arrives");
     stop_tx.send(()).unwrap();
     let response = in_flight.await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("done"), "{response}");
     tokio::time::timeout(Duration::from_secs(5), server).await.expect("server stops").unwrap().unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+}
+
+#[tokio::test]
+async fn a_shutdown_waits_for_requests_in_flight_only_until_its_deadline() {
+    let inside = std::sync::Arc::new(tokio::sync::Notify::new());
+    let arrived = inside.clone();
+    let router = axum::Router::new().route(
+        "/stuck",
+        get(move || async move {
+            arrived.notify_one();
+            std::future::pending::<&'static str>().await
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = app::ConnectionLimits { drain_timeout: Duration::from_millis(300), ..Default::default() };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app::serve_with(
+        listener,
+        router,
+        async move {
+            let _ = stop_rx.await;
+        },
+        limits,
+    ));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(b"GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), inside.notified()).await.expect("the request arrives");
+    let stopping = std::time::Instant::now();
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops at the drain deadline, not when the stuck request ends")
+        .unwrap()
+        .unwrap();
+    assert!(stopping.elapsed() >= Duration::from_millis(300), "it waited for the request first");
 }
 
 #[tokio::test]
@@ -166,8 +207,21 @@ async fn a_client_that_trickles_its_request_is_cut_off() {
         header_read_timeout: Duration::from_millis(300),
         body_read_timeout: Duration::from_millis(300),
         max_connections: 2,
+        drain_timeout: Duration::from_secs(5),
     };
     tokio::spawn(app::serve_with(listener, router, std::future::pending::<()>(), limits));
+    // A connection that never sends a byte, and one left idle after its answer: both closed.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut answer)).await;
+    assert!(read.is_ok() && answer.is_empty(), "a silent connection is closed after the header deadline");
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "an idle keep-alive connection is closed after the header deadline");
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello"), "{answer}");
     // Headers never finished: the connection is closed, not kept.
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
@@ -207,7 +261,12 @@ db_tests! {
     }
 
     async fn readiness_fails_when_the_database_is_gone(app) {
+        let m = app.merchant().await;
         app.db().close().await;
+        // An API call that can't have a connection did nothing: 503 and when to come back.
+        let r = app.call(Method::GET, "/api/customers", support::Auth::Bearer(&m.key), None).await;
+        r.assert_error(503, "service_unavailable");
+        assert_eq!(r.header("retry-after"), Some("1"));
         let r = app.get("/readyz").await;
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.json()["status"], "unavailable");
@@ -444,6 +503,22 @@ db_tests! {
         assert!(!stored.contains(demo.redirect_signing_secret.as_ref().unwrap()));
     }
 
+    async fn a_demo_a_killed_start_left_half_made_is_made_by_a_later_start(app) {
+        // Another start is making it right now: this one leaves it alone.
+        let now = server::store::now_ms();
+        server::store::meta::set(app.db(), "sandbox_demo", &format!("creating:{now}")).await.unwrap();
+        assert!(ensure_sandbox_demo(&app.state).await.unwrap().is_none());
+        // A start killed while making it, minutes ago (or by a release whose marker had no time).
+        for stale in [format!("creating:{}", now - 10 * 60_000), "creating".to_owned()] {
+            server::store::meta::set(app.db(), "sandbox_demo", &stale).await.unwrap();
+            let demo = ensure_sandbox_demo(&app.state).await.unwrap().expect("made now");
+            assert!(demo.redirect_signing_secret.is_some());
+            assert!(accounts::get(app.db(), &demo.account_uid).await.unwrap().is_some());
+            let later = ensure_sandbox_demo(&app.state).await.unwrap().unwrap();
+            assert_eq!(later.account_uid, demo.account_uid, "and named by the starts after it");
+        }
+    }
+
     async fn outside_sandbox_there_is_no_demo(app) {
         let db = support::TestDatabase::create(app.db.kind).await.unwrap();
         let config = support::test_config(&db.url, app.assets.path(), &[("GOVIFI_SANDBOX", "false")]);
@@ -472,13 +547,28 @@ db_tests! {
     }
 
     async fn the_cli_creates_an_app_client_and_stores_only_a_hash(app) {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_govifi-server"))
-            .args(["app-client", "create", "--name", "CLI test"])
-            .env("GOVIFI_DATABASE_URL", &app.db.url)
-            .env("GOVIFI_MASTER_KEY", server::config::MasterKey::generate().to_base64())
-            .current_dir(app.assets.path())
-            .output()
-            .unwrap();
+        let cli = |master_key: String| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_govifi-server"))
+                .args(["app-client", "create", "--name", "CLI test"])
+                .env("GOVIFI_DATABASE_URL", &app.db.url)
+                .env("GOVIFI_MASTER_KEY", master_key)
+                .current_dir(app.assets.path())
+                .output()
+                .unwrap()
+        };
+        // Another master key than the server's: refused before anything is written.
+        let out = cli(server::config::MasterKey::generate().to_base64());
+        assert_eq!(out.status.code(), Some(1));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("is not the one this database's secrets are sealed with"), "{said}");
+        let clients: i64 = sqlx::query("SELECT COUNT(*) FROM app_clients WHERE name = 'CLI test'").fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(clients, 0);
+        // A server process with another key does not start either.
+        let other = support::test_config(&app.db.url, app.assets.path(), &[]);
+        let refused = server::AppState::init(other).await.err().expect("refused");
+        assert!(format!("{refused:#}").contains("master key"), "{refused:#}");
+
+        let out = cli(app.state.config().master_key.to_base64());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();
         let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_owned();

@@ -73,6 +73,57 @@ fn claims(iss: &str, scope: &str, exp_offset: i64) -> Value {
            "iat": now, "exp": now + exp_offset, "jti": "j1"})
 }
 
+/// Behind a trusted proxy, each client's failures count against the client (from the proxy's
+/// `X-Forwarded-For`), not against the proxy; what a client writes in the header itself counts
+/// for nothing; and the probes answer an address the guard turned away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_client_is_counted_apart() {
+    let app = TestApp::spawn_with(
+        support::Database::Sqlite,
+        &[("GOVIFI_AUTH_FAILURES_PER_MINUTE", "3"), ("GOVIFI_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")],
+    )
+    .await
+    .unwrap();
+    let m = app.merchant().await;
+    let s = app.session(&m, json!({})).await;
+    let id = s["session_id"].as_str().unwrap().to_owned();
+    let good = s["client_secret"].as_str().unwrap().to_owned();
+    let bad = format!("{id}_secret_wrong0123456789");
+    let call = |peer: &str, forwarded: Option<&str>, secret: &str, path: &str| {
+        let addr: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+        let mut req = Request::get(path.replace("{id}", &id))
+            .header("authorization", format!("Bearer {secret}"))
+            .extension(axum::extract::ConnectInfo(addr));
+        if let Some(f) = forwarded {
+            req = req.header("x-forwarded-for", f);
+        }
+        app.request(req.body(Body::empty()).unwrap())
+    };
+    let config = "/v1/hosted-sessions/{id}/config";
+    // One client through the proxy spends its budget (3, after a burst of 3) and is turned away.
+    let mut refused = None;
+    for i in 0..10 {
+        let r = call("10.0.0.5", Some("198.51.100.1, 203.0.113.7"), &bad, config).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(i);
+            break;
+        }
+    }
+    assert!(refused.is_some_and(|i| i >= 3), "turned away after its own failures: {refused:?}");
+    // Another client through the same proxy (another hop of it, too) is not.
+    assert_eq!(call("10.0.0.6", Some("203.0.113.8"), &good, config).await.status, StatusCode::OK);
+    assert_eq!(call("192.0.2.1", Some("203.0.113.9, 10.0.0.5"), &good, config).await.status, StatusCode::OK);
+    // The turned-away client, through the proxy, whatever it writes first in the header.
+    call("10.0.0.6", Some("198.51.100.77, 203.0.113.7"), &good, config).await.assert_error(429, "rate_limited");
+    // A client that is not a proxy can't borrow another's address with the header.
+    assert_eq!(call("203.0.113.7", Some("203.0.113.50"), &good, config).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(call("203.0.113.50", Some("203.0.113.7"), &good, config).await.status, StatusCode::OK);
+    // The probes still answer it.
+    for probe in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(call("203.0.113.7", None, &good, probe).await.status, StatusCode::OK, "{probe}");
+    }
+}
+
 db_tests! {
     async fn an_address_presenting_bad_credentials_is_turned_away_before_any_lookup(app) {
         let m = app.merchant().await;
@@ -430,12 +481,13 @@ async fn a_key_the_issuer_withdrew_stops_verifying_once_the_set_is_old() {
     let issuer = Issuer::start().await;
     // (Made first: a 2048-bit key takes a while to generate in a debug build.)
     issuer.add_key("cognito-2");
-    let jwks = ExternalJwks::new(issuer.url.clone(), issuer.jwks_url()).with_max_age(Duration::from_millis(800));
+    // Long enough for a fetch and a lookup on a loaded machine, short enough to wait out.
+    let jwks = ExternalJwks::new(issuer.url.clone(), issuer.jwks_url()).with_max_age(Duration::from_secs(4));
     assert!(jwks.key("cognito-1").await.is_some());
     issuer.keys.lock().unwrap().retain(|(kid, _)| kid != "cognito-1");
     assert!(jwks.key("cognito-1").await.is_some(), "a fresh set is used as it is");
     assert_eq!(issuer.hits(), 1);
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(4_100)).await;
     assert!(jwks.key("cognito-1").await.is_none(), "withdrawn: refused once the set is fetched again");
     assert_eq!(issuer.hits(), 2);
     assert!(jwks.key("cognito-2").await.is_some(), "the new set serves");

@@ -156,6 +156,32 @@ db_tests! {
         assert_eq!(app.processor_refunds(&pid).await, 1);
     }
 
+    async fn a_stuck_movement_recovery_cannot_resolve_waits_its_turn(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 10_000, true).await;
+        let request = post(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 4_000})), None);
+        crash_after(&app, Call::Refund, request, async || app.processor_refunds(&pid).await == 1).await;
+        let op: (String, i64) = sqlx::query_as("SELECT id, created_at FROM payment_operations WHERE payment_id = $1 AND kind = 'refund'").bind(&pid).fetch_one(app.db().pool()).await.unwrap();
+        let recover_at = async || -> i64 {
+            sqlx::query_scalar("SELECT recover_at FROM payment_operations WHERE id = $1").bind(&op.0).fetch_one(app.db().pool()).await.unwrap()
+        };
+        // A process that can't ask the processor (outside sandbox mode) puts it off.
+        let master_key = app.state.config().master_key.to_base64();
+        let config = support::test_config(&app.db.url, app.assets.path(), &[("GOVIFI_SANDBOX", "false"), ("GOVIFI_MASTER_KEY", &master_key)]);
+        let outside = server::AppState::with_db(config, app.db().clone());
+        let at = later();
+        assert_eq!(server::payments::recovery::recover_stuck(&outside, at).await.unwrap(), 0);
+        let due = recover_at().await;
+        assert_eq!(due, at + server::domain::time::recheck_after(at - op.1));
+        assert_eq!(server::payments::recovery::recover_stuck(&outside, at).await.unwrap(), 0);
+        assert_eq!(recover_at().await, due, "not tried again before it is due");
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, due - 1).await.unwrap(), 0);
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, due).await.unwrap(), 1);
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["amount_refunded"], 4_000);
+        assert_eq!(app.processor_refunds(&pid).await, 1, "one refund at the processor");
+    }
+
     async fn a_refund_that_never_reached_the_processor_is_made_by_recovery(app) {
         let m = app.merchant().await;
         let pid = app.authorized(&m, 2_000, true).await;

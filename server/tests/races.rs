@@ -118,16 +118,41 @@ db_tests! {
         assert_eq!(app.request(confirm_request(&s, &quote, "second-key", "4242424242424242")).await.status, StatusCode::OK);
     }
 
+    async fn a_stuck_confirm_recovery_cannot_resolve_waits_its_turn_behind_the_others(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        crash_after_the_charge(&app, &s, &quote, "stuck-key").await;
+        let recover_at = async || -> i64 {
+            sqlx::query("SELECT recover_at FROM hosted_sessions WHERE id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0)
+        };
+        assert_eq!(recover_at().await, 0, "due at once");
+        // A process whose processor can't be asked (here: started outside sandbox mode) fails to
+        // resolve it: the session is put off, by a tenth of how long it has been stuck.
+        let master_key = app.state.config().master_key.to_base64();
+        let config = support::test_config(&app.db.url, app.assets.path(), &[("GOVIFI_SANDBOX", "false"), ("GOVIFI_MASTER_KEY", &master_key)]);
+        let outside = server::AppState::with_db(config, app.db().clone());
+        let since: i64 = sqlx::query("SELECT processing_since FROM hosted_sessions WHERE id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0);
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&outside, later).await.unwrap(), 0);
+        let due = recover_at().await;
+        assert_eq!(due, later + server::domain::time::recheck_after(later - since));
+        assert!(due >= later + server::domain::time::RECHECK_SOONEST_MS);
+        // Until then no pass takes it (it no longer stands in front of the sessions behind it)…
+        assert_eq!(server::checkout::confirm::recover_stuck(&outside, later).await.unwrap(), 0);
+        assert_eq!(recover_at().await, due, "not tried again");
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, due - 1).await.unwrap(), 0);
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 1));
+        // …and then it is resolved, into its one payment.
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, due).await.unwrap(), 1);
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
+    }
+
     async fn a_crash_after_the_charge_is_recovered_into_exactly_one_payment(app) {
         let m = app.merchant().await;
         let s = app.session(&m, json!({})).await;
         let quote = app.quote(&s, "card", Some("424242")).await;
-        let router = support::interrupted_router(&app, Call::Authorize, When::After);
-        let request = confirm_request(&s, &quote, "crash-key", "4242424242424242");
-        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
-        wait_for_charge(&app, sid(&s)).await;
-        task.abort(); // the process dies mid-confirm
-        let _ = task.await;
+        crash_after_the_charge(&app, &s, &quote, "crash-key").await; // the process dies mid-confirm
         let status: String = sqlx::query("SELECT status FROM hosted_sessions WHERE id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0);
         assert_eq!(status, "processing");
         assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 1), "charged, not yet recorded");
@@ -444,6 +469,16 @@ db_tests! {
         a.stop().await;
         b.stop().await;
     }
+}
+
+/// A confirm whose process dies once the processor charged, before anything was recorded.
+async fn crash_after_the_charge(app: &TestApp, s: &Value, quote: &str, key: &str) {
+    let router = support::interrupted_router(app, Call::Authorize, When::After);
+    let request = confirm_request(s, quote, key, "4242424242424242");
+    let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+    wait_for_charge(app, sid(s)).await;
+    task.abort();
+    let _ = task.await;
 }
 
 async fn wait_for_charge(app: &TestApp, session_id: &str) {

@@ -161,10 +161,14 @@ db_tests! {
         let failing = subscribe(&app, &m, &receiver.url, json!(["customer.created"])).await;
         let watcher = Receiver::start().await;
         let other = subscribe(&app, &m, &watcher.url, json!(["webhook.disabled"])).await;
-        // An event a day, every attempt failing (each pass's clock a moment after its event).
+        // An event a day, every attempt failing (each pass's clock a moment after its event; the
+        // first event's own time is known only once it is made).
+        customer_event(&app, &m, "Day 0").await;
         let t0 = now() + 1_000;
         for day in 0..=4 {
-            customer_event(&app, &m, &format!("Day {day}")).await;
+            if day > 0 {
+                customer_event(&app, &m, &format!("Day {day}")).await;
+            }
             deliver_due(&app.state, t0 + day * 86_400_000).await.unwrap();
         }
         let hook = app.call(Method::GET, format!("/api/webhooks/{}", failing["id"].as_str().unwrap()), Auth::Bearer(&m.key), None).await.json();
@@ -642,7 +646,9 @@ db_tests! {
         let started = std::time::Instant::now();
         customer_event(&app, &m, "Now").await;
         receiver.wait_for(1).await;
-        assert!(started.elapsed() < std::time::Duration::from_secs(1), "delivered in {:?}", started.elapsed());
+        // (The wake-up is one per process: the test binary's other loops may take it, and then
+        // this one finds the event at its next 500 ms poll; a loaded machine adds its own.)
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "delivered in {:?}", started.elapsed());
         stop.send(true).unwrap();
         worker.await.unwrap();
         let metrics = app.get("/metrics").await.text();

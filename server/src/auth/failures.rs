@@ -92,6 +92,11 @@ pub fn caller(ip: IpAddr) -> IpAddr {
 /// The middleware: a blocked address gets 429 before its request is looked at; a 401 answer
 /// counts against its address.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // The probes and the metrics never authenticate: an address the guard turned away (a proxy's,
+    // a load balancer's) must still see the server as alive.
+    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(request).await;
+    }
     let ip = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| caller(c.0.ip()));
     let Some(ip) = ip else { return next.run(request).await };
     let failures = state.auth_failures();

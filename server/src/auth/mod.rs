@@ -3,6 +3,7 @@
 
 pub mod external;
 pub mod failures;
+pub mod forwarded;
 pub mod keys;
 pub mod sealed;
 pub mod secrets;

@@ -656,11 +656,16 @@ pub const STUCK_AFTER_MS: i64 = 60_000;
 /// finishes it (payment and completion, or back to active). Safe to run in every process.
 pub async fn recover_stuck(state: &AppState, now: i64) -> ApiResult<usize> {
     let mut resolved = 0;
-    for (session_id, attempt_id) in sessions::stuck_in_processing(state.db(), now - STUCK_AFTER_MS, 50).await? {
-        match recover_one(state, &session_id, &attempt_id).await {
+    for stuck in sessions::stuck_in_processing(state.db(), now - STUCK_AFTER_MS, now, 50).await? {
+        match recover_one(state, &stuck.id, &stuck.attempt_id).await {
             Ok(true) => resolved += 1,
             Ok(false) => {}
-            Err(e) => tracing::warn!(session = %session_id, attempt = %attempt_id, error = %e, "recovery will retry"),
+            Err(e) => {
+                // Asked about again later (sooner while it is young), behind the others.
+                let after = crate::domain::time::recheck_after(now - stuck.processing_since);
+                tracing::warn!(session = %stuck.id, attempt = %stuck.attempt_id, error = %e, retry_in_ms = after, "recovery will retry");
+                sessions::defer_recovery(state.db(), &stuck.id, now + after).await?;
+            }
         }
     }
     Ok(resolved)

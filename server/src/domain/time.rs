@@ -54,6 +54,17 @@ impl Serialize for Timestamp {
     }
 }
 
+/// When something that could not be resolved yet (a stuck confirm, a money movement) is tried
+/// again: a tenth of how long it has waited, at least 5 s and at most an hour later, so a young
+/// one is retried soon and an old one stops taking a turn every second.
+pub fn recheck_after(waited_ms: i64) -> i64 {
+    (waited_ms / 10).clamp(RECHECK_SOONEST_MS, RECHECK_LATEST_MS)
+}
+
+/// [`recheck_after`]'s bounds.
+pub const RECHECK_SOONEST_MS: i64 = 5_000;
+pub const RECHECK_LATEST_MS: i64 = 3_600_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,17 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// For optional fields where `null` must not pass for "left out": absent is `None` (with
+/// `#[serde(default)]`), `null` is refused like any other wrong type. A client bug sending
+/// `"amount": null` must not refund or capture everything.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,8 @@ use crate::views::{PaymentObject, RefundObject};
 #[serde(deny_unknown_fields)]
 pub struct CaptureRequest {
     /// Up to what was authorized; without it, all of it. A partial capture releases the rest.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::validate::present")]
+    #[schema(nullable = false)]
     pub amount: Option<Amount>,
 }
 
@@ -32,7 +33,8 @@ pub struct CaptureRequest {
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     /// Up to what is left (captured − refunded); without it, all that is left.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::validate::present")]
+    #[schema(nullable = false)]
     pub amount: Option<Amount>,
     /// Up to 500 characters, e.g. `requested_by_customer`.
     #[serde(default)]

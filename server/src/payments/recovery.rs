@@ -20,14 +20,19 @@ pub const ABANDONED: &str = "abandoned";
 /// One pass: every operation pending since before `now - STUCK_AFTER_MS`.
 pub async fn recover_stuck(state: &AppState, now: i64) -> ApiResult<usize> {
     let mut resolved = 0;
-    for op in operations::stuck(state.db(), now - STUCK_AFTER_MS, 50).await? {
+    for op in operations::stuck(state.db(), now - STUCK_AFTER_MS, now, 50).await? {
         match recover_one(state, &op).await {
             Ok(true) => {
                 metrics::counter!("govifi_operations_recovered_total", "kind" => op.kind.as_str()).increment(1);
                 resolved += 1
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(operation = %op.id, kind = %op.kind, error = %e, "recovery will retry"),
+            Err(e) => {
+                // Asked about again later (sooner while it is young), behind the others.
+                let after = crate::domain::time::recheck_after(now - op.created_at);
+                tracing::warn!(operation = %op.id, kind = %op.kind, error = %e, retry_in_ms = after, "recovery will retry");
+                operations::defer_recovery(state.db(), &op.id, now + after).await?;
+            }
         }
     }
     Ok(resolved)

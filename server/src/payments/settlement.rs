@@ -14,7 +14,7 @@ use crate::store::{accounts, now_ms, payments};
 /// A debit still pending is asked about again this much later at the soonest; an older one
 /// a tenth of its age later (a real debit takes days: every few hours then, not every few
 /// seconds), at most [`STUCK_RECHECK_MS`] later.
-pub const PENDING_RECHECK_MS: i64 = 5_000;
+pub const PENDING_RECHECK_MS: i64 = crate::domain::time::RECHECK_SOONEST_MS;
 /// A check that failed (the processor did not answer) is tried again this much later.
 pub const FAILED_RECHECK_MS: i64 = 60_000;
 /// A payment that cannot be asked about at all (no processor reference, its account gone, a
@@ -49,8 +49,7 @@ pub async fn settle_due(state: &AppState, now: i64) -> ApiResult<usize> {
         // (A debit still pending leaves before the writer is taken.)
         let (mv, captured, code, return_code) = match &outcome {
             Settlement::Pending => {
-                let age = (now - payment.created_at).max(0);
-                defer((age / 10).clamp(PENDING_RECHECK_MS, STUCK_RECHECK_MS)).await?;
+                defer(crate::domain::time::recheck_after(now - payment.created_at)).await?;
                 continue;
             }
             Settlement::Settled => (Move::SETTLE, Some(payment.total_amount), None, None),

@@ -20,6 +20,17 @@ pub async fn set_if_absent(db: &Db, key: &str, value: &str) -> Result<bool, sqlx
     Ok(done.rows_affected() == 1)
 }
 
+/// Sets `key` to `new` only if it still holds `old`; true when this call changed it.
+pub async fn replace(db: &Db, key: &str, old: &str, new: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE meta SET value = $1 WHERE key = $2 AND value = $3")
+        .bind(new)
+        .bind(key)
+        .bind(old)
+        .execute(db.writer())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn set(db: &Db, key: &str, value: &str) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .bind(key)

@@ -92,6 +92,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "webhook_previous_secrets", include_str!("../../migrations/0014_webhook_previous_secrets.sql")),
     (15, "settlement_checks", include_str!("../../migrations/0015_settlement_checks.sql")),
     (16, "in_progress_keys", include_str!("../../migrations/0016_in_progress_keys.sql")),
+    (17, "recovery_and_receipts", include_str!("../../migrations/0017_recovery_and_receipts.sql")),
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).
@@ -254,6 +255,12 @@ impl Db {
                                 conn.execute("PRAGMA cache_size = -512;").await?;
                             }
                         }
+                        if backend == Backend::Postgres {
+                            // A transaction left open by a stuck process would hold its row
+                            // locks (a session's, an account's) for ever; none of ours waits
+                            // a minute between statements.
+                            conn.execute("SET idle_in_transaction_session_timeout = '60s'").await?;
+                        }
                         Ok(())
                     })
                 })
@@ -289,7 +296,9 @@ impl Db {
                 Migration::new(*version, Cow::Borrowed(*name), MigrationType::Simple, Cow::Borrowed(*sql), false)
             })
             .collect();
-        let migrator = Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT };
+        // A database a newer release already migrated still serves this one (a rolling deploy,
+        // or a rollback): its migrations only add, so this release's statements still work.
+        let migrator = Migrator { migrations: Cow::Owned(migrations), ignore_missing: true, ..Migrator::DEFAULT };
         migrator.run(&self.pool).await.context("running database migrations")?;
         if self.backend == Backend::Postgres {
             limits::Limits::create_postgres(&self.pool).await.context("creating the rate-limit table")?;
@@ -382,8 +391,10 @@ impl Db {
     }
 
     /// True when the database answers a trivial query.
+    /// The database answers a query within 2 s (a probe must not wait out the pool's 10 s).
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let query = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(tokio::time::timeout(std::time::Duration::from_secs(2), query).await, Ok(Ok(_)))
     }
 
     pub async fn close(&self) {
@@ -645,9 +656,10 @@ mod tests {
         db.migrate().await.unwrap();
         for (sql, binds, index) in [
             (sessions::due_for_expiry_sql(), &[0i64, 10][..], "hosted_sessions_due"),
-            (sessions::stuck_in_processing_sql(), &[0, 10], "hosted_sessions_processing"),
+            (sessions::stuck_in_processing_sql(), &[0, 10, 0], "hosted_sessions_processing"),
             (payments::awaiting_settlement_sql(), &[0, 10], "payments_settle_check"),
             (idempotency::stale_in_progress_sql(), &[0, 0, 0], "idempotency_keys_in_progress"),
+            (sessions::receipts_due_sql().to_owned(), &[0, 10], "hosted_sessions_receipts"),
         ] {
             let explain = format!("EXPLAIN QUERY PLAN {sql}");
             let mut query = sqlx::query(&explain);

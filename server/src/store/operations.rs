@@ -159,16 +159,29 @@ pub async fn of_payment(
     rows.iter().map(from_row).collect()
 }
 
-/// Operations still pending since before `before`: a crash (or a processor that did not
-/// answer) left them half done.
-pub async fn stuck(db: &Db, before: i64, limit: i64) -> Result<Vec<Operation>, sqlx::Error> {
+/// Operations still pending since before `before` whose recovery is due at `now`: a crash (or
+/// a processor that did not answer) left them half done.
+pub async fn stuck(db: &Db, before: i64, now: i64, limit: i64) -> Result<Vec<Operation>, sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM payment_operations WHERE status = $1 AND created_at < $2 ORDER BY created_at LIMIT $3"
+        "SELECT {COLUMNS} FROM payment_operations WHERE status = $1 AND created_at < $2 AND recover_at <= $3 \
+         ORDER BY created_at LIMIT $4"
     ))
     .bind(OperationStatus::Pending.as_str())
     .bind(before)
+    .bind(now)
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+/// Puts a stuck operation's next recovery off until `at` (while it is still pending).
+pub async fn defer_recovery(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payment_operations SET recover_at = $1 WHERE id = $2 AND status = $3")
+        .bind(at)
+        .bind(id)
+        .bind(OperationStatus::Pending.as_str())
+        .execute(db.writer())
+        .await?;
+    Ok(())
 }

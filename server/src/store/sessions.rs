@@ -351,8 +351,8 @@ pub(crate) fn due_for_expiry_sql() -> String {
 /// As [`due_for_expiry_sql`], for the partial index `hosted_sessions_processing`.
 pub(crate) fn stuck_in_processing_sql() -> String {
     format!(
-        "SELECT id, processing_attempt FROM hosted_sessions WHERE status = '{}' AND processing_since < $1 \
-         ORDER BY processing_since LIMIT $2",
+        "SELECT id, processing_attempt, processing_since FROM hosted_sessions WHERE status = '{}' \
+         AND processing_since < $1 AND recover_at <= $3 ORDER BY processing_since LIMIT $2",
         SessionStatus::Processing.as_str()
     )
 }
@@ -392,7 +392,8 @@ pub fn complete_stmt(
 ) -> Stmt {
     Stmt::new(
         "UPDATE hosted_sessions SET status = $7, payment_id = $1, fee_amount = $2, total_amount = $3, \
-         completed_at = $4, updated_at = $4, processing_attempt = NULL \
+         completed_at = $4, updated_at = $4, processing_attempt = NULL, \
+         receipt_due_at = CASE WHEN customer_email IS NULL AND customer_id IS NULL THEN NULL ELSE $4 END \
          WHERE id = $5 AND status = $8 AND processing_attempt = $6",
     )
     .text(payment_id)
@@ -425,15 +426,75 @@ pub async fn release(conn: &mut AnyConnection, id: &str, attempt_id: &str, now: 
 }
 
 /// Sessions held in `processing` since before `before` (a crashed or stuck confirm).
-pub async fn stuck_in_processing(db: &Db, before: i64, limit: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query(&stuck_in_processing_sql()).bind(before).bind(limit).fetch_all(db.pool()).await?;
+/// A session held in `processing` (its confirm's process may have crashed).
+#[derive(Debug, Clone)]
+pub struct Stuck {
+    pub id: String,
+    pub attempt_id: String,
+    pub processing_since: i64,
+}
+
+/// Sessions held in `processing` since before `before` whose recovery is due at `now`, the
+/// longest held first.
+pub async fn stuck_in_processing(db: &Db, before: i64, now: i64, limit: i64) -> Result<Vec<Stuck>, sqlx::Error> {
+    let rows = sqlx::query(&stuck_in_processing_sql()).bind(before).bind(limit).bind(now).fetch_all(db.pool()).await?;
     rows.iter()
-        .filter_map(|r| match (r.try_get::<String, _>(0), r.try_get::<Option<String>, _>(1)) {
-            (Ok(id), Ok(Some(attempt))) => Some(Ok((id, attempt))),
-            (Err(e), _) | (_, Err(e)) => Some(Err(e)),
-            _ => None,
+        .filter_map(|r| {
+            let read = || -> Result<Option<Stuck>, sqlx::Error> {
+                let Some(attempt_id) = r.try_get::<Option<String>, _>(1)? else { return Ok(None) };
+                Ok(Some(Stuck {
+                    id: r.try_get(0)?,
+                    attempt_id,
+                    processing_since: r.try_get::<Option<i64>, _>(2)?.unwrap_or(before),
+                }))
+            };
+            read().transpose()
         })
         .collect()
+}
+
+/// Completed sessions whose receipt is due at `now` (`id`, when due, when completed), the
+/// longest due first. Reads the partial index of sessions with a receipt to send.
+pub(crate) fn receipts_due_sql() -> &'static str {
+    "SELECT id, receipt_due_at, completed_at FROM hosted_sessions \
+     WHERE receipt_due_at IS NOT NULL AND receipt_due_at <= $1 ORDER BY receipt_due_at LIMIT $2"
+}
+
+pub async fn receipts_due(db: &Db, now: i64, limit: i64) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    let rows = sqlx::query(receipts_due_sql()).bind(now).bind(limit).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<Option<i64>, _>(2)?.unwrap_or_default())))
+        .collect()
+}
+
+/// Takes a due receipt for sending (one process wins; `due_at` as [`receipts_due`] read it).
+pub async fn claim_receipt(db: &Db, id: &str, due_at: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE hosted_sessions SET receipt_due_at = NULL WHERE id = $1 AND receipt_due_at = $2")
+        .bind(id)
+        .bind(due_at)
+        .execute(db.writer())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A receipt that could not be sent is due again at `at`.
+pub async fn retry_receipt(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE hosted_sessions SET receipt_due_at = $1 WHERE id = $2 AND receipt_due_at IS NULL")
+        .bind(at)
+        .bind(id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// Puts a stuck session's next recovery off until `at` (while it is still processing).
+pub async fn defer_recovery(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "UPDATE hosted_sessions SET recover_at = $1 WHERE id = $2 AND status = '{}'",
+        SessionStatus::Processing.as_str()
+    );
+    sqlx::query(&sql).bind(at).bind(id).execute(db.writer()).await?;
+    Ok(())
 }
 
 pub async fn mark_challenge_satisfied(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {

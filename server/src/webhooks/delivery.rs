@@ -28,6 +28,12 @@ pub const LEASE_MS: i64 = TIMEOUT.as_millis() as i64 + 15_000;
 const BATCH: i64 = 50;
 /// The longest the loop sleeps: deliveries made due by other processes are found this soon.
 const IDLE: Duration = Duration::from_millis(500);
+/// Subscriptions delivered to at once by a process: after an outage thousands may be due
+/// together, and each is an outbound socket and a database connection's work. With this many
+/// running, the loop leases no more until some finish (at most this plus one batch run).
+const MAX_RUNNING: usize = 64;
+/// How often the queue gauges are read (a count over the due deliveries, not for every pass).
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
 /// The most of an answer kept in the log.
 const KEEP_BODY: usize = 1024;
 
@@ -257,13 +263,24 @@ async fn gauge(state: &AppState, now: i64) {
 pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut running: HashMap<String, JoinHandle<()>> = HashMap::new();
+        let mut gauged: Option<std::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             running.retain(|_, run| !run.is_finished());
             let now = now_ms();
-            gauge(&state, now).await;
+            if gauged.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
+                gauge(&state, now).await;
+                gauged = Some(std::time::Instant::now());
+            }
+            if running.len() >= MAX_RUNNING {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
             let busy: Vec<String> = running.keys().cloned().collect();
             let leased = match lease_due(&state, now, &busy).await {
                 Ok(queues) => {
