@@ -77,6 +77,34 @@ pub fn EmbedPage(
     }
 }
 
+/// The hosted checkout of a session that is over (paid, or expired): said by the server, so it
+/// needs no credential — the page after a refresh, or Back from the merchant's success page,
+/// whose address no longer holds `#cs=`. An expired one links back to the merchant.
+#[component]
+pub fn SessionEndedPage(
+    assets: Assets,
+    lang: String,
+    title: String,
+    paid: bool,
+    back: Option<String>,
+) -> impl IntoView {
+    use crate::i18n::{Lang, msg, t};
+    let l = Lang::parse(&lang);
+    let (heading, body) =
+        if paid { (msg::paid_title, msg::paid_body) } else { (msg::expired_title, msg::expired_body) };
+    view! {
+        <Document assets lang title body_class="checkout-page" scripts=vec![]>
+            <main class="narrow">
+                <section class="ended">
+                    <h1>{t(l, heading)}</h1>
+                    <p>{t(l, body)}</p>
+                    {back.map(|href| view! { <a class="button" href=href>{t(l, msg::return_to_merchant)}</a> })}
+                </section>
+            </main>
+        </Document>
+    }
+}
+
 #[component]
 pub fn NotFoundPage(assets: Assets) -> impl IntoView {
     view! {

@@ -83,7 +83,7 @@ export async function startServer(extraEnv = {}) {
 export async function startMerchantSite(html) {
   const server = createServer((req, res) => {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(html(`http://127.0.0.1:${server.address().port}`));
+    res.end(html(`http://127.0.0.1:${server.address().port}`, req.url));
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {

@@ -1,5 +1,6 @@
 // The element itself: it loads from the server into a page of another origin, renders inside an
-// open shadow root, and takes its credential from #cs= and removes it from the address at once.
+// open shadow root, and takes its credential from its attributes (on the platform's own pages,
+// from #cs=). The merchant page here hands its own #cs= to the element, as a merchant's page may.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launchBrowser, startMerchantSite, startServer, watchErrors } from "../support/harness.mjs";
@@ -9,8 +10,18 @@ let server, site, browser, m;
 
 before(async () => {
   server = await startServer();
+  // The merchant's own code moves a credential its back end put in the address into the
+  // element's attribute (before the element's script runs); `/bare` pages have none of it.
+  const handOver = `<script type="module">
+const found = location.hash.match(/^#cs=([^&]+)/);
+if (found) {
+  document.querySelector("govifi-payment").setAttribute("client-secret", decodeURIComponent(found[1]));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+</script>`;
   site = await startMerchantSite(
-    () => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Merchant</title>
+    (_, path) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Merchant</title>
+${path.startsWith("/bare") ? "" : handOver}
 <script type="module" src="${server.url}/sdk/govifi-payment.js"></script></head>
 <body><h1>Pay your bill</h1><govifi-payment></govifi-payment></body></html>`,
   );
@@ -53,7 +64,7 @@ test("renders inside its open shadow root on a merchant page of another origin",
   await page.close();
 });
 
-test("reads the credential from #cs= and removes the fragment from the address", async () => {
+test("takes its credential from its attributes; a #cs= in a merchant page's address is not its to read", async () => {
   const s = await session(server, m);
   const page = await browser.newPage();
   await page.goto(`${site.url}/checkout?invoice=7#cs=${s.client_secret}`);
@@ -65,6 +76,14 @@ test("reads the credential from #cs= and removes the fragment from the address",
   assert.equal(await inElement(page, "#gv-title").textContent(), "City of Example Utilities");
   assert.match(await inElement(page, ".amount-due").textContent(), /\$142\.27/);
   await page.close();
+  // Any tenant may list any origin as allowed: a session put in the address of a page that
+  // did not hand it to the element would show under that site's name. It is not read.
+  const bare = await browser.newPage();
+  await bare.goto(`${site.url}/bare#cs=${s.client_secret}`);
+  await inElement(bare, ".notice").waitFor();
+  assert.match(await inElement(bare, ".notice").textContent(), /This checkout link is not valid/);
+  assert.equal(await inElement(bare, "#gv-number").count(), 0);
+  await bare.close();
 });
 
 test("a card payment downloads no chunk; the bank account tab fetches its own, once", async () => {

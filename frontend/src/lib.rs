@@ -64,8 +64,9 @@ fn shadow_root(host: &HtmlElement) -> Option<ShadowRoot> {
     Some(shadow)
 }
 
-/// The credential from the element's attributes, else from `#cs=`/`#ws=` in the address, which
-/// is then removed at once so it does not linger in history, bookmarks, screenshots or links.
+/// The credential from the element's attributes, else (on the platform's own pages only) from
+/// `#cs=`/`#ws=` in the address, which is then removed at once so it does not linger in history,
+/// bookmarks, screenshots or links.
 fn read_launch(host: &HtmlElement) -> Launch {
     let attribute = |name: &str| host.get_attribute(name).filter(|v| !v.trim().is_empty());
     let mut launch = Launch {
@@ -79,7 +80,7 @@ fn read_launch(host: &HtmlElement) -> Launch {
         return launch;
     };
     let location = window.location();
-    let from_fragment = location.hash().ok().as_deref().and_then(credential_from_fragment);
+    let from_fragment = credential_from_fragment(&js::own_hash());
     if let Some(credential) = from_fragment {
         if let Ok(history) = window.history() {
             let path = location.pathname().unwrap_or_default();

@@ -61,13 +61,13 @@ fn check_methods(methods: &[MethodType]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_origins(origins: &[String]) -> Result<Vec<String>, ApiError> {
+fn check_origins(origins: &[String], sandbox: bool) -> Result<Vec<String>, ApiError> {
     if origins.len() > 50 {
         return Err(ApiError::invalid("allowed_origins", "at most 50 origins"));
     }
     let mut out: Vec<String> = Vec::with_capacity(origins.len());
     for (i, o) in origins.iter().enumerate() {
-        let origin = parse_origin(o).map_err(|m| ApiError::invalid(format!("allowed_origins[{i}]"), m))?;
+        let origin = parse_origin(o, sandbox).map_err(|m| ApiError::invalid(format!("allowed_origins[{i}]"), m))?;
         if !out.contains(&origin) {
             out.push(origin);
         }
@@ -154,7 +154,7 @@ pub async fn create(state: &AppState, body: CreateAccount) -> ApiResult<AccountO
     check_methods(&enabled_methods)?;
     validate_fee_rules(&body.fee_rules)?;
     body.branding.validate("branding", sandbox)?;
-    let allowed_origins = check_origins(&body.allowed_origins)?;
+    let allowed_origins = check_origins(&body.allowed_origins, sandbox)?;
     let statement_descriptor = body.statement_descriptor.as_deref().map(check_descriptor).transpose()?;
     validate::metadata("metadata", &body.metadata)?;
     let new = NewAccount {
@@ -188,7 +188,7 @@ pub async fn update(state: &AppState, uid: &str, body: UpdateAccount) -> ApiResu
     if let Some(b) = &body.branding {
         b.validate("branding", sandbox)?;
     }
-    let allowed_origins = body.allowed_origins.as_deref().map(check_origins).transpose()?;
+    let allowed_origins = body.allowed_origins.as_deref().map(|o| check_origins(o, sandbox)).transpose()?;
     let statement_descriptor = match body.statement_descriptor {
         Some(Some(d)) => Some(Some(check_descriptor(&d)?)),
         other => other,

@@ -7,9 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::IntoResponse;
 use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -42,17 +44,45 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (api, mut openapi) = api(&state).split_for_parts();
     routes::document::complete(&mut openapi);
+    // The API console is never framed (a framing page could click "Execute" for an operator
+    // who pasted a token into it).
+    let docs = Router::from(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ));
+    let https = state.config().public_url.starts_with("https://");
     let routes = Router::new()
         .merge(api)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(docs)
         .merge(routes::assets::router(state.config().assets_dir.clone()))
         .merge(routes::dashboard::router(&state))
         .merge(routes::pages::router())
         .route_layer(middleware::from_fn(telemetry::record_route))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), crate::auth::failures::guard))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::forwarded::resolve));
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::forwarded::resolve))
+        .layer(middleware::from_fn_with_state(https, transport_headers));
     with_middleware(routes.with_state(state))
+}
+
+/// On every answer: no content sniffing; and when the platform is served over https, HSTS, so
+/// a browser that once came never again loads a page (a sign-in form, the card form) over a
+/// connection someone could strip of its TLS.
+async fn transport_headers(
+    axum::extract::State(https): axum::extract::State<bool>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+    if https {
+        headers
+            .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    }
+    response
 }
 
 /// The middleware every route runs under (request id, logs, metrics, error shape, body limit).

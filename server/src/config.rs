@@ -75,6 +75,8 @@ pub struct Config {
     pub bootstrap_client: Option<BootstrapClient>,
     /// `GOVIFI_SMTP_URL`
     pub smtp_url: Option<String>,
+    /// The sender of customers' mail (`GOVIFI_SMTP_FROM`); default `no-reply@` the public host.
+    pub smtp_from: Option<String>,
     /// `GOVIFI_WEBHOOK_ALLOW_PRIVATE`
     pub webhook_allow_private: bool,
     /// `GOVIFI_AUTH_FAILURES_PER_MINUTE`: failed authentications a client address may make a
@@ -197,6 +199,7 @@ impl Config {
             _ => bail!("GOVIFI_BOOTSTRAP_CLIENT_ID and GOVIFI_BOOTSTRAP_CLIENT_SECRET must be set together"),
         };
         let smtp_url = get("GOVIFI_SMTP_URL");
+        let smtp_from = get("GOVIFI_SMTP_FROM");
         let webhook_allow_private = parse_bool(&get, "GOVIFI_WEBHOOK_ALLOW_PRIVATE", sandbox)?;
         let demo_password = get("GOVIFI_SANDBOX_DEMO_PASSWORD");
         let auth_failures_per_minute = match get("GOVIFI_AUTH_FAILURES_PER_MINUTE") {
@@ -236,6 +239,7 @@ impl Config {
             external_issuer,
             bootstrap_client,
             smtp_url,
+            smtp_from,
             webhook_allow_private,
             demo_password,
             auth_failures_per_minute,

@@ -14,16 +14,26 @@ pub enum Mailer {
 }
 
 impl Mailer {
-    /// `smtp://host:port` (plain; for a local relay), `smtp://…?tls=required`, or `smtps://…`.
-    pub fn from_config(smtp_url: Option<&str>, public_url: &str) -> anyhow::Result<Self> {
+    /// `smtp://host:port` (plain; for a local relay), `smtp://…?tls=required`, or `smtps://…`;
+    /// from `from` (`GOVIFI_SMTP_FROM`, a domain the relay may send for) or else
+    /// `no-reply@` the public URL's host.
+    pub fn from_config(smtp_url: Option<&str>, from: Option<&str>, public_url: &str) -> anyhow::Result<Self> {
         let Some(url) = smtp_url else { return Ok(Mailer::Outbox) };
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .with_context(|| "GOVIFI_SMTP_URL is not a valid smtp:// or smtps:// URL")?
             .build();
         let transport = Box::new(transport);
-        let host = url::Url::parse(public_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-        let domain = if host.contains('.') { host } else { "govifi.localhost".to_owned() };
-        let from: Mailbox = format!("Govifi Payments <no-reply@{domain}>").parse().context("sender address")?;
+        let from: Mailbox = match from {
+            Some(from) => from.parse().with_context(|| {
+                format!("GOVIFI_SMTP_FROM={from:?} is not an address like \"Payments <pay@city.example>\"")
+            })?,
+            None => {
+                let host =
+                    url::Url::parse(public_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+                let domain = if host.contains('.') { host } else { "govifi.localhost".to_owned() };
+                format!("Govifi Payments <no-reply@{domain}>").parse().context("sender address")?
+            }
+        };
         Ok(Mailer::Smtp { transport, from })
     }
 

@@ -75,7 +75,7 @@ impl AppState {
 
     fn build(config: Config, db: Db, processor_override: Option<Arc<dyn Processor>>) -> anyhow::Result<Self> {
         let element = ElementBundle::discover(&config.assets_dir);
-        let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.public_url)?;
+        let mailer = Mailer::from_config(config.smtp_url.as_deref(), config.smtp_from.as_deref(), &config.public_url)?;
         let external = config.external_issuer.as_ref().map(|e| ExternalJwks::new(e.issuer.clone(), e.jwks_url.clone()));
         let tokens = Tokens::new(db.clone(), config.master_key.clone(), config.public_url.clone(), external);
         let sandbox = Arc::new(Sandbox::new(db.clone()));

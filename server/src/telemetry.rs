@@ -38,10 +38,33 @@ pub async fn as_request<F: std::future::Future>(id: String, work: F) -> F::Outpu
 /// `RUST_LOG` filters (default `info`).
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, bad_filter) = match EnvFilter::try_from_default_env() {
+        Ok(filter) => (filter, None),
+        Err(e) => (EnvFilter::new("info"), std::env::var("RUST_LOG").ok().map(|v| (v, e.to_string()))),
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let json = std::env::var("GOVIFI_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let format = std::env::var("GOVIFI_LOG_FORMAT").ok().filter(|v| !v.trim().is_empty());
+    let json = format.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("json"));
     let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+    // Said once logging works, rather than silently falling back.
+    if let Some((value, why)) = bad_filter {
+        tracing::warn!(RUST_LOG = %value, error = %why, "RUST_LOG could not be read: logging at info");
+    }
+    if let Some(other) = format.filter(|v| !v.eq_ignore_ascii_case("json") && !v.eq_ignore_ascii_case("text")) {
+        tracing::warn!(GOVIFI_LOG_FORMAT = %other, "GOVIFI_LOG_FORMAT is json or text: logging as text");
+    }
+    // A panic's message and place go through the log like everything else (one JSON object
+    // with GOVIFI_LOG_FORMAT=json), not as bare text on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let place = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        tracing::error!(panic = %message, at = %place, "panicked");
+    }));
 }
 
 /// Logs for tests: through libtest's capture (shown for failing tests), `warn` unless `RUST_LOG`.

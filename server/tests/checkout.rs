@@ -690,10 +690,15 @@ async fn challenge_codes_go_out_by_smtp_when_configured() {
             write.write_all(reply).await.unwrap();
         }
     });
-    let app =
-        TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))])
-            .await
-            .unwrap();
+    let app = TestApp::spawn_with(
+        support::Database::Sqlite,
+        &[
+            ("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{port}")),
+            ("GOVIFI_SMTP_FROM", "City Payments <pay@city.example>"),
+        ],
+    )
+    .await
+    .unwrap();
     let m = app.merchant().await;
     let s =
         app.session(&m, json!({"customer_email": "smtp@example.com", "fraud_signals": {"risk_level": "high"}})).await;
@@ -701,6 +706,7 @@ async fn challenge_codes_go_out_by_smtp_when_configured() {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     let message = tokio::time::timeout(std::time::Duration::from_secs(10), rx).await.unwrap().unwrap();
     assert!(message.contains("To: smtp@example.com"), "{message}");
+    assert!(message.lines().any(|l| l.starts_with("From: ") && l.contains("<pay@city.example>")), "{message}");
     let code = message
         .split_whitespace()
         .find(|w| w.len() == 7 && w.ends_with('.') && w[..6].bytes().all(|b| b.is_ascii_digit()))

@@ -335,6 +335,10 @@ db_tests! {
     async fn the_api_console_is_served_by_us(app) {
         let r = app.get("/docs/").await;
         assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "never framed");
+        assert_eq!(r.header("content-security-policy"), Some("frame-ancestors 'none'"));
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert!(r.header("strict-transport-security").is_none(), "not over http");
         let html = r.text();
         assert!(html.contains("swagger-ui"), "{html}");
         assert!(!html.contains("https://"), "no CDN: every asset comes from this server");
@@ -426,7 +430,9 @@ db_tests! {
         let wallet = app.get("/assets/wallet/govifi-wallet-4567cdef_bg.wasm").await;
         assert_eq!(wallet.status, StatusCode::OK);
         assert_eq!(wallet.header("cache-control"), Some("public, max-age=31536000, immutable"));
-        app.get("/assets/index.html").await.assert_error(404, "resource_missing");
+        for page in ["/assets/index.html", "/assets/index%2ehtml", "/assets/wallet/index%2Ehtml", "/assets/wallet/"] {
+            app.get(page).await.assert_error(404, "resource_missing");
+        }
         app.get("/assets/nothing-here.js").await.assert_error(404, "resource_missing");
     }
 
@@ -579,6 +585,42 @@ db_tests! {
         let stored: String = sqlx::query("SELECT secret_hash FROM app_clients WHERE client_id = $1").bind(&id).fetch_one(app.db().pool()).await.unwrap().get(0);
         assert_ne!(stored, secret);
     }
+}
+
+/// Served over https: browsers are told to keep to it (every answer, pages and API alike); and
+/// outside sandbox mode an allowed origin must be https too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_browsers_are_told_to_stay_on_it() {
+    let app = TestApp::spawn_with(
+        Database::Sqlite,
+        &[("GOVIFI_PUBLIC_URL", "https://pay.city.example"), ("GOVIFI_SANDBOX", "false")],
+    )
+    .await
+    .unwrap();
+    for path in ["/healthz", "/docs/", "/dashboard/login", "/no-such-page"] {
+        let r = app.get(path).await;
+        assert_eq!(r.header("strict-transport-security"), Some("max-age=63072000; includeSubDomains"), "{path}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
+    }
+    let m = app.merchant().await;
+    let r = app
+        .call(
+            Method::PATCH,
+            format!("/api/paymentaccounts/{}", m.uid),
+            support::Auth::Bearer(&m.token),
+            Some(json!({"allowed_origins": ["http://shop.example"]})),
+        )
+        .await;
+    assert_eq!(r.assert_error(400, "parameter_invalid")["param"], "allowed_origins[0]");
+    let r = app
+        .call(
+            Method::PATCH,
+            format!("/api/paymentaccounts/{}", m.uid),
+            support::Auth::Bearer(&m.token),
+            Some(json!({"allowed_origins": ["https://shop.example", "http://localhost:3000"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,26 @@ db_tests! {
         }
     }
 
+    async fn a_hosted_page_that_is_over_says_so_without_the_element(app) {
+        let m = app.merchant().await;
+        // Paid (Back from the merchant's success page, or a refresh: no credential in the address).
+        let s = app.session(&m, json!({})).await;
+        assert_eq!(app.pay_card(&s, "4242424242424242", None).await.status, StatusCode::OK);
+        let r = app.get(&format!("/{}", s["session_id"].as_str().unwrap())).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
+        let html = r.text();
+        assert!(html.contains("This payment has already been made") && html.contains("No further payment is needed."), "{html}");
+        assert!(!html.contains("<govifi-payment"), "{html}");
+        // Expired (by the clock, before the job wrote it down): in its language, with the way back.
+        let s = app.session(&m, json!({"locale": "es", "cancel_url": "https://shop.example/back?a=1&b=2"})).await;
+        sqlx::query("UPDATE hosted_sessions SET expires_at = 1 WHERE id = $1").bind(s["session_id"].as_str().unwrap()).execute(app.db().pool()).await.unwrap();
+        let html = app.get(&format!("/{}", s["session_id"].as_str().unwrap())).await.text();
+        assert!(html.contains("Este pago ha vencido") && html.contains("Volver al comercio"), "{html}");
+        assert!(html.contains("href=\"https://shop.example/back?a=1&amp;b=2\""), "{html}");
+        assert!(!html.contains("<govifi-payment"));
+    }
+
     async fn the_embed_page_may_be_framed_by_allowed_origins_only(app) {
         let m = app.merchant().await;
         let s = app.session(&m, json!({"layout": "embedded", "branding": {"display_name": "Tom & Jerry's <Shop>"}})).await;
@@ -66,9 +86,12 @@ db_tests! {
         assert_eq!(action, "/demo/checkout");
         // A plain form post (no script): the server function answers with a redirect to the demo
         // showing the two sessions it made.
-        let post = |body: &'static str| axum::http::Request::post(action.as_str())
+        let post_from = |origin: &'static str, body: &'static str| axum::http::Request::post(action.as_str())
             .header("content-type", "application/x-www-form-urlencoded").header("accept", "text/html")
-            .body(axum::body::Body::from(body)).unwrap();
+            .header("origin", origin).body(axum::body::Body::from(body)).unwrap();
+        let post = |body: &'static str| post_from(PUBLIC_URL, body);
+        // Another site's form: refused, nothing made.
+        app.request(post_from("https://evil.example", form)).await.assert_error(403, "forbidden");
         let r = app.request(post(form)).await;
         assert_eq!(r.status, StatusCode::FOUND, "{}", r.text());
         let location = r.header("location").unwrap().to_owned();

@@ -8,6 +8,11 @@ export function apiBase() {
   // This module is served by the Govifi server: its origin is the API's.
   return new URL(import.meta.url).origin;
 }
+export function ownHash() {
+  // A credential in the address counts only on the platform's own pages: on a merchant's page,
+  // another tenant's session could otherwise be put under that merchant's address.
+  return location.origin === apiBase() ? location.hash : "";
+}
 export function applePayAvailable() {
   try { return !!(window.ApplePaySession && window.ApplePaySession.canMakePayments()); } catch (e) { return false; }
 }
@@ -53,6 +58,9 @@ export function yearMonth() { const d = new Date(); return [d.getFullYear(), d.g
 extern "C" {
     #[wasm_bindgen(js_name = apiBase)]
     pub fn api_base() -> String;
+    /// `location.hash` on the platform's own pages (hosted, embed, wallet), else empty.
+    #[wasm_bindgen(js_name = ownHash)]
+    pub fn own_hash() -> String;
     #[wasm_bindgen(js_name = applePayAvailable)]
     pub fn apple_pay_available() -> bool;
     #[wasm_bindgen(js_name = applePayToken, catch)]

@@ -115,6 +115,7 @@ fn Element(launch: Launch, wallet: bool, open: Open) -> impl IntoView {
     let waiting = client.with_untracked(Option::is_none) && !launch.parent_origins.is_empty() && !wallet;
     if waiting {
         let allowed = launch.parent_origins.clone();
+        let own = launch.session_id.clone();
         let listener = window_event_listener(leptos::ev::message, move |event: MessageEvent| {
             if client.with_untracked(Option::is_some) || !allowed.iter().any(|o| *o == event.origin()) {
                 return;
@@ -124,7 +125,10 @@ fn Element(launch: Launch, wallet: bool, open: Open) -> impl IntoView {
             if get("type").as_deref() != Some("govifi:credential") {
                 return;
             }
-            let Some(secret) = get("client_secret") else { return };
+            // Only this page's own session (its frame-ancestors were chosen for its account).
+            let Some(secret) = get("client_secret").filter(|s| session_id_of_credential(s) == own.as_deref()) else {
+                return;
+            };
             let launch = Launch {
                 session_id: session_id_of_credential(&secret).map(str::to_owned),
                 client_secret: Some(secret),

@@ -140,9 +140,15 @@ pub fn web_url(s: &str, sandbox: bool) -> Result<url::Url, String> {
     Ok(url)
 }
 
-/// A web origin, normalised to `scheme://host[:port]` (what browsers send in `Origin`).
-pub fn parse_origin(s: &str) -> Result<String, String> {
+/// A web origin, normalised to `scheme://host[:port]` (what browsers send in `Origin`). Like
+/// [`web_url`], http only for localhost or in sandbox mode: a page served over http can be
+/// rewritten on its way, and an allowed origin may frame the checkout and call its API.
+pub fn parse_origin(s: &str, sandbox: bool) -> Result<String, String> {
     let url = url::Url::parse(s).map_err(|_| format!("{s:?} is not an origin like https://shop.example"))?;
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if url.scheme() == "http" && !(local || sandbox) {
+        return Err(format!("{s:?} must use https (http is allowed for localhost or in sandbox mode)"));
+    }
     if !matches!(url.scheme(), "http" | "https")
         || url.host_str().is_none()
         || !(url.path() == "/" || url.path().is_empty())
@@ -197,12 +203,14 @@ mod tests {
 
     #[test]
     fn origins_are_normalised_and_paths_refused() {
-        assert_eq!(parse_origin("https://Shop.Example").unwrap(), "https://shop.example");
-        assert_eq!(parse_origin("http://localhost:3000/").unwrap(), "http://localhost:3000");
-        assert_eq!(parse_origin("https://shop.example:443").unwrap(), "https://shop.example");
-        assert!(parse_origin("https://shop.example/pay").is_err());
-        assert!(parse_origin("ftp://shop.example").is_err());
-        assert!(parse_origin("shop.example").is_err());
+        assert_eq!(parse_origin("https://Shop.Example", false).unwrap(), "https://shop.example");
+        assert_eq!(parse_origin("http://localhost:3000/", false).unwrap(), "http://localhost:3000");
+        assert_eq!(parse_origin("https://shop.example:443", false).unwrap(), "https://shop.example");
+        assert!(parse_origin("http://shop.example", false).is_err(), "http outside sandbox mode");
+        assert_eq!(parse_origin("http://shop.example", true).unwrap(), "http://shop.example");
+        assert!(parse_origin("https://shop.example/pay", true).is_err());
+        assert!(parse_origin("ftp://shop.example", true).is_err());
+        assert!(parse_origin("shop.example", true).is_err());
     }
 
     #[test]

@@ -52,7 +52,10 @@ async fn loader(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// Any origin may load the element's files as modules; hashed files are immutable.
 async fn public_asset_headers(req: Request, next: Next) -> Response {
     let is_hashed_asset = req.uri().path().starts_with("/assets/");
-    let is_index = req.uri().path().ends_with(".html") || req.uri().path().ends_with('/');
+    // (No built file's name has a `%`: an escaped path is one trying to reach a page, like
+    // `index%2ehtml`, which the file server would decode.)
+    let is_index =
+        req.uri().path().ends_with(".html") || req.uri().path().ends_with('/') || req.uri().path().contains('%');
     let is_snippet = is_hashed_asset && req.uri().path().contains("/snippets/");
     if is_hashed_asset && is_index {
         return crate::error::ApiError::not_found("asset").into_response();

@@ -4,7 +4,7 @@
 //! by `leptos_axum`; each handler loads what its page shows, then renders it and sets the
 //! page's headers. The demo creates its sessions through a Leptos server function.
 
-use app::pages::{Assets, DemoPage, DemoSessions, ElementPage, EmbedPage, NotFoundPage, ReceiptPage};
+use app::pages::{Assets, DemoPage, DemoSessions, ElementPage, EmbedPage, NotFoundPage, ReceiptPage, SessionEndedPage};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::secrets::{hash_secret, verify_secret};
 use crate::bootstrap::ensure_sandbox_demo;
 use crate::domain::ids::has_shape;
-use crate::domain::session::redirect_signature;
+use crate::domain::session::{SessionStatus, redirect_signature};
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
 use crate::state::AppState;
@@ -125,8 +125,9 @@ impl Policy {
     }
 
     /// Never framed; the page's own requests carry its origin (`same-origin`), which the
-    /// dashboard's server functions check: with `no-referrer` a form post's `Origin` is `null`.
-    pub fn dashboard() -> Self {
+    /// server functions of the dashboard and the demo check: with `no-referrer` a form post's
+    /// `Origin` is `null`.
+    pub fn with_forms() -> Self {
         Policy { frame_ancestors: "'none'".into(), referrer: "same-origin" }
     }
 }
@@ -198,8 +199,18 @@ async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>, req:
     let merchant = merchant_name(&session, &account);
     let title = if session.locale.is_spanish() { format!("Pagar a {merchant}") } else { format!("Pay {merchant}") };
     let lang = session.locale.as_str().to_owned();
-    render(req, StatusCode::OK, Policy::unframed(), move || {
-        view! { <ElementPage assets=assets() lang=lang.clone() title=title.clone()/> }.into_any()
+    // Over: said here, without the element (which would need the credential the address may no
+    // longer hold).
+    let ended = match session.status_at(crate::store::now_ms()) {
+        SessionStatus::Completed => Some((true, None)),
+        SessionStatus::Expired => Some((false, Some(session.cancel_url.clone()))),
+        SessionStatus::Active | SessionStatus::Processing => None,
+    };
+    render(req, StatusCode::OK, Policy::unframed(), move || match ended.clone() {
+        Some((paid, back)) => {
+            view! { <SessionEndedPage assets=assets() lang=lang.clone() title=title.clone() paid back/> }.into_any()
+        }
+        None => view! { <ElementPage assets=assets() lang=lang.clone() title=title.clone()/> }.into_any(),
     })
     .await
 }
@@ -323,6 +334,11 @@ fn demo_action_path() -> &'static str {
 
 /// The demo's server functions, with the application state in their context.
 async fn demo_server_fns(State(state): State<AppState>, req: Request<Body>) -> Response {
+    // Only the demo page itself makes sessions: another site's form posting here could not
+    // read them, but would fill the demo account with sessions.
+    if !crate::dashboard::guard::same_origin(&state, req.headers()) {
+        return ApiError::new(crate::error::ErrorCode::Forbidden, "Not allowed from another origin").into_response();
+    }
     leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), req).await.into_response()
 }
 
@@ -344,7 +360,7 @@ async fn demo(State(state): State<AppState>, Query(q): Query<DemoQuery>, req: Re
         _ => None,
     };
     let error = q.error.clone();
-    render(req, StatusCode::OK, Policy::unframed(), move || {
+    render(req, StatusCode::OK, Policy::with_forms(), move || {
         view! { <DemoPage assets=assets() action=demo_action_path().to_owned() error=error.clone() sessions=sessions.clone()/> }
             .into_any()
     })

@@ -106,6 +106,11 @@ impl Writer {
         Writer { pool, turn, flush, jobs }
     }
 
+    /// False once the writer task has ended (it panicked): no write can be made any more.
+    pub fn is_running(&self) -> bool {
+        !self.jobs.is_closed()
+    }
+
     /// Joins (or opens) the writer's transaction: waits for the turn, then opens a savepoint.
     pub async fn join(&self) -> Result<Member, sqlx::Error> {
         let mut group = turn_with_open_tx(&self.turn, &self.pool).await?;

@@ -391,8 +391,12 @@ impl Db {
     }
 
     /// True when the database answers a trivial query.
-    /// The database answers a query within 2 s (a probe must not wait out the pool's 10 s).
+    /// The database answers a query within 2 s (a probe must not wait out the pool's 10 s), and
+    /// on SQLite the writer task still takes writes.
     pub async fn ping(&self) -> bool {
+        if self.group.as_ref().is_some_and(|g| !g.is_running()) {
+            return false;
+        }
         let query = sqlx::query("SELECT 1").execute(&self.pool);
         matches!(tokio::time::timeout(std::time::Duration::from_secs(2), query).await, Ok(Ok(_)))
     }

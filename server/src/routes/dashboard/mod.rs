@@ -97,7 +97,7 @@ async fn signed_in_only(State(state): State<AppState>, req: Request, next: Next)
 /// A page of the app, rendered with its data (the page's reads run in-process).
 async fn page(State(state): State<AppState>, req: Request) -> Response {
     let script = state.element().dashboard.as_ref().map(|_| STARTER.to_owned());
-    render_with_context(req, StatusCode::OK, Policy::dashboard(), context(&state, true), move || {
+    render_with_context(req, StatusCode::OK, Policy::with_forms(), context(&state, true), move || {
         view! { <DashboardDocument assets=assets() script=script.clone()/> }.into_any()
     })
     .await
@@ -129,7 +129,7 @@ async fn sign_in_page(State(state): State<AppState>, Query(q): Query<SignInQuery
         None => None,
     };
     let action = <SignIn as ServerFn>::PATH.to_owned();
-    render(req, StatusCode::OK, Policy::dashboard(), move || {
+    render(req, StatusCode::OK, Policy::with_forms(), move || {
         view! { <SignInPage assets=assets() action=action.clone() error=error.clone()/> }.into_any()
     })
     .await
