@@ -467,7 +467,8 @@ db_tests! {
         assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{csp}");
         assert!(!csp.contains("unsafe-inline"), "{csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+        // (Its form post must carry its origin, which the server function checks.)
+        assert_eq!(r.header("referrer-policy"), Some("same-origin"));
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let html = r.text();
         assert!(html.contains(r#"<script type="module" src="/sdk/govifi-payment.js"></script>"#));
