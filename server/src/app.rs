@@ -62,9 +62,9 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(telemetry::record_route))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), crate::auth::failures::guard))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::forwarded::resolve))
-        .layer(middleware::from_fn_with_state(https, transport_headers));
-    with_middleware(routes.with_state(state))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::forwarded::resolve));
+    // Outermost, so the answers the error shaping rewrites (405, 413, a panic's 500) carry them too.
+    with_middleware(routes.with_state(state)).layer(middleware::from_fn_with_state(https, transport_headers))
 }
 
 /// On every answer: no content sniffing; and when the platform is served over https, HSTS, so

@@ -26,9 +26,20 @@ const MASTER_KEY_CHECK: &str = "master_key_check";
 /// Refuses to go on with a master key other than the one this database's secrets were sealed
 /// with: a process or a command run without `GOVIFI_MASTER_KEY` (and away from the
 /// `data/master.key` the server uses) would otherwise seal new secrets under a key nobody keeps,
-/// or fail on every sealed read. The first start leaves a value sealed under its key in `meta`.
+/// or fail on every sealed read. The first start leaves a value sealed under its key in `meta`;
+/// on a database from before that check, only a key that opens an account's sealed secret may
+/// leave it.
 pub async fn check_master_key(db: &Db, config: &Config) -> anyhow::Result<()> {
     let key = &config.master_key;
+    if meta::get(db, MASTER_KEY_CHECK).await?.is_none()
+        && let Some(account) = accounts::oldest(db).await?
+        && account.redirect_secret(key).is_err()
+    {
+        anyhow::bail!(
+            "the master key (GOVIFI_MASTER_KEY, or data/master.key when it is unset) does not open the \
+             secrets already in this database: start with the key they were sealed with"
+        );
+    }
     let made = crate::auth::sealed::seal(key, MASTER_KEY_CHECK, b"govifi");
     meta::set_if_absent(db, MASTER_KEY_CHECK, &made).await?;
     let stored = meta::get(db, MASTER_KEY_CHECK).await?.context("the master key check vanished")?;

@@ -378,12 +378,14 @@ impl IntoResponse for ApiError {
         let client = match self {
             ApiError::Client(e) => *e,
             ApiError::Internal(err) if database_unavailable(&err) => {
-                // Every connection busy for the pool's 10 s, or the pool closing: the request
-                // did nothing, and may be sent again in a moment.
+                // Every connection busy for the pool's 10 s, or the pool closing. A money
+                // movement may have done part of its work first: its retry, with the same
+                // Idempotency-Key, answers what it did, and recovery finishes it.
                 tracing::warn!(error = format!("{err:#}"), "no database connection: answered 503");
                 ClientError {
                     code: ErrorCode::ServiceUnavailable,
-                    message: "The database is busy; retry shortly".into(),
+                    message: "The database is busy; retry shortly, with the same Idempotency-Key if you sent one"
+                        .into(),
                     param: None,
                     extra: Map::new(),
                     retry_after: Some(1),

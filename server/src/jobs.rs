@@ -1,7 +1,7 @@
 //! Background work, in every server process (each step is safe to run concurrently: every state
 //! change is a conditional update): expire overdue sessions, recover confirms a crash left
-//! `processing`, settle ACH debits, finish money movements a crash left pending, send receipts,
-//! forget old idempotency keys, trim rate-limiter state.
+//! `processing`, settle ACH debits, finish money movements a crash left pending, forget old
+//! idempotency keys, trim rate-limiter state; and, in a loop of their own, send receipts.
 
 use std::time::Duration;
 
@@ -30,9 +30,6 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
     if let Err(e) = payments::recovery::recover_stuck(state, now).await {
         tracing::warn!(error = %e, "recovering money movements failed");
     }
-    if let Err(e) = checkout::receipts::send_due(state, now).await {
-        tracing::warn!(error = %e, "sending receipts failed");
-    }
     if housekeeping {
         // An in-progress key older than recovery's horizon belongs to a crashed request.
         if let Err(e) = idempotency::purge(state.db(), now, 10 * checkout::confirm::STUCK_AFTER_MS).await {
@@ -50,8 +47,28 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
     }
 }
 
-/// Starts the loop; it stops when `shutdown` turns true.
-pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Starts the loops; they stop when `shutdown` turns true. Receipts have a loop of their own:
+/// a slow or unreachable mail server must not hold recovery, settlement or expiry back.
+pub fn spawn(state: AppState, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let receipts = every_tick(state.clone(), shutdown.clone(), |state, _| async move {
+        if let Err(e) = checkout::receipts::send_due(&state, now_ms()).await {
+            tracing::warn!(error = %e, "sending receipts failed");
+        }
+    });
+    let passes =
+        every_tick(state, shutdown, |state, n| async move { tick(&state, n.is_multiple_of(HOUSEKEEPING_EVERY)).await });
+    tokio::spawn(async move {
+        let _ = passes.await;
+        let _ = receipts.await;
+    })
+}
+
+/// Runs `pass` once a second until `shutdown` turns true.
+fn every_tick<F, Fut>(state: AppState, mut shutdown: watch::Receiver<bool>, pass: F) -> JoinHandle<()>
+where
+    F: Fn(AppState, u32) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     tokio::spawn(async move {
         let mut n: u32 = 0;
         loop {
@@ -65,11 +82,7 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
             n = n.wrapping_add(1);
             // Each pass runs as a task of its own: a pass that panics is logged and the next
             // one runs (expiry, recovery and settlement never stop silently).
-            let pass = tokio::spawn({
-                let state = state.clone();
-                async move { tick(&state, n.is_multiple_of(HOUSEKEEPING_EVERY)).await }
-            });
-            if let Err(e) = pass.await {
+            if let Err(e) = tokio::spawn(pass(state.clone(), n)).await {
                 tracing::error!(error = %e, "a background pass failed; the next one runs as usual");
             }
         }

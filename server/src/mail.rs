@@ -7,6 +7,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::store::Db;
 
+/// How long one SMTP step (connect, each command) may take before the send fails.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Clone)]
 pub enum Mailer {
     Smtp { transport: Box<AsyncSmtpTransport<Tokio1Executor>>, from: Mailbox },
@@ -21,6 +24,8 @@ impl Mailer {
         let Some(url) = smtp_url else { return Ok(Mailer::Outbox) };
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .with_context(|| "GOVIFI_SMTP_URL is not a valid smtp:// or smtps:// URL")?
+            // lettre's default is 60 s per step; a challenge code's request waits on it.
+            .timeout(Some(SEND_TIMEOUT))
             .build();
         let transport = Box::new(transport);
         let from: Mailbox = match from {

@@ -38,9 +38,12 @@ pub async fn as_request<F: std::future::Future>(id: String, work: F) -> F::Outpu
 /// `RUST_LOG` filters (default `info`).
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let (filter, bad_filter) = match EnvFilter::try_from_default_env() {
-        Ok(filter) => (filter, None),
-        Err(e) => (EnvFilter::new("info"), std::env::var("RUST_LOG").ok().map(|v| (v, e.to_string()))),
+    // A blank RUST_LOG counts as unset (read as it is, it would turn every log off).
+    let given = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let (filter, bad_filter) = match given.as_deref().map(EnvFilter::try_new) {
+        None => (EnvFilter::new("info"), None),
+        Some(Ok(filter)) => (filter, None),
+        Some(Err(e)) => (EnvFilter::new("info"), given.clone().map(|v| (v, e.to_string()))),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let format = std::env::var("GOVIFI_LOG_FORMAT").ok().filter(|v| !v.trim().is_empty());
@@ -54,8 +57,13 @@ pub fn init_logging() {
         tracing::warn!(GOVIFI_LOG_FORMAT = %other, "GOVIFI_LOG_FORMAT is json or text: logging as text");
     }
     // A panic's message and place go through the log like everything else (one JSON object
-    // with GOVIFI_LOG_FORMAT=json), not as bare text on stderr.
-    std::panic::set_hook(Box::new(|info| {
+    // with GOVIFI_LOG_FORMAT=json), not as bare text on stderr; where RUST_LOG silences this
+    // module's errors, the standard hook still prints it.
+    let standard = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !tracing::enabled!(tracing::Level::ERROR) {
+            return standard(info);
+        }
         let place = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
         let message = info
             .payload()

@@ -745,18 +745,28 @@ db_tests! {
     async fn a_completed_checkout_sends_its_receipt_once(app) {
         let m = app.merchant().await;
         // With the session's email: the receipt, once, with what was paid.
-        let s = app.session(&m, json!({"customer_email": "payer@example.com", "description": "Water bill", "reference": "INV-77"})).await;
+        let s = app.session(&m, json!({"customer_email": "payer@example.com", "description": "Water bill", "reference": "INV-77", "branding": {"display_name": "Parks Dept"}})).await;
         let r = app.pay_card(&s, "4242424242424242", None).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let paid = r.json();
         assert!(receipts(&app).await.is_empty(), "sent by the job, not by the confirm");
-        server::jobs::tick(&app.state, false).await;
-        server::jobs::tick(&app.state, false).await;
+        // The background loops send it (their own loop, beside the other jobs), once.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let jobs = server::jobs::spawn(app.state.clone(), stopped);
+        for _ in 0..100 {
+            if !receipts(&app).await.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        stop.send(true).unwrap();
+        jobs.await.unwrap();
+        assert_eq!(server::checkout::receipts::send_due(&app.state, server::store::now_ms()).await.unwrap(), 0, "sent already");
         let sent = receipts(&app).await;
         assert_eq!(sent.len(), 1, "{sent:?}");
         let (to, subject, body) = &sent[0];
         assert_eq!(to, "payer@example.com");
-        assert!(subject.starts_with("Your receipt from "), "{subject}");
+        assert_eq!(subject, "Your receipt from Parks Dept", "the name the checkout showed");
         let dollars = |minor: i64| format!("${}.{:02}", minor / 100, minor % 100);
         for line in [
             "For: Water bill".to_owned(),
@@ -776,7 +786,7 @@ db_tests! {
         let c = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({"email": "cliente@example.com"}))).await.json();
         let s = app.session(&m, json!({"customer_id": c["id"], "locale": "es"})).await;
         assert_eq!(app.pay_card(&s, "4242424242424242", None).await.status, StatusCode::OK);
-        server::jobs::tick(&app.state, false).await;
+        assert_eq!(server::checkout::receipts::send_due(&app.state, server::store::now_ms()).await.unwrap(), 1);
         let sent = receipts(&app).await;
         assert_eq!(sent.len(), 2, "{sent:?}");
         assert_eq!(sent[1].0, "cliente@example.com");
@@ -818,4 +828,56 @@ async fn a_receipt_the_mail_server_refused_is_tried_again_later() {
     let later = now + server::checkout::receipts::GIVE_UP_AFTER_MS;
     assert_eq!(server::checkout::receipts::send_due(&app.state, later).await.unwrap(), 0);
     assert_eq!(due().await, None);
+}
+
+/// A mail server that takes the connection and never answers holds up no other job: sessions
+/// still expire while a receipt waits on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_server_that_never_answers_holds_up_no_other_job() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (took, mut connected) = tokio::sync::mpsc::unbounded_channel();
+    // Accepts and keeps each connection, saying nothing (no SMTP greeting).
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+            let _ = took.send(());
+        }
+    });
+    let app =
+        TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))])
+            .await
+            .unwrap();
+    let m = app.merchant().await;
+    let paid = app.session(&m, json!({"customer_email": "payer@example.com"})).await;
+    assert_eq!(app.pay_card(&paid, "4242424242424242", None).await.status, StatusCode::OK);
+    let overdue = app.session(&m, json!({})).await;
+    let overdue = overdue["session_id"].as_str().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let jobs = server::jobs::spawn(app.state.clone(), stopped);
+    // The receipt is on its way to the silent server; now a session falls due.
+    tokio::time::timeout(std::time::Duration::from_secs(10), connected.recv()).await.expect("the receipt was sent");
+    sqlx::query("UPDATE hosted_sessions SET expires_at = $1 WHERE id = $2")
+        .bind(server::store::now_ms() - 1000)
+        .bind(overdue)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = sqlx::query_scalar("SELECT status FROM hosted_sessions WHERE id = $1")
+            .bind(overdue)
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap();
+        if status == "expired" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "expired", "expiry ran while the receipt waited");
+    holder.abort(); // the held connections close: the send fails at once
+    stop.send(true).unwrap();
+    jobs.await.unwrap();
 }

@@ -467,8 +467,7 @@ db_tests! {
         assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{csp}");
         assert!(!csp.contains("unsafe-inline"), "{csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        // (Its form post must carry its origin, which the server function checks.)
-        assert_eq!(r.header("referrer-policy"), Some("same-origin"));
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let html = r.text();
         assert!(html.contains(r#"<script type="module" src="/sdk/govifi-payment.js"></script>"#));
@@ -574,6 +573,16 @@ db_tests! {
         let other = support::test_config(&app.db.url, app.assets.path(), &[]);
         let refused = server::AppState::init(other).await.err().expect("refused");
         assert!(format!("{refused:#}").contains("master key"), "{refused:#}");
+        // A database from before the check (no canary yet) that holds an account: only a key
+        // that opens the account's sealed secret may leave the canary.
+        app.merchant().await;
+        sqlx::query("DELETE FROM meta WHERE key = 'master_key_check'").execute(app.db().pool()).await.unwrap();
+        let wrong = support::test_config(&app.db.url, app.assets.path(), &[]);
+        let refused = server::bootstrap::check_master_key(app.db(), &wrong).await.expect_err("refused");
+        assert!(format!("{refused:#}").contains("does not open the secrets already in this database"), "{refused:#}");
+        assert_eq!(server::store::meta::get(app.db(), "master_key_check").await.unwrap(), None, "no canary under the wrong key");
+        server::bootstrap::check_master_key(app.db(), app.state.config()).await.unwrap();
+        assert!(server::store::meta::get(app.db(), "master_key_check").await.unwrap().is_some());
 
         let out = cli(app.state.config().master_key.to_base64());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -600,6 +609,16 @@ async fn over_https_browsers_are_told_to_stay_on_it() {
     .unwrap();
     for path in ["/healthz", "/docs/", "/dashboard/login", "/no-such-page"] {
         let r = app.get(path).await;
+        assert_eq!(r.header("strict-transport-security"), Some("max-age=63072000; includeSubDomains"), "{path}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
+    }
+    // Answers the error shaping rewrites carry them too: a wrong method, a missing file.
+    for (method, path, status) in [
+        (Method::POST, "/healthz", StatusCode::METHOD_NOT_ALLOWED),
+        (Method::GET, "/assets/no-such-file.js", StatusCode::NOT_FOUND),
+    ] {
+        let r = app.send(method, path, &[], Body::empty()).await;
+        assert_eq!(r.status, status, "{path}");
         assert_eq!(r.header("strict-transport-security"), Some("max-age=63072000; includeSubDomains"), "{path}");
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
     }

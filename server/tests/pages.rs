@@ -92,6 +92,15 @@ db_tests! {
         let post = |body: &'static str| post_from(PUBLIC_URL, body);
         // Another site's form: refused, nothing made.
         app.request(post_from("https://evil.example", form)).await.assert_error(403, "forbidden");
+        // The page sends no referrer, so a browser writes its post's Origin as `null` and says
+        // where it came from in Sec-Fetch-Site; a sandboxed frame elsewhere is `null` too.
+        let with_site = |site: &'static str| {
+            let mut req = post_from("null", form);
+            req.headers_mut().insert("sec-fetch-site", axum::http::HeaderValue::from_static(site));
+            req
+        };
+        app.request(with_site("cross-site")).await.assert_error(403, "forbidden");
+        assert_eq!(app.request(with_site("same-origin")).await.status, StatusCode::FOUND);
         let r = app.request(post(form)).await;
         assert_eq!(r.status, StatusCode::FOUND, "{}", r.text());
         let location = r.header("location").unwrap().to_owned();

@@ -294,6 +294,16 @@ db_tests! {
         app.call(Method::PATCH, format!("/v1/hosted-sessions/{}", sid(&s)), Auth::Bearer(&m.key), Some(json!({"amount": 100}))).await
             .assert_error(409, "confirm_in_progress");
         let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        // A back-off is the attempt's own: put off under another attempt's name, nothing moves;
+        // under its own, it waits until then.
+        let recover_at = async || -> i64 {
+            sqlx::query("SELECT recover_at FROM hosted_sessions WHERE id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0)
+        };
+        server::store::sessions::defer_recovery(app.db(), sid(&s), "att_another", later).await.unwrap();
+        assert_eq!(recover_at().await, 0);
+        let attempt: String = sqlx::query("SELECT processing_attempt FROM hosted_sessions WHERE id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0);
+        server::store::sessions::defer_recovery(app.db(), sid(&s), &attempt, later).await.unwrap();
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later - 1).await.unwrap(), 0);
         assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
         assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 0), "nothing was charged");
         let attempt: String = sqlx::query("SELECT status FROM confirm_attempts WHERE session_id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0);
@@ -301,6 +311,7 @@ db_tests! {
         let r = app.request(confirm_request(&s, &quote, "k3", "4242424242424242")).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
+        assert_eq!(recover_at().await, 0, "the next attempt started with no back-off");
     }
 
     async fn a_method_saved_by_recovery_carries_the_card_s_fingerprint(app) {

@@ -192,6 +192,25 @@ db_tests! {
             .assert_error(409, "already_confirmed");
     }
 
+    async fn the_expiry_pass_goes_on_past_sessions_it_cannot_expire(app) {
+        let m = app.merchant().await;
+        let now = server::store::now_ms();
+        // 101 overdue sessions whose rows can't be read (more than a batch), then a good one.
+        for _ in 0..101 {
+            let bad = app.session(&m, json!({})).await;
+            sqlx::query("UPDATE hosted_sessions SET branding = '{not json', expires_at = $1 WHERE id = $2")
+                .bind(now - 2_000).bind(bad["session_id"].as_str().unwrap()).execute(app.db().pool()).await.unwrap();
+        }
+        let good = app.session(&m, json!({})).await;
+        let gid = good["session_id"].as_str().unwrap();
+        sqlx::query("UPDATE hosted_sessions SET expires_at = $1 WHERE id = $2").bind(now - 1_000).bind(gid).execute(app.db().pool()).await.unwrap();
+        assert_eq!(server::checkout::expire_overdue(&app.state).await.unwrap(), 1);
+        let status: String = sqlx::query_scalar("SELECT status FROM hosted_sessions WHERE id = $1").bind(gid).fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(status, "expired");
+        let stuck: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hosted_sessions WHERE status = 'active' AND account_uid = $1").bind(&m.uid).fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(stuck, 101, "the unreadable ones stay as they were");
+    }
+
     async fn overdue_sessions_expire_on_their_own_once(app) {
         let m = app.merchant().await;
         let a = app.session(&m, json!({"expires_in_seconds": 300})).await;

@@ -382,7 +382,7 @@ async fn claim_refusal(state: &AppState, id: &str, quote: &Quote, now: i64) -> A
 }
 
 /// The merchant's name as this checkout shows it (the session's branding first).
-fn merchant_name(account: &Account, s: &Session) -> String {
+pub(crate) fn merchant_name(account: &Account, s: &Session) -> String {
     s.branding.as_ref().and_then(|b| b.display_name.clone()).unwrap_or_else(|| account.display_name())
 }
 
@@ -664,7 +664,7 @@ pub async fn recover_stuck(state: &AppState, now: i64) -> ApiResult<usize> {
                 // Asked about again later (sooner while it is young), behind the others.
                 let after = crate::domain::time::recheck_after(now - stuck.processing_since);
                 tracing::warn!(session = %stuck.id, attempt = %stuck.attempt_id, error = %e, retry_in_ms = after, "recovery will retry");
-                sessions::defer_recovery(state.db(), &stuck.id, now + after).await?;
+                sessions::defer_recovery(state.db(), &stuck.id, &stuck.attempt_id, now + after).await?;
             }
         }
     }
@@ -690,7 +690,9 @@ pub async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -
             let key = key.map(|(scope, key)| Idempotency::resumed(scope, key));
             // The answer kept for the key names a request id of its own, as any answer does.
             let finish = finish_attempt(state, &session, &account, attempt_id, &record, charge, key.as_ref());
-            let _ = crate::telemetry::as_request(new_id("req"), finish).await;
+            // A finish that failed (the database) leaves the session processing: an error here
+            // puts the next try off like any other.
+            crate::telemetry::as_request(new_id("req"), finish).await?;
             Ok(true)
         }
         _ => {

@@ -137,12 +137,15 @@ pub async fn expire_overdue(state: &AppState) -> ApiResult<usize> {
     let now = now_ms();
     let mut count = 0;
     let mut looked = 0;
+    let mut after = None;
     while looked < EXPIRED_PER_PASS {
-        let due = session_store::due_for_expiry(state.db(), now, 100).await?;
+        let due = session_store::due_for_expiry(state.db(), now, after.as_ref(), 100).await?;
         let batch = due.len();
-        for id in due {
+        after = due.last().cloned();
+        for (_, id) in due {
             // One session that can't be expired (a row the code can't read) is logged and
-            // passed over, not allowed to stop expiry for every merchant behind it.
+            // passed over (the next batch starts after it), not allowed to stop expiry for
+            // every merchant behind it.
             match expire(state, &id, now, true).await {
                 Ok(true) => count += 1,
                 Ok(false) => {}

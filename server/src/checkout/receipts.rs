@@ -68,7 +68,8 @@ async fn send_one(state: &AppState, id: &str) -> anyhow::Result<bool> {
     let es = session.locale.is_spanish();
     let locale = session.locale.as_str();
     let money = |minor: i64| app::money::format_amount(minor, payment.currency.as_str(), locale);
-    let merchant = account.display_name();
+    // The name the customer paid: the session's branding first, as the checkout showed it.
+    let merchant = super::confirm::merchant_name(&account, &session);
     let when = Timestamp(session.completed_at.unwrap_or(payment.created_at)).to_rfc3339();
     // "2026-12-07 04:50 UTC"
     let when = format!("{} UTC", when.get(..16).unwrap_or(&when).replace('T', " "));

@@ -32,10 +32,15 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-/// True when the request's `Origin` is the dashboard's own (the public URL's origin).
+/// True when the request comes from the platform's own pages: its `Origin` is the public URL's
+/// origin; or, from a page that sends no referrer (the browser then writes a post's `Origin` as
+/// `null`), `Sec-Fetch-Site: same-origin`, which browsers set and no page can.
 pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     let own = state.config().public_origin();
-    headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).is_some_and(|o| !own.is_empty() && o == own)
+    match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        Some(origin) if origin != "null" => !own.is_empty() && origin == own,
+        _ => headers.get("sec-fetch-site").is_some_and(|site| site == "same-origin"),
+    }
 }
 
 /// A server function's check: 403 from another origin (or none), 401 without a live session,

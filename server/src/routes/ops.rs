@@ -23,10 +23,21 @@ pub struct Health {
     database: Option<&'static str>,
 }
 
-/// Liveness: the process is up and serving.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
-async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", database: None })
+/// Liveness: the process is up and serving, and (on SQLite) its writer task still takes writes:
+/// a process whose writer ended can never write again, so it asks to be restarted.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = Health, description = "The SQLite writer task has ended"))
+)]
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.db().can_write() {
+        (StatusCode::OK, Json(Health { status: "ok", database: None }))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health { status: "unavailable", database: Some(state.db().backend().name()) }),
+        )
+    }
 }
 
 /// Readiness: the database answers.

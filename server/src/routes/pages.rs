@@ -124,9 +124,9 @@ impl Policy {
         Policy { frame_ancestors: ancestors, referrer: "no-referrer" }
     }
 
-    /// Never framed; the page's own requests carry its origin (`same-origin`), which the
-    /// server functions of the dashboard and the demo check: with `no-referrer` a form post's
-    /// `Origin` is `null`.
+    /// Never framed; the page's own requests carry its address (`same-origin`): the dashboard's
+    /// form posts without script are sent back to the page they came from (`Referer`) with
+    /// what was wrong.
     pub fn with_forms() -> Self {
         Policy { frame_ancestors: "'none'".into(), referrer: "same-origin" }
     }
@@ -360,7 +360,7 @@ async fn demo(State(state): State<AppState>, Query(q): Query<DemoQuery>, req: Re
         _ => None,
     };
     let error = q.error.clone();
-    render(req, StatusCode::OK, Policy::with_forms(), move || {
+    render(req, StatusCode::OK, Policy::unframed(), move || {
         view! { <DemoPage assets=assets() action=demo_action_path().to_owned() error=error.clone() sessions=sessions.clone()/> }
             .into_any()
     })

@@ -194,6 +194,13 @@ pub async fn get(db: &Db, uid: &str) -> Result<Option<Account>, sqlx::Error> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// The oldest payment account, if there is one (the master-key check opens its sealed secret).
+pub async fn oldest(db: &Db) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM payment_accounts ORDER BY created_at, uid LIMIT 1");
+    let row = sqlx::query(&sql).fetch_optional(db.pool()).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// A client's payment accounts, oldest first (the dashboard's account switcher).
 pub async fn of_client(db: &Db, client_id: &str) -> Result<Vec<Account>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM payment_accounts WHERE client_id = $1 ORDER BY created_at, uid");

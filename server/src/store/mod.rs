@@ -390,11 +390,16 @@ impl Db {
         }
     }
 
-    /// True when the database answers a trivial query.
+    /// False once SQLite's writer task has ended (it panicked): this process can never write
+    /// again, and only a restart mends it.
+    pub fn can_write(&self) -> bool {
+        self.group.as_ref().is_none_or(|g| g.is_running())
+    }
+
     /// The database answers a query within 2 s (a probe must not wait out the pool's 10 s), and
     /// on SQLite the writer task still takes writes.
     pub async fn ping(&self) -> bool {
-        if self.group.as_ref().is_some_and(|g| !g.is_running()) {
+        if !self.can_write() {
             return false;
         }
         let query = sqlx::query("SELECT 1").execute(&self.pool);
@@ -649,6 +654,25 @@ mod tests {
         assert_eq!(kept, "sqlite://:memory:?mode=memory");
     }
 
+    /// A writer task that ended (here: with the runtime that ran it) is seen, so liveness fails
+    /// and the process is restarted.
+    #[test]
+    fn a_writer_task_that_ended_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let first = tokio::runtime::Runtime::new().unwrap();
+        let db = first.block_on(async {
+            let db = Db::connect(&url, 2).await.unwrap();
+            db.migrate().await.unwrap();
+            db
+        });
+        assert!(db.can_write());
+        drop(first);
+        assert!(!db.can_write());
+        // (The pools go away inside a runtime, as they expect.)
+        tokio::runtime::Runtime::new().unwrap().block_on(async move { drop(db) });
+    }
+
     /// The sweepers' queries name their status as the partial indexes do, so SQLite reads the
     /// index (holding only active or processing sessions, or processing payments) instead of
     /// scanning every session or payment.
@@ -659,7 +683,7 @@ mod tests {
         let db = Db::connect(&format!("sqlite://{}", dir.path().join("p.db").display()), 2).await.unwrap();
         db.migrate().await.unwrap();
         for (sql, binds, index) in [
-            (sessions::due_for_expiry_sql(), &[0i64, 10][..], "hosted_sessions_due"),
+            (sessions::due_for_expiry_sql(), &[0i64, 10, 0, 0][..], "hosted_sessions_due"),
             (sessions::stuck_in_processing_sql(), &[0, 10, 0], "hosted_sessions_processing"),
             (payments::awaiting_settlement_sql(), &[0, 10], "payments_settle_check"),
             (idempotency::stale_in_progress_sql(), &[0, 0, 0], "idempotency_keys_in_progress"),

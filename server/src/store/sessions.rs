@@ -340,10 +340,12 @@ pub async fn mark_expired(
 }
 
 /// The status is a literal: the partial index `hosted_sessions_due` holds active sessions only,
-/// and the planner uses it only when the query names the same status.
+/// and the planner uses it only when the query names the same status. Rows after `($3, $4)`
+/// (expiry, id) only: a pass goes on past sessions it could not expire.
 pub(crate) fn due_for_expiry_sql() -> String {
     format!(
-        "SELECT id FROM hosted_sessions WHERE status = '{}' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        "SELECT id, expires_at FROM hosted_sessions WHERE status = '{}' AND expires_at <= $1 \
+         AND (expires_at, id) > ($3, $4) ORDER BY expires_at, id LIMIT $2",
         SessionStatus::Active.as_str()
     )
 }
@@ -357,18 +359,28 @@ pub(crate) fn stuck_in_processing_sql() -> String {
     )
 }
 
-/// Sessions past their expiry that are still marked active (oldest first).
-pub async fn due_for_expiry(db: &Db, now: i64, limit: i64) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query(&due_for_expiry_sql()).bind(now).bind(limit).fetch_all(db.pool()).await?;
-    rows.iter().map(|r| r.try_get(0)).collect()
+/// Where a pass over overdue sessions has got to: the last one's expiry and id.
+pub type ExpiryCursor = (i64, String);
+
+/// Sessions past their expiry that are still marked active, oldest first, after `after`.
+pub async fn due_for_expiry(
+    db: &Db,
+    now: i64,
+    after: Option<&ExpiryCursor>,
+    limit: i64,
+) -> Result<Vec<ExpiryCursor>, sqlx::Error> {
+    let (at, id) = after.map(|(at, id)| (*at, id.as_str())).unwrap_or((i64::MIN, ""));
+    let rows = sqlx::query(&due_for_expiry_sql()).bind(now).bind(limit).bind(at).bind(id).fetch_all(db.pool()).await?;
+    rows.iter().map(|r| Ok::<_, sqlx::Error>((r.try_get(1)?, r.try_get(0)?))).collect()
 }
 
 /// The atomic claim of a confirm: active → processing, only if the session is active, not
-/// expired, at the quoted version, and has attempts left. Counts the attempt.
+/// expired, at the quoted version, and has attempts left. Counts the attempt. A new attempt is
+/// due for recovery as soon as it is stuck, whatever back-off an earlier one had.
 pub fn claim_for_confirm(id: &str, version: i64, attempt_id: &str, now: i64) -> Stmt {
     Stmt::new(
         "UPDATE hosted_sessions SET status = $6, processing_attempt = $1, processing_since = $2, \
-         confirm_attempts = confirm_attempts + 1, updated_at = $2 \
+         confirm_attempts = confirm_attempts + 1, updated_at = $2, recover_at = 0 \
          WHERE id = $3 AND status = $7 AND expires_at > $2 AND version = $4 AND confirm_attempts < $5",
     )
     .text(attempt_id)
@@ -487,13 +499,14 @@ pub async fn retry_receipt(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error
     Ok(())
 }
 
-/// Puts a stuck session's next recovery off until `at` (while it is still processing).
-pub async fn defer_recovery(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
+/// Puts a stuck session's next recovery off until `at`, while the same attempt still holds it
+/// (a later attempt, claimed meanwhile, keeps its own schedule).
+pub async fn defer_recovery(db: &Db, id: &str, attempt_id: &str, at: i64) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "UPDATE hosted_sessions SET recover_at = $1 WHERE id = $2 AND status = '{}'",
+        "UPDATE hosted_sessions SET recover_at = $1 WHERE id = $2 AND status = '{}' AND processing_attempt = $3",
         SessionStatus::Processing.as_str()
     );
-    sqlx::query(&sql).bind(at).bind(id).execute(db.writer()).await?;
+    sqlx::query(&sql).bind(at).bind(id).bind(attempt_id).execute(db.writer()).await?;
     Ok(())
 }
 
