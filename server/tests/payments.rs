@@ -58,6 +58,9 @@ db_tests! {
         assert_eq!(app.payment(&m, &pid).await["status"], "partially_refunded");
         // More than is left: 400, and nothing changes.
         app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 3_501})), None).await.assert_error(400, "amount_too_large");
+        // Past the largest amount there is, too; a negative one is malformed.
+        app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 100_000_000_000u64})), None).await.assert_error(400, "amount_too_large");
+        app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": -5})), None).await.assert_error(400, "parameter_invalid");
         // An explicit null is a client's bug, never "refund all that is left".
         let null = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": null})), None).await;
         assert_eq!(null.assert_error(400, "parameter_invalid")["param"], "amount");
@@ -97,6 +100,7 @@ db_tests! {
         let m = app.merchant().await;
         let pid = app.authorized(&m, 10_000, false).await;
         app.payment_call(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": 10_001})), None).await.assert_error(400, "amount_too_large");
+        app.payment_call(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": u64::MAX})), None).await.assert_error(400, "amount_too_large");
         app.payment_call(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": 0})), None).await.assert_error(400, "parameter_invalid");
         app.payment_call(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": null})), None).await.assert_error(400, "parameter_invalid");
         app.payment_call(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": 100, "tip": 5})), None).await.assert_error(400, "unknown_field");

@@ -56,6 +56,24 @@ impl From<Amount> for i64 {
     }
 }
 
+/// An amount a client asks to capture or refund: any whole number of minor units from 0 up. One
+/// past [`MAX_AMOUNT`] is more than any payment holds, so it is `amount_too_large` (SPEC §11),
+/// not a malformed number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u64")]
+pub enum Requested {
+    Within(Amount),
+    PastMax,
+}
+
+impl TryFrom<u64> for Requested {
+    type Error = String;
+
+    fn try_from(minor: u64) -> Result<Self, Self::Error> {
+        Ok(i64::try_from(minor).ok().and_then(Amount::new).map_or(Requested::PastMax, Requested::Within))
+    }
+}
+
 /// An ISO 4217 code, upper case (`USD`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
@@ -109,6 +127,15 @@ mod tests {
         assert_eq!(Amount::new(5).unwrap().checked_sub(Amount::new(6).unwrap()), None);
         assert!(serde_json::from_str::<Amount>("12.5").is_err(), "no fractions of a minor unit");
         assert!(serde_json::from_str::<Amount>("-3").is_err());
+    }
+
+    #[test]
+    fn a_requested_amount_past_the_largest_is_told_apart() {
+        assert_eq!(serde_json::from_str::<Requested>("500").unwrap(), Requested::Within(Amount::new(500).unwrap()));
+        assert_eq!(serde_json::from_str::<Requested>("100000000000").unwrap(), Requested::PastMax);
+        assert_eq!(serde_json::from_str::<Requested>("18446744073709551615").unwrap(), Requested::PastMax);
+        assert!(serde_json::from_str::<Requested>("-1").is_err());
+        assert!(serde_json::from_str::<Requested>("1.5").is_err());
     }
 
     #[test]

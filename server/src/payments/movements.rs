@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::{Answer, Called, answer_key, find, payment_events, unavailable};
 use crate::domain::event::EventType;
-use crate::domain::money::Amount;
+use crate::domain::money::{Amount, Requested};
 use crate::domain::payment::{Move, OperationKind, OperationStatus, PaymentStatus, TransactionKind};
 use crate::domain::validate;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -24,8 +24,8 @@ use crate::views::{PaymentObject, RefundObject};
 pub struct CaptureRequest {
     /// Up to what was authorized; without it, all of it. A partial capture releases the rest.
     #[serde(default, deserialize_with = "crate::domain::validate::present")]
-    #[schema(nullable = false)]
-    pub amount: Option<Amount>,
+    #[schema(value_type = i64, minimum = 0, nullable = false)]
+    pub amount: Option<Requested>,
 }
 
 /// `POST /api/payments/{id}/refund`
@@ -34,8 +34,8 @@ pub struct CaptureRequest {
 pub struct RefundRequest {
     /// Up to what is left (captured − refunded); without it, all that is left.
     #[serde(default, deserialize_with = "crate::domain::validate::present")]
-    #[schema(nullable = false)]
-    pub amount: Option<Amount>,
+    #[schema(value_type = i64, minimum = 0, nullable = false)]
+    pub amount: Option<Requested>,
     /// Up to 500 characters, e.g. `requested_by_customer`.
     #[serde(default)]
     pub reason: Option<String>,
@@ -95,7 +95,11 @@ pub async fn capture(
     if !Move::CAPTURE.applies_to(payment.status) {
         return Err(cannot(&payment, OperationKind::Capture));
     }
-    let amount = req.amount.unwrap_or(payment.total_amount);
+    let amount = match req.amount {
+        None => payment.total_amount,
+        Some(Requested::Within(amount)) => amount,
+        Some(Requested::PastMax) => return Err(too_large("amount is more than was authorized")),
+    };
     if amount.is_zero() {
         return Err(ApiError::invalid("amount", "amount must be a positive integer"));
     }
@@ -234,10 +238,14 @@ pub async fn refund(
         validate::text("reason", reason, 500)?;
     }
     let left = payment.refundable();
-    let amount = req.amount.unwrap_or(left);
-    if req.amount.is_some_and(Amount::is_zero) {
-        return Err(ApiError::invalid("amount", "amount must be a positive integer"));
-    }
+    let amount = match req.amount {
+        None => left,
+        Some(Requested::Within(amount)) if amount.is_zero() => {
+            return Err(ApiError::invalid("amount", "amount must be a positive integer"));
+        }
+        Some(Requested::Within(amount)) => amount,
+        Some(Requested::PastMax) => return Err(too_large("amount is more than is left to refund")),
+    };
     if amount.is_zero() || amount > left {
         return Err(too_large(format!("amount {} is more than the {} left to refund", amount.minor(), left.minor())));
     }
