@@ -98,11 +98,7 @@ pub fn with_middleware(router: Router) -> Router {
 
 /// The answer for a handler that panicked (the panic's text stays in the log).
 fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
-    let what = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)");
+    let what = telemetry::panic_message(panic.as_ref());
     crate::error::ApiError::Internal(anyhow::anyhow!("handler panicked: {what}")).into_response()
 }
 
@@ -211,9 +207,9 @@ pub async fn serve_with(
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits.drain_timeout) => {
-            tracing::warn!(seconds = limits.drain_timeout.as_secs(), "requests still in flight after the drain deadline: closing them");
+            tracing::warn!(seconds = limits.drain_timeout.as_secs(), "requests still in flight after the drain deadline: no longer waiting for them");
         }
-        () = signal() => tracing::warn!("a second shutdown signal: closing the requests in flight"),
+        () = signal() => tracing::warn!("a second shutdown signal: no longer waiting for the requests in flight"),
     }
     Ok(())
 }

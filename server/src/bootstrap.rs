@@ -30,23 +30,27 @@ const MASTER_KEY_CHECK: &str = "master_key_check";
 /// on a database from before that check, only a key that opens an account's sealed secret may
 /// leave it.
 pub async fn check_master_key(db: &Db, config: &Config) -> anyhow::Result<()> {
+    const WHICH: &str = "the master key (GOVIFI_MASTER_KEY, or data/master.key when it is unset)";
     let key = &config.master_key;
-    if meta::get(db, MASTER_KEY_CHECK).await?.is_none()
-        && let Some(account) = accounts::oldest(db).await?
-        && account.redirect_secret(key).is_err()
-    {
-        anyhow::bail!(
-            "the master key (GOVIFI_MASTER_KEY, or data/master.key when it is unset) does not open the \
-             secrets already in this database: start with the key they were sealed with"
-        );
-    }
-    let made = crate::auth::sealed::seal(key, MASTER_KEY_CHECK, b"govifi");
-    meta::set_if_absent(db, MASTER_KEY_CHECK, &made).await?;
-    let stored = meta::get(db, MASTER_KEY_CHECK).await?.context("the master key check vanished")?;
+    let stored = match meta::get(db, MASTER_KEY_CHECK).await? {
+        Some(stored) => stored,
+        None => {
+            if let Some(account) = accounts::oldest(db).await?
+                && account.redirect_secret(key).is_err()
+            {
+                anyhow::bail!(
+                    "{WHICH} does not open the secrets already in this database: start with the key they were sealed with"
+                );
+            }
+            let made = crate::auth::sealed::seal(key, MASTER_KEY_CHECK, b"govifi");
+            meta::set_if_absent(db, MASTER_KEY_CHECK, &made).await?;
+            // Another process starting at once may have left its own.
+            meta::get(db, MASTER_KEY_CHECK).await?.context("the master key check vanished")?
+        }
+    };
     if crate::auth::sealed::open(key, MASTER_KEY_CHECK, &stored).is_err() {
         anyhow::bail!(
-            "the master key (GOVIFI_MASTER_KEY, or data/master.key when it is unset) is not the one this \
-             database's secrets are sealed with: start with the key the other processes use"
+            "{WHICH} is not the one this database's secrets are sealed with: start with the key the other processes use"
         );
     }
     Ok(())

@@ -15,7 +15,7 @@ use crate::{checkout, payments};
 const TICK: Duration = Duration::from_secs(1);
 const HOUSEKEEPING_EVERY: u32 = 60;
 
-/// Runs one pass of every job (tests call this directly).
+/// Runs one pass of every job but receipts, which have their own loop (tests call this directly).
 pub async fn tick(state: &AppState, housekeeping: bool) {
     let now = now_ms();
     if let Err(e) = checkout::expire_overdue(state).await {

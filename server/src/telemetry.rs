@@ -65,14 +65,18 @@ pub fn init_logging() {
             return standard(info);
         }
         let place = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("(no message)");
+        let message = panic_message(info.payload());
         tracing::error!(panic = %message, at = %place, "panicked");
     }));
+}
+
+/// A panic's message (`panic!` gives a `String` or a `&str`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)")
 }
 
 /// Logs for tests: through libtest's capture (shown for failing tests), `warn` unless `RUST_LOG`.

@@ -121,13 +121,17 @@ pub fn is_hex_color(s: &str) -> bool {
     s.len() == 7 && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Whether `url` may use plain http: on this machine, or anywhere in sandbox mode.
+fn http_allowed(url: &url::Url, sandbox: bool) -> bool {
+    sandbox || matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
 /// An absolute web URL: https, or http for localhost (any host in sandbox mode).
 pub fn web_url(s: &str, sandbox: bool) -> Result<url::Url, String> {
     let url = url::Url::parse(s).map_err(|_| format!("{s:?} is not an absolute URL"))?;
-    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
         "https" => {}
-        "http" if local || sandbox => {}
+        "http" if http_allowed(&url, sandbox) => {}
         "http" => return Err("must use https (http is allowed for localhost or in sandbox mode)".into()),
         _ => return Err(format!("{s:?} must be an http(s) URL")),
     }
@@ -145,8 +149,7 @@ pub fn web_url(s: &str, sandbox: bool) -> Result<url::Url, String> {
 /// rewritten on its way, and an allowed origin may frame the checkout and call its API.
 pub fn parse_origin(s: &str, sandbox: bool) -> Result<String, String> {
     let url = url::Url::parse(s).map_err(|_| format!("{s:?} is not an origin like https://shop.example"))?;
-    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    if url.scheme() == "http" && !(local || sandbox) {
+    if url.scheme() == "http" && !http_allowed(&url, sandbox) {
         return Err(format!("{s:?} must use https (http is allowed for localhost or in sandbox mode)"));
     }
     if !matches!(url.scheme(), "http" | "https")

@@ -19,7 +19,7 @@ pub const PENDING_RECHECK_MS: i64 = crate::domain::time::RECHECK_SOONEST_MS;
 pub const FAILED_RECHECK_MS: i64 = 60_000;
 /// A payment that cannot be asked about at all (no processor reference, its account gone, a
 /// sandbox-era payment outside sandbox mode) is looked at again this much later.
-pub const STUCK_RECHECK_MS: i64 = 3_600_000;
+pub const STUCK_RECHECK_MS: i64 = crate::domain::time::RECHECK_LATEST_MS;
 
 pub async fn settle_due(state: &AppState, now: i64) -> ApiResult<usize> {
     let mut settled = 0;

@@ -437,7 +437,6 @@ pub async fn release(conn: &mut AnyConnection, id: &str, attempt_id: &str, now: 
     Ok(release_stmt(id, attempt_id, now).execute(conn).await? == 1)
 }
 
-/// Sessions held in `processing` since before `before` (a crashed or stuck confirm).
 /// A session held in `processing` (its confirm's process may have crashed).
 #[derive(Debug, Clone)]
 pub struct Stuck {
