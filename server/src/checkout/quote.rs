@@ -6,7 +6,7 @@ use app::wire::{FeeQuote, QuoteRequest};
 use super::confirm::closed;
 use super::{expire_if_due, saved_methods, wallet_unlocked};
 use crate::domain::account::{Funding, MethodType};
-use crate::domain::fees::{disclosure, fee_for};
+use crate::domain::fees::price;
 use crate::domain::ids::new_id;
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult};
@@ -74,9 +74,9 @@ pub async fn quote(
             format!("{} is not offered on this checkout", kind.as_str()),
         ));
     }
-    let fee = fee_for(&account.fee_rules, kind, funding, session.amount);
-    let total =
-        session.amount.checked_add(fee.amount).ok_or_else(|| ApiError::invalid("amount", "the total is too large"))?;
+    let priced = price(&account.fee_rules, kind, funding, session.amount, &session.currency, session.locale)
+        .ok_or_else(|| ApiError::invalid("amount", "the total is too large"))?;
+    let (fee, total) = (priced.fee, priced.total);
     let quote = Quote {
         id: new_id("fq"),
         session_id: session.id.clone(),
@@ -90,7 +90,7 @@ pub async fn quote(
         fee_amount: fee.amount,
         total_amount: total,
         currency: session.currency.clone(),
-        disclosure: disclosure(fee.amount, total, &session.currency, kind, session.locale),
+        disclosure: priced.disclosure,
         expires_at: now + QUOTE_TTL_MS,
         created_at: now,
     };

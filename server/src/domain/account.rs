@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::money::Amount;
-use crate::error::ApiError;
+use crate::domain::error::ApiError;
 use crate::text_enum;
 
 /// How a customer pays: the element reads the same type (`app::wire`).

@@ -7,7 +7,7 @@ use app::card::{self, Brand};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::domain::error::{ApiError, ErrorCode};
 
 /// A syntactically valid card number (digits, a length its brand uses, Luhn).
 #[derive(Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ impl std::fmt::Debug for Cvc {
 
 /// A 402 `card_error` raised before any processor call.
 pub fn card_error(code: ErrorCode, message: &str) -> ApiError {
-    debug_assert_eq!(code.kind(), crate::error::ErrorType::CardError);
+    debug_assert_eq!(code.kind(), crate::domain::error::ErrorType::CardError);
     ApiError::new(code, message)
 }
 

@@ -35,7 +35,7 @@ pub fn fee_for(rules: &[FeeRule], method: MethodType, funding: Option<Funding>, 
     };
     // i128: amount × bps cannot overflow; + 5000 then ÷ 10000 rounds half up (non-negative).
     let percent = (amount.minor() as i128 * rule.percent_bps as i128 + 5_000) / 10_000;
-    let mut fee = percent as i64 + rule.fixed_amount.minor();
+    let mut fee = i64::try_from(percent).unwrap_or(i64::MAX).saturating_add(rule.fixed_amount.minor());
     if let Some(min) = rule.min_fee {
         fee = fee.max(min.minor());
     }
@@ -45,6 +45,31 @@ pub fn fee_for(rules: &[FeeRule], method: MethodType, funding: Option<Funding>, 
     // A fee beyond the largest amount (an absurd rule) stays the largest, never becomes no fee:
     // the total then fails its own bound and the quote is refused.
     Fee { rule_index: Some(index), amount: Amount::new(fee.max(0)).unwrap_or(Amount::MAX) }
+}
+
+/// A price as the customer is shown it before paying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Priced {
+    pub fee: Fee,
+    pub total: Amount,
+    pub disclosure: String,
+}
+
+/// The fee, total and disclosure for `amount` paid by `method`: the one rule for the checkout's
+/// quote and the dashboard's preview. A funding applies to cards only. `None` when the total
+/// passes the largest amount there is.
+pub fn price(
+    rules: &[FeeRule],
+    method: MethodType,
+    funding: Option<Funding>,
+    amount: Amount,
+    currency: &Currency,
+    locale: Locale,
+) -> Option<Priced> {
+    let funding = funding.filter(|_| method == MethodType::Card);
+    let fee = fee_for(rules, method, funding, amount);
+    let total = amount.checked_add(fee.amount)?;
+    Some(Priced { fee, total, disclosure: disclosure(fee.amount, total, currency, method, locale) })
 }
 
 /// What the customer is told before paying.

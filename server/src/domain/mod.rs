@@ -1,9 +1,10 @@
 //! Types that parse, so a bad value never travels further than the edge. Depends on nothing
-//! above it (only `error` for the answers a bad value gets).
+//! above it: the answers a bad value gets are its own ([`error`]).
 
 pub mod account;
 pub mod card;
 pub mod dashboard;
+pub mod error;
 pub mod event;
 pub mod fees;
 pub mod ids;

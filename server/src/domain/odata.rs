@@ -5,7 +5,7 @@
 //! parameterised SQL. Anything the server does not support fails loudly (501), never silently.
 
 use super::time::Timestamp;
-use crate::error::{ApiError, ErrorCode};
+use crate::domain::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {

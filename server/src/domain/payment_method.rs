@@ -68,10 +68,10 @@ impl std::fmt::Debug for ApplePayInput {
 
 impl ApplePayInput {
     /// The payment token, present and of a sane size.
-    pub fn check(&self, param: &str) -> Result<String, crate::error::ApiError> {
+    pub fn check(&self, param: &str) -> Result<String, crate::domain::error::ApiError> {
         let token = self.token.trim();
         if token.is_empty() || token.len() > 4096 {
-            return Err(crate::error::ApiError::invalid(param, "token is required"));
+            return Err(crate::domain::error::ApiError::invalid(param, "token is required"));
         }
         Ok(token.to_owned())
     }

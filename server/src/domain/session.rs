@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::account::{Branding, MethodType, web_url};
 use super::money::{Amount, Currency, MAX_AMOUNT};
 use super::validate::{self, Metadata};
-use crate::error::{ApiError, ErrorCode};
+use crate::domain::error::{ApiError, ErrorCode};
 use crate::text_enum;
 
 pub const PLACEHOLDER: &str = "{CHECKOUT_SESSION_ID}";

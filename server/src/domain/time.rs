@@ -9,9 +9,14 @@ use utoipa::ToSchema;
 #[schema(value_type = String, format = DateTime, example = "2026-06-11T18:30:00Z")]
 pub struct Timestamp(pub i64);
 
+/// Milliseconds since the Unix epoch: the one time representation in storage.
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
 impl Timestamp {
     pub fn now() -> Self {
-        Timestamp(crate::store::now_ms())
+        Timestamp(now_ms())
     }
 
     pub fn millis(self) -> i64 {

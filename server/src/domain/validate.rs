@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::error::ApiError;
+use crate::domain::error::ApiError;
 
 /// A string map (SPEC §4): at most 50 keys, keys up to 40 characters, values up to 500.
 pub type Metadata = BTreeMap<String, String>;

@@ -4,17 +4,15 @@
 //! tables, as an external acquirer would on its side. It never stores a card number: a token
 //! remembers only the test behaviour and what may be shown.
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-use sqlx::Row;
-
 use super::{AuthorizeRequest, Charge, Instrument, Outcome, Processor, ProcessorError, Settlement, Tokenized};
 use crate::domain::account::Funding;
 use crate::domain::card::Card;
 use crate::domain::ids::{ordered_base62, random_base62};
 use crate::domain::money::Amount;
-use crate::store::batch::Stmt;
+use crate::store::sandbox::{self as store, Moved, Movement};
 use crate::store::{Db, now_ms, to_json_text};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 /// What a test instrument does when charged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,45 +128,20 @@ impl Sandbox {
         Sandbox { db }
     }
 
-    /// A capture, void or refund: recorded under the caller's reference with the change to the
-    /// charge (`change`, binding $1 = amount, $2 = processor_ref) in one transaction. A reference
-    /// seen before answers as the first time did, without moving money again.
+    /// A capture, void or refund under the caller's reference. A reference seen before answers
+    /// as the first time did, without moving money again.
     async fn movement(
         &self,
-        kind: &str,
+        movement: Movement,
         processor_ref: &str,
         amount: Amount,
         reference: &str,
-        change: &str,
         refusal: &'static str,
     ) -> Result<(), ProcessorError> {
-        let mut tx = self.db.begin_write().await.map_err(unavailable)?;
-        let new = sqlx::query(
-            "INSERT INTO sandbox_operations (reference, processor_ref, kind, amount, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (reference) DO NOTHING",
-        )
-        .bind(reference)
-        .bind(processor_ref)
-        .bind(kind)
-        .bind(amount.minor())
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        if new.rows_affected() == 0 {
-            return Ok(()); // made already: an acquirer answers a known reference as before
+        match store::move_charge(&self.db, movement, processor_ref, amount, reference).await.map_err(unavailable)? {
+            Moved::Made | Moved::Seen => Ok(()),
+            Moved::Refused => Err(ProcessorError::Refused(refusal)),
         }
-        let done = sqlx::query(change)
-            .bind(amount.minor())
-            .bind(processor_ref)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        if done.rows_affected() == 0 {
-            return Err(ProcessorError::Refused(refusal));
-        }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(())
     }
 
     fn card_details(card: &Card) -> Tokenized {
@@ -218,18 +191,12 @@ impl Sandbox {
                 },
             )),
             Instrument::Saved { token } => {
-                let row = sqlx::query("SELECT behaviour, details FROM sandbox_tokens WHERE token = $1")
-                    .bind(token)
-                    .fetch_optional(self.db.pool())
+                let (behaviour, details) = store::token(&self.db, token)
                     .await
-                    .map_err(anyhow::Error::from)?
+                    .map_err(unavailable)?
                     .ok_or(ProcessorError::Refused("unknown token"))?;
-                let behaviour: Behaviour =
-                    serde_json::from_str(&row.try_get::<String, _>("behaviour").map_err(anyhow::Error::from)?)
-                        .map_err(anyhow::Error::from)?;
-                let d: StoredDetails =
-                    serde_json::from_str(&row.try_get::<String, _>("details").map_err(anyhow::Error::from)?)
-                        .map_err(anyhow::Error::from)?;
+                let behaviour: Behaviour = serde_json::from_str(&behaviour).map_err(unavailable)?;
+                let d: StoredDetails = serde_json::from_str(&details).map_err(unavailable)?;
                 Ok((
                     behaviour,
                     Tokenized {
@@ -273,14 +240,9 @@ impl Processor for Sandbox {
             bank_name: details.bank_name.clone(),
             account_type: details.account_type.clone(),
         };
-        sqlx::query("INSERT INTO sandbox_tokens (token, behaviour, details, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&details.token)
-            .bind(to_json_text(&behaviour))
-            .bind(to_json_text(&stored))
-            .bind(now_ms())
-            .execute(self.db.writer())
+        store::insert_token(&self.db, &details.token, &to_json_text(&behaviour), &to_json_text(&stored))
             .await
-            .map_err(anyhow::Error::from)?;
+            .map_err(unavailable)?;
         Ok(details)
     }
 
@@ -324,24 +286,21 @@ impl Processor for Sandbox {
             matches!(behaviour, Behaviour::AchSettles | Behaviour::AchReturns { .. }).then_some(now + ACH_SETTLE_MS);
         // An ACH debit pulls the funds at once (it may come back later).
         let captured = match &charge.outcome {
-            Outcome::Approved { captured: true, .. } | Outcome::Approved { pending: true, .. } => req.amount.minor(),
-            _ => 0,
+            Outcome::Approved { captured: true, .. } | Outcome::Approved { pending: true, .. } => req.amount,
+            _ => Amount::ZERO,
         };
         // Durable before the answer, as an acquirer's record is (on SQLite, in the writer's
         // group commit rather than a commit of its own).
-        let record = Stmt::new(
-            "INSERT INTO sandbox_charges (reference, processor_ref, charge, behaviour, amount, settle_at, created_at, \
-             captured) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (reference) DO NOTHING",
-        )
-        .text(req.reference)
-        .text(&processor_ref)
-        .text(to_json_text(&charge))
-        .text(to_json_text(&behaviour))
-        .int(req.amount.minor())
-        .opt_int(settle_at)
-        .int(now)
-        .int(captured);
-        if self.db.write_one(record).await.map_err(unavailable)? == 1 {
+        let record = store::NewCharge {
+            reference: req.reference,
+            processor_ref: &processor_ref,
+            charge: to_json_text(&charge),
+            behaviour: to_json_text(&behaviour),
+            amount: req.amount,
+            settle_at,
+            captured,
+        };
+        if store::record_charge(&self.db, record).await.map_err(unavailable)? {
             return Ok(charge);
         }
         // An acquirer answers a reference it has seen with what it answered the first time.
@@ -349,68 +308,40 @@ impl Processor for Sandbox {
     }
 
     async fn lookup(&self, reference: &str) -> Result<Option<Charge>, ProcessorError> {
-        let row = sqlx::query("SELECT charge FROM sandbox_charges WHERE reference = $1")
-            .bind(reference)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(unavailable)?;
-        match row {
-            Some(r) => {
-                let text: String = r.try_get(0).map_err(unavailable)?;
-                Ok(Some(serde_json::from_str(&text).map_err(unavailable)?))
-            }
+        match store::charge_by_reference(&self.db, reference).await.map_err(unavailable)? {
+            Some(text) => Ok(Some(serde_json::from_str(&text).map_err(unavailable)?)),
             None => Ok(None),
         }
     }
 
     async fn capture(&self, processor_ref: &str, amount: Amount, reference: &str) -> Result<(), ProcessorError> {
-        self.movement(
-            "capture",
-            processor_ref,
-            amount,
-            reference,
-            "UPDATE sandbox_charges SET captured = $1 WHERE processor_ref = $2 AND captured = 0 AND voided = 0 \
-             AND $1 > 0 AND $1 <= amount AND charge LIKE '%\"result\":\"approved\"%'",
-            "not capturable",
-        )
-        .await
-    }
-
-    async fn void(&self, processor_ref: &str, reference: &str) -> Result<(), ProcessorError> {
-        self.movement(
-            "void",
-            processor_ref,
-            Amount::ZERO,
-            reference,
-            "UPDATE sandbox_charges SET voided = 1 WHERE processor_ref = $2 AND captured = 0 AND voided = 0 AND $1 = 0",
-            "not voidable",
-        )
-        .await
-    }
-
-    async fn refund(&self, processor_ref: &str, amount: Amount, reference: &str) -> Result<(), ProcessorError> {
-        self.movement(
-            "refund",
-            processor_ref,
-            amount,
-            reference,
-            "UPDATE sandbox_charges SET refunded = refunded + $1 WHERE processor_ref = $2 AND $1 > 0 \
-             AND refunded + $1 <= captured",
-            "refund exceeds what is captured",
-        )
-        .await
-    }
-
-    async fn settlement(&self, processor_ref: &str, now: i64) -> Result<Settlement, ProcessorError> {
-        let row = sqlx::query("SELECT behaviour, settle_at FROM sandbox_charges WHERE processor_ref = $1")
-            .bind(processor_ref)
-            .fetch_optional(self.db.pool())
+        // Only an approved charge is captured. Its outcome never changes once recorded, so
+        // reading it first leaves no race.
+        let (charge, _, _) = store::charge_by_ref(&self.db, processor_ref)
             .await
             .map_err(unavailable)?
             .ok_or(ProcessorError::Refused("unknown charge"))?;
-        let behaviour: Behaviour =
-            serde_json::from_str(&row.try_get::<String, _>(0).map_err(unavailable)?).map_err(unavailable)?;
-        let settle_at: Option<i64> = row.try_get(1).map_err(unavailable)?;
+        let charge: Charge = serde_json::from_str(&charge).map_err(unavailable)?;
+        if !matches!(charge.outcome, Outcome::Approved { .. }) {
+            return Err(ProcessorError::Refused("not capturable"));
+        }
+        self.movement(Movement::Capture, processor_ref, amount, reference, "not capturable").await
+    }
+
+    async fn void(&self, processor_ref: &str, reference: &str) -> Result<(), ProcessorError> {
+        self.movement(Movement::Void, processor_ref, Amount::ZERO, reference, "not voidable").await
+    }
+
+    async fn refund(&self, processor_ref: &str, amount: Amount, reference: &str) -> Result<(), ProcessorError> {
+        self.movement(Movement::Refund, processor_ref, amount, reference, "refund exceeds what is captured").await
+    }
+
+    async fn settlement(&self, processor_ref: &str, now: i64) -> Result<Settlement, ProcessorError> {
+        let (_, behaviour, settle_at) = store::charge_by_ref(&self.db, processor_ref)
+            .await
+            .map_err(unavailable)?
+            .ok_or(ProcessorError::Refused("unknown charge"))?;
+        let behaviour: Behaviour = serde_json::from_str(&behaviour).map_err(unavailable)?;
         if settle_at.is_some_and(|t| now < t) {
             return Ok(Settlement::Pending);
         }

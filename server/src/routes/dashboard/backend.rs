@@ -745,13 +745,17 @@ impl Backend for Services {
             reference: given(&charge.reference),
             metadata: None,
         };
-        acting_as(ctx.actor(), terminals::start_payment(&self.state, &ctx.account, &id, body)).await.map_err(refuse)?;
+        acting_as(ctx.actor(), terminals::start_payment(&self.state, &ctx.account, &id, body, &Idempotency::none()))
+            .await
+            .map_err(refuse)?;
         Ok(())
     }
 
     async fn cancel_terminal_payment(&self, id: String) -> Result<(), ServerFnError> {
         let ctx = self.ctx(Access::Changes(Permission::Operate)).await?;
-        acting_as(ctx.actor(), terminals::cancel(&self.state, &ctx.account, &id)).await.map_err(refuse)?;
+        acting_as(ctx.actor(), terminals::cancel(&self.state, &ctx.account, &id, &Idempotency::none()))
+            .await
+            .map_err(refuse)?;
         Ok(())
     }
 
@@ -1038,14 +1042,13 @@ impl Backend for Services {
                     .ok_or_else(|| refuse(ApiError::invalid("funding", "credit, debit, prepaid or empty")))?,
             ),
         };
-        let funding = funding.filter(|_| method == MethodType::Card);
-        let fee = fees::fee_for(&ctx.account.fee_rules, method, funding, amount).amount;
-        let total = amount.checked_add(fee).ok_or_else(|| refuse(ApiError::invalid("amount", "too large")))?;
         let locale = Locale::parse(&locale_of(&ctx.headers)).unwrap_or(Locale::En);
+        let priced = fees::price(&ctx.account.fee_rules, method, funding, amount, currency, locale)
+            .ok_or_else(|| refuse(ApiError::invalid("amount", "the total is too large")))?;
         Ok(dto::FeeQuote {
-            fee: ctx.money(fee),
-            total: ctx.money(total),
-            disclosure: fees::disclosure(fee, total, currency, method, locale),
+            fee: ctx.money(priced.fee.amount),
+            total: ctx.money(priced.total),
+            disclosure: priced.disclosure,
         })
     }
 
