@@ -21,10 +21,19 @@ use crate::views::{AccountObject, ApiKeyObject};
 /// Refuses a method the account does not take (`enabled_methods`): 400 on `param`. The one
 /// place for that rule: sessions, direct payments and saved methods call it.
 pub fn require_method(account: &Account, kind: MethodType, param: impl Into<String>) -> ApiResult<()> {
-    if account.enabled_methods.contains(&kind) {
-        return Ok(());
+    if !account.enabled_methods.contains(&kind) {
+        return Err(ApiError::invalid(param, format!("{kind} is not enabled on this account")));
     }
-    Err(ApiError::invalid(param, format!("{kind} is not enabled on this account")))
+    // An account made before the currency rule below may still list it.
+    if !takes_in(kind, &account.currency) {
+        return Err(ApiError::invalid(param, format!("{kind} is not available in {}", account.currency)));
+    }
+    Ok(())
+}
+
+/// Whether a method can move money in a currency: an ACH debit moves US dollars only.
+fn takes_in(kind: MethodType, currency: &Currency) -> bool {
+    kind != MethodType::Ach || currency.is_usd()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,9 +63,12 @@ pub struct CreateAccount {
     pub metadata: Metadata,
 }
 
-fn check_methods(methods: &[MethodType]) -> Result<(), ApiError> {
+fn check_methods(methods: &[MethodType], currency: &Currency) -> Result<(), ApiError> {
     if methods.is_empty() {
         return Err(ApiError::invalid("enabled_methods", "enable at least one method"));
+    }
+    if let Some(kind) = methods.iter().find(|kind| !takes_in(**kind, currency)) {
+        return Err(ApiError::invalid("enabled_methods", format!("{kind} is not available in {currency}")));
     }
     Ok(())
 }
@@ -150,8 +162,11 @@ pub async fn create(state: &AppState, body: CreateAccount) -> ApiResult<AccountO
         return Err(ApiError::invalid("client_id", "client_id names no client"));
     }
     let name = validate::text("name", &body.name, 200)?;
-    let enabled_methods = body.enabled_methods.unwrap_or_else(|| MethodType::ALL.to_vec());
-    check_methods(&enabled_methods)?;
+    // By default every method the account's currency can take.
+    let enabled_methods = body
+        .enabled_methods
+        .unwrap_or_else(|| MethodType::ALL.iter().copied().filter(|kind| takes_in(*kind, &body.currency)).collect());
+    check_methods(&enabled_methods, &body.currency)?;
     validate_fee_rules(&body.fee_rules)?;
     body.branding.validate("branding", sandbox)?;
     let allowed_origins = check_origins(&body.allowed_origins, sandbox)?;
@@ -176,11 +191,11 @@ pub async fn create(state: &AppState, body: CreateAccount) -> ApiResult<AccountO
 
 /// Changes an account's configuration (currency and client are fixed at creation).
 pub async fn update(state: &AppState, uid: &str, body: UpdateAccount) -> ApiResult<AccountObject> {
-    find(state, uid).await?;
+    let account = find(state, uid).await?;
     let sandbox = state.config().sandbox;
     let name = body.name.as_deref().map(|n| validate::text("name", n, 200)).transpose()?;
     if let Some(m) = &body.enabled_methods {
-        check_methods(m)?;
+        check_methods(m, &account.currency)?;
     }
     if let Some(rules) = &body.fee_rules {
         validate_fee_rules(rules)?;

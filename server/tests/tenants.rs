@@ -117,6 +117,18 @@ db_tests! {
         app.call(Method::PATCH, &format!("/api/paymentaccounts/{uid}"), Auth::Bearer(&token), Some(json!({"currency": "EUR"})))
             .await.assert_error(400, "unknown_field");
 
+        // An ACH debit moves US dollars only: a euro account takes cards and Apple Pay by default,
+        // and is refused ACH when it names it, at creation or later.
+        let euros = app.create_account(&token, json!({"currency": "EUR"})).await;
+        assert_eq!(euros["enabled_methods"], json!(["card", "apple_pay"]));
+        let euro_uid = euros["uid"].as_str().unwrap();
+        let client_id = euros["client_id"].as_str().unwrap();
+        let refused = app.call(Method::POST, "/api/paymentaccounts", Auth::Bearer(&token),
+            Some(json!({"client_id": client_id, "name": "Euros", "currency": "EUR", "enabled_methods": ["card", "ach"]}))).await;
+        assert_eq!(refused.assert_error(400, "parameter_invalid")["param"], "enabled_methods");
+        app.call(Method::PATCH, &format!("/api/paymentaccounts/{euro_uid}"), Auth::Bearer(&token), Some(json!({"enabled_methods": ["ach"]})))
+            .await.assert_error(400, "parameter_invalid");
+
         // Rotation: a new secret, shown once, different from the first.
         let rotated = app.call(Method::POST, &format!("/api/paymentaccounts/{uid}/rotate-redirect-secret"), Auth::Bearer(&token), None).await;
         assert_eq!(rotated.status, StatusCode::OK);

@@ -145,6 +145,35 @@ db_tests! {
         assert_eq!(types, vec!["payment.voided"]);
     }
 
+    async fn a_start_or_cancel_sent_again_with_its_key_answers_as_the_first(app) {
+        let m = app.merchant().await;
+        let tid = terminal(&app, &m, "SN-KEY").await["id"].as_str().unwrap().to_owned();
+        let bearer = format!("Bearer {}", m.key);
+        let keyed = async |path: String, key: &str, body: &str| {
+            let headers = [("authorization", bearer.as_str()), ("content-type", "application/json"), ("idempotency-key", key)];
+            app.send(Method::POST, &path, &headers, axum::body::Body::from(body.to_owned())).await
+        };
+        let sale = r#"{"amount": 1200, "currency": "USD"}"#;
+        let first = keyed(format!("/api/terminals/{tid}/payments"), "till-7-sale-1", sale).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+        // The till lost the answer and retries: the same payment, not a 409 for its own.
+        let again = keyed(format!("/api/terminals/{tid}/payments"), "till-7-sale-1", sale).await;
+        assert_eq!(again.status, StatusCode::CREATED, "{}", again.text());
+        assert_eq!(again.json()["id"], first.json()["id"]);
+        // Another sale while it is pending is still refused.
+        keyed(format!("/api/terminals/{tid}/payments"), "till-7-sale-2", sale).await.assert_error(409, "resource_in_use");
+        let payments = app.call(Method::GET, "/api/payments", Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(payments["value"].as_array().unwrap().len(), 1, "one payment for one sale");
+
+        let cancelled = keyed(format!("/api/terminals/{tid}/cancel"), "till-7-cancel-1", "").await;
+        assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.text());
+        let cancelled_again = keyed(format!("/api/terminals/{tid}/cancel"), "till-7-cancel-1", "").await;
+        assert_eq!(cancelled_again.status, StatusCode::OK, "{}", cancelled_again.text());
+        assert_eq!((cancelled_again.json()["id"].clone(), cancelled_again.json()["status"].clone()), (first.json()["id"].clone(), json!("voided")));
+        // Without its key a second cancel finds nothing pending.
+        app.call(Method::POST, format!("/api/terminals/{tid}/cancel"), Auth::Bearer(&m.key), None).await.assert_error(409, "invalid_state");
+    }
+
     async fn racing_payments_on_one_terminal_make_one(app) {
         let m = app.merchant().await;
         let tid = terminal(&app, &m, "SN-4").await["id"].as_str().unwrap().to_owned();

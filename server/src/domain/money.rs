@@ -92,6 +92,11 @@ impl Currency {
     pub fn exponent(&self) -> u8 {
         app::money::currency_exponent(&self.0).unwrap_or(2)
     }
+
+    /// US dollars: the one currency an ACH debit moves.
+    pub fn is_usd(&self) -> bool {
+        self.0 == "USD"
+    }
 }
 
 impl TryFrom<String> for Currency {

@@ -106,18 +106,18 @@ async fn answer_key(conn: &mut AnyConnection, op: &Operation, answer: &Answer) -
 /// A charge the processor approved after recovery had given its operation up (recovery asked
 /// first, when the processor had not seen it yet): no payment records it, so it is undone. An
 /// operation finished any other way (with this very charge) needs nothing.
-async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) -> ApiResult<()> {
+async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) -> ApiResult<bool> {
     let given_up = operations::get(state.db(), &op.id)
         .await?
         .is_some_and(|f| f.failure_code.as_deref() == Some(recovery::ABANDONED));
     if !given_up {
-        return Ok(());
+        return Ok(false);
     }
     let account = accounts::get(state.db(), &op.account_uid)
         .await?
         .ok_or_else(|| anyhow::anyhow!("operation {} without account", op.id))?;
     undo_charge(state, &account, charge, op.amount, &op.id).await;
-    Ok(())
+    Ok(true)
 }
 
 /// Undoes at the processor an approved charge that no payment records (made under `reference`

@@ -6,7 +6,7 @@
 
 use super::{direct, movements, terminals};
 use crate::domain::payment::OperationKind;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::processor::ProcessorError;
 use crate::state::AppState;
 use crate::store::operations::{self, Operation};
@@ -30,7 +30,7 @@ pub async fn recover_stuck(state: &AppState, now: i64) -> ApiResult<usize> {
             Err(e) => {
                 // Asked about again later (sooner while it is young), behind the others.
                 let after = crate::domain::time::recheck_after(now - op.created_at);
-                tracing::warn!(operation = %op.id, kind = %op.kind, error = %e, retry_in_ms = after, "recovery will retry");
+                tracing::warn!(operation = %op.id, kind = %op.kind, error = format!("{e:#}"), retry_in_ms = after, "recovery will retry");
                 operations::defer_recovery(state.db(), &op.id, now + after).await?;
             }
         }
@@ -79,10 +79,12 @@ async fn recover_one(state: &AppState, op: &Operation) -> ApiResult<bool> {
                     movements::refuse_refund(state, op, why).await.map(|_| ())
                 }
                 // A refusal is this operation's final answer (409); it is written down there.
-                (Err(ProcessorError::Refused(why)), _) => {
-                    let _ = movements::refuse_hold(state, op, why).await;
-                    Ok(())
-                }
+                (Err(ProcessorError::Refused(why)), _) => match movements::refuse_hold(state, op, why).await {
+                    // Written down (or someone else finished it first); a write that failed is
+                    // tried again on the next pass.
+                    Err(ApiError::Internal(e)) => Err(ApiError::Internal(e)),
+                    Ok(_) | Err(ApiError::Client(_)) => Ok(()),
+                },
                 (Err(ProcessorError::Unavailable(e)), _) => return Err(anyhow::anyhow!("processor: {e:#}").into()),
             }
         }

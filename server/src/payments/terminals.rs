@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{Answer, Called, answer_key, payment_event, payment_events, unavailable, undo_if_abandoned};
+use super::{Answer, Called, answer_key, direct, payment_event, payment_events, unavailable, undo_if_abandoned};
 use crate::domain::account::MethodType;
 use crate::domain::card::CardNumber;
 use crate::domain::event::EventType;
@@ -172,7 +172,11 @@ pub async fn update(state: &AppState, account: &Account, id: &str, body: UpdateT
     if !patch.is_empty() {
         match terminals::update(state.db(), &terminal.id, &patch, body.status.is_some()).await {
             Ok(true) => {}
-            Ok(false) => return Err(in_use("The terminal has a payment pending; cancel it first")),
+            // Busy, or deleted meanwhile.
+            Ok(false) => {
+                find(state, &account.uid, &terminal.id).await?;
+                return Err(in_use("The terminal has a payment pending; cancel it first"));
+            }
             Err(e) if is_unique_violation(&e) => {
                 return Err(
                     in_use("A terminal with this serial_number is already registered").with_param("serial_number")
@@ -199,7 +203,8 @@ pub async fn start_payment(
     account: &Account,
     id: &str,
     body: StartTerminalPayment,
-) -> ApiResult<PaymentObject> {
+    key: &Idempotency,
+) -> ApiResult<Answer> {
     let terminal = find(state, &account.uid, id).await?;
     if body.amount.is_zero() {
         return Err(ApiError::invalid("amount", "amount must be a positive integer"));
@@ -240,8 +245,12 @@ pub async fn start_payment(
         });
     }
     payments::insert(&mut tx, &payment).await?;
+    // A till that retries after a lost answer (same Idempotency-Key) is answered this payment,
+    // not a second one or a 409 for its own.
+    let answer = Answer::json(StatusCode::CREATED, &PaymentObject::from(payment));
+    key.finish(&mut tx, answer.status, &answer.body).await?;
     tx.commit().await?;
-    Ok(PaymentObject::from(payment))
+    Ok(answer)
 }
 
 /// The payment pending on a terminal, or 409.
@@ -256,10 +265,10 @@ async fn pending_payment(state: &AppState, account: &Account, terminal: &Termina
 }
 
 /// Cancels the payment pending on a terminal: `voided`, the terminal online again.
-pub async fn cancel(state: &AppState, account: &Account, id: &str) -> ApiResult<PaymentObject> {
+pub async fn cancel(state: &AppState, account: &Account, id: &str, key: &Idempotency) -> ApiResult<Answer> {
     let terminal = find(state, &account.uid, id).await?;
     let payment = pending_payment(state, account, &terminal).await?;
-    void_pending(state, &payment, &Idempotency::none()).await.map(|(object, _)| object)
+    void_pending(state, &payment, key).await.map(|(_, answer)| answer)
 }
 
 /// Voids a payment still pending on its terminal (nothing was charged): `voided`, its terminal
@@ -296,6 +305,10 @@ pub async fn simulate(
     body: SimulateCard,
     key: &Idempotency,
 ) -> ApiResult<Answer> {
+    // Test cards are presented in sandbox mode only (the route answers 404 too).
+    if !state.config().sandbox {
+        return Err(ApiError::not_found("route"));
+    }
     let terminal = find(state, &account.uid, id).await?;
     let number = CardNumber::parse(&body.card_number).map_err(|e| e.with_param("card_number"))?;
     let payment = pending_payment(state, account, &terminal).await?;
@@ -326,10 +339,12 @@ pub async fn simulate(
         .into();
     let charge = match called {
         Called::Done(charge) => charge,
-        Called::Refused(why) => Charge {
-            outcome: Outcome::Declined { processor_ref: String::new(), decline_code: why.replace(' ', "_") },
-            details: Default::default(),
-        },
+        // The processor would not take the card at all: a decline of a fixed code, as a direct
+        // payment's (its reason is the processor's text, for the log).
+        Called::Refused(why) => {
+            tracing::info!(operation = %op.id, reason = why, "the processor refused the presented card");
+            direct::refused_charge(None)
+        }
         Called::Unknown(e) => return Err(unavailable(&op, &e)),
     };
     finish_charge(state, &op, charge).await
@@ -383,7 +398,12 @@ pub async fn finish_charge(state: &AppState, op: &Operation, charge: Charge) -> 
     let failure_code = outcome.decline_code.map(str::to_owned);
     if !operations::finish(&mut tx, &op.id, status, failure_code.as_deref(), now).await? {
         tx.end_refused().await?;
-        undo_if_abandoned(state, op, &charge).await?;
+        if undo_if_abandoned(state, op, &charge).await? {
+            // Recovery gave the attempt up (and the charge is undone): the card was not charged.
+            return Err(ApiError::invalid_state(
+                "This card attempt was abandoned and nothing was charged; present the card again",
+            ));
+        }
         let payment = payments::get(state.db(), &op.account_uid, &op.payment_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("payment vanished"))?;

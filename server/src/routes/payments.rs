@@ -235,7 +235,7 @@ async fn void_payment(
 /// A body with no fields (`{}` or none at all).
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoFields {}
+pub(crate) struct NoFields {}
 
 /// Refunds `amount` (or all that is left) of a captured payment; many partial refunds may be
 /// made, never more than was captured. ACH payments only once settled.

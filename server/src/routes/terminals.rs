@@ -12,9 +12,9 @@ use utoipa_axum::routes;
 use super::list::{ListQuery, Listable};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
 use crate::extract::auth::{Merchant, TerminalsRead, TerminalsWrite};
 use crate::extract::idempotency::IdempotencyKey;
+use crate::extract::{Json, OptionalBody};
 use crate::payments::terminals::{self, CreateTerminal, SimulateCard, StartTerminalPayment, UpdateTerminal};
 use crate::state::AppState;
 use crate::store::terminals as terminal_store;
@@ -144,7 +144,7 @@ async fn delete_terminal(
 #[utoipa::path(
     post, path = "/api/terminals/{id}/payments", tag = "terminals",
     security(("admin_token" = []), ("api_key" = ["terminals.write"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
     request_body = StartTerminalPayment,
     responses((status = 201, body = PaymentObject), (status = 400), (status = 404), (status = 409))
 )]
@@ -152,24 +152,39 @@ async fn start_payment(
     auth: Merchant<TerminalsWrite>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<StartTerminalPayment>,
-) -> ApiResult<(StatusCode, Json<PaymentObject>)> {
-    Ok((StatusCode::CREATED, Json(terminals::start_payment(&state, &auth.account, &id, body).await?)))
+    IdempotencyKey(key): IdempotencyKey,
+    Json(raw): Json<Value>,
+) -> Response {
+    let account = auth.account;
+    let path = format!("/api/terminals/{id}/payments");
+    crate::payments::keyed(&state, &account.uid, key, &path, raw, async |body: StartTerminalPayment, idem| {
+        terminals::start_payment(&state, &account, &id, body, idem).await
+    })
+    .await
 }
 
 /// Cancels the payment pending on the terminal: `voided`, the terminal online again.
 #[utoipa::path(
     post, path = "/api/terminals/{id}/cancel", tag = "terminals",
     security(("admin_token" = []), ("api_key" = ["terminals.write"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = PaymentObject), (status = 404), (status = 409))
 )]
 async fn cancel_payment(
     auth: Merchant<TerminalsWrite>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<PaymentObject>> {
-    Ok(Json(terminals::cancel(&state, &auth.account, &id).await?))
+    IdempotencyKey(key): IdempotencyKey,
+    OptionalBody(raw): OptionalBody,
+) -> Response {
+    let account = auth.account;
+    let path = format!("/api/terminals/{id}/cancel");
+    // The answer of a cancel sent again with its key is the first one's (the payment voided),
+    // not a 409 for a terminal that no longer has it.
+    crate::payments::keyed(&state, &account.uid, key, &path, raw, async |_: super::payments::NoFields, idem| {
+        terminals::cancel(&state, &account, &id, idem).await
+    })
+    .await
 }
 
 /// Sandbox only: presents a test card (SPEC §9) at the terminal. An approved card leaves the
