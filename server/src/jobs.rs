@@ -1,7 +1,8 @@
 //! Background work, in every server process (each step is safe to run concurrently: every state
 //! change is a conditional update): expire overdue sessions, recover confirms a crash left
 //! `processing`, settle ACH debits, finish money movements a crash left pending, forget old
-//! idempotency keys, trim rate-limiter state; and, in a loop of their own, send receipts.
+//! idempotency keys, trim rate-limiter state, drain the metrics' histogram samples; and, in a
+//! loop of their own, send receipts.
 
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ const HOUSEKEEPING_EVERY: u32 = 60;
 /// Runs one pass of every job but receipts, which have their own loop (tests call this directly).
 pub async fn tick(state: &AppState, housekeeping: bool) {
     let now = now_ms();
+    // The recorder keeps every histogram sample until it is drained: a render of /metrics
+    // drains them, and so does this, so a server nobody scrapes does not grow by the request.
+    state.metrics().run_upkeep();
     if let Err(e) = checkout::expire_overdue(state).await {
         tracing::warn!(error = %e, "expiring sessions failed");
     }

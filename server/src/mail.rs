@@ -51,7 +51,7 @@ impl Mailer {
                     .subject(subject)
                     .body(body.to_owned())
                     .context("building the message")?;
-                transport.send(message).await.context("sending by SMTP")?;
+                transport.send(message).await.map_err(smtp_failure)?;
                 Ok(())
             }
             Mailer::Outbox => {
@@ -60,4 +60,20 @@ impl Mailer {
             }
         }
     }
+}
+
+/// What an SMTP failure was, without the server's own text: its replies quote the recipient's
+/// address (`550 5.1.1 <jane@…>: Recipient address rejected`), which the logs must not keep.
+fn smtp_failure(e: lettre::transport::smtp::Error) -> anyhow::Error {
+    let code = e.status().map(|c| format!(" ({c})")).unwrap_or_default();
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_permanent() {
+        "refused for good"
+    } else if e.is_transient() {
+        "refused for now"
+    } else {
+        "failed to connect or speak SMTP"
+    };
+    anyhow::anyhow!("sending by SMTP: the mail server {kind}{code}")
 }

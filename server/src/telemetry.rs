@@ -94,7 +94,7 @@ pub fn metrics_handle() -> PrometheusHandle {
             let recorder = PrometheusBuilder::new()
                 .set_buckets(&[
                     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                    10.0,
+                    10.0, 30.0, 60.0,
                 ])
                 .expect("static buckets are valid")
                 // A count, not seconds.
@@ -106,8 +106,10 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (e.g. by a host application); keep ours
-            // rendering what it can rather than failing start-up.
-            let _ = metrics::set_global_recorder(recorder);
+            // rendering what it can rather than failing start-up, and say so.
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed: /metrics shows only what reaches ours");
+            }
             handle
         })
         .clone()
@@ -135,15 +137,20 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
 
     let status = response.status();
     let elapsed = started.elapsed();
-    span.in_scope(|| {
-        if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request failed");
-        } else {
-            tracing::info!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request");
-        }
-    });
     // Label by route template, never the raw path: ids in paths would explode the series.
     let route = response.extensions().get::<MatchedRoute>().map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
+    span.in_scope(|| {
+        let (status, elapsed_ms, route) = (status.as_u16(), elapsed.as_millis() as u64, route.as_str());
+        // 501 is a query option the API does not implement: the caller's, not ours.
+        if response.status().is_server_error() && response.status() != axum::http::StatusCode::NOT_IMPLEMENTED {
+            tracing::error!(status, elapsed_ms, route, "request failed");
+        } else if matches!(route, "/healthz" | "/readyz" | "/metrics") && response.status().is_success() {
+            // Probes and scrapes come every few seconds: kept out of the info log.
+            tracing::debug!(status, elapsed_ms, route, "request");
+        } else {
+            tracing::info!(status, elapsed_ms, route, "request");
+        }
+    });
     let labels =
         [("method", method_label(&method).to_owned()), ("route", route), ("status", status.as_u16().to_string())];
     metrics::counter!("govifi_http_requests_total", &labels).increment(1);

@@ -248,6 +248,26 @@ async fn a_client_that_trickles_its_request_is_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello"), "{answer}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_statement_past_its_timeout_is_cancelled_and_answered_503() {
+    let Some(app) = TestApp::spawn(Database::Postgres).await else {
+        support::no_postgres();
+        return;
+    };
+    // Every connection of the pool has a statement timeout (a lock wait behind a stuck process
+    // does not hold a request for ever)...
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(app.db().pool()).await.unwrap();
+    assert_eq!(timeout, "1min");
+    // ...and a statement PostgreSQL cancelled is the database being busy, not a bug: 503.
+    let mut conn = app.db().pool().acquire().await.unwrap();
+    sqlx::Executor::execute(&mut *conn, "SET statement_timeout = '10ms'").await.unwrap();
+    let err = sqlx::query("SELECT pg_sleep(1)").execute(&mut *conn).await.unwrap_err();
+    sqlx::Executor::execute(&mut *conn, server::store::STATEMENT_TIMEOUT).await.unwrap();
+    let answer = axum::response::IntoResponse::into_response(server::error::ApiError::from(err));
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+}
+
 db_tests! {
     async fn health_and_readiness(app) {
         let r = app.get("/healthz").await;

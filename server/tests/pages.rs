@@ -121,6 +121,13 @@ db_tests! {
         let js = app.get(script).await;
         assert_eq!(js.status, StatusCode::OK);
         assert!(js.text().contains("govifi-success"));
+        // A form missing its fields is the sender's mistake: a browser is sent back to the page,
+        // a script is answered 400, never a 5xx.
+        assert_eq!(app.request(post("amount=5000")).await.status, StatusCode::FOUND);
+        let mut scripted = post("amount=5000");
+        scripted.headers_mut().insert("accept", axum::http::HeaderValue::from_static("application/json"));
+        let r = app.request(scripted).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
         // A bad amount comes back as the session API's message, escaped, on the demo page.
         let r = app.request(post("amount=12%3Cb%3E&description=&email=&locale=en&risk=low&save=off")).await;
         assert_eq!(r.status, StatusCode::FOUND);

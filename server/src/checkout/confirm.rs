@@ -52,7 +52,10 @@ use app::wire::ConfirmStatus;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
+    /// Required (SPEC §5): its absence is answered 400 `parameter_missing` by the handler,
+    /// which reads it as optional so that it can name the parameter.
     #[serde(default)]
+    #[schema(required = true, nullable = false)]
     pub fee_quote_id: Option<String>,
     pub payment_method: PaymentMethodInput,
     #[serde(default)]

@@ -212,7 +212,8 @@ pub async fn sign_in(state: &AppState, email: &str, password: &str, now: i64) ->
         _ => {
             if count >= MAX_FAILURES {
                 store::dashboard::lock(db, &email, now + LOCK_MS).await?;
-                tracing::warn!(email = %email, "dashboard sign-in locked after repeated failures");
+                // The typed address is not logged (it is personal data, and may be anyone's).
+                tracing::warn!(failures = count, "a dashboard sign-in address locked after repeated failures");
             }
             Err(SignInRefused::Invalid)
         }

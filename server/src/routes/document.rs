@@ -67,6 +67,9 @@ fn complete_operation(op: &mut Operation, path_params: &[&str], our_errors: bool
     if secured {
         answers.push(("401", "No valid credential"));
         answers.push(("403", "The credential may not do this"));
+        // Every authenticated call reads the database (and some call the processor or the mail
+        // server): when none answers in time, 503 with Retry-After; nothing was done twice.
+        answers.push(("503", "The database, the processor or the mail server is unavailable; retry"));
     }
     if !path_params.is_empty() {
         answers.push(("404", "No such object"));
@@ -76,6 +79,7 @@ fn complete_operation(op: &mut Operation, path_params: &[&str], our_errors: bool
         answers.push(("415", "The body is not JSON"));
     }
     if keyed {
+        answers.push(("409", "A request with this idempotency key is still in progress"));
         answers.push(("422", "The idempotency key was used with another request"));
     }
     if listed {

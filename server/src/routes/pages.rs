@@ -265,10 +265,16 @@ pub async fn create_demo_checkout(
     save: String,
 ) -> Result<(), ServerFnError> {
     let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no application state"))?;
-    if !state.config().sandbox {
-        return Err(ServerFnError::new("the demo is a sandbox page"));
-    }
-    let account = demo_account(&state).await.map_err(|e| ServerFnError::new(e.public_message()))?;
+    // Sent back to the page, which shows why (a plain form post: no script reads an error).
+    let refused = |message: String| {
+        let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("error", &message).finish();
+        leptos_axum::redirect(&format!("/demo?{query}"));
+        Ok(())
+    };
+    let account = match demo_account(&state).await {
+        Ok(account) => account,
+        Err(e) => return refused(e.public_message()),
+    };
     let base = &state.config().public_url;
     let blank = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     let mut body = json!({
@@ -289,13 +295,7 @@ pub async fn create_demo_checkout(
         body["layout"] = layout.into();
         match crate::checkout::merchant::create(&state, &account, body.clone(), &Idempotency::none()).await {
             Ok((session, _)) => created.push(session.id),
-            Err(e) => {
-                let message = e.public_message();
-                let query: String =
-                    form_urlencoded::Serializer::new(String::new()).append_pair("error", &message).finish();
-                leptos_axum::redirect(&format!("/demo?{query}"));
-                return Ok(());
-            }
+            Err(e) => return refused(e.public_message()),
         }
     }
     // The page shows the sessions' credentials only to the browser that made them: session ids
@@ -336,10 +336,16 @@ fn demo_action_path() -> &'static str {
 async fn demo_server_fns(State(state): State<AppState>, req: Request<Body>) -> Response {
     // Only the demo page itself makes sessions: another site's form posting here could not
     // read them, but would fill the demo account with sessions.
+    if !state.config().sandbox {
+        return ApiError::not_found("route").into_response();
+    }
     if !crate::dashboard::guard::same_origin(&state, req.headers()) {
         return ApiError::new(crate::error::ErrorCode::Forbidden, "Not allowed from another origin").into_response();
     }
-    leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), req).await.into_response()
+    let answer =
+        leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), req).await.into_response();
+    // A form missing a field is the sender's mistake: 400, not server_fn's 500.
+    super::dashboard::arguments_refused(answer).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod payment_methods;
 pub mod payments;
 pub mod quotes;
+pub mod sandbox;
 pub mod sessions;
 pub mod signing_keys;
 pub mod terminals;
@@ -110,6 +111,9 @@ pub struct Db {
     group: Option<Arc<group::Writer>>,
     /// Rate-limit state every process shares.
     limits: limits::Limits,
+    /// SQLite: the file beside the database that one process at a time holds while it migrates
+    /// (sqlx takes no lock on SQLite); `None` in memory and on PostgreSQL.
+    migration_lock: Option<std::path::PathBuf>,
 }
 
 /// What [`Db::write`] did.
@@ -213,6 +217,9 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// How long one PostgreSQL statement may run (every connection but a migration's).
+pub const STATEMENT_TIMEOUT: &str = "SET statement_timeout = '60s'";
+
 impl Db {
     /// Connects (creating an SQLite file and its folder if needed); does not migrate.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
@@ -260,6 +267,10 @@ impl Db {
                             // locks (a session's, an account's) for ever; none of ours waits
                             // a minute between statements.
                             conn.execute("SET idle_in_transaction_session_timeout = '60s'").await?;
+                            // Nor does any statement of ours run for a minute: one that would
+                            // (a lock wait behind a stuck process, a plan gone wrong) is cancelled
+                            // and its request answered, instead of holding a connection for ever.
+                            conn.execute(STATEMENT_TIMEOUT).await?;
                         }
                         Ok(())
                     })
@@ -284,7 +295,11 @@ impl Db {
             }
         };
         let limits = limits::Limits::open(&url, backend, &pool).await?;
-        Ok(Db { pool, writer, backend, group, limits })
+        let migration_lock = match backend {
+            Backend::Sqlite => sqlite_file(&url).map(|file| std::path::PathBuf::from(format!("{file}-migrating"))),
+            Backend::Postgres => None,
+        };
+        Ok(Db { pool, writer, backend, group, limits, migration_lock })
     }
 
     /// Applies pending migrations (safe to call from several processes at once on PostgreSQL:
@@ -299,7 +314,31 @@ impl Db {
         // A database a newer release already migrated still serves this one (a rolling deploy,
         // or a rollback): its migrations only add, so this release's statements still work.
         let migrator = Migrator { migrations: Cow::Owned(migrations), ignore_missing: true, ..Migrator::DEFAULT };
-        migrator.run(&self.pool).await.context("running database migrations")?;
+        // Two processes started at once on a new SQLite file would both apply the first
+        // migration, and one would fail; the second waits here, then finds them applied.
+        let _one_at_a_time = match &self.migration_lock {
+            Some(path) => {
+                let path = path.clone();
+                let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+                    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+                    file.lock()?;
+                    Ok(file)
+                });
+                Some(lock.await?.context("locking the database for its migrations")?)
+            }
+            None => None,
+        };
+        let mut conn = self.pool.acquire().await.context("connecting to migrate")?;
+        if self.backend == Backend::Postgres {
+            // A migration may build an index on a large table, or wait for another process's
+            // migrations (sqlx's advisory lock): no statement timeout on this connection.
+            conn.execute("SET statement_timeout = 0").await?;
+        }
+        migrator.run(&mut *conn).await.context("running database migrations")?;
+        if self.backend == Backend::Postgres {
+            conn.execute(STATEMENT_TIMEOUT).await?;
+        }
+        drop(conn);
         if self.backend == Backend::Postgres {
             limits::Limits::create_postgres(&self.pool).await.context("creating the rate-limit table")?;
         }
@@ -414,6 +453,14 @@ impl Db {
 }
 
 /// Makes sure an SQLite URL will create its file, and that the file's folder exists.
+/// The SQLite file a prepared URL names (`None` in memory).
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path == ":memory:" || path.is_empty() || query.split('&').any(|kv| kv == "mode=memory");
+    (!in_memory).then_some(path)
+}
+
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -447,10 +494,7 @@ where
     Ok(query.fetch_all(executor).await?.into_iter().next())
 }
 
-/// Milliseconds since the Unix epoch: the one time representation in storage.
-pub fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
-}
+pub use crate::domain::time::now_ms;
 
 /// A bind parameter's value (the `Any` driver's portable types).
 #[derive(Debug, Clone, PartialEq)]
@@ -652,6 +696,26 @@ mod tests {
         assert!(path.parent().unwrap().is_dir());
         let kept = prepare_sqlite_url("sqlite://:memory:?mode=memory").unwrap();
         assert_eq!(kept, "sqlite://:memory:?mode=memory");
+    }
+
+    /// Two processes started at once on a new SQLite file both come up: one migrates, the other
+    /// waits for it and finds nothing left to do.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn first_migrations_at_once_on_one_sqlite_file() {
+        for round in 0..4 {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join(format!("m{round}.db")).display());
+            let (a, b) = tokio::join!(Db::connect(&url, 2), Db::connect(&url, 2));
+            let (a, b) = (a.unwrap(), b.unwrap());
+            let (first, second) = tokio::join!(a.migrate(), b.migrate());
+            first.unwrap();
+            second.unwrap();
+            let applied: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(a.pool()).await.unwrap();
+            assert_eq!(applied, i64::try_from(MIGRATIONS.len()).unwrap());
+        }
+        assert_eq!(sqlite_file("sqlite://data/g.db?mode=rwc"), Some("data/g.db"));
+        assert_eq!(sqlite_file("sqlite://shared?mode=memory"), None);
     }
 
     /// A writer task that ended (here: with the runtime that ran it) is seen, so liveness fails

@@ -92,7 +92,9 @@ pub async fn check_url(url: &str, allow_private: bool, sandbox: bool) -> Result<
         return Err(format!("{host} does not resolve"));
     }
     if let Some(bad) = addrs.iter().find(|a| is_refused(a.ip())) {
-        return Err(format!("{host} resolves to {}, a private or reserved address", bad.ip()));
+        // Which inside address it is stays in the log: the answer would map the network.
+        tracing::info!(host = %host, address = %bad.ip(), "a webhook host resolves to a refused address");
+        return Err(format!("{host} resolves to a private or reserved address"));
     }
     Ok(parsed)
 }

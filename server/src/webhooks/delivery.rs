@@ -162,6 +162,12 @@ async fn attempt(state: &AppState, c: &Claimed, now: i64) -> ApiResult<()> {
     }
     tracing::info!(delivery = %c.id, webhook = %webhook.id, event = %c.event_id, status = ?attempt.response_status,
         error = ?attempt.error, attempt = made, "webhook attempt");
+    if matches!(next, Next::Failed) {
+        // No attempt is left: the merchant has to redeliver it (an operator may want to know).
+        metrics::counter!("govifi_webhook_deliveries_failed_total").increment(1);
+        tracing::warn!(delivery = %c.id, webhook = %webhook.id, event = %c.event_id, attempts = made,
+            "a webhook delivery failed for good");
+    }
 
     // The failure streak: a 410 ends the subscription at once; five days of failures in a row do too.
     let failing_since = webhooks::note_outcome(state.db(), &webhook.id, delivered, now, STREAK_GAP_MS).await?;

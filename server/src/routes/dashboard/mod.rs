@@ -68,7 +68,7 @@ async fn server_functions(State(state): State<AppState>, req: Request) -> Respon
 /// Arguments a server function could not read (a field missing, repeated or not of its type, a
 /// body over the limit or not UTF-8) are the caller's mistake, which server_fn answers 500:
 /// here they are 400 (413 for the size), before any session or role is looked at.
-async fn arguments_refused(answer: Response) -> Response {
+pub(crate) async fn arguments_refused(answer: Response) -> Response {
     if answer.status() != StatusCode::INTERNAL_SERVER_ERROR
         || !answer.headers().contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
     {
