@@ -426,52 +426,38 @@ fn run() -> Result<()> {
         let from_file = || dotenv.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         std::env::var(name).ok().or_else(from_file).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     };
+    // The server never echoes a secret it was given; these are ours (data/sandbox-bootstrap.env).
+    let bind = setting("GOVIFI_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+    let base = setting("GOVIFI_PUBLIC_URL").map(|url| url.trim_end_matches('/').to_owned()).or_else(|| {
+        // `…:0` asks for any free port: only the server knows which (its lines below say).
+        (!bind.ends_with(":0")).then(|| format!("http://{bind}"))
+    });
+    say("the sandbox's app client and dashboard user (kept in data/sandbox-bootstrap.env)");
+    println!("  App client id:      {client_id}");
+    println!("  App client secret:  {client_secret}");
+    println!("  Dashboard user:     demo@govifi.test");
+    println!("  Dashboard password: {demo_password}");
+    match &base {
+        Some(base) => {
+            println!("  Get a token:");
+            println!("    curl -s -X POST {base}/oauth2/token -u '{client_id}:{client_secret}' \\");
+            println!("      -d grant_type=client_credentials -d scope=com.govineer.payments/admin");
+            println!("  Dashboard:          {base}/dashboard");
+        }
+        None => println!("  Addresses:          printed by the server below (GOVIFI_BIND={bind} takes any free port)"),
+    }
     say("starting govifi-server (Ctrl-C stops it)");
     let mut cmd = Command::new(binary);
     cmd.current_dir(workspace_root())
         .env("GOVIFI_ASSETS_DIR", workspace_root().join("dist"))
-        .env("GOVIFI_BOOTSTRAP_CLIENT_ID", &client_id)
-        .env("GOVIFI_BOOTSTRAP_CLIENT_SECRET", &client_secret)
-        .env("GOVIFI_SANDBOX_DEMO_PASSWORD", &demo_password)
-        .stdout(std::process::Stdio::piped());
+        .env("GOVIFI_BOOTSTRAP_CLIENT_ID", client_id)
+        .env("GOVIFI_BOOTSTRAP_CLIENT_SECRET", client_secret)
+        .env("GOVIFI_SANDBOX_DEMO_PASSWORD", demo_password);
     // Sandbox mode unless the environment or .env says otherwise.
     if setting("GOVIFI_SANDBOX").is_none() {
         cmd.env("GOVIFI_SANDBOX", "true");
     }
-    let mut server = cmd.spawn().map_err(|e| format!("cannot start govifi-server: {e}"))?;
-    // The addresses are printed once the server says where it listens (with GOVIFI_BIND=…:0 only
-    // it knows the port); its output is passed on as it comes.
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stdout.take().ok_or("no stdout")?));
-    let mut listening = None;
-    for line in lines.by_ref().map_while(std::result::Result::ok) {
-        println!("{line}");
-        if let Some(address) = line.strip_prefix("govifi-server listening on ") {
-            listening = Some(address.trim().to_owned());
-            break;
-        }
-    }
-    if let Some(listening) = listening {
-        let base = setting("GOVIFI_PUBLIC_URL").map(|url| url.trim_end_matches('/').to_owned()).unwrap_or(listening);
-        // The server never echoes a secret it was given; these are ours (data/sandbox-bootstrap.env).
-        say("the sandbox's app client and dashboard user (kept in data/sandbox-bootstrap.env)");
-        println!("  App client id:      {client_id}");
-        println!("  App client secret:  {client_secret}");
-        println!("  Get a token:");
-        println!("    curl -s -X POST {base}/oauth2/token -u '{client_id}:{client_secret}' \\");
-        println!("      -d grant_type=client_credentials -d scope=com.govineer.payments/admin");
-        println!("  Dashboard:          {base}/dashboard");
-        println!("  Dashboard user:     demo@govifi.test");
-        println!("  Dashboard password: {demo_password}");
-        println!();
-    }
-    let forward = std::thread::spawn(move || {
-        for line in lines.map_while(std::result::Result::ok) {
-            println!("{line}");
-        }
-    });
-    let status = server.wait()?;
-    let _ = forward.join();
-    if status.success() { Ok(()) } else { Err(format!("govifi-server ended ({status})").into()) }
+    run_ok(&mut cmd)
 }
 
 enum Outcome {
