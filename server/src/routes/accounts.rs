@@ -12,8 +12,7 @@ use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::extract::auth::AdminToken;
 use crate::state::AppState;
-use crate::store::odata::Scope;
-use crate::store::{Bind, accounts as account_store, api_keys};
+use crate::store::{accounts as account_store, api_keys};
 use crate::views::{AccountObject, ApiKeyObject};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -83,8 +82,7 @@ async fn list_accounts(
     State(state): State<AppState>,
     list: ListQuery<Accounts>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let scope = Scope { table: "payment_accounts", columns: account_store::COLUMNS, condition: "", binds: vec![] };
-    list.answer::<_, AccountObject>(state.db(), scope, account_store::from_row).await
+    list.answer::<_, AccountObject>(state.db(), account_store::listed(), account_store::from_row).await
 }
 
 /// Gets a payment account.
@@ -189,13 +187,7 @@ async fn list_api_keys(
     list: ListQuery<ApiKeys>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let account = accounts::find(&state, &uid).await?;
-    let scope = Scope {
-        table: "api_keys",
-        columns: api_keys::COLUMNS,
-        condition: "account_uid = $1",
-        binds: vec![Bind::Text(account.uid)],
-    };
-    list.answer::<_, ApiKeyObject>(state.db(), scope, api_keys::from_row).await
+    list.answer::<_, ApiKeyObject>(state.db(), api_keys::listed(&account.uid), api_keys::from_row).await
 }
 
 /// Revokes an API key; it stops working at once.

@@ -13,7 +13,6 @@ use crate::extract::Json;
 use crate::extract::auth::AdminToken;
 use crate::state::AppState;
 use crate::store::clients as client_store;
-use crate::store::odata::Scope;
 use crate::views::ClientObject;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -65,8 +64,7 @@ async fn list_clients(
     State(state): State<AppState>,
     list: ListQuery<Clients>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let scope = Scope { table: "clients", columns: client_store::COLUMNS, condition: "", binds: vec![] };
-    list.answer::<_, ClientObject>(state.db(), scope, client_store::from_row).await
+    list.answer::<_, ClientObject>(state.db(), client_store::listed(), client_store::from_row).await
 }
 
 /// Gets a tenant.

@@ -12,8 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::extract::auth::{Merchant, WebhooksRead, WebhooksWrite};
 use crate::state::AppState;
-use crate::store::odata::Scope;
-use crate::store::{Bind, events};
+use crate::store::events;
 use crate::views::EventObject;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -48,13 +47,7 @@ async fn list_events(
     State(state): State<AppState>,
     list: ListQuery<Events>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let scope = Scope {
-        table: "events",
-        columns: events::COLUMNS,
-        condition: "account_uid = $1",
-        binds: vec![Bind::Text(auth.account.uid.clone())],
-    };
-    list.answer::<_, EventObject>(state.db(), scope, events::from_row).await
+    list.answer::<_, EventObject>(state.db(), events::listed(&auth.account.uid), events::from_row).await
 }
 
 /// Gets an event.

@@ -16,10 +16,9 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::auth::secrets::{hash_secret, verify_secret};
 use crate::bootstrap::ensure_sandbox_demo;
 use crate::domain::ids::has_shape;
-use crate::domain::session::{SessionStatus, redirect_signature};
+use crate::domain::session::SessionStatus;
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
 use crate::state::AppState;
@@ -188,15 +187,11 @@ async fn session_and_account(state: &AppState, id: &str) -> Option<(sessions::Se
     Some((session, account))
 }
 
-fn merchant_name(session: &sessions::Session, account: &accounts::Account) -> String {
-    session.branding.as_ref().and_then(|b| b.display_name.clone()).unwrap_or_else(|| account.display_name())
-}
-
 /// `GET /{session_id}`: the hosted checkout. The element takes the credential from `#cs=`.
 /// Never framed.
 async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
     let Some((session, account)) = session_and_account(&state, &id).await else { return not_found_page(req).await };
-    let merchant = merchant_name(&session, &account);
+    let merchant = crate::checkout::confirm::merchant_name(&account, &session);
     let title = if session.locale.is_spanish() { format!("Pagar a {merchant}") } else { format!("Pay {merchant}") };
     let lang = session.locale.as_str().to_owned();
     // Over: said here, without the element (which would need the credential the address may no
@@ -222,7 +217,7 @@ async fn embed_page(State(state): State<AppState>, Path(id): Path<String>, req: 
     let mut parents: Vec<String> = vec![state.config().public_origin()];
     parents.extend(account.allowed_origins.iter().cloned());
     let ancestors = parents.join(" ");
-    let merchant = merchant_name(&session, &account);
+    let merchant = crate::checkout::confirm::merchant_name(&account, &session);
     let lang = session.locale.as_str().to_owned();
     let parent_origins = ancestors.clone();
     render(req, StatusCode::OK, Policy::framed_by(ancestors), move || {
@@ -418,7 +413,7 @@ async fn demo_receipt(State(state): State<AppState>, Query(q): Query<Receipt>, r
     };
     let valid = match (&q.govifi_session_id, &q.govifi_payment_id, q.govifi_ts, &q.govifi_sig) {
         (Some(sid), Some(pid), Some(ts), Some(sig)) => match account.redirect_secret(&state.config().master_key) {
-            Ok(secret) => verify_secret(sig, &hash_secret(&redirect_signature(&secret, ts, sid, pid))),
+            Ok(secret) => crate::checkout::merchant::signature_matches(&secret, ts, sid, pid, sig),
             Err(_) => false,
         },
         _ => false,

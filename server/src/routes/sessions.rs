@@ -20,9 +20,9 @@ use crate::extract::auth::{Merchant, SessionsRead, SessionsWrite};
 use crate::extract::idempotency::IdempotencyKey;
 use crate::idempotency::{Idempotency, fingerprint, opened};
 use crate::state::AppState;
-use crate::store::odata::{Scope, fetch_page};
+use crate::store::now_ms;
+use crate::store::odata::fetch_page;
 use crate::store::sessions;
-use crate::store::{Bind, now_ms};
 use crate::views::SessionObject;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -135,13 +135,7 @@ async fn list_sessions(
 ) -> ApiResult<Json<Value>> {
     // Overdue sessions are shown as expired even before the expiry job has passed.
     checkout::expire_overdue(&state).await?;
-    let scope = Scope {
-        table: "hosted_sessions",
-        columns: sessions::COLUMNS,
-        condition: "account_uid = $1",
-        binds: vec![Bind::Text(auth.account.uid.clone())],
-    };
-    let page = fetch_page(state.db(), scope, &list.query, Sessions::RESOURCE).await?;
+    let page = fetch_page(state.db(), sessions::listed(&auth.account.uid), &list.query, Sessions::RESOURCE).await?;
     let now = now_ms();
     let mut items = Vec::with_capacity(page.rows.len());
     for row in &page.rows {

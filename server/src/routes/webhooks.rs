@@ -13,8 +13,8 @@ use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::extract::auth::{Merchant, WebhooksRead, WebhooksWrite};
 use crate::state::AppState;
-use crate::store::odata::{Scope, fetch_page};
-use crate::store::{Bind, deliveries, webhooks as webhook_store};
+use crate::store::odata::fetch_page;
+use crate::store::{deliveries, webhooks as webhook_store};
 use crate::views::{DeliveryObject, WebhookObject};
 use crate::webhooks::{self, CreateWebhook, Queued, UpdateWebhook};
 
@@ -112,13 +112,8 @@ async fn list_webhooks(
     State(state): State<AppState>,
     list: ListQuery<Webhooks>,
 ) -> ApiResult<Json<Value>> {
-    let scope = Scope {
-        table: "webhooks",
-        columns: webhook_store::LIST_COLUMNS,
-        condition: "account_uid = $1 AND deleted_at IS NULL",
-        binds: vec![Bind::Text(auth.account.uid.clone())],
-    };
-    let page = fetch_page(state.db(), scope, &list.query, Webhooks::RESOURCE).await?;
+    let page =
+        fetch_page(state.db(), webhook_store::listed(&auth.account.uid), &list.query, Webhooks::RESOURCE).await?;
     let mut items: Vec<WebhookObject> = Vec::with_capacity(page.rows.len());
     for row in &page.rows {
         items.push(webhook_store::read(state.db(), row).await?.into());
@@ -207,12 +202,7 @@ async fn list_deliveries(
     list: ListQuery<Deliveries>,
 ) -> ApiResult<Json<Value>> {
     let webhook = webhooks::find(&state, &auth.account.uid, &id).await?;
-    let scope = Scope {
-        table: "webhook_deliveries",
-        columns: deliveries::COLUMNS,
-        condition: "webhook_id = $1 AND account_uid = $2",
-        binds: vec![Bind::Text(webhook.id), Bind::Text(auth.account.uid.clone())],
-    };
+    let scope = deliveries::listed(&auth.account.uid, &webhook.id);
     list.answer::<_, DeliveryObject>(state.db(), scope, deliveries::from_row).await
 }
 

@@ -299,3 +299,8 @@ pub async fn rotate_redirect_secret(
         .await?;
     Ok((done.rows_affected() == 1).then_some(secret))
 }
+
+/// Every payment account as a list's scope (the admin's).
+pub fn listed() -> super::odata::Scope<'static> {
+    super::odata::Scope { table: "payment_accounts", columns: COLUMNS, condition: "", binds: vec![] }
+}

@@ -145,3 +145,13 @@ pub async fn revoke(conn: &mut AnyConnection, account_uid: &str, id: &str) -> Re
     let row = super::first_returned(sqlx::query(&sql).bind(now_ms()).bind(id).bind(account_uid), conn).await?;
     row.as_ref().map(from_row).transpose()
 }
+
+/// An account's API keys as a list's scope.
+pub fn listed(account_uid: &str) -> super::odata::Scope<'static> {
+    super::odata::Scope {
+        table: "api_keys",
+        columns: COLUMNS,
+        condition: "account_uid = $1",
+        binds: vec![super::Bind::Text(account_uid.to_owned())],
+    }
+}

@@ -129,3 +129,8 @@ pub async fn delete(db: &Db, id: &str) -> Result<Deleted, sqlx::Error> {
         Err(e) => Err(e),
     }
 }
+
+/// Every tenant as a list's scope (the admin's).
+pub fn listed() -> super::odata::Scope<'static> {
+    super::odata::Scope { table: "clients", columns: COLUMNS, condition: "", binds: vec![] }
+}

@@ -346,3 +346,13 @@ pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<Delivery
         .await?;
     row.as_ref().map(from_row).transpose()
 }
+
+/// One webhook's deliveries, within its account, as a list's scope.
+pub fn listed(account_uid: &str, webhook_id: &str) -> super::odata::Scope<'static> {
+    super::odata::Scope {
+        table: "webhook_deliveries",
+        columns: COLUMNS,
+        condition: "webhook_id = $1 AND account_uid = $2",
+        binds: vec![super::Bind::Text(webhook_id.to_owned()), super::Bind::Text(account_uid.to_owned())],
+    }
+}

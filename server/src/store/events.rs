@@ -150,3 +150,13 @@ pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<Event>, 
         .await?;
     row.as_ref().map(from_row).transpose()
 }
+
+/// An account's events as a list's scope.
+pub fn listed(account_uid: &str) -> super::odata::Scope<'static> {
+    super::odata::Scope {
+        table: "events",
+        columns: COLUMNS,
+        condition: "account_uid = $1",
+        binds: vec![super::Bind::Text(account_uid.to_owned())],
+    }
+}

@@ -386,3 +386,13 @@ pub async fn note_outcome(db: &Db, id: &str, ok: bool, now: i64, gap_ms: i64) ->
     let row = sqlx::query("SELECT failing_since FROM webhooks WHERE id = $1").bind(id).fetch_one(db.pool()).await?;
     row.try_get(0)
 }
+
+/// An account's webhooks (not the deleted ones) as a list's scope.
+pub fn listed(account_uid: &str) -> super::odata::Scope<'static> {
+    super::odata::Scope {
+        table: "webhooks",
+        columns: LIST_COLUMNS,
+        condition: "account_uid = $1 AND deleted_at IS NULL",
+        binds: vec![super::Bind::Text(account_uid.to_owned())],
+    }
+}

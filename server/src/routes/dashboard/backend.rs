@@ -34,7 +34,7 @@ use crate::routes::payments::Payments;
 use crate::routes::terminals::Terminals;
 use crate::state::AppState;
 use crate::store::odata::{Page, Scope, fetch_page};
-use crate::store::{self, Bind, accounts::Account, now_ms};
+use crate::store::{self, accounts::Account, now_ms};
 use crate::views::{EventObject, SessionObject, WebhookObject};
 use crate::{accounts, checkout, customers, payments, webhooks};
 
@@ -548,12 +548,7 @@ impl Backend for Services {
     async fn sessions(&self, page: u32) -> Result<dto::SessionPage, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
         checkout::expire_overdue(&self.state).await.map_err(refuse)?;
-        let scope = Scope {
-            table: "hosted_sessions",
-            columns: store::sessions::COLUMNS,
-            condition: "account_uid = $1",
-            binds: vec![Bind::Text(ctx.account.uid.clone())],
-        };
+        let scope = store::sessions::listed(&ctx.account.uid);
         let found =
             self.page(scope, super::super::sessions::Sessions::RESOURCE, &page_query(PAGE_SIZE, page, None)).await?;
         let now = now_ms();
@@ -779,12 +774,7 @@ impl Backend for Services {
 
     async fn api_keys(&self, page: u32) -> Result<dto::Listing<dto::ApiKeyRow>, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
-        let scope = Scope {
-            table: "api_keys",
-            columns: store::api_keys::COLUMNS,
-            condition: "account_uid = $1",
-            binds: vec![Bind::Text(ctx.account.uid.clone())],
-        };
+        let scope = store::api_keys::listed(&ctx.account.uid);
         let found = self.page(scope, super::super::accounts::ApiKeys::RESOURCE, &rows_page(page, 100)).await?;
         let rows = found
             .rows
@@ -841,12 +831,7 @@ impl Backend for Services {
 
     async fn webhooks(&self, page: u32) -> Result<dto::Listing<dto::WebhookRow>, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
-        let scope = Scope {
-            table: "webhooks",
-            columns: store::webhooks::LIST_COLUMNS,
-            condition: "account_uid = $1 AND deleted_at IS NULL",
-            binds: vec![Bind::Text(ctx.account.uid.clone())],
-        };
+        let scope = store::webhooks::listed(&ctx.account.uid);
         let found = self.page(scope, super::super::webhooks::Webhooks::RESOURCE, &rows_page(page, 100)).await?;
         let mut rows = Vec::with_capacity(found.rows.len());
         for r in &found.rows {
@@ -889,12 +874,7 @@ impl Backend for Services {
     async fn delivery_log(&self, id: String, page: u32) -> Result<dto::DeliveryLog, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
         let hook = webhooks::find(&self.state, &ctx.account.uid, &id).await.map_err(refuse)?;
-        let scope = Scope {
-            table: "webhook_deliveries",
-            columns: store::deliveries::COLUMNS,
-            condition: "webhook_id = $1 AND account_uid = $2",
-            binds: vec![Bind::Text(hook.id.clone()), Bind::Text(ctx.account.uid.clone())],
-        };
+        let scope = store::deliveries::listed(&ctx.account.uid, &hook.id);
         let found = self.page(scope, super::super::webhooks::Deliveries::RESOURCE, &rows_page(page, 50)).await?;
         let deliveries = found
             .rows
@@ -932,12 +912,7 @@ impl Backend for Services {
 
     async fn events(&self, page: u32) -> Result<Vec<dto::EventRow>, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Develop)).await?;
-        let scope = Scope {
-            table: "events",
-            columns: store::events::COLUMNS,
-            condition: "account_uid = $1",
-            binds: vec![Bind::Text(ctx.account.uid.clone())],
-        };
+        let scope = store::events::listed(&ctx.account.uid);
         let query = rows_page(page, 25);
         let found = self.page(scope, super::super::events::Events::RESOURCE, &query).await?;
         found
