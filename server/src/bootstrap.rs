@@ -66,7 +66,7 @@ const DEMO_USER_KEY: &str = "sandbox_demo_user";
 pub const DEMO_EMAIL: &str = "demo@govifi.test";
 
 /// The sandbox demo's ids, kept in `meta` so later starts can name them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Demo {
     pub app_client_id: String,
     pub account_uid: String,
@@ -75,6 +75,16 @@ pub struct Demo {
     pub app_client_secret: Option<String>,
     #[serde(skip)]
     pub redirect_signing_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secrets are printed once, on purpose, by `announce`; never by a debug print.
+        f.debug_struct("Demo")
+            .field("app_client_id", &self.app_client_id)
+            .field("account_uid", &self.account_uid)
+            .finish_non_exhaustive()
+    }
 }
 
 /// In sandbox mode, creates the demo on an empty database (exactly once, even with several
@@ -268,4 +278,21 @@ pub async fn announce(state: &AppState) -> anyhow::Result<()> {
     }
     println!("{out}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_debug_print_shows_no_secret() {
+        let demo = Demo {
+            app_client_id: "cli_demo".into(),
+            account_uid: "pa_demo".into(),
+            app_client_secret: Some("client-secret-shown-once".into()),
+            redirect_signing_secret: Some("grs_shown_once".into()),
+        };
+        let shown = format!("{demo:?}");
+        assert!(shown.contains("cli_demo") && !shown.contains("shown-once") && !shown.contains("grs_"), "{shown}");
+    }
 }

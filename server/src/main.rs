@@ -99,6 +99,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // In the log (JSON where it is JSON) and plainly on stderr, which a terminal shows.
+            tracing::error!(error = format!("{e:#}"), "govifi-server stopped");
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

@@ -31,7 +31,9 @@ pub fn current_request_id() -> Option<String> {
 /// Runs `work` as if it served a request of its own, named `id`: for background work that
 /// writes an answer a request will replay (its `X-Request-Id` and `error.request_id` agree).
 pub async fn as_request<F: std::future::Future>(id: String, work: F) -> F::Output {
-    REQUEST_ID.scope(id, work).await
+    // Its log lines carry the id too, so the one a caller is later shown can be found.
+    let span = tracing::info_span!("background", request_id = %id);
+    REQUEST_ID.scope(id, work).instrument(span).await
 }
 
 /// Logs to stderr: human-readable by default, one JSON object a line with `GOVIFI_LOG_FORMAT=json`.
@@ -126,6 +128,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id, %method, path = %path);
     let started = Instant::now();
+    let mut unanswered = Unanswered { span: span.clone(), started, answered: false };
 
     let mut response = REQUEST_ID
         .scope(id.clone(), async move {
@@ -135,6 +138,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         .instrument(span.clone())
         .await;
 
+    unanswered.answered = true;
     let status = response.status();
     let elapsed = started.elapsed();
     // Label by route template, never the raw path: ids in paths would explode the series.
@@ -163,6 +167,24 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response
+}
+
+/// A request whose client went away before its answer: hyper drops its future, and this says
+/// so in the log and the metrics (a confirm cut off there is finished by recovery).
+struct Unanswered {
+    span: tracing::Span,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if !self.answered {
+            let elapsed_ms = self.started.elapsed().as_millis() as u64;
+            self.span.in_scope(|| tracing::info!(elapsed_ms, "request cancelled: the client went away"));
+            metrics::counter!("govifi_http_requests_cancelled_total").increment(1);
+        }
+    }
 }
 
 /// The route template that served a request, carried out on the response for metrics.

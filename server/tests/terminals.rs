@@ -145,6 +145,31 @@ db_tests! {
         assert_eq!(types, vec!["payment.voided"]);
     }
 
+    async fn a_payment_that_waits_too_long_for_a_card_is_voided(app) {
+        let m = app.merchant().await;
+        let tid = terminal(&app, &m, "SN-WAIT").await["id"].as_str().unwrap().to_owned();
+        let waiting = start(&app, &m, &tid, 900).await.json()["id"].as_str().unwrap().to_owned();
+        let other = terminal(&app, &m, "SN-NEW").await["id"].as_str().unwrap().to_owned();
+        let fresh = start(&app, &m, &other, 700).await.json()["id"].as_str().unwrap().to_owned();
+        // A pass before the timeout leaves both alone.
+        server::jobs::tick(&app.state, false).await;
+        assert_eq!(app.payment(&m, &waiting).await["status"], "pending_terminal");
+        // The first was started longer ago than the timeout: the next pass voids it and frees
+        // its terminal; the other one still waits.
+        let long_ago = server::store::now_ms() - server::payments::terminals::PENDING_TIMEOUT_MS - 1_000;
+        sqlx::query("UPDATE payments SET created_at = $1 WHERE id = $2").bind(long_ago).bind(&waiting)
+            .execute(app.db().pool()).await.unwrap();
+        server::jobs::tick(&app.state, false).await;
+        assert_eq!(app.payment(&m, &waiting).await["status"], "voided");
+        assert_eq!(status_of(&app, &m, &tid).await["status"], "online");
+        assert_eq!(app.payment(&m, &fresh).await["status"], "pending_terminal");
+        assert_eq!(status_of(&app, &m, &other).await["status"], "busy");
+        let types: Vec<String> = app.events(&m.uid).await.into_iter().filter(|(_, o)| o["id"] == waiting).map(|(t, _)| t).collect();
+        assert_eq!(types, vec!["payment.voided"]);
+        // A card presented now finds nothing pending.
+        present(&app, &m, &tid, "4242424242424242").await.assert_error(409, "invalid_state");
+    }
+
     async fn a_start_or_cancel_sent_again_with_its_key_answers_as_the_first(app) {
         let m = app.merchant().await;
         let tid = terminal(&app, &m, "SN-KEY").await["id"].as_str().unwrap().to_owned();

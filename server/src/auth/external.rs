@@ -108,7 +108,8 @@ impl ExternalJwks {
             return cached().await;
         }
         if self.limiter.check().is_err() {
-            tracing::warn!(url = %self.url, "not fetching the external issuer's JWKS again so soon (rate limited)");
+            // Debug: anyone can send a token naming an unknown key, so this could flood the log.
+            tracing::debug!(url = %self.url, "not fetching the external issuer's JWKS again so soon (rate limited)");
             return cached().await;
         }
         let started = Instant::now();

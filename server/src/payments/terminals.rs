@@ -271,6 +271,28 @@ pub async fn cancel(state: &AppState, account: &Account, id: &str, key: &Idempot
     void_pending(state, &payment, key).await.map(|(_, answer)| answer)
 }
 
+/// How long a payment may wait on its terminal for a card: a customer who walked away, or a
+/// terminal that stopped answering, does not keep the terminal busy for ever.
+pub const PENDING_TIMEOUT_MS: i64 = 15 * 60 * 1000;
+
+/// Voids the payments pending on a terminal for longer than [`PENDING_TIMEOUT_MS`] with no card
+/// being charged (`payment.voided`, the terminal online again), as a cancel would. One that a
+/// card or a cancel reached first is left to it.
+pub async fn expire_pending(state: &AppState, now: i64) -> ApiResult<usize> {
+    let mut voided = 0;
+    for payment in payments::pending_on_terminal_since(state.db(), now - PENDING_TIMEOUT_MS, 50).await? {
+        match void_pending(state, &payment, &Idempotency::none()).await {
+            Ok(_) => {
+                tracing::info!(payment = %payment.id, "a terminal payment waited too long for a card: voided");
+                voided += 1;
+            }
+            Err(ApiError::Client(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(voided)
+}
+
 /// Voids a payment still pending on its terminal (nothing was charged): `voided`, its terminal
 /// online again, `payment.voided`. The terminal's cancel and a void of the payment come here.
 pub async fn void_pending(

@@ -51,7 +51,7 @@ impl Checked {
 }
 
 /// A tokenized instrument: the processor's token and what may be shown of it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tokenized {
     pub token: String,
     pub brand: Option<String>,
@@ -61,6 +61,17 @@ pub struct Tokenized {
     pub funding: Option<Funding>,
     pub bank_name: Option<String>,
     pub account_type: Option<String>,
+}
+
+impl std::fmt::Debug for Tokenized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token charges the instrument: it is sealed at rest and never printed.
+        f.debug_struct("Tokenized")
+            .field("brand", &self.brand)
+            .field("last4", &self.last4)
+            .field("funding", &self.funding)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tokenized {
@@ -169,4 +180,16 @@ pub trait Processor: Send + Sync {
 
     /// Where an ACH debit stands at `now` (unix ms).
     async fn settlement(&self, processor_ref: &str, now: i64) -> Result<Settlement, ProcessorError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_debug_print_shows_no_token() {
+        let tokenized = Tokenized { token: "tok_sbx_secret".into(), last4: "4242".into(), ..Default::default() };
+        let shown = format!("{tokenized:?}");
+        assert!(shown.contains("4242") && !shown.contains("tok_sbx_secret"), "{shown}");
+    }
 }

@@ -91,7 +91,7 @@ async fn config(auth: SessionAuth, State(state): State<AppState>) -> ApiResult<R
     post, path = "/v1/hosted-sessions/{id}/quote-fee", tag = "browser",
     security(("session_credential" = [])),
     request_body = QuoteRequest,
-    responses((status = 200, body = FeeQuote), (status = 400), (status = 409), (status = 410))
+    responses((status = 200, body = FeeQuote), (status = 400), (status = 402, description = "A saved card whose expiry has passed (`invalid_expiry`)"), (status = 409), (status = 410))
 )]
 async fn quote_fee(
     auth: SessionAuth,
@@ -105,7 +105,7 @@ async fn quote_fee(
 #[utoipa::path(
     post, path = "/v1/hosted-sessions/{id}/challenge/send", tag = "browser",
     security(("session_credential" = [])),
-    responses((status = 202, body = ChallengeSent), (status = 400), (status = 410), (status = 429))
+    responses((status = 202, body = ChallengeSent), (status = 400), (status = 409, description = "The session is paid or being paid (`already_confirmed`, `confirm_in_progress`)"), (status = 410), (status = 429))
 )]
 async fn challenge_send(
     auth: SessionAuth,
@@ -125,7 +125,7 @@ async fn challenge_send(
     post, path = "/v1/hosted-sessions/{id}/challenge/verify", tag = "browser",
     security(("session_credential" = [])),
     request_body = ChallengeVerify,
-    responses((status = 200, body = ChallengeVerified), (status = 400), (status = 410), (status = 429))
+    responses((status = 200, body = ChallengeVerified), (status = 400), (status = 409, description = "The session is paid or being paid (`already_confirmed`, `confirm_in_progress`)"), (status = 410), (status = 429))
 )]
 async fn challenge_verify(
     auth: SessionAuth,

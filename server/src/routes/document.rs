@@ -10,16 +10,33 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBui
 /// `{"error": {type, code, message, param?, request_id, …}}`.
 fn error_schema() -> ObjectBuilder {
     let text = || ObjectBuilder::new().schema_type(Type::String);
+    let kinds = [
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "idempotency_error",
+        "rate_limit_error",
+        "card_error",
+        "api_error",
+    ];
+    let kind = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(kinds));
     let inner = ObjectBuilder::new()
         .schema_type(Type::Object)
-        .property("type", text())
+        .property("type", kind)
         .property("code", text())
         .property("message", text())
         .property("param", text())
         .property("request_id", text())
+        .property("decline_code", text().description(Some("A card or bank decline's reason (402)")))
+        .property("payment_id", text().description(Some("The failed payment that was kept (402 on validate)")))
+        .property(
+            "attempts_remaining",
+            ObjectBuilder::new().schema_type(Type::Integer).description(Some("Confirms left on the session")),
+        )
         .required("type")
         .required("code")
-        .required("message");
+        .required("message")
+        .required("request_id");
     ObjectBuilder::new()
         .schema_type(Type::Object)
         .description(Some("The error body every failure answers with (SPEC §2)."))
@@ -71,8 +88,10 @@ fn complete_operation(op: &mut Operation, path_params: &[&str], our_errors: bool
         // server): when none answers in time, 503 with Retry-After; nothing was done twice.
         answers.push(("503", "The database, the processor or the mail server is unavailable; retry"));
     }
-    if !path_params.is_empty() {
-        answers.push(("404", "No such object"));
+    let names_account = params.iter().any(|p| p.name.eq_ignore_ascii_case("x-payment-account-uid"));
+    if !path_params.is_empty() || names_account {
+        // With an admin token, the X-Payment-Account-Uid header names the account: unknown, 404.
+        answers.push(("404", "No such object (or no such payment account in X-Payment-Account-Uid)"));
     }
     if op.request_body.is_some() {
         answers.push(("413", "The body is too large"));

@@ -47,10 +47,16 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 )]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let db = state.db();
-    if db.ping().await {
-        (StatusCode::OK, Json(Health { status: "ok", database: Some(db.backend().name()) }))
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database: Some(db.backend().name()) }))
+    match db.ping().await {
+        Ok(()) => (StatusCode::OK, Json(Health { status: "ok", database: Some(db.backend().name()) })),
+        Err(why) => {
+            // The probe's answer says only that it failed; the operator's log says why.
+            tracing::warn!(reason = %why, "not ready: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health { status: "unavailable", database: Some(db.backend().name()) }),
+            )
+        }
     }
 }
 

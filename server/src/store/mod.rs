@@ -437,12 +437,17 @@ impl Db {
 
     /// The database answers a query within 2 s (a probe must not wait out the pool's 10 s), and
     /// on SQLite the writer task still takes writes.
-    pub async fn ping(&self) -> bool {
+    /// Whether the database answers (and on SQLite the writer still runs); why not, if not.
+    pub async fn ping(&self) -> Result<(), String> {
         if !self.can_write() {
-            return false;
+            return Err("the SQLite writer task has ended".into());
         }
         let query = sqlx::query("SELECT 1").execute(&self.pool);
-        matches!(tokio::time::timeout(std::time::Duration::from_secs(2), query).await, Ok(Ok(_)))
+        match tokio::time::timeout(std::time::Duration::from_secs(2), query).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 2 s".into()),
+        }
     }
 
     pub async fn close(&self) {

@@ -559,6 +559,19 @@ pub async fn awaiting_settlement(db: &Db, now: i64, limit: i64) -> Result<Vec<Pa
     rows.iter().map(from_row).collect()
 }
 
+/// Payments pending on a terminal since before `before` with no card being charged, the oldest
+/// first. The status is a literal: the partial index `payments_one_pending_per_terminal` holds
+/// exactly these, and the planner uses it only when the query names the same status.
+pub async fn pending_on_terminal_since(db: &Db, before: i64, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE status = '{}' AND terminal_id IS NOT NULL AND pending_op IS NULL \
+         AND created_at < $1 ORDER BY created_at, id LIMIT $2",
+        PaymentStatus::PendingTerminal.as_str()
+    );
+    let rows = sqlx::query(&sql).bind(before).bind(limit).fetch_all(db.pool()).await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Asks about a processing payment's settlement again at `at`, not before (a payment already
 /// moved on is left alone).
 pub async fn defer_settlement_check(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
