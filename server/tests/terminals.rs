@@ -77,7 +77,8 @@ db_tests! {
         assert_eq!(status_of(&app, &m, &tid).await["status"], "online");
         assert_eq!(app.ledger(&m, &pid).await, vec![("authorization".into(), 2_500), ("capture".into(), 2_500)]);
         let types: Vec<String> = app.events(&m.uid).await.into_iter().filter(|(_, o)| o["id"] == pid).map(|(t, _)| t).collect();
-        assert_eq!(types, vec!["payment.captured", "payment.succeeded", "terminal.payment.completed"]);
+        // As a direct sale: authorized, captured, succeeded; then the terminal's own.
+        assert_eq!(types, vec!["payment.authorized", "payment.captured", "payment.succeeded", "terminal.payment.completed"]);
         // No payment pending any more; the captured one refunds like any other.
         present(&app, &m, &tid, "4242424242424242").await.assert_error(409, "invalid_state");
         let r = app.payment_call(&m, &format!("/api/payments/{pid}/refund"), Some(json!({"amount": 500})), None).await;

@@ -391,7 +391,12 @@ pub async fn finish_charge(state: &AppState, op: &Operation, charge: Charge) -> 
                 payment_method: Some(&shown),
             },
             vec![TransactionKind::Authorization, TransactionKind::Capture],
-            vec![EventType::PaymentCaptured, EventType::PaymentSucceeded, EventType::TerminalPaymentCompleted],
+            vec![
+                EventType::PaymentAuthorized,
+                EventType::PaymentCaptured,
+                EventType::PaymentSucceeded,
+                EventType::TerminalPaymentCompleted,
+            ],
         ),
         Outcome::Declined { processor_ref, decline_code } => (
             Move::TERMINAL_DECLINE,
