@@ -32,8 +32,14 @@ pub fn require_method(account: &Account, kind: MethodType, param: impl Into<Stri
 }
 
 /// Whether a method can move money in a currency: an ACH debit moves US dollars only.
-fn takes_in(kind: MethodType, currency: &Currency) -> bool {
+pub fn takes_in(kind: MethodType, currency: &Currency) -> bool {
     kind != MethodType::Ach || currency.is_usd()
+}
+
+/// The methods an account's payments can use: those it enables that its currency takes (an
+/// account made before that rule may still list ACH in another currency).
+pub fn usable_methods(account: &Account) -> Vec<MethodType> {
+    account.enabled_methods.iter().copied().filter(|kind| takes_in(*kind, &account.currency)).collect()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -78,7 +78,10 @@ impl IntoResponse for ApiError {
                 // Every connection busy for the pool's 10 s, or the pool closing. A money
                 // movement may have done part of its work first: its retry, with the same
                 // Idempotency-Key, answers what it did, and recovery finishes it.
-                tracing::warn!(error = format!("{err:#}"), "no database connection: answered 503");
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "no database connection, or a statement past its timeout: answered 503"
+                );
                 ClientError {
                     code: ErrorCode::ServiceUnavailable,
                     message: "The database is busy; retry shortly, with the same Idempotency-Key if you sent one"

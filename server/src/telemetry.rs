@@ -169,8 +169,9 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     response
 }
 
-/// A request whose client went away before its answer: hyper drops its future, and this says
-/// so in the log and the metrics (a confirm cut off there is finished by recovery).
+/// A request dropped before its answer (the client went away, or the server stopped first):
+/// hyper drops its future, and this says so in the log and the metrics (a confirm cut off there
+/// is finished by recovery).
 struct Unanswered {
     span: tracing::Span,
     started: Instant,
@@ -181,7 +182,9 @@ impl Drop for Unanswered {
     fn drop(&mut self) {
         if !self.answered {
             let elapsed_ms = self.started.elapsed().as_millis() as u64;
-            self.span.in_scope(|| tracing::info!(elapsed_ms, "request cancelled: the client went away"));
+            self.span.in_scope(|| {
+                tracing::info!(elapsed_ms, "request dropped before its answer (client gone, or server stopping)")
+            });
             metrics::counter!("govifi_http_requests_cancelled_total").increment(1);
         }
     }

@@ -292,11 +292,14 @@ db_tests! {
         }
         let [owner, admin, dev, viewer] = [&tokens[0], &tokens[1], &tokens[2], &tokens[3]];
         let sale = json!({"amount": 10_000, "currency": "USD", "payment_method": support::card("4242424242424242"), "capture": true, "reference": "INV-9"});
-        const DAY_MS: i64 = 86_400_000;
-        let paid_on = now_ms().div_euclid(DAY_MS);
         let paid = app.call(Method::POST, "/api/payments/validate", Auth::Bearer(&m.key), Some(sale)).await;
         assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.text());
         let pid = paid.json()["id"].as_str().unwrap().to_owned();
+        // The UTC day the sale was recorded on (Home counts it there).
+        const DAY_MS: i64 = 86_400_000;
+        let paid_at: i64 = sqlx::query_scalar("SELECT created_at FROM payments WHERE id = $1").bind(&pid)
+            .fetch_one(app.db().pool()).await.unwrap();
+        let paid_on = paid_at.div_euclid(DAY_MS);
 
         // Reads: every role; the list filtered by reference.
         let filter = "filter[status]=&filter[reference]=INV&filter[from]=&filter[to]=&filter[page]=0";

@@ -128,6 +128,19 @@ db_tests! {
         assert_eq!(refused.assert_error(400, "parameter_invalid")["param"], "enabled_methods");
         app.call(Method::PATCH, &format!("/api/paymentaccounts/{euro_uid}"), Auth::Bearer(&token), Some(json!({"enabled_methods": ["ach"]})))
             .await.assert_error(400, "parameter_invalid");
+        // An account made before the rule may still list ACH: its new checkouts do not offer it,
+        // and one an older checkout still lists is refused at the quote.
+        sqlx::query("UPDATE payment_accounts SET enabled_methods = $1 WHERE uid = $2").bind(r#"["card","ach"]"#).bind(euro_uid)
+            .execute(app.db().pool()).await.unwrap();
+        let made = app.call(Method::POST, "/v1/hosted-sessions", Auth::Account(&token, euro_uid), Some(json!({
+            "amount": 1000, "currency": "EUR", "success_url": "https://shop.example/paid", "cancel_url": "https://shop.example/bill"}))).await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
+        let session = made.json();
+        assert_eq!(session["allowed_methods"], json!(["card"]));
+        sqlx::query("UPDATE hosted_sessions SET allowed_methods = $1 WHERE id = $2").bind(r#"["card","ach"]"#)
+            .bind(session["session_id"].as_str().unwrap()).execute(app.db().pool()).await.unwrap();
+        let quote = app.browser(Method::POST, &session, "quote-fee", None, Some(json!({"payment_method_type": "ach"}))).await;
+        assert_eq!(quote.assert_error(400, "parameter_invalid")["param"], "payment_method_type");
 
         // Rotation: a new secret, shown once, different from the first.
         let rotated = app.call(Method::POST, &format!("/api/paymentaccounts/{uid}/rotate-redirect-secret"), Auth::Bearer(&token), None).await;

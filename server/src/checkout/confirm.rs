@@ -128,7 +128,8 @@ fn require_avs(session: &Session, billing: Option<&Billing>) -> ApiResult<()> {
 }
 
 fn allowed(session: &Session, kind: MethodType) -> ApiResult<()> {
-    if session.allowed_methods.contains(&kind) {
+    // (A session made before ACH was kept to USD may list it in another currency.)
+    if session.allowed_methods.contains(&kind) && crate::accounts::takes_in(kind, &session.currency) {
         Ok(())
     } else {
         Err(ApiError::invalid("payment_method.type", format!("{} is not offered on this checkout", kind.as_str())))

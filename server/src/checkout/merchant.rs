@@ -90,7 +90,7 @@ pub async fn create(
             }
             out
         }
-        None => account.enabled_methods.clone(),
+        None => crate::accounts::usable_methods(account),
     };
     let expires_in = body.expires_in_seconds.unwrap_or(DEFAULT_EXPIRES_IN);
     if !(300..=86_400).contains(&expires_in) {

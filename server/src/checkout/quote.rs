@@ -68,7 +68,7 @@ pub async fn quote(
         },
         (None, _) => (None, None),
     };
-    if !session.allowed_methods.contains(&kind) {
+    if !session.allowed_methods.contains(&kind) || !crate::accounts::takes_in(kind, &session.currency) {
         return Err(ApiError::invalid(
             "payment_method_type",
             format!("{} is not offered on this checkout", kind.as_str()),

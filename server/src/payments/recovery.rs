@@ -57,7 +57,11 @@ async fn recover_one(state: &AppState, op: &Operation) -> ApiResult<bool> {
                         .map_err(|e| anyhow::anyhow!("operation {} record: {e}", op.id))?;
                     direct::finish_authorize(state, &account, op, &record, charge).await.map(|_| ())
                 }
-                (_, Some(charge)) => terminals::finish_charge(state, op, charge).await.map(|_| ()),
+                (_, Some(charge)) => match terminals::finish_charge(state, op, charge).await {
+                    // Finished (or another process finished it first, which answers a 409).
+                    Ok(_) | Err(ApiError::Client(_)) => Ok(()),
+                    Err(e) => Err(e),
+                },
                 // The processor never saw it: nothing was charged. Give it up.
                 (_, None) => return abandon(state, op).await,
             }

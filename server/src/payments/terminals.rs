@@ -287,7 +287,8 @@ pub async fn expire_pending(state: &AppState, now: i64) -> ApiResult<usize> {
                 voided += 1;
             }
             Err(ApiError::Client(_)) => {}
-            Err(e) => return Err(e),
+            // One that fails is logged and passed over; the others behind it still go.
+            Err(e) => tracing::warn!(payment = %payment.id, error = %e, "voiding a terminal payment failed"),
         }
     }
     Ok(voided)
@@ -428,7 +429,7 @@ pub async fn finish_charge(state: &AppState, op: &Operation, charge: Charge) -> 
         if undo_if_abandoned(state, op, &charge).await? {
             // Recovery gave the attempt up (and the charge is undone): the card was not charged.
             return Err(ApiError::invalid_state(
-                "This card attempt was abandoned and nothing was charged; present the card again",
+                "This card attempt was given up before its approval arrived; present the card again",
             ));
         }
         let payment = payments::get(state.db(), &op.account_uid, &op.payment_id)

@@ -31,7 +31,9 @@ fn error_schema() -> ObjectBuilder {
         .property("payment_id", text().description(Some("The failed payment that was kept (402 on validate)")))
         .property(
             "attempts_remaining",
-            ObjectBuilder::new().schema_type(Type::Integer).description(Some("Confirms left on the session")),
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .description(Some("Wrong codes left on the challenge (400 invalid_code)")),
         )
         .required("type")
         .required("code")

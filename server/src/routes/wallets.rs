@@ -76,11 +76,8 @@ async fn wallet_config(auth: WalletAuth, State(state): State<AppState>) -> ApiRe
         locale: auth.wallet.locale.as_str().to_owned(),
         return_url: auth.wallet.return_url.clone(),
         expires_at: Timestamp(auth.wallet.expires_at).to_rfc3339(),
-        methods: auth
-            .account
-            .enabled_methods
-            .iter()
-            .copied()
+        methods: crate::accounts::usable_methods(&auth.account)
+            .into_iter()
             .filter(|m| matches!(m, MethodType::Card | MethodType::Ach))
             .collect(),
     }))

@@ -186,12 +186,26 @@ pub(crate) fn stale_in_progress_sql() -> String {
 
 /// Forgets keys past their retention, and releases keys left `in_progress` by a crash.
 pub async fn purge(db: &Db, now: i64, stale_in_progress_ms: i64) -> Result<u64, sqlx::Error> {
-    // Answered keys past their retention (a key still in progress is the next statement's).
-    let old = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1 AND state <> $2")
+    // Answered keys past their retention (a key still in progress is the next statement's), a
+    // batch at a time: a backlog never makes one statement that runs into PostgreSQL's
+    // statement timeout (or, on SQLite, holds the one writer for long).
+    let mut purged = 0;
+    for _ in 0..PURGE_BATCHES {
+        let batch = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE (scope, key) IN (SELECT scope, key FROM idempotency_keys \
+             WHERE created_at < $1 AND state <> $2 ORDER BY created_at LIMIT $3)",
+        )
         .bind(now - RETENTION_MS)
         .bind(KeyState::InProgress.as_str())
+        .bind(PURGE_BATCH)
         .execute(db.writer())
-        .await?;
+        .await?
+        .rows_affected();
+        purged += batch;
+        if batch < PURGE_BATCH as u64 {
+            break;
+        }
+    }
     // A key whose money movement, or whose session's confirm (key space `confirm:<session>`), is
     // still being resolved stays taken: recovery writes its answer.
     let stale = sqlx::query(&stale_in_progress_sql())
@@ -200,5 +214,10 @@ pub async fn purge(db: &Db, now: i64, stale_in_progress_ms: i64) -> Result<u64, 
         .bind(crate::domain::session::SessionStatus::Processing.as_str())
         .execute(db.writer())
         .await?;
-    Ok(old.rows_affected() + stale.rows_affected())
+    Ok(purged + stale.rows_affected())
 }
+
+/// Keys one purge statement deletes at most, and statements one housekeeping pass makes: a
+/// backlog is worked off over several passes.
+const PURGE_BATCH: i64 = 5_000;
+const PURGE_BATCHES: usize = 20;

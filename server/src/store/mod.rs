@@ -321,7 +321,13 @@ impl Db {
                 let path = path.clone();
                 let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
                     let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
-                    file.lock()?;
+                    match file.lock() {
+                        // A file system without locks: migrate as before, unguarded.
+                        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                            tracing::warn!("no file locks here: two processes starting at once may race to migrate");
+                        }
+                        other => other?,
+                    }
                     Ok(file)
                 });
                 Some(lock.await?.context("locking the database for its migrations")?)
@@ -334,11 +340,12 @@ impl Db {
             // migrations (sqlx's advisory lock): no statement timeout on this connection.
             conn.execute("SET statement_timeout = 0").await?;
         }
-        migrator.run(&mut *conn).await.context("running database migrations")?;
-        if self.backend == Backend::Postgres {
-            conn.execute(STATEMENT_TIMEOUT).await?;
+        let migrated = migrator.run(&mut *conn).await;
+        if self.backend == Backend::Postgres && (migrated.is_err() || conn.execute(STATEMENT_TIMEOUT).await.is_err()) {
+            // Never back into the pool without its timeout.
+            let _ = conn.close().await;
         }
-        drop(conn);
+        migrated.context("running database migrations")?;
         if self.backend == Backend::Postgres {
             limits::Limits::create_postgres(&self.pool).await.context("creating the rate-limit table")?;
         }
@@ -436,8 +443,7 @@ impl Db {
     }
 
     /// The database answers a query within 2 s (a probe must not wait out the pool's 10 s), and
-    /// on SQLite the writer task still takes writes.
-    /// Whether the database answers (and on SQLite the writer still runs); why not, if not.
+    /// on SQLite the writer task still takes writes; if not, why not.
     pub async fn ping(&self) -> Result<(), String> {
         if !self.can_write() {
             return Err("the SQLite writer task has ended".into());
@@ -457,15 +463,18 @@ impl Db {
     }
 }
 
-/// Makes sure an SQLite URL will create its file, and that the file's folder exists.
 /// The SQLite file a prepared URL names (`None` in memory).
 fn sqlite_file(url: &str) -> Option<&str> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let in_memory = path == ":memory:" || path.is_empty() || query.split('&').any(|kv| kv == "mode=memory");
+    let in_memory = path == ":memory:"
+        || path.is_empty()
+        || path.starts_with("file::memory:")
+        || query.split('&').any(|kv| kv == "mode=memory");
     (!in_memory).then_some(path)
 }
 
+/// Makes sure an SQLite URL will create its file, and that the file's folder exists.
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -707,7 +716,7 @@ mod tests {
     /// waits for it and finds nothing left to do.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn first_migrations_at_once_on_one_sqlite_file() {
-        for round in 0..4 {
+        for round in 0..8 {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}", dir.path().join(format!("m{round}.db")).display());
             let (a, b) = tokio::join!(Db::connect(&url, 2), Db::connect(&url, 2));
