@@ -342,9 +342,16 @@ db_tests! {
                 assert!(op["responses"]["400"].is_object() && op["responses"]["429"].is_object(), "{method} {path}");
                 if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
                     assert_eq!(op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error");
+                    assert!(op["responses"]["503"].is_object(), "{method} {path}: a database that does not answer");
+                }
+                // Every list's 200 has the list's body (so the fuzzing checks it).
+                if op["responses"]["200"]["description"].as_str().is_some_and(|d| d.starts_with("{value")) {
+                    assert_eq!(op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/List", "{method} {path}");
                 }
             }
         }
+        assert_eq!(doc["paths"]["/api/payments"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/List");
+        assert_eq!(doc["components"]["schemas"]["List"]["required"], serde_json::json!(["value"]));
         // Enums are documented with the words on the wire, not Rust's variant names.
         let words = |name: &str| doc["components"]["schemas"][name]["enum"].clone();
         assert!(words("PaymentStatus").as_array().unwrap().contains(&"partially_refunded".into()), "{}", words("PaymentStatus"));

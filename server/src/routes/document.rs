@@ -4,7 +4,7 @@
 //! idempotency key, the rate limit), all with the one error body of SPEC §2.
 
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBuilder};
 
 /// `{"error": {type, code, message, param?, request_id, …}}`.
@@ -46,8 +46,23 @@ fn error_schema() -> ObjectBuilder {
         .required("error")
 }
 
+/// `{"value": [...], "@odata.count"?, "@odata.nextLink"?}`: every list's body. Its items are
+/// objects, not a named schema: `$select` keeps only the fields it names.
+fn list_schema() -> ObjectBuilder {
+    let items = ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Object));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("A list (SPEC §8): its objects, and the count and next page when asked for or left."))
+        .property("value", items)
+        .property("@odata.count", ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+        .property("@odata.nextLink", ObjectBuilder::new().schema_type(Type::String))
+        .required("value")
+}
+
 pub fn complete(doc: &mut OpenApi) {
-    doc.components.get_or_insert_with(Default::default).schemas.insert("Error".into(), error_schema().into());
+    let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
+    schemas.insert("Error".into(), error_schema().into());
+    schemas.insert("List".into(), list_schema().into());
     for (path, item) in doc.paths.paths.iter_mut() {
         let names: Vec<&str> =
             path.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)).collect();
@@ -110,6 +125,16 @@ fn complete_operation(op: &mut Operation, path_params: &[&str], our_errors: bool
         op.responses.responses.entry(status.to_owned()).or_insert_with(|| {
             ResponseBuilder::new().description(description).content("application/json", error_content()).build().into()
         });
+    }
+    // A list's 200, described but given no body: the list's body.
+    if let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200")
+        && ok.content.is_empty()
+        && ok.description.starts_with("{value")
+    {
+        ok.content.insert(
+            "application/json".into(),
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("List"))).build(),
+        );
     }
     if our_errors {
         // The routes' own error statuses, given without a body: the same error body.
