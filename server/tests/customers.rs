@@ -63,6 +63,27 @@ db_tests! {
         assert_eq!(list["value"], json!([]));
     }
 
+    async fn a_save_sent_again_with_its_key_saves_one_method(app) {
+        let (_, key) = setup(&app).await;
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({"name": "Alex"}))).await.json();
+        let path = format!("/api/customers/{}/payment-methods", cus["id"].as_str().unwrap());
+        let bearer = format!("Bearer {key}");
+        let save = async |idem: &str, number: &str| {
+            let body = json!({"usage": "off_session", "payment_method": card(number)}).to_string();
+            let headers = [("authorization", bearer.as_str()), ("content-type", "application/json"), ("idempotency-key", idem)];
+            app.send(Method::POST, &path, &headers, axum::body::Body::from(body)).await
+        };
+        let first = save("save-1", "4242424242424242").await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+        // The back end lost the answer and retries: the same method, not a second one.
+        let again = save("save-1", "4242424242424242").await;
+        assert_eq!((again.status, again.json()["id"].clone()), (StatusCode::CREATED, first.json()["id"].clone()));
+        // The key with another card is the caller's mistake.
+        save("save-1", "5555555555554444").await.assert_error(422, "idempotency_key_reused");
+        let listed = app.call(Method::GET, &path, Auth::Bearer(&key), None).await.json();
+        assert_eq!(listed["value"].as_array().unwrap().len(), 1, "one method for one save: {listed}");
+    }
+
     async fn saved_cards_are_sanitized_tokenized_and_never_stored_readable(app) {
         let (uid, key) = setup(&app).await;
         let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({"name": "Alex"}))).await.json();

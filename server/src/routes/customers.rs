@@ -3,7 +3,9 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,7 +19,8 @@ use crate::domain::session::Locale;
 use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::extract::auth::{CustomersRead, CustomersWrite, Merchant};
-use crate::idempotency::Idempotency;
+use crate::extract::idempotency::IdempotencyKey;
+use crate::idempotency::keyed;
 use crate::payments::Answer;
 use crate::state::AppState;
 use crate::store::{customers as customer_store, payment_methods};
@@ -171,7 +174,7 @@ pub struct SaveMethod {
 #[utoipa::path(
     post, path = "/api/customers/{id}/payment-methods", tag = "customers",
     security(("admin_token" = []), ("api_key" = ["customers.write"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
     request_body = SaveMethod,
     responses((status = 201, body = PaymentMethodObject), (status = 400), (status = 402), (status = 404),
                (status = 409, description = "the customer has 100 saved methods already"))
@@ -181,17 +184,25 @@ async fn save_method(
     State(state): State<AppState>,
     who: RequestInfo,
     Path(id): Path<String>,
-    Json(body): Json<SaveMethod>,
-) -> ApiResult<Answer> {
-    let customer = customers::find(&state, &auth.account.uid, &id).await?;
-    // The merchant's back end records the customer's mandate it collected (English text).
-    let how = SaveAnswer {
-        who: &who,
-        locale: Locale::En,
-        keep: &Idempotency::none(),
-        answer: |m| Answer::json(StatusCode::CREATED, &PaymentMethodObject::from(m.clone())),
-    };
-    save_payment_method(&state, &auth.account, &customer.id, &body.payment_method, body.usage, how).await
+    IdempotencyKey(key): IdempotencyKey,
+    Json(raw): Json<Value>,
+) -> Response {
+    // A back end that retries a save whose answer it lost (same key) gets the first method back,
+    // not a second one with a second mandate.
+    let scope = format!("payment-methods:{}", auth.account.uid);
+    let path = format!("/api/customers/{id}/payment-methods");
+    keyed(state.db(), &state.config().master_key, scope, key, &path, raw, async |body: SaveMethod, keep| {
+        let customer = customers::find(&state, &auth.account.uid, &id).await?;
+        // The merchant's back end records the customer's mandate it collected (English text).
+        let how = SaveAnswer {
+            who: &who,
+            locale: Locale::En,
+            keep,
+            answer: |m| Answer::json(StatusCode::CREATED, &PaymentMethodObject::from(m.clone())),
+        };
+        save_payment_method(&state, &auth.account, &customer.id, &body.payment_method, body.usage, how).await
+    })
+    .await
 }
 
 /// Lists a customer's saved methods (brand, last 4, expiry; never more).
