@@ -280,7 +280,23 @@ impl Db {
         let context = || format!("connecting to the {} database", backend.name());
         let (pool, writer, group) = match backend {
             Backend::Postgres => {
-                let pool = connect(max_connections, false).await.with_context(context)?;
+                let pool = match connect(max_connections, false).await {
+                    Ok(pool) => pool,
+                    // The pool retries a refused connection until its 10 s run out and then says
+                    // only that it timed out: one direct attempt tells the operator why.
+                    Err(sqlx::Error::PoolTimedOut) => {
+                        use sqlx::Connection;
+                        let cause = match sqlx::AnyConnection::connect_with(&options).await {
+                            Ok(conn) => {
+                                let _ = conn.close().await;
+                                "no connection within 10 s".to_owned()
+                            }
+                            Err(e) => e.to_string(),
+                        };
+                        return Err(anyhow::anyhow!("{}: {cause}", context()));
+                    }
+                    Err(e) => return Err(e).with_context(context),
+                };
                 (pool.clone(), pool, None)
             }
             Backend::Sqlite => {
@@ -710,6 +726,16 @@ mod tests {
         assert!(path.parent().unwrap().is_dir());
         let kept = prepare_sqlite_url("sqlite://:memory:?mode=memory").unwrap();
         assert_eq!(kept, "sqlite://:memory:?mode=memory");
+    }
+
+    /// A PostgreSQL that refuses connections is reported as such at start, not as a pool timeout.
+    #[tokio::test]
+    async fn a_refused_postgres_connection_says_why() {
+        // Port 1 on the loopback: nothing listens there.
+        let err = Db::connect("postgres://postgres@127.0.0.1:1/govifi", 2).await.unwrap_err().to_string();
+        assert!(err.contains("connecting to the postgres database"), "{err}");
+        assert!(!err.contains("pool timed out"), "{err}");
+        assert!(err.to_lowercase().contains("refused"), "{err}");
     }
 
     /// Two processes started at once on a new SQLite file both come up: one migrates, the other
