@@ -126,7 +126,7 @@ pub async fn capture(
 pub async fn void(state: &AppState, account: &Account, payment_id: &str, key: &Idempotency) -> ApiResult<Answer> {
     let payment = find(state, &account.uid, payment_id).await?;
     if payment.status == PaymentStatus::PendingTerminal {
-        return super::terminals::void_pending(state, &payment, key).await.map(|(_, answer)| answer);
+        return super::terminals::void_pending(state, &payment, key).await;
     }
     if !Move::VOID.applies_to(payment.status) {
         return Err(cannot(&payment, OperationKind::Void));

@@ -268,7 +268,7 @@ async fn pending_payment(state: &AppState, account: &Account, terminal: &Termina
 pub async fn cancel(state: &AppState, account: &Account, id: &str, key: &Idempotency) -> ApiResult<Answer> {
     let terminal = find(state, &account.uid, id).await?;
     let payment = pending_payment(state, account, &terminal).await?;
-    void_pending(state, &payment, key).await.map(|(_, answer)| answer)
+    void_pending(state, &payment, key).await
 }
 
 /// How long a payment may wait on its terminal for a card: a customer who walked away, or a
@@ -296,11 +296,7 @@ pub async fn expire_pending(state: &AppState, now: i64) -> ApiResult<usize> {
 
 /// Voids a payment still pending on its terminal (nothing was charged): `voided`, its terminal
 /// online again, `payment.voided`. The terminal's cancel and a void of the payment come here.
-pub async fn void_pending(
-    state: &AppState,
-    payment: &Payment,
-    key: &Idempotency,
-) -> ApiResult<(PaymentObject, Answer)> {
+pub async fn void_pending(state: &AppState, payment: &Payment, key: &Idempotency) -> ApiResult<Answer> {
     let now = now_ms();
     let mut tx = state.db().begin_write().await?;
     // Not while a presented card is being charged (that charge holds the payment).
@@ -312,12 +308,11 @@ pub async fn void_pending(
     }
     let payment = payments::get_on(&mut tx, &payment.id).await?.ok_or_else(|| anyhow::anyhow!("payment vanished"))?;
     payment_event(&mut tx, &payment, EventType::PaymentVoided).await?;
-    let object = PaymentObject::from(payment);
-    let answer = Answer::json(StatusCode::OK, &object);
+    let answer = Answer::json(StatusCode::OK, &PaymentObject::from(payment));
     // The key's answer is written with the void: no crash between them leaves it unanswered.
     key.finish(&mut tx, answer.status, &answer.body).await?;
     tx.commit().await?;
-    Ok((object, answer))
+    Ok(answer)
 }
 
 /// Sandbox: a card presented at the terminal; the payment completes or fails as the card says.

@@ -302,5 +302,5 @@ pub async fn rotate_redirect_secret(
 
 /// Every payment account as a list's scope (the admin's).
 pub fn listed() -> super::odata::Scope<'static> {
-    super::odata::Scope { table: "payment_accounts", columns: COLUMNS, condition: "", binds: vec![] }
+    super::odata::Scope::all("payment_accounts", COLUMNS)
 }

@@ -148,10 +148,5 @@ pub async fn revoke(conn: &mut AnyConnection, account_uid: &str, id: &str) -> Re
 
 /// An account's API keys as a list's scope.
 pub fn listed(account_uid: &str) -> super::odata::Scope<'static> {
-    super::odata::Scope {
-        table: "api_keys",
-        columns: COLUMNS,
-        condition: "account_uid = $1",
-        binds: vec![super::Bind::Text(account_uid.to_owned())],
-    }
+    super::odata::Scope::account("api_keys", COLUMNS, account_uid)
 }

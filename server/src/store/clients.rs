@@ -132,5 +132,5 @@ pub async fn delete(db: &Db, id: &str) -> Result<Deleted, sqlx::Error> {
 
 /// Every tenant as a list's scope (the admin's).
 pub fn listed() -> super::odata::Scope<'static> {
-    super::odata::Scope { table: "clients", columns: COLUMNS, condition: "", binds: vec![] }
+    super::odata::Scope::all("clients", COLUMNS)
 }

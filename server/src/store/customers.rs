@@ -25,12 +25,7 @@ pub const COLUMNS: &str = "id, account_uid, email, name, phone, reference, metad
 
 /// An account's customers (not deleted) as a list's scope.
 pub fn listed(account_uid: &str) -> Scope<'static> {
-    Scope {
-        table: "customers",
-        columns: COLUMNS,
-        condition: "account_uid = $1 AND deleted_at IS NULL",
-        binds: vec![Bind::Text(account_uid.to_owned())],
-    }
+    Scope::account_live("customers", COLUMNS, account_uid)
 }
 
 /// The dashboard's search: customers whose name, email or reference contains `text`, ignoring

@@ -153,10 +153,5 @@ pub async fn get(db: &Db, account_uid: &str, id: &str) -> Result<Option<Event>, 
 
 /// An account's events as a list's scope.
 pub fn listed(account_uid: &str) -> super::odata::Scope<'static> {
-    super::odata::Scope {
-        table: "events",
-        columns: COLUMNS,
-        condition: "account_uid = $1",
-        binds: vec![super::Bind::Text(account_uid.to_owned())],
-    }
+    super::odata::Scope::account("events", COLUMNS, account_uid)
 }

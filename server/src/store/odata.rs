@@ -99,6 +99,23 @@ pub struct Scope<'a> {
     pub binds: Vec<Bind>,
 }
 
+impl Scope<'static> {
+    /// Every row of `table` (the admin's lists).
+    pub fn all(table: &'static str, columns: &'static str) -> Self {
+        Scope { table, columns, condition: "", binds: vec![] }
+    }
+
+    /// One account's rows of `table`.
+    pub fn account(table: &'static str, columns: &'static str, account_uid: &str) -> Self {
+        Scope { table, columns, condition: "account_uid = $1", binds: vec![Bind::Text(account_uid.to_owned())] }
+    }
+
+    /// One account's rows of `table` that are not deleted.
+    pub fn account_live(table: &'static str, columns: &'static str, account_uid: &str) -> Self {
+        Scope { condition: "account_uid = $1 AND deleted_at IS NULL", ..Self::account(table, columns, account_uid) }
+    }
+}
+
 pub struct Page {
     pub rows: Vec<AnyRow>,
     pub count: Option<i64>,

@@ -520,10 +520,5 @@ pub async fn mark_challenge_satisfied(db: &Db, id: &str, now: i64) -> Result<(),
 
 /// An account's hosted sessions as a list's scope.
 pub fn listed(account_uid: &str) -> super::odata::Scope<'static> {
-    super::odata::Scope {
-        table: "hosted_sessions",
-        columns: COLUMNS,
-        condition: "account_uid = $1",
-        binds: vec![super::Bind::Text(account_uid.to_owned())],
-    }
+    super::odata::Scope::account("hosted_sessions", COLUMNS, account_uid)
 }

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::odata::Scope;
-use super::{Bind, Db, Patch, enum_column, json_column, now_ms, to_json_text};
+use super::{Db, Patch, enum_column, json_column, now_ms, to_json_text};
 use crate::domain::ids::new_id;
 use crate::domain::terminal::TerminalStatus;
 use crate::domain::validate::Metadata;
@@ -30,12 +30,7 @@ pub const COLUMNS: &str =
 
 /// An account's terminals (not deleted) as a list's scope.
 pub fn listed(account_uid: &str) -> Scope<'static> {
-    Scope {
-        table: "terminals",
-        columns: COLUMNS,
-        condition: "account_uid = $1 AND deleted_at IS NULL",
-        binds: vec![Bind::Text(account_uid.to_owned())],
-    }
+    Scope::account_live("terminals", COLUMNS, account_uid)
 }
 
 pub fn from_row(r: &AnyRow) -> Result<Terminal, sqlx::Error> {

@@ -389,10 +389,5 @@ pub async fn note_outcome(db: &Db, id: &str, ok: bool, now: i64, gap_ms: i64) ->
 
 /// An account's webhooks (not the deleted ones) as a list's scope.
 pub fn listed(account_uid: &str) -> super::odata::Scope<'static> {
-    super::odata::Scope {
-        table: "webhooks",
-        columns: LIST_COLUMNS,
-        condition: "account_uid = $1 AND deleted_at IS NULL",
-        binds: vec![super::Bind::Text(account_uid.to_owned())],
-    }
+    super::odata::Scope::account_live("webhooks", LIST_COLUMNS, account_uid)
 }
