@@ -1,8 +1,9 @@
 //! Background work, in every server process (each step is safe to run concurrently: every state
 //! change is a conditional update): expire overdue sessions, recover confirms a crash left
-//! `processing`, settle ACH debits, finish money movements a crash left pending, void terminal
-//! payments that waited too long for a card, forget old idempotency keys, trim rate-limiter
-//! state, drain the metrics' histogram samples; and, in a loop of their own, send receipts.
+//! `processing`, settle ACH debits, finish money movements a crash left pending, undo charges
+//! approved after their attempt was given up, void terminal payments that waited too long for a
+//! card, forget old idempotency keys, trim rate-limiter state, drain the metrics' histogram
+//! samples; and, in a loop of their own, send receipts.
 
 use std::time::Duration;
 
@@ -33,6 +34,9 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
     }
     if let Err(e) = payments::recovery::recover_stuck(state, now).await {
         tracing::warn!(error = %e, "recovering money movements failed");
+    }
+    if let Err(e) = payments::abandoned::watch_due(state, now).await {
+        tracing::warn!(error = %e, "watching abandoned charges failed");
     }
     if let Err(e) = payments::terminals::expire_pending(state, now).await {
         tracing::warn!(error = %e, "voiding terminal payments that waited too long failed");

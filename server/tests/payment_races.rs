@@ -373,6 +373,47 @@ db_tests! {
         late_approval_after_recovery_is_undone(&app, card("4242424242424242")).await;
     }
 
+    async fn an_authorization_approved_after_recovery_gave_it_up_is_voided_though_its_server_died(app) {
+        let m = app.merchant().await;
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let router = support::interrupted_router(&app, Call::Authorize, When::GateBeforeThenHang(gate.clone()));
+        let body = json!({"amount": 3_300, "currency": "USD", "payment_method": card("4242424242424242"), "capture": false});
+        let request = post(&m, "/api/payments/validate", Some(body), Some("dying-sale"));
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        let op = async || -> Option<String> {
+            sqlx::query_scalar("SELECT id FROM payment_operations WHERE account_uid = $1 AND kind = 'authorize'")
+                .bind(&m.uid).fetch_optional(app.db().pool()).await.unwrap()
+        };
+        let mut reference = None;
+        for _ in 0..500 {
+            reference = op().await;
+            if reference.is_some() { break }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let reference = reference.expect("the authorization's operation");
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        assert!(server::store::abandoned::watched(app.db(), &reference).await.unwrap());
+        // The slow call is approved at the processor; its server dies before the undo.
+        gate.notify_one();
+        let charge = async || -> Option<(i64, i64)> {
+            sqlx::query("SELECT amount, voided FROM sandbox_charges WHERE reference = $1").bind(&reference)
+                .fetch_optional(app.db().pool()).await.unwrap().map(|r| (sqlx::Row::get(&r, 0), sqlx::Row::get(&r, 1)))
+        };
+        for _ in 0..500 {
+            if charge().await.is_some() { break }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        task.abort();
+        let _ = task.await;
+        assert_eq!(charge().await, Some((3_300, 0)), "approved, and not undone by its request");
+        let due = server::store::now_ms() + server::domain::time::RECHECK_SOONEST_MS + 1_000;
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, due).await.unwrap(), 1);
+        let voided = charge().await.unwrap().1;
+        assert_ne!(voided, 0, "the authorization was let go at the processor");
+        assert!(!server::store::abandoned::watched(app.db(), &reference).await.unwrap());
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM payments WHERE account_uid = $1", &m.uid).await, 0);
+    }
+
     async fn a_bank_debit_accepted_after_recovery_gave_it_up_is_refunded(app) {
         // An accepted debit is taken at once (it cannot be voided): the undo refunds it.
         late_approval_after_recovery_is_undone(&app, support::ach("000123456789")).await;

@@ -367,10 +367,83 @@ db_tests! {
         assert!(captured > 0);
         assert_eq!(refunded, captured, "the whole charge went back");
         assert_eq!(payments_and_charges(&app, sid(&s)).await.0, 0, "no payment");
+        let watched: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM abandoned_charges").fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(watched, 0, "undone by its request, so no longer watched");
         // The customer pays again, once.
         let r = app.request(confirm_request(&s, &quote, "again", "4242424242424242")).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(payments_and_charges(&app, sid(&s)).await.0, 1);
+    }
+
+    async fn a_charge_approved_after_its_attempt_was_given_up_is_undone_though_its_server_died(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let router = support::interrupted_router(&app, Call::Authorize, When::GateBeforeThenHang(gate.clone()));
+        let task = tokio::spawn(tower::ServiceExt::oneshot(router, confirm_request(&s, &quote, "slow-call", "4242424242424242")));
+        wait_for_status(&app, sid(&s), "processing").await;
+        let attempt: String = sqlx::query_scalar("SELECT id FROM confirm_attempts WHERE session_id = $1")
+            .bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap();
+        // Recovery asks the processor, which has not seen the call yet: the session reopens,
+        // and the attempt's reference is watched from the same transaction.
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        assert!(server::store::abandoned::watched(app.db(), &attempt).await.unwrap());
+        // Nothing is undone while the processor has nothing under it.
+        let soon = server::store::now_ms() + 6_000;
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, soon).await.unwrap(), 0);
+        assert!(server::store::abandoned::watched(app.db(), &attempt).await.unwrap(), "still watched");
+        // The slow call reaches the processor and is approved, and its server dies before it
+        // can undo the charge.
+        gate.notify_one();
+        wait_for_charge(&app, sid(&s)).await;
+        task.abort();
+        let _ = task.await;
+        let charge = async || -> (i64, i64) {
+            let row = sqlx::query("SELECT captured, refunded FROM sandbox_charges WHERE reference = $1")
+                .bind(&attempt).fetch_one(app.db().pool()).await.unwrap();
+            (row.get(0), row.get(1))
+        };
+        let (captured, refunded) = charge().await;
+        assert!(captured > 0);
+        assert_eq!(refunded, 0);
+        // The watch, not due before its next lookup, then finds the charge and refunds it, once.
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, soon).await.unwrap(), 0, "put off by the first lookup");
+        let due = soon + server::domain::time::RECHECK_SOONEST_MS;
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, due).await.unwrap(), 1);
+        assert_eq!(charge().await, (captured, captured), "the whole charge went back");
+        assert!(!server::store::abandoned::watched(app.db(), &attempt).await.unwrap());
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, due + 3_600_000).await.unwrap(), 0);
+        assert_eq!(charge().await, (captured, captured), "refunded once");
+        assert_eq!(payments_and_charges(&app, sid(&s)).await.0, 0, "no payment");
+    }
+
+    async fn a_given_up_attempt_the_processor_never_sees_is_watched_for_a_day(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("424242")).await;
+        let router = support::interrupted_router(&app, Call::Authorize, When::Before);
+        let task = tokio::spawn(tower::ServiceExt::oneshot(router, confirm_request(&s, &quote, "lost", "4242424242424242")));
+        wait_for_status(&app, sid(&s), "processing").await;
+        task.abort();
+        let _ = task.await;
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        let attempt: String = sqlx::query_scalar("SELECT id FROM confirm_attempts WHERE session_id = $1")
+            .bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap();
+        let check_at = async || -> i64 {
+            sqlx::query_scalar("SELECT check_at FROM abandoned_charges WHERE reference = $1").bind(&attempt).fetch_one(app.db().pool()).await.unwrap()
+        };
+        let first = check_at().await;
+        // Each lookup that finds nothing puts the next one off (a tenth of the age, 5 s to 1 h).
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, first).await.unwrap(), 0);
+        let second = check_at().await;
+        assert!(second >= first + server::domain::time::RECHECK_SOONEST_MS, "{first} → {second}");
+        let a_day = server::store::now_ms() + server::payments::abandoned::WATCH_FOR_MS;
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, a_day).await.unwrap(), 1, "a day on, it is let go");
+        assert!(!server::store::abandoned::watched(app.db(), &attempt).await.unwrap());
+        assert_eq!(payments_and_charges(&app, sid(&s)).await, (0, 0));
     }
 
     async fn a_recovery_that_finds_the_attempt_finished_leaves_its_record(app) {

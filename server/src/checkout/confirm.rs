@@ -547,7 +547,8 @@ pub async fn finish_attempt(
                 // Approved after recovery gave the attempt up (the processor had not seen it when
                 // asked): no payment records this charge, so it is undone at the processor.
                 if attempts::status(state.db(), attempt_id).await? == Some(AttemptStatus::Abandoned) {
-                    crate::payments::undo_charge(state, account, &charge, record.total_amount, attempt_id).await;
+                    crate::payments::abandoned::undo_charge(state, account, &charge, record.total_amount, attempt_id)
+                        .await;
                 }
                 return already_finished(state, &session.id, idempotency, now).await;
             }
@@ -699,7 +700,7 @@ pub async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -
             crate::telemetry::as_request(new_id("req"), finish).await?;
             Ok(true)
         }
-        _ => {
+        (_, record) => {
             // The processor never saw it: nothing was charged. Reopen the session.
             tracing::warn!(session = %session_id, attempt = %attempt_id, "reopening a session whose confirm never reached the processor");
             let now = now_ms();
@@ -713,6 +714,18 @@ pub async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -
                 return Ok(false);
             }
             attempts::finish(&mut tx, attempt_id, AttemptStatus::Abandoned, now).await?;
+            // Its call may still reach the processor: an approval then is undone (watched from
+            // this same transaction, so that a crash of the request that made it leaves none).
+            match &record {
+                Some(record) => {
+                    crate::payments::abandoned::watch_stmt(attempt_id, &session.account_uid, record.total_amount, now)
+                        .execute(&mut tx)
+                        .await?;
+                }
+                None => {
+                    tracing::error!(attempt = %attempt_id, "an attempt without its record: a late approval cannot be watched")
+                }
+            }
             // Nothing was charged: a retry with the request's key runs again.
             if let Some((scope, key)) = key {
                 crate::store::idempotency::abandon_stmt(&scope, &key).execute(&mut tx).await?;

@@ -14,6 +14,7 @@
 //! A crash between 1 and 3 leaves the operation `pending`; [`recovery::recover_stuck`] asks the
 //! processor (or repeats the idempotent call) and finishes it the same way.
 
+pub mod abandoned;
 pub mod direct;
 pub mod movements;
 pub mod recovery;
@@ -28,12 +29,10 @@ use sqlx::AnyConnection;
 
 use crate::domain::event::EventType;
 use crate::domain::ids::has_shape;
-use crate::domain::money::Amount;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::idempotency::Idempotency;
-use crate::processor::{Charge, Outcome, ProcessorError};
+use crate::processor::{Charge, ProcessorError};
 use crate::state::AppState;
-use crate::store::accounts::Account;
 use crate::store::operations::{self, Operation};
 use crate::store::payments::{self, Payment};
 use crate::store::{WriteTx, accounts, events, idempotency};
@@ -116,36 +115,8 @@ async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) ->
     let account = accounts::get(state.db(), &op.account_uid)
         .await?
         .ok_or_else(|| anyhow::anyhow!("operation {} without account", op.id))?;
-    undo_charge(state, &account, charge, op.amount, &op.id).await;
+    abandoned::undo_charge(state, &account, charge, op.amount, &op.id).await;
     Ok(true)
-}
-
-/// Undoes at the processor an approved charge that no payment records (made under `reference`
-/// for `amount`): voided, or refunded when captured or an accepted bank debit, under a
-/// reference of its own. One the
-/// processor will not undo is logged as an error for an operator.
-pub async fn undo_charge(state: &AppState, account: &Account, charge: &Charge, amount: Amount, reference: &str) {
-    let Outcome::Approved { processor_ref, captured, pending, .. } = &charge.outcome else { return };
-    let processor = match state.processor(account) {
-        Ok(processor) => processor,
-        Err(e) => {
-            tracing::error!(%reference, error = %e, "an approved charge no payment records could not be undone");
-            return;
-        }
-    };
-    let undo = format!("{reference}_undo");
-    // An accepted bank debit (pending) is already taken: it is refunded, as a captured card
-    // is; only an uncaptured card authorization can be voided.
-    let undone = if *captured || *pending {
-        processor.refund(processor_ref, amount, &undo).await
-    } else {
-        processor.void(processor_ref, &undo).await
-    };
-    match undone {
-        Ok(()) => tracing::warn!(%reference, %processor_ref, "undid a charge approved after its attempt was given up"),
-        Err(e) => tracing::error!(%reference, %processor_ref, error = %e,
-            "a charge approved after its attempt was given up could not be undone: an operator must refund it"),
-    }
 }
 
 /// The processor did not answer: the operation stays pending and recovery resolves it.

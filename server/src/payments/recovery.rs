@@ -109,6 +109,8 @@ async fn abandon(state: &AppState, op: &Operation) -> ApiResult<bool> {
     if op.kind == OperationKind::TerminalCharge {
         payments::unhold(&mut tx, &op.payment_id, &op.id, now).await?;
     }
+    // Its call may still reach the processor: an approval then is undone (see `abandoned`).
+    super::abandoned::watch_stmt(&op.id, &op.account_uid, op.amount, now).execute(&mut tx).await?;
     // The key is freed with the operation's end, so no crash between them keeps it held.
     if let Some((scope, key)) = &op.idempotency {
         crate::store::idempotency::abandon_stmt(scope, key).execute(&mut tx).await?;

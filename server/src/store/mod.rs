@@ -5,6 +5,7 @@
 //! booleans 0/1, JSON as text), and no database-specific functions. Where the dialects must
 //! differ (a handful of OData operators), [`Backend`] says which one is in use.
 
+pub mod abandoned;
 pub mod accounts;
 pub mod api_keys;
 pub mod app_clients;
@@ -94,6 +95,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "settlement_checks", include_str!("../../migrations/0015_settlement_checks.sql")),
     (16, "in_progress_keys", include_str!("../../migrations/0016_in_progress_keys.sql")),
     (17, "recovery_and_receipts", include_str!("../../migrations/0017_recovery_and_receipts.sql")),
+    (18, "abandoned_charges", include_str!("../../migrations/0018_abandoned_charges.sql")),
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).

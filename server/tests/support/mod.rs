@@ -682,6 +682,9 @@ pub enum When {
     Gate(std::sync::Arc<tokio::sync::Notify>),
     /// Waits for the test, then makes the call: a call slow to reach the processor.
     GateBefore(std::sync::Arc<tokio::sync::Notify>),
+    /// Waits for the test, makes the call, then hangs: a slow call that reached the processor
+    /// just before its server died.
+    GateBeforeThenHang(std::sync::Arc<tokio::sync::Notify>),
     /// Makes the call, then answers that the processor did not answer (its answer was lost).
     Lost,
     /// Answers that the processor did not answer, without making the call.
@@ -720,6 +723,11 @@ impl Interrupted {
             When::GateBefore(gate) => {
                 gate.notified().await;
                 made.await
+            }
+            When::GateBeforeThenHang(gate) => {
+                gate.notified().await;
+                let _ = made.await;
+                std::future::pending().await
             }
             When::Lost => {
                 let _ = made.await;

@@ -1,0 +1,14 @@
+-- A charge that recovery gave up (its processor had not seen the reference when asked) may still
+-- reach the processor and be approved. The request that sent it undoes it then, unless that
+-- request's process died first: so each given-up reference is also watched here, in the
+-- transaction that gives it up. The watch looks it up at the processor now and then and undoes
+-- an approval it finds (voided, or refunded when taken); the row goes once the charge is undone
+-- or declined, or once a day has passed without the processor seeing it.
+CREATE TABLE abandoned_charges (
+    reference    TEXT PRIMARY KEY,   -- the attempt's or operation's id, the processor's reference
+    account_uid  TEXT NOT NULL,
+    amount       BIGINT NOT NULL,    -- what an approval under the reference takes
+    abandoned_at BIGINT NOT NULL,
+    check_at     BIGINT NOT NULL     -- the next lookup
+);
+CREATE INDEX abandoned_charges_due ON abandoned_charges (check_at);
