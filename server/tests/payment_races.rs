@@ -307,6 +307,57 @@ db_tests! {
         assert_eq!(completed, 1);
     }
 
+    async fn a_presented_card_the_processor_refuses_fails_the_payment(app) {
+        let m = app.merchant().await;
+        let t = app.call(axum::http::Method::POST, "/api/terminals", support::Auth::Bearer(&m.key), Some(json!({"label": "Desk", "serial_number": "SN-REFUSE"}))).await.json();
+        let tid = t["id"].as_str().unwrap().to_owned();
+        let p = app.call(axum::http::Method::POST, format!("/api/terminals/{tid}/payments"), support::Auth::Bearer(&m.key), Some(json!({"amount": 700, "currency": "USD"}))).await.json();
+        let pid = p["id"].as_str().unwrap().to_owned();
+        let router = support::interrupted_router(&app, Call::Authorize, When::Refuse);
+        let request = post(&m, &format!("/api/terminals/{tid}/simulate"), Some(json!({"card_number": "4242424242424242"})), None);
+        let r = support::TestResponse::read(tower::ServiceExt::oneshot(router, request).await.unwrap()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        // A decline of a fixed code, not the processor's own text.
+        assert_eq!(r.json()["status"], "failed");
+        assert_eq!(r.json()["decline_code"], "invalid_payment_method");
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["decline_code"], "invalid_payment_method");
+        let terminal = app.call(axum::http::Method::GET, format!("/api/terminals/{tid}"), support::Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(terminal["status"], "online", "free for the next card");
+    }
+
+    async fn a_presented_card_approved_after_recovery_gave_it_up_is_refunded_and_refused(app) {
+        let m = app.merchant().await;
+        let t = app.call(axum::http::Method::POST, "/api/terminals", support::Auth::Bearer(&m.key), Some(json!({"label": "Desk", "serial_number": "SN-LATE"}))).await.json();
+        let tid = t["id"].as_str().unwrap().to_owned();
+        let p = app.call(axum::http::Method::POST, format!("/api/terminals/{tid}/payments"), support::Auth::Bearer(&m.key), Some(json!({"amount": 1_900, "currency": "USD"}))).await.json();
+        let pid = p["id"].as_str().unwrap().to_owned();
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let router = support::interrupted_router(&app, Call::Authorize, When::GateBefore(gate.clone()));
+        let request = post(&m, &format!("/api/terminals/{tid}/simulate"), Some(json!({"card_number": "4242424242424242"})), None);
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        let charges = "SELECT COUNT(*) FROM payment_operations WHERE payment_id = $1 AND kind = 'terminal_charge'";
+        for _ in 0..500 {
+            if count(&app, charges, &pid).await == 1 { break }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Recovery asks the processor, which has not seen the card yet: the attempt is given up
+        // and the payment waits for a card again.
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        assert_eq!(app.payment(&m, &pid).await["status"], "pending_terminal");
+        gate.notify_one();
+        let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;
+        late.assert_error(409, "invalid_state");
+        let row = sqlx::query("SELECT c.captured, c.refunded FROM sandbox_charges c JOIN payment_operations o ON o.id = c.reference WHERE o.payment_id = $1")
+            .bind(&pid).fetch_one(app.db().pool()).await.unwrap();
+        let (captured, refunded): (i64, i64) = (sqlx::Row::get(&row, 0), sqlx::Row::get(&row, 1));
+        assert_eq!((captured, refunded), (1_900, 1_900), "the approval was refunded at the processor");
+        assert_eq!(app.payment(&m, &pid).await["status"], "pending_terminal", "not charged: the card is presented again");
+        let r = app.call(axum::http::Method::POST, format!("/api/terminals/{tid}/simulate"), support::Auth::Bearer(&m.key), Some(json!({"card_number": "4242424242424242"}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(app.assert_books_balance(&m, &pid).await["status"], "captured");
+    }
+
     async fn a_refund_whose_record_fails_after_the_processor_refunded_keeps_its_key(app) {
         let m = app.merchant().await;
         let pid = app.authorized(&m, 10_000, true).await;

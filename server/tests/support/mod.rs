@@ -689,6 +689,9 @@ pub enum When {
     Lost,
     /// Answers that the processor did not answer, without making the call.
     Down,
+    /// Answers that the processor refused the call outright (an instrument it will not take),
+    /// without making it.
+    Refuse,
 }
 
 /// The sandbox processor with one kind of call interrupted as `when` says; every other call
@@ -734,6 +737,7 @@ impl Interrupted {
                 Err(unanswered())
             }
             When::Down => Err(unanswered()),
+            When::Refuse => Err(server::processor::ProcessorError::Refused("refused (test)")),
         }
     }
 }
