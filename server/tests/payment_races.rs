@@ -465,9 +465,62 @@ db_tests! {
         assert_eq!(count(&app, "SELECT COUNT(*) FROM payments WHERE account_uid = $1", &m.uid).await, 0);
     }
 
-    async fn a_bank_debit_accepted_after_recovery_gave_it_up_is_refunded(app) {
-        // An accepted debit is taken at once (it cannot be voided): the undo refunds it.
-        late_approval_after_recovery_is_undone(&app, support::ach("000123456789")).await;
+    async fn a_bank_debit_accepted_after_recovery_gave_it_up_is_refunded_once_it_settles(app) {
+        // An accepted debit cannot be voided, and one refunded before it settles would be paid
+        // back twice if it then came back: the watch refunds it once it has settled.
+        let (m, reference) = late_bank_debit(&app, "000123456789").await;
+        let refunded = async || count(&app, "SELECT refunded FROM sandbox_charges WHERE reference = $1", &reference).await;
+        assert_eq!(refunded().await, 0, "not before it settles");
+        assert!(server::store::abandoned::watched(app.db(), &reference).await.unwrap());
+        let due = server::store::now_ms() + server::domain::time::RECHECK_SOONEST_MS + 1_000;
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, due).await.unwrap(), 0, "still settling");
+        assert_eq!(refunded().await, 0);
+        sqlx::query("UPDATE sandbox_charges SET settle_at = 1 WHERE reference = $1").bind(&reference).execute(app.db().writer()).await.unwrap();
+        let later = due + server::domain::time::RECHECK_LATEST_MS;
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, later).await.unwrap(), 1);
+        assert_eq!(refunded().await, 2_100, "refunded in full once settled");
+        assert!(!server::store::abandoned::watched(app.db(), &reference).await.unwrap());
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM payments WHERE account_uid = $1", &m.uid).await, 0);
+    }
+
+    async fn a_bank_debit_accepted_after_recovery_gave_it_up_and_returned_needs_nothing(app) {
+        let (_, reference) = late_bank_debit(&app, "000222222227").await;
+        sqlx::query("UPDATE sandbox_charges SET settle_at = 1 WHERE reference = $1").bind(&reference).execute(app.db().writer()).await.unwrap();
+        let due = server::store::now_ms() + server::domain::time::RECHECK_SOONEST_MS + 1_000;
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, due).await.unwrap(), 1);
+        assert_eq!(count(&app, "SELECT refunded FROM sandbox_charges WHERE reference = $1", &reference).await, 0, "the debit came back: nothing to pay back");
+        assert!(!server::store::abandoned::watched(app.db(), &reference).await.unwrap());
+    }
+
+    async fn an_undo_the_processor_does_not_answer_is_made_by_the_watch(app) {
+        let (reference, amount) = given_up_then_charged(&app).await;
+        let refunded = async || count(&app, "SELECT refunded FROM sandbox_charges WHERE reference = $1", &reference).await;
+        let due = server::store::now_ms() + server::domain::time::RECHECK_SOONEST_MS + 1_000;
+        let down = support::interrupted_state(&app, Call::Refund, When::Down);
+        assert_eq!(server::payments::abandoned::watch_due(&down, due).await.unwrap(), 0);
+        assert_eq!(refunded().await, 0);
+        assert!(server::store::abandoned::watched(app.db(), &reference).await.unwrap(), "asked again later");
+        let later = due + server::domain::time::RECHECK_LATEST_MS;
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, later).await.unwrap(), 1);
+        assert_eq!(refunded().await, amount);
+        // The request's undo and the watch's (or two processes') are one refund at the processor.
+        sqlx::query("INSERT INTO abandoned_charges (reference, account_uid, amount, abandoned_at, check_at) SELECT $1, account_uid, $2, 0, 0 FROM payment_operations WHERE id = $1")
+            .bind(&reference).bind(amount).execute(app.db().writer()).await.unwrap();
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, later).await.unwrap(), 1);
+        assert_eq!(refunded().await, amount, "refunded once");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM sandbox_operations WHERE reference = $1 || '_undo'", &reference).await, 1);
+    }
+
+    async fn an_undo_the_processor_refuses_is_kept_for_an_operator(app) {
+        let (reference, _) = given_up_then_charged(&app).await;
+        let due = server::store::now_ms() + server::domain::time::RECHECK_SOONEST_MS + 1_000;
+        let refusing = support::interrupted_state(&app, Call::Refund, When::Refuse);
+        assert_eq!(server::payments::abandoned::watch_due(&refusing, due).await.unwrap(), 1);
+        let refusal: Option<String> = sqlx::query_scalar("SELECT refusal FROM abandoned_charges WHERE reference = $1").bind(&reference).fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(refusal.as_deref(), Some("refused (test)"), "kept, with why");
+        // The watch no longer looks at it.
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, due + 2 * server::domain::time::RECHECK_LATEST_MS).await.unwrap(), 0);
+        assert_eq!(count(&app, "SELECT refunded FROM sandbox_charges WHERE reference = $1", &reference).await, 0);
     }
 }
 
@@ -524,4 +577,63 @@ db_tests! {
         assert_eq!(count(&app, "SELECT COUNT(*) FROM payment_transactions WHERE payment_id = $1 AND type = 'refund'", &pid).await, 1);
         assert_eq!(app.events(&m.uid).await.iter().filter(|(t, _)| t == "refund.created").count(), 1);
     }
+}
+
+/// A bank debit from `account` whose call reached the processor only after recovery gave its
+/// operation up: its request answered 409. The merchant and the operation's id.
+async fn late_bank_debit(app: &TestApp, account: &str) -> (Merchant, String) {
+    let m = app.merchant().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let router = support::interrupted_router(app, Call::Authorize, When::GateBefore(gate.clone()));
+    let body = json!({"amount": 2_100, "currency": "USD", "payment_method": support::ach(account), "capture": true});
+    let request = post(&m, "/api/payments/validate", Some(body), Some("late-debit"));
+    let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+    let reference = wait_for_authorization(app, &m).await;
+    assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+    gate.notify_one();
+    let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;
+    late.assert_error(409, "invalid_state");
+    assert!(late.text().contains("refunded once it settles"), "{}", late.text());
+    (m, reference)
+}
+
+/// A captured card charge under an operation recovery gave up, whose request died before it
+/// could undo it: the operation's id and the amount.
+async fn given_up_then_charged(app: &TestApp) -> (String, i64) {
+    let m = app.merchant().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let router = support::interrupted_router(app, Call::Authorize, When::GateBeforeThenHang(gate.clone()));
+    let body = json!({"amount": 1_700, "currency": "USD", "payment_method": card("4242424242424242"), "capture": true});
+    let request = post(&m, "/api/payments/validate", Some(body), Some("dies"));
+    let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+    let reference = wait_for_authorization(app, &m).await;
+    assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+    gate.notify_one();
+    for _ in 0..500 {
+        if count(app, "SELECT COUNT(*) FROM sandbox_charges WHERE reference = $1", &reference).await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    assert_eq!(count(app, "SELECT captured FROM sandbox_charges WHERE reference = $1", &reference).await, 1_700);
+    (reference, 1_700)
+}
+
+/// The id of the merchant's one authorization, once its operation is recorded.
+async fn wait_for_authorization(app: &TestApp, m: &Merchant) -> String {
+    for _ in 0..500 {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM payment_operations WHERE account_uid = $1 AND kind = 'authorize'")
+                .bind(&m.uid)
+                .fetch_optional(app.db().pool())
+                .await
+                .unwrap();
+        if let Some(id) = id {
+            return id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no authorization was recorded");
 }

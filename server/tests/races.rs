@@ -357,6 +357,8 @@ db_tests! {
         // Recovery asks the processor, which has not seen the call yet: the session reopens.
         let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
         assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        let watched: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM abandoned_charges").fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(watched, 1, "the given-up attempt is watched");
         // Then the slow call arrives and is approved: no payment can record it, so it is refunded.
         gate.notify_one();
         let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;

@@ -547,8 +547,15 @@ pub async fn finish_attempt(
                 // Approved after recovery gave the attempt up (the processor had not seen it when
                 // asked): no payment records this charge, so it is undone at the processor.
                 if attempts::status(state.db(), attempt_id).await? == Some(AttemptStatus::Abandoned) {
-                    crate::payments::abandoned::undo_charge(state, account, &charge, record.total_amount, attempt_id)
-                        .await;
+                    let undo = crate::payments::abandoned::undo_charge(
+                        state,
+                        account,
+                        &charge,
+                        record.total_amount,
+                        attempt_id,
+                    )
+                    .await;
+                    tracing::warn!(session = %session.id, attempt = %attempt_id, undo = ?undo, "a confirm approved after recovery reopened its session");
                 }
                 return already_finished(state, &session.id, idempotency, now).await;
             }
@@ -700,7 +707,8 @@ pub async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -
             crate::telemetry::as_request(new_id("req"), finish).await?;
             Ok(true)
         }
-        (_, record) => {
+        (Some(_), None) => Err(anyhow::anyhow!("attempt {attempt_id} was charged but has no record").into()),
+        (None, record) => {
             // The processor never saw it: nothing was charged. Reopen the session.
             tracing::warn!(session = %session_id, attempt = %attempt_id, "reopening a session whose confirm never reached the processor");
             let now = now_ms();

@@ -6,18 +6,21 @@
 //! undo) leaves no charge behind, the transaction that gives an attempt up also starts watching
 //! its reference (`store::abandoned`), and [`watch_due`] looks each watched reference up now and
 //! then for a day and undoes an approval it finds. An undo is made under a reference of its own,
-//! which the processor takes once, so the request and the watch may both make it.
+//! which the processor takes once, so the request and the watch (in any process) may both make
+//! it.
 
 use crate::domain::money::Amount;
 use crate::domain::time::recheck_after;
-use crate::error::ApiResult;
-use crate::processor::{Charge, Outcome, ProcessorError};
+use crate::error::{ApiError, ApiResult};
+use crate::processor::{Charge, Outcome, ProcessorError, Settlement};
 use crate::state::AppState;
 use crate::store::abandoned::{self, Watched};
 use crate::store::accounts::{self, Account};
 use crate::store::batch::Stmt;
+use crate::store::now_ms;
 
-/// How long a given-up reference is watched. No call reaches a processor a day late.
+/// How long a given-up reference the processor has not seen is watched. No call reaches a
+/// processor a day late. (A charge it has seen is watched until it is undone.)
 pub const WATCH_FOR_MS: i64 = 24 * 3_600_000;
 /// The first lookup after the attempt is given up.
 const FIRST_CHECK_MS: i64 = 5_000;
@@ -30,17 +33,49 @@ pub fn watch_stmt(reference: &str, account_uid: &str, amount: Amount, now: i64) 
 /// What became of an undo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Undo {
-    /// Voided or refunded (now, or by an earlier undo under the same reference).
+    /// Voided or refunded (now, or by an earlier undo under the same reference), or nothing to
+    /// undo (declined, or a bank debit that came back).
     Done,
-    /// The processor will not undo it: an operator must refund it.
+    /// A bank debit not settled yet: the watch refunds it once it has (a debit that comes back
+    /// needs nothing).
+    Waiting,
+    /// The processor will not undo it: it stays in `abandoned_charges` with the refusal, for an
+    /// operator to refund by hand.
     Refused,
     /// The processor did not answer: the watch tries again.
     Unanswered,
 }
 
+impl Undo {
+    fn as_str(self) -> &'static str {
+        match self {
+            Undo::Done => "undone",
+            Undo::Waiting => "waiting",
+            Undo::Refused => "refused",
+            Undo::Unanswered => "unanswered",
+        }
+    }
+
+    /// The 409 for the request whose approval arrived after its attempt was given up: whether
+    /// the customer may `retry` now depends on whether the approval is already undone.
+    pub fn given_up(self, retry: &str) -> ApiError {
+        let first = "This attempt was given up before the processor's approval arrived";
+        ApiError::invalid_state(match self {
+            Undo::Done => format!("{first}, and the approval was undone: {retry}"),
+            Undo::Waiting => {
+                format!("{first}; the bank debit is refunded once it settles, and meanwhile you may {retry}")
+            }
+            Undo::Refused | Undo::Unanswered => format!(
+                "{first}, and undoing it is not confirmed yet: do not {retry} until the first charge is reversed"
+            ),
+        })
+    }
+}
+
 /// Undoes at the processor an approved charge that no payment records (made under `reference`
-/// for `amount`): voided, or refunded when captured or an accepted bank debit. Done or refused,
-/// the reference is no longer watched; unanswered, the watch tries again later.
+/// for `amount`): a card voided, or refunded when captured; a bank debit refunded once it has
+/// settled. Done, the reference is no longer watched; refused, it is kept for an operator; else
+/// the watch tries again later.
 pub async fn undo_charge(
     state: &AppState,
     account: &Account,
@@ -52,17 +87,24 @@ pub async fn undo_charge(
         forget(state, reference).await;
         return Undo::Done;
     };
+    let undo = format!("{reference}_undo");
     let undone = match state.processor(account) {
-        Ok(processor) => {
-            let undo = format!("{reference}_undo");
-            // An accepted bank debit (pending) is already taken: it is refunded, as a captured
-            // card is; only an uncaptured card authorization can be voided.
-            if *captured || *pending {
-                processor.refund(processor_ref, amount, &undo).await
-            } else {
-                processor.void(processor_ref, &undo).await
+        // A bank debit is refunded only once it has settled (as a payment's would be): refunded
+        // before, a debit that then came back would be paid back twice.
+        Ok(processor) if *pending => match processor.settlement(processor_ref, now_ms()).await {
+            Ok(Settlement::Pending) => {
+                metrics::counter!("govifi_late_charge_undos_total", "outcome" => Undo::Waiting.as_str()).increment(1);
+                return Undo::Waiting;
             }
-        }
+            Ok(Settlement::Returned { .. }) => {
+                forget(state, reference).await;
+                return Undo::Done;
+            }
+            Ok(Settlement::Settled) => processor.refund(processor_ref, amount, &undo).await,
+            Err(e) => Err(e),
+        },
+        Ok(processor) if *captured => processor.refund(processor_ref, amount, &undo).await,
+        Ok(processor) => processor.void(processor_ref, &undo).await,
         Err(e) => Err(ProcessorError::Unavailable(anyhow::anyhow!("{e}"))),
     };
     let result = match undone {
@@ -73,8 +115,10 @@ pub async fn undo_charge(
         }
         Err(ProcessorError::Refused(why)) => {
             tracing::error!(%reference, %processor_ref, error = why,
-                "a charge approved after its attempt was given up could not be undone: an operator must refund it");
-            forget(state, reference).await;
+                "a charge approved after its attempt was given up could not be undone: an operator must refund it (abandoned_charges)");
+            if let Err(e) = abandoned::refused(state.db(), reference, why).await {
+                tracing::error!(%reference, error = %e, "could not record the refusal; the watch asks again");
+            }
             Undo::Refused
         }
         Err(ProcessorError::Unavailable(e)) => {
@@ -83,12 +127,8 @@ pub async fn undo_charge(
             Undo::Unanswered
         }
     };
-    let outcome = match result {
-        Undo::Done => "undone",
-        Undo::Refused => "refused",
-        Undo::Unanswered => "unanswered",
-    };
-    metrics::counter!("govifi_late_charge_undos_total", "outcome" => outcome).increment(1);
+    // Undos tried, by outcome (the request's and each process's watch may try the same one).
+    metrics::counter!("govifi_late_charge_undos_total", "outcome" => result.as_str()).increment(1);
     result
 }
 
@@ -100,8 +140,8 @@ async fn forget(state: &AppState, reference: &str) {
     }
 }
 
-/// One pass: looks up every watched reference that is due; true for each that the pass settled
-/// (undone, declined, or past its day).
+/// One pass over the watched references that are due: answers how many it settled (undone,
+/// declined or returned, refused, or past their day unseen).
 pub async fn watch_due(state: &AppState, now: i64) -> ApiResult<usize> {
     let mut settled = 0;
     for watched in abandoned::due(state.db(), now, 50).await? {
@@ -112,16 +152,22 @@ pub async fn watch_due(state: &AppState, now: i64) -> ApiResult<usize> {
                 tracing::warn!(reference = %watched.reference, error = format!("{e:#}"), "watching an abandoned reference")
             }
         }
-        // Whatever happened, one that is still watched is looked up again later, behind the others.
-        if abandoned::watched(state.db(), &watched.reference).await? {
-            abandoned::recheck(state.db(), &watched.reference, now + recheck_after(now - watched.abandoned_at)).await?;
+        // One still watched is looked up again later, behind the others.
+        let later = now + recheck_after(now - watched.abandoned_at);
+        let rechecked = match abandoned::watched(state.db(), &watched.reference).await {
+            Ok(true) => abandoned::recheck(state.db(), &watched.reference, later).await,
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = rechecked {
+            tracing::warn!(reference = %watched.reference, error = %e, "putting an abandoned reference's next lookup off");
         }
     }
     Ok(settled)
 }
 
-/// Looks one reference up: an approval is undone, a decline forgotten, nothing seen for a day
-/// forgotten too. True when the reference is settled.
+/// Looks one reference up: an approval is undone, anything else forgotten, as is a reference
+/// the processor has not seen for a day. True when the reference is settled.
 async fn check(state: &AppState, watched: &Watched, now: i64) -> ApiResult<bool> {
     let Some(account) = accounts::get(state.db(), &watched.account_uid).await? else {
         return Err(anyhow::anyhow!("account {} not found", watched.account_uid).into());
@@ -129,9 +175,10 @@ async fn check(state: &AppState, watched: &Watched, now: i64) -> ApiResult<bool>
     let processor = state.processor(&account)?;
     let found = processor.lookup(&watched.reference).await.map_err(|e| anyhow::anyhow!("processor lookup: {e}"))?;
     match found {
-        Some(charge) => {
-            Ok(undo_charge(state, &account, &charge, watched.amount, &watched.reference).await != Undo::Unanswered)
-        }
+        Some(charge) => Ok(matches!(
+            undo_charge(state, &account, &charge, watched.amount, &watched.reference).await,
+            Undo::Done | Undo::Refused
+        )),
         None if now - watched.abandoned_at >= WATCH_FOR_MS => {
             forget(state, &watched.reference).await;
             Ok(true)

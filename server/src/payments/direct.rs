@@ -258,7 +258,8 @@ pub async fn finish_authorize(
         }
         // Nobody is there to be challenged: a failed payment that needs the customer.
         Outcome::ChallengeRequired => {
-            (PaymentStatus::Failed, Some((ErrorCode::AuthenticationRequired, "authentication_required".into())))
+            let code = ErrorCode::AuthenticationRequired;
+            (PaymentStatus::Failed, Some((code, code.as_str().to_owned())))
         }
     };
     let mut payment =
@@ -288,7 +289,9 @@ pub async fn finish_authorize(
     let op_status = if decline.is_some() { OperationStatus::Failed } else { OperationStatus::Succeeded };
     if !operations::finish(&mut tx, &op.id, op_status, payment.decline_code.as_deref(), now).await? {
         tx.end_refused().await?;
-        undo_if_abandoned(state, op, &charge).await?;
+        if let Some(undo) = undo_if_abandoned(state, op, &charge).await? {
+            return Err(undo.given_up("try again"));
+        }
         return answer_of_payment(state, account, &op.payment_id).await;
     }
     payments::insert(&mut tx, &payment).await?;
@@ -332,14 +335,7 @@ async fn answer_of_payment(state: &AppState, account: &Account, payment_id: &str
         .await?
         .ok_or_else(|| ApiError::invalid_state("This payment attempt was abandoned; try again"))?;
     Ok(match (&payment.status, &payment.decline_code) {
-        (PaymentStatus::Failed, Some(code)) => {
-            let kind = if code == "authentication_required" {
-                ErrorCode::AuthenticationRequired
-            } else {
-                ErrorCode::CardDeclined
-            };
-            Answer::error(&declined(kind, code, &payment.id))
-        }
+        (PaymentStatus::Failed, Some(code)) => Answer::error(&declined(ErrorCode::of_decline(code), code, &payment.id)),
         _ => Answer::json(StatusCode::CREATED, &PaymentObject::from(&payment)),
     })
 }

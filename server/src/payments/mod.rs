@@ -103,20 +103,20 @@ async fn answer_key(conn: &mut AnyConnection, op: &Operation, answer: &Answer) -
 }
 
 /// A charge the processor approved after recovery had given its operation up (recovery asked
-/// first, when the processor had not seen it yet): no payment records it, so it is undone. An
-/// operation finished any other way (with this very charge) needs nothing.
-async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) -> ApiResult<bool> {
+/// first, when the processor had not seen it yet): no payment records it, so it is undone, and
+/// the undo's outcome is answered. None for an operation finished any other way (with this very
+/// charge), which needs nothing.
+async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) -> ApiResult<Option<abandoned::Undo>> {
     let given_up = operations::get(state.db(), &op.id)
         .await?
         .is_some_and(|f| f.failure_code.as_deref() == Some(recovery::ABANDONED));
     if !given_up {
-        return Ok(false);
+        return Ok(None);
     }
     let account = accounts::get(state.db(), &op.account_uid)
         .await?
         .ok_or_else(|| anyhow::anyhow!("operation {} without account", op.id))?;
-    abandoned::undo_charge(state, &account, charge, op.amount, &op.id).await;
-    Ok(true)
+    Ok(Some(abandoned::undo_charge(state, &account, charge, op.amount, &op.id).await))
 }
 
 /// The processor did not answer: the operation stays pending and recovery resolves it.

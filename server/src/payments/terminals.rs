@@ -410,7 +410,7 @@ pub async fn finish_charge(state: &AppState, op: &Operation, charge: Charge) -> 
         Outcome::ChallengeRequired => (
             Move::TERMINAL_DECLINE,
             payments::Outcome {
-                decline_code: Some("authentication_required"),
+                decline_code: Some(ErrorCode::AuthenticationRequired.as_str()),
                 payment_method: Some(&shown),
                 ..Default::default()
             },
@@ -421,11 +421,10 @@ pub async fn finish_charge(state: &AppState, op: &Operation, charge: Charge) -> 
     let failure_code = outcome.decline_code.map(str::to_owned);
     if !operations::finish(&mut tx, &op.id, status, failure_code.as_deref(), now).await? {
         tx.end_refused().await?;
-        if undo_if_abandoned(state, op, &charge).await? {
-            // Recovery gave the attempt up (and the charge is undone): the card was not charged.
-            return Err(ApiError::invalid_state(
-                "This card attempt was given up before its approval arrived; present the card again",
-            ));
+        if let Some(undo) = undo_if_abandoned(state, op, &charge).await? {
+            // Recovery gave the attempt up: the payment waits for a card again, and the card
+            // may be presented again once its approval is undone.
+            return Err(undo.given_up("present the card again"));
         }
         let payment = payments::get(state.db(), &op.account_uid, &op.payment_id)
             .await?

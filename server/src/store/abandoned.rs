@@ -32,8 +32,8 @@ pub fn watch_stmt(reference: &str, account_uid: &str, amount: Amount, now: i64, 
 /// The references due a lookup at `now`, the longest due first.
 pub async fn due(db: &Db, now: i64, limit: i64) -> Result<Vec<Watched>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT reference, account_uid, amount, abandoned_at FROM abandoned_charges WHERE check_at <= $1 \
-         ORDER BY check_at LIMIT $2",
+        "SELECT reference, account_uid, amount, abandoned_at FROM abandoned_charges \
+         WHERE check_at <= $1 AND refusal IS NULL ORDER BY check_at LIMIT $2",
     )
     .bind(now)
     .bind(limit)
@@ -61,15 +61,25 @@ pub async fn recheck(db: &Db, reference: &str, at: i64) -> Result<(), sqlx::Erro
     Ok(())
 }
 
-/// Stops watching `reference`: its charge is undone or declined, or it never came.
+/// Keeps `reference` for an operator: the processor refused to undo its charge.
+pub async fn refused(db: &Db, reference: &str, why: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE abandoned_charges SET refusal = $1 WHERE reference = $2")
+        .bind(why)
+        .bind(reference)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// Stops watching `reference`: its charge is undone, declined or returned, or it never came.
 pub async fn forget(db: &Db, reference: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM abandoned_charges WHERE reference = $1").bind(reference).execute(db.writer()).await?;
     Ok(())
 }
 
-/// Whether `reference` is watched (tests).
+/// Whether `reference` is still watched (not undone, nor refused).
 pub async fn watched(db: &Db, reference: &str) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query("SELECT 1 FROM abandoned_charges WHERE reference = $1")
+    let row = sqlx::query("SELECT 1 FROM abandoned_charges WHERE reference = $1 AND refusal IS NULL")
         .bind(reference)
         .fetch_optional(db.pool())
         .await?;

@@ -798,8 +798,13 @@ impl server::processor::Processor for Interrupted {
 
 /// A second router on the test's database whose processor is interrupted.
 pub fn interrupted_router(app: &TestApp, call: Call, when: When) -> axum::Router {
+    server::router(interrupted_state(app, call, when))
+}
+
+/// The app's state on the test's database with its processor interrupted (for background work).
+pub fn interrupted_state(app: &TestApp, call: Call, when: When) -> server::AppState {
     let processor = std::sync::Arc::new(Interrupted { inner: app.state.sandbox(), call, when });
-    server::router(server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), processor))
+    server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), processor)
 }
 
 impl TestApp {
