@@ -251,8 +251,12 @@ db_tests! {
         // The card falls under another fee rule than the quoted BIN (credit quoted, debit used).
         let credit_quote = app.quote(&s, "card", Some("424242")).await;
         pay(Some(&credit_quote), card("4000056655665556")).await.assert_error(409, "quote_stale");
-        // Same rule, another card: fine (both credit).
+        // Same rule, another card: fine (both credit). A quote lives 15 minutes (SPEC §5).
+        let before = server::store::now_ms();
         let ok_quote = app.quote(&s, "card", Some("424242")).await;
+        let after = server::store::now_ms();
+        let expires_at: i64 = sqlx::query_scalar("SELECT expires_at FROM fee_quotes WHERE id = $1").bind(&ok_quote).fetch_one(app.db().pool()).await.unwrap();
+        assert!((before..=after).contains(&(expires_at - 15 * 60 * 1000)), "{before} {expires_at} {after}");
         // Expired quote.
         sqlx::query("UPDATE fee_quotes SET expires_at = $1 WHERE id = $2").bind(server::store::now_ms() - 1).bind(&ok_quote).execute(app.db().pool()).await.unwrap();
         pay(Some(&ok_quote), card("5555555555554444")).await.assert_error(409, "quote_stale");
@@ -296,6 +300,12 @@ db_tests! {
         bad = card("4242424242424242");
         bad["billing"] = json!({"postal_code": "94107"});
         assert_eq!(confirm(&app, &s, &q, bad).await.assert_error(400, "parameter_missing")["param"], "payment_method.billing.cardholder_name");
+        // The street address, when asked for: blank is missing.
+        let sa = app.session(&m, json!({"required_avs_fields": ["address"]})).await;
+        let qs = app.quote(&sa, "card", Some("424242")).await;
+        bad = card("4242424242424242");
+        bad["billing"] = json!({"cardholder_name": "Alex Doe", "postal_code": "94107", "address_line1": "  "});
+        assert_eq!(confirm(&app, &sa, &qs, bad).await.assert_error(400, "parameter_missing")["param"], "payment_method.billing.address_line1");
         let qa = app.quote(&s, "ach", None).await;
         let mut bank = ach("000123456789");
         bank["ach"]["routing_number"] = json!("110000001");
@@ -482,7 +492,21 @@ db_tests! {
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let p = app.call(Method::GET, format!("/api/payments/{}", r.json()["payment_id"].as_str().unwrap()), Auth::Bearer(&m.key), None).await.json();
         let customer_id = p["customer_id"].as_str().expect("a customer was created for the saved method").to_owned();
-        assert!(p["consent"]["mandate"].as_str().unwrap().contains("future payments"), "autopay mandate recorded: {p}");
+        // The consent keeps the very words the checkout showed beside its box (`app::i18n`).
+        assert_eq!(
+            p["consent"]["mandate"],
+            "By checking this box you authorize City of Example Utilities to charge this payment method for future payments under its terms until you revoke this authorization.",
+            "autopay mandate recorded: {p}"
+        );
+        let es = app.session(&m, json!({"customer_email": "nuevo@example.com", "setup_future_usage": "off_session", "locale": "es"})).await;
+        let q = app.quote(&es, "card", Some("424242")).await;
+        let r = app.browser(Method::POST, &es, "confirm", None, Some(json!({"fee_quote_id": q, "payment_method": card("4242424242424242"), "save_payment_method": true}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let p_es = app.call(Method::GET, format!("/api/payments/{}", r.json()["payment_id"].as_str().unwrap()), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(
+            p_es["consent"]["mandate"],
+            "Al marcar esta casilla autoriza a City of Example Utilities a cobrar este método de pago para pagos futuros según sus condiciones, hasta que revoque esta autorización.",
+        );
         let methods = app.call(Method::GET, format!("/api/customers/{customer_id}/payment-methods"), Auth::Bearer(&m.key), None).await.json();
         let saved = &methods["value"][0];
         assert_eq!(saved["brand"], "mastercard");
@@ -494,12 +518,13 @@ db_tests! {
         assert!(types.contains(&"customer.created".to_owned()) && types.contains(&"payment_method.saved".to_owned()));
 
         // Without setup_future_usage the flag saves nothing.
+        let count = async || -> i64 { sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM payment_methods").fetch_one(app.db().pool()).await.unwrap(), 0) };
+        assert_eq!(count().await, 2, "the English and the Spanish checkout's");
         let plain = app.session(&m, json!({"customer_email": "n2@example.com"})).await;
         let q = app.quote(&plain, "card", Some("424242")).await;
         let r = app.browser(Method::POST, &plain, "confirm", None, Some(json!({"fee_quote_id": q, "payment_method": card("4242424242424242"), "save_payment_method": true}))).await;
         assert_eq!(r.status, StatusCode::OK);
-        let count: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM payment_methods").fetch_one(app.db().pool()).await.unwrap(), 0);
-        assert_eq!(count, 1);
+        assert_eq!(count().await, 2);
     }
 
     async fn paying_with_a_saved_method(app) {

@@ -620,6 +620,74 @@ db_tests! {
         assert_eq!(refunded().await, Some(700));
     }
 
+    async fn capture_and_void_run_from_the_dashboard_once_for_operators(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        for (email, role) in [("admin@example.com", Role::Admin), ("viewer@example.com", Role::Viewer)] {
+            dashboard::create_user(app.db(), &client, email, role, Some(PASSWORD.into())).await.unwrap();
+        }
+        let admin = dashboard::sign_in(&app.state, "admin@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let viewer = dashboard::sign_in(&app.state, "viewer@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let held = app.authorized(&m, 8_000, false).await;
+        let detail = call_fn(&app, "payment", &admin, &format!("id={held}")).await.json();
+        let can = |d: &Value| (d["can_capture"].as_bool(), d["can_void"].as_bool(), d["can_refund"].as_bool());
+        assert_eq!(can(&detail), (Some(true), Some(true), Some(false)), "{detail}");
+        let capture = format!("id={held}&amount=50.00&key={}", detail["move_key"].as_str().unwrap());
+        assert_eq!(call_fn(&app, "capture", &viewer, &capture).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(app.payment(&m, &held).await["status"], "authorized", "a viewer moves nothing");
+        let r = call_fn(&app, "capture", &admin, &capture).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(call_fn(&app, "capture", &admin, &capture).await.status, StatusCode::OK, "the answer lost, sent again");
+        let p = app.assert_books_balance(&m, &held).await;
+        assert_eq!((p["status"].as_str(), p["amount_captured"].as_i64()), (Some("captured"), Some(5_000)));
+        assert_eq!(app.ledger(&m, &held).await, vec![("authorization".into(), 8_000), ("capture".into(), 5_000)]);
+        // Captured: the page offers no void, and one sent anyway is refused.
+        let after = call_fn(&app, "payment", &admin, &format!("id={held}")).await.json();
+        assert_eq!(can(&after), (Some(false), Some(false), Some(true)), "{after}");
+        let r = call_fn(&app, "void", &admin, &format!("id={held}&key={}", after["move_key"].as_str().unwrap())).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+        // Another hold voided, once.
+        let other = app.authorized(&m, 3_000, false).await;
+        let key = call_fn(&app, "payment", &admin, &format!("id={other}")).await.json()["move_key"].as_str().unwrap().to_owned();
+        let void = format!("id={other}&key={key}");
+        assert_eq!(call_fn(&app, "void", &viewer, &void).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(call_fn(&app, "void", &admin, &void).await.status, StatusCode::OK);
+        assert_eq!(call_fn(&app, "void", &admin, &void).await.status, StatusCode::OK, "sent again");
+        assert_eq!(app.payment(&m, &other).await["status"], "voided");
+        assert_eq!(app.ledger(&m, &other).await, vec![("authorization".into(), 3_000), ("void".into(), 3_000)]);
+    }
+
+    async fn a_user_of_another_client_reaches_nothing_of_this_one(app) {
+        let a = app.merchant().await;
+        let b = app.merchant().await;
+        let b_client = server::store::accounts::get(app.db(), &b.uid).await.unwrap().unwrap().client_id;
+        dashboard::create_user(app.db(), &b_client, "stranger@example.com", Role::Owner, Some(PASSWORD.into())).await.unwrap();
+        let stranger = dashboard::sign_in(&app.state, "stranger@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let held = app.authorized(&a, 2_000, false).await;
+        let customer = app.call(Method::POST, "/api/customers", Auth::Bearer(&a.key), Some(json!({"email": "own@example.com"}))).await.json();
+        let cus = customer["id"].as_str().unwrap();
+        // Naming A's account in the account cookie changes nothing: it is not one of theirs.
+        for cookie in [format!("govifi_session={stranger}"), format!("govifi_session={stranger}; govifi_account={}", a.uid)] {
+            let send = async |name: &str, form: String| {
+                let headers = [("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json"), ("origin", PUBLIC_URL), ("cookie", cookie.as_str())];
+                app.send(Method::POST, &format!("/dashboard/api/{name}"), &headers, Body::from(form)).await
+            };
+            assert_eq!(send("payment", format!("id={held}")).await.status, StatusCode::NOT_FOUND);
+            assert_eq!(send("customer", format!("id={cus}")).await.status, StatusCode::NOT_FOUND);
+            let key = "k".repeat(24);
+            assert_eq!(send("capture", format!("id={held}&amount=&key={key}")).await.status, StatusCode::NOT_FOUND);
+            assert_eq!(send("void", format!("id={held}&key={key}")).await.status, StatusCode::NOT_FOUND);
+            let list = send("payments", "filter[status]=&filter[reference]=&filter[from]=&filter[to]=&filter[page]=0".into()).await;
+            assert_eq!(list.status, StatusCode::OK, "{}", list.text());
+            assert_eq!(list.json()["rows"], json!([]), "B's list is B's");
+            let home = send("profile", String::new()).await.json();
+            assert_eq!(home["account"]["uid"], b.uid.as_str(), "{home}");
+        }
+        assert_eq!(app.payment(&a, &held).await["status"], "authorized");
+        let switched = call_fn(&app, "switch_account", &stranger, &format!("uid={}", a.uid)).await;
+        assert_eq!(switched.status, StatusCode::BAD_REQUEST, "{}", switched.text());
+    }
+
     async fn a_form_drawn_for_one_account_changes_no_other(app) {
         let a = app.merchant().await;
         let client = server::store::accounts::get(app.db(), &a.uid).await.unwrap().unwrap().client_id;

@@ -24,10 +24,13 @@ impl Write for Captured {
     }
 }
 
-async fn run_every_flow(app: &TestApp) {
+/// Runs every flow; answers the secrets it was given or made along the way.
+async fn run_every_flow(app: &TestApp) -> Vec<String> {
     let m = app.merchant().await;
+    let mut secrets = vec![m.token.clone(), m.key.clone(), m.redirect_secret.clone()];
     // Card: approved, declined, step-up, AVS, errors; saved during checkout.
     let s = app.session(&m, json!({"customer_email": "leak@example.com", "setup_future_usage": "on_session"})).await;
+    secrets.push(s["client_secret"].as_str().unwrap().to_owned());
     for number in ["4000000000000002", "4000000000009995", "4242424242424241"] {
         let q = app.quote(&s, "card", Some(&number[..6])).await;
         let r = app
@@ -85,6 +88,27 @@ async fn run_every_flow(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // A wallet session's credential, and a webhook's signing secret (its first delivery signed).
+    let w = app
+        .call(
+            Method::POST,
+            "/v1/wallet-sessions",
+            Auth::Bearer(&m.key),
+            Some(json!({"customer_id": customer["id"], "return_url": "https://shop.example/account"})),
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::CREATED, "{}", w.text());
+    secrets.push(w.json()["client_secret"].as_str().unwrap().to_owned());
+    let hook = app
+        .call(
+            Method::POST,
+            "/api/webhooks",
+            Auth::Bearer(&m.key),
+            Some(json!({"url": "http://127.0.0.1:9/hooks", "events": ["*"]})),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.text());
+    secrets.push(hook.json()["secret"].as_str().unwrap().to_owned());
     // Direct payments, autopay and a terminal: approved, declined, refunded.
     for number in ["4242424242424242", "4000000000000002"] {
         app.validate(
@@ -129,6 +153,7 @@ async fn run_every_flow(app: &TestApp) {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(support::card_numbers_in(&r.text()).is_empty(), "{}", r.text());
     server::jobs::tick(&app.state, true).await;
+    secrets
 }
 
 #[test]
@@ -160,8 +185,16 @@ async fn scan(kind: Database) {
         support::no_postgres();
         return;
     };
-    run_every_flow(&app).await;
+    let secrets = run_every_flow(&app).await;
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // No credential either: the access token, the API key, the redirect signing secret, the
+    // session's and the wallet's client secrets, the webhook's signing secret.
+    assert_eq!(secrets.len(), 6);
+    for secret in &secrets {
+        assert!(secret.len() >= 20, "{secret}");
+        assert!(!logs.contains(secret.as_str()), "a secret in the logs: {}…", &secret[..8]);
+    }
+    assert!(!logs.contains("_secret_"), "a client secret's shape in the logs");
     assert!(logs.contains("checkout completed"), "the logs were captured ({} bytes)", logs.len());
     assert_eq!(support::card_numbers_in(&logs), Vec::<String>::new(), "card numbers in the logs");
     assert!(!logs.contains("000123456789"), "a bank account number in the logs");

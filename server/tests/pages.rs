@@ -45,11 +45,13 @@ db_tests! {
         assert!(html.contains("This payment has already been made") && html.contains("No further payment is needed."), "{html}");
         assert!(!html.contains("<govifi-payment"), "{html}");
         // Expired (by the clock, before the job wrote it down): in its language, with the way back.
-        let s = app.session(&m, json!({"locale": "es", "cancel_url": "https://shop.example/back?a=1&b=2"})).await;
-        sqlx::query("UPDATE hosted_sessions SET expires_at = 1 WHERE id = $1").bind(s["session_id"].as_str().unwrap()).execute(app.db().pool()).await.unwrap();
-        let html = app.get(&format!("/{}", s["session_id"].as_str().unwrap())).await.text();
+        let s = app.session(&m, json!({"locale": "es", "cancel_url": "https://shop.example/back?a=1&b=2&s={CHECKOUT_SESSION_ID}"})).await;
+        let id = s["session_id"].as_str().unwrap();
+        sqlx::query("UPDATE hosted_sessions SET expires_at = 1 WHERE id = $1").bind(id).execute(app.db().pool()).await.unwrap();
+        let html = app.get(&format!("/{id}")).await.text();
         assert!(html.contains("Este pago ha vencido") && html.contains("Volver al comercio"), "{html}");
-        assert!(html.contains("href=\"https://shop.example/back?a=1&amp;b=2\""), "{html}");
+        // The placeholder is the session's id, as in the element's config (SPEC §4).
+        assert!(html.contains(&format!("href=\"https://shop.example/back?a=1&amp;b=2&amp;s={id}\"")), "{html}");
         assert!(!html.contains("<govifi-payment"));
     }
 

@@ -126,6 +126,11 @@ db_tests! {
         assert_eq!(e["type"], "idempotency_error");
         let count: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM hosted_sessions").fetch_one(app.db().pool()).await.unwrap(), 0);
         assert_eq!(count, 1);
+        // A key is kept at least 24 hours (SPEC §4): the housekeeping a day and an hour later
+        // still replays it.
+        let day_on = server::store::now_ms() + 25 * 3600 * 1000;
+        server::store::idempotency::purge(app.db(), day_on, 10 * server::checkout::confirm::STUCK_AFTER_MS).await.unwrap();
+        assert_eq!(post(body.clone(), "order-7").await.body, first.body, "kept past a day");
         post(body.clone(), &"k".repeat(256)).await.assert_error(400, "parameter_invalid");
         // A failed request does not hold the key: the corrected retry goes through.
         post(json!({"amount": 0, "currency": "USD", "success_url": "https://a.example/s", "cancel_url": "https://a.example/c"}), "order-8").await.assert_error(400, "parameter_invalid");

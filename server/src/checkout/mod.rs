@@ -80,7 +80,7 @@ pub async fn browser_config(state: &AppState, s: &Session, account: &Account, no
         required_avs_fields: s.required_avs_fields.clone(),
         locale: s.locale.as_str().to_owned(),
         expires_at: Timestamp(s.expires_at).to_rfc3339(),
-        cancel_url: s.cancel_url.replace(crate::domain::session::PLACEHOLDER, &s.id),
+        cancel_url: crate::domain::session::customer_cancel_url(&s.cancel_url, &s.id),
         layout: s.layout,
         challenge: ChallengeState {
             required: s.risk_demands_challenge(),

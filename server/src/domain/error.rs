@@ -71,6 +71,16 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The error a failed payment's stored decline code answers with: a challenge the customer
+    /// must pass (its decline code is this error's own code), or else a card decline.
+    pub fn of_decline(decline_code: &str) -> ErrorCode {
+        if decline_code == ErrorCode::AuthenticationRequired.as_str() {
+            ErrorCode::AuthenticationRequired
+        } else {
+            ErrorCode::CardDeclined
+        }
+    }
+
     /// The code as the error object spells it.
     pub fn as_str(self) -> &'static str {
         use ErrorCode::*;

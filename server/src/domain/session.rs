@@ -248,6 +248,12 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
+/// The cancel URL as the customer follows it: the placeholder replaced by the session's id
+/// (SPEC §4), wherever it is shown (the element's config, the server's expired page).
+pub fn customer_cancel_url(cancel_url: &str, session_id: &str) -> String {
+    cancel_url.replace(PLACEHOLDER, session_id)
+}
+
 /// Replaces the placeholder and appends the signed parameters (SPEC §4).
 pub fn signed_success_url(success_url: &str, session_id: &str, payment_id: &str, ts: i64, secret: &str) -> String {
     let base = success_url.replace(PLACEHOLDER, session_id);

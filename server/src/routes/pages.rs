@@ -198,7 +198,9 @@ async fn hosted_page(State(state): State<AppState>, Path(id): Path<String>, req:
     // longer hold).
     let ended = match session.status_at(crate::store::now_ms()) {
         SessionStatus::Completed => Some((true, None)),
-        SessionStatus::Expired => Some((false, Some(session.cancel_url.clone()))),
+        SessionStatus::Expired => {
+            Some((false, Some(crate::domain::session::customer_cancel_url(&session.cancel_url, &session.id))))
+        }
         SessionStatus::Active | SessionStatus::Processing => None,
     };
     render(req, StatusCode::OK, Policy::unframed(), move || match ended.clone() {
