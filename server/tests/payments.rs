@@ -273,7 +273,7 @@ db_tests! {
         assert_eq!(p["customer_id"], cid, "the method's customer");
         assert_eq!(p["payment_method"]["last4"], "4242");
         let consent = &p["consent"];
-        assert!(consent["mandate"].as_str().unwrap().starts_with("By checking this box you authorize"), "{consent}");
+        assert!(consent["mandate"].as_str().unwrap().starts_with("I authorize"), "saved through the API: {consent}");
         assert_eq!(consent["fee_amount"], 0);
         assert_eq!(consent["fee_quote_id"], Value::Null);
         assert!(consent["accepted_at"].is_string());

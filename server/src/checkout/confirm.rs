@@ -28,7 +28,9 @@ use crate::domain::event::EventType;
 use crate::domain::fees::fee_for;
 use crate::domain::ids::{has_shape, new_id};
 use crate::domain::money::{Amount, Currency};
-use crate::domain::payment::{Consent, Mandate, PaymentStatus, RequestInfo, TransactionKind, Usage, mandate_text};
+use crate::domain::payment::{
+    Consent, Mandate, PaymentStatus, RequestInfo, TransactionKind, Usage, checkout_mandate_text,
+};
 use crate::domain::payment_method::{Billing, PaymentMethodInput};
 use crate::domain::session::{AttemptStatus, AvsField, FutureUsage, SessionStatus, signed_success_url};
 use crate::domain::time::Timestamp;
@@ -260,7 +262,7 @@ async fn run(
         && session.setup_future_usage != FutureUsage::Off
         && matches!(checked, Checked::Card(_) | Checked::Bank(_));
     let mandate = (session.setup_future_usage == FutureUsage::OffSession && save)
-        .then(|| mandate_text(&merchant_name(account, &session), session.locale));
+        .then(|| checkout_mandate_text(&merchant_name(account, &session), session.locale));
     let instrument_print = match (&checked, save) {
         (Checked::Card(card), true) => Some(crate::customers::card_print(state, account, card)),
         (Checked::Bank(bank), true) => Some(crate::customers::bank_print(state, account, bank)),

@@ -187,12 +187,26 @@ pub struct RequestInfo {
     pub user_agent: Option<String>,
 }
 
-/// The text of the autopay mandate for a merchant, in the customer's language: the element's
-/// own message (`app::i18n`), so that a consent keeps the very words the checkout showed.
-pub fn mandate_text(merchant: &str, locale: super::session::Locale) -> String {
+/// The autopay mandate the checkout shows a customer beside its box, in their language: the
+/// element's own message (`app::i18n`), so that the consent keeps the very words they saw.
+pub fn checkout_mandate_text(merchant: &str, locale: super::session::Locale) -> String {
     use app::i18n::{Lang, msg, tf};
     let lang = if locale.is_spanish() { Lang::Es } else { Lang::En };
     tf(lang, msg::autopay_mandate, &[("merchant", merchant)])
+}
+
+/// The autopay mandate recorded for a method saved outside the checkout (through the API, where
+/// the merchant's own page asked the customer), in the customer's language.
+pub fn mandate_text(merchant: &str, locale: super::session::Locale) -> String {
+    if locale.is_spanish() {
+        format!(
+            "Autorizo a {merchant} a cobrar este método de pago para pagos futuros según sus condiciones, hasta que revoque esta autorización."
+        )
+    } else {
+        format!(
+            "I authorize {merchant} to charge this payment method for future payments under its terms until I revoke this authorization."
+        )
+    }
 }
 
 /// The autopay mandate a customer accepts when saving a method `off_session` (kept with it).
