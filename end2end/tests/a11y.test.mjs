@@ -6,7 +6,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { launchBrowser, startMerchantSite, startServer } from "../support/harness.mjs";
-import { fillCard, inElement, merchant, session } from "../support/govifi.mjs";
+import { api, fillCard, inElement, merchant, session } from "../support/govifi.mjs";
 
 const require = createRequire(import.meta.url);
 const AXE = require.resolve("axe-core/axe.min.js");
@@ -101,4 +101,37 @@ test("screenshots at 1280 and 320 px; the form fits 320 px without horizontal sc
     assert.ok(widths.section <= widths.viewport, `the checkout fits at ${width}px: ${JSON.stringify(widths)}`);
     await page.context().close();
   }
+});
+
+test("the bank tab and the autopay consent pass axe, and the payment keeps the mandate shown; tabs follow allowed_methods; no countdown with time to spare", async () => {
+  const s = await session(server, m, { layout: "embedded", customer_email: "autopay@example.com", setup_future_usage: "off_session" });
+  const page = await newPage(1280);
+  await page.goto(s.hosted_url);
+  await inElement(page, "#gv-save").waitFor();
+  const shown = await inElement(page, ".mandate").textContent();
+  assert.match(shown, /^By checking this box you authorize City of Example Utilities to charge this payment method/);
+  assert.equal(await inElement(page, ".countdown").count(), 0, "30 minutes left: no countdown");
+  assert.equal(await inElement(page, "#gv-tab-ach").count(), 1);
+  await inElement(page, "#gv-tab-ach").click();
+  await inElement(page, "#gv-routing").waitFor();
+  assert.deepEqual(await violations(page), [], "the bank tab with the autopay consent");
+  // Paid by card with the box ticked: the payment's consent keeps the very words shown.
+  await inElement(page, "#gv-tab-card").click();
+  await fillCard(page, "4242 4242 4242 4242");
+  await inElement(page, "#gv-save").check();
+  await inElement(page, ".total-amount").waitFor();
+  await inElement(page, "button.pay").click();
+  await inElement(page, ".receipt").waitFor();
+  const done = await api(server, "GET", `/v1/hosted-sessions/${s.session_id}`, { token: m.token, account: m.uid });
+  const payment = await api(server, "GET", `/api/payments/${done.body.payment_id}`, { token: m.token, account: m.uid });
+  assert.equal(payment.body.consent.mandate, shown);
+  await page.context().close();
+
+  // A session that takes cards only shows no bank tab.
+  const cardOnly = await session(server, m, { allowed_methods: ["card"] });
+  const only = await newPage(1280);
+  await only.goto(cardOnly.hosted_url);
+  await inElement(only, "#gv-number").waitFor();
+  assert.equal(await inElement(only, "#gv-tab-ach").count(), 0);
+  await only.context().close();
 });

@@ -337,18 +337,8 @@ impl Db {
         let _one_at_a_time = match &self.migration_lock {
             Some(path) => {
                 let path = path.clone();
-                let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-                    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
-                    match file.lock() {
-                        // A file system without locks: migrate as before, unguarded.
-                        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
-                            tracing::warn!("no file locks here: two processes starting at once may race to migrate");
-                        }
-                        other => other?,
-                    }
-                    Ok(file)
-                });
-                Some(lock.await?.context("locking the database for its migrations")?)
+                let lock = tokio::task::spawn_blocking(move || lock_for_migrations(&path));
+                lock.await?.context("locking the database for its migrations")?
             }
             None => None,
         };
@@ -490,6 +480,50 @@ fn sqlite_file(url: &str) -> Option<&str> {
         || path.starts_with("file::memory:")
         || query.split('&').any(|kv| kv == "mode=memory");
     (!in_memory).then_some(path)
+}
+
+/// How long a process waits for another's migrations before it gives up.
+const MIGRATION_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Takes the SQLite file's migration lock (`<file>-migrating`), waiting at most
+/// [`MIGRATION_LOCK_WAIT`] for another process's migrations. None where no lock can be taken (a
+/// file system without locks, or a folder this process may not write to: a read-only database
+/// has nothing to migrate): migrations then run unguarded, as they did before the lock.
+fn lock_for_migrations(path: &std::path::Path) -> std::io::Result<Option<std::fs::File>> {
+    use std::io::ErrorKind;
+    let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path) {
+        Ok(file) => file,
+        Err(e) if matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem) => {
+            tracing::warn!(path = %path.display(), error = %e, "no migration lock file: two processes starting at once may race to migrate");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let deadline = std::time::Instant::now() + MIGRATION_LOCK_WAIT;
+    let mut said = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                if !said {
+                    tracing::info!(path = %path.display(), "waiting for another process's migrations");
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::new(
+                    ErrorKind::TimedOut,
+                    format!("another process has held {} for {} s", path.display(), MIGRATION_LOCK_WAIT.as_secs()),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == ErrorKind::Unsupported => {
+                tracing::warn!("no file locks here: two processes starting at once may race to migrate");
+                return Ok(Some(file));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
 }
 
 /// Makes sure an SQLite URL will create its file, and that the file's folder exists.
@@ -718,6 +752,35 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_migration_lock_waits_for_its_holder_and_is_skipped_where_none_can_be_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db-migrating");
+        let first = lock_for_migrations(&path).unwrap().expect("a lock");
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let started = std::time::Instant::now();
+                let lock = lock_for_migrations(&path).unwrap();
+                (lock.is_some(), started.elapsed())
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!waiter.is_finished(), "the second waits while the first holds it");
+        drop(first);
+        let (locked, waited) = waiter.join().unwrap();
+        assert!(locked && waited >= std::time::Duration::from_millis(300), "{waited:?}");
+        // A folder this process may not write to (unless it runs as root, which may).
+        let ro = dir.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        let mut perms = std::fs::metadata(&ro).unwrap().permissions();
+        perms.set_readonly(true);
+        std::fs::set_permissions(&ro, perms).unwrap();
+        let writable = std::fs::File::create(ro.join("probe")).is_ok();
+        let lock = lock_for_migrations(&ro.join("y.db-migrating")).unwrap();
+        assert_eq!(lock.is_some(), writable, "no lock file, no error, where none can be made");
+    }
 
     #[test]
     fn sqlite_urls_create_their_file() {
