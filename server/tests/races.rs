@@ -511,6 +511,7 @@ db_tests! {
         let calls = (0..28).map(|i| {
             let base = if i % 2 == 0 { &a.url } else { &b.url };
             http.post(format!("{base}/v1/hosted-sessions/{id}/confirm")).bearer_auth(&secret).header("idempotency-key", format!("p-{i}"))
+                .header("user-agent", "CustomerBrowser/1.0")
                 .json(&json!({"fee_quote_id": quote, "payment_method": card("4242424242424242")})).send()
         });
         let answers = futures_util::future::join_all(calls).await;
@@ -518,6 +519,14 @@ db_tests! {
         assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
         assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
         assert_eq!(payments_and_charges(&app, &id).await, (1, 1));
+        // The consent keeps who agreed: the customer's address (the connection's, no proxy is
+        // trusted here) and user agent (SPEC §5).
+        let done: Value = http.get(format!("{}/v1/hosted-sessions/{id}", a.url)).bearer_auth(&token).header("x-payment-account-uid", uid)
+            .send().await.unwrap().json().await.unwrap();
+        let payment: Value = http.get(format!("{}/api/payments/{}", b.url, done["payment_id"].as_str().unwrap())).bearer_auth(&token)
+            .header("x-payment-account-uid", uid).send().await.unwrap().json().await.unwrap();
+        assert_eq!(payment["consent"]["ip"], "127.0.0.1", "{payment}");
+        assert_eq!(payment["consent"]["user_agent"], "CustomerBrowser/1.0", "{payment}");
         a.stop().await;
         b.stop().await;
     }
