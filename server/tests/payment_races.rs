@@ -471,6 +471,8 @@ db_tests! {
         let (m, reference) = late_bank_debit(&app, "000123456789").await;
         let refunded = async || count(&app, "SELECT refunded FROM sandbox_charges WHERE reference = $1", &reference).await;
         assert_eq!(refunded().await, 0, "not before it settles");
+        // Still settling however slow this test runs.
+        sqlx::query("UPDATE sandbox_charges SET settle_at = $1 WHERE reference = $2").bind(server::store::now_ms() + 86_400_000).bind(&reference).execute(app.db().writer()).await.unwrap();
         assert!(server::store::abandoned::watched(app.db(), &reference).await.unwrap());
         let due = server::store::now_ms() + server::domain::time::RECHECK_SOONEST_MS + 1_000;
         assert_eq!(server::payments::abandoned::watch_due(&app.state, due).await.unwrap(), 0, "still settling");
@@ -492,6 +494,22 @@ db_tests! {
         assert!(!server::store::abandoned::watched(app.db(), &reference).await.unwrap());
     }
 
+    async fn a_card_declined_after_recovery_gave_it_up_is_said_to_have_taken_nothing(app) {
+        let m = app.merchant().await;
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let router = support::interrupted_router(&app, Call::Authorize, When::GateBefore(gate.clone()));
+        let body = json!({"amount": 900, "currency": "USD", "payment_method": card("4000000000000002"), "capture": true});
+        let request = post(&m, "/api/payments/validate", Some(body), Some("late-decline"));
+        let task = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
+        let reference = wait_for_authorization(&app, &m).await;
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        gate.notify_one();
+        let late = support::TestResponse::read(task.await.unwrap().unwrap()).await;
+        late.assert_error(409, "invalid_state");
+        assert!(late.text().contains("nothing was taken"), "not an approval undone: {}", late.text());
+        assert!(!server::store::abandoned::watched(app.db(), &reference).await.unwrap(), "nothing left to watch");
+    }
+
     async fn an_undo_the_processor_does_not_answer_is_made_by_the_watch(app) {
         let (reference, amount) = given_up_then_charged(&app).await;
         let refunded = async || count(&app, "SELECT refunded FROM sandbox_charges WHERE reference = $1", &reference).await;
@@ -503,7 +521,8 @@ db_tests! {
         let later = due + server::domain::time::RECHECK_LATEST_MS;
         assert_eq!(server::payments::abandoned::watch_due(&app.state, later).await.unwrap(), 1);
         assert_eq!(refunded().await, amount);
-        // The request's undo and the watch's (or two processes') are one refund at the processor.
+        // An undo made again (as the request and the watch, or two processes, may both make it)
+        // is one refund: the processor takes the undo's reference once.
         sqlx::query("INSERT INTO abandoned_charges (reference, account_uid, amount, abandoned_at, check_at) SELECT $1, account_uid, $2, 0, 0 FROM payment_operations WHERE id = $1")
             .bind(&reference).bind(amount).execute(app.db().writer()).await.unwrap();
         assert_eq!(server::payments::abandoned::watch_due(&app.state, later).await.unwrap(), 1);

@@ -555,6 +555,7 @@ pub async fn finish_attempt(
                         &charge,
                         record.total_amount,
                         attempt_id,
+                        now_ms(),
                     )
                     .await;
                     tracing::warn!(session = %session.id, attempt = %attempt_id, undo = ?undo, "a confirm approved after recovery reopened its session");
@@ -709,6 +710,8 @@ pub async fn recover_one(state: &AppState, session_id: &str, attempt_id: &str) -
             crate::telemetry::as_request(new_id("req"), finish).await?;
             Ok(true)
         }
+        // The claim writes the attempt with its record, so this cannot happen; should it, the
+        // session stays processing (no one can pay it twice) and recovery warns every hour.
         (Some(_), None) => Err(anyhow::anyhow!("attempt {attempt_id} was charged but has no record").into()),
         (None, record) => {
             // The processor never saw it: nothing was charged. Reopen the session.

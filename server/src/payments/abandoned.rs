@@ -5,7 +5,9 @@
 //! finish is refused. So that a crash of that request (or a processor that did not answer the
 //! undo) leaves no charge behind, the transaction that gives an attempt up also starts watching
 //! its reference (`store::abandoned`), and [`watch_due`] looks each watched reference up now and
-//! then for a day and undoes an approval it finds. An undo is made under a reference of its own,
+//! then and undoes an approval it finds: for a day while the processor has not seen it, and
+//! until it is undone once it has (a bank debit until it settles, an undo until the processor
+//! answers it). An undo is made under a reference of its own,
 //! which the processor takes once, so the request and the watch (in any process) may both make
 //! it.
 
@@ -17,7 +19,6 @@ use crate::state::AppState;
 use crate::store::abandoned::{self, Watched};
 use crate::store::accounts::{self, Account};
 use crate::store::batch::Stmt;
-use crate::store::now_ms;
 
 /// How long a given-up reference the processor has not seen is watched. No call reaches a
 /// processor a day late. (A charge it has seen is watched until it is undone.)
@@ -33,9 +34,10 @@ pub fn watch_stmt(reference: &str, account_uid: &str, amount: Amount, now: i64) 
 /// What became of an undo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Undo {
-    /// Voided or refunded (now, or by an earlier undo under the same reference), or nothing to
-    /// undo (declined, or a bank debit that came back).
+    /// Voided or refunded (now, or by an earlier undo under the same reference).
     Done,
+    /// Nothing was taken: the processor declined it, or a bank debit came back.
+    NothingTaken,
     /// A bank debit not settled yet: the watch refunds it once it has (a debit that comes back
     /// needs nothing).
     Waiting,
@@ -50,6 +52,7 @@ impl Undo {
     fn as_str(self) -> &'static str {
         match self {
             Undo::Done => "undone",
+            Undo::NothingTaken => "nothing_taken",
             Undo::Waiting => "waiting",
             Undo::Refused => "refused",
             Undo::Unanswered => "unanswered",
@@ -59,9 +62,10 @@ impl Undo {
     /// The 409 for the request whose approval arrived after its attempt was given up: whether
     /// the customer may `retry` now depends on whether the approval is already undone.
     pub fn given_up(self, retry: &str) -> ApiError {
-        let first = "This attempt was given up before the processor's approval arrived";
+        let first = "This attempt was given up before the processor's answer arrived";
         ApiError::invalid_state(match self {
-            Undo::Done => format!("{first}, and the approval was undone: {retry}"),
+            Undo::Done => format!("{first}, and its approval was undone: {retry}"),
+            Undo::NothingTaken => format!("{first}; nothing was taken: {retry}"),
             Undo::Waiting => {
                 format!("{first}; the bank debit is refunded once it settles, and meanwhile you may {retry}")
             }
@@ -82,23 +86,24 @@ pub async fn undo_charge(
     charge: &Charge,
     amount: Amount,
     reference: &str,
+    now: i64,
 ) -> Undo {
     let Outcome::Approved { processor_ref, captured, pending, .. } = &charge.outcome else {
         forget(state, reference).await;
-        return Undo::Done;
+        return Undo::NothingTaken;
     };
     let undo = format!("{reference}_undo");
     let undone = match state.processor(account) {
         // A bank debit is refunded only once it has settled (as a payment's would be): refunded
         // before, a debit that then came back would be paid back twice.
-        Ok(processor) if *pending => match processor.settlement(processor_ref, now_ms()).await {
+        Ok(processor) if *pending => match processor.settlement(processor_ref, now).await {
             Ok(Settlement::Pending) => {
                 metrics::counter!("govifi_late_charge_undos_total", "outcome" => Undo::Waiting.as_str()).increment(1);
                 return Undo::Waiting;
             }
             Ok(Settlement::Returned { .. }) => {
                 forget(state, reference).await;
-                return Undo::Done;
+                return Undo::NothingTaken;
             }
             Ok(Settlement::Settled) => processor.refund(processor_ref, amount, &undo).await,
             Err(e) => Err(e),
@@ -176,8 +181,8 @@ async fn check(state: &AppState, watched: &Watched, now: i64) -> ApiResult<bool>
     let found = processor.lookup(&watched.reference).await.map_err(|e| anyhow::anyhow!("processor lookup: {e}"))?;
     match found {
         Some(charge) => Ok(matches!(
-            undo_charge(state, &account, &charge, watched.amount, &watched.reference).await,
-            Undo::Done | Undo::Refused
+            undo_charge(state, &account, &charge, watched.amount, &watched.reference, now).await,
+            Undo::Done | Undo::NothingTaken | Undo::Refused
         )),
         None if now - watched.abandoned_at >= WATCH_FOR_MS => {
             forget(state, &watched.reference).await;

@@ -254,7 +254,7 @@ pub async fn finish_authorize(
         Outcome::Approved { captured: true, .. } => (PaymentStatus::Captured, None),
         Outcome::Approved { .. } => (PaymentStatus::Authorized, None),
         Outcome::Declined { decline_code, .. } => {
-            (PaymentStatus::Failed, Some((ErrorCode::CardDeclined, decline_code.clone())))
+            (PaymentStatus::Failed, Some((ErrorCode::of_decline(decline_code), decline_code.clone())))
         }
         // Nobody is there to be challenged: a failed payment that needs the customer.
         Outcome::ChallengeRequired => {

@@ -116,7 +116,7 @@ async fn undo_if_abandoned(state: &AppState, op: &Operation, charge: &Charge) ->
     let account = accounts::get(state.db(), &op.account_uid)
         .await?
         .ok_or_else(|| anyhow::anyhow!("operation {} without account", op.id))?;
-    Ok(Some(abandoned::undo_charge(state, &account, charge, op.amount, &op.id).await))
+    Ok(Some(abandoned::undo_charge(state, &account, charge, op.amount, &op.id, crate::store::now_ms()).await))
 }
 
 /// The processor did not answer: the operation stays pending and recovery resolves it.

@@ -491,12 +491,17 @@ const MIGRATION_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(
 /// has nothing to migrate): migrations then run unguarded, as they did before the lock.
 fn lock_for_migrations(path: &std::path::Path) -> std::io::Result<Option<std::fs::File>> {
     use std::io::ErrorKind;
+    let denied = |e: &std::io::Error| matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem);
     let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path) {
         Ok(file) => file,
-        Err(e) if matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem) => {
-            tracing::warn!(path = %path.display(), error = %e, "no migration lock file: two processes starting at once may race to migrate");
-            return Ok(None);
-        }
+        // A lock file another user made (a lock needs no write access), or none to be made.
+        Err(e) if denied(&e) => match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(_) => {
+                tracing::warn!(path = %path.display(), error = %e, "no migration lock file: two processes starting at once may race to migrate");
+                return Ok(None);
+            }
+        },
         Err(e) => return Err(e),
     };
     let deadline = std::time::Instant::now() + MIGRATION_LOCK_WAIT;
@@ -758,10 +763,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.db-migrating");
         let first = lock_for_migrations(&path).unwrap().expect("a lock");
+        let started = std::time::Instant::now();
         let waiter = {
             let path = path.clone();
             std::thread::spawn(move || {
-                let started = std::time::Instant::now();
                 let lock = lock_for_migrations(&path).unwrap();
                 (lock.is_some(), started.elapsed())
             })
