@@ -530,6 +530,26 @@ db_tests! {
         assert_eq!(count(&app, "SELECT COUNT(*) FROM sandbox_operations WHERE reference = $1 || '_undo'", &reference).await, 1);
     }
 
+    async fn outside_sandbox_mode_the_outbox_is_not_found_and_a_watch_is_kept(app) {
+        let m = app.merchant().await;
+        let master_key = app.state.config().master_key.to_base64();
+        let config = support::test_config(&app.db.url, app.assets.path(), &[("GOVIFI_SANDBOX", "false"), ("GOVIFI_MASTER_KEY", &master_key)]);
+        let outside = server::AppState::with_db(config, app.db().clone());
+        // The outbox holds challenge codes: the sandbox's only (SPEC §10).
+        let outbox = || axum::http::Request::get("/api/outbox").header("authorization", format!("Bearer {}", m.token)).body(axum::body::Body::empty()).unwrap();
+        assert_eq!(app.request(outbox()).await.status, StatusCode::OK);
+        let r = support::TestResponse::read(tower::ServiceExt::oneshot(server::router(outside.clone()), outbox()).await.unwrap()).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+        // A process that cannot ask the processor keeps the watch for one that can.
+        let (reference, amount) = given_up_then_charged(&app).await;
+        let due = server::store::now_ms() + server::domain::time::RECHECK_SOONEST_MS + 1_000;
+        assert_eq!(server::payments::abandoned::watch_due(&outside, due).await.unwrap(), 0);
+        assert!(server::store::abandoned::watched(app.db(), &reference).await.unwrap());
+        let later = due + server::domain::time::RECHECK_LATEST_MS;
+        assert_eq!(server::payments::abandoned::watch_due(&app.state, later).await.unwrap(), 1);
+        assert_eq!(count(&app, "SELECT refunded FROM sandbox_charges WHERE reference = $1", &reference).await, amount);
+    }
+
     async fn an_undo_the_processor_refuses_is_kept_for_an_operator(app) {
         let (reference, _) = given_up_then_charged(&app).await;
         let due = server::store::now_ms() + server::domain::time::RECHECK_SOONEST_MS + 1_000;
