@@ -150,21 +150,21 @@ async fn forget(state: &AppState, reference: &str) {
 pub async fn watch_due(state: &AppState, now: i64) -> ApiResult<usize> {
     let mut settled = 0;
     for watched in abandoned::due(state.db(), now, 50).await? {
-        match check(state, &watched, now).await {
-            Ok(true) => settled += 1,
-            Ok(false) => {}
+        let done = match check(state, &watched, now).await {
+            Ok(done) => done,
             Err(e) => {
-                tracing::warn!(reference = %watched.reference, error = format!("{e:#}"), "watching an abandoned reference")
+                tracing::warn!(reference = %watched.reference, error = format!("{e:#}"), "watching an abandoned reference");
+                false
             }
-        }
-        // One still watched is looked up again later, behind the others.
-        let later = now + recheck_after(now - watched.abandoned_at);
-        let rechecked = match abandoned::watched(state.db(), &watched.reference).await {
-            Ok(true) => abandoned::recheck(state.db(), &watched.reference, later).await,
-            Ok(false) => Ok(()),
-            Err(e) => Err(e),
         };
-        if let Err(e) = rechecked {
+        if done {
+            // Forgotten, or kept with its refusal (which `due` passes over).
+            settled += 1;
+            continue;
+        }
+        // Still watched: looked up again later, behind the others.
+        let later = now + recheck_after(now - watched.abandoned_at);
+        if let Err(e) = abandoned::recheck(state.db(), &watched.reference, later).await {
             tracing::warn!(reference = %watched.reference, error = %e, "putting an abandoned reference's next lookup off");
         }
     }

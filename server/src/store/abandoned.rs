@@ -77,7 +77,7 @@ pub async fn forget(db: &Db, reference: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Whether `reference` is still watched (not undone, nor refused).
+/// Whether `reference` is still watched (not undone, nor refused): for tests and operators.
 pub async fn watched(db: &Db, reference: &str) -> Result<bool, sqlx::Error> {
     let row = sqlx::query("SELECT 1 FROM abandoned_charges WHERE reference = $1 AND refusal IS NULL")
         .bind(reference)
