@@ -471,15 +471,16 @@ impl Db {
     }
 }
 
-/// The SQLite file a prepared URL names (`None` in memory).
-fn sqlite_file(url: &str) -> Option<&str> {
+/// The SQLite file a prepared URL names (`None` in memory), percent-decoded as sqlx decodes it
+/// (`my%20data/g.db` is the folder `my data`).
+fn sqlite_file(url: &str) -> Option<String> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let in_memory = path == ":memory:"
         || path.is_empty()
         || path.starts_with("file::memory:")
         || query.split('&').any(|kv| kv == "mode=memory");
-    (!in_memory).then_some(path)
+    (!in_memory).then(|| percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned())
 }
 
 /// How long a process waits for another's migrations before it gives up.
@@ -535,8 +536,9 @@ fn lock_for_migrations(path: &std::path::Path) -> std::io::Result<Option<std::fs
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:"
-        && let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty())
+    // The folder as sqlx will open the file: the URL's path percent-decoded.
+    if let Some(file) = sqlite_file(url)
+        && let Some(parent) = std::path::Path::new(&file).parent().filter(|p| !p.as_os_str().is_empty())
     {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
@@ -824,8 +826,17 @@ mod tests {
                 sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(a.pool()).await.unwrap();
             assert_eq!(applied, i64::try_from(MIGRATIONS.len()).unwrap());
         }
-        assert_eq!(sqlite_file("sqlite://data/g.db?mode=rwc"), Some("data/g.db"));
+        assert_eq!(sqlite_file("sqlite://data/g.db?mode=rwc").as_deref(), Some("data/g.db"));
+        assert_eq!(sqlite_file("sqlite://my%20data/g.db").as_deref(), Some("my data/g.db"));
         assert_eq!(sqlite_file("sqlite://shared?mode=memory"), None);
+        // A folder whose name the URL percent-encodes: made as named, and the lock is taken
+        // beside the database.
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/my%20data/g.db", dir.path().display());
+        let db = Db::connect(&url, 2).await.unwrap();
+        db.migrate().await.unwrap();
+        assert!(dir.path().join("my data/g.db").exists() && dir.path().join("my data/g.db-migrating").exists());
+        assert!(!dir.path().join("my%20data").exists(), "no folder named after the encoded path");
     }
 
     /// A writer task that ended (here: with the runtime that ran it) is seen, so liveness fails
