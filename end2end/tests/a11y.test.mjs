@@ -1,12 +1,13 @@
 // Accessibility and layout: axe-core finds nothing in each state of the hosted page (form,
-// error, success); screenshots at 1280 and 320 px; no horizontal scrolling at 320 px.
+// error, success, the challenge, saved methods, the ended pages) nor in the wallet; screenshots
+// at 1280 and 320 px; no horizontal scrolling at 320 px.
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { launchBrowser, startMerchantSite, startServer } from "../support/harness.mjs";
-import { api, fillCard, inElement, merchant, session } from "../support/govifi.mjs";
+import { api, fillCard, inElement, latestCode, merchant, session } from "../support/govifi.mjs";
 
 const require = createRequire(import.meta.url);
 const AXE = require.resolve("axe-core/axe.min.js");
@@ -133,4 +134,55 @@ test("the bank tab and the autopay consent pass axe, and the payment keeps the m
   await inElement(only, "#gv-number").waitFor();
   assert.equal(await inElement(only, "#gv-tab-ach").count(), 0);
   await only.context().close();
+});
+
+test("the challenge, saved methods, the ended pages and the wallet pass axe; no countdown with time to spare", async () => {
+  const auth = { token: m.token, account: m.uid };
+  const customer = await api(server, "POST", "/api/customers", { ...auth, body: { email: "axe@example.com" } });
+  const saved = await api(server, "POST", `/api/customers/${customer.body.id}/payment-methods`, {
+    ...auth, body: { usage: "on_session", payment_method: { type: "card", card: { number: "4242424242424242", exp_month: 12, exp_year: 2031 } } },
+  });
+  assert.equal(saved.status, 201, JSON.stringify(saved.body));
+
+  // A high-risk session: the challenge, then the saved methods.
+  const s = await session(server, m, { layout: "embedded", customer_id: customer.body.id, fraud_signals: { risk_level: "high" } });
+  const page = await newPage(1280);
+  await page.goto(s.hosted_url);
+  await inElement(page, ".challenge").waitFor();
+  assert.deepEqual(await violations(page), [], "the challenge before its code is sent");
+  await inElement(page, ".challenge button").click();
+  await inElement(page, "#gv-code").waitFor();
+  assert.deepEqual(await violations(page), [], "the challenge asking for its code");
+  await inElement(page, "#gv-code").fill(await latestCode(server, m));
+  await inElement(page, ".challenge button.button:not(.secondary)").click();
+  await inElement(page, ".saved").waitFor();
+  await inElement(page, ".total-amount").waitFor();
+  assert.deepEqual(await violations(page), [], "the saved methods");
+  // 30 minutes left: the countdown shows only in the last five.
+  assert.equal(await inElement(page, ".countdown").count(), 0, "no countdown with time to spare");
+  await inElement(page, "button.pay").click();
+  await inElement(page, ".receipt").waitFor();
+  // The same link again, paid: the server's ended page.
+  await page.goto(s.hosted_url);
+  await page.locator(".ended").waitFor();
+  assert.match(await page.locator(".ended").textContent(), /already been made/);
+  assert.deepEqual(await violations(page), [], "the already-paid page");
+  await page.context().close();
+
+  const expired = await session(server, m);
+  await api(server, "POST", `/v1/hosted-sessions/${expired.session_id}/expire`, auth);
+  const ended = await newPage(1280);
+  await ended.goto(expired.hosted_url);
+  await ended.locator(".ended").waitFor();
+  assert.deepEqual(await violations(ended), [], "the expired page");
+  await ended.context().close();
+
+  // The wallet, listing the saved card.
+  const wallet = await api(server, "POST", "/v1/wallet-sessions", { ...auth, body: { customer_id: customer.body.id, return_url: "https://shop.example/account" } });
+  assert.equal(wallet.status, 201, JSON.stringify(wallet.body));
+  const w = await newPage(1280);
+  await w.goto(wallet.body.wallet_url);
+  await w.waitForFunction(() => /ending in 4242/.test(document.querySelector("govifi-payment")?.shadowRoot?.querySelector(".wallet-list")?.textContent ?? ""));
+  assert.deepEqual(await violations(w), [], "the wallet");
+  await w.context().close();
 });

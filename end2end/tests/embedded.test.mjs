@@ -121,6 +121,41 @@ test("the embed page in an iframe takes the credential by postMessage and report
   await page.close();
 });
 
+test("the embed page ignores a credential posted from an origin the account does not allow", async () => {
+  const s = await session(server, m, { layout: "embedded" });
+  const secret = JSON.stringify(s.client_secret);
+  // A frame of another origin beside the checkout, posting the session's own credential to it
+  // (a cross-origin frame may post to its siblings).
+  pages.set("foreign", `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Other</title></head><body><script>
+  window.__sent = 0;
+  setInterval(() => { parent.frames[0].postMessage({ type: "govifi:credential", client_secret: ${secret} }, "*"); window.__sent++; }, 50);
+</script></body></html>`);
+  pages.set("framing", `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Framing shop</title></head><body>
+<iframe id="checkout" title="Checkout" src="${s.embed_url}" style="width:100%;height:900px;border:0"></iframe>
+<iframe id="other" title="Other" src="${foreign.url}/other"></iframe>
+<script>
+  window.__messages = [];
+  window.addEventListener("message", (event) => { if (event.origin === ${JSON.stringify(server.url)}) window.__messages.push(event.data); });
+  window.__send = () => document.getElementById("checkout").contentWindow.postMessage(
+    { type: "govifi:credential", client_secret: ${secret} }, ${JSON.stringify(server.url)});
+</script></body></html>`);
+  const page = await browser.newPage();
+  await page.goto(`${framing.url}/shop`);
+  // The embed page listens from before it says it is ready.
+  await page.waitForFunction(() => window.__messages.some((m) => m.type === "govifi-embed-ready"));
+  const other = page.frames().find((f) => f.url().startsWith(foreign.url));
+  assert.ok(other, "the other origin's frame loaded");
+  const sentBefore = await other.evaluate(() => window.__sent);
+  await other.waitForFunction((n) => window.__sent >= n + 20, sentBefore);
+  const checkout = page.frameLocator("#checkout");
+  assert.equal(await checkout.locator("govifi-payment #gv-number").count(), 0, "no form from a foreign origin's credential");
+  assert.ok(!(await page.evaluate(() => window.__messages)).some((m) => m.type === "govifi-ready"), "nor any event sent on its behalf");
+  // The allowed parent's own message opens it.
+  await page.evaluate(() => window.__send());
+  await checkout.locator("govifi-payment #gv-number").waitFor();
+  await page.close();
+});
+
 test("Apple Pay appears where the browser offers it and pays (stubbed ApplePaySession)", async () => {
   const s = await session(server, m, { layout: "embedded" });
   const stub = `<script>

@@ -73,6 +73,40 @@ test("an answer lost on its way still lands on the signed success URL, charged o
   await page.close();
 });
 
+test("the pay button is busy while its confirm is in flight, and nothing sends a second", async () => {
+  const s = await receiptSession();
+  const page = await browser.newPage();
+  // The first confirm is held at the browser until the test lets it go on.
+  const sent = [];
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await page.route("**/confirm", async (route) => {
+    sent.push(route.request().headers()["idempotency-key"]);
+    await held;
+    await route.continue();
+  });
+  await page.goto(s.hosted_url);
+  await fillCard(page, "4242 4242 4242 4242");
+  await inElement(page, ".total-amount").waitFor();
+  const pay = inElement(page, "button.pay");
+  await pay.click();
+  await page.waitForFunction(() => document.querySelector("govifi-payment").shadowRoot.querySelector("button.pay").getAttribute("aria-busy") === "true");
+  assert.ok(await pay.isDisabled(), "disabled while paying");
+  assert.match(await pay.textContent(), /Processing your payment/);
+  // Enter in a field, a script's submit, and a click forced onto the disabled button.
+  await inElement(page, "#gv-cvc").press("Enter");
+  await page.evaluate(() => document.querySelector("govifi-payment").shadowRoot.querySelector("form.pay-form").requestSubmit());
+  await pay.dispatchEvent("click");
+  await page.waitForTimeout(300);
+  assert.equal(sent.length, 1, `one confirm in flight, not ${sent.length}`);
+  release();
+  await page.waitForURL(new RegExp(`^${site.url}/receipt`), { timeout: 15000 });
+  assert.equal(new Set(sent).size, 1, "any retry reused the attempt's key");
+  const paid = await api(server, "GET", `/api/payments?$filter=session_id eq '${s.session_id}'&$count=true`, { token: m.token, account: m.uid });
+  assert.equal(paid.body["@odata.count"], 1, JSON.stringify(paid.body));
+  await page.close();
+});
+
 test("a decline shows its reason and the customer pays with another card", async () => {
   const s = await receiptSession();
   const page = await browser.newPage();

@@ -540,6 +540,47 @@ db_tests! {
         assert_eq!(call_fn(&app, "payments", viewer, &by("cash")).await.status, StatusCode::BAD_REQUEST);
     }
 
+    async fn the_payments_list_filters_by_status_and_comes_in_pages_of_twenty(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        dashboard::create_user(app.db(), &client, "viewer@example.com", Role::Viewer, Some(PASSWORD.into())).await.unwrap();
+        let viewer = dashboard::sign_in(&app.state, "viewer@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        // 21 authorized, 2 captured, 1 failed.
+        let mut authorized = Vec::new();
+        for n in 0..21 {
+            authorized.push(app.authorized(&m, 100 + n, false).await);
+        }
+        for n in 0..2 {
+            app.authorized(&m, 500 + n, true).await;
+        }
+        app.validate(&m, json!({"amount": 700, "currency": "USD", "payment_method": support::card("4000000000000002")}), None).await.assert_error(402, "card_declined");
+        let list = async |status: &str, page: u32| {
+            let r = call_fn(&app, "payments", &viewer, &format!("filter[status]={status}&filter[page]={page}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            r.json()
+        };
+        let ids = |v: &Value| v["rows"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+        let statuses = |v: &Value| v["rows"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+
+        let first = list("authorized", 0).await;
+        assert_eq!((first["total"].as_i64(), first["has_more"].as_bool(), ids(&first).len()), (Some(21), Some(true), 20));
+        assert!(statuses(&first).iter().all(|s| s == "authorized"), "{first}");
+        let second = list("authorized", 1).await;
+        assert_eq!((second["page"].as_u64(), second["has_more"].as_bool(), ids(&second).len()), (Some(1), Some(false), 1));
+        let mut seen = [ids(&first), ids(&second)].concat();
+        seen.sort();
+        authorized.sort();
+        assert_eq!(seen, authorized, "the two pages hold every authorized payment once");
+
+        let captured = list("captured", 0).await;
+        assert_eq!((captured["total"].as_i64(), captured["has_more"].as_bool()), (Some(2), Some(false)));
+        assert!(statuses(&captured).iter().all(|s| s == "captured"), "{captured}");
+        assert_eq!(statuses(&list("failed", 0).await), ["failed"]);
+        assert_eq!(list("", 0).await["total"], 24, "no status: all of them");
+        assert_eq!(ids(&list("", 1).await).len(), 4);
+        assert_eq!(call_fn(&app, "payments", &viewer, "filter[status]=paid&filter[page]=0").await.status, StatusCode::BAD_REQUEST);
+    }
+
     async fn owners_manage_the_team(app) {
         let client = tenant(&app).await;
         dashboard::create_user(app.db(), &client, "owner@example.com", Role::Owner, Some(PASSWORD.into())).await.unwrap();
@@ -720,6 +761,73 @@ db_tests! {
         assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text());
         let secret = rotated.json()["secret"].as_str().unwrap().to_owned();
         assert!(secret.len() >= 32 && secret != b.redirect_secret, "a new secret for B, shown once");
+    }
+
+    async fn the_account_switcher_chooses_what_every_page_shows_and_a_webhook_is_switched_off_and_on(app) {
+        let a = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &a.uid).await.unwrap().unwrap().client_id;
+        let b = app.merchant_with(json!({"client_id": client})).await;
+        for (email, role) in [("dev@example.com", Role::Developer), ("viewer@example.com", Role::Viewer)] {
+            dashboard::create_user(app.db(), &client, email, role, Some(PASSWORD.into())).await.unwrap();
+        }
+        let dev = dashboard::sign_in(&app.state, "dev@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let viewer = dashboard::sign_in(&app.state, "viewer@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let in_a = app.authorized(&a, 111, false).await;
+        let in_b = app.authorized(&b, 222, false).await;
+        let send = async |name: &str, token: &str, account: Option<&str>, form: String| {
+            let cookie = match account {
+                Some(uid) => format!("govifi_session={token}; govifi_account={uid}"),
+                None => format!("govifi_session={token}"),
+            };
+            let headers = [("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json"), ("origin", PUBLIC_URL), ("cookie", cookie.as_str())];
+            app.send(Method::POST, &format!("/dashboard/api/{name}"), &headers, Body::from(form)).await
+        };
+        let listed = |r: TestResponse| r.json()["rows"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+
+        // The switcher lists both; the cookie it sets chooses the account every page reads.
+        let profile = send("profile", &viewer, None, String::new()).await.json();
+        let mut uids: Vec<&str> = profile["accounts"].as_array().unwrap().iter().map(|c| c["uid"].as_str().unwrap()).collect();
+        uids.sort();
+        let mut both = vec![a.uid.as_str(), b.uid.as_str()];
+        both.sort();
+        assert_eq!(uids, both, "{profile}");
+        let switched = send("switch_account", &viewer, None, format!("uid={}", b.uid)).await;
+        let cookie = switched.header("set-cookie").unwrap_or_default().to_owned();
+        assert!(cookie.starts_with(&format!("govifi_account={}", b.uid)) && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        assert_eq!(send("profile", &viewer, Some(b.uid.as_str()), String::new()).await.json()["account"]["uid"], b.uid.as_str());
+        assert_eq!(listed(send("payments", &viewer, Some(b.uid.as_str()), "filter[page]=0".into()).await), [in_b]);
+        assert_eq!(listed(send("payments", &viewer, Some(a.uid.as_str()), "filter[page]=0".into()).await), [in_a]);
+
+        // A webhook of B, switched off by a developer (a viewer may not): no delivery while off.
+        let receiver = support::Receiver::start().await;
+        let made = app.call(Method::POST, "/api/webhooks", Auth::Bearer(&b.key), Some(json!({"url": receiver.url, "events": ["customer.created"]}))).await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
+        let hook = made.json()["id"].as_str().unwrap().to_owned();
+        let enabled = async || app.call(Method::GET, format!("/api/webhooks/{hook}"), Auth::Bearer(&b.key), None).await.json()["enabled"].clone();
+        assert_eq!(send("webhook_enabled", &viewer, Some(b.uid.as_str()), format!("id={hook}&enabled=false")).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(enabled().await, true);
+        // Drawn for A, it finds no such webhook there.
+        assert_eq!(send("webhook_enabled", &dev, Some(a.uid.as_str()), format!("id={hook}&enabled=false")).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(enabled().await, true);
+        let off = send("webhook_enabled", &dev, Some(b.uid.as_str()), format!("id={hook}&enabled=false")).await;
+        assert_eq!(off.status, StatusCode::OK, "{}", off.text());
+        assert_eq!(enabled().await, false);
+        let deliveries = async || -> i64 {
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = $1").bind(&hook).fetch_one(app.db().pool()).await.unwrap()
+        };
+        let customer = async |name: &str| {
+            let r = app.call(Method::POST, "/api/customers", Auth::Bearer(&b.key), Some(json!({"name": name}))).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        };
+        customer("While off").await;
+        assert_eq!(deliveries().await, 0, "a subscription switched off gets no delivery");
+        assert_eq!(send("webhook_enabled", &dev, Some(b.uid.as_str()), format!("id={hook}&enabled=true")).await.status, StatusCode::OK);
+        assert_eq!(enabled().await, true);
+        customer("While on").await;
+        assert_eq!(deliveries().await, 1);
+        let switches: Vec<String> = sqlx::query_scalar("SELECT actor FROM events WHERE account_uid = $1 AND type = 'webhook.updated' ORDER BY created_at, id")
+            .bind(&b.uid).fetch_all(app.db().pool()).await.unwrap();
+        assert_eq!(switches, ["user:dev@example.com", "user:dev@example.com"], "each switch is an event naming who made it");
     }
 
     async fn the_fee_calculator_knows_a_card_s_funding(app) {

@@ -387,6 +387,81 @@ db_tests! {
         assert_eq!(p["status"], "refunded");
     }
 
+    async fn every_test_card_and_bank_account_of_the_sandbox_answers_as_spec_section_9_says(app) {
+        let m = app.merchant().await;
+        let strict = app.merchant_with(json!({"reject_avs_mismatch": true})).await;
+        let sale = async |m: &support::Merchant, method: Value| {
+            app.validate(m, json!({"amount": 1_234, "currency": "USD", "payment_method": method, "capture": true}), None).await
+        };
+        // Approved, with the brand and funding the number names.
+        for (number, brand, funding) in [
+            ("4242424242424242", "visa", "credit"),
+            ("4000056655665556", "visa", "debit"),
+            ("5555555555554444", "mastercard", "credit"),
+            ("378282246310005", "amex", "credit"),
+            ("6011111111111117", "discover", "credit"),
+        ] {
+            let r = sale(&m, card(number)).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{number}: {}", r.text());
+            let p = r.json();
+            assert_eq!(p["status"], "captured", "{number}");
+            let shown = &p["payment_method"];
+            assert_eq!((shown["brand"].as_str(), shown["funding"].as_str(), shown["last4"].as_str()), (Some(brand), Some(funding), Some(&number[number.len() - 4..])), "{number}");
+            assert_eq!(app.payment(&m, &id(&p)).await["amount_captured"], 1_234, "{number}");
+        }
+        // Declined at the processor: 402 card_declined with the decline code, a failed payment kept.
+        for (number, code) in [
+            ("4000000000000002", "generic_decline"),
+            ("4000000000009995", "insufficient_funds"),
+            ("4000000000000127", "incorrect_cvc"),
+            ("4000000000000069", "expired_card"),
+            ("4000000000000119", "processing_error"),
+        ] {
+            let e = sale(&m, card(number)).await.assert_error(402, "card_declined");
+            assert_eq!(e["decline_code"], code, "{number}: {e}");
+            let failed = app.payment(&m, e["payment_id"].as_str().unwrap()).await;
+            assert_eq!((failed["status"].as_str(), failed["decline_code"].as_str()), (Some("failed"), Some(code)), "{number}");
+        }
+        // A processing error is the customer's to retry: the same card again is a new attempt.
+        let again = sale(&m, card("4000000000000119")).await.assert_error(402, "card_declined");
+        assert_eq!(again["decline_code"], "processing_error");
+        // The ZIP check fails: approved, unless the account rejects AVS mismatches.
+        let r = sale(&m, card("4000000000000036")).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert_eq!(r.json()["avs_result"], "zip_mismatch");
+        assert_eq!(sale(&strict, card("4000000000000036")).await.assert_error(402, "card_declined")["decline_code"], "incorrect_zip");
+        // Step-up needs the customer, who is not there for a direct payment.
+        sale(&m, card("4000002760003184")).await.assert_error(402, "authentication_required");
+        // Luhn fails before the processor: no payment.
+        let before = app.call(Method::GET, "/api/payments?$count=true&$top=0", Auth::Bearer(&m.key), None).await.json()["@odata.count"].clone();
+        sale(&m, card("4242424242424241")).await.assert_error(402, "incorrect_number");
+        let after = app.call(Method::GET, "/api/payments?$count=true&$top=0", Auth::Bearer(&m.key), None).await.json()["@odata.count"].clone();
+        assert_eq!(before, after, "nothing reached the processor");
+
+        // Bank accounts: processing first, then settled or returned with the SPEC's codes.
+        let mut debits = Vec::new();
+        for account in ["000123456789", "000111111116", "000111111113", "000222222227"] {
+            let r = sale(&m, ach(account)).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{account}: {}", r.text());
+            assert_eq!(r.json()["status"], "processing", "{account}");
+            debits.push(id(&r.json()));
+        }
+        let later = server::store::now_ms() + server::processor::sandbox::ACH_SETTLE_MS + 1000;
+        assert_eq!(server::payments::settlement::settle_due(&app.state, later).await.unwrap(), 4);
+        let outcome = |p: Value| (p["status"].as_str().unwrap().to_owned(), p["decline_code"].as_str().map(str::to_owned), p["return_code"].as_str().map(str::to_owned));
+        let mut seen = Vec::new();
+        for pid in &debits {
+            seen.push(outcome(app.payment(&m, pid).await));
+        }
+        let expected = |status: &str, code: Option<&str>, r: Option<&str>| (status.to_owned(), code.map(str::to_owned), r.map(str::to_owned));
+        assert_eq!(seen, vec![
+            expected("captured", None, None),
+            expected("failed", Some("no_account"), Some("R03")),
+            expected("failed", Some("account_closed"), Some("R02")),
+            expected("failed", Some("insufficient_funds"), Some("R01")),
+        ]);
+    }
+
     async fn payments_list_by_status(app) {
         let m = app.merchant().await;
         let a = app.authorized(&m, 100, false).await;

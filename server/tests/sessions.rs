@@ -97,6 +97,33 @@ db_tests! {
         assert_eq!(r.assert_error(400, "parameter_invalid")["param"], "allowed_methods[0]");
     }
 
+    async fn a_session_lives_1800_seconds_unless_told_and_its_bounds_are_inclusive(app) {
+        use server::domain::time::Timestamp;
+        let m = app.merchant().await;
+        let lifetime = |s: &Value| {
+            let at = |field: &str| Timestamp::parse_rfc3339(s[field].as_str().unwrap()).unwrap().0;
+            (at("expires_at") - at("created_at")) / 1000
+        };
+        let read = async |created: Value| {
+            let id = created["session_id"].as_str().unwrap().to_owned();
+            app.call(Method::GET, format!("/v1/hosted-sessions/{id}"), Auth::Bearer(&m.key), None).await.json()
+        };
+        // Whole seconds on both sides: the difference is the lifetime, give or take the second
+        // the create straddled.
+        let default = read(app.session(&m, json!({})).await).await;
+        assert!((1799..=1801).contains(&lifetime(&default)), "default lifetime: {default}");
+        for bound in [300, 86_400] {
+            let s = read(app.session(&m, json!({"expires_in_seconds": bound})).await).await;
+            assert!((bound - 1..=bound + 1).contains(&lifetime(&s)), "{bound}: {s}");
+        }
+        // `reference` takes 255 characters and no more.
+        let s = read(app.session(&m, json!({"reference": "r".repeat(255)})).await).await;
+        assert_eq!(s["reference"].as_str().map(str::len), Some(255));
+        let r = app.call(Method::POST, "/v1/hosted-sessions", Auth::Bearer(&m.key),
+            Some(json!({"amount": 500, "currency": "USD", "success_url": "https://a.example/s", "cancel_url": "https://a.example/c", "reference": "r".repeat(256)}))).await;
+        assert_eq!(r.assert_error(400, "parameter_invalid")["param"], "reference");
+    }
+
     async fn create_is_idempotent_per_key_and_body(app) {
         let m = app.merchant().await;
         let body = json!({"amount": 500, "currency": "USD", "success_url": "https://a.example/s", "cancel_url": "https://a.example/c"});

@@ -371,6 +371,28 @@ db_tests! {
         assert_eq!(get("").await.json()["value"].as_array().unwrap().len(), 4);
     }
 
+    async fn a_list_without_top_answers_100_and_links_the_rest(app) {
+        let token = app.admin_token().await;
+        let a = app.create_account(&token, json!({"name": "Paging"})).await;
+        let key = app.api_key(&token, a["uid"].as_str().unwrap(), &["customers.write"]).await;
+        for i in 0..101 {
+            let r = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({"name": format!("C{i:03}")}))).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        }
+        let page = app.call(Method::GET, "/api/customers?$orderby=name&$count=true", Auth::Bearer(&key), None).await.json();
+        let names = |p: &serde_json::Value| p["value"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+        assert_eq!((names(&page).len(), page["@odata.count"].as_i64()), (100, Some(101)), "SPEC §8: $top defaults to 100");
+        assert_eq!(names(&page).last().map(String::as_str), Some("C099"));
+        let next = page["@odata.nextLink"].as_str().unwrap().to_owned();
+        assert!(next.contains("$top=100") && next.contains("$skip=100"), "{next}");
+        let rest = app.call(Method::GET, &next, Auth::Bearer(&key), None).await.json();
+        assert_eq!(names(&rest), ["C100"]);
+        assert!(rest.get("@odata.nextLink").is_none(), "{rest}");
+        // The largest page is 1000.
+        let all = app.call(Method::GET, "/api/customers?$top=1000", Auth::Bearer(&key), None).await.json();
+        assert_eq!(names(&all).len(), 101);
+    }
+
     async fn odata_on_accounts_and_customers(app) {
         let token = app.admin_token().await;
         let a = app.create_account(&token, json!({"name": "Parking"})).await;

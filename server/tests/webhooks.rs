@@ -243,6 +243,38 @@ db_tests! {
         assert_eq!(h["enabled"], false);
     }
 
+    async fn an_answer_keeps_its_first_kib_and_one_slower_than_15_s_is_a_failed_attempt(app) {
+        let receiver = Receiver::start().await;
+        let long = format!("{}{}", "a".repeat(1_000), "b".repeat(4_000));
+        receiver.answer_body(&long);
+        let m = app.merchant().await;
+        let hook = subscribe(&app, &m, &receiver.url, json!(["customer.created"])).await;
+        let hid = hook["id"].as_str().unwrap().to_owned();
+        customer_event(&app, &m, "Long").await;
+        assert_eq!(deliver_due(&app.state, now()).await.unwrap(), 1);
+        let log = deliveries(&app, &m, &hid).await;
+        assert_eq!(log[0]["status"], "succeeded");
+        assert_eq!(log[0]["attempts"][0]["response_body"].as_str(), Some(&long[..1024]), "SPEC §7: the first 1 KiB");
+
+        // Held past the 15 s deadline: a failed attempt, retried on the schedule.
+        receiver.hold();
+        customer_event(&app, &m, "Slow").await;
+        let started = std::time::Instant::now();
+        assert_eq!(deliver_due(&app.state, now()).await.unwrap(), 1);
+        let waited = started.elapsed();
+        assert!(waited >= server::webhooks::client::TIMEOUT, "gave up after {waited:?}");
+        assert!(waited < server::webhooks::client::TIMEOUT + std::time::Duration::from_secs(5), "gave up after {waited:?}");
+        receiver.release();
+        let log = deliveries(&app, &m, &hid).await;
+        let slow = log.iter().find(|d| d["status"] != "succeeded").expect("the slow delivery");
+        assert_eq!(slow["status"], "pending", "{slow}");
+        let attempt = &slow["attempts"][0];
+        assert_eq!(attempt["error"], "timeout", "{attempt}");
+        assert!(attempt.get("response_status").is_none_or(Value::is_null), "{attempt}");
+        assert!(attempt["duration_ms"].as_i64().unwrap() >= 15_000, "{attempt}");
+        assert!(slow["next_attempt_at"].is_string(), "retried later: {slow}");
+    }
+
     async fn a_410_disables_at_once_and_retry_after_is_honoured(app) {
         let gone = Receiver::start().await;
         gone.answer(&[410]);

@@ -909,6 +909,7 @@ pub struct Receiver {
     script: std::sync::Arc<std::sync::Mutex<Vec<Answer>>>,
     hold: std::sync::Arc<tokio::sync::Semaphore>,
     holding: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 /// A status to answer with and extra headers.
@@ -938,6 +939,7 @@ impl Receiver {
             script: std::sync::Arc::new(std::sync::Mutex::new(vec![(200, vec![])])),
             hold: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
             holding: Default::default(),
+            body: std::sync::Arc::new(std::sync::Mutex::new("thanks, from the receiver".to_owned())),
         };
         let inner = receiver.clone();
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: axum::body::Bytes| {
@@ -951,10 +953,9 @@ impl Receiver {
                     let mut script = inner.script.lock().unwrap();
                     if script.len() > 1 { script.remove(0) } else { script[0].clone() }
                 };
-                let mut response = axum::response::IntoResponse::into_response((
-                    StatusCode::from_u16(status).unwrap(),
-                    "thanks, from the receiver",
-                ));
+                let body = inner.body.lock().unwrap().clone();
+                let mut response =
+                    axum::response::IntoResponse::into_response((StatusCode::from_u16(status).unwrap(), body));
                 for (k, v) in extra {
                     response.headers_mut().insert(HeaderName::try_from(k).unwrap(), HeaderValue::from_str(&v).unwrap());
                 }
@@ -975,6 +976,11 @@ impl Receiver {
     pub fn answer_with(&self, status: u16, headers: &[(&str, &str)]) {
         let extra = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         *self.script.lock().unwrap() = vec![(status, extra)];
+    }
+
+    /// The body every answer carries from now on.
+    pub fn answer_body(&self, body: &str) {
+        *self.body.lock().unwrap() = body.to_owned();
     }
 
     /// Requests are held (not answered) until `release`.
