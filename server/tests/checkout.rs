@@ -193,6 +193,14 @@ db_tests! {
         assert_eq!(listed["value"][0]["data"]["object"]["payment_id"], payment_id);
         assert_eq!(listed["value"][0]["object"], "event");
         assert_eq!(listed["value"][0]["account_uid"], m.uid.as_str());
+        // Each event's object is the resource as the API shows it (SPEC §11), though the confirm
+        // builds them without reading the rows back.
+        assert_eq!(listed["value"][0]["data"]["object"], session, "the completed session");
+        let events = app.events(&m.uid).await;
+        for t in ["payment.authorized", "payment.captured", "payment.succeeded"] {
+            let (_, shown) = events.iter().find(|(k, _)| k == t).unwrap();
+            assert_eq!(*shown, p, "{t}");
+        }
 
         // Afterwards: config still answers; everything else refuses.
         let c = app.browser(Method::GET, &s, "config", None, None).await;
@@ -393,8 +401,10 @@ db_tests! {
         let events = app.events(&m.uid).await;
         let of = |t: &str, id: &str| events.iter().filter(|(k, o)| k == t && o["id"] == id).count();
         assert_eq!(of("payment.processing", &pid), 1);
+        assert_eq!(of("payment.captured", &pid), 1);
         assert_eq!(of("payment.succeeded", &pid), 1);
         assert_eq!(of("payment.failed", &returned), 1);
+        assert_eq!(of("payment.captured", &returned), 0);
         let ledger = app.call(Method::GET, format!("/api/payments/{pid}/transactions"), Auth::Bearer(&m.key), None).await.json();
         let kinds: Vec<&str> = ledger["value"].as_array().unwrap().iter().map(|t| t["type"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["authorization", "settlement"]);
@@ -492,6 +502,11 @@ db_tests! {
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let p = app.call(Method::GET, format!("/api/payments/{}", r.json()["payment_id"].as_str().unwrap()), Auth::Bearer(&m.key), None).await.json();
         let customer_id = p["customer_id"].as_str().expect("a customer was created for the saved method").to_owned();
+        // The session names that customer too, read back and in its event.
+        let session = app.call(Method::GET, format!("/v1/hosted-sessions/{}", s["session_id"].as_str().unwrap()), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(session["customer_id"], customer_id.as_str());
+        let completed = app.events(&m.uid).await.into_iter().find(|(t, _)| t == "checkout.session.completed").unwrap().1;
+        assert_eq!(completed, session);
         // The consent keeps the very words the checkout showed beside its box (`app::i18n`).
         assert_eq!(
             p["consent"]["mandate"],

@@ -5,9 +5,9 @@ mod support;
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{Call, Merchant, TestApp, When, card};
+use support::{Auth, Call, Merchant, TestApp, When, card};
 
 fn post(m: &Merchant, path: &str, body: Option<Value>, key: Option<&str>) -> axum::http::Request<axum::body::Body> {
     let mut req = axum::http::Request::post(path).header("authorization", format!("Bearer {}", m.key));
@@ -548,6 +548,47 @@ db_tests! {
         let later = due + server::domain::time::RECHECK_LATEST_MS;
         assert_eq!(server::payments::abandoned::watch_due(&app.state, later).await.unwrap(), 1);
         assert_eq!(count(&app, "SELECT refunded FROM sandbox_charges WHERE reference = $1", &reference).await, amount);
+    }
+
+    async fn a_refund_the_processor_refuses_is_failed_with_its_event_and_gives_its_amount_back(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 10_000, true).await;
+        let refusing = support::interrupted_router(&app, Call::Refund, When::Refuse);
+        let path = format!("/api/payments/{pid}/refund");
+        let send = |router: axum::Router, key: &'static str| {
+            let request = axum::http::Request::post(path.clone())
+                .header("authorization", format!("Bearer {}", m.key))
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .body(axum::body::Body::from(json!({"amount": 4_000}).to_string()))
+                .unwrap();
+            async move { support::TestResponse::read(tower::ServiceExt::oneshot(router, request).await.unwrap()).await }
+        };
+        let r = send(refusing.clone(), "refused-1").await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let refund = r.json();
+        assert_eq!((refund["status"].as_str(), refund["amount"].as_i64()), (Some("failed"), Some(4_000)), "{refund}");
+        // Nothing moved: the payment is as it was, its whole amount still refundable.
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!((p["status"].as_str(), p["amount_refunded"].as_i64()), (Some("captured"), Some(0)));
+        assert_eq!(app.ledger(&m, &pid).await, vec![("authorization".into(), 10_000), ("capture".into(), 10_000)]);
+        // Its key answers the same refusal, with no second call.
+        let replay = send(app.router.clone(), "refused-1").await;
+        assert_eq!((replay.status, replay.json()["id"].clone()), (StatusCode::CREATED, refund["id"].clone()));
+        // Listed, and announced once, with no `payment.refunded`.
+        let listed = app.call(Method::GET, format!("/api/payments/{pid}/refunds"), Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(listed["value"][0]["status"], "failed");
+        let events = app.events(&m.uid).await;
+        let created: Vec<&Value> = events.iter().filter(|(t, o)| t == "refund.created" && o["payment_id"] == pid.as_str()).map(|(_, o)| o).collect();
+        assert_eq!(created.len(), 1, "{events:?}");
+        assert_eq!((created[0]["id"].clone(), created[0]["status"].as_str()), (refund["id"].clone(), Some("failed")));
+        assert!(!events.iter().any(|(t, o)| t == "payment.refunded" && o["id"] == pid.as_str()));
+        // The amount it reserved is back: the whole payment refunds now.
+        let r = send(app.router.clone(), "after-refusal").await;
+        assert_eq!((r.status, r.json()["status"].as_str().map(str::to_owned)), (StatusCode::CREATED, Some("succeeded".into())), "{}", r.text());
+        let full = app.payment_call(&m, &path, Some(json!({"amount": 6_000})), None).await;
+        assert_eq!(full.status, StatusCode::CREATED, "{}", full.text());
+        assert_eq!(app.assert_books_balance(&m, &pid).await["status"], "refunded");
     }
 
     async fn an_undo_the_processor_refuses_is_kept_for_an_operator(app) {

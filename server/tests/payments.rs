@@ -37,6 +37,10 @@ db_tests! {
         assert_eq!(p["reference"], "INV-1");
         assert_eq!(p["consent"], Value::Null, "no quote, no mandate");
         let pid = id(&p);
+        // The answer, the resource read back and the event's object are one and the same.
+        assert_eq!(app.payment(&m, &pid).await, p);
+        let authorized = app.events(&m.uid).await.into_iter().find(|(t, o)| t == "payment.authorized" && o["id"] == pid.as_str()).unwrap().1;
+        assert_eq!(authorized, p);
 
         let captured = app.payment_call(&m, &format!("/api/payments/{pid}/capture"), Some(json!({"amount": 6_000})), None).await;
         assert_eq!(captured.status, StatusCode::OK, "{}", captured.text());
@@ -331,7 +335,7 @@ db_tests! {
         assert_eq!(failed["status"], "failed");
         assert_eq!(failed["decline_code"], "account_closed");
         assert_eq!(failed["return_code"], "R02");
-        assert_eq!(event_types(&app, &m.uid, &pid).await[..2], ["payment.processing", "payment.succeeded"]);
+        assert_eq!(event_types(&app, &m.uid, &pid).await[..3], ["payment.processing", "payment.captured", "payment.succeeded"], "settled: captured, as a card is");
         assert_eq!(event_types(&app, &m.uid, &returned).await, vec!["payment.processing", "payment.failed"]);
         app.payment_call(&m, &format!("/api/payments/{returned}/refund"), None, None).await.assert_error(409, "invalid_state");
     }

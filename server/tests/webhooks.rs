@@ -288,6 +288,24 @@ db_tests! {
         assert_eq!(deliveries(&app, &m, hook["id"].as_str().unwrap()).await[0]["status"], "failed");
         assert!(app.events(&m.uid).await.iter().any(|(t, o)| t == "webhook.disabled" && o["id"] == hook["id"]));
 
+        // Changed while its attempt was in flight: the event tells the subscription as it is.
+        let held = Receiver::start().await;
+        held.answer(&[410]);
+        held.hold();
+        let hook = subscribe(&app, &m, &held.url, json!(["customer.created"])).await;
+        let hid = hook["id"].as_str().unwrap().to_owned();
+        customer_event(&app, &m, "Held").await;
+        let state = app.state.clone();
+        let attempt = tokio::spawn(async move { deliver_due(&state, now()).await.unwrap() });
+        held.wait_for(1).await;
+        let patched = app.call(Method::PATCH, format!("/api/webhooks/{hid}"), Auth::Bearer(&m.key), Some(json!({"description": "changed during the attempt"}))).await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+        held.release();
+        assert_eq!(attempt.await.unwrap(), 1);
+        let events = app.events(&m.uid).await;
+        let disabled = events.iter().find(|(t, o)| t == "webhook.disabled" && o["id"] == hid.as_str()).map(|(_, o)| o).expect("its event");
+        assert_eq!((disabled["enabled"].as_bool(), disabled["description"].as_str()), (Some(false), Some("changed during the attempt")), "{disabled}");
+
         let busy = Receiver::start().await;
         busy.answer_with(429, &[("retry-after", "120")]);
         let hook = subscribe(&app, &m, &busy.url, json!(["customer.created"])).await;

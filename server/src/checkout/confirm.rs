@@ -461,6 +461,7 @@ pub async fn finish_attempt(
                 &payment.id,
                 record.fee_amount,
                 record.total_amount,
+                customer_id.as_deref(),
                 now,
             ));
             finish.push(payments::insert_stmt(&payment));
@@ -528,6 +529,7 @@ pub async fn finish_attempt(
             completed.completed_at = Some(now);
             completed.updated_at = now;
             completed.processing_attempt = None;
+            completed.customer_id = customer_id.clone();
             news.push((EventType::CheckoutSessionCompleted, events::data(&merchant_view(state, &completed, now)?)));
             finish.extend(events::record_all_stmts(&session.account_uid, &news).into_iter().flatten());
             finish.push(attempts::finish_stmt(attempt_id, AttemptStatus::Succeeded, now));

@@ -309,7 +309,8 @@ pub async fn finish_refund(state: &AppState, op: &Operation) -> ApiResult<Answer
     Ok(answer)
 }
 
-/// The processor refused a refund: the reservation is given back and the refund is `failed`.
+/// The processor refused a refund: the reservation is given back and the refund is `failed`,
+/// with its `refund.created`.
 pub async fn refuse_refund(state: &AppState, op: &Operation, why: &str) -> ApiResult<Answer> {
     let now = now_ms();
     let mut tx = state.db().begin_write().await?;
@@ -326,9 +327,14 @@ pub async fn refuse_refund(state: &AppState, op: &Operation, why: &str) -> ApiRe
         updated_at: now,
         ..op.clone()
     };
-    let answer = Answer::json(StatusCode::CREATED, &RefundObject::new(&failed, &payment.currency));
+    let refund = RefundObject::new(&failed, &payment.currency);
+    // The refund exists (listed, `failed`): its event, as a refund made has, and no
+    // `payment.refunded` (nothing was).
+    events::record_all(&mut tx, &payment.account_uid, &[(EventType::RefundCreated, events::data(&refund))]).await?;
+    let answer = Answer::json(StatusCode::CREATED, &refund);
     answer_key(&mut tx, op, &answer).await?;
     tx.commit().await?;
+    tracing::warn!(payment = %payment.id, refund = %op.id, reason = why, "the processor refused a refund");
     Ok(answer)
 }
 

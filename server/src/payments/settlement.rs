@@ -3,7 +3,7 @@
 //! (`payment.failed`), each with its ledger entry, exactly once. Each is asked about when its
 //! check is due, and a payment not ready yet goes behind the others, so none holds the queue.
 
-use super::payment_event;
+use super::payment_events;
 use crate::domain::event::EventType;
 use crate::domain::payment::{Move, TransactionKind};
 use crate::error::ApiResult;
@@ -62,13 +62,14 @@ pub async fn settle_due(state: &AppState, now: i64) -> ApiResult<usize> {
         if !moved {
             continue; // another process settled it
         }
-        let (entry, event) = match &outcome {
-            Settlement::Returned { .. } => (TransactionKind::Failure, EventType::PaymentFailed),
-            _ => (TransactionKind::Settlement, EventType::PaymentSucceeded),
+        // A settled debit is captured, as a captured card is: both events, in that order.
+        let (entry, events): (_, &[EventType]) = match &outcome {
+            Settlement::Returned { .. } => (TransactionKind::Failure, &[EventType::PaymentFailed]),
+            _ => (TransactionKind::Settlement, &[EventType::PaymentCaptured, EventType::PaymentSucceeded]),
         };
         payments::record_transaction(&mut tx, &payment.id, entry, payment.total_amount).await?;
         let updated = payments::get_on(&mut tx, &payment.id).await?.expect("the payment we just updated exists");
-        payment_event(&mut tx, &updated, event).await?;
+        payment_events(&mut tx, &updated, events).await?;
         tx.commit().await?;
         if let Settlement::Returned { return_code, .. } = &outcome {
             tracing::info!(payment = %payment.id, %return_code, "ACH debit returned");

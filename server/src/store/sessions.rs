@@ -393,18 +393,20 @@ pub fn claim_for_confirm(id: &str, version: i64, attempt_id: &str, now: i64) -> 
 }
 
 /// processing → completed, only for the attempt that holds the session (changes one row, or
-/// none when another path finished the attempt).
+/// none when another path finished the attempt). A session without a customer takes the one
+/// its checkout created to save the method.
 pub fn complete_stmt(
     id: &str,
     attempt_id: &str,
     payment_id: &str,
     fee_amount: Amount,
     total_amount: Amount,
+    customer_id: Option<&str>,
     now: i64,
 ) -> Stmt {
     Stmt::new(
         "UPDATE hosted_sessions SET status = $7, payment_id = $1, fee_amount = $2, total_amount = $3, \
-         completed_at = $4, updated_at = $4, processing_attempt = NULL, \
+         completed_at = $4, updated_at = $4, processing_attempt = NULL, customer_id = COALESCE(customer_id, $9), \
          receipt_due_at = CASE WHEN customer_email IS NULL AND customer_id IS NULL THEN NULL ELSE $4 END \
          WHERE id = $5 AND status = $8 AND processing_attempt = $6",
     )
@@ -416,6 +418,7 @@ pub fn complete_stmt(
     .text(attempt_id)
     .text(step(SessionStatus::Processing, SessionStatus::Completed).1)
     .text(SessionStatus::Processing.as_str())
+    .opt_text(customer_id)
 }
 
 /// processing → active again (a decline, or an attempt the processor never saw), only for the

@@ -243,10 +243,13 @@ async fn disable(
     if !webhooks::disable(&mut tx, &webhook.id, reason, now, streak_began_by).await? {
         return Ok(()); // off already, or the streak ended meanwhile
     }
-    let mut off = webhook.clone();
-    off.enabled = false;
-    off.disabled_reason = Some(reason.to_owned());
-    off.updated_at = now;
+    // The row as it is now, not the copy read before the attempt: a change made during it (its
+    // events, its description) is in the event too.
+    let Some(off) = webhooks::get_on(&mut tx, &webhook.account_uid, &webhook.id).await? else {
+        // Deleted meanwhile: its `webhook.deleted` said so already.
+        tx.commit().await?;
+        return Ok(());
+    };
     events::record(&mut tx, &webhook.account_uid, EventType::WebhookDisabled, &WebhookObject::from(off).for_events())
         .await?;
     tx.commit().await?;
