@@ -55,6 +55,8 @@ macro_rules! wire_enum {
 
         impl $name {
             pub const ALL: &'static [Self] = &[$($name::$variant),+];
+            /// Every word, in declaration order.
+            pub const WORDS: &'static [&'static str] = &[$($text),+];
 
             pub const fn as_str(self) -> &'static str {
                 match self {

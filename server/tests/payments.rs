@@ -475,6 +475,13 @@ db_tests! {
         assert_eq!(ids, vec![a]);
         let r = app.call(Method::GET, "/api/payments?$filter=status eq 'captured' and amount ge 150&$select=id,status", Auth::Bearer(&m.key), None).await;
         assert_eq!(r.json()["value"], json!([{"id": b, "status": "captured"}]));
+        // A status no payment can have is the caller's mistake, not an empty page.
+        let e = app.call(Method::GET, "/api/payments?$filter=status eq 'succeeded'", Auth::Bearer(&m.key), None).await.assert_error(400, "invalid_odata");
+        assert!(e["message"].as_str().unwrap().contains("authorized"), "names the statuses there are: {e}");
+        app.call(Method::GET, "/api/payments?$filter=status gt 'authorized'", Auth::Bearer(&m.key), None).await.assert_error(400, "invalid_odata");
+        let events = app.call(Method::GET, "/api/events?$filter=startswith(type,'payment.') and type ne 'payment.captured'&$count=true", Auth::Bearer(&m.key), None).await;
+        assert_eq!(events.status, StatusCode::OK, "{}", events.text());
+        assert_eq!(events.json()["@odata.count"], 3, "authorized twice, succeeded once: {}", events.text());
     }
 }
 

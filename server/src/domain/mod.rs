@@ -67,6 +67,8 @@ macro_rules! text_enum {
 
         impl $name {
             pub const ALL: &'static [Self] = &[$($name::$variant),+];
+            /// Every word, in declaration order (a list's filter takes only these).
+            pub const WORDS: &'static [&'static str] = &[$($text),+];
 
             pub fn as_str(self) -> &'static str {
                 $crate::domain::TextEnum::as_str(self)

@@ -13,6 +13,9 @@ pub enum FieldType {
     Int,
     Bool,
     DateTime,
+    /// Text that is one of a fixed set of words (a status, a kind): compared by `eq`/`ne` with
+    /// one of them only, so a value it can never hold is the caller's mistake, not an empty page.
+    OneOf(&'static [&'static str]),
 }
 
 /// A filterable, sortable property of a resource and the column behind it.
@@ -452,7 +455,7 @@ impl Parser<'_> {
             Some(Tok::Word(w)) => self.field(&w)?,
             _ => return Err(invalid("$filter", format!("{name}() takes a field first"))),
         };
-        if field.ty != FieldType::Text {
+        if !matches!(field.ty, FieldType::Text | FieldType::OneOf(_)) {
             return Err(invalid("$filter", format!("{name}() needs a text field; {} is not one", field.name)));
         }
         self.expect(Tok::Comma, "','")?;
@@ -544,6 +547,15 @@ fn typed(field: &Field, op: CmpOp, value: Literal) -> Result<Literal, ApiError> 
             }
         }
         (Literal::Text(_), FieldType::Text) | (Literal::Int(_), FieldType::Int) => Ok(value),
+        (Literal::Text(s), FieldType::OneOf(words)) => {
+            if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                Err(invalid("$filter", format!("{} can only be compared by eq or ne", field.name)))
+            } else if words.contains(&s.as_str()) {
+                Ok(value)
+            } else {
+                Err(mismatch(&format!("one of {}", words.join(", "))))
+            }
+        }
         (Literal::DateTime(_), FieldType::DateTime) => Ok(value),
         (Literal::Text(s), FieldType::DateTime) => Timestamp::parse_rfc3339(s)
             .map(|t| Literal::DateTime(t.0))
@@ -555,7 +567,7 @@ fn typed(field: &Field, op: CmpOp, value: Literal) -> Result<Literal, ApiError> 
                 Err(invalid("$filter", format!("{} can only be compared by eq or ne", field.name)))
             }
         }
-        (_, FieldType::Text) => Err(mismatch("text; quote the value like 'this'")),
+        (_, FieldType::Text | FieldType::OneOf(_)) => Err(mismatch("text; quote the value like 'this'")),
         (_, FieldType::Int) => Err(mismatch("an integer")),
         (_, FieldType::Bool) => Err(mismatch("true or false")),
         (_, FieldType::DateTime) => Err(mismatch("a date-time; write it like 2026-06-11T18:30:00Z")),
@@ -570,6 +582,7 @@ pub(crate) static TEST_FIELDS: &[Field] = &[
     Field { name: "amount", column: "amount", ty: FieldType::Int },
     Field { name: "enabled", column: "enabled", ty: FieldType::Bool },
     Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
+    Field { name: "status", column: "status", ty: FieldType::OneOf(&["active", "closed"]) },
 ];
 
 #[cfg(test)]
@@ -604,6 +617,19 @@ mod tests {
         // Parentheses override it.
         let e = f("not (name eq 'a' or amount gt 1)").unwrap();
         assert!(matches!(e, Expr::Not(inner) if matches!(*inner, Expr::Or(..))));
+    }
+
+    #[test]
+    fn a_field_of_fixed_words_takes_only_them_and_only_by_eq_or_ne() {
+        assert_eq!(f("status eq 'active'").unwrap(), cmp("status", CmpOp::Eq, Literal::Text("active".into())));
+        assert_eq!(f("status ne 'closed'").unwrap(), cmp("status", CmpOp::Ne, Literal::Text("closed".into())));
+        assert_eq!(f("status eq null").unwrap(), cmp("status", CmpOp::Eq, Literal::Null));
+        let e = f("status eq 'succeeded'").unwrap_err();
+        assert!(e.starts_with("invalid_odata") && e.contains("one of active, closed"), "{e}");
+        assert!(f("status gt 'active'").unwrap_err().contains("only be compared by eq or ne"));
+        assert!(f("status eq 5").unwrap_err().contains("text"));
+        // The text functions still apply (`startswith(type,'payment.')` on events).
+        assert!(f("startswith(status,'act')").is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable};
+use super::list::{ListQuery, Listable, ODataParams};
 use crate::accounts::{self, CreateAccount, CreateApiKey, UpdateAccount};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::ApiResult;
@@ -73,8 +73,7 @@ async fn create_account(
 /// Lists payment accounts (OData: uid, client_id, name, created_at).
 #[utoipa::path(
     get, path = "/api/paymentaccounts", tag = "payment accounts", security(("admin_token" = [])),
-    params(("$filter" = Option<String>, Query), ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query),
-           ("$skip" = Option<i64>, Query), ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(ODataParams),
     responses((status = 200, description = "{value, @odata.count?, @odata.nextLink?}"), (status = 400), (status = 501))
 )]
 async fn list_accounts(
@@ -173,11 +172,11 @@ async fn create_api_key(
     Ok((StatusCode::CREATED, Json(accounts::create_api_key(&state, &uid, &body).await?)))
 }
 
-/// Lists the account's API keys (never the keys themselves).
+/// Lists the account's API keys, never the keys themselves (OData: id, label, expires_at,
+/// last_used_at, revoked_at, created_at).
 #[utoipa::path(
     get, path = "/api/paymentaccounts/{uid}/api-keys", tag = "payment accounts", security(("admin_token" = [])),
-    params(("$filter" = Option<String>, Query), ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query),
-           ("$skip" = Option<i64>, Query), ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(ODataParams),
     responses((status = 200, description = "{value, @odata.count?, @odata.nextLink?}"), (status = 404))
 )]
 async fn list_api_keys(

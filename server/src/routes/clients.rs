@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable};
+use super::list::{ListQuery, Listable, ODataParams};
 use crate::clients::{self, CreateClient, UpdateClient};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::ApiResult;
@@ -55,8 +55,7 @@ async fn create_client(
 /// Lists tenants (OData: id, name, contact_email, created_at).
 #[utoipa::path(
     get, path = "/api/clients", tag = "clients", security(("admin_token" = [])),
-    params(("$filter" = Option<String>, Query), ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query),
-           ("$skip" = Option<i64>, Query), ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(ODataParams),
     responses((status = 200, description = "{value, @odata.count?, @odata.nextLink?}"), (status = 400), (status = 501))
 )]
 async fn list_clients(

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable};
+use super::list::{ListQuery, Listable, ODataParams};
 use crate::customers::{self, CreateCustomer, SaveAnswer, UpdateCustomer, remove_payment_method, save_payment_method};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::payment::{RequestInfo, Usage};
@@ -56,8 +56,8 @@ impl Listable for PaymentMethods {
     const RESOURCE: &'static Resource = &Resource {
         fields: &[
             Field { name: "id", column: "id", ty: FieldType::Text },
-            Field { name: "type", column: "type", ty: FieldType::Text },
-            Field { name: "usage", column: "usage", ty: FieldType::Text },
+            Field { name: "type", column: "type", ty: FieldType::OneOf(crate::domain::account::MethodType::WORDS) },
+            Field { name: "usage", column: "usage", ty: FieldType::OneOf(Usage::WORDS) },
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
@@ -100,9 +100,7 @@ async fn create_customer(
 #[utoipa::path(
     get, path = "/api/customers", tag = "customers",
     security(("admin_token" = []), ("api_key" = ["customers.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
-           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
-           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ODataParams),
     responses((status = 200, description = "{value, @odata.count?, @odata.nextLink?}"), (status = 400), (status = 501))
 )]
 async fn list_customers(
@@ -205,13 +203,12 @@ async fn save_method(
     .await
 }
 
-/// Lists a customer's saved methods (brand, last 4, expiry; never more).
+/// Lists a customer's saved methods: brand, last 4, expiry, never more (OData: id, type, usage,
+/// created_at).
 #[utoipa::path(
     get, path = "/api/customers/{id}/payment-methods", tag = "customers",
     security(("admin_token" = []), ("api_key" = ["customers.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
-           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
-           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ODataParams),
     responses((status = 200, description = "{value: [payment_method]}"), (status = 400), (status = 404), (status = 501))
 )]
 async fn list_methods(

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable};
+use super::list::{ListQuery, Listable, ODataParams};
 use crate::domain::ids;
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::{ApiError, ApiResult};
@@ -25,7 +25,7 @@ impl Listable for Events {
     const RESOURCE: &'static Resource = &Resource {
         fields: &[
             Field { name: "id", column: "id", ty: FieldType::Text },
-            Field { name: "type", column: "type", ty: FieldType::Text },
+            Field { name: "type", column: "type", ty: FieldType::OneOf(crate::domain::event::EventType::WORDS) },
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
@@ -37,9 +37,7 @@ impl Listable for Events {
 #[utoipa::path(
     get, path = "/api/events", tag = "events",
     security(("admin_token" = []), ("api_key" = ["webhooks.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
-           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
-           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ODataParams),
     responses((status = 200, description = "{value, @odata.count?, @odata.nextLink?}"), (status = 400), (status = 501))
 )]
 async fn list_events(

@@ -16,6 +16,33 @@ use crate::store::Db;
 use crate::store::odata::{Page, Scope, fetch_page};
 use sqlx::any::AnyRow;
 
+/// The OData options every list takes (SPEC §8), for the OpenAPI document; which fields each
+/// list filters and sorts on is in its description.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by the OpenAPI document only; requests go through `ListQuery`
+pub struct ODataParams {
+    /// `field op value` with `eq ne gt ge lt le`, `and or not`, parentheses, and
+    /// `contains`/`startswith`/`endswith(field,'text')`; text in single quotes (`''` for a quote).
+    #[serde(rename = "$filter")]
+    filter: Option<String>,
+    /// `field asc|desc`, several separated by commas; newest first when left out.
+    #[serde(rename = "$orderby")]
+    orderby: Option<String>,
+    /// The page's size: 100 when left out, at most 1000.
+    #[serde(rename = "$top")]
+    top: Option<i64>,
+    /// How many to pass over (`@odata.nextLink` gives the next page's).
+    #[serde(rename = "$skip")]
+    skip: Option<i64>,
+    /// `true` adds `@odata.count`, the number of matches.
+    #[serde(rename = "$count")]
+    count: Option<bool>,
+    /// The properties to keep, separated by commas.
+    #[serde(rename = "$select")]
+    select: Option<String>,
+}
+
 /// A resource that can be listed, with its OData allowlist.
 pub trait Listable: Send + Sync + 'static {
     const RESOURCE: &'static Resource;

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable};
+use super::list::{ListQuery, Listable, ODataParams};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult};
@@ -57,10 +57,11 @@ impl From<outbox::Message> for OutboxMessage {
     }
 }
 
+/// The messages the sandbox sent (receipts, challenge codes), newest first; sandbox mode only
+/// (OData: id, to, subject, created_at).
 #[utoipa::path(
     get, path = "/api/outbox", tag = "operations", security(("admin_token" = [])),
-    params(("$filter" = Option<String>, Query), ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query),
-           ("$skip" = Option<i64>, Query), ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(ODataParams),
     responses((status = 200, description = "{value: [OutboxMessage], @odata.count?, @odata.nextLink?}"),
               (status = 400), (status = 404, description = "Not in sandbox mode"), (status = 501))
 )]

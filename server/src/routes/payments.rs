@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable};
+use super::list::{ListQuery, Listable, ODataParams};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::payment::OperationKind;
 use crate::error::ApiResult;
@@ -44,7 +44,11 @@ impl Listable for Payments {
     const RESOURCE: &'static Resource = &Resource {
         fields: &[
             Field { name: "id", column: "id", ty: FieldType::Text },
-            Field { name: "status", column: "status", ty: FieldType::Text },
+            Field {
+                name: "status",
+                column: "status",
+                ty: FieldType::OneOf(crate::domain::payment::PaymentStatus::WORDS),
+            },
             Field { name: "amount", column: "amount", ty: FieldType::Int },
             Field { name: "currency", column: "currency", ty: FieldType::Text },
             Field { name: "session_id", column: "session_id", ty: FieldType::Text },
@@ -86,9 +90,7 @@ impl Listable for Payments {
 #[utoipa::path(
     get, path = "/api/payments", tag = "payments",
     security(("admin_token" = []), ("api_key" = ["payments.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
-           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
-           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ODataParams),
     responses((status = 200, description = "{value, @odata.count?, @odata.nextLink?}"), (status = 400), (status = 501))
 )]
 async fn list_payments(
@@ -126,7 +128,11 @@ impl Listable for Transactions {
     const RESOURCE: &'static Resource = &Resource {
         fields: &[
             Field { name: "id", column: "id", ty: FieldType::Text },
-            Field { name: "type", column: "type", ty: FieldType::Text },
+            Field {
+                name: "type",
+                column: "type",
+                ty: FieldType::OneOf(crate::domain::payment::TransactionKind::WORDS),
+            },
             Field { name: "amount", column: "amount", ty: FieldType::Int },
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
@@ -136,13 +142,12 @@ impl Listable for Transactions {
     };
 }
 
-/// The payment's ledger: authorization, capture, void, refund, settlement and failure entries.
+/// The payment's ledger: authorization, capture, void, refund, settlement and failure entries,
+/// oldest first (OData: id, type, amount, created_at).
 #[utoipa::path(
     get, path = "/api/payments/{id}/transactions", tag = "payments",
     security(("admin_token" = []), ("api_key" = ["payments.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
-           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
-           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ODataParams),
     responses((status = 200, description = "{value: [Transaction], @odata.count?, @odata.nextLink?}"), (status = 400),
               (status = 404), (status = 501))
 )]
@@ -271,7 +276,11 @@ impl Listable for Refunds {
     const RESOURCE: &'static Resource = &Resource {
         fields: &[
             Field { name: "id", column: "id", ty: FieldType::Text },
-            Field { name: "status", column: "status", ty: FieldType::Text },
+            Field {
+                name: "status",
+                column: "status",
+                ty: FieldType::OneOf(crate::domain::payment::OperationStatus::WORDS),
+            },
             Field { name: "amount", column: "amount", ty: FieldType::Int },
             REFUND_CREATED,
         ],
@@ -291,13 +300,11 @@ impl Listable for Refunds {
     };
 }
 
-/// The payment's refunds.
+/// The payment's refunds, oldest first (OData: id, status, amount, created_at).
 #[utoipa::path(
     get, path = "/api/payments/{id}/refunds", tag = "payments",
     security(("admin_token" = []), ("api_key" = ["payments.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
-           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
-           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ODataParams),
     responses((status = 200, description = "{value: [RefundObject], @odata.count?, @odata.nextLink?}"),
               (status = 400), (status = 404), (status = 501))
 )]

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable};
+use super::list::{ListQuery, Listable, ODataParams};
 use crate::checkout::{self, merchant_view};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::session::{CreateSession, UpdateSession};
@@ -39,7 +39,11 @@ impl Listable for Sessions {
     const RESOURCE: &'static Resource = &Resource {
         fields: &[
             Field { name: "id", column: "id", ty: FieldType::Text },
-            Field { name: "status", column: "status", ty: FieldType::Text },
+            Field {
+                name: "status",
+                column: "status",
+                ty: FieldType::OneOf(crate::domain::session::SessionStatus::WORDS),
+            },
             Field { name: "amount", column: "amount", ty: FieldType::Int },
             Field { name: "currency", column: "currency", ty: FieldType::Text },
             Field { name: "customer_id", column: "customer_id", ty: FieldType::Text },
@@ -123,9 +127,7 @@ async fn create_session(
 #[utoipa::path(
     get, path = "/v1/hosted-sessions", tag = "hosted sessions",
     security(("admin_token" = []), ("api_key" = ["sessions.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
-           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
-           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ODataParams),
     responses((status = 200, description = "{value, @odata.count?, @odata.nextLink?}"), (status = 400), (status = 501))
 )]
 async fn list_sessions(

@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable};
+use super::list::{ListQuery, Listable, ODataParams};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::auth::{Merchant, TerminalsRead, TerminalsWrite};
@@ -37,7 +37,11 @@ impl Listable for Terminals {
             Field { name: "id", column: "id", ty: FieldType::Text },
             Field { name: "label", column: "label", ty: FieldType::Text },
             Field { name: "serial_number", column: "serial_number", ty: FieldType::Text },
-            Field { name: "status", column: "status", ty: FieldType::Text },
+            Field {
+                name: "status",
+                column: "status",
+                ty: FieldType::OneOf(crate::domain::terminal::TerminalStatus::WORDS),
+            },
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
@@ -77,9 +81,7 @@ async fn create_terminal(
 #[utoipa::path(
     get, path = "/api/terminals", tag = "terminals",
     security(("admin_token" = []), ("api_key" = ["terminals.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
-           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
-           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ODataParams),
     responses((status = 200, description = "{value, @odata.count?, @odata.nextLink?}"), (status = 400), (status = 501))
 )]
 async fn list_terminals(

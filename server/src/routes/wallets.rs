@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable};
+use super::list::{ListQuery, Listable, ODataParams};
 use crate::customers::{self, CreateWalletSession, SaveAnswer, remove_payment_method, save_payment_method};
 use crate::domain::account::MethodType;
 use crate::domain::odata::{Field, FieldType, Resource};
@@ -90,7 +90,7 @@ impl Listable for WalletMethods {
     const RESOURCE: &'static Resource = &Resource {
         fields: &[
             Field { name: "id", column: "id", ty: FieldType::Text },
-            Field { name: "type", column: "type", ty: FieldType::Text },
+            Field { name: "type", column: "type", ty: FieldType::OneOf(MethodType::WORDS) },
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
@@ -98,12 +98,12 @@ impl Listable for WalletMethods {
     };
 }
 
-/// The customer's saved methods: brand and last 4, never more (newest first).
+/// The customer's saved methods: brand and last 4, never more, newest first (OData: id, type,
+/// created_at).
 #[utoipa::path(
     get, path = "/v1/wallet-sessions/{id}/payment-methods", tag = "wallets",
     security(("wallet_credential" = [])),
-    params(("$filter" = Option<String>, Query), ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query),
-           ("$skip" = Option<i64>, Query), ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(ODataParams),
     responses((status = 200, description = "{value: [SavedMethodView], @odata.count?, @odata.nextLink?}"),
               (status = 400), (status = 401), (status = 410), (status = 501))
 )]

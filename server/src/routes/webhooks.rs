@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list::{ListQuery, Listable};
+use super::list::{ListQuery, Listable, ODataParams};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::ApiResult;
 use crate::extract::Json;
@@ -59,8 +59,16 @@ impl Listable for Deliveries {
         fields: &[
             Field { name: "id", column: "id", ty: FieldType::Text },
             Field { name: "event_id", column: "event_id", ty: FieldType::Text },
-            Field { name: "event_type", column: "event_type", ty: FieldType::Text },
-            Field { name: "status", column: "status", ty: FieldType::Text },
+            Field {
+                name: "event_type",
+                column: "event_type",
+                ty: FieldType::OneOf(crate::domain::event::EventType::WORDS),
+            },
+            Field {
+                name: "status",
+                column: "status",
+                ty: FieldType::OneOf(crate::domain::webhook::DeliveryStatus::WORDS),
+            },
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
@@ -102,9 +110,7 @@ async fn create_webhook(
 #[utoipa::path(
     get, path = "/api/webhooks", tag = "webhooks",
     security(("admin_token" = []), ("api_key" = ["webhooks.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
-           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
-           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ODataParams),
     responses((status = 200, description = "{value, @odata.count?, @odata.nextLink?}"), (status = 400), (status = 501))
 )]
 async fn list_webhooks(
@@ -190,9 +196,7 @@ async fn rotate_secret(
 #[utoipa::path(
     get, path = "/api/webhooks/{id}/deliveries", tag = "webhooks",
     security(("admin_token" = []), ("api_key" = ["webhooks.read"])),
-    params(("X-Payment-Account-Uid" = Option<String>, Header), ("$filter" = Option<String>, Query),
-           ("$orderby" = Option<String>, Query), ("$top" = Option<i64>, Query), ("$skip" = Option<i64>, Query),
-           ("$count" = Option<bool>, Query), ("$select" = Option<String>, Query)),
+    params(("X-Payment-Account-Uid" = Option<String>, Header), ODataParams),
     responses((status = 200, description = "{value: [webhook_delivery], …}"), (status = 404))
 )]
 async fn list_deliveries(
