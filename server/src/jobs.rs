@@ -17,6 +17,9 @@ use crate::{checkout, payments};
 const TICK: Duration = Duration::from_secs(1);
 const HOUSEKEEPING_EVERY: u32 = 60;
 
+/// How long the outbox keeps a message (a week: the sandbox's codes live ten minutes).
+pub const OUTBOX_KEEP_MS: i64 = 7 * 24 * 3600 * 1000;
+
 /// Runs one pass of every job but receipts, which have their own loop (tests call this directly).
 pub async fn tick(state: &AppState, housekeeping: bool) {
     let now = now_ms();
@@ -50,6 +53,9 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
         state.auth_failures().retain_recent();
         if let Err(e) = state.db().limits().purge(now).await {
             tracing::warn!(error = %e, "purging rate-limit keys failed");
+        }
+        if let Err(e) = crate::store::outbox::purge(state.db(), now, OUTBOX_KEEP_MS).await {
+            tracing::warn!(error = %e, "purging the outbox failed");
         }
         // Dashboard sessions idle past their expiry, failed sign-ins out of the lock window.
         if let Err(e) = crate::store::dashboard::purge(state.db(), now).await {

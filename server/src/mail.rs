@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::store::Db;
@@ -45,10 +46,15 @@ impl Mailer {
     pub async fn send(&self, db: &Db, to: &str, subject: &str, body: &str) -> anyhow::Result<()> {
         match self {
             Mailer::Smtp { transport, from } => {
+                let to: Mailbox =
+                    to.parse().map_err(|e| undeliverable(anyhow::Error::new(e).context("recipient address")))?;
+                // UTF-8 said so: receipts hold "•" and Spanish accents, which a body of no
+                // declared charset (US-ASCII by default) would garble.
                 let message = Message::builder()
                     .from(from.clone())
-                    .to(to.parse().context("recipient address")?)
+                    .to(to)
                     .subject(subject)
+                    .header(ContentType::TEXT_PLAIN)
                     .body(body.to_owned())
                     .context("building the message")?;
                 transport.send(message).await.map_err(smtp_failure)?;
@@ -60,6 +66,29 @@ impl Mailer {
             }
         }
     }
+}
+
+/// A message the mail server refused for good, or an address it could never take: sending it
+/// again is pointless ([`is_undeliverable`]).
+#[derive(Debug)]
+struct Undeliverable;
+
+impl std::fmt::Display for Undeliverable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("undeliverable")
+    }
+}
+
+impl std::error::Error for Undeliverable {}
+
+fn undeliverable(e: anyhow::Error) -> anyhow::Error {
+    // The marker under the failure's own words (`{:#}` shows both).
+    anyhow::Error::new(Undeliverable).context(format!("{e:#}"))
+}
+
+/// Whether a send failed for good (a 5xx, an address that does not parse), not for now.
+pub fn is_undeliverable(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Undeliverable>().is_some()
 }
 
 /// What an SMTP failure was, without the server's own text: its replies quote the recipient's
@@ -75,5 +104,6 @@ fn smtp_failure(e: lettre::transport::smtp::Error) -> anyhow::Error {
     } else {
         "failed to connect or speak SMTP"
     };
-    anyhow::anyhow!("sending by SMTP: the mail server {kind}{code}")
+    let failure = anyhow::anyhow!("sending by SMTP: the mail server {kind}{code}");
+    if e.is_permanent() { undeliverable(failure) } else { failure }
 }

@@ -76,6 +76,13 @@ impl AppState {
     fn build(config: Config, db: Db, processor_override: Option<Arc<dyn Processor>>) -> anyhow::Result<Self> {
         let element = ElementBundle::discover(&config.assets_dir);
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), config.smtp_from.as_deref(), &config.public_url)?;
+        if matches!(mailer, Mailer::Outbox) && !config.sandbox {
+            // The outbox is served in sandbox mode only: nobody would read what goes there.
+            tracing::warn!(
+                "GOVIFI_SMTP_URL is not set outside sandbox mode: challenge codes and receipts reach no customer \
+                 (they wait in the outbox, which only sandbox mode serves, for 7 days)"
+            );
+        }
         let external = config.external_issuer.as_ref().map(|e| ExternalJwks::new(e.issuer.clone(), e.jwks_url.clone()));
         let tokens = Tokens::new(db.clone(), config.master_key.clone(), config.public_url.clone(), external);
         let sandbox = Arc::new(Sandbox::new(db.clone()));

@@ -746,6 +746,10 @@ async fn challenge_codes_go_out_by_smtp_when_configured() {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     let message = tokio::time::timeout(std::time::Duration::from_secs(10), rx).await.unwrap().unwrap();
     assert!(message.contains("To: smtp@example.com"), "{message}");
+    assert!(
+        message.to_ascii_lowercase().contains("content-type: text/plain; charset=utf-8"),
+        "UTF-8 said so: {message}"
+    );
     assert!(message.lines().any(|l| l.starts_with("From: ") && l.contains("<pay@city.example>")), "{message}");
     let code = message
         .split_whitespace()
@@ -835,6 +839,39 @@ db_tests! {
         let due: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hosted_sessions WHERE receipt_due_at IS NOT NULL").fetch_one(app.db().pool()).await.unwrap();
         assert_eq!(due, 0);
     }
+
+    async fn a_receipt_whose_sender_died_mid_send_goes_out_when_its_lease_ends(app) {
+        use server::checkout::receipts::{LEASE_MS, send_due};
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({"customer_email": "lease@example.com"})).await;
+        assert_eq!(app.pay_card(&s, "4242424242424242", None).await.status, StatusCode::OK);
+        let id = s["session_id"].as_str().unwrap();
+        let due = async || -> Option<i64> {
+            sqlx::query_scalar("SELECT receipt_due_at FROM hosted_sessions WHERE id = $1").bind(id).fetch_one(app.db().pool()).await.unwrap()
+        };
+        let now = server::store::now_ms();
+        // A process took it, then died before its send was done.
+        assert!(server::store::sessions::claim_receipt(app.db(), id, due().await.unwrap(), now + LEASE_MS).await.unwrap());
+        assert_eq!(send_due(&app.state, now).await.unwrap(), 0, "taken: no other process sends it meanwhile");
+        assert!(receipts(&app).await.is_empty());
+        assert_eq!(send_due(&app.state, now + LEASE_MS + 1).await.unwrap(), 1, "its lease over, another sends it");
+        assert_eq!(receipts(&app).await.len(), 1);
+        assert_eq!(due().await, None);
+        assert_eq!(send_due(&app.state, now + 3 * LEASE_MS).await.unwrap(), 0, "once");
+    }
+
+    async fn no_receipt_thanks_a_customer_for_a_bank_debit_that_came_back_before_it_went(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({"customer_email": "debit@example.com"})).await;
+        let q = app.quote(&s, "ach", None).await;
+        assert_eq!(confirm(&app, &s, &q, ach("000111111113")).await.status, StatusCode::OK);
+        let later = server::store::now_ms() + server::processor::sandbox::ACH_SETTLE_MS + 1000;
+        assert_eq!(server::payments::settlement::settle_due(&app.state, later).await.unwrap(), 1);
+        assert_eq!(server::checkout::receipts::send_due(&app.state, later).await.unwrap(), 0);
+        assert!(receipts(&app).await.is_empty(), "the debit came back: no thanks for it");
+        let due: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hosted_sessions WHERE receipt_due_at IS NOT NULL").fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(due, 0, "and none left to send");
+    }
 }
 
 /// A mail server that refuses: the receipt is due again later, not lost and not resent at once.
@@ -868,6 +905,60 @@ async fn a_receipt_the_mail_server_refused_is_tried_again_later() {
     let later = now + server::checkout::receipts::GIVE_UP_AFTER_MS;
     assert_eq!(server::checkout::receipts::send_due(&app.state, later).await.unwrap(), 0);
     assert_eq!(due().await, None);
+}
+
+/// A mail server that refuses the recipient for good (5xx): the receipt is given up at once,
+/// not tried again for three days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_the_mail_server_refuses_for_good_is_given_up_at_once() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let refusals = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = refusals.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("RCPT") {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        b"550 5.1.1 <nobody@example.com>: Recipient address rejected\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        b"221 bye\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let app =
+        TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))])
+            .await
+            .unwrap();
+    let m = app.merchant().await;
+    let s = app.session(&m, json!({"customer_email": "nobody@example.com"})).await;
+    assert_eq!(app.pay_card(&s, "4242424242424242", None).await.status, StatusCode::OK);
+    let now = server::store::now_ms();
+    assert_eq!(server::checkout::receipts::send_due(&app.state, now).await.unwrap(), 0);
+    assert_eq!(refusals.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let due: Option<i64> = sqlx::query_scalar("SELECT receipt_due_at FROM hosted_sessions WHERE id = $1")
+        .bind(s["session_id"].as_str().unwrap())
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(due, None, "given up, not due again");
+    let later = now + server::checkout::receipts::LEASE_MS + server::domain::time::RECHECK_LATEST_MS;
+    assert_eq!(server::checkout::receipts::send_due(&app.state, later).await.unwrap(), 0);
+    assert_eq!(refusals.load(std::sync::atomic::Ordering::SeqCst), 1, "never asked again");
 }
 
 /// A mail server that takes the connection and never answers holds up no other job: sessions

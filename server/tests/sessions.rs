@@ -88,6 +88,8 @@ db_tests! {
         assert_eq!(check(post(json!({"fraud_signals": {"risk_level": "high"}})).await, 400, "parameter_missing"), "customer_email");
         assert_eq!(check(post(json!({"fraud_signals": {"risk_level": "extreme"}})).await, 400, "parameter_invalid"), "fraud_signals.risk_level");
         assert_eq!(check(post(json!({"branding": {"primary_color": "red"}})).await, 400, "parameter_invalid"), "branding.primary_color");
+        // The name goes into receipts: no line of its own there.
+        assert_eq!(check(post(json!({"branding": {"display_name": "Parks\nTotal: $0.00"}})).await, 400, "parameter_invalid"), "branding.display_name");
         assert_eq!(check(post(json!({"metadata": {"k": "v".repeat(501)}})).await, 400, "parameter_invalid"), "metadata.k");
         assert_eq!(check(post(json!({"tip": 5})).await, 400, "unknown_field"), "tip");
         // Methods beyond the account's are refused.

@@ -4,8 +4,12 @@
 //!
 //! The completing UPDATE marks the session due (`receipt_due_at`), in the confirm's own
 //! transaction, so no crash loses a receipt and the confirm waits for no mail server. Each pass
-//! of the job takes a due receipt (a conditional UPDATE: one process wins) and then sends it, so
-//! none is sent twice; one the mail server refused is due again later, for up to three days.
+//! of the job takes a due receipt for a while (a conditional UPDATE: one process wins; it is due
+//! again when the lease ends, so a process that dies mid-send leaves it to another) and then
+//! sends it. One the mail server refused for now is due again later, for up to three days; one
+//! it refused for good (or an address it cannot take) is given up at once. A receipt is never
+//! lost to a crash; a crash between the mail server's acceptance and the row's update sends it
+//! twice, which a customer can live with (SMTP has no way to ask whether a message went).
 
 use crate::domain::account::MethodType;
 use crate::domain::payment::{MethodDetails, PaymentStatus};
@@ -18,27 +22,43 @@ use crate::store::{accounts, customers, payments, sessions};
 pub const PER_PASS: i64 = 50;
 /// A receipt the mail server keeps refusing is given up this long after the checkout.
 pub const GIVE_UP_AFTER_MS: i64 = 3 * 24 * 3600 * 1000;
+/// How long a pass holds a receipt it took: far past a send's SMTP steps (10 s each).
+pub const LEASE_MS: i64 = 5 * 60 * 1000;
 
 /// One pass: every receipt due at `now` (at most [`PER_PASS`]); how many went out.
 pub async fn send_due(state: &AppState, now: i64) -> ApiResult<usize> {
     let mut sent = 0;
-    for (id, due_at, completed_at) in sessions::receipts_due(state.db(), now, PER_PASS).await? {
-        if !sessions::claim_receipt(state.db(), &id, due_at).await? {
+    let db = state.db();
+    for (id, due_at, completed_at) in sessions::receipts_due(db, now, PER_PASS).await? {
+        let lease = now + LEASE_MS;
+        if !sessions::claim_receipt(db, &id, due_at, lease).await? {
             continue; // another process took it
         }
-        match send_one(state, &id).await {
-            Ok(true) => sent += 1,
-            Ok(false) => {}
+        // What becomes of the receipt; a failure to record it leaves the lease to run out (the
+        // receipt is taken again then), so the pass goes on with the others.
+        let recorded = match send_one(state, &id).await {
+            Ok(went) => {
+                sent += usize::from(went);
+                sessions::end_receipt(db, &id, lease).await
+            }
+            Err(e) if crate::mail::is_undeliverable(&e) => {
+                tracing::error!(session = %id, error = format!("{e:#}"), "giving up a receipt the mail server will never take");
+                sessions::end_receipt(db, &id, lease).await
+            }
             Err(e) => {
                 let waited = now - completed_at;
                 if waited >= GIVE_UP_AFTER_MS {
                     tracing::error!(session = %id, error = format!("{e:#}"), "giving up a receipt the mail server kept refusing");
+                    sessions::end_receipt(db, &id, lease).await
                 } else {
                     let after = recheck_after(waited);
                     tracing::warn!(session = %id, error = format!("{e:#}"), retry_in_ms = after, "sending a receipt failed; will retry");
-                    sessions::retry_receipt(state.db(), &id, now + after).await?;
+                    sessions::retry_receipt(db, &id, lease, now + after).await
                 }
             }
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(session = %id, error = %e, "recording a receipt's outcome failed; it is taken again when its lease ends");
         }
     }
     if sent > 0 {
@@ -48,12 +68,17 @@ pub async fn send_due(state: &AppState, now: i64) -> ApiResult<usize> {
 }
 
 /// Sends one session's receipt; false when there is nobody to send it to (a customer without
-/// an email) or nothing to tell (no payment).
+/// an email) or nothing to tell (no payment, or one that failed or was voided before its receipt
+/// went: a bank debit returned while the mail server was down is not thanked for).
 async fn send_one(state: &AppState, id: &str) -> anyhow::Result<bool> {
     let db = state.db();
     let Some(session) = sessions::get(db, id).await? else { return Ok(false) };
     let Some(payment_id) = session.payment_id.as_deref() else { return Ok(false) };
     let Some(payment) = payments::get(db, &session.account_uid, payment_id).await? else { return Ok(false) };
+    if matches!(payment.status, PaymentStatus::Failed | PaymentStatus::Voided) {
+        tracing::info!(session = %id, payment = %payment.id, status = %payment.status, "no receipt: the payment did not stand");
+        return Ok(false);
+    }
     let to = match (&session.customer_email, &session.customer_id) {
         (Some(email), _) => email.clone(),
         (None, Some(customer)) => {

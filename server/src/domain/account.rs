@@ -88,12 +88,14 @@ pub struct Branding {
 impl Branding {
     /// Validates each field; `prefix` names the object in errors (`branding`).
     pub fn validate(&self, prefix: &str, sandbox: bool) -> Result<(), ApiError> {
+        // No control characters: the name goes into receipts' text and subjects, where a line
+        // break would let it write lines of its own.
         if let Some(name) = &self.display_name
-            && (name.trim().is_empty() || name.chars().count() > 100)
+            && (name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control))
         {
             return Err(ApiError::invalid(
                 format!("{prefix}.display_name"),
-                "display_name must be 1 to 100 characters",
+                "display_name must be 1 to 100 characters, without control characters",
             ));
         }
         if let Some(logo) = &self.logo_url {

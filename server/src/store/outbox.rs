@@ -26,6 +26,15 @@ pub async fn insert(db: &Db, recipient: &str, subject: &str, body: &str) -> Resu
     Ok(())
 }
 
+/// Forgets messages older than `keep_ms` (they hold challenge codes and receipts in plain text).
+pub async fn purge(db: &Db, now: i64, keep_ms: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM outbox_messages WHERE created_at < $1")
+        .bind(now - keep_ms)
+        .execute(db.writer())
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Every message, for an OData list (newest first unless asked otherwise).
 pub fn listed() -> super::odata::Scope<'static> {
     super::odata::Scope {

@@ -481,21 +481,36 @@ pub async fn receipts_due(db: &Db, now: i64, limit: i64) -> Result<Vec<(String, 
         .collect()
 }
 
-/// Takes a due receipt for sending (one process wins; `due_at` as [`receipts_due`] read it).
-pub async fn claim_receipt(db: &Db, id: &str, due_at: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE hosted_sessions SET receipt_due_at = NULL WHERE id = $1 AND receipt_due_at = $2")
+/// Takes a due receipt for sending (one process wins; `due_at` as [`receipts_due`] read it):
+/// it is due again at `lease_until`, so that a process that dies before its send is done leaves
+/// it to another.
+pub async fn claim_receipt(db: &Db, id: &str, due_at: i64, lease_until: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE hosted_sessions SET receipt_due_at = $3 WHERE id = $1 AND receipt_due_at = $2")
         .bind(id)
         .bind(due_at)
+        .bind(lease_until)
         .execute(db.writer())
         .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// A receipt that could not be sent is due again at `at`.
-pub async fn retry_receipt(db: &Db, id: &str, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE hosted_sessions SET receipt_due_at = $1 WHERE id = $2 AND receipt_due_at IS NULL")
+/// A receipt taken with [`claim_receipt`] is done with (sent, or given up): due no more, unless
+/// another process took it meanwhile (its lease ran out).
+pub async fn end_receipt(db: &Db, id: &str, lease_until: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE hosted_sessions SET receipt_due_at = NULL WHERE id = $1 AND receipt_due_at = $2")
+        .bind(id)
+        .bind(lease_until)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// A receipt taken with [`claim_receipt`] that could not be sent is due again at `at`.
+pub async fn retry_receipt(db: &Db, id: &str, lease_until: i64, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE hosted_sessions SET receipt_due_at = $1 WHERE id = $2 AND receipt_due_at = $3")
         .bind(at)
         .bind(id)
+        .bind(lease_until)
         .execute(db.writer())
         .await?;
     Ok(())
