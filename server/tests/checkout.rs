@@ -765,6 +765,29 @@ async fn challenge_codes_go_out_by_smtp_when_configured() {
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
 }
 
+/// A code the mail server would not take: 503 `email_unavailable`, and the failed send neither
+/// replaces an earlier code nor counts against the three sends a window allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_that_could_not_be_sent_costs_the_customer_nothing() {
+    // A port with nothing listening: every SMTP send fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app =
+        TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{closed}"))])
+            .await
+            .unwrap();
+    let m = app.merchant().await;
+    let s =
+        app.session(&m, json!({"customer_email": "down@example.com", "fraud_signals": {"risk_level": "high"}})).await;
+    for attempt in 0..4 {
+        let r = app.browser(Method::POST, &s, "challenge/send", None, None).await;
+        assert_eq!(r.assert_error(503, "email_unavailable")["type"], "api_error", "send {attempt}: never 429");
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM challenges").fetch_one(app.db().pool()).await.unwrap();
+    assert_eq!(kept, 0, "no challenge stands for a code nobody got");
+    let r = app.browser(Method::POST, &s, "challenge/verify", None, Some(json!({"code": "123456"}))).await;
+    assert_eq!(r.assert_error(400, "invalid_code")["message"], "No code was sent yet; ask for one first");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_is_for_admins_in_sandbox() {
     let app = TestApp::spawn(support::Database::Sqlite).await.unwrap();

@@ -62,10 +62,14 @@ pub async fn send(state: &AppState, session: &Session) -> ApiResult<(String, i64
             ),
         )
     };
-    state.mailer().send(state.db(), &destination, subject, &body).await.map_err(|e| {
+    if let Err(e) = state.mailer().send(state.db(), &destination, subject, &body).await {
         tracing::error!(error = format!("{e:#}"), "sending a challenge code failed");
-        ApiError::new(ErrorCode::EmailUnavailable, "The verification code could not be sent; try again")
-    })?;
+        // Nobody got this code: the one sent before it still works, and the send is not counted.
+        if let Err(e) = challenges::withdraw(state.db(), &id).await {
+            tracing::warn!(error = %e, "taking back an unsent challenge failed");
+        }
+        return Err(ApiError::new(ErrorCode::EmailUnavailable, "The verification code could not be sent; try again"));
+    }
     Ok((mask_email(&destination), expires_at))
 }
 

@@ -64,6 +64,16 @@ pub async fn insert_within(
     Ok(Err(oldest.unwrap_or(now) + window_ms))
 }
 
+/// Takes back a challenge whose code could not be sent: the code sent before it (if any) is the
+/// latest again, and the failed send counts against no limit. Only while untouched.
+pub async fn withdraw(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM challenges WHERE id = $1 AND failures = 0 AND verified_at IS NULL")
+        .bind(id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
 pub async fn latest(db: &Db, session_id: &str) -> Result<Option<Challenge>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT id, code_hash, failures, expires_at FROM challenges WHERE session_id = $1 \
