@@ -46,8 +46,9 @@ impl Mailer {
     pub async fn send(&self, db: &Db, to: &str, subject: &str, body: &str) -> anyhow::Result<()> {
         match self {
             Mailer::Smtp { transport, from } => {
-                let to: Mailbox =
-                    to.parse().map_err(|e| undeliverable(anyhow::Error::new(e).context("recipient address")))?;
+                let to: Mailbox = to.parse().map_err(|e| {
+                    marked(Failed::RecipientRefused, anyhow::Error::new(e).context("recipient address"))
+                })?;
                 // UTF-8 said so: receipts hold "•" and Spanish accents, which a body of no
                 // declared charset (US-ASCII by default) would garble.
                 let message = Message::builder()
@@ -68,27 +69,66 @@ impl Mailer {
     }
 }
 
-/// A message the mail server refused for good, or an address it could never take: sending it
-/// again is pointless ([`is_undeliverable`]).
-#[derive(Debug)]
-struct Undeliverable;
+/// What is known of a send that failed: the recipient's address is refused for good (sending
+/// again is pointless), or at least no mail server took the message (nobody got it). A failure
+/// with neither (a timeout, a connection lost mid-way) may have delivered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failed {
+    RecipientRefused,
+    NotSent,
+}
 
-impl std::fmt::Display for Undeliverable {
+impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("undeliverable")
+        f.write_str(match self {
+            Failed::RecipientRefused => "the recipient's address is refused for good",
+            Failed::NotSent => "not sent",
+        })
     }
 }
 
-impl std::error::Error for Undeliverable {}
+impl std::error::Error for Failed {}
 
-fn undeliverable(e: anyhow::Error) -> anyhow::Error {
+fn marked(failed: Failed, e: anyhow::Error) -> anyhow::Error {
     // The marker under the failure's own words (`{:#}` shows both).
-    anyhow::Error::new(Undeliverable).context(format!("{e:#}"))
+    anyhow::Error::new(failed).context(format!("{e:#}"))
 }
 
-/// Whether a send failed for good (a 5xx, an address that does not parse), not for now.
+/// Whether the recipient's address is refused for good (an address that does not parse, or a
+/// 5xx saying the mailbox or its domain does not exist): not worth another try.
 pub fn is_undeliverable(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<Undeliverable>().is_some()
+    e.downcast_ref::<Failed>() == Some(&Failed::RecipientRefused)
+}
+
+/// Whether the message surely reached nobody (the mail server refused it, or could not be
+/// reached at all).
+pub fn surely_not_sent(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Failed>().is_some()
+}
+
+/// A 5xx whose enhanced status (RFC 3463) says the recipient's address is bad: X.1.1 (no such
+/// mailbox), X.1.2 (no such system), X.1.3 (bad syntax), X.1.6 (moved), X.1.10 (null MX). Any
+/// other 5xx (the relay refusing our login, our sender, or over a quota) is the operator's to
+/// fix, and is tried again.
+fn recipient_refused(e: &lettre::transport::smtp::Error) -> bool {
+    if !e.is_permanent() {
+        return false;
+    }
+    let Some(text) = std::error::Error::source(e).map(ToString::to_string) else { return false };
+    matches!(text.split_whitespace().next(), Some("5.1.1" | "5.1.2" | "5.1.3" | "5.1.6" | "5.1.10"))
+}
+
+/// Whether the connection was never made (nothing was sent).
+fn never_connected(e: &lettre::transport::smtp::Error) -> bool {
+    use std::io::ErrorKind::{AddrNotAvailable, ConnectionRefused, HostUnreachable, NetworkUnreachable};
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), ConnectionRefused | AddrNotAvailable | HostUnreachable | NetworkUnreachable);
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// What an SMTP failure was, without the server's own text: its replies quote the recipient's
@@ -105,5 +145,11 @@ fn smtp_failure(e: lettre::transport::smtp::Error) -> anyhow::Error {
         "failed to connect or speak SMTP"
     };
     let failure = anyhow::anyhow!("sending by SMTP: the mail server {kind}{code}");
-    if e.is_permanent() { undeliverable(failure) } else { failure }
+    if recipient_refused(&e) {
+        marked(Failed::RecipientRefused, failure)
+    } else if e.is_permanent() || e.is_transient() || never_connected(&e) {
+        marked(Failed::NotSent, failure)
+    } else {
+        failure
+    }
 }

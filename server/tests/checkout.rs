@@ -930,10 +930,12 @@ async fn a_receipt_the_mail_server_refused_is_tried_again_later() {
     assert_eq!(due().await, None);
 }
 
-/// A mail server that refuses the recipient for good (5xx): the receipt is given up at once,
-/// not tried again for three days.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_the_mail_server_refuses_for_good_is_given_up_at_once() {
+/// A mail server that answers `refused` to the command beginning `command` (every other with
+/// 250); its port and how many times it refused.
+async fn refusing_mail_server(
+    command: &'static str,
+    refused: &'static str,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -948,40 +950,56 @@ async fn a_receipt_the_mail_server_refuses_for_good_is_given_up_at_once() {
                 write.write_all(b"220 test ESMTP\r\n").await.unwrap();
                 while let Ok(Some(line)) = lines.next_line().await {
                     let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("RCPT") {
+                    let reply = if upper.starts_with(command) {
                         counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        b"550 5.1.1 <nobody@example.com>: Recipient address rejected\r\n"
+                        format!("{refused}\r\n")
                     } else if upper.starts_with("QUIT") {
-                        b"221 bye\r\n"
+                        "221 bye\r\n".to_owned()
                     } else {
-                        b"250 ok\r\n"
+                        "250 ok\r\n".to_owned()
                     };
-                    if write.write_all(reply).await.is_err() {
+                    if write.write_all(reply.as_bytes()).await.is_err() {
                         break;
                     }
                 }
             });
         }
     });
-    let app =
-        TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))])
+    (port, refusals)
+}
+
+/// A receipt whose recipient the mail server refuses for good (5.1.1: no such mailbox) is given
+/// up at once, not tried for three days; one it refuses for another reason (its sender, 5.7.1)
+/// is the operator's to fix, and tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_whose_recipient_is_refused_for_good_is_given_up_at_once() {
+    use server::checkout::receipts::{LEASE_MS, send_due};
+    for (command, refused, given_up) in [
+        ("RCPT", "550 5.1.1 <nobody@example.com>: Recipient address rejected", true),
+        ("MAIL", "550 5.7.1 Sender address not allowed", false),
+    ] {
+        let (port, refusals) = refusing_mail_server(command, refused).await;
+        let app =
+            TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))])
+                .await
+                .unwrap();
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({"customer_email": "nobody@example.com"})).await;
+        assert_eq!(app.pay_card(&s, "4242424242424242", None).await.status, StatusCode::OK);
+        let now = server::store::now_ms();
+        assert_eq!(send_due(&app.state, now).await.unwrap(), 0);
+        assert_eq!(refusals.load(std::sync::atomic::Ordering::SeqCst), 1, "{command}");
+        let due: Option<i64> = sqlx::query_scalar("SELECT receipt_due_at FROM hosted_sessions WHERE id = $1")
+            .bind(s["session_id"].as_str().unwrap())
+            .fetch_one(app.db().pool())
             .await
             .unwrap();
-    let m = app.merchant().await;
-    let s = app.session(&m, json!({"customer_email": "nobody@example.com"})).await;
-    assert_eq!(app.pay_card(&s, "4242424242424242", None).await.status, StatusCode::OK);
-    let now = server::store::now_ms();
-    assert_eq!(server::checkout::receipts::send_due(&app.state, now).await.unwrap(), 0);
-    assert_eq!(refusals.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let due: Option<i64> = sqlx::query_scalar("SELECT receipt_due_at FROM hosted_sessions WHERE id = $1")
-        .bind(s["session_id"].as_str().unwrap())
-        .fetch_one(app.db().pool())
-        .await
-        .unwrap();
-    assert_eq!(due, None, "given up, not due again");
-    let later = now + server::checkout::receipts::LEASE_MS + server::domain::time::RECHECK_LATEST_MS;
-    assert_eq!(server::checkout::receipts::send_due(&app.state, later).await.unwrap(), 0);
-    assert_eq!(refusals.load(std::sync::atomic::Ordering::SeqCst), 1, "never asked again");
+        assert_eq!(due.is_none(), given_up, "{command}: given up {given_up}, due at {due:?}");
+        let later = now + LEASE_MS + server::domain::time::RECHECK_LATEST_MS;
+        assert_eq!(send_due(&app.state, later).await.unwrap(), 0);
+        let asked = refusals.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(asked, if given_up { 1 } else { 2 }, "{command}: asked {asked} times");
+    }
 }
 
 /// A mail server that takes the connection and never answers holds up no other job: sessions

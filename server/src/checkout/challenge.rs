@@ -65,7 +65,10 @@ pub async fn send(state: &AppState, session: &Session) -> ApiResult<(String, i64
     if let Err(e) = state.mailer().send(state.db(), &destination, subject, &body).await {
         tracing::error!(error = format!("{e:#}"), "sending a challenge code failed");
         // Nobody got this code: the one sent before it still works, and the send is not counted.
-        if let Err(e) = challenges::withdraw(state.db(), &id).await {
+        // (A send that timed out may have gone: its code stands.)
+        if crate::mail::surely_not_sent(&e)
+            && let Err(e) = challenges::withdraw(state.db(), &id).await
+        {
             tracing::warn!(error = %e, "taking back an unsent challenge failed");
         }
         return Err(ApiError::new(ErrorCode::EmailUnavailable, "The verification code could not be sent; try again"));

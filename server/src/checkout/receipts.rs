@@ -6,8 +6,8 @@
 //! transaction, so no crash loses a receipt and the confirm waits for no mail server. Each pass
 //! of the job takes a due receipt for a while (a conditional UPDATE: one process wins; it is due
 //! again when the lease ends, so a process that dies mid-send leaves it to another) and then
-//! sends it. One the mail server refused for now is due again later, for up to three days; one
-//! it refused for good (or an address it cannot take) is given up at once. A receipt is never
+//! sends it. One the mail server refused is due again later, for up to three days; one whose
+//! address it refuses for good (no such mailbox or domain, RFC 3463's X.1.x) is given up at once. A receipt is never
 //! lost to a crash; a crash between the mail server's acceptance and the row's update sends it
 //! twice, which a customer can live with (SMTP has no way to ask whether a message went).
 
@@ -30,7 +30,8 @@ pub async fn send_due(state: &AppState, now: i64) -> ApiResult<usize> {
     let mut sent = 0;
     let db = state.db();
     for (id, due_at, completed_at) in sessions::receipts_due(db, now, PER_PASS).await? {
-        let lease = now + LEASE_MS;
+        // From the claim, not from the pass's start: a pass of 50 slow sends takes minutes.
+        let lease = now.max(crate::store::now_ms()) + LEASE_MS;
         if !sessions::claim_receipt(db, &id, due_at, lease).await? {
             continue; // another process took it
         }
@@ -53,7 +54,7 @@ pub async fn send_due(state: &AppState, now: i64) -> ApiResult<usize> {
                 } else {
                     let after = recheck_after(waited);
                     tracing::warn!(session = %id, error = format!("{e:#}"), retry_in_ms = after, "sending a receipt failed; will retry");
-                    sessions::retry_receipt(db, &id, lease, now + after).await
+                    sessions::retry_receipt(db, &id, lease, now.max(crate::store::now_ms()) + after).await
                 }
             }
         };

@@ -13,8 +13,8 @@ pub enum FieldType {
     Int,
     Bool,
     DateTime,
-    /// Text that is one of a fixed set of words (a status, a kind): compared by `eq`/`ne` with
-    /// one of them only, so a value it can never hold is the caller's mistake, not an empty page.
+    /// Text that is one of a fixed set of words (a status, a kind): compared with one of them
+    /// only, so a value it can never hold is the caller's mistake, not an empty page.
     OneOf(&'static [&'static str]),
 }
 
@@ -548,9 +548,7 @@ fn typed(field: &Field, op: CmpOp, value: Literal) -> Result<Literal, ApiError> 
         }
         (Literal::Text(_), FieldType::Text) | (Literal::Int(_), FieldType::Int) => Ok(value),
         (Literal::Text(s), FieldType::OneOf(words)) => {
-            if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
-                Err(invalid("$filter", format!("{} can only be compared by eq or ne", field.name)))
-            } else if words.contains(&s.as_str()) {
+            if words.contains(&s.as_str()) {
                 Ok(value)
             } else {
                 Err(mismatch(&format!("one of {}", words.join(", "))))
@@ -620,13 +618,15 @@ mod tests {
     }
 
     #[test]
-    fn a_field_of_fixed_words_takes_only_them_and_only_by_eq_or_ne() {
+    fn a_field_of_fixed_words_takes_only_them() {
         assert_eq!(f("status eq 'active'").unwrap(), cmp("status", CmpOp::Eq, Literal::Text("active".into())));
         assert_eq!(f("status ne 'closed'").unwrap(), cmp("status", CmpOp::Ne, Literal::Text("closed".into())));
         assert_eq!(f("status eq null").unwrap(), cmp("status", CmpOp::Eq, Literal::Null));
         let e = f("status eq 'succeeded'").unwrap_err();
         assert!(e.starts_with("invalid_odata") && e.contains("one of active, closed"), "{e}");
-        assert!(f("status gt 'active'").unwrap_err().contains("only be compared by eq or ne"));
+        // Every operator SPEC §8 names applies, with one of the words.
+        assert_eq!(f("status gt 'active'").unwrap(), cmp("status", CmpOp::Gt, Literal::Text("active".into())));
+        assert!(f("status lt 'open'").unwrap_err().contains("one of active, closed"));
         assert!(f("status eq 5").unwrap_err().contains("text"));
         // The text functions still apply (`startswith(type,'payment.')` on events).
         assert!(f("startswith(status,'act')").is_ok());

@@ -1,5 +1,5 @@
 //! ACH debits settle (or come back) after the payment: `processing` payments are asked about
-//! and moved to `captured` (`payment.succeeded`) or `failed` with the return code
+//! and moved to `captured` (`payment.captured`, `payment.succeeded`) or `failed` with the return code
 //! (`payment.failed`), each with its ledger entry, exactly once. Each is asked about when its
 //! check is due, and a payment not ready yet goes behind the others, so none holds the queue.
 

@@ -24,6 +24,7 @@ use sqlx::any::AnyRow;
 pub struct ODataParams {
     /// `field op value` with `eq ne gt ge lt le`, `and or not`, parentheses, and
     /// `contains`/`startswith`/`endswith(field,'text')`; text in single quotes (`''` for a quote).
+    /// A status or kind is compared with its own words only (400 for a word it never holds).
     #[serde(rename = "$filter")]
     filter: Option<String>,
     /// `field asc|desc`, several separated by commas; newest first when left out.
