@@ -67,17 +67,27 @@ pub fn router(state: AppState) -> Router {
     with_middleware(routes.with_state(state)).layer(middleware::from_fn_with_state(https, transport_headers))
 }
 
-/// On every answer: no content sniffing; and when the platform is served over https, HSTS, so
-/// a browser that once came never again loads a page (a sign-in form, the card form) over a
-/// connection someone could strip of its TLS.
+/// Paths whose answers are public and meant to be cached as they say (the element's files, the
+/// issuer's keys); every other answer is kept by no cache unless its route says otherwise.
+const CACHEABLE_PREFIXES: &[&str] = &["/assets/", "/static/", "/sdk/", "/.well-known/"];
+
+/// On every answer: no content sniffing; no caching unless the route chose otherwise or the
+/// path is a public file (answers carry secrets shown once, client secrets, customers' emails,
+/// the outbox's codes: a browser's cache must not keep them); and when the platform is served
+/// over https, HSTS, so a browser that once came never again loads a page (a sign-in form, the
+/// card form) over a connection someone could strip of its TLS.
 async fn transport_headers(
     axum::extract::State(https): axum::extract::State<bool>,
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
+    let public = CACHEABLE_PREFIXES.iter().any(|p| req.uri().path().starts_with(p));
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+    if !public {
+        headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    }
     if https {
         headers
             .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));

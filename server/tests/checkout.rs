@@ -765,16 +765,20 @@ async fn challenge_codes_go_out_by_smtp_when_configured() {
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
 }
 
+/// An app whose `GOVIFI_SMTP_URL` names a port with nothing listening: every send fails, and
+/// surely reaches nobody.
+async fn with_no_mail_server() -> TestApp {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{closed}"))])
+        .await
+        .unwrap()
+}
+
 /// A code the mail server would not take: 503 `email_unavailable`, and the failed send neither
 /// replaces an earlier code nor counts against the three sends a window allows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_that_could_not_be_sent_costs_the_customer_nothing() {
-    // A port with nothing listening: every SMTP send fails.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app =
-        TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{closed}"))])
-            .await
-            .unwrap();
+    let app = with_no_mail_server().await;
     let m = app.merchant().await;
     let s =
         app.session(&m, json!({"customer_email": "down@example.com", "fraud_signals": {"risk_level": "high"}})).await;
@@ -900,12 +904,7 @@ db_tests! {
 /// A mail server that refuses: the receipt is due again later, not lost and not resent at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_the_mail_server_refused_is_tried_again_later() {
-    // A port with nothing listening: every SMTP send fails.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app =
-        TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{closed}"))])
-            .await
-            .unwrap();
+    let app = with_no_mail_server().await;
     let m = app.merchant().await;
     let s = app.session(&m, json!({"customer_email": "payer@example.com"})).await;
     assert_eq!(app.pay_card(&s, "4242424242424242", None).await.status, StatusCode::OK);

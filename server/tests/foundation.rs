@@ -375,6 +375,31 @@ db_tests! {
         assert_eq!(app.get("/docs/swagger-ui-bundle.js").await.status, StatusCode::OK);
     }
 
+    async fn no_cache_keeps_an_answer_unless_it_is_a_public_file(app) {
+        let m = app.merchant().await;
+        let no_store = |r: &support::TestResponse, what: &str| assert_eq!(r.header("cache-control"), Some("no-store"), "{what}");
+        // A client secret, shown once at creation and in every read of the session.
+        let created = app.call(Method::POST, "/v1/hosted-sessions", support::Auth::Bearer(&m.key),
+            Some(serde_json::json!({"amount": 500, "currency": "USD", "success_url": "https://a.example/s", "cancel_url": "https://a.example/c", "customer_email": "c@example.com"}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        no_store(&created, "a created session");
+        let id = created.json()["session_id"].as_str().unwrap().to_owned();
+        no_store(&app.call(Method::GET, format!("/v1/hosted-sessions/{id}"), support::Auth::Bearer(&m.key), None).await, "a session read back");
+        no_store(&app.call(Method::GET, "/v1/hosted-sessions", support::Auth::Bearer(&m.key), None).await, "the sessions' list");
+        // A signing secret, shown once.
+        let receiver = support::Receiver::start().await;
+        let hook = app.call(Method::POST, "/api/webhooks", support::Auth::Bearer(&m.key), Some(serde_json::json!({"url": receiver.url, "events": ["*"]}))).await;
+        assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.text());
+        no_store(&hook, "a webhook with its secret");
+        // The sandbox's outbox holds challenge codes; an error answer is no one's to keep either.
+        no_store(&app.call(Method::GET, "/api/outbox", support::Auth::Bearer(&m.token), None).await, "the outbox");
+        no_store(&app.get("/no/such/route").await, "a 404");
+        // The issuer's public keys keep their own rule (verifiers may cache them).
+        let keys = app.get("/.well-known/jwks.json").await;
+        assert_eq!(keys.status, StatusCode::OK);
+        assert_ne!(keys.header("cache-control"), Some("no-store"), "public keys may be cached");
+    }
+
     async fn unknown_routes_and_methods_answer_the_error_object(app) {
         app.get("/no/such/route").await.assert_error(404, "resource_missing");
         let r = app.send(Method::DELETE, "/healthz", &[], Body::empty()).await;
