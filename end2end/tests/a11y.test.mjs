@@ -162,7 +162,9 @@ test("the challenge, saved methods, the ended pages and the wallet pass axe; no 
   assert.equal(await inElement(page, ".countdown").count(), 0, "no countdown with time to spare");
   await inElement(page, "button.pay").click();
   await inElement(page, ".receipt").waitFor();
-  // The same link again, paid: the server's ended page.
+  // The same link again, paid: the server's ended page. (From another page first: the address
+  // differs from the open page's only by its fragment, which would not load the page again.)
+  await page.goto("about:blank");
   await page.goto(s.hosted_url);
   await page.locator(".ended").waitFor();
   assert.match(await page.locator(".ended").textContent(), /already been made/);
