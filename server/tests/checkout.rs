@@ -765,13 +765,17 @@ async fn challenge_codes_go_out_by_smtp_when_configured() {
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
 }
 
+/// An app (on SQLite) that sends mail by SMTP to the server on `port` on loopback.
+async fn with_mail_server(port: u16) -> TestApp {
+    TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))])
+        .await
+        .unwrap()
+}
+
 /// An app whose `GOVIFI_SMTP_URL` names a port with nothing listening: every send fails, and
 /// surely reaches nobody.
 async fn with_no_mail_server() -> TestApp {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{closed}"))])
-        .await
-        .unwrap()
+    with_mail_server(std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).await
 }
 
 /// A code the mail server would not take: 503 `email_unavailable`, and the failed send neither
@@ -978,10 +982,7 @@ async fn a_receipt_whose_recipient_is_refused_for_good_is_given_up_at_once() {
         ("MAIL", "550 5.7.1 Sender address not allowed", false),
     ] {
         let (port, refusals) = refusing_mail_server(command, refused).await;
-        let app =
-            TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))])
-                .await
-                .unwrap();
+        let app = with_mail_server(port).await;
         let m = app.merchant().await;
         let s = app.session(&m, json!({"customer_email": "nobody@example.com"})).await;
         assert_eq!(app.pay_card(&s, "4242424242424242", None).await.status, StatusCode::OK);
@@ -1016,10 +1017,7 @@ async fn a_mail_server_that_never_answers_holds_up_no_other_job() {
             let _ = took.send(());
         }
     });
-    let app =
-        TestApp::spawn_with(support::Database::Sqlite, &[("GOVIFI_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))])
-            .await
-            .unwrap();
+    let app = with_mail_server(port).await;
     let m = app.merchant().await;
     let paid = app.session(&m, json!({"customer_email": "payer@example.com"})).await;
     assert_eq!(app.pay_card(&paid, "4242424242424242", None).await.status, StatusCode::OK);

@@ -7,9 +7,10 @@
 //! of the job takes a due receipt for a while (a conditional UPDATE: one process wins; it is due
 //! again when the lease ends, so a process that dies mid-send leaves it to another) and then
 //! sends it. One the mail server refused is due again later, for up to three days; one whose
-//! address it refuses for good (no such mailbox or domain, RFC 3463's X.1.x) is given up at once. A receipt is never
-//! lost to a crash; a crash between the mail server's acceptance and the row's update sends it
-//! twice, which a customer can live with (SMTP has no way to ask whether a message went).
+//! address it refuses for good (no such mailbox or domain, RFC 3463's X.1.x) is given up at
+//! once. A receipt is never lost to a crash; a crash between the mail server's acceptance and
+//! the row's update sends it twice, which a customer can live with (SMTP has no way to ask
+//! whether a message went).
 
 use crate::domain::account::MethodType;
 use crate::domain::payment::{MethodDetails, PaymentStatus};
@@ -35,30 +36,26 @@ pub async fn send_due(state: &AppState, now: i64) -> ApiResult<usize> {
         if !sessions::claim_receipt(db, &id, due_at, lease).await? {
             continue; // another process took it
         }
-        // What becomes of the receipt; a failure to record it leaves the lease to run out (the
-        // receipt is taken again then), so the pass goes on with the others.
-        let recorded = match send_one(state, &id).await {
+        // When it is due again (none: sent, or given up). A failure to record that leaves the
+        // lease to run out (the receipt is taken again then), so the pass goes on with the others.
+        let again = match send_one(state, &id).await {
             Ok(went) => {
                 sent += usize::from(went);
-                sessions::end_receipt(db, &id, lease).await
-            }
-            Err(e) if crate::mail::is_undeliverable(&e) => {
-                tracing::error!(session = %id, error = format!("{e:#}"), "giving up a receipt the mail server will never take");
-                sessions::end_receipt(db, &id, lease).await
+                None
             }
             Err(e) => {
                 let waited = now - completed_at;
-                if waited >= GIVE_UP_AFTER_MS {
-                    tracing::error!(session = %id, error = format!("{e:#}"), "giving up a receipt the mail server kept refusing");
-                    sessions::end_receipt(db, &id, lease).await
+                if crate::mail::is_undeliverable(&e) || waited >= GIVE_UP_AFTER_MS {
+                    tracing::error!(session = %id, error = format!("{e:#}"), "giving up a receipt the mail server will not take");
+                    None
                 } else {
                     let after = recheck_after(waited);
                     tracing::warn!(session = %id, error = format!("{e:#}"), retry_in_ms = after, "sending a receipt failed; will retry");
-                    sessions::retry_receipt(db, &id, lease, now.max(crate::store::now_ms()) + after).await
+                    Some(now.max(crate::store::now_ms()) + after)
                 }
             }
         };
-        if let Err(e) = recorded {
+        if let Err(e) = sessions::move_receipt(db, &id, lease, again).await {
             tracing::warn!(session = %id, error = %e, "recording a receipt's outcome failed; it is taken again when its lease ends");
         }
     }

@@ -485,35 +485,20 @@ pub async fn receipts_due(db: &Db, now: i64, limit: i64) -> Result<Vec<(String, 
 /// it is due again at `lease_until`, so that a process that dies before its send is done leaves
 /// it to another.
 pub async fn claim_receipt(db: &Db, id: &str, due_at: i64, lease_until: i64) -> Result<bool, sqlx::Error> {
+    move_receipt(db, id, due_at, Some(lease_until)).await
+}
+
+/// Moves a receipt due at `from` (as its taker left it) to due at `to`, or to due no more: a
+/// claim, a retry, or the end of one. Changes nothing when another process took it meanwhile
+/// (its lease ran out), and says whether it moved.
+pub async fn move_receipt(db: &Db, id: &str, from: i64, to: Option<i64>) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE hosted_sessions SET receipt_due_at = $3 WHERE id = $1 AND receipt_due_at = $2")
         .bind(id)
-        .bind(due_at)
-        .bind(lease_until)
+        .bind(from)
+        .bind(to)
         .execute(db.writer())
         .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// A receipt taken with [`claim_receipt`] is done with (sent, or given up): due no more, unless
-/// another process took it meanwhile (its lease ran out).
-pub async fn end_receipt(db: &Db, id: &str, lease_until: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE hosted_sessions SET receipt_due_at = NULL WHERE id = $1 AND receipt_due_at = $2")
-        .bind(id)
-        .bind(lease_until)
-        .execute(db.writer())
-        .await?;
-    Ok(())
-}
-
-/// A receipt taken with [`claim_receipt`] that could not be sent is due again at `at`.
-pub async fn retry_receipt(db: &Db, id: &str, lease_until: i64, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE hosted_sessions SET receipt_due_at = $1 WHERE id = $2 AND receipt_due_at = $3")
-        .bind(at)
-        .bind(id)
-        .bind(lease_until)
-        .execute(db.writer())
-        .await?;
-    Ok(())
 }
 
 /// Puts a stuck session's next recovery off until `at`, while the same attempt still holds it
