@@ -215,6 +215,34 @@ db_tests! {
         assert_eq!(payments_and_charges(&app, sid(&s)).await, (1, 1));
     }
 
+    async fn a_key_answered_days_late_is_kept_from_its_answer(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({})).await;
+        let quote = app.quote(&s, "card", Some("400000")).await;
+        let lost = support::interrupted_router(&app, Call::Authorize, When::Lost);
+        via(&lost, confirm_request(&s, &quote, "late-key", "4000000000000002")).await.assert_error(503, "processor_unavailable");
+        // The key was taken 49 hours ago (the processor was out of reach since) ...
+        sqlx::query("UPDATE idempotency_keys SET created_at = created_at - $1 WHERE key = 'late-key'")
+            .bind(49_i64 * 3600 * 1000).execute(app.db().pool()).await.unwrap();
+        let later = server::store::now_ms() + server::checkout::confirm::STUCK_AFTER_MS + 1000;
+        assert_eq!(server::checkout::confirm::recover_stuck(&app.state, later).await.unwrap(), 1);
+        // ... and answered now: the next housekeeping keeps it, so the customer's retry with the
+        // key replays the decline instead of asking the processor again (the session is
+        // payable again, so a forgotten key would be a second charge attempt).
+        let minute_on = server::store::now_ms() + 60_000;
+        server::store::idempotency::purge(app.db(), minute_on, 10 * server::checkout::confirm::STUCK_AFTER_MS).await.unwrap();
+        let replay = app.request(confirm_request(&s, &quote, "late-key", "4000000000000002")).await;
+        replay.assert_error(402, "card_declined");
+        assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+        let attempts: i64 = sqlx::query("SELECT confirm_attempts FROM hosted_sessions WHERE id = $1").bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(attempts, 1, "the retry did not reach the processor");
+        // Its retention runs from the answer: gone 48 hours after it.
+        let days_on = server::store::now_ms() + 49 * 3600 * 1000;
+        server::store::idempotency::purge(app.db(), days_on, 10 * server::checkout::confirm::STUCK_AFTER_MS).await.unwrap();
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys WHERE key = 'late-key'").fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(kept, 0);
+    }
+
     async fn a_decline_whose_answer_was_lost_answers_its_key_with_the_decline(app) {
         let m = app.merchant().await;
         let s = app.session(&m, json!({})).await;

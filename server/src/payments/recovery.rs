@@ -5,6 +5,7 @@
 //! Safe to run in every process: finishing is a conditional UPDATE on the operation.
 
 use super::{direct, movements, terminals};
+use crate::domain::ids::new_id;
 use crate::domain::payment::OperationKind;
 use crate::error::{ApiError, ApiResult};
 use crate::processor::ProcessorError;
@@ -21,7 +22,9 @@ pub const ABANDONED: &str = "abandoned";
 pub async fn recover_stuck(state: &AppState, now: i64) -> ApiResult<usize> {
     let mut resolved = 0;
     for op in operations::stuck(state.db(), now - STUCK_AFTER_MS, now, 50).await? {
-        match recover_one(state, &op).await {
+        // Any answer it writes for the operation's key names a request id of its own (SPEC:
+        // an error's `request_id` is its `X-Request-Id`, which a replay repeats).
+        match crate::telemetry::as_request(new_id("req"), recover_one(state, &op)).await {
             Ok(true) => {
                 metrics::counter!("govifi_operations_recovered_total", "kind" => op.kind.as_str()).increment(1);
                 resolved += 1

@@ -119,14 +119,21 @@ pub async fn finish(
     Ok(())
 }
 
-/// [`finish`]'s statement, for a batch.
+/// [`finish`]'s statement, for a batch. An answered key's retention runs from its answer
+/// (`created_at` becomes the answer's time): recovery may answer a key days after it was
+/// taken (a processor out of reach), and the merchant's retry must still replay that answer,
+/// never run the movement again.
 pub fn finish_stmt(scope: &str, key: &str, status: u16, body: &str, request_id: &str) -> Stmt {
-    Stmt::new("UPDATE idempotency_keys SET state = $5, status_code = $1, body = $2 WHERE scope = $3 AND key = $4")
-        .int(status as i64)
-        .text(format!("{request_id}\n{body}"))
-        .text(scope)
-        .text(key)
-        .text(KeyState::Done.as_str())
+    Stmt::new(
+        "UPDATE idempotency_keys SET state = $5, status_code = $1, body = $2, created_at = $6 \
+         WHERE scope = $3 AND key = $4",
+    )
+    .int(status as i64)
+    .text(format!("{request_id}\n{body}"))
+    .text(scope)
+    .text(key)
+    .text(KeyState::Done.as_str())
+    .int(now_ms())
 }
 
 /// Stores the answer of a request that was refused before it took its key.
