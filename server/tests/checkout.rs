@@ -494,6 +494,37 @@ db_tests! {
         app.browser(Method::POST, &s3, "challenge/send", None, None).await.assert_error(400, "parameter_missing");
     }
 
+    async fn wrong_codes_are_counted_over_the_whole_session(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({"customer_email": "guess@example.com", "fraud_signals": {"risk_level": "high"}})).await;
+        let verify = |code: String| app.browser(Method::POST, &s, "challenge/verify", None, Some(json!({"code": code})));
+        let wrong_for = |code: &str| if code == "123456" { "654321".to_owned() } else { "123456".to_owned() };
+        // Each code has five tries; the session fifteen over all its codes. The answer counts
+        // down the fewer of the two.
+        let rounds: [&[i64]; 4] = [&[4, 3, 2, 1], &[4, 3, 2, 1, 0], &[4, 3, 2, 1, 0], &[0]];
+        let mut code = String::new();
+        for (round, remaining) in rounds.into_iter().enumerate() {
+            // (Three sends in any ten minutes: the earlier ones are aged out of the window.)
+            sqlx::query("UPDATE challenges SET created_at = created_at - 600001 WHERE session_id = $1").bind(sid(&s)).execute(app.db().pool()).await.unwrap();
+            let sent = app.browser(Method::POST, &s, "challenge/send", None, None).await;
+            assert_eq!(sent.status, StatusCode::ACCEPTED, "round {round}: {}", sent.text());
+            code = latest_code(&app).await;
+            for &left in remaining {
+                let e = verify(wrong_for(&code)).await.assert_error(400, "invalid_code");
+                assert_eq!(e["attempts_remaining"], left, "round {round}");
+            }
+        }
+        // Fifteen wrong codes: even the right one no longer verifies, until the session ends.
+        let r = verify(code.clone()).await;
+        r.assert_error(429, "rate_limited");
+        let wait = r.header("retry-after").unwrap().parse::<u64>().unwrap();
+        assert!(wait > 600, "until the session ends, not the code: {wait}");
+        sqlx::query("UPDATE challenges SET created_at = created_at - 600001 WHERE session_id = $1").bind(sid(&s)).execute(app.db().pool()).await.unwrap();
+        app.browser(Method::POST, &s, "challenge/send", None, None).await;
+        verify(latest_code(&app).await).await.assert_error(429, "rate_limited");
+        assert_eq!(app.browser(Method::GET, &s, "config", None, None).await.json()["challenge"]["satisfied"], false);
+    }
+
     async fn saving_the_method_used(app) {
         let m = app.merchant().await;
         let s = app.session(&m, json!({"customer_email": "new@example.com", "setup_future_usage": "off_session"})).await;

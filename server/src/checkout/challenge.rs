@@ -1,5 +1,5 @@
 //! The customer challenge (step-up): a 6-digit code by email, ten minutes to use it, five tries;
-//! at most three codes per session every ten minutes.
+//! at most three codes per session every ten minutes, and fifteen wrong codes per session.
 
 use rand::Rng;
 
@@ -17,6 +17,12 @@ pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 pub const SEND_WINDOW_MS: i64 = 10 * 60 * 1000;
 pub const MAX_SENDS: i64 = 3;
 pub const MAX_FAILURES: i64 = 5;
+/// Wrong codes a session may have over all its codes. Each new code starts its five tries
+/// afresh, so without this a session open a day could be guessed at about 2,000 times (three
+/// codes every ten minutes); with it, 15 guesses of a million codes, then the checkout's
+/// step-up is closed and the customer starts a new one.
+pub const MAX_SESSION_FAILURES: i64 = 15;
+const CAPS: (i64, i64) = (MAX_FAILURES, MAX_SESSION_FAILURES);
 
 fn code_hash(state: &AppState, session_id: &str, code: &str) -> String {
     // Keyed: six digits are easy to try offline against a plain hash.
@@ -88,6 +94,9 @@ pub async fn verify(state: &AppState, session: &Session, code: &str) -> ApiResul
     let Some(challenge) = challenges::latest(state.db(), &session.id).await? else {
         return Err(invalid("No code was sent yet; ask for one first", MAX_FAILURES));
     };
+    if challenge.session_failures >= MAX_SESSION_FAILURES {
+        return Err(locked_for_good(session, now));
+    }
     if challenge.failures >= MAX_FAILURES {
         return Err(locked(challenge.expires_at, now));
     }
@@ -101,16 +110,32 @@ pub async fn verify(state: &AppState, session: &Session, code: &str) -> ApiResul
         code_hash(state, &session.id, presented).as_bytes().ct_eq(challenge.code_hash.as_bytes()).into()
     };
     if matches {
-        if challenges::accept(state.db(), &challenge.id, now, MAX_FAILURES).await? {
+        if challenges::accept(state.db(), &challenge.id, now, CAPS).await? {
             sessions::mark_challenge_satisfied(state.db(), &session.id, now).await?;
             return Ok(());
         }
         return Err(locked(challenge.expires_at, now));
     }
-    match challenges::count_failure(state.db(), &challenge.id, MAX_FAILURES).await? {
+    match challenges::count_failure(state.db(), &challenge.id, CAPS).await? {
         None => Err(locked(challenge.expires_at, now)),
-        Some(failures) => Err(invalid("The code is not correct", (MAX_FAILURES - failures).max(0))),
+        Some(failures) => {
+            // The fewer of the code's tries left and the session's.
+            let left = (MAX_FAILURES - failures).min(MAX_SESSION_FAILURES - challenge.session_failures - 1);
+            Err(invalid("The code is not correct", left.max(0)))
+        }
     }
+}
+
+/// The session's wrong codes reached [`MAX_SESSION_FAILURES`]: no new code helps, so the answer
+/// waits for the session's end (a new checkout is the way on).
+fn locked_for_good(session: &Session, now: i64) -> ApiError {
+    let wait = ((session.expires_at - now) / 1000).max(1) as u64;
+    ApiError::new(
+        ErrorCode::RateLimited,
+        "Too many wrong codes for this checkout: it can no longer be verified. Start the payment again.",
+    )
+    .with_retry_after(wait)
+    .with_param("code")
 }
 
 fn locked(expires_at: i64, now: i64) -> ApiError {

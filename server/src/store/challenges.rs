@@ -11,6 +11,14 @@ pub struct Challenge {
     pub code_hash: String,
     pub failures: i64,
     pub expires_at: i64,
+    /// Wrong codes over all of the session's challenges.
+    pub session_failures: i64,
+}
+
+/// The condition that the challenge's session has fewer than `$n` wrong codes over all its
+/// codes, in the statement that counts or accepts one (so racing guesses cannot pass it).
+fn session_under(n: usize) -> String {
+    format!("(SELECT COALESCE(SUM(c.failures), 0) FROM challenges c WHERE c.session_id = challenges.session_id) < ${n}")
 }
 
 /// A new code for the session, unless `max_sends` codes were sent in the `window_ms` before
@@ -76,8 +84,9 @@ pub async fn withdraw(db: &Db, id: &str) -> Result<(), sqlx::Error> {
 
 pub async fn latest(db: &Db, session_id: &str) -> Result<Option<Challenge>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT id, code_hash, failures, expires_at FROM challenges WHERE session_id = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT 1",
+        "SELECT id, code_hash, failures, expires_at, \
+         CAST((SELECT COALESCE(SUM(c.failures), 0) FROM challenges c WHERE c.session_id = $1) AS BIGINT) AS session_failures \
+         FROM challenges WHERE session_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
     )
     .bind(session_id)
     .fetch_optional(db.pool())
@@ -88,30 +97,44 @@ pub async fn latest(db: &Db, session_id: &str) -> Result<Option<Challenge>, sqlx
             code_hash: r.try_get("code_hash")?,
             failures: r.try_get("failures")?,
             expires_at: r.try_get("expires_at")?,
+            session_failures: r.try_get("session_failures")?,
         })
     })
     .transpose()
 }
 
-/// Accepts the code, only while still unlocked and unexpired (a racing wrong guess may have
-/// locked it); false otherwise.
-pub async fn accept(db: &Db, id: &str, now: i64, max_failures: i64) -> Result<bool, sqlx::Error> {
-    let ok = sqlx::query("UPDATE challenges SET verified_at = $1 WHERE id = $2 AND failures < $3 AND expires_at > $1")
-        .bind(now)
-        .bind(id)
-        .bind(max_failures)
-        .execute(db.writer())
-        .await?;
+/// Accepts the code, only while it and its session are still unlocked and it is unexpired (a
+/// racing wrong guess may have locked either); false otherwise. `(code, session)` caps.
+pub async fn accept(db: &Db, id: &str, now: i64, (max_failures, max_session): (i64, i64)) -> Result<bool, sqlx::Error> {
+    let ok = sqlx::query(&format!(
+        "UPDATE challenges SET verified_at = $1 WHERE id = $2 AND failures < $3 AND expires_at > $1 AND {}",
+        session_under(4)
+    ))
+    .bind(now)
+    .bind(id)
+    .bind(max_failures)
+    .bind(max_session)
+    .execute(db.writer())
+    .await?;
     Ok(ok.rows_affected() == 1)
 }
 
-/// Counts a wrong guess; `None` when the code was locked already, else the failures so far.
-pub async fn count_failure(db: &Db, id: &str, max_failures: i64) -> Result<Option<i64>, sqlx::Error> {
-    let counted = sqlx::query("UPDATE challenges SET failures = failures + 1 WHERE id = $1 AND failures < $2")
-        .bind(id)
-        .bind(max_failures)
-        .execute(db.writer())
-        .await?;
+/// Counts a wrong guess; `None` when the code or its session was locked already, else the
+/// code's failures so far.
+pub async fn count_failure(
+    db: &Db,
+    id: &str,
+    (max_failures, max_session): (i64, i64),
+) -> Result<Option<i64>, sqlx::Error> {
+    let counted = sqlx::query(&format!(
+        "UPDATE challenges SET failures = failures + 1 WHERE id = $1 AND failures < $2 AND {}",
+        session_under(3)
+    ))
+    .bind(id)
+    .bind(max_failures)
+    .bind(max_session)
+    .execute(db.writer())
+    .await?;
     if counted.rows_affected() == 0 {
         return Ok(None);
     }
