@@ -17,6 +17,28 @@ async fn expire_in_db(app: &TestApp, session_id: &str) {
 }
 
 db_tests! {
+    async fn a_session_ends_at_exactly_its_expires_at_in_every_check(app) {
+        use server::domain::session::SessionStatus;
+        use server::store::sessions;
+        let m = app.merchant().await;
+        let open = |s: Value| s["session_id"].as_str().unwrap().to_owned();
+        let (a, b) = (open(app.session(&m, json!({})).await), open(app.session(&m, json!({})).await));
+        let session = sessions::get(app.db(), &a).await.unwrap().unwrap();
+        let end = session.expires_at;
+        // What every view shows (config, pages, lists): open until the instant before.
+        assert_eq!(session.status_at(end - 1), SessionStatus::Active);
+        assert_eq!(session.status_at(end), SessionStatus::Expired);
+        let mut conn = app.db().writer().acquire().await.unwrap();
+        // The expiry job's conditional move: not before its time, and at it.
+        assert!(!sessions::mark_expired(&mut conn, &a, end - 1, true).await.unwrap());
+        let b_end = sessions::get(app.db(), &b).await.unwrap().unwrap().expires_at;
+        assert!(sessions::mark_expired(&mut conn, &b, b_end, true).await.unwrap());
+        // The confirm's claim refuses the session at its end, whatever the stored status says.
+        let claim = |now| sessions::claim_for_confirm(&a, session.version, "att_boundary", now);
+        assert_eq!(claim(end).execute(&mut conn).await.unwrap(), 0);
+        assert_eq!(claim(end - 1).execute(&mut conn).await.unwrap(), 1);
+    }
+
     async fn create_answers_the_spec_shape(app) {
         let m = app.merchant().await;
         let s = app.session(&m, json!({"description": "Utility bill — account #4471", "metadata": {"invoice": "INV-2026-0611"}})).await;

@@ -294,7 +294,9 @@ async fn run(
     let attempt_id = new_id("att");
     let mut claim = Batch::new();
     let key = idempotency.take_stmt().map(|take| claim.push_guard(take));
-    claim.push_guard(sessions::claim_for_confirm(&session.id, quote.session_version, &attempt_id, now));
+    // The session's end is judged at the claim, not at the request's start: the checks above
+    // may have asked the processor (the card's funding) meanwhile.
+    claim.push_guard(sessions::claim_for_confirm(&session.id, quote.session_version, &attempt_id, now_ms()));
     claim.push(attempts::insert_stmt(&attempt_id, &session.id, &record, now));
     let started = timed("checks", started);
     let claimed = state.db().write(claim).await?;
