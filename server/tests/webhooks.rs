@@ -316,6 +316,17 @@ db_tests! {
         let next = server::domain::time::Timestamp::parse_rfc3339(log[0]["next_attempt_at"].as_str().unwrap()).unwrap().millis();
         assert!((t0 + 119_000..=t0 + 121_000).contains(&next), "Retry-After: 120 s, not 5 s ({})", next - t0);
         assert_eq!(log[0]["attempts"][0]["response_status"], 429);
+        // Or as a date (RFC 9110 allows either): five minutes from now.
+        let dated = Receiver::start().await;
+        let at = httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(300));
+        dated.answer_with(503, &[("retry-after", at.as_str())]);
+        let hook = subscribe(&app, &m, &dated.url, json!(["customer.created"])).await;
+        customer_event(&app, &m, "Dated").await;
+        let t0 = now();
+        deliver_due(&app.state, t0).await.unwrap();
+        let log = deliveries(&app, &m, hook["id"].as_str().unwrap()).await;
+        let next = server::domain::time::Timestamp::parse_rfc3339(log[0]["next_attempt_at"].as_str().unwrap()).unwrap().millis();
+        assert!((t0 + 297_000..=t0 + 301_000).contains(&next), "Retry-After's date, 300 s on, not 5 s ({})", next - t0);
         // A shorter Retry-After than the schedule's does not hurry the retries: ten attempts a
         // second apart would give a receiver seconds, not days, to come back.
         let hasty = Receiver::start().await;

@@ -90,6 +90,17 @@ async fn run_queue(state: AppState, queue: Vec<Claimed>, now: i64, shutdown: Opt
     NEW_DELIVERIES.notify_one();
 }
 
+/// A `Retry-After` value as seconds from now: a number of seconds, or an HTTP date (RFC 9110
+/// §10.2.3; a date already past is 0).
+fn retry_after_secs(value: &str) -> Option<i64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<i64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).map_or(0, |d| d.as_secs().min(i64::MAX as u64) as i64))
+}
+
 /// The answer of one attempt, as the log keeps it, and whether it counts as delivered.
 struct Outcome {
     status: Option<StatusCode>,
@@ -196,7 +207,7 @@ async fn send(state: &AppState, url: &str, event_id: &str, timestamp: i64, signa
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<i64>().ok());
+                .and_then(retry_after_secs);
             // Only the first 1 KiB is kept; the rest is not even read.
             let mut kept: Vec<u8> = Vec::new();
             while kept.len() < KEEP_BODY {
