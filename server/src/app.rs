@@ -45,13 +45,10 @@ pub fn router(state: AppState) -> Router {
     let (api, mut openapi) = api(&state).split_for_parts();
     routes::document::complete(&mut openapi);
     // The API console is never framed (a framing page could click "Execute" for an operator
-    // who pasted a token into it).
+    // who pasted a token into it), and runs only its own files: it holds that token.
     let docs = Router::from(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'none'"),
-        ));
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP)));
     let https = state.config().public_url.starts_with("https://");
     let routes = Router::new()
         .merge(api)
@@ -59,6 +56,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::assets::router(state.config().assets_dir.clone()))
         .merge(routes::dashboard::router(&state))
         .merge(routes::pages::router())
+        // The API's own prefixes are not session ids: the hosted page's `/{id}` would answer
+        // them with its HTML page (and 405 to any other method).
+        .route("/api", axum::routing::any(not_found))
+        .route("/v1", axum::routing::any(not_found))
         .route_layer(middleware::from_fn(telemetry::record_route))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), crate::auth::failures::guard))
@@ -66,6 +67,11 @@ pub fn router(state: AppState) -> Router {
     // Outermost, so the answers the error shaping rewrites (405, 413, a panic's 500) carry them too.
     with_middleware(routes.with_state(state)).layer(middleware::from_fn_with_state(https, transport_headers))
 }
+
+/// The API console's policy: Swagger UI's own scripts, styles and icons from this server, calls
+/// to this server only. Its styles may be inline: Swagger UI writes a `<style>` element as it renders.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Paths whose answers are public and meant to be cached as they say (the element's files, the
 /// issuer's keys); every other answer is kept by no cache unless its route says otherwise.

@@ -221,16 +221,14 @@ fn normalize_error(response: Response) -> Response {
     if response.headers().contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER) {
         return response;
     }
-    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-    let allow = response.headers().get(header::ALLOW).cloned();
-    let (parts, _) = response.into_parts();
+    let (mut parts, _) = response.into_parts();
     let mut rewritten = ApiError::from_status(status).into_response();
     rewritten.extensions_mut().extend(parts.extensions);
-    for (name, value) in [(header::RETRY_AFTER, retry_after), (header::ALLOW, allow)] {
-        if let Some(value) = value {
-            rewritten.headers_mut().insert(name, value);
-        }
-    }
+    // Only the body changes: the headers that described it go, every other one the answer had
+    // stays (`Allow`, `Retry-After`, and the CORS headers that let a browser read the error).
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    rewritten.headers_mut().extend(parts.headers);
     rewritten
 }
 

@@ -663,6 +663,12 @@ db_tests! {
         assert!(ok.header("access-control-allow-headers").unwrap().contains("idempotency-key"));
         let foreign = preflight("https://evil.example").await;
         assert!(foreign.header("access-control-allow-origin").is_none());
+        // An error the shaping rewrites into the error object keeps the CORS headers, so the
+        // page's script can read it (a wrong method here).
+        let r = app.browser(Method::PUT, &s, "config", Some(MERCHANT_ORIGIN), None).await;
+        r.assert_error(405, "method_not_allowed");
+        assert_eq!(r.header("access-control-allow-origin"), Some(MERCHANT_ORIGIN));
+        assert!(r.header("allow").is_some_and(|a| a.contains("GET")), "{:?}", r.header("allow"));
     }
 
     async fn browser_calls_are_rate_limited_per_credential(app) {

@@ -92,6 +92,21 @@ async fn a_non_json_content_type_is_refused_in_our_shape() {
 }
 
 #[tokio::test]
+async fn only_json_media_types_are_read_as_json() {
+    for ct in
+        ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json"]
+    {
+        let r = post_probe(br#"{"amount": 5}"#.to_vec(), Some(ct)).await;
+        assert_eq!((r.status, r.text()), (StatusCode::OK, "5".to_owned()), "{ct}");
+    }
+    // Names that merely begin like JSON's, or hold `+json` elsewhere, are other media types.
+    for ct in ["application/jsonp", "application/json-seq", "application/+json", "application/x+json.evil", "text/json"]
+    {
+        post_probe(br#"{"amount": 5}"#.to_vec(), Some(ct)).await.assert_error(415, "unsupported_media_type");
+    }
+}
+
+#[tokio::test]
 async fn a_handler_panic_is_never_reached_by_bad_input_and_internal_errors_hide_details() {
     let router = app::with_middleware(axum::Router::new().route(
         "/boom",
@@ -363,7 +378,9 @@ db_tests! {
         let r = app.get("/docs/").await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.header("x-frame-options"), Some("DENY"), "never framed");
-        assert_eq!(r.header("content-security-policy"), Some("frame-ancestors 'none'"));
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self';") && csp.contains("connect-src 'self'"), "{csp}");
+        assert!(!csp.contains("unsafe-eval") && !csp.split(';').any(|d| d.contains("script-src") && d.contains("unsafe-inline")), "{csp}");
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
         assert!(r.header("strict-transport-security").is_none(), "not over http");
         let html = r.text();
@@ -402,6 +419,13 @@ db_tests! {
 
     async fn unknown_routes_and_methods_answer_the_error_object(app) {
         app.get("/no/such/route").await.assert_error(404, "resource_missing");
+        // The API's bare prefixes are routes that do not exist, not a hosted page's session id.
+        for path in ["/api", "/v1"] {
+            let r = app.get(path).await;
+            r.assert_error(404, "resource_missing");
+            assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/json")), "{path}");
+            app.send(Method::POST, path, &[], Body::empty()).await.assert_error(404, "resource_missing");
+        }
         let r = app.send(Method::DELETE, "/healthz", &[], Body::empty()).await;
         r.assert_error(405, "method_not_allowed");
         assert!(r.header("allow").is_some());

@@ -158,11 +158,12 @@ db_tests! {
     }
 
     async fn the_favicon_is_served(app) {
+        // The icon itself, kept a day: never a permanent redirect to one release's hashed path.
         let r = app.get("/favicon.ico").await;
-        assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
-        let target = r.header("location").unwrap().to_owned();
-        let icon = app.get(&target).await;
-        assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("content-type"), Some("image/svg+xml"));
+        assert_eq!(r.header("cache-control"), Some("public, max-age=86400"));
+        assert!(r.text().contains("<svg"), "{}", r.text());
     }
 }
 

@@ -50,6 +50,45 @@ async fn customer_event(app: &TestApp, m: &Merchant, name: &str) -> String {
 }
 
 db_tests! {
+    async fn actions_that_take_no_fields_refuse_a_field_and_do_nothing(app) {
+        let m = app.merchant().await;
+        let receiver = Receiver::start().await;
+        let hook = subscribe(&app, &m, &receiver.url, json!(["*"])).await;
+        let hid = hook["id"].as_str().unwrap();
+        let event = customer_event(&app, &m, "Ann").await;
+        let s = app.session(&m, json!({"customer_email": "ann@example.com"})).await;
+        let sid = s["session_id"].as_str().unwrap();
+        // A caller who meant to aim the redelivery at one subscription learns it was not read.
+        let field = json!({"webhook_id": hid});
+        let actions = [
+            (format!("/api/webhooks/{hid}/rotate-secret"), Auth::Bearer(&m.key), StatusCode::OK),
+            (format!("/api/webhooks/{hid}/test"), Auth::Bearer(&m.key), StatusCode::ACCEPTED),
+            (format!("/api/events/{event}/redeliver"), Auth::Bearer(&m.key), StatusCode::ACCEPTED),
+            (format!("/v1/hosted-sessions/{sid}/expire"), Auth::Bearer(&m.key), StatusCode::OK),
+            (format!("/api/paymentaccounts/{}/rotate-redirect-secret", m.uid), Auth::Bearer(&m.token), StatusCode::OK),
+        ];
+        let queued = deliveries(&app, &m, hid).await.len();
+        for (path, auth, _) in &actions {
+            let r = app.call(Method::POST, path, auth.clone(), Some(field.clone())).await;
+            assert_eq!(r.assert_error(400, "unknown_field")["param"], "webhook_id", "{path}");
+        }
+        let r = app.browser(Method::POST, &s, "challenge/send", None, Some(field.clone())).await;
+        assert_eq!(r.assert_error(400, "unknown_field")["param"], "webhook_id");
+        // Nothing was done: no delivery queued (the customer's event has its one), the session
+        // still open, no code sent.
+        assert_eq!(deliveries(&app, &m, hid).await.len(), queued);
+        let read = app.call(Method::GET, format!("/v1/hosted-sessions/{sid}"), Auth::Bearer(&m.key), None).await;
+        assert_eq!(read.json()["status"], "active", "{}", read.text());
+        let outbox = app.call(Method::GET, "/api/outbox", Auth::Bearer(&m.token), None).await;
+        assert!(!outbox.text().contains("ann@example.com"), "{}", outbox.text());
+        // No body, or `{}`, is the action.
+        for (i, (path, auth, status)) in actions.iter().enumerate() {
+            let body = (i % 2 == 0).then(|| json!({}));
+            let r = app.call(Method::POST, path, auth.clone(), body).await;
+            assert_eq!(r.status, *status, "{path}: {}", r.text());
+        }
+    }
+
     async fn a_paid_checkout_delivers_a_completed_event_the_public_library_verifies(app) {
         let receiver = Receiver::start().await;
         let m = app.merchant().await;

@@ -25,8 +25,14 @@ pub struct Json<T>(pub T);
 /// The body's bytes, refused unless it is JSON (or has no content type) and within the limit.
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+        // The media type without its parameters: `application/json` or a `+json` suffix
+        // (RFC 6839), never a longer name that merely begins alike (`application/jsonp`).
         let ct = content_type.to_str().unwrap_or("").to_ascii_lowercase();
-        let is_json = ct.starts_with("application/json") || (ct.starts_with("application/") && ct.contains("+json"));
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        let is_json = essence == "application/json"
+            || essence
+                .strip_prefix("application/")
+                .is_some_and(|subtype| subtype.len() > 5 && subtype.ends_with("+json"));
         if !is_json {
             return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "Send the body as application/json"));
         }
@@ -66,6 +72,24 @@ impl<S: Send + Sync> FromRequest<S> for OptionalBody {
             return Ok(OptionalBody(serde_json::Value::Object(Default::default())));
         }
         parse(&bytes).map(OptionalBody)
+    }
+}
+
+/// The body of an action that takes no fields (expire, rotate, test, redeliver, send a code):
+/// none, or `{}`. A property is refused as every body's unknown property is (400
+/// `unknown_field`), so a caller who sent one (`{"webhook_id": …}` to a redelivery that goes to
+/// every subscription) learns it was not read.
+/// Also read from an already-parsed body (a keyed action's).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
+
+impl<S: Send + Sync> FromRequest<S> for NoFields {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let OptionalBody(value) = OptionalBody::from_request(req, state).await?;
+        from_value(value)
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::now_ms;
 
-pub use json::{BODY_LIMIT, Json, OptionalBody, from_value as parse_json_value, parse as parse_json};
+pub use json::{BODY_LIMIT, Json, NoFields, OptionalBody, from_value as parse_json_value, parse as parse_json};
 
 /// Who made the request (address and user agent), for consent records.
 impl<S: Send + Sync> FromRequestParts<S> for crate::domain::payment::RequestInfo {

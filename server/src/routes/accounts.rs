@@ -9,8 +9,8 @@ use super::list::{ListQuery, Listable, ODataParams};
 use crate::accounts::{self, CreateAccount, CreateApiKey, UpdateAccount};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::ApiResult;
-use crate::extract::Json;
 use crate::extract::auth::AdminToken;
+use crate::extract::{Json, NoFields};
 use crate::state::AppState;
 use crate::store::{accounts as account_store, api_keys};
 use crate::views::{AccountObject, ApiKeyObject};
@@ -122,6 +122,7 @@ async fn rotate_redirect_secret(
     _auth: AdminToken,
     State(state): State<AppState>,
     Path(uid): Path<String>,
+    _no_fields: NoFields,
 ) -> ApiResult<Json<AccountObject>> {
     Ok(Json(accounts::rotate_redirect_secret(&state, &uid).await?))
 }

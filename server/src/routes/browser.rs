@@ -19,7 +19,7 @@ use crate::domain::payment::RequestInfo;
 use crate::error::ApiResult;
 use crate::extract::idempotency::IdempotencyKey;
 use crate::extract::session::{SessionAuth, origin_allowed};
-use crate::extract::{Json, parse_json_value};
+use crate::extract::{Json, NoFields, parse_json_value};
 use crate::idempotency::{Idempotency, fingerprint};
 use crate::state::AppState;
 use crate::store::{accounts, now_ms, sessions, wallet_sessions};
@@ -110,6 +110,7 @@ async fn quote_fee(
 async fn challenge_send(
     auth: SessionAuth,
     State(state): State<AppState>,
+    _no_fields: NoFields,
 ) -> ApiResult<(StatusCode, Json<ChallengeSent>)> {
     let session = expire_if_due(&state, auth.session, now_ms()).await?;
     let (hint, expires_at) = challenge::send(&state, &session).await?;

@@ -9,8 +9,8 @@ use super::list::{ListQuery, Listable, ODataParams};
 use crate::domain::ids;
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
 use crate::extract::auth::{Merchant, WebhooksRead, WebhooksWrite};
+use crate::extract::{Json, NoFields};
 use crate::state::AppState;
 use crate::store::events;
 use crate::views::EventObject;
@@ -79,6 +79,7 @@ async fn redeliver_event(
     auth: Merchant<WebhooksWrite>,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _no_fields: NoFields,
 ) -> ApiResult<(axum::http::StatusCode, Json<crate::webhooks::Queued>)> {
     Ok((axum::http::StatusCode::ACCEPTED, Json(crate::webhooks::redeliver(&state, &auth.account, &id).await?)))
 }

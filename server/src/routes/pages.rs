@@ -59,7 +59,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/{file}", get(static_file))
         .route("/embed/{id}", get(embed_page))
         .route("/wallet/{id}", get(wallet_page))
-        .route("/favicon.ico", get(|| async { axum::response::Redirect::permanent(favicon_path()) }))
+        .route("/favicon.ico", get(favicon))
         .route("/{id}", get(hosted_page))
 }
 
@@ -75,6 +75,14 @@ async fn static_file(Path(file): Path<String>) -> Response {
         return ApiError::not_found("asset").into_response();
     };
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")], body)
+        .into_response()
+}
+
+/// `/favicon.ico`, for browsers that ask without reading the page's `<link rel="icon">`: the
+/// icon itself, kept a day (a permanent redirect to the hashed path would be kept for ever,
+/// pointing at a file the next release no longer serves).
+async fn favicon() -> Response {
+    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")], FAVICON)
         .into_response()
 }
 

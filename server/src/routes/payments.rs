@@ -14,7 +14,7 @@ use crate::domain::payment::OperationKind;
 use crate::error::ApiResult;
 use crate::extract::auth::{Merchant, PaymentsRead, PaymentsWrite, RefundsWrite};
 use crate::extract::idempotency::IdempotencyKey;
-use crate::extract::{Json, OptionalBody};
+use crate::extract::{Json, NoFields, OptionalBody};
 use crate::payments::movements::{self, CaptureRequest, RefundRequest};
 use crate::payments::{
     self,
@@ -236,11 +236,6 @@ async fn void_payment(
     })
     .await
 }
-
-/// A body with no fields (`{}` or none at all).
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NoFields {}
 
 /// Refunds `amount` (or all that is left) of a captured payment; many partial refunds may be
 /// made, never more than was captured. ACH payments only once settled.

@@ -15,9 +15,9 @@ use crate::checkout::{self, merchant_view};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::domain::session::{CreateSession, UpdateSession};
 use crate::error::ApiResult;
-use crate::extract::Json;
 use crate::extract::auth::{Merchant, SessionsRead, SessionsWrite};
 use crate::extract::idempotency::IdempotencyKey;
+use crate::extract::{Json, NoFields};
 use crate::idempotency::{Idempotency, fingerprint, opened};
 use crate::state::AppState;
 use crate::store::now_ms;
@@ -191,6 +191,7 @@ async fn expire_session(
     auth: Merchant<SessionsWrite>,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _no_fields: NoFields,
 ) -> ApiResult<Json<SessionObject>> {
     Ok(Json(checkout::merchant::expire_now(&state, &auth.account.uid, &id).await?))
 }

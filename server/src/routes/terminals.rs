@@ -14,7 +14,7 @@ use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::auth::{Merchant, TerminalsRead, TerminalsWrite};
 use crate::extract::idempotency::IdempotencyKey;
-use crate::extract::{Json, OptionalBody};
+use crate::extract::{Json, NoFields, OptionalBody};
 use crate::payments::terminals::{self, CreateTerminal, SimulateCard, StartTerminalPayment, UpdateTerminal};
 use crate::state::AppState;
 use crate::store::terminals as terminal_store;
@@ -183,7 +183,7 @@ async fn cancel_payment(
     let path = format!("/api/terminals/{id}/cancel");
     // The answer of a cancel sent again with its key is the first one's (the payment voided),
     // not a 409 for a terminal that no longer has it.
-    crate::payments::keyed(&state, &account.uid, key, &path, raw, async |_: super::payments::NoFields, idem| {
+    crate::payments::keyed(&state, &account.uid, key, &path, raw, async |_: NoFields, idem| {
         terminals::cancel(&state, &account, &id, idem).await
     })
     .await

@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 use super::list::{ListQuery, Listable, ODataParams};
 use crate::domain::odata::{Field, FieldType, Resource};
 use crate::error::ApiResult;
-use crate::extract::Json;
 use crate::extract::auth::{Merchant, WebhooksRead, WebhooksWrite};
+use crate::extract::{Json, NoFields};
 use crate::state::AppState;
 use crate::store::odata::fetch_page;
 use crate::store::{deliveries, webhooks as webhook_store};
@@ -186,6 +186,7 @@ async fn rotate_secret(
     auth: Merchant<WebhooksWrite>,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _no_fields: NoFields,
 ) -> ApiResult<Json<WebhookObject>> {
     Ok(Json(webhooks::rotate_secret(&state, &auth.account, &id).await?))
 }
@@ -221,6 +222,7 @@ async fn send_test(
     auth: Merchant<WebhooksWrite>,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _no_fields: NoFields,
 ) -> ApiResult<(StatusCode, Json<Queued>)> {
     Ok((StatusCode::ACCEPTED, Json(webhooks::send_test(&state, &auth.account, &id).await?)))
 }
