@@ -201,6 +201,10 @@ pub struct SessionConfig {
     pub required_avs_fields: Vec<AvsField>,
     pub locale: String,
     pub expires_at: String,
+    /// Whole seconds left until `expires_at`, by the server's clock as it answered. The element
+    /// counts from the answer's arrival, so a device clock set wrong neither ends the session
+    /// early nor shifts the countdown.
+    pub expires_in: i64,
     pub cancel_url: String,
     pub layout: Layout,
     pub challenge: ChallengeState,

@@ -224,6 +224,29 @@ test("the last five minutes count down, and an open page turns expired when time
   await page.close();
 });
 
+test("the element keeps the server's time, not a device clock set wrong", async () => {
+  // Two hours fast: a 30-minute session is open, not "expired", and shows no countdown yet.
+  const open = await receiptSession({ expires_in_seconds: 1800 });
+  const fast = await browser.newPage();
+  await fast.clock.install({ time: new Date(Date.now() + 2 * 3600_000) });
+  await fast.goto(open.hosted_url);
+  await inElement(fast, "button.pay").waitFor();
+  assert.equal(await inElement(fast, ".ended").count(), 0, "open, by the server's clock");
+  assert.equal(await inElement(fast, ".countdown").count(), 0, "30 minutes left");
+  await fast.close();
+  // An hour slow: a 5-minute session counts down from about 5:00.
+  const short = await receiptSession({ expires_in_seconds: 300 });
+  const slow = await browser.newPage();
+  await slow.clock.install({ time: new Date(Date.now() - 3600_000) });
+  await slow.goto(short.hosted_url);
+  const countdown = inElement(slow, ".countdown");
+  await countdown.waitFor();
+  const [, min, sec] = (await countdown.textContent()).match(/(\d):(\d\d)$/);
+  const left = Number(min) * 60 + Number(sec);
+  assert.ok(left > 240 && left <= 300, `about 5:00 left, not ${left}`);
+  await slow.close();
+});
+
 test("an already-paid session says so", async () => {
   const s = await receiptSession();
   const page = await browser.newPage();

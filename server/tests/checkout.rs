@@ -67,6 +67,11 @@ db_tests! {
         assert_eq!(c["challenge"], json!({"required": false, "satisfied": false, "destination_hint": "a***@example.com"}));
         assert_eq!(c["saved_payment_methods"], json!([]));
         assert_eq!(c["line_items"][0]["name"], "Agua");
+        // The seconds left by the server's clock, beside the instant (the element counts from
+        // the answer, whatever the device's clock says).
+        let left = server::domain::time::Timestamp::parse_rfc3339(c["expires_at"].as_str().unwrap()).unwrap().millis() - server::store::now_ms();
+        let expires_in = c["expires_in"].as_i64().unwrap();
+        assert!((left / 1000 - 2..=left / 1000 + 1).contains(&expires_in), "{expires_in} s against {left} ms");
         let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
         for absent in ["customer_email", "metadata", "fraud_signals", "success_url", "client_secret", "secret_hash", "customer_id", "reference"] {
             assert!(!keys.contains(&absent), "{absent} must not be in the config: {c}");

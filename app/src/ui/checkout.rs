@@ -172,7 +172,7 @@ impl CheckoutState {
 
     /// Whole seconds until the session expires (tracks the clock).
     fn seconds_left(&self) -> i64 {
-        let expires = self.config.with(|c| c.as_ref().map(|c| js::parse_time(&c.expires_at))).unwrap_or(f64::MAX);
+        let expires = self.config.with(|c| c.as_ref().map(|c| c.expires_in as f64)).unwrap_or(f64::MAX);
         ((expires - self.now.get()) / 1000.0).floor() as i64
     }
 
@@ -492,7 +492,12 @@ pub fn Checkout(client: Client) -> impl IntoView {
     let session = LocalResource::new(move || {
         let client = client.get_value();
         async move {
-            let config = api::json::<SessionConfig>(client.get("config").await);
+            let mut config = api::json::<SessionConfig>(client.get("config").await);
+            // From here `expires_in` holds the session's end on this device's clock (in ms), so
+            // expiry and the countdown follow the server's clock, not how the device's is set.
+            if let Ok(c) = &mut config {
+                c.expires_in = js::now_ms() as i64 + c.expires_in * 1000;
+            }
             // A Spanish session first loads the Spanish messages (a chunk of their own); if they
             // cannot be fetched it speaks English.
             #[cfg(feature = "split")]
@@ -521,7 +526,7 @@ pub fn Checkout(client: Client) -> impl IntoView {
         if let Some(stage) = ended.get() {
             return stage;
         }
-        let status = config.with(|c| c.as_ref().map(|c| (c.status, js::parse_time(&c.expires_at), c.amount)));
+        let status = config.with(|c| c.as_ref().map(|c| (c.status, c.expires_in as f64, c.amount)));
         match status {
             // The session ran out while the page was open (not while a payment is on its way).
             Some((SessionStatus::Active, expires, _)) if now.get() >= expires && !confirm.pending().get() => {

@@ -51,7 +51,6 @@ export function randomKey() {
   return (window.crypto && window.crypto.randomUUID) ? window.crypto.randomUUID() : String(Date.now()) + Math.random();
 }
 export function nowMs() { return Date.now(); }
-export function parseTime(rfc3339) { return Date.parse(rfc3339); }
 export function goTo(url) { window.location.assign(url); }
 export function yearMonth() { const d = new Date(); return [d.getFullYear(), d.getMonth() + 1]; }
 "#)]
@@ -75,8 +74,6 @@ extern "C" {
     pub fn random_key() -> String;
     #[wasm_bindgen(js_name = nowMs)]
     pub fn now_ms() -> f64;
-    #[wasm_bindgen(js_name = parseTime)]
-    pub fn parse_time(rfc3339: &str) -> f64;
     #[wasm_bindgen(js_name = goTo)]
     pub fn go_to(url: &str);
     #[wasm_bindgen(js_name = yearMonth)]

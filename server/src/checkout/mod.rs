@@ -80,6 +80,7 @@ pub async fn browser_config(state: &AppState, s: &Session, account: &Account, no
         required_avs_fields: s.required_avs_fields.clone(),
         locale: s.locale.as_str().to_owned(),
         expires_at: Timestamp(s.expires_at).to_rfc3339(),
+        expires_in: (s.expires_at - now).max(0) / 1000,
         cancel_url: crate::domain::session::customer_cancel_url(&s.cancel_url, &s.id),
         layout: s.layout,
         challenge: ChallengeState {
