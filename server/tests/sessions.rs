@@ -311,6 +311,30 @@ db_tests! {
         app.call(Method::GET, format!("/v1/hosted-sessions/{one}"), Auth::Bearer(&other.key), None).await.assert_error(404, "resource_missing");
     }
 
+    async fn a_list_filters_on_the_status_each_row_shows_and_writes_nothing(app) {
+        let m = app.merchant().await;
+        let ids: Vec<String> = futures_util::future::join_all((0..3).map(|_| app.session(&m, json!({}))))
+            .await.iter().map(|s| s["session_id"].as_str().unwrap().to_owned()).collect();
+        // One is past its end, and the expiry job has not reached it: stored `active`.
+        sqlx::query("UPDATE hosted_sessions SET expires_at = $1 WHERE id = $2")
+            .bind(server::store::now_ms() - 1000).bind(&ids[0]).execute(app.db().pool()).await.unwrap();
+        let q = |f: &str| app.call(Method::GET, format!("/v1/hosted-sessions?{f}"), Auth::Bearer(&m.key), None);
+        let expired = q("$filter=status eq 'expired'&$count=true").await.json();
+        assert_eq!((expired["@odata.count"].as_i64(), expired["value"][0]["id"].as_str()), (Some(1), Some(ids[0].as_str())), "{expired}");
+        assert_eq!(expired["value"][0]["status"], "expired");
+        let active = q("$filter=status eq 'active'&$count=true").await.json();
+        assert_eq!(active["@odata.count"], 2, "{active}");
+        assert!(active["value"].as_array().unwrap().iter().all(|s| s["status"] == "active" && s["id"] != ids[0].as_str()), "{active}");
+        let ordered = q("$orderby=status desc&$top=1").await.json();
+        assert_eq!(ordered["value"][0]["id"], ids[0].as_str(), "ordered by the shown status too");
+        // A read wrote nothing: the row and its event are the expiry job's.
+        let stored: String = sqlx::query_scalar("SELECT status FROM hosted_sessions WHERE id = $1").bind(&ids[0]).fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(stored, "active");
+        assert!(!app.events(&m.uid).await.iter().any(|(t, _)| t == "checkout.session.expired"));
+        assert_eq!(server::checkout::expire_overdue(&app.state).await.unwrap(), 1);
+        assert_eq!(app.events(&m.uid).await.iter().filter(|(t, _)| t == "checkout.session.expired").count(), 1);
+    }
+
     async fn session_scopes(app) {
         let m = app.merchant().await;
         let reader = app.api_key(&m.token, &m.uid, &["sessions.read"]).await;

@@ -135,10 +135,11 @@ async fn list_sessions(
     State(state): State<AppState>,
     list: ListQuery<Sessions>,
 ) -> ApiResult<Json<Value>> {
-    // Overdue sessions are shown as expired even before the expiry job has passed.
-    checkout::expire_overdue(&state).await?;
-    let page = fetch_page(state.db(), sessions::listed(&auth.account.uid), &list.query, Sessions::RESOURCE).await?;
+    // Overdue sessions are listed, filtered and shown as expired even before the expiry job
+    // has reached them.
     let now = now_ms();
+    let page =
+        fetch_page(state.db(), sessions::listed(&auth.account.uid, now), &list.query, Sessions::RESOURCE).await?;
     let mut items = Vec::with_capacity(page.rows.len());
     for row in &page.rows {
         items.push(merchant_view(&state, &sessions::from_row(row)?, now)?);

@@ -521,7 +521,24 @@ pub async fn mark_challenge_satisfied(db: &Db, id: &str, now: i64) -> Result<(),
     Ok(())
 }
 
-/// An account's hosted sessions as a list's scope.
-pub fn listed(account_uid: &str) -> super::odata::Scope<'static> {
-    super::odata::Scope::account("hosted_sessions", COLUMNS, account_uid)
+/// An account's hosted sessions as a list's scope, each with the status it shows at `now`: one
+/// past its expiry is `expired` even before the expiry job has moved it, so a filter or an
+/// order on `status` agrees with what each row shows (`Session::status_at`), and a list needs
+/// no expiry pass of its own.
+pub fn listed(account_uid: &str, now: i64) -> super::odata::Scope<'static> {
+    static SHOWN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "(SELECT {}, CASE WHEN status = '{}' AND expires_at <= $2 THEN '{}' ELSE status END AS status \
+             FROM hosted_sessions WHERE account_uid = $1) AS hosted_sessions",
+            COLUMNS.replacen("status, ", "", 1),
+            SessionStatus::Active.as_str(),
+            SessionStatus::Expired.as_str()
+        )
+    });
+    super::odata::Scope {
+        table: SHOWN.as_str(),
+        columns: COLUMNS,
+        condition: "",
+        binds: vec![super::Bind::Text(account_uid.to_owned()), super::Bind::Int(now)],
+    }
 }

@@ -547,11 +547,10 @@ impl Backend for Services {
 
     async fn sessions(&self, page: u32) -> Result<dto::SessionPage, ServerFnError> {
         let ctx = self.ctx(Access::Reads(Permission::Read)).await?;
-        checkout::expire_overdue(&self.state).await.map_err(refuse)?;
-        let scope = store::sessions::listed(&ctx.account.uid);
+        let now = now_ms();
+        let scope = store::sessions::listed(&ctx.account.uid, now);
         let found =
             self.page(scope, super::super::sessions::Sessions::RESOURCE, &page_query(PAGE_SIZE, page, None)).await?;
-        let now = now_ms();
         let mut rows = Vec::with_capacity(found.rows.len());
         for row in &found.rows {
             let s = store::sessions::from_row(row).map_err(internal)?;
