@@ -46,7 +46,10 @@ pub fn router(state: AppState) -> Router {
     routes::document::complete(&mut openapi);
     // The API console is never framed (a framing page could click "Execute" for an operator
     // who pasted a token into it), and runs only its own files: it holds that token.
-    let docs = Router::from(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+    // No validator badge: Swagger UI would load it from swagger.io (which the policy refuses),
+    // handing that site the document's address.
+    let console = utoipa_swagger_ui::Config::default().validator_url("none");
+    let docs = Router::from(SwaggerUi::new("/docs").url("/openapi.json", openapi).config(console))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP)));
     let https = state.config().public_url.starts_with("https://");

@@ -226,8 +226,19 @@ fn normalize_error(response: Response) -> Response {
     rewritten.extensions_mut().extend(parts.extensions);
     // Only the body changes: the headers that described it go, every other one the answer had
     // stays (`Allow`, `Retry-After`, and the CORS headers that let a browser read the error).
-    parts.headers.remove(header::CONTENT_TYPE);
-    parts.headers.remove(header::CONTENT_LENGTH);
+    for describing in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+        header::CONTENT_RANGE,
+        header::CONTENT_DISPOSITION,
+        header::CONTENT_LANGUAGE,
+        header::ACCEPT_RANGES,
+        header::ETAG,
+        header::LAST_MODIFIED,
+    ] {
+        parts.headers.remove(describing);
+    }
     rewritten.headers_mut().extend(parts.headers);
     rewritten
 }

@@ -524,10 +524,56 @@ db_tests! {
         r.assert_error(429, "rate_limited");
         let wait = r.header("retry-after").unwrap().parse::<u64>().unwrap();
         assert!(wait > 600, "until the session ends, not the code: {wait}");
+        // No new code is sent for it either (none could verify), whatever the send window.
         sqlx::query("UPDATE challenges SET created_at = created_at - 600001 WHERE session_id = $1").bind(sid(&s)).execute(app.db().pool()).await.unwrap();
-        app.browser(Method::POST, &s, "challenge/send", None, None).await;
-        verify(latest_code(&app).await).await.assert_error(429, "rate_limited");
+        let sent = app.browser(Method::POST, &s, "challenge/send", None, None).await;
+        assert!(sent.assert_error(429, "rate_limited")["message"].as_str().unwrap().contains("this checkout"), "{}", sent.text());
+        assert_eq!(latest_code(&app).await, code, "no mail went");
         assert_eq!(app.browser(Method::GET, &s, "config", None, None).await.json()["challenge"]["satisfied"], false);
+    }
+
+    async fn racing_wrong_codes_cannot_pass_the_session_cap(app) {
+        let m = app.merchant().await;
+        let s = app.session(&m, json!({"customer_email": "race@example.com", "fraud_signals": {"risk_level": "high"}})).await;
+        for _ in 0..2 {
+            assert_eq!(app.browser(Method::POST, &s, "challenge/send", None, None).await.status, StatusCode::ACCEPTED);
+        }
+        // The session has one wrong code left; its latest code has all five of its own.
+        let older: String = sqlx::query_scalar("SELECT id FROM challenges WHERE session_id = $1 ORDER BY created_at, id LIMIT 1")
+            .bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap();
+        sqlx::query("UPDATE challenges SET failures = 14 WHERE id = $1").bind(&older).execute(app.db().pool()).await.unwrap();
+        let code = latest_code(&app).await;
+        let wrong = if code == "123456" { "654321" } else { "123456" };
+        let guesses = futures_util::future::join_all((0..5).map(|_| {
+            app.browser(Method::POST, &s, "challenge/verify", None, Some(json!({"code": wrong})))
+        }))
+        .await;
+        let counted = guesses.iter().filter(|r| r.status == StatusCode::BAD_REQUEST).count();
+        assert_eq!(counted, 1, "{:?}", guesses.iter().map(|r| r.text()).collect::<Vec<_>>());
+        assert!(guesses.iter().all(|r| matches!(r.status.as_u16(), 400 | 429)));
+        let total: i64 = sqlx::query_scalar("SELECT CAST(SUM(failures) AS BIGINT) FROM challenges WHERE session_id = $1")
+            .bind(sid(&s)).fetch_one(app.db().pool()).await.unwrap();
+        assert_eq!(total, 15);
+        app.browser(Method::POST, &s, "challenge/verify", None, Some(json!({"code": code}))).await.assert_error(429, "rate_limited");
+        // The same race at the statement itself, without the HTTP path's own staggering: one
+        // of five counts.
+        let s = app.session(&m, json!({"customer_email": "race2@example.com", "fraud_signals": {"risk_level": "high"}})).await;
+        for _ in 0..2 {
+            assert_eq!(app.browser(Method::POST, &s, "challenge/send", None, None).await.status, StatusCode::ACCEPTED);
+        }
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM challenges WHERE session_id = $1 ORDER BY created_at, id")
+            .bind(sid(&s)).fetch_all(app.db().pool()).await.unwrap();
+        sqlx::query("UPDATE challenges SET failures = 14 WHERE id = $1").bind(&ids[0]).execute(app.db().pool()).await.unwrap();
+        let caps = (server::checkout::challenge::MAX_FAILURES, server::checkout::challenge::MAX_SESSION_FAILURES);
+        let tasks: Vec<_> = (0..5).map(|_| {
+            let (state, id) = (app.state.clone(), ids[1].clone());
+            tokio::spawn(async move { server::store::challenges::count_failure(state.db(), &id, caps).await.unwrap() })
+        }).collect();
+        let mut counted = 0;
+        for t in tasks {
+            counted += usize::from(t.await.unwrap().is_some());
+        }
+        assert_eq!(counted, 1);
     }
 
     async fn saving_the_method_used(app) {

@@ -389,6 +389,7 @@ db_tests! {
         let init = app.get("/docs/swagger-initializer.js").await;
         assert_eq!(init.status, StatusCode::OK);
         assert!(init.text().contains("/openapi.json"));
+        assert!(init.text().contains(r#""validatorUrl": "none""#), "no badge from swagger.io: {}", init.text());
         assert_eq!(app.get("/docs/swagger-ui-bundle.js").await.status, StatusCode::OK);
     }
 

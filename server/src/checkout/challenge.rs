@@ -39,6 +39,10 @@ pub async fn send(state: &AppState, session: &Session) -> ApiResult<(String, i64
         ApiError::new(ErrorCode::ParameterMissing, "This checkout has no email address to send a code to")
             .with_param("customer_email")
     })?;
+    // No new code once the session's wrong codes are spent: none could verify.
+    if challenges::latest(state.db(), &session.id).await?.is_some_and(|c| c.session_failures >= MAX_SESSION_FAILURES) {
+        return Err(locked_for_good(session, now));
+    }
 
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
     let expires_at = now + CODE_TTL_MS;
@@ -114,15 +118,25 @@ pub async fn verify(state: &AppState, session: &Session, code: &str) -> ApiResul
             sessions::mark_challenge_satisfied(state.db(), &session.id, now).await?;
             return Ok(());
         }
-        return Err(locked(challenge.expires_at, now));
+        return Err(refused(state, session, now).await);
     }
     match challenges::count_failure(state.db(), &challenge.id, CAPS).await? {
-        None => Err(locked(challenge.expires_at, now)),
+        None => Err(refused(state, session, now).await),
         Some(failures) => {
             // The fewer of the code's tries left and the session's.
             let left = (MAX_FAILURES - failures).min(MAX_SESSION_FAILURES - challenge.session_failures - 1);
             Err(invalid("The code is not correct", left.max(0)))
         }
+    }
+}
+
+/// Why racing guesses left the code unusable: its own five tries, or the session's fifteen.
+async fn refused(state: &AppState, session: &Session, now: i64) -> ApiError {
+    match challenges::latest(state.db(), &session.id).await {
+        Ok(Some(c)) if c.session_failures >= MAX_SESSION_FAILURES => locked_for_good(session, now),
+        Ok(Some(c)) => locked(c.expires_at, now),
+        Ok(None) => locked(now, now),
+        Err(e) => e.into(),
     }
 }
 

@@ -295,8 +295,10 @@ async fn run(
     let mut claim = Batch::new();
     let key = idempotency.take_stmt().map(|take| claim.push_guard(take));
     // The session's end is judged at the claim, not at the request's start: the checks above
-    // may have asked the processor (the card's funding) meanwhile.
-    claim.push_guard(sessions::claim_for_confirm(&session.id, quote.session_version, &attempt_id, now_ms()));
+    // may have asked the processor (the card's funding) meanwhile. A refusal says why at the
+    // same instant.
+    let claim_at = now_ms();
+    claim.push_guard(sessions::claim_for_confirm(&session.id, quote.session_version, &attempt_id, claim_at));
     claim.push(attempts::insert_stmt(&attempt_id, &session.id, &record, now));
     let started = timed("checks", started);
     let claimed = state.db().write(claim).await?;
@@ -313,12 +315,12 @@ async fn run(
         Written::Refused(Some(changed)) if key.is_some_and(|key| changed[key] != 1) => {
             return Ok(idempotency.taken_elsewhere(state.db()).await?);
         }
-        Written::Refused(Some(_)) => return Err(claim_refusal(state, &session.id, &quote, now).await?),
+        Written::Refused(Some(_)) => return Err(claim_refusal(state, &session.id, &quote, claim_at).await?),
         Written::Refused(None) => {
             if let Some(answer) = idempotency.held_elsewhere(state.db()).await? {
                 return Ok(answer);
             }
-            return Err(claim_refusal(state, &session.id, &quote, now).await?);
+            return Err(claim_refusal(state, &session.id, &quote, claim_at).await?);
         }
     }
 

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Backend, Db};
+use super::{Backend, Db, WriteTx};
 
 /// The latest code of a session.
 #[derive(Debug, Clone)]
@@ -106,6 +106,8 @@ pub async fn latest(db: &Db, session_id: &str) -> Result<Option<Challenge>, sqlx
 /// Accepts the code, only while it and its session are still unlocked and it is unexpired (a
 /// racing wrong guess may have locked either); false otherwise. `(code, session)` caps.
 pub async fn accept(db: &Db, id: &str, now: i64, (max_failures, max_session): (i64, i64)) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    lock_session_of(&mut tx, id).await?;
     let ok = sqlx::query(&format!(
         "UPDATE challenges SET verified_at = $1 WHERE id = $2 AND failures < $3 AND expires_at > $1 AND {}",
         session_under(4)
@@ -114,9 +116,32 @@ pub async fn accept(db: &Db, id: &str, now: i64, (max_failures, max_session): (i
     .bind(id)
     .bind(max_failures)
     .bind(max_session)
-    .execute(db.writer())
+    .execute(&mut *tx)
     .await?;
-    Ok(ok.rows_affected() == 1)
+    if ok.rows_affected() == 1 {
+        tx.commit().await?;
+        return Ok(true);
+    }
+    tx.end_refused().await?;
+    Ok(false)
+}
+
+/// On PostgreSQL, takes the challenge's session row first: a guess's statement then starts
+/// after the racing ones have committed, so its count of the session's wrong codes includes
+/// theirs (under READ COMMITTED each statement reads what was committed when it began; the row
+/// lock on the challenge alone would re-check the code's own count, not the session's sum).
+/// SQLite's one writer runs them one after another anyway.
+async fn lock_session_of(tx: &mut WriteTx, challenge_id: &str) -> Result<(), sqlx::Error> {
+    if tx.backend() == Backend::Postgres {
+        sqlx::query(
+            "SELECT s.id FROM hosted_sessions s \
+             WHERE s.id = (SELECT c.session_id FROM challenges c WHERE c.id = $1) FOR UPDATE",
+        )
+        .bind(challenge_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Counts a wrong guess; `None` when the code or its session was locked already, else the
@@ -126,6 +151,8 @@ pub async fn count_failure(
     id: &str,
     (max_failures, max_session): (i64, i64),
 ) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    lock_session_of(&mut tx, id).await?;
     let counted = sqlx::query(&format!(
         "UPDATE challenges SET failures = failures + 1 WHERE id = $1 AND failures < $2 AND {}",
         session_under(3)
@@ -133,12 +160,14 @@ pub async fn count_failure(
     .bind(id)
     .bind(max_failures)
     .bind(max_session)
-    .execute(db.writer())
+    .execute(&mut *tx)
     .await?;
     if counted.rows_affected() == 0 {
+        tx.end_refused().await?;
         return Ok(None);
     }
     let failures: i64 =
-        sqlx::query("SELECT failures FROM challenges WHERE id = $1").bind(id).fetch_one(db.pool()).await?.try_get(0)?;
+        sqlx::query("SELECT failures FROM challenges WHERE id = $1").bind(id).fetch_one(&mut *tx).await?.try_get(0)?;
+    tx.commit().await?;
     Ok(Some(failures))
 }
