@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP)));
     let https = state.config().public_url.starts_with("https://");
     let routes = Router::new()
-        .merge(api)
+        .merge(api.layer(middleware::from_fn(idempotency_key_checked)))
         .merge(docs)
         .merge(routes::assets::router(state.config().assets_dir.clone()))
         .merge(routes::dashboard::router(&state))
@@ -119,6 +119,17 @@ pub fn with_middleware(router: Router) -> Router {
 fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     let what = telemetry::panic_message(panic.as_ref());
     crate::error::ApiError::Internal(anyhow::anyhow!("handler panicked: {what}")).into_response()
+}
+
+/// Every API route checks an `Idempotency-Key` it is sent (SPEC §11: over 255 characters is
+/// 400), also where it takes none: a caller whose key is refused learns it before relying on it.
+async fn idempotency_key_checked(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    use axum::extract::FromRequestParts;
+    let (mut parts, body) = req.into_parts();
+    if let Err(refused) = crate::extract::idempotency::IdempotencyKey::from_request_parts(&mut parts, &()).await {
+        return refused.into_response();
+    }
+    next.run(axum::extract::Request::from_parts(parts, body)).await
 }
 
 async fn not_found() -> ApiError {

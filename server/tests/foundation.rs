@@ -418,6 +418,30 @@ db_tests! {
         assert_ne!(keys.header("cache-control"), Some("no-store"), "public keys may be cached");
     }
 
+    async fn every_api_route_refuses_a_bad_idempotency_key(app) {
+        let m = app.merchant().await;
+        let long = "k".repeat(256);
+        // A route that takes no key (customers) refuses one it cannot keep, and creates nothing.
+        let req = axum::http::Request::post("/api/customers")
+            .header("authorization", format!("Bearer {}", m.key))
+            .header("content-type", "application/json")
+            .header("idempotency-key", long.as_str())
+            .body(Body::from(json!({"name": "Kay"}).to_string()))
+            .unwrap();
+        let r = app.request(req).await;
+        assert_eq!(r.assert_error(400, "parameter_invalid")["param"], "Idempotency-Key");
+        let listed = app.call(Method::GET, "/api/customers", support::Auth::Bearer(&m.key), None).await.json();
+        assert_eq!(listed["value"], json!([]), "{listed}");
+        // 255 characters is a key.
+        let req = axum::http::Request::post("/api/customers")
+            .header("authorization", format!("Bearer {}", m.key))
+            .header("content-type", "application/json")
+            .header("idempotency-key", &long[..255])
+            .body(Body::from(json!({"name": "Kay"}).to_string()))
+            .unwrap();
+        assert_eq!(app.request(req).await.status, StatusCode::CREATED);
+    }
+
     async fn unknown_routes_and_methods_answer_the_error_object(app) {
         app.get("/no/such/route").await.assert_error(404, "resource_missing");
         // The API's bare prefixes are routes that do not exist, not a hosted page's session id.
