@@ -143,20 +143,21 @@ async fn refused(state: &AppState, session: &Session, now: i64) -> ApiError {
 /// The session's wrong codes reached [`MAX_SESSION_FAILURES`]: no new code helps, so the answer
 /// waits for the session's end (a new checkout is the way on).
 fn locked_for_good(session: &Session, now: i64) -> ApiError {
-    let wait = ((session.expires_at - now) / 1000).max(1) as u64;
-    ApiError::new(
-        ErrorCode::RateLimited,
+    locked_until(
+        session.expires_at,
+        now,
         "Too many wrong codes for this checkout: it can no longer be verified. Start the payment again.",
     )
-    .with_retry_after(wait)
-    .with_param("code")
 }
 
 fn locked(expires_at: i64, now: i64) -> ApiError {
-    let wait = ((expires_at - now) / 1000).max(1) as u64;
-    ApiError::new(ErrorCode::RateLimited, "Too many wrong codes: this code is locked. Ask for a new one.")
-        .with_retry_after(wait)
-        .with_param("code")
+    locked_until(expires_at, now, "Too many wrong codes: this code is locked. Ask for a new one.")
+}
+
+/// 429 on `code`, with `Retry-After` until `until`.
+fn locked_until(until: i64, now: i64, message: &str) -> ApiError {
+    let wait = ((until - now) / 1000).max(1) as u64;
+    ApiError::new(ErrorCode::RateLimited, message).with_retry_after(wait).with_param("code")
 }
 
 /// For the challenge/send answer.

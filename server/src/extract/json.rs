@@ -78,8 +78,8 @@ impl<S: Send + Sync> FromRequest<S> for OptionalBody {
 /// The body of an action that takes no fields (expire, rotate, test, redeliver, send a code):
 /// none, or `{}`. A property is refused as every body's unknown property is (400
 /// `unknown_field`), so a caller who sent one (`{"webhook_id": …}` to a redelivery that goes to
-/// every subscription) learns it was not read.
-/// Also read from an already-parsed body (a keyed action's).
+/// every subscription) learns it was not read. A keyed action reads it from the body it has
+/// already parsed (`Deserialize`).
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoFields {}

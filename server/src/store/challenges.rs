@@ -15,10 +15,13 @@ pub struct Challenge {
     pub session_failures: i64,
 }
 
+/// The wrong codes of a `challenges` row's session, over all its codes.
+const SESSION_FAILURES: &str = "CAST((SELECT COALESCE(SUM(c.failures), 0) FROM challenges c WHERE c.session_id = challenges.session_id) AS BIGINT)";
+
 /// The condition that the challenge's session has fewer than `$n` wrong codes over all its
 /// codes, in the statement that counts or accepts one (so racing guesses cannot pass it).
 fn session_under(n: usize) -> String {
-    format!("(SELECT COALESCE(SUM(c.failures), 0) FROM challenges c WHERE c.session_id = challenges.session_id) < ${n}")
+    format!("{SESSION_FAILURES} < ${n}")
 }
 
 /// A new code for the session, unless `max_sends` codes were sent in the `window_ms` before
@@ -83,11 +86,10 @@ pub async fn withdraw(db: &Db, id: &str) -> Result<(), sqlx::Error> {
 }
 
 pub async fn latest(db: &Db, session_id: &str) -> Result<Option<Challenge>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT id, code_hash, failures, expires_at, \
-         CAST((SELECT COALESCE(SUM(c.failures), 0) FROM challenges c WHERE c.session_id = $1) AS BIGINT) AS session_failures \
+    let row = sqlx::query(&format!(
+        "SELECT id, code_hash, failures, expires_at, {SESSION_FAILURES} AS session_failures \
          FROM challenges WHERE session_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
+    ))
     .bind(session_id)
     .fetch_optional(db.pool())
     .await?;
