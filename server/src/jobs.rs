@@ -2,8 +2,9 @@
 //! change is a conditional update): expire overdue sessions, recover confirms a crash left
 //! `processing`, settle ACH debits, finish money movements a crash left pending, undo charges
 //! approved after their attempt was given up, void terminal payments that waited too long for a
-//! card, forget old idempotency keys, trim rate-limiter state, drain the metrics' histogram
-//! samples; and, in a loop of their own, send receipts.
+//! card and authorizations left uncaptured for a week, forget old idempotency keys, trim
+//! rate-limiter state, drain the metrics' histogram samples; and, in a loop of their own, send
+//! receipts.
 
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
     }
     if let Err(e) = payments::terminals::expire_pending(state, now).await {
         tracing::warn!(error = %e, "voiding terminal payments that waited too long failed");
+    }
+    if let Err(e) = payments::movements::expire_authorizations(state, now).await {
+        tracing::warn!(error = %e, "voiding expired authorizations failed");
     }
     if housekeeping {
         // An in-progress key older than recovery's horizon belongs to a crashed request.

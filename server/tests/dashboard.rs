@@ -637,6 +637,34 @@ db_tests! {
         assert_eq!(out.header("location"), Some("/dashboard/login"));
     }
 
+    async fn an_authorization_shows_its_capture_deadline_and_no_capture_once_expired(app) {
+        let m = app.merchant().await;
+        let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;
+        dashboard::create_user(app.db(), &client, "admin@example.com", Role::Admin, Some(PASSWORD.into())).await.unwrap();
+        let admin = dashboard::sign_in(&app.state, "admin@example.com", PASSWORD, now_ms()).await.ok().unwrap().token;
+        let pid = app.authorized(&m, 3_000, false).await;
+        let made = 1_700_000_000_000i64; // 2023-11-14T22:13:20Z
+        let window = server::domain::payment::AUTHORIZATION_VALID_MS;
+        let backdate = async |at: i64| {
+            sqlx::query("UPDATE payments SET created_at = $1 WHERE id = $2").bind(at).bind(&pid).execute(app.db().pool()).await.unwrap();
+        };
+        // Young: capturable, with its deadline a week after the authorization.
+        backdate(now_ms() - 1_000).await;
+        let d = call_fn(&app, "payment", &admin, &format!("id={pid}")).await.json();
+        assert_eq!((d["can_capture"].as_bool(), d["can_void"].as_bool()), (Some(true), Some(true)), "{d}");
+        backdate(made).await;
+        let d = call_fn(&app, "payment", &admin, &format!("id={pid}")).await.json();
+        assert!(d["capture_by"].as_str().unwrap().starts_with("2023-11-21"), "{d}");
+        // Past it: no Capture (the API would refuse it), but still a Void.
+        assert_eq!((d["can_capture"].as_bool(), d["can_void"].as_bool()), (Some(false), Some(true)), "{d}");
+        assert!(now_ms() - made > window);
+        // Captured, no deadline is shown.
+        let sale = json!({"amount": 1_000, "currency": "USD", "payment_method": support::card("4242424242424242"), "capture": true});
+        let sold = app.call(Method::POST, "/api/payments/validate", Auth::Bearer(&m.key), Some(sale)).await.json()["id"].as_str().unwrap().to_owned();
+        let d = call_fn(&app, "payment", &admin, &format!("id={sold}")).await.json();
+        assert_eq!(d["capture_by"], Value::Null, "{d}");
+    }
+
     async fn a_confirmation_sent_again_refunds_once_and_another_amount_is_its_own(app) {
         let m = app.merchant().await;
         let client = server::store::accounts::get(app.db(), &m.uid).await.unwrap().unwrap().client_id;

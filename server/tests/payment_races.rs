@@ -284,6 +284,66 @@ db_tests! {
         assert_eq!(replay.json()["status"], "voided");
     }
 
+    async fn the_expiry_job_in_two_processes_and_a_merchant_void_racing_void_once(app) {
+        let m = app.merchant().await;
+        let expired = server::store::now_ms() - server::domain::payment::AUTHORIZATION_VALID_MS - 1_000;
+        for round in 0..3 {
+            let pid = app.authorized(&m, 2_500, false).await;
+            sqlx::query("UPDATE payments SET created_at = $1 WHERE id = $2").bind(expired).bind(&pid)
+                .execute(app.db().pool()).await.unwrap();
+            // A second process's state on the same database and processor.
+            let other = server::AppState::with_processor(app.state.config().clone(), app.state.db().clone(), app.state.sandbox());
+            let now = server::store::now_ms();
+            let job_a = server::payments::movements::expire_authorizations(&app.state, now);
+            let job_b = server::payments::movements::expire_authorizations(&other, now);
+            let merchant = app.request(post(&m, &format!("/api/payments/{pid}/void"), None, None));
+            let (a, b, v) = tokio::join!(job_a, job_b, merchant);
+            let by_jobs = a.unwrap() + b.unwrap();
+            let by_merchant = usize::from(v.status == StatusCode::OK);
+            assert_eq!(by_jobs + by_merchant, 1, "round {round}: one void ({by_jobs} by the jobs, merchant {})", v.text());
+            let p = app.assert_books_balance(&m, &pid).await;
+            assert_eq!(p["status"], "voided");
+            assert_eq!(app.ledger(&m, &pid).await.len(), 2, "authorization and one void");
+            assert_eq!(count(&app, "SELECT COUNT(*) FROM payment_operations WHERE payment_id = $1 AND kind = 'void'", &pid).await, 1);
+            let voided = app.events(&m.uid).await.iter().filter(|(t, o)| t == "payment.voided" && o["id"] == pid).count();
+            assert_eq!(voided, 1);
+        }
+    }
+
+    async fn a_crash_after_the_processor_voided_an_expired_authorization_is_recovered_into_one_void(app) {
+        let m = app.merchant().await;
+        let pid = app.authorized(&m, 4_500, false).await;
+        let expired = server::store::now_ms() - server::domain::payment::AUTHORIZATION_VALID_MS - 1_000;
+        sqlx::query("UPDATE payments SET created_at = $1 WHERE id = $2").bind(expired).bind(&pid)
+            .execute(app.db().pool()).await.unwrap();
+        // The job's process dies once the processor has released the hold, before the record.
+        let dying = support::interrupted_state(&app, Call::Void, When::After);
+        let now = server::store::now_ms();
+        let job = tokio::spawn(async move { server::payments::movements::expire_authorizations(&dying, now).await });
+        let sql = "SELECT c.voided FROM sandbox_charges c JOIN payments p ON p.processor_ref = c.processor_ref WHERE p.id = $1";
+        let mut released = false;
+        for _ in 0..500 {
+            if count(&app, sql, &pid).await == 1 {
+                released = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(released, "the processor never released the hold");
+        job.abort();
+        let _ = job.await;
+        assert_eq!(app.payment(&m, &pid).await["status"], "authorized", "released at the processor, not yet recorded");
+        // Another process's pass does not void it again: the dead one's void still holds it.
+        assert_eq!(server::payments::movements::expire_authorizations(&app.state, server::store::now_ms()).await.unwrap(), 0);
+        assert_eq!(server::payments::recovery::recover_stuck(&app.state, later()).await.unwrap(), 1);
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!(p["status"], "voided");
+        assert_eq!(app.ledger(&m, &pid).await, vec![("authorization".into(), 4_500), ("void".into(), 4_500)]);
+        let voided = app.events(&m.uid).await.iter().filter(|(t, o)| t == "payment.voided" && o["id"] == pid).count();
+        assert_eq!(voided, 1);
+        assert_eq!(server::payments::movements::expire_authorizations(&app.state, server::store::now_ms()).await.unwrap(), 0);
+    }
+
     async fn a_crash_after_a_terminal_charge_is_recovered_and_frees_the_terminal(app) {
         let m = app.merchant().await;
         let t = app.call(axum::http::Method::POST, "/api/terminals", support::Auth::Bearer(&m.key), Some(json!({"label": "Desk", "serial_number": "SN-CRASH"}))).await.json();

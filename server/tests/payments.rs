@@ -132,6 +132,47 @@ db_tests! {
         assert_eq!(voided, 1, "released at the processor too");
     }
 
+    async fn an_authorization_left_uncaptured_for_a_week_is_refused_capture_and_voided(app) {
+        let m = app.merchant().await;
+        let old = app.authorized(&m, 6_000, false).await;
+        let young = app.authorized(&m, 7_000, false).await;
+        let window = server::domain::payment::AUTHORIZATION_VALID_MS;
+        let backdate = async |pid: &str, age: i64| {
+            sqlx::query("UPDATE payments SET created_at = $1 WHERE id = $2").bind(server::store::now_ms() - age).bind(pid)
+                .execute(app.db().pool()).await.unwrap();
+        };
+        // A minute inside the window it is still captured; past it, a capture is refused, even
+        // before the job has voided it, and nothing reaches the processor.
+        backdate(&young, window - 60_000).await;
+        backdate(&old, window + 1_000).await;
+        let refused = app.payment_call(&m, &format!("/api/payments/{old}/capture"), None, None).await;
+        refused.assert_error(409, "invalid_state");
+        assert!(refused.json()["error"]["message"].as_str().unwrap().contains("expired"), "{}", refused.text());
+        assert_eq!(app.payment(&m, &old).await["status"], "authorized");
+        // The next pass voids the expired one (ledger, event, the processor's hold released);
+        // the young one is left for its capture.
+        server::jobs::tick(&app.state, false).await;
+        let p = app.assert_books_balance(&m, &old).await;
+        assert_eq!(p["status"], "voided");
+        assert_eq!(app.ledger(&m, &old).await, vec![("authorization".into(), 6_000), ("void".into(), 6_000)]);
+        assert_eq!(event_types(&app, &m.uid, &old).await, vec!["payment.authorized", "payment.voided"]);
+        use sqlx::Row;
+        let voided: i64 = sqlx::query("SELECT c.voided FROM sandbox_charges c JOIN payments p ON p.processor_ref = c.processor_ref WHERE p.id = $1")
+            .bind(&old).fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!(voided, 1, "released at the processor");
+        assert_eq!(app.payment(&m, &young).await["status"], "authorized");
+        // Another pass changes nothing more; the young one captures.
+        server::jobs::tick(&app.state, false).await;
+        assert_eq!(event_types(&app, &m.uid, &old).await, vec!["payment.authorized", "payment.voided"]);
+        let r = app.payment_call(&m, &format!("/api/payments/{young}/capture"), None, None).await;
+        assert_eq!((r.status, r.json()["status"].clone()), (StatusCode::OK, json!("captured")), "{}", r.text());
+        // A void is still the merchant's to make on an expired authorization the job has not reached.
+        let late = app.authorized(&m, 800, false).await;
+        backdate(&late, window + 1_000).await;
+        let r = app.payment_call(&m, &format!("/api/payments/{late}/void"), None, None).await;
+        assert_eq!((r.status, r.json()["status"].clone()), (StatusCode::OK, json!("voided")), "{}", r.text());
+    }
+
     async fn a_sale_captures_at_once(app) {
         let m = app.merchant().await;
         let r = app.validate(&m, json!({"amount": 2_000, "currency": "USD", "payment_method": card("5555555555554444"), "capture": true}), None).await;

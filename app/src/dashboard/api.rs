@@ -156,6 +156,8 @@ pub struct PaymentDetail {
     pub more: bool,
     /// The moves its status allows now (the user's role is checked apart).
     pub can_capture: bool,
+    /// An authorized payment's capture deadline (past it, the server voids the payment).
+    pub capture_by: Option<String>,
     pub can_void: bool,
     pub can_refund: bool,
     /// The idempotency key of the next capture, void or refund sent from this page (new at

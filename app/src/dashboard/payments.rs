@@ -329,6 +329,9 @@ pub fn PaymentPage() -> impl IntoView {
                 view! {
                     <h1>{format!("{} payment", d.amount.show(&locale))}</h1>
                     <p>"Status: "<span class="status" id="payment-status">{d.status.clone()}</span></p>
+                    {d.capture_by.clone().map(|by| view! {
+                        <p id="capture-by">{format!("Capture by {by}: an authorization left uncaptured then is voided.")}</p>
+                    })}
                     {confirmation}
                     {actions}
                     <dl class="panel details">

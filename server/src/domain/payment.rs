@@ -39,6 +39,16 @@ impl PaymentStatus {
     }
 }
 
+/// How long an authorization may wait for its capture (card networks hold funds about a week;
+/// Stripe's window is the same): past it, a capture is refused and the server voids the payment
+/// by itself, so the customer's funds are not held for a charge that can no longer be made.
+pub const AUTHORIZATION_VALID_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// The instant from which an authorization made at `authorized_at` can no longer be captured.
+pub fn capture_deadline(authorized_at: i64) -> i64 {
+    authorized_at.saturating_add(AUTHORIZATION_VALID_MS)
+}
+
 /// A legal status change, as the store's conditional UPDATE applies it: from any of `from` to
 /// `to`. Only the moves below exist, and a test checks each against [`PaymentStatus::can_become`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -335,7 +335,7 @@ pub async fn simulate(
     let mut op = Operation::new(OperationKind::TerminalCharge, &payment.id, &account.uid, payment.amount, now);
     op.idempotency = key.held_key();
     let mut tx = state.db().begin_write().await?;
-    if !payments::hold(&mut tx, &payment.id, &op.id, Move::TERMINAL_APPROVE, None, now).await? {
+    if !payments::hold(&mut tx, &payment.id, &op.id, Move::TERMINAL_APPROVE, None, None, now).await? {
         return Err(ApiError::invalid_state("A card is already being charged for this payment"));
     }
     operations::insert(&mut tx, &op).await?;

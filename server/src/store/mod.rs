@@ -96,6 +96,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (16, "in_progress_keys", include_str!("../../migrations/0016_in_progress_keys.sql")),
     (17, "recovery_and_receipts", include_str!("../../migrations/0017_recovery_and_receipts.sql")),
     (18, "abandoned_charges", include_str!("../../migrations/0018_abandoned_charges.sql")),
+    (19, "authorization_expiry", include_str!("../../migrations/0019_authorization_expiry.sql")),
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).
@@ -873,6 +874,8 @@ mod tests {
             (payments::awaiting_settlement_sql(), &[0, 10], "payments_settle_check"),
             (idempotency::stale_in_progress_sql(), &[0, 0, 0], "idempotency_keys_in_progress"),
             (sessions::receipts_due_sql().to_owned(), &[0, 10], "hosted_sessions_receipts"),
+            (payments::authorized_before_sql(), &[0, 10], "payments_authorized"),
+            (outbox::PURGE_SQL.to_owned(), &[0], "outbox_messages_created"),
         ] {
             let explain = format!("EXPLAIN QUERY PLAN {sql}");
             let mut query = sqlx::query(&explain);

@@ -26,12 +26,12 @@ pub async fn insert(db: &Db, recipient: &str, subject: &str, body: &str) -> Resu
     Ok(())
 }
 
+/// Deletes by the index `outbox_messages_created`.
+pub(crate) const PURGE_SQL: &str = "DELETE FROM outbox_messages WHERE created_at < $1";
+
 /// Forgets messages older than `keep_ms` (they hold challenge codes and receipts in plain text).
 pub async fn purge(db: &Db, now: i64, keep_ms: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM outbox_messages WHERE created_at < $1")
-        .bind(now - keep_ms)
-        .execute(db.writer())
-        .await?;
+    let done = sqlx::query(PURGE_SQL).bind(now - keep_ms).execute(db.writer()).await?;
     Ok(done.rows_affected())
 }
 

@@ -291,21 +291,28 @@ fn from_clause(mv: Move, first: usize) -> (String, Vec<&'static str>) {
 
 /// Holds the payment for operation `op` (a capture, void or terminal charge) while the processor
 /// works: only if it may make `mv`, no other operation holds it, and (for a capture) `amount`
-/// fits in what was authorized. False when any of that is not so.
+/// fits in what was authorized and the payment was made after `made_after` (its authorization
+/// has not expired). False when any of that is not so.
 pub async fn hold(
     conn: &mut AnyConnection,
     id: &str,
     op: &str,
     mv: Move,
     within: Option<Amount>,
+    made_after: Option<i64>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let (status_in, statuses) = from_clause(mv, 5);
+    let (status_in, statuses) = from_clause(mv, 6);
     let sql = format!(
         "UPDATE payments SET pending_op = $1, updated_at = $2 \
-         WHERE id = $3 AND pending_op IS NULL AND total_amount >= $4 AND {status_in}"
+         WHERE id = $3 AND pending_op IS NULL AND total_amount >= $4 AND created_at > $5 AND {status_in}"
     );
-    let mut q = sqlx::query(&sql).bind(op).bind(now).bind(id).bind(within.unwrap_or(Amount::ZERO).minor());
+    let mut q = sqlx::query(&sql)
+        .bind(op)
+        .bind(now)
+        .bind(id)
+        .bind(within.unwrap_or(Amount::ZERO).minor())
+        .bind(made_after.unwrap_or(i64::MIN));
     for s in statuses {
         q = q.bind(s);
     }
@@ -557,6 +564,23 @@ pub async fn transactions(db: &Db, payment_id: &str, limit: i64) -> Result<Vec<T
 pub async fn awaiting_settlement(db: &Db, now: i64, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
     let rows = sqlx::query(&awaiting_settlement_sql()).bind(now).bind(limit).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
+}
+
+/// Authorized payments made at or before `before` that no capture or void holds, the oldest first:
+/// their authorization has expired.
+pub async fn authorized_before(db: &Db, before: i64, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
+    let rows = sqlx::query(&authorized_before_sql()).bind(before).bind(limit).fetch_all(db.pool()).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The status is a literal: the partial index `payments_authorized` holds authorized payments
+/// only, and the planner uses it only when the query names the same status.
+pub(crate) fn authorized_before_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM payments WHERE status = '{}' AND pending_op IS NULL AND created_at <= $1 \
+         ORDER BY created_at, id LIMIT $2",
+        PaymentStatus::Authorized.as_str()
+    )
 }
 
 /// Payments pending on a terminal since before `before` with no card being charged, the oldest

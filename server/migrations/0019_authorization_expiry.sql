@@ -1,0 +1,7 @@
+-- Authorizations expire a week after they are made: the job that voids them looks for
+-- authorized payments only, oldest first, so its index holds only those (a captured or voided
+-- payment leaves it). The query names the status as a literal, so that the planner can match
+-- the index's condition.
+CREATE INDEX payments_authorized ON payments (created_at) WHERE status = 'authorized';
+-- Housekeeping deletes the outbox's messages older than a week by their time.
+CREATE INDEX outbox_messages_created ON outbox_messages (created_at);
