@@ -59,10 +59,9 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::assets::router(state.config().assets_dir.clone()))
         .merge(routes::dashboard::router(&state))
         .merge(routes::pages::router())
-        // The API's own prefixes are not session ids: the hosted page's `/{id}` would answer
+        // The server's own prefixes are not session ids: the hosted page's `/{id}` would answer
         // them with its HTML page (and 405 to any other method).
-        .route("/api", axum::routing::any(not_found))
-        .route("/v1", axum::routing::any(not_found))
+        .merge(RESERVED.iter().fold(Router::new(), |r, path| r.route(path, axum::routing::any(not_found))))
         .route_layer(middleware::from_fn(telemetry::record_route))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), crate::auth::failures::guard))
@@ -70,6 +69,10 @@ pub fn router(state: AppState) -> Router {
     // Outermost, so the answers the error shaping rewrites (405, 413, a panic's 500) carry them too.
     with_middleware(routes.with_state(state)).layer(middleware::from_fn_with_state(https, transport_headers))
 }
+
+/// Bare prefixes of the API, the identity provider, the element's script and the pages' files:
+/// 404 as the API answers (`/assets` is its files' own).
+const RESERVED: &[&str] = &["/api", "/v1", "/oauth2", "/.well-known", "/sdk", "/static"];
 
 /// The API console's policy: Swagger UI's own scripts, styles and icons from this server, calls
 /// to this server only. Its styles may be inline: Swagger UI writes a `<style>` element as it renders.

@@ -444,8 +444,8 @@ db_tests! {
 
     async fn unknown_routes_and_methods_answer_the_error_object(app) {
         app.get("/no/such/route").await.assert_error(404, "resource_missing");
-        // The API's bare prefixes are routes that do not exist, not a hosted page's session id.
-        for path in ["/api", "/v1"] {
+        // The server's bare prefixes are routes that do not exist, not a hosted page's session id.
+        for path in ["/api", "/v1", "/oauth2", "/.well-known", "/sdk", "/static"] {
             let r = app.get(path).await;
             r.assert_error(404, "resource_missing");
             assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/json")), "{path}");
