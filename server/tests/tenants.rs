@@ -432,6 +432,14 @@ db_tests! {
         assert_eq!(names(q("$filter=not (reference eq 'R-1')").await.json()), ["Bob", "Cy", "Dee"]);
         assert_eq!(names(q("$filter=reference ne 'R-1'").await.json()), ["Bob", "Cy", "Dee"]);
         assert_eq!(names(q("$filter=not (reference eq 'R-1' or name eq 'Bob')").await.json()), ["Cy", "Dee"]);
+        // Null sorts before every value ascending and after them descending (OData), on either
+        // database (PostgreSQL sorts nulls the other way by itself).
+        let in_order = |r: serde_json::Value| -> Vec<String> {
+            r["value"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(in_order(q("$orderby=reference asc").await.json()), ["Dee", "Ann", "Bob", "Cy"]);
+        assert_eq!(in_order(q("$orderby=reference desc").await.json()), ["Cy", "Bob", "Ann", "Dee"]);
+        assert_eq!(in_order(q("$orderby=reference desc&$top=1&$skip=3").await.json()), ["Dee"], "pages agree");
         // `$top=0` is an empty page with nothing after it (a link back to itself would loop).
         let r = q("$top=0&$count=true").await.json();
         assert_eq!((r["value"].as_array().map(Vec::len), r["@odata.count"].as_i64()), (Some(0), Some(4)));

@@ -32,6 +32,11 @@ pub struct Resource {
     pub fields: &'static [Field],
     /// Unique column that breaks ties, so pages never overlap or skip.
     pub key: &'static str,
+    /// Sortable fields whose column may be NULL. OData sorts nulls before every value in
+    /// ascending order and after them in descending order; SQLite does so by itself, PostgreSQL
+    /// the other way round, so these are sorted with `NULLS FIRST`/`LAST` spelled out (only
+    /// these: on a column that is never NULL the words would keep PostgreSQL from its index).
+    pub nullable: &'static [&'static str],
     /// Properties of the JSON object that `$select` may name.
     pub properties: &'static [&'static str],
 }
@@ -588,7 +593,8 @@ mod tests {
     use super::*;
 
     static FIELDS: &[Field] = TEST_FIELDS;
-    static RES: Resource = Resource { fields: FIELDS, key: "id", properties: &["id", "name", "amount", "metadata"] };
+    static RES: Resource =
+        Resource { fields: FIELDS, key: "id", nullable: &["name"], properties: &["id", "name", "amount", "metadata"] };
 
     fn f(input: &str) -> Result<Expr, String> {
         parse_filter(input, &RES).map_err(|e| match e {

@@ -35,6 +35,7 @@ impl Listable for Accounts {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "uid",
+        nullable: &[],
         properties: &[
             "uid",
             "id",
@@ -142,6 +143,7 @@ impl Listable for ApiKeys {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &["expires_at", "last_used_at", "revoked_at"],
         properties: &[
             "id",
             "object",

@@ -34,6 +34,7 @@ impl Listable for Clients {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &["contact_email"],
         properties: &["id", "object", "name", "contact_email", "metadata", "created_at", "updated_at"],
     };
 }

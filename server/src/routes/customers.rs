@@ -46,6 +46,7 @@ impl Listable for Customers {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &["email", "name", "reference"],
         properties: &["id", "object", "email", "name", "phone", "reference", "metadata", "created_at", "updated_at"],
     };
 }
@@ -61,6 +62,7 @@ impl Listable for PaymentMethods {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &[],
         properties: &[
             "id",
             "object",

@@ -29,6 +29,7 @@ impl Listable for Events {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &[],
         properties: &["id", "object", "type", "created_at", "account_uid", "actor", "data"],
     };
 }

@@ -41,6 +41,7 @@ impl Listable for Messages {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &[],
         properties: &["id", "to", "subject", "body", "created_at"],
     };
 }

@@ -58,6 +58,7 @@ impl Listable for Payments {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &["customer_id", "reference", "session_id", "terminal_id"],
         properties: &[
             "id",
             "object",
@@ -138,6 +139,7 @@ impl Listable for Transactions {
         ],
         // Unique within a payment, and the order its entries were written in.
         key: "position",
+        nullable: &[],
         properties: &["id", "type", "amount", "created_at"],
     };
 }
@@ -282,6 +284,7 @@ impl Listable for Refunds {
             REFUND_CREATED,
         ],
         key: "id",
+        nullable: &[],
         properties: &[
             "id",
             "object",

@@ -52,6 +52,7 @@ impl Listable for Sessions {
             Field { name: "expires_at", column: "expires_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &["customer_id", "reference"],
         properties: &[
             "id",
             "session_id",

@@ -45,6 +45,7 @@ impl Listable for Terminals {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &[],
         properties: &[
             "id",
             "object",

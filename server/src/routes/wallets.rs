@@ -94,6 +94,7 @@ impl Listable for WalletMethods {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &[],
         properties: &["id", "type", "brand", "last4", "exp_month", "exp_year", "bank_name", "account_type"],
     };
 }

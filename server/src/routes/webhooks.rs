@@ -38,6 +38,7 @@ impl Listable for Webhooks {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &[],
         properties: &[
             "id",
             "object",
@@ -72,6 +73,7 @@ impl Listable for Deliveries {
             Field { name: "created_at", column: "created_at", ty: FieldType::DateTime },
         ],
         key: "id",
+        nullable: &[],
         properties: &[
             "id",
             "object",

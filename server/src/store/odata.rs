@@ -131,8 +131,18 @@ pub async fn fetch_page(db: &Db, scope: Scope<'_>, query: &Query, resource: &Res
         condition = format!("{condition} AND {}", sql.text);
         binds.extend(sql.binds);
     }
-    let mut order: Vec<String> =
-        query.order_by.iter().map(|(f, desc)| format!("{} {}", f.column, if *desc { "DESC" } else { "ASC" })).collect();
+    let mut order: Vec<String> = query
+        .order_by
+        .iter()
+        .map(|(f, desc)| {
+            let nulls = match (resource.nullable.contains(&f.name), desc) {
+                (false, _) => "",
+                (true, false) => " NULLS FIRST",
+                (true, true) => " NULLS LAST",
+            };
+            format!("{} {}{nulls}", f.column, if *desc { "DESC" } else { "ASC" })
+        })
+        .collect();
     if order.is_empty() {
         order.push("created_at DESC".into());
     }
@@ -174,7 +184,7 @@ mod tests {
     use crate::domain::odata::{Field, TEST_FIELDS, parse_filter};
 
     static FIELDS: &[Field] = TEST_FIELDS;
-    static RES: Resource = Resource { fields: FIELDS, key: "id", properties: &["id"] };
+    static RES: Resource = Resource { fields: FIELDS, key: "id", nullable: &["name"], properties: &["id"] };
 
     #[test]
     fn renders_placeholders_in_order_from_the_given_start() {
