@@ -5,3 +5,7 @@
 CREATE INDEX payments_authorized ON payments (created_at) WHERE status = 'authorized';
 -- Housekeeping deletes the outbox's messages older than a week by their time.
 CREATE INDEX outbox_messages_created ON outbox_messages (created_at);
+-- Housekeeping deletes the fee quotes and challenge codes of sessions that can no longer be
+-- paid a week after they were made, by their time.
+CREATE INDEX fee_quotes_created ON fee_quotes (created_at);
+CREATE INDEX challenges_created ON challenges (created_at);

@@ -2,9 +2,9 @@
 //! change is a conditional update): expire overdue sessions, recover confirms a crash left
 //! `processing`, settle ACH debits, finish money movements a crash left pending, undo charges
 //! approved after their attempt was given up, void terminal payments that waited too long for a
-//! card and authorizations left uncaptured for a week, forget old idempotency keys, trim
-//! rate-limiter state, drain the metrics' histogram samples; and, in a loop of their own, send
-//! receipts.
+//! card and authorizations left uncaptured for a week, forget old idempotency keys and ended
+//! sessions' fee quotes and codes, trim rate-limiter state, drain the metrics' histogram samples;
+//! and, in a loop of their own, send receipts.
 
 use std::time::Duration;
 
@@ -20,6 +20,10 @@ const HOUSEKEEPING_EVERY: u32 = 60;
 
 /// How long the outbox keeps a message (a week: the sandbox's codes live ten minutes).
 pub const OUTBOX_KEEP_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// How long an ended session's fee quotes and challenge codes are kept (a week: a session lives
+/// a day at most, and support may ask what a customer was quoted).
+pub const SESSION_DETAILS_KEEP_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Runs one pass of every job but receipts, which have their own loop (tests call this directly).
 pub async fn tick(state: &AppState, housekeeping: bool) {
@@ -60,6 +64,9 @@ pub async fn tick(state: &AppState, housekeeping: bool) {
         }
         if let Err(e) = crate::store::outbox::purge(state.db(), now, OUTBOX_KEEP_MS).await {
             tracing::warn!(error = %e, "purging the outbox failed");
+        }
+        if let Err(e) = crate::store::sessions::purge_details(state.db(), now - SESSION_DETAILS_KEEP_MS, 5_000).await {
+            tracing::warn!(error = %e, "purging ended sessions' quotes and codes failed");
         }
         // Dashboard sessions idle past their expiry, failed sign-ins out of the lock window.
         if let Err(e) = crate::store::dashboard::purge(state.db(), now).await {

@@ -428,6 +428,48 @@ db_tests! {
         assert_eq!(r.json()["status"], "succeeded");
     }
 
+    async fn an_ended_sessions_quotes_and_codes_are_forgotten_after_a_week(app) {
+        let m = app.merchant().await;
+        let session = async || {
+            let s = app.session(&m, json!({"customer_email": "alex@example.com", "fraud_signals": {"risk_level": "high"}})).await;
+            app.quote(&s, "card", Some("424242")).await;
+            let sent = app.browser(Method::POST, &s, "challenge/send", None, None).await;
+            assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text());
+            s["session_id"].as_str().unwrap().to_owned()
+        };
+        let (old_ended, young_ended, old_active) = (session().await, session().await, session().await);
+        for id in [&old_ended, &young_ended] {
+            let r = app.call(Method::POST, format!("/v1/hosted-sessions/{id}/expire"), Auth::Bearer(&m.key), None).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        }
+        let keep = server::jobs::SESSION_DETAILS_KEEP_MS;
+        let long_ago = server::store::now_ms() - keep - 60_000;
+        for table in ["fee_quotes", "challenges"] {
+            for id in [&old_ended, &old_active] {
+                sqlx::query(&format!("UPDATE {table} SET created_at = $1 WHERE session_id = $2")).bind(long_ago).bind(id)
+                    .execute(app.db().pool()).await.unwrap();
+            }
+        }
+        let rows = async |id: &str| -> (i64, i64) {
+            let n = async |table: &str| -> i64 {
+                sqlx::Row::get(&sqlx::query(&format!("SELECT COUNT(*) FROM {table} WHERE session_id = $1")).bind(id)
+                    .fetch_one(app.db().pool()).await.unwrap(), 0)
+            };
+            (n("fee_quotes").await, n("challenges").await)
+        };
+        // A pass without housekeeping leaves them; housekeeping forgets only the old rows of the
+        // session that ended. One still open keeps its quote and the codes it may be verified by.
+        server::jobs::tick(&app.state, false).await;
+        assert_eq!(rows(&old_ended).await, (1, 1));
+        server::jobs::tick(&app.state, true).await;
+        assert_eq!(rows(&old_ended).await, (0, 0));
+        assert_eq!(rows(&young_ended).await, (1, 1));
+        assert_eq!(rows(&old_active).await, (1, 1));
+        // The ended session still reads as it did.
+        let r = app.call(Method::GET, format!("/v1/hosted-sessions/{old_ended}"), Auth::Bearer(&m.key), None).await;
+        assert_eq!((r.status, r.json()["status"].clone()), (StatusCode::OK, json!("expired")));
+    }
+
     async fn step_up_for_a_high_risk_session(app) {
         let m = app.merchant().await;
         let s = app.session(&m, json!({"customer_email": "alex@example.com", "fraud_signals": {"risk_level": "high"}})).await;

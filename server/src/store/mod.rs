@@ -876,6 +876,8 @@ mod tests {
             (sessions::receipts_due_sql().to_owned(), &[0, 10], "hosted_sessions_receipts"),
             (payments::authorized_before_sql(), &[0, 10], "payments_authorized"),
             (outbox::PURGE_SQL.to_owned(), &[0], "outbox_messages_created"),
+            (sessions::purge_details_sql("fee_quotes"), &[0, 10], "fee_quotes_created"),
+            (sessions::purge_details_sql("challenges"), &[0, 10], "challenges_created"),
         ] {
             let explain = format!("EXPLAIN QUERY PLAN {sql}");
             let mut query = sqlx::query(&explain);

@@ -350,6 +350,32 @@ pub(crate) fn due_for_expiry_sql() -> String {
     )
 }
 
+/// The tables of what a session needs only while it can be paid: its fee quotes and its
+/// challenge codes (a confirm's recovery reads its attempt's own copy of the quote).
+const SESSION_DETAILS: [&str; 2] = ["fee_quotes", "challenges"];
+
+/// Deletes up to `limit` rows of each of [`SESSION_DETAILS`] made before `before` whose session
+/// is neither active nor processing (a session that can still be paid keeps its quotes and its
+/// codes' wrong guesses, whatever their age). Their number.
+pub async fn purge_details(db: &Db, before: i64, limit: i64) -> Result<u64, sqlx::Error> {
+    let mut purged = 0;
+    for table in SESSION_DETAILS {
+        purged +=
+            sqlx::query(&purge_details_sql(table)).bind(before).bind(limit).execute(db.writer()).await?.rows_affected();
+    }
+    Ok(purged)
+}
+
+/// By the table's `created_at` index; the sessions that can still be paid are found by primary key.
+pub(crate) fn purge_details_sql(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE id IN (SELECT d.id FROM {table} d WHERE d.created_at < $1 AND NOT EXISTS \
+         (SELECT 1 FROM hosted_sessions s WHERE s.id = d.session_id AND s.status IN ('{}', '{}')) LIMIT $2)",
+        SessionStatus::Active.as_str(),
+        SessionStatus::Processing.as_str()
+    )
+}
+
 /// As [`due_for_expiry_sql`], for the partial index `hosted_sessions_processing`.
 pub(crate) fn stuck_in_processing_sql() -> String {
     format!(
