@@ -212,6 +212,43 @@ db_tests! {
         save().await.assert_error(409, "invalid_state");
     }
 
+    async fn racing_saves_cannot_pass_the_hundred_methods_cap(app) {
+        use server::store::payment_methods::{self, NewSavedMethod};
+        let m = app.merchant().await;
+        let cus = app.call(Method::POST, "/api/customers", Auth::Bearer(&m.key), Some(json!({}))).await.json();
+        let cus_id = cus["id"].as_str().unwrap().to_owned();
+        let card = server::processor::Tokenized {
+            token: "tok_race".into(), brand: Some("visa".into()), last4: "4242".into(), exp_month: Some(12), exp_year: Some(2040),
+            funding: None, bank_name: None, account_type: None,
+        };
+        // The statement every save comes to (the API's, the wallet's and the checkout's), each in
+        // a transaction of its own, as concurrent requests would.
+        let save = |state: server::AppState, account: String, customer: String, card: server::processor::Tokenized, hold_ms: u64| async move {
+            let mut tx = state.db().begin_write().await.unwrap();
+            let new = NewSavedMethod {
+                account_uid: &account, customer_id: &customer, kind: server::domain::account::MethodType::Card, tokenized: &card,
+                usage: server::domain::payment::Usage::OnSession, fingerprint: "race".into(), mandate: None,
+            };
+            let saved = payment_methods::insert(&mut tx, &state.config().master_key, new).await.unwrap();
+            // Held open a moment, so the racing saves' inserts all run before any commits.
+            tokio::time::sleep(std::time::Duration::from_millis(hold_ms)).await;
+            tx.commit().await.unwrap();
+            saved.is_some()
+        };
+        let max = server::domain::payment_method::MAX_SAVED_METHODS;
+        for _ in 0..max - 5 {
+            assert!(save(app.state.clone(), m.uid.clone(), cus_id.clone(), card.clone(), 0).await);
+        }
+        let tasks: Vec<_> = (0..12).map(|_| tokio::spawn(save(app.state.clone(), m.uid.clone(), cus_id.clone(), card.clone(), 100))).collect();
+        let mut saved = 0;
+        for t in tasks {
+            saved += usize::from(t.await.unwrap());
+        }
+        let live: i64 = sqlx::query("SELECT COUNT(*) FROM payment_methods WHERE customer_id = $1 AND deleted_at IS NULL")
+            .bind(&cus_id).fetch_one(app.db().pool()).await.unwrap().get(0);
+        assert_eq!((saved, live), (5, max), "five of twelve find room, and no more");
+    }
+
     async fn a_method_is_saved_only_where_the_account_takes_its_kind(app) {
         let token = app.admin_token().await;
         let uid = app.create_account(&token, json!({"enabled_methods": ["card"]})).await["uid"].as_str().unwrap().to_owned();

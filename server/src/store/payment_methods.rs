@@ -95,7 +95,10 @@ pub struct NewSavedMethod<'a> {
 
 /// Saves a method (inside the caller's transaction) for a customer of the account who is not
 /// deleted: `None`, and nothing saved, when the customer is gone (deleted meanwhile) or has
-/// [`MAX_SAVED_METHODS`] already.
+/// [`MAX_SAVED_METHODS`] already. On PostgreSQL the customer's row is locked first, in a
+/// statement of its own: the insert's count then reads after every racing save to the customer
+/// has committed (a lock taken by the insert itself would leave its count on the snapshot from
+/// before the wait, and two saves at once would both find room for one).
 pub async fn insert(
     conn: &mut sqlx::AnyConnection,
     key: &MasterKey,
@@ -122,18 +125,18 @@ pub async fn insert(
         created_at: now_ms(),
         processor_token: sealed_token,
     };
-    let sql = format!(
-        "INSERT INTO payment_methods (id, account_uid, customer_id, type, brand, last4, exp_month, exp_year, funding, \
-         bank_name, account_type, usage, fingerprint, processor_token, mandate, created_at) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
-         WHERE EXISTS (SELECT 1 FROM customers WHERE id = $3 AND account_uid = $2 AND deleted_at IS NULL{}) \
-         AND (SELECT COUNT(*) FROM payment_methods WHERE customer_id = $3 AND deleted_at IS NULL) < $17",
-        // On PostgreSQL the customer is share-locked until the insert commits, so a delete of the
-        // customer waits and then detaches this method too (or, having committed first, leaves
-        // nothing to insert under). SQLite's writes take turns already.
-        if Backend::of_conn(conn) == Backend::Postgres { " FOR SHARE" } else { "" }
-    );
-    let done = sqlx::query(&sql)
+    // On PostgreSQL the customer stays locked until the insert commits, so a delete of the
+    // customer waits and then detaches this method too (or, having committed first, leaves
+    // nothing to insert under). SQLite's writes take turns already.
+    if Backend::of_conn(conn) == Backend::Postgres {
+        lock_customer(conn, &m.customer_id).await?;
+    }
+    let sql = "INSERT INTO payment_methods (id, account_uid, customer_id, type, brand, last4, exp_month, exp_year, \
+               funding, bank_name, account_type, usage, fingerprint, processor_token, mandate, created_at) \
+               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
+               WHERE EXISTS (SELECT 1 FROM customers WHERE id = $3 AND account_uid = $2 AND deleted_at IS NULL) \
+               AND (SELECT COUNT(*) FROM payment_methods WHERE customer_id = $3 AND deleted_at IS NULL) < $17";
+    let done = sqlx::query(sql)
         .bind(&m.id)
         .bind(&m.account_uid)
         .bind(&m.customer_id)
@@ -199,15 +202,19 @@ pub async fn live(db: &Db, account_uid: &str, customer_id: &str) -> Result<Vec<S
 /// once count each other.
 pub async fn live_count_on(tx: &mut super::WriteTx, customer_id: &str) -> Result<i64, sqlx::Error> {
     if tx.backend() == Backend::Postgres {
-        sqlx::query("SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(customer_id)
-            .execute(&mut **tx)
-            .await?;
+        lock_customer(tx, customer_id).await?;
     }
     sqlx::query_scalar("SELECT COUNT(*) FROM payment_methods WHERE customer_id = $1 AND deleted_at IS NULL")
         .bind(customer_id)
         .fetch_one(&mut **tx)
         .await
+}
+
+/// PostgreSQL: the customer's row, locked until the transaction ends (saves to one customer take
+/// turns; the lock lets foreign-key checks of the customer's other rows through).
+async fn lock_customer(conn: &mut sqlx::AnyConnection, customer_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE").bind(customer_id).execute(conn).await?;
+    Ok(())
 }
 
 /// What the paying customer may see of a saved method (checkout and wallet): brand, last 4,
