@@ -818,3 +818,34 @@ async fn internal_addresses_are_refused_at_creation_and_at_delivery_sqlite() {
 async fn internal_addresses_are_refused_at_creation_and_at_delivery_postgres() {
     ssrf(support::Database::Postgres).await;
 }
+
+/// Redeliveries at once on a pool with fewer connections than they are: each reads the
+/// subscriptions before its transaction takes a connection (one that read them inside it held
+/// one connection while asking for another, and they waited for each other until the pool's
+/// timeout answered 503).
+async fn redeliveries_on_a_small_pool(kind: support::Database) {
+    let Some(app) = TestApp::spawn_with(kind, &[("GOVIFI_DATABASE_MAX_CONNECTIONS", "2")]).await else {
+        support::no_postgres();
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let m = app.merchant().await;
+    subscribe(&app, &m, &receiver.url, json!(["customer.created"])).await;
+    let event_id = customer_event(&app, &m, "Again and again").await;
+    let path = format!("/api/events/{event_id}/redeliver");
+    let answers =
+        futures_util::future::join_all((0..6).map(|_| app.call(Method::POST, &path, Auth::Bearer(&m.key), None))).await;
+    for r in &answers {
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliveries_at_once_do_not_starve_a_small_pool_sqlite() {
+    redeliveries_on_a_small_pool(support::Database::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliveries_at_once_do_not_starve_a_small_pool_postgres() {
+    redeliveries_on_a_small_pool(support::Database::Postgres).await;
+}

@@ -226,8 +226,11 @@ pub async fn redeliver(state: &AppState, account: &Account, event_id: &str) -> A
     let event = find_event(state, &account.uid, event_id).await?;
     let now = now_ms();
     let mut ids = Vec::new();
+    // Read before the transaction: a read from the pool while it holds a connection would ask
+    // for a second one (N redeliveries at once on a pool of N would wait for each other).
+    let subscribed = webhooks::enabled(state.db(), &account.uid).await?;
     let mut tx = state.db().begin_write().await?;
-    for webhook in webhooks::enabled(state.db(), &account.uid).await? {
+    for webhook in subscribed {
         if webhook.takes(event.kind) {
             ids.push(deliveries::insert_one(&mut tx, &webhook.id, &account.uid, &event.id, event.kind, now).await?);
         }
