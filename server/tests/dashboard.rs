@@ -220,6 +220,28 @@ db_tests! {
         }
     }
 
+    async fn a_user_removed_while_signing_in_is_removed_with_no_session_left(app) {
+        let client = tenant(&app).await;
+        let (owner, _) = dashboard::create_user(app.db(), &client, "boss@example.com", Role::Owner, None).await.unwrap();
+        // A session for a user removed since the sign-in read them is refused, not an error.
+        assert!(!server::store::dashboard::insert_session(app.db(), "h", "usr_gone", now_ms()).await.unwrap());
+        for round in 0..8u64 {
+            let email = format!("leaving{round}@example.com");
+            let (u, _) = dashboard::create_user(app.db(), &client, &email, Role::Viewer, Some(PASSWORD.into())).await.unwrap();
+            // The removal lands at a different moment of the sign-in (its password check) each round.
+            let remove = async {
+                tokio::time::sleep(std::time::Duration::from_millis(round * 15)).await;
+                dashboard::remove_user(app.db(), &owner, &u.id).await
+            };
+            let (signed, removed) = tokio::join!(dashboard::sign_in(&app.state, &email, PASSWORD, now_ms()), remove);
+            removed.unwrap_or_else(|e| panic!("round {round}: the removal failed: {e:?}"));
+            assert!(matches!(signed, Ok(_) | Err(SignInRefused::Invalid)), "round {round}: {:?}", signed.err());
+            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dashboard_sessions WHERE user_id = $1")
+                .bind(&u.id).fetch_one(app.db().pool()).await.unwrap();
+            assert_eq!(left, 0, "round {round}: no session outlives its user");
+        }
+    }
+
     async fn an_address_that_keeps_failing_to_sign_in_is_turned_away(app) {
         user(&app, "target@example.com", Role::Owner).await;
         let attempt = |ip: &str| {

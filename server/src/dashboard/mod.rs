@@ -206,7 +206,10 @@ pub async fn sign_in(state: &AppState, email: &str, password: &str, now: i64) ->
         Some(user) if good => {
             store::dashboard::clear_failures(db, &email).await?;
             let token = random_base62(43);
-            store::dashboard::insert_session(db, &hash_secret(&token), &user.id, now).await?;
+            // A user removed since they were read signs in to nothing.
+            if !store::dashboard::insert_session(db, &hash_secret(&token), &user.id, now).await? {
+                return Err(SignInRefused::Invalid);
+            }
             Ok(SignedIn { user, token })
         }
         _ => {

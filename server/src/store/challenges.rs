@@ -41,7 +41,7 @@ pub async fn insert_within(
 ) -> Result<Result<(), i64>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     if tx.backend() == Backend::Postgres {
-        sqlx::query("SELECT id FROM hosted_sessions WHERE id = $1 FOR UPDATE")
+        sqlx::query("SELECT id FROM hosted_sessions WHERE id = $1 FOR NO KEY UPDATE")
             .bind(session_id)
             .execute(&mut *tx)
             .await?;
@@ -137,7 +137,7 @@ async fn lock_session_of(tx: &mut WriteTx, challenge_id: &str) -> Result<(), sql
     if tx.backend() == Backend::Postgres {
         sqlx::query(
             "SELECT s.id FROM hosted_sessions s \
-             WHERE s.id = (SELECT c.session_id FROM challenges c WHERE c.id = $1) FOR UPDATE",
+             WHERE s.id = (SELECT c.session_id FROM challenges c WHERE c.id = $1) FOR NO KEY UPDATE",
         )
         .bind(challenge_id)
         .execute(&mut **tx)

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Db, now_ms};
+use super::{Backend, Db, now_ms};
 use crate::domain::ids::new_id;
 use crate::domain::validate::Metadata;
 
@@ -103,6 +103,16 @@ pub enum Deleted {
 /// account created meanwhile trips the foreign key), the transaction is dropped and nothing is.
 pub async fn delete(db: &Db, id: &str) -> Result<Deleted, sqlx::Error> {
     let mut tx = db.begin_write().await?;
+    if db.backend() == Backend::Postgres {
+        // The client's row, then its users' rows: a team change or a new user waits for this
+        // change, and so does a sign-in's new session (their foreign-key checks), so none can be
+        // added between the deletes below. SQLite's writes take turns already.
+        sqlx::query("SELECT id FROM clients WHERE id = $1 FOR UPDATE").bind(id).execute(&mut *tx).await?;
+        sqlx::query("SELECT id FROM dashboard_users WHERE client_id = $1 FOR UPDATE")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query(
         "DELETE FROM dashboard_sessions WHERE user_id IN (SELECT id FROM dashboard_users WHERE client_id = $1)",
     )

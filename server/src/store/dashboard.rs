@@ -91,7 +91,7 @@ pub async fn begin_team_change(db: &Db, client_id: &str, actor_id: &str) -> Resu
     let mut tx = db.begin_write().await?;
     // SQLite has one writer: its transactions are already one after the other.
     if db.backend() == Backend::Postgres {
-        sqlx::query("SELECT id FROM clients WHERE id = $1 FOR UPDATE").bind(client_id).execute(&mut *tx).await?;
+        sqlx::query("SELECT id FROM clients WHERE id = $1 FOR NO KEY UPDATE").bind(client_id).execute(&mut *tx).await?;
     }
     let owner: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM dashboard_users WHERE id = $1 AND client_id = $2 AND role = $3")
@@ -122,6 +122,15 @@ pub async fn set_role(
 /// Removes a user of `client_id` and ends their sessions, in a team change; the user as they
 /// were, or `None`.
 pub async fn delete_user(tx: &mut WriteTx, client_id: &str, id: &str) -> Result<Option<User>, sqlx::Error> {
+    if tx.backend() == Backend::Postgres {
+        // The user's row first: a sign-in's new session waits for this change (its foreign-key
+        // check), so none can be added between the sessions' delete and the user's.
+        sqlx::query("SELECT id FROM dashboard_users WHERE id = $1 AND client_id = $2 FOR UPDATE")
+            .bind(id)
+            .bind(client_id)
+            .execute(&mut **tx)
+            .await?;
+    }
     sqlx::query(
         "DELETE FROM dashboard_sessions WHERE user_id IN (SELECT id FROM dashboard_users WHERE id = $1 AND client_id = $2)",
     )
@@ -134,16 +143,22 @@ pub async fn delete_user(tx: &mut WriteTx, client_id: &str, id: &str) -> Result<
     row.as_ref().map(user_from_row).transpose()
 }
 
-pub async fn insert_session(db: &Db, token_hash: &str, user_id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// A new sign-in session of `user_id`; false when the user was removed meanwhile (its foreign
+/// key refuses it).
+pub async fn insert_session(db: &Db, token_hash: &str, user_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "INSERT INTO dashboard_sessions (token_hash, user_id, created_at, last_seen_at) VALUES ($1, $2, $3, $3)",
     )
     .bind(token_hash)
     .bind(user_id)
     .bind(now)
     .execute(db.writer())
-    .await?;
-    Ok(())
+    .await;
+    match done {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The user of a session still in use, whose use this marks (one statement: a session idle for

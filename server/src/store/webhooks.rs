@@ -123,13 +123,13 @@ pub struct NewWebhook<'a> {
     pub description: Option<&'a str>,
 }
 
-/// Creates a subscription with a new secret (in the caller's transaction); answers it.
 /// How many subscriptions the account has, counted in the caller's transaction once it holds
 /// the account's row (on PostgreSQL; SQLite's writes are one after the another), so that two
-/// creations at once count each other.
+/// creations at once count each other. The row lock lets foreign-key checks through: the
+/// account's sessions and payments are not held up meanwhile.
 pub async fn count_for_insert(tx: &mut WriteTx, account_uid: &str) -> Result<i64, sqlx::Error> {
     if tx.backend() == Backend::Postgres {
-        sqlx::query("SELECT uid FROM payment_accounts WHERE uid = $1 FOR UPDATE")
+        sqlx::query("SELECT uid FROM payment_accounts WHERE uid = $1 FOR NO KEY UPDATE")
             .bind(account_uid)
             .execute(&mut **tx)
             .await?;
@@ -140,6 +140,7 @@ pub async fn count_for_insert(tx: &mut WriteTx, account_uid: &str) -> Result<i64
         .await
 }
 
+/// Creates a subscription with a new secret (in the caller's transaction); answers it.
 pub async fn insert(
     conn: &mut AnyConnection,
     key: &MasterKey,
