@@ -432,11 +432,20 @@ db_tests! {
         assert_eq!(names(q("$filter=not (reference eq 'R-1')").await.json()), ["Bob", "Cy", "Dee"]);
         assert_eq!(names(q("$filter=reference ne 'R-1'").await.json()), ["Bob", "Cy", "Dee"]);
         assert_eq!(names(q("$filter=not (reference eq 'R-1' or name eq 'Bob')").await.json()), ["Cy", "Dee"]);
-        // Null sorts before every value ascending and after them descending (OData), on either
-        // database (PostgreSQL sorts nulls the other way by itself).
         let in_order = |r: serde_json::Value| -> Vec<String> {
             r["value"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_owned()).collect()
         };
+        // Text sorts and compares by code point on either database (PostgreSQL's collation here
+        // is ICU's en-US, where "alpha" comes before "Beta"; SQLite and code points put it after).
+        let lower = app.call(Method::POST, "/api/customers", Auth::Bearer(&key), Some(json!({"name": "alpha"}))).await;
+        assert_eq!(lower.status, StatusCode::CREATED);
+        assert_eq!(in_order(q("$orderby=name asc&$filter=name ne 'Dee'").await.json()), ["Ann", "Bob", "Cy", "alpha"]);
+        assert_eq!(in_order(q("$filter=name gt 'Cy'&$orderby=name").await.json()), ["Dee", "alpha"]);
+        assert_eq!(in_order(q("$filter=name lt 'a'&$orderby=name desc").await.json()), ["Dee", "Cy", "Bob", "Ann"]);
+        let alpha = lower.json()["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.call(Method::DELETE, format!("/api/customers/{alpha}"), Auth::Bearer(&key), None).await.status, StatusCode::NO_CONTENT);
+        // Null sorts before every value ascending and after them descending (OData), on either
+        // database (PostgreSQL sorts nulls the other way by itself).
         assert_eq!(in_order(q("$orderby=reference asc").await.json()), ["Dee", "Ann", "Bob", "Cy"]);
         assert_eq!(in_order(q("$orderby=reference desc").await.json()), ["Cy", "Bob", "Ann", "Dee"]);
         assert_eq!(in_order(q("$orderby=reference desc&$top=1&$skip=3").await.json()), ["Dee"], "pages agree");

@@ -1,12 +1,15 @@
 //! OData queries as parameterised SQL. Column names come only from the resource's allowlist;
 //! every value travels as a bind parameter. The same SQL serves SQLite and PostgreSQL (`LIKE` is
-//! case-sensitive on both: SQLite connections set `case_sensitive_like`).
+//! case-sensitive on both: SQLite connections set `case_sensitive_like`), but for one word: text
+//! is ordered and compared by its code points on both, so PostgreSQL's are marked `COLLATE "C"`
+//! (SQLite's own order; a PostgreSQL database made with another collation, `en_US` or ICU's,
+//! would otherwise put `alpha` before `Beta` where SQLite puts it after).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Bind, Db, bind_all};
-use crate::domain::odata::{CmpOp, Expr, Literal, Query, Resource, TextFn};
+use super::{Backend, Bind, Db, bind_all};
+use crate::domain::odata::{CmpOp, Expr, Field, FieldType, Literal, Query, Resource, TextFn};
 
 /// A WHERE fragment with its binds, numbered from some starting placeholder.
 #[derive(Debug, Default)]
@@ -22,21 +25,29 @@ impl Sql {
     }
 }
 
-/// Renders a filter; placeholders start at `$first`.
-pub fn filter_sql(expr: &Expr, first: usize) -> Sql {
+/// Renders a filter for `backend`; placeholders start at `$first`.
+pub fn filter_sql(expr: &Expr, first: usize, backend: Backend) -> Sql {
     let mut sql = Sql::default();
-    let text = render(expr, first, &mut sql);
+    let text = render(expr, first, backend, &mut sql);
     sql.text = text;
     sql
 }
 
-fn render(expr: &Expr, first: usize, sql: &mut Sql) -> String {
+/// The column as it is ordered and compared: text by its code points on either database.
+fn ordered(field: &Field, backend: Backend) -> String {
+    match (field.ty, backend) {
+        (FieldType::Text | FieldType::OneOf(_), Backend::Postgres) => format!("{} COLLATE \"C\"", field.column),
+        _ => field.column.to_owned(),
+    }
+}
+
+fn render(expr: &Expr, first: usize, backend: Backend, sql: &mut Sql) -> String {
     match expr {
-        Expr::And(a, b) => format!("({} AND {})", render(a, first, sql), render(b, first, sql)),
-        Expr::Or(a, b) => format!("({} OR {})", render(a, first, sql), render(b, first, sql)),
+        Expr::And(a, b) => format!("({} AND {})", render(a, first, backend, sql), render(b, first, backend, sql)),
+        Expr::Or(a, b) => format!("({} OR {})", render(a, first, backend, sql), render(b, first, backend, sql)),
         // OData is two-valued (a comparison with a null column is false, so its `not` is true);
         // SQL's unknown is made false before `NOT`, else such rows would drop out.
-        Expr::Not(a) => format!("(NOT COALESCE({}, FALSE))", render(a, first, sql)),
+        Expr::Not(a) => format!("(NOT COALESCE({}, FALSE))", render(a, first, backend, sql)),
         Expr::Cmp { field, op, value } => {
             let col = field.column;
             let bind = match value {
@@ -49,14 +60,16 @@ fn render(expr: &Expr, first: usize, sql: &mut Sql) -> String {
                 Literal::Bool(b) => Bind::Int(*b as i64),
             };
             let p = sql.placeholder(bind, first);
+            // (Equality needs no collation: the databases' collations are deterministic.)
+            let ranged = ordered(field, backend);
             match op {
                 CmpOp::Eq => format!("{col} = {p}"),
                 // OData: null ne 'x' is true; SQL's <> alone would drop NULLs.
                 CmpOp::Ne => format!("({col} <> {p} OR {col} IS NULL)"),
-                CmpOp::Gt => format!("{col} > {p}"),
-                CmpOp::Ge => format!("{col} >= {p}"),
-                CmpOp::Lt => format!("{col} < {p}"),
-                CmpOp::Le => format!("{col} <= {p}"),
+                CmpOp::Gt => format!("{ranged} > {p}"),
+                CmpOp::Ge => format!("{ranged} >= {p}"),
+                CmpOp::Lt => format!("{ranged} < {p}"),
+                CmpOp::Le => format!("{ranged} <= {p}"),
             }
         }
         Expr::Text { func, field, value } => {
@@ -127,7 +140,7 @@ pub async fn fetch_page(db: &Db, scope: Scope<'_>, query: &Query, resource: &Res
     let mut binds = scope.binds.clone();
     let mut condition = if scope.condition.is_empty() { "1 = 1".to_owned() } else { scope.condition.to_owned() };
     if let Some(filter) = &query.filter {
-        let sql = filter_sql(filter, binds.len() + 1);
+        let sql = filter_sql(filter, binds.len() + 1, db.backend());
         condition = format!("{condition} AND {}", sql.text);
         binds.extend(sql.binds);
     }
@@ -140,7 +153,7 @@ pub async fn fetch_page(db: &Db, scope: Scope<'_>, query: &Query, resource: &Res
                 (true, false) => " NULLS FIRST",
                 (true, true) => " NULLS LAST",
             };
-            format!("{} {}{nulls}", f.column, if *desc { "DESC" } else { "ASC" })
+            format!("{} {}{nulls}", ordered(f, db.backend()), if *desc { "DESC" } else { "ASC" })
         })
         .collect();
     if order.is_empty() {
@@ -189,23 +202,24 @@ mod tests {
     #[test]
     fn renders_placeholders_in_order_from_the_given_start() {
         let e = parse_filter("name eq 'O''Brien' and (amount ge 5 or not contains(name,'50%_off'))", &RES).unwrap();
-        let sql = filter_sql(&e, 2);
+        let sql = filter_sql(&e, 2, Backend::Sqlite);
         assert_eq!(sql.text, "(name = $2 AND (amount >= $3 OR (NOT COALESCE(name LIKE $4 ESCAPE '\\', FALSE))))");
         assert_eq!(sql.binds, vec![Bind::Text("O'Brien".into()), Bind::Int(5), Bind::Text("%50\\%\\_off%".into())]);
         let e = parse_filter("name ne null and enabled eq false and name ne 'x'", &RES).unwrap();
-        let sql = filter_sql(&e, 1);
+        let sql = filter_sql(&e, 1, Backend::Sqlite);
         assert_eq!(sql.text, "((name IS NOT NULL AND enabled = $1) AND (name <> $2 OR name IS NULL))");
     }
 
     #[test]
     fn date_times_compare_at_the_seconds_the_api_shows() {
         let at = crate::domain::time::Timestamp::parse_rfc3339("2026-06-11T18:30:00Z").unwrap().0;
-        let sql = filter_sql(&parse_filter("created_at eq 2026-06-11T18:30:00Z", &RES).unwrap(), 1);
+        let sql = filter_sql(&parse_filter("created_at eq 2026-06-11T18:30:00Z", &RES).unwrap(), 1, Backend::Sqlite);
         assert_eq!(sql.text, "(created_at >= $1 AND created_at < $2)");
         assert_eq!(sql.binds, vec![Bind::Int(at), Bind::Int(at + 1000)]);
-        let sql = filter_sql(&parse_filter("created_at le 2026-06-11T18:30:00.250Z", &RES).unwrap(), 1);
+        let sql =
+            filter_sql(&parse_filter("created_at le 2026-06-11T18:30:00.250Z", &RES).unwrap(), 1, Backend::Sqlite);
         assert_eq!((sql.text.as_str(), sql.binds), ("created_at < $1", vec![Bind::Int(at + 1000)]));
-        let sql = filter_sql(&parse_filter("created_at gt 2026-06-11T18:30:00Z", &RES).unwrap(), 1);
+        let sql = filter_sql(&parse_filter("created_at gt 2026-06-11T18:30:00Z", &RES).unwrap(), 1, Backend::Sqlite);
         assert_eq!((sql.text.as_str(), sql.binds), ("created_at >= $1", vec![Bind::Int(at + 1000)]));
     }
 
@@ -244,7 +258,7 @@ mod tests {
         fn random_filters_never_panic(tokens in proptest::collection::vec(token(), 0..24)) {
             let input = tokens.join(" ");
             match parse_filter(&input, &RES) {
-                Ok(expr) => { filter_sql(&expr, 1); }
+                Ok(expr) => { filter_sql(&expr, 1, Backend::Sqlite); }
                 Err(e) => prop_assert_eq!(e.code(), "invalid_odata"),
             }
         }
@@ -255,7 +269,7 @@ mod tests {
             let quoted = value.replace('\'', "''");
             let input = format!("name eq '{quoted}' or contains(name, '{quoted}') or amount lt {n}");
             let expr = parse_filter(&input, &RES).expect("well-formed filter parses");
-            let sql = filter_sql(&expr, 1);
+            let sql = filter_sql(&expr, 1, Backend::Sqlite);
             let allowed = ['(', ')', '$', ' ', '=', '<', '>', '\'', '\\'];
             for ch in sql.text.chars() {
                 prop_assert!(ch.is_ascii_alphanumeric() || ch == '_' || allowed.contains(&ch), "{}", sql.text);

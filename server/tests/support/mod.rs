@@ -83,7 +83,12 @@ impl TestDatabase {
                 sqlx::any::install_default_drivers();
                 let name = format!("govifi_test_{}", server::domain::ids::random_base62(16).to_ascii_lowercase());
                 let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect to GOVIFI_TEST_POSTGRES_URL");
-                conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+                // With a linguistic collation, as a database made under `en_US.UTF-8` has (this
+                // machine's default, C.UTF-8, orders text as SQLite does and would hide where
+                // the two differ).
+                conn.execute(format!("CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'").as_str())
+                    .await
+                    .expect("create test database");
                 conn.close().await.ok();
                 let mut url = url::Url::parse(&admin).expect("GOVIFI_TEST_POSTGRES_URL is a URL");
                 url.set_path(&format!("/{name}"));
