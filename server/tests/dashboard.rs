@@ -489,6 +489,8 @@ db_tests! {
         let saved = app.call(Method::POST, &methods_path, Auth::Bearer(&m.key), Some(json!({"usage": "on_session", "payment_method": support::card("4242424242424242")}))).await;
         assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.text());
         let pm = saved.json()["id"].as_str().unwrap().to_owned();
+        // A control character is refused alike on both databases (PostgreSQL cannot hold a NUL).
+        assert_eq!(call_fn(&app, "customers", viewer, "search=a%00b&page=0").await.status, StatusCode::BAD_REQUEST);
         let found = call_fn(&app, "customers", viewer, "search=lovelace&page=0").await;
         assert_eq!(found.status, StatusCode::OK, "{}", found.text());
         assert_eq!((found.json()["total"].as_i64(), found.json()["rows"][0]["id"].as_str()), (Some(1), Some(cus_id.as_str())));
@@ -632,6 +634,9 @@ db_tests! {
         let other = tenant(&app).await;
         let (stranger, _) = dashboard::create_user(app.db(), &other, "stranger@example.com", Role::Viewer, Some(PASSWORD.into())).await.unwrap();
         assert_eq!(call_fn(&app, "remove_user", &owner.token, &format!("id={}", stranger.id)).await.status, StatusCode::NOT_FOUND);
+        // An id no user could have is not found, on both databases (PostgreSQL cannot hold a NUL).
+        assert_eq!(call_fn(&app, "remove_user", &owner.token, "id=usr_%00").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(call_fn(&app, "change_role", &owner.token, "id=usr_%00&role=viewer").await.status, StatusCode::NOT_FOUND);
         assert_eq!(call_fn(&app, "remove_user", &owner.token, &format!("id={new_id}")).await.status, StatusCode::OK);
         assert_eq!(call_fn(&app, "profile", &new_token, "").await.status, StatusCode::UNAUTHORIZED, "their session ended");
     }

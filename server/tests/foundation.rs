@@ -486,6 +486,12 @@ db_tests! {
             let r = app.call(Method::GET, path, support::Auth::Bearer(&m.key), None).await;
             assert!(r.status.is_client_error(), "{path}: {} {}", r.status, r.text());
         }
+        // A browser call whose path names no session id the credential could have: another
+        // session's (403), on both databases alike (PostgreSQL was asked, and refused the NUL).
+        let s = app.session(&m, json!({})).await;
+        let secret = s["client_secret"].as_str().unwrap();
+        let r = app.browser_with(Method::GET, "cs_%00", secret, "config", None, &[], None).await;
+        r.assert_error(403, "session_mismatch");
         let token = app
             .send(Method::POST, "/oauth2/token", &[("content-type", "application/x-www-form-urlencoded")],
                 Body::from("grant_type=client_credentials&client_id=%00&client_secret=x"))

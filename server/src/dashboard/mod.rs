@@ -12,7 +12,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use crate::auth::secrets::hash_secret;
 use crate::domain::dashboard::{LOCK_MS, MAX_FAILURES, Role, normalize_email};
 use crate::domain::event::EventType;
-use crate::domain::ids::random_base62;
+use crate::domain::ids::{has_shape, random_base62};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::store::{self, Db, WriteTx, dashboard::User};
@@ -234,6 +234,9 @@ pub async fn session_user(db: &Db, token: &str, now: i64) -> Result<Option<User>
 /// Changes a teammate's role (owners only: checked by the caller, and again in the change's
 /// own transaction). Nobody changes their own, so a client always keeps an owner.
 pub async fn set_role(db: &Db, actor: &User, id: &str, role: Role) -> Result<(), ApiError> {
+    if !has_shape(id, "usr") {
+        return Err(ApiError::not_found("user"));
+    }
     if id == actor.id {
         return Err(ApiError::invalid("id", "you cannot change your own role"));
     }
@@ -249,6 +252,9 @@ pub async fn set_role(db: &Db, actor: &User, id: &str, role: Role) -> Result<(),
 /// Removes a teammate and ends their sessions (owners only, as for roles); nobody removes
 /// themselves.
 pub async fn remove_user(db: &Db, actor: &User, id: &str) -> Result<(), ApiError> {
+    if !has_shape(id, "usr") {
+        return Err(ApiError::not_found("user"));
+    }
     if id == actor.id {
         return Err(ApiError::invalid("id", "you cannot remove yourself"));
     }

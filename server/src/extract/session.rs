@@ -46,7 +46,10 @@ impl FromRequestParts<AppState> for SessionAuth {
         let path_id = RawPathParams::from_request_parts(parts, state)
             .await
             .ok()
-            .and_then(|params| params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()));
+            .and_then(|params| params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned()))
+            // An id no session could have names another session, not the database's problem
+            // (PostgreSQL's text cannot even hold a `%00` in it).
+            .filter(|id| has_shape(id, "cs"));
         // A header that is not text is an origin no list allows.
         let origin = parts.headers.get(header::ORIGIN).map(|origin| origin.to_str().unwrap_or(""));
         let secret_hash = hash_secret(&credential);
