@@ -1,11 +1,6 @@
--- Authorizations expire a week after they are made: the job that voids them looks for
--- authorized payments only, oldest first, so its index holds only those (a captured or voided
--- payment leaves it). The query names the status as a literal, so that the planner can match
--- the index's condition.
-CREATE INDEX payments_authorized ON payments (created_at) WHERE status = 'authorized';
--- Housekeeping deletes the outbox's messages older than a week by their time.
-CREATE INDEX outbox_messages_created ON outbox_messages (created_at);
--- Housekeeping deletes the fee quotes and challenge codes of sessions that can no longer be
--- paid a week after they were made, by their time.
-CREATE INDEX fee_quotes_created ON fee_quotes (created_at);
-CREATE INDEX challenges_created ON challenges (created_at);
+-- Authorizations expire a week after they are made, and a background pass voids them. A void
+-- the processor refuses (or cannot be asked for) is tried again later, not at every pass: this
+-- is when. Adding a column with no default changes no row, so it takes its lock for an instant
+-- (each index below is a migration of its own: PostgreSQL keeps a migration's locks until it
+-- commits, so one file of several builds would hold each table until the last was built).
+ALTER TABLE payments ADD COLUMN expiry_check_at BIGINT;

@@ -491,6 +491,8 @@ db_tests! {
         let pm = saved.json()["id"].as_str().unwrap().to_owned();
         // A control character is refused alike on both databases (PostgreSQL cannot hold a NUL).
         assert_eq!(call_fn(&app, "customers", viewer, "search=a%00b&page=0").await.status, StatusCode::BAD_REQUEST);
+        let pasted = call_fn(&app, "customers", viewer, "search=lovelace%09&page=0").await;
+        assert_eq!((pasted.status, pasted.json()["total"].as_i64()), (StatusCode::OK, Some(1)), "a tab at the end is trimmed");
         let found = call_fn(&app, "customers", viewer, "search=lovelace&page=0").await;
         assert_eq!(found.status, StatusCode::OK, "{}", found.text());
         assert_eq!((found.json()["total"].as_i64(), found.json()["rows"][0]["id"].as_str()), (Some(1), Some(cus_id.as_str())));

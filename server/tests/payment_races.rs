@@ -344,6 +344,37 @@ db_tests! {
         assert_eq!(server::payments::movements::expire_authorizations(&app.state, server::store::now_ms()).await.unwrap(), 0);
     }
 
+    async fn an_expired_authorization_whose_void_is_refused_is_tried_again_later_not_at_every_pass(app) {
+        let m = app.merchant().await;
+        let window = server::domain::payment::AUTHORIZATION_VALID_MS;
+        let now = server::store::now_ms();
+        let pid = app.authorized(&m, 3_300, false).await;
+        // A second past its deadline: put off by the shortest wait, 5 s.
+        sqlx::query("UPDATE payments SET created_at = $1 WHERE id = $2").bind(now - window - 1_000).bind(&pid)
+            .execute(app.db().pool()).await.unwrap();
+        let voids = async || count(&app, "SELECT COUNT(*) FROM payment_operations WHERE payment_id = $1 AND kind = 'void'", &pid).await;
+        // The processor refuses the void: the payment stays authorized, and is put off.
+        let refusing = support::interrupted_state(&app, Call::Void, When::Refuse);
+        assert_eq!(server::payments::movements::expire_authorizations(&refusing, now).await.unwrap(), 0);
+        assert_eq!((app.payment(&m, &pid).await["status"].clone(), voids().await), (json!("authorized"), 1));
+        // Passes right after it, in any process, leave it alone (no call, no operation)...
+        let soon = now + server::domain::time::RECHECK_SOONEST_MS - 1;
+        assert_eq!(server::payments::movements::expire_authorizations(&refusing, soon).await.unwrap(), 0);
+        assert_eq!(server::payments::movements::expire_authorizations(&app.state, soon).await.unwrap(), 0);
+        assert_eq!(voids().await, 1, "not tried again at every pass");
+        // ...while one expired behind it is voided as usual...
+        let behind = app.authorized(&m, 700, false).await;
+        sqlx::query("UPDATE payments SET created_at = $1 WHERE id = $2").bind(now - window - 1_000).bind(&behind)
+            .execute(app.db().pool()).await.unwrap();
+        assert_eq!(server::payments::movements::expire_authorizations(&app.state, soon).await.unwrap(), 1);
+        assert_eq!(app.payment(&m, &behind).await["status"], "voided");
+        // ...and once its time comes, it is tried again, and voided.
+        let later = now + server::domain::time::RECHECK_SOONEST_MS + 1;
+        assert_eq!(server::payments::movements::expire_authorizations(&app.state, later).await.unwrap(), 1);
+        let p = app.assert_books_balance(&m, &pid).await;
+        assert_eq!((p["status"].clone(), voids().await), (json!("voided"), 2));
+    }
+
     async fn a_crash_after_a_terminal_charge_is_recovered_and_frees_the_terminal(app) {
         let m = app.merchant().await;
         let t = app.call(axum::http::Method::POST, "/api/terminals", support::Auth::Bearer(&m.key), Some(json!({"label": "Desk", "serial_number": "SN-CRASH"}))).await.json();

@@ -149,6 +149,9 @@ db_tests! {
         refused.assert_error(409, "invalid_state");
         assert!(refused.json()["error"]["message"].as_str().unwrap().contains("expired"), "{}", refused.text());
         assert_eq!(app.payment(&m, &old).await["status"], "authorized");
+        let at_processor: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM sandbox_operations o JOIN payments p ON p.processor_ref = o.processor_ref WHERE p.id = $1")
+            .bind(&old).fetch_one(app.db().pool()).await.unwrap(), 0);
+        assert_eq!(at_processor, 0, "the refused capture never reached the processor");
         // The next pass voids the expired one (ledger, event, the processor's hold released);
         // the young one is left for its capture.
         server::jobs::tick(&app.state, false).await;

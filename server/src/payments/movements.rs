@@ -167,23 +167,29 @@ pub async fn void(state: &AppState, account: &Account, payment_id: &str, key: &I
 /// Voids the authorizations that have waited longer than [`AUTHORIZATION_VALID_MS`] for their
 /// capture, as a void from the API would (`voided`, a `void` ledger entry, `payment.voided`).
 /// A capture or void that holds the payment first wins; a crash mid-void leaves its operation
-/// to recovery like any other.
+/// to recovery like any other. A void that fails here (the processor refused it, or could not
+/// be asked) is tried again after a tenth of the time since the deadline (5 s to an hour), so
+/// it neither calls the processor at every pass nor keeps the pass from the payments behind it.
 pub async fn expire_authorizations(state: &AppState, now: i64) -> ApiResult<usize> {
     let mut voided = 0;
-    for payment in payments::authorized_before(state.db(), expiry_cutoff(now), 50).await? {
-        let Some(account) = crate::store::accounts::get(state.db(), &payment.account_uid).await? else {
-            continue;
+    for payment in payments::authorized_before(state.db(), expiry_cutoff(now), now, 50).await? {
+        let outcome = match crate::store::accounts::get(state.db(), &payment.account_uid).await? {
+            Some(account) => void(state, &account, &payment.id, &Idempotency::none()).await.map(|_| ()),
+            None => Err(anyhow::anyhow!("payment {} without account", payment.id).into()),
         };
-        match void(state, &account, &payment.id, &Idempotency::none()).await {
-            Ok(_) => {
+        match outcome {
+            Ok(()) => {
                 tracing::info!(payment = %payment.id, "an authorization expired uncaptured: voided");
                 voided += 1;
             }
-            // Captured or voided meanwhile.
-            Err(ApiError::Client(_)) => {}
-            // Logged and passed over (a void the processor did not answer is recovery's now);
-            // the others behind it still go.
-            Err(e) => tracing::warn!(payment = %payment.id, error = %e, "voiding an expired authorization failed"),
+            Err(e) => {
+                let late = now - capture_deadline(payment.created_at);
+                let at = now + crate::domain::time::recheck_after(late);
+                // Nothing to put off when it was captured or voided meanwhile.
+                if payments::defer_expiry(state.db(), &payment.id, at).await? {
+                    tracing::warn!(payment = %payment.id, error = %e, retry_at = at, "voiding an expired authorization failed; will retry");
+                }
+            }
         }
     }
     Ok(voided)

@@ -97,6 +97,10 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (17, "recovery_and_receipts", include_str!("../../migrations/0017_recovery_and_receipts.sql")),
     (18, "abandoned_charges", include_str!("../../migrations/0018_abandoned_charges.sql")),
     (19, "authorization_expiry", include_str!("../../migrations/0019_authorization_expiry.sql")),
+    (20, "authorized_payments_index", include_str!("../../migrations/0020_authorized_payments_index.sql")),
+    (21, "outbox_age_index", include_str!("../../migrations/0021_outbox_age_index.sql")),
+    (22, "fee_quotes_age_index", include_str!("../../migrations/0022_fee_quotes_age_index.sql")),
+    (23, "challenges_age_index", include_str!("../../migrations/0023_challenges_age_index.sql")),
 ];
 
 /// SQLite connections for reading, at most (besides the one writer).
@@ -874,7 +878,7 @@ mod tests {
             (payments::awaiting_settlement_sql(), &[0, 10], "payments_settle_check"),
             (idempotency::stale_in_progress_sql(), &[0, 0, 0], "idempotency_keys_in_progress"),
             (sessions::receipts_due_sql().to_owned(), &[0, 10], "hosted_sessions_receipts"),
-            (payments::authorized_before_sql(), &[0, 10], "payments_authorized"),
+            (payments::authorized_before_sql(), &[0, 10, 0], "payments_authorized"),
             (outbox::PURGE_SQL.to_owned(), &[0], "outbox_messages_created"),
             (sessions::purge_details_sql("fee_quotes"), &[0, 10], "fee_quotes_created"),
             (sessions::purge_details_sql("challenges"), &[0, 10], "challenges_created"),

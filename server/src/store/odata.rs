@@ -25,29 +25,47 @@ impl Sql {
     }
 }
 
-/// Renders a filter for `backend`; placeholders start at `$first`.
-pub fn filter_sql(expr: &Expr, first: usize, backend: Backend) -> Sql {
+/// How a list's text is ordered and compared on its database.
+#[derive(Debug, Clone, Copy)]
+pub struct Collation<'a> {
+    backend: Backend,
+    /// The resource's key is left in the database's own order, in the filter as in the tie
+    /// break (which the list's index serves): ids mean nothing to sort by, and within one
+    /// database the two still agree.
+    key: &'a str,
+}
+
+impl<'a> Collation<'a> {
+    pub fn of(backend: Backend, resource: &'a Resource) -> Self {
+        Collation { backend, key: resource.key }
+    }
+
+    /// The column as it is ordered and compared: text by its code points on either database.
+    fn ordered(self, field: &Field) -> String {
+        match (field.ty, self.backend) {
+            (FieldType::Text | FieldType::OneOf(_), Backend::Postgres) if field.name != self.key => {
+                format!("{} COLLATE \"C\"", field.column)
+            }
+            _ => field.column.to_owned(),
+        }
+    }
+}
+
+/// Renders a filter; placeholders start at `$first`.
+pub fn filter_sql(expr: &Expr, first: usize, collation: Collation) -> Sql {
     let mut sql = Sql::default();
-    let text = render(expr, first, backend, &mut sql);
+    let text = render(expr, first, collation, &mut sql);
     sql.text = text;
     sql
 }
 
-/// The column as it is ordered and compared: text by its code points on either database.
-fn ordered(field: &Field, backend: Backend) -> String {
-    match (field.ty, backend) {
-        (FieldType::Text | FieldType::OneOf(_), Backend::Postgres) => format!("{} COLLATE \"C\"", field.column),
-        _ => field.column.to_owned(),
-    }
-}
-
-fn render(expr: &Expr, first: usize, backend: Backend, sql: &mut Sql) -> String {
+fn render(expr: &Expr, first: usize, c: Collation, sql: &mut Sql) -> String {
     match expr {
-        Expr::And(a, b) => format!("({} AND {})", render(a, first, backend, sql), render(b, first, backend, sql)),
-        Expr::Or(a, b) => format!("({} OR {})", render(a, first, backend, sql), render(b, first, backend, sql)),
+        Expr::And(a, b) => format!("({} AND {})", render(a, first, c, sql), render(b, first, c, sql)),
+        Expr::Or(a, b) => format!("({} OR {})", render(a, first, c, sql), render(b, first, c, sql)),
         // OData is two-valued (a comparison with a null column is false, so its `not` is true);
         // SQL's unknown is made false before `NOT`, else such rows would drop out.
-        Expr::Not(a) => format!("(NOT COALESCE({}, FALSE))", render(a, first, backend, sql)),
+        Expr::Not(a) => format!("(NOT COALESCE({}, FALSE))", render(a, first, c, sql)),
         Expr::Cmp { field, op, value } => {
             let col = field.column;
             let bind = match value {
@@ -61,7 +79,7 @@ fn render(expr: &Expr, first: usize, backend: Backend, sql: &mut Sql) -> String 
             };
             let p = sql.placeholder(bind, first);
             // (Equality needs no collation: the databases' collations are deterministic.)
-            let ranged = ordered(field, backend);
+            let ranged = c.ordered(field);
             match op {
                 CmpOp::Eq => format!("{col} = {p}"),
                 // OData: null ne 'x' is true; SQL's <> alone would drop NULLs.
@@ -137,10 +155,11 @@ pub struct Page {
 
 /// One page of a list, newest first unless `$orderby` says otherwise.
 pub async fn fetch_page(db: &Db, scope: Scope<'_>, query: &Query, resource: &Resource) -> Result<Page, sqlx::Error> {
+    let collation = Collation::of(db.backend(), resource);
     let mut binds = scope.binds.clone();
     let mut condition = if scope.condition.is_empty() { "1 = 1".to_owned() } else { scope.condition.to_owned() };
     if let Some(filter) = &query.filter {
-        let sql = filter_sql(filter, binds.len() + 1, db.backend());
+        let sql = filter_sql(filter, binds.len() + 1, collation);
         condition = format!("{condition} AND {}", sql.text);
         binds.extend(sql.binds);
     }
@@ -153,7 +172,7 @@ pub async fn fetch_page(db: &Db, scope: Scope<'_>, query: &Query, resource: &Res
                 (true, false) => " NULLS FIRST",
                 (true, true) => " NULLS LAST",
             };
-            format!("{} {}{nulls}", ordered(f, db.backend()), if *desc { "DESC" } else { "ASC" })
+            format!("{} {}{nulls}", collation.ordered(f), if *desc { "DESC" } else { "ASC" })
         })
         .collect();
     if order.is_empty() {
@@ -200,26 +219,46 @@ mod tests {
     static RES: Resource = Resource { fields: FIELDS, key: "id", nullable: &["name"], properties: &["id"] };
 
     #[test]
+    fn postgres_ranges_text_by_code_point_but_not_the_key() {
+        let e = parse_filter("name gt 'a' and id lt 'x' and amount le 3 and name eq 'b'", &RES).unwrap();
+        let sql = filter_sql(&e, 1, Collation::of(Backend::Postgres, &RES));
+        assert_eq!(sql.text, "(((name COLLATE \"C\" > $1 AND id < $2) AND amount <= $3) AND name = $4)");
+        let sql = filter_sql(&e, 1, Collation::of(Backend::Sqlite, &RES));
+        assert_eq!(sql.text, "(((name > $1 AND id < $2) AND amount <= $3) AND name = $4)");
+    }
+
+    #[test]
     fn renders_placeholders_in_order_from_the_given_start() {
         let e = parse_filter("name eq 'O''Brien' and (amount ge 5 or not contains(name,'50%_off'))", &RES).unwrap();
-        let sql = filter_sql(&e, 2, Backend::Sqlite);
+        let sql = filter_sql(&e, 2, Collation::of(Backend::Sqlite, &RES));
         assert_eq!(sql.text, "(name = $2 AND (amount >= $3 OR (NOT COALESCE(name LIKE $4 ESCAPE '\\', FALSE))))");
         assert_eq!(sql.binds, vec![Bind::Text("O'Brien".into()), Bind::Int(5), Bind::Text("%50\\%\\_off%".into())]);
         let e = parse_filter("name ne null and enabled eq false and name ne 'x'", &RES).unwrap();
-        let sql = filter_sql(&e, 1, Backend::Sqlite);
+        let sql = filter_sql(&e, 1, Collation::of(Backend::Sqlite, &RES));
         assert_eq!(sql.text, "((name IS NOT NULL AND enabled = $1) AND (name <> $2 OR name IS NULL))");
     }
 
     #[test]
     fn date_times_compare_at_the_seconds_the_api_shows() {
         let at = crate::domain::time::Timestamp::parse_rfc3339("2026-06-11T18:30:00Z").unwrap().0;
-        let sql = filter_sql(&parse_filter("created_at eq 2026-06-11T18:30:00Z", &RES).unwrap(), 1, Backend::Sqlite);
+        let sql = filter_sql(
+            &parse_filter("created_at eq 2026-06-11T18:30:00Z", &RES).unwrap(),
+            1,
+            Collation::of(Backend::Sqlite, &RES),
+        );
         assert_eq!(sql.text, "(created_at >= $1 AND created_at < $2)");
         assert_eq!(sql.binds, vec![Bind::Int(at), Bind::Int(at + 1000)]);
-        let sql =
-            filter_sql(&parse_filter("created_at le 2026-06-11T18:30:00.250Z", &RES).unwrap(), 1, Backend::Sqlite);
+        let sql = filter_sql(
+            &parse_filter("created_at le 2026-06-11T18:30:00.250Z", &RES).unwrap(),
+            1,
+            Collation::of(Backend::Sqlite, &RES),
+        );
         assert_eq!((sql.text.as_str(), sql.binds), ("created_at < $1", vec![Bind::Int(at + 1000)]));
-        let sql = filter_sql(&parse_filter("created_at gt 2026-06-11T18:30:00Z", &RES).unwrap(), 1, Backend::Sqlite);
+        let sql = filter_sql(
+            &parse_filter("created_at gt 2026-06-11T18:30:00Z", &RES).unwrap(),
+            1,
+            Collation::of(Backend::Sqlite, &RES),
+        );
         assert_eq!((sql.text.as_str(), sql.binds), ("created_at >= $1", vec![Bind::Int(at + 1000)]));
     }
 
@@ -258,7 +297,7 @@ mod tests {
         fn random_filters_never_panic(tokens in proptest::collection::vec(token(), 0..24)) {
             let input = tokens.join(" ");
             match parse_filter(&input, &RES) {
-                Ok(expr) => { filter_sql(&expr, 1, Backend::Sqlite); }
+                Ok(expr) => { filter_sql(&expr, 1, Collation::of(Backend::Sqlite, &RES)); }
                 Err(e) => prop_assert_eq!(e.code(), "invalid_odata"),
             }
         }
@@ -269,7 +308,7 @@ mod tests {
             let quoted = value.replace('\'', "''");
             let input = format!("name eq '{quoted}' or contains(name, '{quoted}') or amount lt {n}");
             let expr = parse_filter(&input, &RES).expect("well-formed filter parses");
-            let sql = filter_sql(&expr, 1, Backend::Sqlite);
+            let sql = filter_sql(&expr, 1, Collation::of(Backend::Sqlite, &RES));
             let allowed = ['(', ')', '$', ' ', '=', '<', '>', '\'', '\\'];
             for ch in sql.text.chars() {
                 prop_assert!(ch.is_ascii_alphanumeric() || ch == '_' || allowed.contains(&ch), "{}", sql.text);

@@ -566,10 +566,10 @@ pub async fn awaiting_settlement(db: &Db, now: i64, limit: i64) -> Result<Vec<Pa
     rows.iter().map(from_row).collect()
 }
 
-/// Authorized payments made at or before `before` that no capture or void holds, the oldest first:
-/// their authorization has expired.
-pub async fn authorized_before(db: &Db, before: i64, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
-    let rows = sqlx::query(&authorized_before_sql()).bind(before).bind(limit).fetch_all(db.pool()).await?;
+/// Authorized payments made at or before `before` that no capture or void holds and whose
+/// expiry is not put off past `now`, the oldest first: their authorization has expired.
+pub async fn authorized_before(db: &Db, before: i64, now: i64, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
+    let rows = sqlx::query(&authorized_before_sql()).bind(before).bind(limit).bind(now).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }
 
@@ -578,9 +578,19 @@ pub async fn authorized_before(db: &Db, before: i64, limit: i64) -> Result<Vec<P
 pub(crate) fn authorized_before_sql() -> String {
     format!(
         "SELECT {COLUMNS} FROM payments WHERE status = '{}' AND pending_op IS NULL AND created_at <= $1 \
-         ORDER BY created_at, id LIMIT $2",
+         AND (expiry_check_at IS NULL OR expiry_check_at <= $3) ORDER BY created_at, id LIMIT $2",
         PaymentStatus::Authorized.as_str()
     )
+}
+
+/// Puts off the expiry pass's next void of an authorized payment until `at`; false when the
+/// payment is no longer authorized and free (captured or voided meanwhile, or held).
+pub async fn defer_expiry(db: &Db, id: &str, at: i64) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "UPDATE payments SET expiry_check_at = $1 WHERE id = $2 AND status = '{}' AND pending_op IS NULL",
+        PaymentStatus::Authorized.as_str()
+    );
+    Ok(sqlx::query(&sql).bind(at).bind(id).execute(db.writer()).await?.rows_affected() == 1)
 }
 
 /// Payments pending on a terminal since before `before` with no card being charged, the oldest

@@ -631,12 +631,13 @@ impl Backend for Services {
         if search.chars().count() > 200 {
             return Err(refuse(ApiError::invalid("search", "search is at most 200 characters")));
         }
-        // No stored text holds a control character (PostgreSQL's text cannot hold U+0000 at all:
-        // refused alike on both databases).
+        let search = search.trim();
+        // (A tab pasted at either end is trimmed.) No stored text holds a control character, and
+        // PostgreSQL's text cannot hold U+0000 at all: one inside is refused alike on both.
         if search.chars().any(char::is_control) {
             return Err(refuse(ApiError::invalid("search", "search holds a control character")));
         }
-        let scope = match given(&search) {
+        let scope = match given(search) {
             Some(text) => store::customers::matching(&ctx.account.uid, &text),
             None => store::customers::listed(&ctx.account.uid),
         };

@@ -1,0 +1,2 @@
+-- Housekeeping deletes the outbox's messages older than a week by their time.
+CREATE INDEX outbox_messages_created ON outbox_messages (created_at);
