@@ -166,14 +166,23 @@ async fn open_db(config: &Config) -> anyhow::Result<Db> {
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
-    let listener =
-        tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
-    let local = listener.local_addr()?;
-    // With GOVIFI_BIND=…:0 (tests, tools) the default public URL takes the port actually bound.
-    if config.bind.port() == 0 && config.public_url == format!("http://{}", config.bind) {
-        config.public_url = format!("http://{local}");
+    let bind = config.bind;
+    let listen = async || tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"));
+    // The port opens once the database is migrated (a load balancer that sees it open sends
+    // traffic), except port 0 (tests, tools), whose port the public URL must know first: with
+    // GOVIFI_BIND=…:0 the default public URL takes the port actually bound.
+    let early = if bind.port() == 0 { Some(listen().await?) } else { None };
+    if let Some(listener) = &early
+        && config.public_url == format!("http://{bind}")
+    {
+        config.public_url = format!("http://{}", listener.local_addr()?);
     }
     let state = AppState::init(config).await?;
+    let listener = match early {
+        Some(listener) => listener,
+        None => listen().await?,
+    };
+    let local = listener.local_addr()?;
     let cfg = state.config();
     tracing::info!(
         address = %local,
