@@ -7,6 +7,8 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::domain::payment::AuthorizationWindow;
+
 /// The 32-byte key that encrypts secrets at rest (signing keys, processor credentials).
 #[derive(Clone)]
 pub struct MasterKey(pub [u8; 32]);
@@ -87,6 +89,9 @@ pub struct Config {
     /// `GOVIFI_SANDBOX_DEMO_PASSWORD`: the sandbox dashboard user's password (generated and
     /// printed once when unset).
     pub demo_password: Option<String>,
+    /// `GOVIFI_AUTHORIZATION_DAYS`: how long an authorization may wait for its capture before
+    /// the server voids it (7; 0 for never, at most 31).
+    pub authorization_window: AuthorizationWindow,
 }
 
 impl std::fmt::Debug for Config {
@@ -102,6 +107,7 @@ impl std::fmt::Debug for Config {
             .field("bootstrap_client", &self.bootstrap_client)
             .field("webhook_allow_private", &self.webhook_allow_private)
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("authorization_window", &self.authorization_window)
             .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
@@ -225,6 +231,16 @@ impl Config {
                 })
                 .collect::<anyhow::Result<_>>()?,
         };
+        let authorization_window = match get("GOVIFI_AUTHORIZATION_DAYS") {
+            None => AuthorizationWindow::DEFAULT,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(days) if days <= AuthorizationWindow::MAX_DAYS => AuthorizationWindow::days(days),
+                _ => bail!(
+                    "GOVIFI_AUTHORIZATION_DAYS must be a whole number of days up to {} (0: authorizations never expire)",
+                    AuthorizationWindow::MAX_DAYS
+                ),
+            },
+        };
         if demo_password.as_ref().is_some_and(|p| p.chars().count() < 12) {
             bail!("GOVIFI_SANDBOX_DEMO_PASSWORD must be at least 12 characters");
         }
@@ -243,6 +259,7 @@ impl Config {
             webhook_allow_private,
             demo_password,
             auth_failures_per_minute,
+            authorization_window,
             trusted_proxies,
         })
     }
@@ -329,6 +346,15 @@ mod tests {
     fn the_auth_failure_guard_can_be_tuned_or_turned_off() {
         assert_eq!(parse(&[("GOVIFI_AUTH_FAILURES_PER_MINUTE", "0")]).unwrap().auth_failures_per_minute, 0);
         assert_eq!(parse(&[("GOVIFI_AUTH_FAILURES_PER_MINUTE", " 300 ")]).unwrap().auth_failures_per_minute, 300);
+    }
+
+    #[test]
+    fn the_authorization_window_is_a_week_or_what_is_set() {
+        assert_eq!(parse(&[]).unwrap().authorization_window, AuthorizationWindow::DEFAULT);
+        let days = |v: &str| parse(&[("GOVIFI_AUTHORIZATION_DAYS", v)]).map(|c| c.authorization_window.in_days());
+        assert_eq!(days("0").unwrap(), None, "0: never");
+        assert_eq!(days(" 30 ").unwrap(), Some(30));
+        assert!(days("32").is_err() && days("-1").is_err() && days("a week").is_err());
         let err = parse(&[("GOVIFI_AUTH_FAILURES_PER_MINUTE", "lots")]).unwrap_err().to_string();
         assert!(err.contains("GOVIFI_AUTH_FAILURES_PER_MINUTE"), "{err}");
     }

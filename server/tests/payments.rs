@@ -573,3 +573,51 @@ async fn outside_sandbox_mode_no_money_moves_through_the_sandbox() {
         .await;
     saved.assert_error(503, "processor_unavailable");
 }
+
+/// `GOVIFI_AUTHORIZATION_DAYS`: 0 keeps an authorization until it is captured or voided (an
+/// installation upgrading with old authorizations to capture); another number is the window.
+async fn the_authorization_window_is_the_installations(kind: support::Database) {
+    let day = 24 * 3600 * 1000;
+    for (setting, captured_after_days) in [("0", None), ("2", Some(1))] {
+        let Some(app) = TestApp::spawn_with(kind, &[("GOVIFI_AUTHORIZATION_DAYS", setting)]).await else {
+            support::no_postgres();
+            return;
+        };
+        let m = app.merchant().await;
+        let old = app.authorized(&m, 1_000, false).await;
+        let young = app.authorized(&m, 2_000, false).await;
+        let age = |pid: &str, days: i64| {
+            sqlx::query("UPDATE payments SET created_at = $1 WHERE id = $2")
+                .bind(server::store::now_ms() - days * day - 1_000)
+                .bind(pid.to_owned())
+                .execute(app.db().pool())
+        };
+        age(&old, 30).await.unwrap();
+        age(&young, captured_after_days.unwrap_or(29)).await.unwrap();
+        server::jobs::tick(&app.state, false).await;
+        let status = app.payment(&m, &old).await["status"].clone();
+        match captured_after_days {
+            // No window: a month-old authorization is still there to capture.
+            None => assert_eq!(status, "authorized", "{setting}"),
+            // Two days: the month-old one is voided, one a day old is still captured.
+            Some(_) => assert_eq!(status, "voided", "{setting}"),
+        }
+        let r = app.payment_call(&m, &format!("/api/payments/{young}/capture"), None, None).await;
+        assert_eq!(
+            (r.status, r.json()["status"].clone()),
+            (StatusCode::OK, json!("captured")),
+            "{setting}: {}",
+            r.text()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorization_window_is_the_installations_sqlite() {
+    the_authorization_window_is_the_installations(support::Database::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorization_window_is_the_installations_postgres() {
+    the_authorization_window_is_the_installations(support::Database::Postgres).await;
+}

@@ -39,14 +39,49 @@ impl PaymentStatus {
     }
 }
 
-/// How long an authorization may wait for its capture (card networks hold funds about a week;
-/// Stripe's window is the same): past it, a capture is refused and the server voids the payment
-/// by itself, so the customer's funds are not held for a charge that can no longer be made.
-pub const AUTHORIZATION_VALID_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How long an authorization may wait for its capture by default (card networks hold funds
+/// about a week; Stripe's window is the same): past it, a capture is refused and the server
+/// voids the payment by itself, so the customer's funds are not held for a charge that can no
+/// longer be made.
+pub const AUTHORIZATION_VALID_MS: i64 = 7 * DAY_MS;
 
-/// The instant from which an authorization made at `authorized_at` can no longer be captured.
-pub fn capture_deadline(authorized_at: i64) -> i64 {
-    authorized_at.saturating_add(AUTHORIZATION_VALID_MS)
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// The installation's authorization window (`GOVIFI_AUTHORIZATION_DAYS`): a number of days, or
+/// none, when an authorization waits for its capture or void however long it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthorizationWindow(Option<i64>);
+
+impl AuthorizationWindow {
+    pub const DEFAULT: AuthorizationWindow = AuthorizationWindow(Some(AUTHORIZATION_VALID_MS));
+    /// The most days a window may have (card networks' longest holds, hotels' and car rentals').
+    pub const MAX_DAYS: u32 = 31;
+
+    /// `days` days; 0 for no window.
+    pub fn days(days: u32) -> Self {
+        AuthorizationWindow((days > 0).then(|| i64::from(days.min(Self::MAX_DAYS)) * DAY_MS))
+    }
+
+    /// Its length in days, if it has one.
+    pub fn in_days(self) -> Option<i64> {
+        self.0.map(|ms| ms / DAY_MS)
+    }
+
+    /// The instant from which an authorization made at `authorized_at` can no longer be captured.
+    pub fn deadline(self, authorized_at: i64) -> Option<i64> {
+        self.0.map(|ms| authorized_at.saturating_add(ms))
+    }
+
+    /// The instant at or before which an authorization made then has expired by `now`:
+    /// `authorized_at <= cutoff` exactly when `now >= deadline(authorized_at)`.
+    pub fn cutoff(self, now: i64) -> Option<i64> {
+        self.0.map(|ms| now.saturating_sub(ms))
+    }
+
+    /// True when an authorization made at `authorized_at` can no longer be captured at `now`.
+    pub fn expired(self, authorized_at: i64, now: i64) -> bool {
+        self.deadline(authorized_at).is_some_and(|deadline| now >= deadline)
+    }
 }
 
 /// A legal status change, as the store's conditional UPDATE applies it: from any of `from` to

@@ -7,9 +7,7 @@ use utoipa::ToSchema;
 use super::{Answer, Called, answer_key, find, payment_events, unavailable};
 use crate::domain::event::EventType;
 use crate::domain::money::{Amount, Requested};
-use crate::domain::payment::{
-    AUTHORIZATION_VALID_MS, Move, OperationKind, OperationStatus, PaymentStatus, TransactionKind, capture_deadline,
-};
+use crate::domain::payment::{Move, OperationKind, OperationStatus, PaymentStatus, TransactionKind};
 use crate::domain::validate;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::idempotency::Idempotency;
@@ -73,36 +71,40 @@ fn too_large(message: impl Into<String>) -> ApiError {
 
 /// Why a capture or void could not hold the payment, read back after the conditional UPDATE
 /// refused (the payment changed meanwhile, or another operation holds it).
-fn hold_refusal(payment: &Payment, mv: Move, kind: OperationKind, amount: Amount, now: i64) -> ApiError {
+fn hold_refusal(
+    state: &AppState,
+    payment: &Payment,
+    mv: Move,
+    kind: OperationKind,
+    amount: Amount,
+    now: i64,
+) -> ApiError {
     if !mv.applies_to(payment.status) {
         cannot(payment, kind)
     } else if payment.pending_op.is_some() {
         ApiError::invalid_state("Another capture or void of this payment is in progress")
     } else if amount > payment.total_amount {
         too_large("amount is more than was authorized")
-    } else if kind == OperationKind::Capture && authorization_expired(payment, now) {
+    } else if kind == OperationKind::Capture && authorization_expired(state, payment, now) {
+        let days = state.config().authorization_window.in_days().unwrap_or_default();
         ApiError::invalid_state(format!(
-            "The authorization expired: a payment must be captured within {} days of its authorization, \
-             and this one is being voided",
-            AUTHORIZATION_VALID_MS / DAY_MS
+            "The authorization expired: a payment must be captured within {days} days of its authorization, \
+             and this one is being voided"
         ))
     } else {
         ApiError::invalid_state("The payment changed meanwhile; retry")
     }
 }
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
-
-/// The instant at or before which an authorization made then has expired by `now` (a payment
-/// is made when it is authorized): `created_at <= cutoff` exactly when
-/// `now >= capture_deadline(created_at)`.
-fn expiry_cutoff(now: i64) -> i64 {
-    now - AUTHORIZATION_VALID_MS
+/// True when the payment's authorization can no longer be captured at `now` (a payment is made
+/// when it is authorized).
+pub fn authorization_expired(state: &AppState, payment: &Payment, now: i64) -> bool {
+    state.config().authorization_window.expired(payment.created_at, now)
 }
 
-/// True when the payment's authorization can no longer be captured at `now`.
-pub fn authorization_expired(payment: &Payment, now: i64) -> bool {
-    now >= capture_deadline(payment.created_at)
+/// When the payment's authorization can no longer be captured, if ever.
+pub fn capture_deadline(state: &AppState, payment: &Payment) -> Option<i64> {
+    state.config().authorization_window.deadline(payment.created_at)
 }
 
 /// Captures an authorized payment (all of it, or `amount` of it), once.
@@ -164,15 +166,18 @@ pub async fn void(state: &AppState, account: &Account, payment_id: &str, key: &I
     }
 }
 
-/// Voids the authorizations that have waited longer than [`AUTHORIZATION_VALID_MS`] for their
-/// capture, as a void from the API would (`voided`, a `void` ledger entry, `payment.voided`).
+/// Voids the authorizations that have waited longer than the installation's window for their
+/// capture (none, with no window), as a void from the API would (`voided`, a `void` ledger entry, `payment.voided`).
 /// A capture or void that holds the payment first wins; a crash mid-void leaves its operation
 /// to recovery like any other. A void that fails here (the processor refused it, or could not
 /// be asked) is tried again after a tenth of the time since the deadline (5 s to an hour), so
 /// it neither calls the processor at every pass nor keeps the pass from the payments behind it.
 pub async fn expire_authorizations(state: &AppState, now: i64) -> ApiResult<usize> {
+    let Some(cutoff) = state.config().authorization_window.cutoff(now) else {
+        return Ok(0);
+    };
     let mut voided = 0;
-    for payment in payments::authorized_before(state.db(), expiry_cutoff(now), now, 50).await? {
+    for payment in payments::authorized_before(state.db(), cutoff, now, 50).await? {
         let outcome = match crate::store::accounts::get(state.db(), &payment.account_uid).await? {
             Some(account) => void(state, &account, &payment.id, &Idempotency::none()).await.map(|_| ()),
             None => Err(anyhow::anyhow!("payment {} without account", payment.id).into()),
@@ -183,7 +188,7 @@ pub async fn expire_authorizations(state: &AppState, now: i64) -> ApiResult<usiz
                 voided += 1;
             }
             Err(e) => {
-                let late = now - capture_deadline(payment.created_at);
+                let late = now - capture_deadline(state, &payment).unwrap_or(now);
                 let at = now + crate::domain::time::recheck_after(late);
                 // Nothing to put off when it was captured or voided meanwhile.
                 if payments::defer_expiry(state.db(), &payment.id, at).await? {
@@ -219,11 +224,12 @@ async fn hold(
     let mut tx = state.db().begin_write().await?;
     // A capture holds only an authorization that has not expired (a void releases any).
     let capture = kind == OperationKind::Capture;
-    let (within, made_after) = if capture { (Some(amount), Some(expiry_cutoff(now))) } else { (None, None) };
+    let window = state.config().authorization_window;
+    let (within, made_after) = if capture { (Some(amount), window.cutoff(now)) } else { (None, None) };
     if !payments::hold(&mut tx, &payment.id, &op.id, mv, within, made_after, now).await? {
         tx.end_refused().await?;
         let now_is = payments::get(state.db(), &account.uid, &payment.id).await?.unwrap_or_else(|| payment.clone());
-        return Err(hold_refusal(&now_is, mv, kind, amount, now));
+        return Err(hold_refusal(state, &now_is, mv, kind, amount, now));
     }
     operations::insert(&mut tx, &op).await?;
     tx.commit().await?;

@@ -195,8 +195,8 @@ async fn validate_payment(
 
 /// Captures an authorized payment: all of it, or `amount` (a partial capture releases the rest).
 /// Once: a second capture is 409 `invalid_state`; more than authorized is 400 `amount_too_large`.
-/// Within 7 days of the authorization: after that it is 409 `invalid_state`, and the server
-/// voids the payment by itself (`payment.voided`).
+/// Within 7 days of the authorization (the installation's `GOVIFI_AUTHORIZATION_DAYS`): after
+/// that it is 409 `invalid_state`, and the server voids the payment by itself (`payment.voided`).
 #[utoipa::path(
     post, path = "/api/payments/{id}/capture", tag = "payments",
     security(("admin_token" = []), ("api_key" = ["payments.write"])),

@@ -21,7 +21,7 @@ use crate::domain::fees;
 use crate::domain::ids::random_base62;
 use crate::domain::money::{Amount, Currency};
 use crate::domain::odata::{self, Resource};
-use crate::domain::payment::{MethodDetails, Move, PaymentStatus, capture_deadline};
+use crate::domain::payment::{MethodDetails, Move, PaymentStatus};
 use crate::domain::session::{Locale, SessionStatus};
 use crate::domain::time::Timestamp;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -491,8 +491,11 @@ impl Backend for Services {
                 .collect(),
             can_capture: Move::CAPTURE.applies_to(p.status)
                 && p.pending_op.is_none()
-                && !movements::authorization_expired(&p, now_ms()),
-            capture_by: Move::CAPTURE.applies_to(p.status).then(|| at(capture_deadline(p.created_at))),
+                && !movements::authorization_expired(&self.state, &p, now_ms()),
+            capture_by: Move::CAPTURE
+                .applies_to(p.status)
+                .then(|| movements::capture_deadline(&self.state, &p).map(at))
+                .flatten(),
             can_void: Move::VOID.applies_to(p.status) && p.pending_op.is_none(),
             can_refund: Move::REFUND_PART.applies_to(p.status) && !p.refundable().is_zero(),
             more,
