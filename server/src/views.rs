@@ -338,8 +338,8 @@ pub struct EventObject {
     pub kind: EventType,
     pub created_at: Timestamp,
     pub account_uid: String,
-    /// Who caused it: `user:<email>` for a dashboard user; null for API calls and the server's
-    /// own jobs.
+    /// Who caused it: `user:<email>` for a dashboard user; `system:authorization_expiry` for a
+    /// void of an authorization that expired; null for API calls and the server's other jobs.
     pub actor: Option<String>,
     pub data: EventData,
 }

@@ -159,6 +159,10 @@ db_tests! {
         assert_eq!(p["status"], "voided");
         assert_eq!(app.ledger(&m, &old).await, vec![("authorization".into(), 6_000), ("void".into(), 6_000)]);
         assert_eq!(event_types(&app, &m.uid, &old).await, vec!["payment.authorized", "payment.voided"]);
+        // The void's event says the server made it, when the authorization expired.
+        let listed = app.call(Method::GET, "/api/events?$filter=type eq 'payment.voided'", Auth::Bearer(&m.key), None).await.json();
+        let actors: Vec<Value> = listed["value"].as_array().unwrap().iter().map(|e| e["actor"].clone()).collect();
+        assert_eq!(actors, vec![json!("system:authorization_expiry")], "{listed}");
         use sqlx::Row;
         let voided: i64 = sqlx::query("SELECT c.voided FROM sandbox_charges c JOIN payments p ON p.processor_ref = c.processor_ref WHERE p.id = $1")
             .bind(&old).fetch_one(app.db().pool()).await.unwrap().get(0);

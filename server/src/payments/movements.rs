@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{Answer, Called, answer_key, find, payment_events, unavailable};
-use crate::domain::event::EventType;
+use crate::domain::event::{EventType, acting_as};
 use crate::domain::money::{Amount, Requested};
 use crate::domain::payment::{Move, OperationKind, OperationStatus, PaymentStatus, TransactionKind};
 use crate::domain::validate;
@@ -166,6 +166,9 @@ pub async fn void(state: &AppState, account: &Account, payment_id: &str, key: &I
     }
 }
 
+/// The actor of the events of a void the expiry pass makes.
+pub const EXPIRY_ACTOR: &str = "system:authorization_expiry";
+
 /// Voids the authorizations that have waited longer than the installation's window for their
 /// capture (none, with no window), as a void from the API would (`voided`, a `void` ledger entry, `payment.voided`).
 /// A capture or void that holds the payment first wins; a crash mid-void leaves its operation
@@ -179,7 +182,13 @@ pub async fn expire_authorizations(state: &AppState, now: i64) -> ApiResult<usiz
     let mut voided = 0;
     for payment in payments::authorized_before(state.db(), cutoff, now, 50).await? {
         let outcome = match crate::store::accounts::get(state.db(), &payment.account_uid).await? {
-            Some(account) => void(state, &account, &payment.id, &Idempotency::none()).await.map(|_| ()),
+            // Its event names the server's job as the actor, so a merchant tells it from a void
+            // of their own.
+            Some(account) => {
+                acting_as(EXPIRY_ACTOR.to_owned(), void(state, &account, &payment.id, &Idempotency::none()))
+                    .await
+                    .map(|_| ())
+            }
             None => Err(anyhow::anyhow!("payment {} without account", payment.id).into()),
         };
         match outcome {
