@@ -59,12 +59,15 @@ impl ApiError {
 
 const INTERNAL_MESSAGE: &str = "An internal error occurred";
 
-/// No connection could be had (the pool timed out waiting for one, or is closing), or
-/// PostgreSQL cancelled a statement that ran past its `statement_timeout` (SQLSTATE 57014).
+/// No connection could be had (the pool timed out waiting for one, or is closing), PostgreSQL
+/// cancelled a statement that ran past its `statement_timeout` (SQLSTATE 57014), or SQLite's
+/// file stayed locked by another process past the busy timeout (`SQLITE_BUSY` and its extended
+/// codes: another server's migration building an index, say). PostgreSQL's codes are five
+/// characters, SQLite's numbers, so the two cannot be confused.
 fn database_unavailable(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| match cause.downcast_ref::<sqlx::Error>() {
         Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => true,
-        Some(sqlx::Error::Database(e)) => e.code().as_deref() == Some("57014"),
+        Some(sqlx::Error::Database(e)) => matches!(e.code().as_deref(), Some("57014" | "5" | "261" | "517" | "773")),
         _ => false,
     })
 }

@@ -283,6 +283,26 @@ async fn a_postgres_statement_past_its_timeout_is_cancelled_and_answered_503() {
     assert_eq!(answer.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_another_process_holds_past_the_busy_timeout_is_answered_503() {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("busy.db").display());
+    // Another process holds the file's write lock (a migration building an index, say)...
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::Executor::execute(&mut other, "CREATE TABLE t (x BIGINT)").await.unwrap();
+    sqlx::Executor::execute(&mut other, "BEGIN EXCLUSIVE").await.unwrap();
+    // ...past this connection's busy timeout: the database being busy, not a bug: 503.
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::Executor::execute(&mut conn, "PRAGMA busy_timeout = 10").await.unwrap();
+    let err = sqlx::query("INSERT INTO t (x) VALUES (1)").execute(&mut conn).await.unwrap_err();
+    let answer = axum::response::IntoResponse::into_response(server::error::ApiError::from(err));
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    sqlx::Executor::execute(&mut other, "ROLLBACK").await.unwrap();
+}
+
 db_tests! {
     async fn health_and_readiness(app) {
         let r = app.get("/healthz").await;
