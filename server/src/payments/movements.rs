@@ -170,8 +170,8 @@ pub async fn void(state: &AppState, account: &Account, payment_id: &str, key: &I
 pub const EXPIRY_ACTOR: &str = "system:authorization_expiry";
 
 /// Voids the authorizations that have waited longer than the installation's window for their
-/// capture (none, with no window), as a void from the API would (`voided`, a `void` ledger entry, `payment.voided`).
-/// A capture or void that holds the payment first wins; a crash mid-void leaves its operation
+/// capture (none, with no window), as a void from the API would (`voided`, a `void` ledger
+/// entry, `payment.voided`). A capture or void that holds the payment first wins; a crash mid-void leaves its operation
 /// to recovery like any other. A void that fails here (the processor refused it, or could not
 /// be asked) is tried again after a tenth of the time since the deadline (5 s to an hour), so
 /// it neither calls the processor at every pass nor keeps the pass from the payments behind it.

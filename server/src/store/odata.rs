@@ -218,47 +218,39 @@ mod tests {
     static FIELDS: &[Field] = TEST_FIELDS;
     static RES: Resource = Resource { fields: FIELDS, key: "id", nullable: &["name"], properties: &["id"] };
 
+    fn sqlite() -> Collation<'static> {
+        Collation::of(Backend::Sqlite, &RES)
+    }
+
     #[test]
     fn postgres_ranges_text_by_code_point_but_not_the_key() {
         let e = parse_filter("name gt 'a' and id lt 'x' and amount le 3 and name eq 'b'", &RES).unwrap();
         let sql = filter_sql(&e, 1, Collation::of(Backend::Postgres, &RES));
         assert_eq!(sql.text, "(((name COLLATE \"C\" > $1 AND id < $2) AND amount <= $3) AND name = $4)");
-        let sql = filter_sql(&e, 1, Collation::of(Backend::Sqlite, &RES));
+        let sql = filter_sql(&e, 1, sqlite());
         assert_eq!(sql.text, "(((name > $1 AND id < $2) AND amount <= $3) AND name = $4)");
     }
 
     #[test]
     fn renders_placeholders_in_order_from_the_given_start() {
         let e = parse_filter("name eq 'O''Brien' and (amount ge 5 or not contains(name,'50%_off'))", &RES).unwrap();
-        let sql = filter_sql(&e, 2, Collation::of(Backend::Sqlite, &RES));
+        let sql = filter_sql(&e, 2, sqlite());
         assert_eq!(sql.text, "(name = $2 AND (amount >= $3 OR (NOT COALESCE(name LIKE $4 ESCAPE '\\', FALSE))))");
         assert_eq!(sql.binds, vec![Bind::Text("O'Brien".into()), Bind::Int(5), Bind::Text("%50\\%\\_off%".into())]);
         let e = parse_filter("name ne null and enabled eq false and name ne 'x'", &RES).unwrap();
-        let sql = filter_sql(&e, 1, Collation::of(Backend::Sqlite, &RES));
+        let sql = filter_sql(&e, 1, sqlite());
         assert_eq!(sql.text, "((name IS NOT NULL AND enabled = $1) AND (name <> $2 OR name IS NULL))");
     }
 
     #[test]
     fn date_times_compare_at_the_seconds_the_api_shows() {
         let at = crate::domain::time::Timestamp::parse_rfc3339("2026-06-11T18:30:00Z").unwrap().0;
-        let sql = filter_sql(
-            &parse_filter("created_at eq 2026-06-11T18:30:00Z", &RES).unwrap(),
-            1,
-            Collation::of(Backend::Sqlite, &RES),
-        );
+        let sql = filter_sql(&parse_filter("created_at eq 2026-06-11T18:30:00Z", &RES).unwrap(), 1, sqlite());
         assert_eq!(sql.text, "(created_at >= $1 AND created_at < $2)");
         assert_eq!(sql.binds, vec![Bind::Int(at), Bind::Int(at + 1000)]);
-        let sql = filter_sql(
-            &parse_filter("created_at le 2026-06-11T18:30:00.250Z", &RES).unwrap(),
-            1,
-            Collation::of(Backend::Sqlite, &RES),
-        );
+        let sql = filter_sql(&parse_filter("created_at le 2026-06-11T18:30:00.250Z", &RES).unwrap(), 1, sqlite());
         assert_eq!((sql.text.as_str(), sql.binds), ("created_at < $1", vec![Bind::Int(at + 1000)]));
-        let sql = filter_sql(
-            &parse_filter("created_at gt 2026-06-11T18:30:00Z", &RES).unwrap(),
-            1,
-            Collation::of(Backend::Sqlite, &RES),
-        );
+        let sql = filter_sql(&parse_filter("created_at gt 2026-06-11T18:30:00Z", &RES).unwrap(), 1, sqlite());
         assert_eq!((sql.text.as_str(), sql.binds), ("created_at >= $1", vec![Bind::Int(at + 1000)]));
     }
 
@@ -297,7 +289,7 @@ mod tests {
         fn random_filters_never_panic(tokens in proptest::collection::vec(token(), 0..24)) {
             let input = tokens.join(" ");
             match parse_filter(&input, &RES) {
-                Ok(expr) => { filter_sql(&expr, 1, Collation::of(Backend::Sqlite, &RES)); }
+                Ok(expr) => { filter_sql(&expr, 1, sqlite()); }
                 Err(e) => prop_assert_eq!(e.code(), "invalid_odata"),
             }
         }
@@ -308,7 +300,7 @@ mod tests {
             let quoted = value.replace('\'', "''");
             let input = format!("name eq '{quoted}' or contains(name, '{quoted}') or amount lt {n}");
             let expr = parse_filter(&input, &RES).expect("well-formed filter parses");
-            let sql = filter_sql(&expr, 1, Collation::of(Backend::Sqlite, &RES));
+            let sql = filter_sql(&expr, 1, sqlite());
             let allowed = ['(', ')', '$', ' ', '=', '<', '>', '\'', '\\'];
             for ch in sql.text.chars() {
                 prop_assert!(ch.is_ascii_alphanumeric() || ch == '_' || allowed.contains(&ch), "{}", sql.text);

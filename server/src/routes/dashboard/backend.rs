@@ -455,6 +455,9 @@ impl Backend for Services {
         refunds.truncate(cut);
         let m = |a: Amount| money(a, &p.currency);
         let consent = p.consent.as_ref().and_then(|c| serde_json::to_string_pretty(c).ok());
+        // An authorized payment's capture deadline, if the installation has a window.
+        let capturable = Move::CAPTURE.applies_to(p.status);
+        let deadline = capturable.then(|| movements::capture_deadline(&self.state, &p)).flatten();
         Ok(dto::PaymentDetail {
             id: p.id.clone(),
             status: p.status.to_string(),
@@ -489,13 +492,8 @@ impl Backend for Services {
                     created_at: at(r.created_at.millis()),
                 })
                 .collect(),
-            can_capture: Move::CAPTURE.applies_to(p.status)
-                && p.pending_op.is_none()
-                && !movements::authorization_expired(&self.state, &p, now_ms()),
-            capture_by: Move::CAPTURE
-                .applies_to(p.status)
-                .then(|| movements::capture_deadline(&self.state, &p).map(at))
-                .flatten(),
+            can_capture: capturable && p.pending_op.is_none() && deadline.is_none_or(|d| now_ms() < d),
+            capture_by: deadline.map(at),
             can_void: Move::VOID.applies_to(p.status) && p.pending_op.is_none(),
             can_refund: Move::REFUND_PART.applies_to(p.status) && !p.refundable().is_zero(),
             more,
